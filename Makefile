@@ -1,0 +1,50 @@
+# Thin wrapper over CMake. Every target installs its own apt dependencies first (idempotent).
+BUILD_DIR ?= build
+JOBS ?= 2
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build test bench sanitize fuzz format install clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh build
+
+$(BUILD_DIR)/CMakeCache.txt:
+	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+
+build: deps $(BUILD_DIR)/CMakeCache.txt
+	@cmake --build $(BUILD_DIR) -j$(JOBS)
+
+test: build
+	@ctest --test-dir $(BUILD_DIR) -j$(JOBS) --output-on-failure
+
+# All benchmarks, or one: make bench BENCH=verify
+bench:
+	@scripts/install-deps.sh build bench
+	@cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake --build build-bench -j$(JOBS)
+	@scripts/bench.sh build-bench $(BENCH)
+
+# The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer.
+sanitize: deps
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCLOISTER_SANITIZE=ON >/dev/null
+	@cmake --build build-asan -j$(JOBS)
+	@ctest --test-dir build-asan -j$(JOBS) --output-on-failure
+
+# libFuzzer binaries (clang); runs each over its seed corpus. Fuzz longer with e.g.
+#   build-fuzz/tests/attestation/fuzz_snp_report -max_total_time=600 CORPUS_DIR
+fuzz:
+	@scripts/install-deps.sh build fuzz
+	@CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCLOISTER_FUZZ=ON >/dev/null
+	@cmake --build build-fuzz -j$(JOBS)
+	@ctest --test-dir build-fuzz -j$(JOBS) -L fuzz --output-on-failure
+
+format:
+	@git ls-files '*.cc' '*.h' | xargs clang-format -i
+
+install: build
+	@cmake --install $(BUILD_DIR)
+
+clean:
+	@rm -rf $(BUILD_DIR) build-bench build-asan build-fuzz

@@ -1,0 +1,78 @@
+# Build-wide options and the helpers every folder uses to declare libraries, tests and fuzzers.
+
+option(CLOISTER_SANITIZE "Build everything with AddressSanitizer + UndefinedBehaviorSanitizer" OFF)
+option(CLOISTER_FUZZ "Build fuzz targets as libFuzzer binaries (requires clang)" OFF)
+set(CLOISTER_VECTORS_DIR "${PROJECT_SOURCE_DIR}/../shared/vectors"
+    CACHE PATH "Shared real-world test vectors (overridden at run time by $CLOISTER_VECTORS)")
+
+set(CMAKE_CXX_STANDARD 20)
+set(CMAKE_CXX_STANDARD_REQUIRED ON)
+set(CMAKE_CXX_EXTENSIONS OFF)
+set(CMAKE_POSITION_INDEPENDENT_CODE ON)
+set(CMAKE_EXPORT_COMPILE_COMMANDS ON)
+
+add_compile_options(
+  -Wall -Wextra -Wpedantic -Werror -Wshadow -Wnon-virtual-dtor -Wformat=2
+  -Wimplicit-fallthrough -Wmissing-declarations)
+
+if(CLOISTER_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-sanitize-recover=all
+                      -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
+if(CLOISTER_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "CLOISTER_FUZZ=ON needs clang: configure with -DCMAKE_CXX_COMPILER=clang++")
+  endif()
+  # Instrument every library for coverage; only fuzz targets link the libFuzzer main.
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
+# cloister_library(NAME <target> [DEPS <libs>...])
+# A folder library: public headers in include/, private sources in src/.
+function(cloister_library name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;PRIVATE_DEPS" ${ARGN})
+  add_library(${name} ${ARG_SOURCES})
+  add_library(cloister::${name} ALIAS ${name})
+  target_include_directories(
+    ${name} PUBLIC $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include>
+                   $<INSTALL_INTERFACE:include>)
+  target_link_libraries(${name} PUBLIC ${ARG_DEPS} PRIVATE ${ARG_PRIVATE_DEPS})
+  set_target_properties(${name} PROPERTIES OUTPUT_NAME cloister_${name} EXPORT_NAME ${name})
+endfunction()
+
+# cloister_test(NAME <target> SOURCES <files>... DEPS <libs>... [LABELS <labels>...])
+# A GoogleTest binary registered with CTest, one CTest entry per test case.
+function(cloister_test name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} cloister_test_support GTest::gtest_main
+                                        GTest::gmock)
+  set(props ENVIRONMENT "CLOISTER_VECTORS_DEFAULT=${CLOISTER_VECTORS_DIR}")
+  if(ARG_LABELS)
+    list(APPEND props LABELS "${ARG_LABELS}")
+  endif()
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES ${props})
+endfunction()
+
+# cloister_fuzzer(NAME <target> SOURCES <files>... DEPS <libs>... CORPUS <dirs or files>...)
+# With CLOISTER_FUZZ a libFuzzer binary; otherwise the same entry point linked with a driver that
+# replays inputs. Either way CTest runs it over its seed corpus (committed seeds plus, where the
+# shared vectors are present, real inputs).
+function(cloister_fuzzer name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;CORPUS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS})
+  if(CLOISTER_FUZZ)
+    target_link_options(${name} PRIVATE -fsanitize=fuzzer)
+  else()
+    target_link_libraries(${name} PRIVATE cloister_fuzz_replay)
+  endif()
+  add_test(NAME fuzz.${name}.corpus
+           COMMAND ${CMAKE_COMMAND} -E env "CLOISTER_VECTORS_DEFAULT=${CLOISTER_VECTORS_DIR}"
+                   ${PROJECT_SOURCE_DIR}/tests/fuzz/run-corpus.sh $<TARGET_FILE:${name}>
+                   ${ARG_CORPUS})
+  set_tests_properties(fuzz.${name}.corpus PROPERTIES LABELS fuzz)
+endfunction()

@@ -1,0 +1,21 @@
+// The project's one hex codec.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "cloister/common/bytes.h"
+
+namespace cloister {
+
+// Lower-case hex, two digits per byte, no prefix.
+std::string to_hex(ByteView bytes);
+
+// Parses hex digits (either case), optionally prefixed by "0x"/"0X". Rejects odd lengths and
+// non-hex characters, naming the position.
+Result<Bytes> from_hex(std::string_view text);
+
+// from_hex plus an exact length check: "expected 48 bytes (96 hex digits), found 47 bytes".
+Result<Bytes> from_hex_exact(std::string_view text, std::size_t size);
+
+}  // namespace cloister

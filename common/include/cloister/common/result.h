@@ -1,0 +1,111 @@
+// Errors as values. Library functions that can fail return Result<T> (a value or an Error) and
+// never let exceptions cross a public boundary.
+#pragma once
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <utility>
+#include <variant>
+
+namespace cloister {
+
+// A failure described in words: which check or field, what was expected, what was found.
+class Error {
+ public:
+  explicit Error(std::string message) : message_(std::move(message)) {}
+
+  const std::string& message() const { return message_; }
+
+  // Returns a copy whose message is prefixed with `context: `, for adding where the failure
+  // happened ("VCEK certificate: …") as an error travels up.
+  Error with_context(const std::string& context) const { return Error(context + ": " + message_); }
+
+ private:
+  std::string message_;
+};
+
+namespace detail {
+[[noreturn]] inline void result_misuse(const char* what, const std::string& message) {
+  std::fprintf(stderr, "cloister: %s: %s\n", what, message.c_str());
+  std::abort();
+}
+}  // namespace detail
+
+// Holds either a T or an Error. Reading value() of an error (or error() of a value) is a
+// programming error and aborts.
+template <typename T>
+class [[nodiscard]] Result {
+ public:
+  Result(T value) : state_(std::in_place_index<0>, std::move(value)) {}     // NOLINT: implicit
+  Result(Error error) : state_(std::in_place_index<1>, std::move(error)) {}  // NOLINT: implicit
+
+  bool ok() const { return state_.index() == 0; }
+  explicit operator bool() const { return ok(); }
+
+  T& value() & {
+    if (!ok()) detail::result_misuse("value() of a failed Result", error().message());
+    return std::get<0>(state_);
+  }
+  const T& value() const& {
+    if (!ok()) detail::result_misuse("value() of a failed Result", error().message());
+    return std::get<0>(state_);
+  }
+  T&& value() && {
+    if (!ok()) detail::result_misuse("value() of a failed Result", error().message());
+    return std::get<0>(std::move(state_));
+  }
+  const Error& error() const {
+    if (ok()) detail::result_misuse("error() of a successful Result", "");
+    return std::get<1>(state_);
+  }
+
+  T* operator->() { return &value(); }
+  const T* operator->() const { return &value(); }
+  T& operator*() & { return value(); }
+  const T& operator*() const& { return value(); }
+
+ private:
+  std::variant<T, Error> state_;
+};
+
+// Success or an Error, for operations without a value.
+template <>
+class [[nodiscard]] Result<void> {
+ public:
+  Result() = default;
+  Result(Error error) : error_(std::move(error)), failed_(true) {}  // NOLINT: implicit
+
+  bool ok() const { return !failed_; }
+  explicit operator bool() const { return ok(); }
+  const Error& error() const {
+    if (ok()) detail::result_misuse("error() of a successful Result", "");
+    return error_;
+  }
+
+ private:
+  Error error_{""};
+  bool failed_ = false;
+};
+
+using Status = Result<void>;
+
+}  // namespace cloister
+
+#define CLOISTER_CONCAT_INNER(a, b) a##b
+#define CLOISTER_CONCAT(a, b) CLOISTER_CONCAT_INNER(a, b)
+
+// CLOISTER_TRY(auto x, expr): evaluates expr (a Result); on error returns the error from the
+// enclosing function, otherwise declares `x` holding the value.
+#define CLOISTER_TRY(decl, expr)                                         \
+  auto CLOISTER_CONCAT(cloister_try_, __LINE__) = (expr);                \
+  if (!CLOISTER_CONCAT(cloister_try_, __LINE__))                         \
+    return CLOISTER_CONCAT(cloister_try_, __LINE__).error();             \
+  decl = std::move(CLOISTER_CONCAT(cloister_try_, __LINE__)).value()
+
+// CLOISTER_CHECK_OK(expr): evaluates expr (a Status) and returns its error, if any.
+#define CLOISTER_CHECK_OK(expr)                                             \
+  do {                                                                      \
+    if (auto cloister_status_ = (expr); !cloister_status_)                  \
+      return cloister_status_.error();                                      \
+  } while (false)

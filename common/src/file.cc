@@ -1,0 +1,87 @@
+#include "cloister/common/file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace cloister {
+namespace {
+
+Error os_error(const std::string& what, const std::filesystem::path& path, int err) {
+  return Error("cannot " + what + " " + path.string() + ": " + std::strerror(err));
+}
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+template <typename Buffer>
+Result<Buffer> read_all(const std::filesystem::path& path) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return os_error("read", path, errno);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return os_error("stat", path, errno);
+  if (S_ISDIR(st.st_mode)) return os_error("read", path, EISDIR);
+  Buffer out;
+  if (S_ISREG(st.st_mode)) out.reserve(static_cast<std::size_t>(st.st_size));
+  char chunk[65536];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), chunk, sizeof chunk);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return os_error("read", path, errno);
+    }
+    if (n == 0) break;
+    out.insert(out.end(), chunk, chunk + n);
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<Bytes> read_file(const std::filesystem::path& path) { return read_all<Bytes>(path); }
+
+Result<std::string> read_text_file(const std::filesystem::path& path) {
+  return read_all<std::string>(path);
+}
+
+Status write_file_atomic(const std::filesystem::path& path, ByteView data) {
+  std::filesystem::path tmp = path;
+  tmp += ".tmp." + std::to_string(::getpid());
+  {
+    Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (fd.get() < 0) return os_error("create", tmp, errno);
+    std::size_t done = 0;
+    while (done < data.size()) {
+      ssize_t n = ::write(fd.get(), data.data() + done, data.size() - done);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        int err = errno;
+        ::unlink(tmp.c_str());
+        return os_error("write", tmp, err);
+      }
+      done += static_cast<std::size_t>(n);
+    }
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    return os_error("rename into place", path, err);
+  }
+  return {};
+}
+
+}  // namespace cloister

@@ -1,0 +1,29 @@
+#include "cloister/common/hex.h"
+
+#include <gtest/gtest.h>
+
+namespace cloister {
+namespace {
+
+TEST(Hex, EncodesLowerCase) { EXPECT_EQ(to_hex(Bytes{0x00, 0xab, 0xff, 0x10}), "00abff10"); }
+
+TEST(Hex, DecodesEitherCaseWithOptionalPrefix) {
+  EXPECT_EQ(*from_hex("00ABff10"), (Bytes{0x00, 0xab, 0xff, 0x10}));
+  EXPECT_EQ(*from_hex("0xAB"), (Bytes{0xab}));
+  EXPECT_EQ(*from_hex(""), Bytes{});
+}
+
+TEST(Hex, RejectsOddLengthAndBadDigitsWithPosition) {
+  EXPECT_EQ(from_hex("abc").error().message(), "hex string has an odd number of digits (3)");
+  EXPECT_EQ(from_hex("a0g1").error().message(),
+            "hex string has a non-hex character 'g' at position 2");
+}
+
+TEST(Hex, ExactLengthNamesExpectedAndFound) {
+  EXPECT_TRUE(from_hex_exact("0011", 2));
+  EXPECT_EQ(from_hex_exact("0011", 3).error().message(),
+            "expected 3 bytes (6 hex digits), found 2 bytes");
+}
+
+}  // namespace
+}  // namespace cloister

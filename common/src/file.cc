@@ -52,7 +52,9 @@ Result<Buffer> read_all(const std::filesystem::path& path) {
 
 }  // namespace
 
-Result<Bytes> read_file(const std::filesystem::path& path) { return read_all<Bytes>(path); }
+Result<Bytes> read_file(const std::filesystem::path& path) {
+  return read_all<Bytes>(path);
+}
 
 Result<std::string> read_text_file(const std::filesystem::path& path) {
   return read_all<std::string>(path);

@@ -14,9 +14,15 @@ const EVP_MD* md_for(HashAlgorithm algorithm) {
   static const EVP_MD* const sha512_md = EVP_MD_fetch(nullptr, "SHA512", nullptr);
   const EVP_MD* md = nullptr;
   switch (algorithm) {
-    case HashAlgorithm::kSha256: md = sha256_md; break;
-    case HashAlgorithm::kSha384: md = sha384_md; break;
-    case HashAlgorithm::kSha512: md = sha512_md; break;
+    case HashAlgorithm::kSha256:
+      md = sha256_md;
+      break;
+    case HashAlgorithm::kSha384:
+      md = sha384_md;
+      break;
+    case HashAlgorithm::kSha512:
+      md = sha512_md;
+      break;
   }
   if (md == nullptr) detail::result_misuse("OpenSSL", "SHA-2 digest implementation unavailable");
   return md;
@@ -35,9 +41,15 @@ std::array<std::uint8_t, N> one_shot(HashAlgorithm algorithm, ByteView data) {
 
 }  // namespace
 
-Sha256Digest sha256(ByteView data) { return one_shot<32>(HashAlgorithm::kSha256, data); }
-Sha384Digest sha384(ByteView data) { return one_shot<48>(HashAlgorithm::kSha384, data); }
-Sha512Digest sha512(ByteView data) { return one_shot<64>(HashAlgorithm::kSha512, data); }
+Sha256Digest sha256(ByteView data) {
+  return one_shot<32>(HashAlgorithm::kSha256, data);
+}
+Sha384Digest sha384(ByteView data) {
+  return one_shot<48>(HashAlgorithm::kSha384, data);
+}
+Sha512Digest sha512(ByteView data) {
+  return one_shot<64>(HashAlgorithm::kSha512, data);
+}
 
 struct Hasher::State {
   const EVP_MD* md;

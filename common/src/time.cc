@@ -78,8 +78,8 @@ Result<UnixTime> parse_rfc3339(std::string_view s) {
     }
     if (pos != s.size()) return bad("trailing characters");
   }
-  std::int64_t days = days_from_civil(year, static_cast<unsigned>(month),
-                                      static_cast<unsigned>(day));
+  std::int64_t days =
+      days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
   return days * 86400 + hour * 3600 + minute * 60 + second - offset_seconds;
 }
 

@@ -8,8 +8,9 @@ namespace cloister {
 namespace {
 
 TEST(File, AtomicWriteThenRead) {
-  auto dir = std::filesystem::temp_directory_path() /
-             ("cloister-file-test-" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()));
+  auto dir =
+      std::filesystem::temp_directory_path() /
+      ("cloister-file-test-" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()));
   std::filesystem::create_directories(dir);
   auto path = dir / "data.bin";
   const Bytes data = {1, 2, 3, 0, 255};

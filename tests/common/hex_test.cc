@@ -5,7 +5,9 @@
 namespace cloister {
 namespace {
 
-TEST(Hex, EncodesLowerCase) { EXPECT_EQ(to_hex(Bytes{0x00, 0xab, 0xff, 0x10}), "00abff10"); }
+TEST(Hex, EncodesLowerCase) {
+  EXPECT_EQ(to_hex(Bytes{0x00, 0xab, 0xff, 0x10}), "00abff10");
+}
 
 TEST(Hex, DecodesEitherCaseWithOptionalPrefix) {
   EXPECT_EQ(*from_hex("00ABff10"), (Bytes{0x00, 0xab, 0xff, 0x10}));

@@ -32,8 +32,7 @@ TEST(Sha, IncrementalEqualsOneShotAndResetsAfterFinish) {
 }
 
 TEST(Sha, EmptyInput) {
-  EXPECT_EQ(to_hex(sha256({})),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(to_hex(sha256({})), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 
 }  // namespace

@@ -38,8 +38,9 @@ Bytes read_vector(const std::filesystem::path& path) {
 std::string vectors_missing_message(const std::string& relative) {
   const char* env = std::getenv("CLOISTER_VECTORS");
   const char* def = std::getenv("CLOISTER_VECTORS_DEFAULT");
-  return "shared test vector '" + relative + "' not found (looked in $CLOISTER_VECTORS=" +
-         (env ? env : "<unset>") + ", then CLOISTER_VECTORS_DIR=" + (def ? def : "<unset>") +
+  return "shared test vector '" + relative +
+         "' not found (looked in $CLOISTER_VECTORS=" + (env ? env : "<unset>") +
+         ", then CLOISTER_VECTORS_DIR=" + (def ? def : "<unset>") +
          "); check out ../shared beside the repository or point CLOISTER_VECTORS at it";
 }
 

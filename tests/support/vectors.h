@@ -28,7 +28,7 @@ std::string vectors_missing_message(const std::string& relative);
 }  // namespace cloister::testing
 
 // Declares `var` as the path of vectors_dir()/relative, or skips the test with a clear message.
-#define CLOISTER_REQUIRE_VECTOR(var, relative)                                     \
-  const auto var##_opt = ::cloister::testing::vector_path(relative);               \
+#define CLOISTER_REQUIRE_VECTOR(var, relative)                                            \
+  const auto var##_opt = ::cloister::testing::vector_path(relative);                      \
   if (!var##_opt) GTEST_SKIP() << ::cloister::testing::vectors_missing_message(relative); \
   const std::filesystem::path var = *var##_opt

@@ -37,7 +37,7 @@ namespace detail {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : state_(std::in_place_index<0>, std::move(value)) {}     // NOLINT: implicit
+  Result(T value) : state_(std::in_place_index<0>, std::move(value)) {}      // NOLINT: implicit
   Result(Error error) : state_(std::in_place_index<1>, std::move(error)) {}  // NOLINT: implicit
 
   bool ok() const { return state_.index() == 0; }
@@ -97,15 +97,14 @@ using Status = Result<void>;
 
 // CLOISTER_TRY(auto x, expr): evaluates expr (a Result); on error returns the error from the
 // enclosing function, otherwise declares `x` holding the value.
-#define CLOISTER_TRY(decl, expr)                                         \
-  auto CLOISTER_CONCAT(cloister_try_, __LINE__) = (expr);                \
-  if (!CLOISTER_CONCAT(cloister_try_, __LINE__))                         \
-    return CLOISTER_CONCAT(cloister_try_, __LINE__).error();             \
+#define CLOISTER_TRY(decl, expr)                             \
+  auto CLOISTER_CONCAT(cloister_try_, __LINE__) = (expr);    \
+  if (!CLOISTER_CONCAT(cloister_try_, __LINE__))             \
+    return CLOISTER_CONCAT(cloister_try_, __LINE__).error(); \
   decl = std::move(CLOISTER_CONCAT(cloister_try_, __LINE__)).value()
 
 // CLOISTER_CHECK_OK(expr): evaluates expr (a Status) and returns its error, if any.
-#define CLOISTER_CHECK_OK(expr)                                             \
-  do {                                                                      \
-    if (auto cloister_status_ = (expr); !cloister_status_)                  \
-      return cloister_status_.error();                                      \
+#define CLOISTER_CHECK_OK(expr)                                                             \
+  do {                                                                                      \
+    if (auto cloister_status_ = (expr); !cloister_status_) return cloister_status_.error(); \
   } while (false)

@@ -1,0 +1,133 @@
+// X.509 certificates, CRLs and public keys for evidence verification (OpenSSL underneath).
+// Values are immutable and cheap to copy (shared ownership of the OpenSSL object).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cloister/common/bytes.h"
+#include "cloister/common/sha.h"
+#include "cloister/common/time.h"
+
+typedef struct evp_pkey_st EVP_PKEY;
+typedef struct x509_st X509;
+typedef struct X509_crl_st X509_CRL;
+
+namespace cloister::attestation {
+
+class PublicKey {
+ public:
+  static Result<PublicKey> from_spki_der(ByteView der);
+  // An uncompressed P-256/P-384 point given as raw x||y (big-endian coordinates, no 0x04).
+  static Result<PublicKey> from_ec_point(int curve_nid, ByteView xy);
+
+  Bytes spki_der() const;
+  // "EC P-384", "RSA 4096", …
+  std::string describe() const;
+  bool is_ec_curve(int curve_nid) const;
+  bool is_rsa(int bits) const;
+
+  // ECDSA over `message` hashed with `hash`; `der_signature` is SEQUENCE{r, s}.
+  Status verify_ecdsa(HashAlgorithm hash, ByteView message, ByteView der_signature) const;
+
+  EVP_PKEY* native() const { return key_.get(); }
+
+ private:
+  explicit PublicKey(std::shared_ptr<EVP_PKEY> key) : key_(std::move(key)) {}
+  friend class Certificate;
+  std::shared_ptr<EVP_PKEY> key_;
+};
+
+// RSASSA-PSS parameters of a signature algorithm (RFC 4055).
+struct RsaPssParams {
+  std::string hash;       // "SHA384"
+  std::string mgf1_hash;  // "SHA384"
+  long salt_length = 0;
+};
+
+class Certificate {
+ public:
+  static Result<Certificate> from_der(ByteView der);
+
+  const Bytes& der() const { return der_; }
+  const Sha256Digest& fingerprint() const { return fingerprint_; }  // SHA-256 of the DER
+  int version() const;                                              // 3 for X.509 v3
+  std::string subject_cn() const;
+  std::string issuer_cn() const;
+  // A subject/issuer attribute by short name ("OU", "C", "L", "ST", "O", "CN"); empty if absent.
+  std::string subject_attribute(std::string_view short_name) const;
+  std::string issuer_attribute(std::string_view short_name) const;
+  std::string subject_string() const;  // one-line RFC 2253 form, for messages
+  // The serial as minimal big-endian magnitude bytes, and as "0x20002".
+  Bytes serial() const;
+  std::string serial_hex() const;
+  UnixTime not_before() const;
+  UnixTime not_after() const;
+  // OpenSSL's long name of the signature algorithm, e.g. "rsassaPss", "ecdsa-with-SHA256".
+  std::string signature_algorithm() const;
+  // The RSASSA-PSS parameters when the certificate is signed with RSASSA-PSS.
+  std::optional<RsaPssParams> rsa_pss_params() const;
+  PublicKey public_key() const;
+  // Dotted OIDs of every extension, in certificate order (duplicates kept).
+  std::vector<std::string> extension_oids() const;
+  // The extnValue contents of the extension with this dotted OID.
+  std::optional<Bytes> extension_value(std::string_view oid) const;
+  // CRL distribution point URIs.
+  std::vector<std::string> crl_distribution_points() const;
+
+  // Checks this certificate's signature with the issuer's key.
+  Status verify_signed_by(const PublicKey& issuer_key) const;
+  // "valid 2022-09-24T00:55:28Z..2029-09-24T00:55:28Z" or why not at `time`.
+  Status check_validity(UnixTime time) const;
+
+  X509* native() const { return cert_.get(); }
+
+ private:
+  Certificate(std::shared_ptr<X509> cert, Bytes der);
+  std::shared_ptr<X509> cert_;
+  Bytes der_;
+  Sha256Digest fingerprint_{};
+};
+
+// One or more certificates from PEM text (every CERTIFICATE block, other blocks ignored) or
+// a single DER certificate. Fails when nothing parses, naming the block that did not.
+Result<std::vector<Certificate>> parse_certificates(ByteView data);
+
+struct RevokedCertificate {
+  Bytes serial;  // big-endian magnitude
+  UnixTime revocation_date = 0;
+};
+
+class Crl {
+ public:
+  // DER or PEM ("X509 CRL").
+  static Result<Crl> parse(ByteView data);
+
+  const Bytes& der() const { return der_; }
+  std::string issuer_cn() const;
+  std::string issuer_attribute(std::string_view short_name) const;
+  UnixTime this_update() const;
+  std::optional<UnixTime> next_update() const;
+  std::optional<long> crl_number() const;
+  std::string signature_algorithm() const;
+  std::optional<RsaPssParams> rsa_pss_params() const;
+  const std::vector<RevokedCertificate>& revoked() const { return revoked_; }
+  // The entry for this serial (big-endian magnitude), if revoked.
+  std::optional<RevokedCertificate> find_revoked(ByteView serial) const;
+
+  Status verify_signed_by(const PublicKey& issuer_key) const;
+
+ private:
+  Crl(std::shared_ptr<X509_CRL> crl, Bytes der);
+  std::shared_ptr<X509_CRL> crl_;
+  Bytes der_;
+  std::vector<RevokedCertificate> revoked_;
+};
+
+// The most recent OpenSSL error queue entry as text, and clears the queue.
+std::string openssl_error();
+
+}  // namespace cloister::attestation

@@ -1,0 +1,132 @@
+#include "cloister/attestation/http.h"
+
+#include <curl/curl.h>
+#include <dlfcn.h>
+
+#include <cctype>
+#include <mutex>
+
+namespace cloister::attestation {
+namespace {
+
+// The libcurl entry points we use, resolved once.
+struct Curl {
+  CURLcode (*global_init)(long);
+  CURL* (*easy_init)();
+  CURLcode (*easy_setopt)(CURL*, CURLoption, ...);
+  CURLcode (*easy_perform)(CURL*);
+  CURLcode (*easy_getinfo)(CURL*, CURLINFO, ...);
+  void (*easy_cleanup)(CURL*);
+  const char* (*easy_strerror)(CURLcode);
+};
+
+Result<const Curl*> load_curl() {
+  static std::once_flag once;
+  static Curl curl;
+  static std::string error;
+  std::call_once(once, [] {
+    void* lib = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+    if (lib == nullptr) {
+      error = std::string("cannot load libcurl.so.4 for online fetching (install libcurl4): ") +
+              dlerror();
+      return;
+    }
+    auto sym = [&](const char* name) {
+      void* p = dlsym(lib, name);
+      if (p == nullptr) error = std::string("libcurl.so.4 lacks ") + name;
+      return p;
+    };
+    curl.global_init = reinterpret_cast<decltype(curl.global_init)>(sym("curl_global_init"));
+    curl.easy_init = reinterpret_cast<decltype(curl.easy_init)>(sym("curl_easy_init"));
+    curl.easy_setopt = reinterpret_cast<decltype(curl.easy_setopt)>(sym("curl_easy_setopt"));
+    curl.easy_perform = reinterpret_cast<decltype(curl.easy_perform)>(sym("curl_easy_perform"));
+    curl.easy_getinfo = reinterpret_cast<decltype(curl.easy_getinfo)>(sym("curl_easy_getinfo"));
+    curl.easy_cleanup = reinterpret_cast<decltype(curl.easy_cleanup)>(sym("curl_easy_cleanup"));
+    curl.easy_strerror = reinterpret_cast<decltype(curl.easy_strerror)>(sym("curl_easy_strerror"));
+    if (error.empty() && curl.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+      error = "curl_global_init failed";
+  });
+  if (!error.empty()) return Error(error);
+  return &curl;
+}
+
+struct Transfer {
+  HttpResponse response;
+  std::size_t limit = 0;
+  bool too_large = false;
+};
+
+std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  std::size_t n = size * count;
+  if (t->response.body.size() + n > t->limit) {
+    t->too_large = true;
+    return 0;
+  }
+  t->response.body.insert(t->response.body.end(), data, data + n);
+  return n;
+}
+
+std::size_t on_header(char* data, std::size_t size, std::size_t count, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  std::size_t n = size * count;
+  std::string line(data, n);
+  std::string lower;
+  for (char c : line) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (lower.rfind("retry-after:", 0) == 0) {
+    std::string value = line.substr(12);
+    std::size_t i = value.find_first_not_of(" \t");
+    if (i != std::string::npos && std::isdigit(static_cast<unsigned char>(value[i])))
+      t->response.retry_after_seconds = std::stol(value.substr(i, 9));
+  }
+  return n;
+}
+
+class CurlHttpClient : public HttpClient {
+ public:
+  CurlHttpClient(const Curl* curl, HttpClientOptions options) : curl_(curl), options_(options) {}
+
+  Result<HttpResponse> get(const std::string& url) override {
+    CURL* handle = curl_->easy_init();
+    if (handle == nullptr) return Error("curl_easy_init failed");
+    Transfer transfer;
+    transfer.limit = options_.max_body_bytes;
+    curl_->easy_setopt(handle, CURLOPT_URL, url.c_str());
+    curl_->easy_setopt(handle, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_->easy_setopt(handle, CURLOPT_MAXREDIRS, 5L);
+    curl_->easy_setopt(handle, CURLOPT_TIMEOUT, options_.timeout_seconds);
+    curl_->easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
+    curl_->easy_setopt(handle, CURLOPT_USERAGENT, "cloister/0.1");
+    curl_->easy_setopt(handle, CURLOPT_WRITEFUNCTION, &on_body);
+    curl_->easy_setopt(handle, CURLOPT_WRITEDATA, &transfer);
+    curl_->easy_setopt(handle, CURLOPT_HEADERFUNCTION, &on_header);
+    curl_->easy_setopt(handle, CURLOPT_HEADERDATA, &transfer);
+    CURLcode rc = curl_->easy_perform(handle);
+    long status = 0;
+    char* content_type = nullptr;
+    curl_->easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &status);
+    curl_->easy_getinfo(handle, CURLINFO_CONTENT_TYPE, &content_type);
+    if (content_type != nullptr) transfer.response.content_type = content_type;
+    curl_->easy_cleanup(handle);
+    if (transfer.too_large) {
+      return Error("GET " + url + ": response larger than " +
+                   std::to_string(options_.max_body_bytes) + " bytes");
+    }
+    if (rc != CURLE_OK) return Error("GET " + url + ": " + curl_->easy_strerror(rc));
+    transfer.response.status = status;
+    return std::move(transfer.response);
+  }
+
+ private:
+  const Curl* curl_;
+  HttpClientOptions options_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<HttpClient>> make_http_client(const HttpClientOptions& options) {
+  CLOISTER_TRY(const Curl* curl, load_curl());
+  return std::unique_ptr<HttpClient>(std::make_unique<CurlHttpClient>(curl, options));
+}
+
+}  // namespace cloister::attestation

@@ -51,7 +51,8 @@ class [[nodiscard]] Result {
     if (!ok()) detail::result_misuse("value() of a failed Result", error().message());
     return std::get<0>(state_);
   }
-  T&& value() && {
+  // By value, so that `for (auto& x : f().value())` never refers into a destroyed temporary.
+  T value() && {
     if (!ok()) detail::result_misuse("value() of a failed Result", error().message());
     return std::get<0>(std::move(state_));
   }
@@ -64,6 +65,7 @@ class [[nodiscard]] Result {
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
+  T operator*() && { return std::move(*this).value(); }
 
  private:
   std::variant<T, Error> state_;

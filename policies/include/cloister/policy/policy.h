@@ -1,0 +1,107 @@
+// The appraisal policy: what a tenant or CI pipeline requires of evidence beyond its
+// authenticity. JSON, strictly parsed (unknown keys and out-of-range values are errors naming
+// the JSON path); schema in policies/schema/policy.schema.json, reference in docs/policy.md.
+//
+// Secure defaults: a policy that says nothing still rejects debug guests, guests that allow a
+// migration agent or CXL memory, reports from VMPL > 0, provisional (uncommitted) firmware, and
+// stale CRLs.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <nlohmann/json_fwd.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cloister/common/bytes.h"
+
+namespace cloister::policy {
+
+// A minimum per TCB component; unset components are not constrained.
+struct TcbMinimum {
+  std::optional<std::uint8_t> fmc;
+  std::optional<std::uint8_t> bl;
+  std::optional<std::uint8_t> tee;
+  std::optional<std::uint8_t> snp;
+  std::optional<std::uint8_t> ucode;
+  bool empty() const { return !fmc && !bl && !tee && !snp && !ucode; }
+};
+
+// GUEST_POLICY requirements (go-sev-guest validate.Options.GuestPolicy semantics): "allow_*"
+// bits may be set in the report only if allowed; "require_*" bits must be set.
+struct SnpGuestPolicyRules {
+  std::optional<std::pair<std::uint8_t, std::uint8_t>> abi_minimum;  // (major, minor)
+  bool allow_debug = false;
+  bool allow_migration_agent = false;
+  bool allow_smt = true;
+  bool allow_cxl = false;
+  bool require_single_socket = false;
+  bool require_mem_aes_256_xts = false;
+  bool require_rapl_disabled = false;
+  bool require_ciphertext_hiding = false;
+  bool require_page_swap_disabled = false;
+};
+
+// PLATFORM_INFO requirements, same "allow"/"require" reading.
+struct SnpPlatformRules {
+  bool allow_smt = true;
+  bool allow_tsme = true;
+  bool allow_tio = true;
+  bool require_ecc = false;
+  bool require_rapl_disabled = false;
+  bool require_ciphertext_hiding = false;
+  bool require_alias_check_complete = false;
+};
+
+struct SnpPolicy {
+  std::vector<Bytes> measurements;        // allowlist (48 bytes each); empty: any
+  std::optional<Bytes> host_data;         // 32
+  std::optional<Bytes> report_data;       // 64, exact
+  std::optional<Bytes> family_id;         // 16
+  std::optional<Bytes> image_id;          // 16
+  std::vector<Bytes> id_key_digests;      // 48 each; non-empty: ID_KEY_DIGEST must be listed
+  std::vector<Bytes> author_key_digests;  // 48 each; non-empty: AUTHOR_KEY_DIGEST must be listed
+  bool require_id_block = false;          // ID_KEY_DIGEST must be non-zero
+  bool require_author_key = false;        // AUTHOR_KEY_EN must be set
+  std::optional<Bytes> report_id;         // 32
+  std::optional<Bytes> report_id_ma;      // 32
+  SnpGuestPolicyRules guest_policy;
+  std::optional<std::uint32_t> minimum_guest_svn;
+  TcbMinimum minimum_reported_tcb;
+  TcbMinimum minimum_committed_tcb;
+  TcbMinimum minimum_current_tcb;
+  TcbMinimum minimum_launch_tcb;
+  std::optional<std::uint8_t> minimum_build;                             // CURRENT_BUILD
+  std::optional<std::pair<std::uint8_t, std::uint8_t>> minimum_version;  // CURRENT major.minor
+  bool allow_provisional_firmware = false;  // false: COMMITTED == CURRENT (TCB and version)
+  SnpPlatformRules platform_info;
+  std::vector<std::uint32_t> vmpls = {0};  // allowed VMPL values
+  std::vector<Bytes> chip_ids;             // allowlist (64 bytes each); empty: any
+  bool allow_vcek = true;
+  bool allow_vlek = true;
+  std::vector<std::string> products;  // allowed products ("Milan", …); empty: any
+  std::optional<std::uint64_t> minimum_launch_mit_vector;   // bits that must be set (v5)
+  std::optional<std::uint64_t> minimum_current_mit_vector;  // bits that must be set (v5)
+  bool require_crl = false;
+  bool allow_stale_crl = false;
+};
+
+struct Policy {
+  // The SNP section; a policy without one still gets default_snp_policy() for SNP evidence.
+  std::optional<SnpPolicy> snp;
+};
+
+// The rules that apply when a policy says nothing.
+SnpPolicy default_snp_policy();
+
+// Strict parse. Errors name the JSON path: "policy /snp/measurements/1: expected 48 bytes (96
+// hex digits), found 47 bytes", "policy /snp/guest_policy: unknown key 'allow_debugg'".
+Result<Policy> parse_policy(std::string_view json_text);
+Result<Policy> load_policy(const std::filesystem::path& path);
+
+// The policy as JSON in the schema's shape (every field, defaults included).
+nlohmann::json policy_to_json(const Policy& policy);
+
+}  // namespace cloister::policy

@@ -1,0 +1,402 @@
+#include "cloister/policy/policy.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "cloister/common/file.h"
+#include "cloister/common/hex.h"
+
+namespace cloister::policy {
+namespace {
+
+using json = nlohmann::json;
+
+// Reads one JSON object strictly: every key must be known, every value well-typed. Errors
+// carry the JSON pointer of the offending value.
+class ObjectReader {
+ public:
+  ObjectReader(const json& object, std::string path) : object_(object), path_(std::move(path)) {}
+
+  Status only(std::initializer_list<const char*> keys) const {
+    if (!object_.is_object()) return fail(path_, "expected an object");
+    std::set<std::string> allowed(keys.begin(), keys.end());
+    for (const auto& [key, value] : object_.items()) {
+      if (!allowed.count(key)) {
+        std::string list;
+        for (const auto& k : allowed) list += (list.empty() ? "" : ", ") + k;
+        return fail(path_, "unknown key '" + key + "' (expected one of: " + list + ")");
+      }
+    }
+    return {};
+  }
+
+  const json* get(const char* key) const {
+    auto it = object_.find(key);
+    return it == object_.end() ? nullptr : &*it;
+  }
+  std::string at(const char* key) const { return path_ + "/" + key; }
+
+  Status boolean(const char* key, bool& out) const {
+    const json* v = get(key);
+    if (!v) return {};
+    if (!v->is_boolean()) return fail(at(key), "expected true or false");
+    out = v->get<bool>();
+    return {};
+  }
+
+  template <typename T>
+  Status integer(const char* key, std::optional<T>& out, std::uint64_t max) const {
+    const json* v = get(key);
+    if (!v) return {};
+    if (!v->is_number_unsigned()) return fail(at(key), "expected a non-negative integer");
+    auto n = v->get<std::uint64_t>();
+    if (n > max)
+      return fail(at(key),
+                  "expected at most " + std::to_string(max) + ", found " + std::to_string(n));
+    out = static_cast<T>(n);
+    return {};
+  }
+
+  // An integer given as a JSON number or a "0x…" hex string (64-bit masks).
+  Status mask(const char* key, std::optional<std::uint64_t>& out) const {
+    const json* v = get(key);
+    if (!v) return {};
+    if (v->is_number_unsigned()) {
+      out = v->get<std::uint64_t>();
+      return {};
+    }
+    if (v->is_string()) {
+      std::string s = v->get<std::string>();
+      if (s.size() > 2 && s.size() <= 18 && (s.rfind("0x", 0) == 0 || s.rfind("0X", 0) == 0) &&
+          s.find_first_not_of("0123456789abcdefABCDEF", 2) == std::string::npos) {
+        out = std::stoull(s.substr(2), nullptr, 16);
+        return {};
+      }
+    }
+    return fail(at(key), "expected a non-negative integer or a 0x-prefixed hex string");
+  }
+
+  Status hex(const char* key, std::optional<Bytes>& out, std::size_t size) const {
+    const json* v = get(key);
+    if (!v) return {};
+    CLOISTER_TRY(Bytes bytes, hex_value(*v, at(key), size));
+    out = std::move(bytes);
+    return {};
+  }
+
+  Status hex_list(const char* key, std::vector<Bytes>& out, std::size_t size) const {
+    const json* v = get(key);
+    if (!v) return {};
+    if (!v->is_array()) return fail(at(key), "expected an array of hex strings");
+    out.clear();
+    for (std::size_t i = 0; i < v->size(); ++i) {
+      CLOISTER_TRY(Bytes bytes, hex_value((*v)[i], at(key) + "/" + std::to_string(i), size));
+      out.push_back(std::move(bytes));
+    }
+    return {};
+  }
+
+  // "1.55" -> (1, 55)
+  Status version(const char* key, std::optional<std::pair<std::uint8_t, std::uint8_t>>& out) const {
+    const json* v = get(key);
+    if (!v) return {};
+    std::string s = v->is_string() ? v->get<std::string>() : "";
+    auto dot = s.find('.');
+    auto number = [](const std::string& part) -> int {
+      if (part.empty() || part.size() > 3 ||
+          part.find_first_not_of("0123456789") != std::string::npos)
+        return -1;
+      return std::stoi(part);
+    };
+    int major = dot == std::string::npos ? -1 : number(s.substr(0, dot));
+    int minor = dot == std::string::npos ? -1 : number(s.substr(dot + 1));
+    if (major < 0 || major > 255 || minor < 0 || minor > 255)
+      return fail(at(key), "expected \"MAJOR.MINOR\" with each part 0..255, e.g. \"1.55\"");
+    out = std::make_pair(static_cast<std::uint8_t>(major), static_cast<std::uint8_t>(minor));
+    return {};
+  }
+
+  static Error fail(const std::string& path, const std::string& why) {
+    return Error("policy " + (path.empty() ? std::string("/") : path) + ": " + why);
+  }
+
+ private:
+  static Result<Bytes> hex_value(const json& v, const std::string& path, std::size_t size) {
+    if (!v.is_string()) return fail(path, "expected a hex string");
+    auto bytes = from_hex_exact(v.get<std::string>(), size);
+    if (!bytes) return fail(path, bytes.error().message());
+    return bytes;
+  }
+
+  const json& object_;
+  std::string path_;
+};
+
+Status read_tcb(const ObjectReader& parent, const char* key, TcbMinimum& out) {
+  const json* v = parent.get(key);
+  if (!v) return {};
+  ObjectReader r(*v, parent.at(key));
+  CLOISTER_CHECK_OK(r.only({"fmc", "bl", "tee", "snp", "ucode"}));
+  CLOISTER_CHECK_OK(r.integer("fmc", out.fmc, 255));
+  CLOISTER_CHECK_OK(r.integer("bl", out.bl, 255));
+  CLOISTER_CHECK_OK(r.integer("tee", out.tee, 255));
+  CLOISTER_CHECK_OK(r.integer("snp", out.snp, 255));
+  CLOISTER_CHECK_OK(r.integer("ucode", out.ucode, 255));
+  return {};
+}
+
+Result<SnpPolicy> read_snp(const json& object) {
+  SnpPolicy p = default_snp_policy();
+  ObjectReader r(object, "/snp");
+  CLOISTER_CHECK_OK(r.only({"measurements",
+                            "host_data",
+                            "report_data",
+                            "family_id",
+                            "image_id",
+                            "id_key_digests",
+                            "author_key_digests",
+                            "require_id_block",
+                            "require_author_key",
+                            "report_id",
+                            "report_id_ma",
+                            "guest_policy",
+                            "minimum_guest_svn",
+                            "minimum_tcb",
+                            "minimum_build",
+                            "minimum_version",
+                            "allow_provisional_firmware",
+                            "platform_info",
+                            "vmpl",
+                            "chip_ids",
+                            "signing_keys",
+                            "products",
+                            "minimum_launch_mit_vector",
+                            "minimum_current_mit_vector",
+                            "revocation"}));
+  CLOISTER_CHECK_OK(r.hex_list("measurements", p.measurements, 48));
+  CLOISTER_CHECK_OK(r.hex("host_data", p.host_data, 32));
+  CLOISTER_CHECK_OK(r.hex("report_data", p.report_data, 64));
+  CLOISTER_CHECK_OK(r.hex("family_id", p.family_id, 16));
+  CLOISTER_CHECK_OK(r.hex("image_id", p.image_id, 16));
+  CLOISTER_CHECK_OK(r.hex_list("id_key_digests", p.id_key_digests, 48));
+  CLOISTER_CHECK_OK(r.hex_list("author_key_digests", p.author_key_digests, 48));
+  CLOISTER_CHECK_OK(r.boolean("require_id_block", p.require_id_block));
+  CLOISTER_CHECK_OK(r.boolean("require_author_key", p.require_author_key));
+  CLOISTER_CHECK_OK(r.hex("report_id", p.report_id, 32));
+  CLOISTER_CHECK_OK(r.hex("report_id_ma", p.report_id_ma, 32));
+  CLOISTER_CHECK_OK(r.integer("minimum_guest_svn", p.minimum_guest_svn, 0xffffffffu));
+  CLOISTER_CHECK_OK(r.integer("minimum_build", p.minimum_build, 255));
+  CLOISTER_CHECK_OK(r.version("minimum_version", p.minimum_version));
+  CLOISTER_CHECK_OK(r.boolean("allow_provisional_firmware", p.allow_provisional_firmware));
+  CLOISTER_CHECK_OK(r.hex_list("chip_ids", p.chip_ids, 64));
+  CLOISTER_CHECK_OK(r.mask("minimum_launch_mit_vector", p.minimum_launch_mit_vector));
+  CLOISTER_CHECK_OK(r.mask("minimum_current_mit_vector", p.minimum_current_mit_vector));
+
+  if (const json* g = r.get("guest_policy")) {
+    ObjectReader gr(*g, r.at("guest_policy"));
+    auto& gp = p.guest_policy;
+    CLOISTER_CHECK_OK(
+        gr.only({"abi_minimum", "allow_debug", "allow_migration_agent", "allow_smt", "allow_cxl",
+                 "require_single_socket", "require_mem_aes_256_xts", "require_rapl_disabled",
+                 "require_ciphertext_hiding", "require_page_swap_disabled"}));
+    CLOISTER_CHECK_OK(gr.version("abi_minimum", gp.abi_minimum));
+    CLOISTER_CHECK_OK(gr.boolean("allow_debug", gp.allow_debug));
+    CLOISTER_CHECK_OK(gr.boolean("allow_migration_agent", gp.allow_migration_agent));
+    CLOISTER_CHECK_OK(gr.boolean("allow_smt", gp.allow_smt));
+    CLOISTER_CHECK_OK(gr.boolean("allow_cxl", gp.allow_cxl));
+    CLOISTER_CHECK_OK(gr.boolean("require_single_socket", gp.require_single_socket));
+    CLOISTER_CHECK_OK(gr.boolean("require_mem_aes_256_xts", gp.require_mem_aes_256_xts));
+    CLOISTER_CHECK_OK(gr.boolean("require_rapl_disabled", gp.require_rapl_disabled));
+    CLOISTER_CHECK_OK(gr.boolean("require_ciphertext_hiding", gp.require_ciphertext_hiding));
+    CLOISTER_CHECK_OK(gr.boolean("require_page_swap_disabled", gp.require_page_swap_disabled));
+  }
+  if (const json* t = r.get("minimum_tcb")) {
+    ObjectReader tr(*t, r.at("minimum_tcb"));
+    CLOISTER_CHECK_OK(tr.only({"reported", "committed", "current", "launch"}));
+    CLOISTER_CHECK_OK(read_tcb(tr, "reported", p.minimum_reported_tcb));
+    CLOISTER_CHECK_OK(read_tcb(tr, "committed", p.minimum_committed_tcb));
+    CLOISTER_CHECK_OK(read_tcb(tr, "current", p.minimum_current_tcb));
+    CLOISTER_CHECK_OK(read_tcb(tr, "launch", p.minimum_launch_tcb));
+  }
+  if (const json* pi = r.get("platform_info")) {
+    ObjectReader pr(*pi, r.at("platform_info"));
+    auto& pl = p.platform_info;
+    CLOISTER_CHECK_OK(
+        pr.only({"allow_smt", "allow_tsme", "allow_tio", "require_ecc", "require_rapl_disabled",
+                 "require_ciphertext_hiding", "require_alias_check_complete"}));
+    CLOISTER_CHECK_OK(pr.boolean("allow_smt", pl.allow_smt));
+    CLOISTER_CHECK_OK(pr.boolean("allow_tsme", pl.allow_tsme));
+    CLOISTER_CHECK_OK(pr.boolean("allow_tio", pl.allow_tio));
+    CLOISTER_CHECK_OK(pr.boolean("require_ecc", pl.require_ecc));
+    CLOISTER_CHECK_OK(pr.boolean("require_rapl_disabled", pl.require_rapl_disabled));
+    CLOISTER_CHECK_OK(pr.boolean("require_ciphertext_hiding", pl.require_ciphertext_hiding));
+    CLOISTER_CHECK_OK(pr.boolean("require_alias_check_complete", pl.require_alias_check_complete));
+  }
+  if (const json* v = r.get("vmpl")) {
+    if (!v->is_array() || v->empty())
+      return ObjectReader::fail(r.at("vmpl"), "expected a non-empty array of VMPLs (0..3)");
+    p.vmpls.clear();
+    for (std::size_t i = 0; i < v->size(); ++i) {
+      const json& e = (*v)[i];
+      if (!e.is_number_unsigned() || e.get<std::uint64_t>() > 3)
+        return ObjectReader::fail(r.at("vmpl") + "/" + std::to_string(i), "expected a VMPL 0..3");
+      p.vmpls.push_back(e.get<std::uint32_t>());
+    }
+  }
+  if (const json* v = r.get("signing_keys")) {
+    if (!v->is_array() || v->empty())
+      return ObjectReader::fail(r.at("signing_keys"),
+                                "expected a non-empty array of \"vcek\"/\"vlek\"");
+    p.allow_vcek = p.allow_vlek = false;
+    for (std::size_t i = 0; i < v->size(); ++i) {
+      const json& e = (*v)[i];
+      std::string s = e.is_string() ? e.get<std::string>() : "";
+      if (s == "vcek") {
+        p.allow_vcek = true;
+      } else if (s == "vlek") {
+        p.allow_vlek = true;
+      } else {
+        return ObjectReader::fail(r.at("signing_keys") + "/" + std::to_string(i),
+                                  "expected \"vcek\" or \"vlek\"");
+      }
+    }
+  }
+  if (const json* v = r.get("products")) {
+    static const std::set<std::string> kProducts = {"Milan", "Genoa", "Turin", "Venice"};
+    if (!v->is_array())
+      return ObjectReader::fail(r.at("products"), "expected an array of product names");
+    for (std::size_t i = 0; i < v->size(); ++i) {
+      const json& e = (*v)[i];
+      if (!e.is_string() || !kProducts.count(e.get<std::string>()))
+        return ObjectReader::fail(r.at("products") + "/" + std::to_string(i),
+                                  "expected one of Milan, Genoa, Turin, Venice");
+      p.products.push_back(e.get<std::string>());
+    }
+  }
+  if (const json* v = r.get("revocation")) {
+    ObjectReader rr(*v, r.at("revocation"));
+    CLOISTER_CHECK_OK(rr.only({"require_crl", "allow_stale_crl"}));
+    CLOISTER_CHECK_OK(rr.boolean("require_crl", p.require_crl));
+    CLOISTER_CHECK_OK(rr.boolean("allow_stale_crl", p.allow_stale_crl));
+  }
+  return p;
+}
+
+json tcb_json(const TcbMinimum& t) {
+  json out = json::object();
+  if (t.fmc) out["fmc"] = *t.fmc;
+  if (t.bl) out["bl"] = *t.bl;
+  if (t.tee) out["tee"] = *t.tee;
+  if (t.snp) out["snp"] = *t.snp;
+  if (t.ucode) out["ucode"] = *t.ucode;
+  return out;
+}
+
+json hex_list_json(const std::vector<Bytes>& list) {
+  json out = json::array();
+  for (const auto& b : list) out.push_back(to_hex(b));
+  return out;
+}
+
+std::string version_string(const std::pair<std::uint8_t, std::uint8_t>& v) {
+  return std::to_string(v.first) + "." + std::to_string(v.second);
+}
+
+std::string mask_string(std::uint64_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+}  // namespace
+
+SnpPolicy default_snp_policy() {
+  return SnpPolicy{};
+}
+
+Result<Policy> parse_policy(std::string_view text) {
+  json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) return Error("policy: not valid JSON");
+  ObjectReader top(doc, "");
+  CLOISTER_CHECK_OK(top.only({"$schema", "version", "snp"}));
+  if (const json* v = top.get("version")) {
+    if (!v->is_number_unsigned() || v->get<std::uint64_t>() != 1)
+      return ObjectReader::fail("/version", "expected 1 (the only policy version)");
+  }
+  Policy policy;
+  if (const json* snp = top.get("snp")) {
+    CLOISTER_TRY(policy.snp, read_snp(*snp));
+  }
+  return policy;
+}
+
+Result<Policy> load_policy(const std::filesystem::path& path) {
+  CLOISTER_TRY(std::string text, read_text_file(path));
+  auto policy = parse_policy(text);
+  if (!policy) return policy.error().with_context(path.string());
+  return policy;
+}
+
+json policy_to_json(const Policy& policy) {
+  json out = {{"version", 1}};
+  if (!policy.snp) return out;
+  const SnpPolicy& p = *policy.snp;
+  json s = json::object();
+  s["measurements"] = hex_list_json(p.measurements);
+  if (p.host_data) s["host_data"] = to_hex(*p.host_data);
+  if (p.report_data) s["report_data"] = to_hex(*p.report_data);
+  if (p.family_id) s["family_id"] = to_hex(*p.family_id);
+  if (p.image_id) s["image_id"] = to_hex(*p.image_id);
+  s["id_key_digests"] = hex_list_json(p.id_key_digests);
+  s["author_key_digests"] = hex_list_json(p.author_key_digests);
+  s["require_id_block"] = p.require_id_block;
+  s["require_author_key"] = p.require_author_key;
+  if (p.report_id) s["report_id"] = to_hex(*p.report_id);
+  if (p.report_id_ma) s["report_id_ma"] = to_hex(*p.report_id_ma);
+  const auto& g = p.guest_policy;
+  s["guest_policy"] = {{"allow_debug", g.allow_debug},
+                       {"allow_migration_agent", g.allow_migration_agent},
+                       {"allow_smt", g.allow_smt},
+                       {"allow_cxl", g.allow_cxl},
+                       {"require_single_socket", g.require_single_socket},
+                       {"require_mem_aes_256_xts", g.require_mem_aes_256_xts},
+                       {"require_rapl_disabled", g.require_rapl_disabled},
+                       {"require_ciphertext_hiding", g.require_ciphertext_hiding},
+                       {"require_page_swap_disabled", g.require_page_swap_disabled}};
+  if (g.abi_minimum) s["guest_policy"]["abi_minimum"] = version_string(*g.abi_minimum);
+  if (p.minimum_guest_svn) s["minimum_guest_svn"] = *p.minimum_guest_svn;
+  json tcb = json::object();
+  if (!p.minimum_reported_tcb.empty()) tcb["reported"] = tcb_json(p.minimum_reported_tcb);
+  if (!p.minimum_committed_tcb.empty()) tcb["committed"] = tcb_json(p.minimum_committed_tcb);
+  if (!p.minimum_current_tcb.empty()) tcb["current"] = tcb_json(p.minimum_current_tcb);
+  if (!p.minimum_launch_tcb.empty()) tcb["launch"] = tcb_json(p.minimum_launch_tcb);
+  if (!tcb.empty()) s["minimum_tcb"] = tcb;
+  if (p.minimum_build) s["minimum_build"] = *p.minimum_build;
+  if (p.minimum_version) s["minimum_version"] = version_string(*p.minimum_version);
+  s["allow_provisional_firmware"] = p.allow_provisional_firmware;
+  const auto& pl = p.platform_info;
+  s["platform_info"] = {{"allow_smt", pl.allow_smt},
+                        {"allow_tsme", pl.allow_tsme},
+                        {"allow_tio", pl.allow_tio},
+                        {"require_ecc", pl.require_ecc},
+                        {"require_rapl_disabled", pl.require_rapl_disabled},
+                        {"require_ciphertext_hiding", pl.require_ciphertext_hiding},
+                        {"require_alias_check_complete", pl.require_alias_check_complete}};
+  s["vmpl"] = p.vmpls;
+  s["chip_ids"] = hex_list_json(p.chip_ids);
+  json keys = json::array();
+  if (p.allow_vcek) keys.push_back("vcek");
+  if (p.allow_vlek) keys.push_back("vlek");
+  s["signing_keys"] = keys;
+  s["products"] = p.products;
+  if (p.minimum_launch_mit_vector)
+    s["minimum_launch_mit_vector"] = mask_string(*p.minimum_launch_mit_vector);
+  if (p.minimum_current_mit_vector)
+    s["minimum_current_mit_vector"] = mask_string(*p.minimum_current_mit_vector);
+  s["revocation"] = {{"require_crl", p.require_crl}, {"allow_stale_crl", p.allow_stale_crl}};
+  out["snp"] = s;
+  return out;
+}
+
+}  // namespace cloister::policy

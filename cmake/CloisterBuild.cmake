@@ -30,10 +30,12 @@ if(CLOISTER_FUZZ)
   add_link_options(-fsanitize=address,undefined)
 endif()
 
-# cloister_library(NAME <target> [DEPS <libs>...])
-# A folder library: public headers in include/, private sources in src/.
+# cloister_library(NAME <target> SOURCES <files>... [DEPS <libs>...] [PRIVATE_DEPS <libs>...]
+#                  [INSTALL])
+# A folder library: public headers in include/, private sources in src/. INSTALL adds the
+# library and its headers to the exported `cloister` CMake package.
 function(cloister_library name)
-  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;PRIVATE_DEPS" ${ARGN})
+  cmake_parse_arguments(ARG "INSTALL" "" "SOURCES;DEPS;PRIVATE_DEPS" ${ARGN})
   add_library(${name} ${ARG_SOURCES})
   add_library(cloister::${name} ALIAS ${name})
   target_include_directories(
@@ -41,6 +43,10 @@ function(cloister_library name)
                    $<INSTALL_INTERFACE:include>)
   target_link_libraries(${name} PUBLIC ${ARG_DEPS} PRIVATE ${ARG_PRIVATE_DEPS})
   set_target_properties(${name} PROPERTIES OUTPUT_NAME cloister_${name} EXPORT_NAME ${name})
+  if(ARG_INSTALL)
+    install(TARGETS ${name} EXPORT cloisterTargets ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
+    install(DIRECTORY include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+  endif()
 endfunction()
 
 # cloister_test(NAME <target> SOURCES <files>... DEPS <libs>... [LABELS <labels>...])

@@ -1,0 +1,72 @@
+/* Cloister C ABI: verify attestation evidence from any language with a C FFI.
+ *
+ * Link with -lcloister (libcloister.so). Strings are UTF-8 and NUL-terminated. Every string
+ * this library returns is owned by the caller and released with cloister_free().
+ * Thread-safety: a cloister_verifier may be used from several threads at once.
+ */
+#ifndef CLOISTER_CLOISTER_H
+#define CLOISTER_CLOISTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Return codes (also verify-report's exit codes). */
+#define CLOISTER_PASS 0   /* every check passed */
+#define CLOISTER_FAIL 1   /* verification or policy failed; the verdict says which check */
+#define CLOISTER_EINVAL 2 /* unusable input: bad options, certificate, CRL, policy or product */
+
+typedef struct cloister_verifier cloister_verifier;
+
+typedef struct {
+  const uint8_t* data;
+  size_t len;
+} cloister_bytes;
+
+typedef struct {
+  /* sizeof(cloister_verify_request): lets later versions add fields compatibly. */
+  size_t struct_size;
+  /* SEV-SNP report (1184 bytes), optionally followed by its certificate table. */
+  cloister_bytes evidence;
+  /* Certificate files (DER or PEM bundles), any roles. */
+  const cloister_bytes* certificates;
+  size_t certificate_count;
+  /* Optional extended-report certificate table ({NULL, 0}: none). */
+  cloister_bytes cert_table;
+  /* CRL files (DER or PEM). */
+  const cloister_bytes* crls;
+  size_t crl_count;
+  /* Appraisal policy JSON (docs/policy.md); NULL: secure defaults. */
+  const char* policy_json;
+  /* "Milan", "Genoa", "Turin", …, for reports without CPUID fields; NULL: from the evidence. */
+  const char* product;
+  /* Verification time, seconds since the Unix epoch; 0: now. */
+  int64_t time;
+} cloister_verify_request;
+
+/* Creates a verifier. options_json may be NULL or
+ *   {"cache_dir": "/var/cache/cloister", "online": false, "kds_url": "https://kdsintf.amd.com"}.
+ * Returns CLOISTER_PASS and *out, or CLOISTER_EINVAL and (if error is not NULL) a message. */
+int cloister_verifier_new(const char* options_json, cloister_verifier** out, char** error);
+
+void cloister_verifier_free(cloister_verifier* verifier);
+
+/* Verifies. On CLOISTER_PASS or CLOISTER_FAIL, *verdict_json receives
+ *   {"verdict": "pass"|"fail", "tee": "snp", "checks": [...], "report": {...}};
+ * on CLOISTER_EINVAL it receives {"error": "..."}. */
+int cloister_verify(const cloister_verifier* verifier, const cloister_verify_request* request,
+                    char** verdict_json);
+
+void cloister_free(void* p);
+
+/* "0.1.0" */
+const char* cloister_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CLOISTER_CLOISTER_H */

@@ -1,0 +1,105 @@
+#include <cstdlib>
+#include <cstring>
+
+#include "cloister/cloister.h"
+#include "cloister/sdk/verifier.h"
+
+struct cloister_verifier {
+  cloister::sdk::Verifier verifier;
+};
+
+namespace {
+
+char* duplicate(const std::string& s) {
+  char* out = static_cast<char*>(std::malloc(s.size() + 1));
+  if (out != nullptr) std::memcpy(out, s.c_str(), s.size() + 1);
+  return out;
+}
+
+cloister::Bytes copy(const cloister_bytes& b) {
+  return b.data == nullptr ? cloister::Bytes() : cloister::Bytes(b.data, b.data + b.len);
+}
+
+int invalid(char** out, const std::string& message) {
+  if (out != nullptr) *out = duplicate(nlohmann::json{{"error", message}}.dump());
+  return CLOISTER_EINVAL;
+}
+
+}  // namespace
+
+extern "C" {
+
+int cloister_verifier_new(const char* options_json, cloister_verifier** out, char** error) {
+  if (error != nullptr) *error = nullptr;
+  if (out == nullptr) return CLOISTER_EINVAL;
+  cloister::sdk::VerifierOptions options;
+  if (options_json != nullptr) {
+    auto doc = nlohmann::json::parse(options_json, nullptr, false);
+    if (doc.is_discarded() || !doc.is_object()) {
+      if (error != nullptr) *error = duplicate("options: not a JSON object");
+      return CLOISTER_EINVAL;
+    }
+    for (const auto& [key, value] : doc.items()) {
+      if (key == "cache_dir" && value.is_string()) {
+        options.cache_dir = value.get<std::string>();
+      } else if (key == "online" && value.is_boolean()) {
+        options.online = value.get<bool>();
+      } else if (key == "kds_url" && value.is_string()) {
+        options.kds_url = value.get<std::string>();
+      } else {
+        if (error != nullptr)
+          *error = duplicate("options: unknown key or wrong type for '" + key +
+                             "' (expected cache_dir: string, online: bool, kds_url: string)");
+        return CLOISTER_EINVAL;
+      }
+    }
+  }
+  *out = new cloister_verifier{cloister::sdk::Verifier(std::move(options))};
+  return CLOISTER_PASS;
+}
+
+void cloister_verifier_free(cloister_verifier* verifier) {
+  delete verifier;
+}
+
+int cloister_verify(const cloister_verifier* verifier, const cloister_verify_request* request,
+                    char** verdict_json) {
+  if (verdict_json == nullptr) return CLOISTER_EINVAL;
+  *verdict_json = nullptr;
+  if (verifier == nullptr || request == nullptr)
+    return invalid(verdict_json, "verifier and request must not be NULL");
+  if (request->struct_size < sizeof(cloister_verify_request))
+    return invalid(verdict_json, "request.struct_size is smaller than this library's request");
+  try {
+    cloister::sdk::VerifyRequest r;
+    r.evidence = copy(request->evidence);
+    for (std::size_t i = 0; i < request->certificate_count; ++i)
+      r.certificates.push_back(copy(request->certificates[i]));
+    for (std::size_t i = 0; i < request->crl_count; ++i) r.crls.push_back(copy(request->crls[i]));
+    if (request->cert_table.data != nullptr) r.cert_table = copy(request->cert_table);
+    if (request->policy_json != nullptr) {
+      auto policy = cloister::policy::parse_policy(request->policy_json);
+      if (!policy) return invalid(verdict_json, policy.error().message());
+      r.policy = std::move(policy).value();
+    }
+    if (request->product != nullptr) r.product = request->product;
+    if (request->time != 0) r.time = request->time;
+    auto verdict = verifier->verifier.verify(r);
+    if (!verdict) return invalid(verdict_json, verdict.error().message());
+    *verdict_json = duplicate(verdict->to_json().dump());
+    return verdict->passed() ? CLOISTER_PASS : CLOISTER_FAIL;
+  } catch (const std::exception& e) {
+    // Only allocation failure can get here; never let it cross the C boundary.
+    return invalid(verdict_json, e.what());
+  }
+}
+
+void cloister_free(void* p) {
+  std::free(p);
+}
+
+const char* cloister_version(void) {
+  return CLOISTER_VERSION;
+}
+
+}  // extern "C"

@@ -1,0 +1,139 @@
+// verify-report: verify an attestation report against AMD's roots and a policy.
+// Exit status: 0 every check passed, 1 verification or policy failed, 2 usage or unreadable
+// input.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+
+#include "cloister/common/file.h"
+#include "cloister/common/hex.h"
+#include "cloister/sdk/verifier.h"
+
+namespace {
+
+constexpr int kExitFail = 1;
+constexpr int kExitUsage = 2;
+
+int usage_error(const std::string& message) {
+  std::fprintf(stderr, "verify-report: %s\n", message.c_str());
+  return kExitUsage;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "Verify an AMD SEV-SNP attestation report: signature, certificate chain to AMD's pinned "
+      "root, revocation, TCB and identity binding, and an appraisal policy.\n"
+      "Exit status: 0 all checks passed, 1 verification or policy failed, 2 usage or "
+      "unreadable input.",
+      "verify-report"};
+  std::string report_path;
+  std::vector<std::string> cert_paths, crl_paths, measurements;
+  std::string cert_table_path, cache_dir, product, policy_path, report_data, host_data, at;
+  std::string kds_url = cloister::attestation::snp::kKdsBaseUrl;
+  bool online = false, json = false;
+
+  app.add_option("REPORT", report_path,
+                 "Report file: 1184 bytes, optionally followed by the extended-report "
+                 "certificate table")
+      ->required();
+  app.add_option("--certs", cert_paths,
+                 "Certificate files (DER or PEM, bundles allowed): VCEK/VLEK, ASK/ASVK, ARK");
+  app.add_option("--cert-table", cert_table_path,
+                 "Extended-report certificate table (GHCB GUID table)");
+  app.add_option("--crl", crl_paths, "CRL files (DER or PEM) signed by the ARK");
+  app.add_option("--cache-dir", cache_dir,
+                 "Certificate/CRL cache directory (KDS layout, see docs/tenant.md)");
+  app.add_flag("--online", online,
+               "Fetch missing certificates and CRLs from AMD KDS (and cache them)");
+  app.add_option("--kds-url", kds_url, "KDS base URL (a mirror)")->capture_default_str();
+  app.add_option("--product", product,
+                 "Milan, Genoa, Bergamo, Siena, Turin: for v2 reports without CPUID fields");
+  app.add_option("--policy", policy_path,
+                 "Appraisal policy (JSON, see docs/policy.md); default: secure defaults");
+  app.add_option("--measurement", measurements,
+                 "Accepted MEASUREMENT values (96 hex digits); overrides the policy's");
+  app.add_option("--report-data", report_data,
+                 "Required REPORT_DATA (128 hex digits); overrides the policy's");
+  app.add_option("--host-data", host_data,
+                 "Required HOST_DATA (64 hex digits); overrides the policy's");
+  app.add_option("--at", at, "Verification time, RFC 3339 (default: now)");
+  app.add_flag("--json", json, "Print the verdict as JSON");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    return usage_error(std::string(e.what()) + " (see --help)");
+  }
+
+  cloister::sdk::VerifyRequest request;
+  auto evidence = cloister::read_file(report_path);
+  if (!evidence) return usage_error(evidence.error().message());
+  request.evidence = std::move(evidence).value();
+  for (const auto& path : cert_paths) {
+    auto bytes = cloister::read_file(path);
+    if (!bytes) return usage_error(bytes.error().message());
+    request.certificates.push_back(std::move(bytes).value());
+  }
+  for (const auto& path : crl_paths) {
+    auto bytes = cloister::read_file(path);
+    if (!bytes) return usage_error(bytes.error().message());
+    request.crls.push_back(std::move(bytes).value());
+  }
+  if (!cert_table_path.empty()) {
+    auto bytes = cloister::read_file(cert_table_path);
+    if (!bytes) return usage_error(bytes.error().message());
+    request.cert_table = std::move(bytes).value();
+  }
+  if (!policy_path.empty()) {
+    auto policy = cloister::policy::load_policy(policy_path);
+    if (!policy) return usage_error(policy.error().message());
+    request.policy = std::move(policy).value();
+  }
+  if (!measurements.empty() || !report_data.empty() || !host_data.empty()) {
+    auto snp = request.policy.snp.value_or(cloister::policy::default_snp_policy());
+    if (!measurements.empty()) {
+      snp.measurements.clear();
+      for (const auto& m : measurements) {
+        auto bytes = cloister::from_hex_exact(m, 48);
+        if (!bytes) return usage_error("--measurement " + m + ": " + bytes.error().message());
+        snp.measurements.push_back(std::move(bytes).value());
+      }
+    }
+    if (!report_data.empty()) {
+      auto bytes = cloister::from_hex_exact(report_data, 64);
+      if (!bytes) return usage_error("--report-data: " + bytes.error().message());
+      snp.report_data = std::move(bytes).value();
+    }
+    if (!host_data.empty()) {
+      auto bytes = cloister::from_hex_exact(host_data, 32);
+      if (!bytes) return usage_error("--host-data: " + bytes.error().message());
+      snp.host_data = std::move(bytes).value();
+    }
+    request.policy.snp = std::move(snp);
+  }
+  if (!at.empty()) {
+    auto time = cloister::parse_rfc3339(at);
+    if (!time) return usage_error("--at: " + time.error().message());
+    request.time = *time;
+  }
+  if (!product.empty()) request.product = product;
+
+  cloister::sdk::VerifierOptions options;
+  if (!cache_dir.empty()) options.cache_dir = cache_dir;
+  options.online = online;
+  options.kds_url = kds_url;
+  cloister::sdk::Verifier verifier(std::move(options));
+  auto verdict = verifier.verify(request);
+  if (!verdict) return usage_error(verdict.error().message());
+
+  if (json) {
+    std::cout << verdict->to_json().dump(2) << "\n";
+  } else {
+    std::cout << "verify-report: " << report_path << " (SEV-SNP)\n" << verdict->to_text();
+  }
+  return verdict->passed() ? 0 : kExitFail;
+}

@@ -1,0 +1,75 @@
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "cloister/cloister.h"
+#include "snp_facts.h"
+
+namespace {
+
+using cloister::Bytes;
+using cloister::testing::read_vector;
+using cloister::testing::vector_path;
+
+struct Owned {
+  char* p = nullptr;
+  ~Owned() { cloister_free(p); }
+};
+
+TEST(CApi, VerifiesPassFailAndInvalid) {
+  CLOISTER_REQUIRE_SNP_FACTS();
+  cloister_verifier* verifier = nullptr;
+  ASSERT_EQ(cloister_verifier_new(R"({"online": false})", &verifier, nullptr), CLOISTER_PASS);
+  Bytes report = read_vector(*vector_path("snp/genoa_v5_vcek_report.oak.bin"));
+  Bytes vcek = read_vector(*vector_path("snp/genoa_vcek.oak.der"));
+  cloister_bytes certs[] = {{vcek.data(), vcek.size()}};
+  cloister_verify_request request{};
+  request.struct_size = sizeof request;
+  request.evidence = {report.data(), report.size()};
+  request.certificates = certs;
+  request.certificate_count = 1;
+  request.time = cloister::testing::kSnpVectorTime;
+  {
+    Owned out;
+    EXPECT_EQ(cloister_verify(verifier, &request, &out.p), CLOISTER_PASS);
+    auto j = nlohmann::json::parse(out.p);
+    EXPECT_EQ(j["verdict"], "pass");
+  }
+  {
+    Owned out;
+    request.policy_json = R"({"snp": {"measurements": [")"
+                          "00"
+                          R"("]}})";
+    EXPECT_EQ(cloister_verify(verifier, &request, &out.p), CLOISTER_EINVAL);
+    EXPECT_EQ(nlohmann::json::parse(out.p)["error"],
+              "policy /snp/measurements/0: expected 48 bytes (96 hex digits), found 1 bytes");
+  }
+  {
+    Owned out;
+    request.policy_json = R"({"snp": {"vmpl": [1]}})";
+    EXPECT_EQ(cloister_verify(verifier, &request, &out.p), CLOISTER_FAIL);
+    EXPECT_EQ(nlohmann::json::parse(out.p)["verdict"], "fail");
+  }
+  {
+    Owned out;
+    request.struct_size = 8;
+    EXPECT_EQ(cloister_verify(verifier, &request, &out.p), CLOISTER_EINVAL);
+  }
+  cloister_verifier_free(verifier);
+}
+
+TEST(CApi, OptionErrorsAndVersion) {
+  cloister_verifier* verifier = nullptr;
+  Owned error;
+  EXPECT_EQ(cloister_verifier_new(R"({"onlin": true})", &verifier, &error.p), CLOISTER_EINVAL);
+  EXPECT_STREQ(
+      error.p,
+      "options: unknown key or wrong type for 'onlin' (expected cache_dir: string, online: "
+      "bool, kds_url: string)");
+  EXPECT_EQ(verifier, nullptr);
+  EXPECT_STREQ(cloister_version(), "0.1.0");
+  Owned out;
+  EXPECT_EQ(cloister_verify(nullptr, nullptr, &out.p), CLOISTER_EINVAL);
+}
+
+}  // namespace

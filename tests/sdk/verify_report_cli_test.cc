@@ -1,0 +1,116 @@
+// verify-report as a user runs it: exit codes, human and JSON output.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "snp_facts.h"
+
+namespace {
+
+using cloister::testing::vectors_dir;
+
+struct Run {
+  int status = -1;
+  std::string out;
+};
+
+Run run(const std::string& args) {
+  std::string cmd = std::string(VERIFY_REPORT) + " " + args + " 2>&1";
+  Run r;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  std::array<char, 4096> buf{};
+  while (std::size_t n = fread(buf.data(), 1, buf.size(), pipe)) r.out.append(buf.data(), n);
+  int status = pclose(pipe);
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string v(const std::string& file) {
+  return (*vectors_dir() / "snp" / file).string();
+}
+const std::string kAt = " --at 2025-11-01T00:00:00Z";
+
+TEST(VerifyReportCli, PassesFailsAndPrintsJson) {
+  CLOISTER_REQUIRE_SNP_FACTS();
+  auto ok = run(v("genoa_v5_vcek_report.oak.bin") + " --certs " + v("genoa_vcek.oak.der") + kAt);
+  EXPECT_EQ(ok.status, 0) << ok.out;
+  EXPECT_NE(ok.out.find("verdict: PASS"), std::string::npos);
+
+  auto debug = run(v("milan_v2_vcek_report.gosevguest.bin") + " --certs " +
+                   v("milan_vcek.gosevguest.der") + kAt + " --json");
+  EXPECT_EQ(debug.status, 1);
+  auto j = nlohmann::json::parse(debug.out);
+  EXPECT_EQ(j["verdict"], "fail");
+  EXPECT_EQ(j["report"]["policy"]["debug"], true);
+  bool debug_failed = false;
+  for (const auto& c : j["checks"])
+    if (c["name"] == "policy.guest.debug") debug_failed = c["status"] == "fail";
+  EXPECT_TRUE(debug_failed);
+}
+
+TEST(VerifyReportCli, PolicyAndOverrides) {
+  CLOISTER_REQUIRE_SNP_FACTS();
+  std::string base =
+      v("milan_v2_vcek_report.gosevguest.bin") + " --certs " + v("milan_vcek.gosevguest.der") + kAt;
+  std::string policy =
+      std::string(CLOISTER_SOURCE_DIR) + "/policies/examples/ci-debug-allowed.json";
+  EXPECT_EQ(run(base + " --policy " + policy).status, 0);
+  std::string m =
+      "b07af9620f3b839b47996422ddec6058338951d984e312115131ea82705eaf5b6bdf8a9ece31a5a608eb0cf2e487"
+      "2b01";
+  EXPECT_EQ(
+      run(base + " --policy " + policy + " --measurement " + std::string(96, 'a') + " " + m).status,
+      0);
+  auto wrong = run(base + " --policy " + policy + " --measurement " + std::string(96, 'a'));
+  EXPECT_EQ(wrong.status, 1);
+  EXPECT_NE(wrong.out.find("FAIL  policy.measurement"), std::string::npos);
+  EXPECT_EQ(run(base + " --policy " + policy + " --report-data " + std::string(128, '0')).status,
+            1);
+  EXPECT_EQ(run(base + " --policy " + policy + " --host-data " + std::string(64, '0')).status, 0);
+}
+
+TEST(VerifyReportCli, UsageAndUnreadableInputExitTwo) {
+  CLOISTER_REQUIRE_SNP_FACTS();
+  std::string report = v("genoa_v5_vcek_report.oak.bin");
+  auto missing = run("/nonexistent/report.bin");
+  EXPECT_EQ(missing.status, 2);
+  EXPECT_EQ(missing.out,
+            "verify-report: cannot read /nonexistent/report.bin: No such file or directory\n");
+  EXPECT_EQ(run("").status, 2);
+  EXPECT_EQ(run(report + " --bogus").status, 2);
+  auto at = run(report + " --at yesterday");
+  EXPECT_EQ(at.status, 2);
+  EXPECT_NE(at.out.find("--at: invalid RFC 3339 time 'yesterday'"), std::string::npos);
+  EXPECT_EQ(run(report + " --measurement abc").status, 2);
+  EXPECT_EQ(run(report + " --certs " + report).status, 2);   // not a certificate
+  EXPECT_EQ(run(report + " --policy " + report).status, 2);  // not a policy
+  EXPECT_EQ(run(report + " --product Naples").status, 2);
+  EXPECT_EQ(run("--help").status, 0);
+}
+
+TEST(VerifyReportCli, BadEvidenceIsAFailedVerificationNotAUsageError) {
+  CLOISTER_REQUIRE_SNP_FACTS();
+  char path[] = "/tmp/cloister-truncated-XXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(write(fd, "\x02\x00\x00\x00", 4), 4);
+  close(fd);
+  auto r = run(std::string(path) + " --json");
+  std::remove(path);
+  EXPECT_EQ(r.status, 1);
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["checks"][0]["detail"],
+            "report is 4 bytes, expected 1184 (SEV-SNP ATTESTATION_REPORT)");
+  EXPECT_TRUE(j["report"].is_null());
+  // No VCEK and offline: the check says where KDS serves it.
+  auto offline = run(v("turin_v5_vcek_report.oak.bin") + kAt);
+  EXPECT_EQ(offline.status, 1);
+  EXPECT_NE(offline.out.find("https://kdsintf.amd.com/vcek/v1/Turin/"
+                             "3b42092f69c656d3?fmcSPL=0&blSPL=1&teeSPL=0&snpSPL=2&ucodeSPL=71"),
+            std::string::npos);
+}
+
+}  // namespace

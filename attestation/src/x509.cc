@@ -14,6 +14,8 @@
 
 #include <cstring>
 #include <ctime>
+#include <map>
+#include <mutex>
 
 #include "cloister/common/hex.h"
 
@@ -121,6 +123,19 @@ const EVP_MD* md_for(HashAlgorithm hash) {
       return EVP_sha512();
   }
   return nullptr;
+}
+
+// ASN1_OBJECTs for dotted OIDs, created once: comparing objects is far cheaper than rendering
+// every extension's OID as text.
+const ASN1_OBJECT* oid_object(std::string_view oid) {
+  static std::mutex mutex;
+  static std::map<std::string, ASN1_OBJECT*, std::less<>> objects;
+  std::lock_guard lock(mutex);
+  auto it = objects.find(oid);
+  if (it == objects.end()) {
+    it = objects.emplace(std::string(oid), OBJ_txt2obj(std::string(oid).c_str(), 1)).first;
+  }
+  return it->second;
 }
 
 std::string ec_group_name(EVP_PKEY* key) {
@@ -324,18 +339,13 @@ std::vector<std::string> Certificate::extension_oids() const {
 }
 
 std::optional<Bytes> Certificate::extension_value(std::string_view oid) const {
-  int count = X509_get_ext_count(cert_.get());
-  for (int i = 0; i < count; ++i) {
-    X509_EXTENSION* ext = X509_get_ext(cert_.get(), i);
-    char buf[128];
-    OBJ_obj2txt(buf, sizeof buf, X509_EXTENSION_get_object(ext), 1);
-    if (oid == buf) {
-      const ASN1_OCTET_STRING* data = X509_EXTENSION_get_data(ext);
-      const unsigned char* p = ASN1_STRING_get0_data(data);
-      return Bytes(p, p + ASN1_STRING_length(data));
-    }
-  }
-  return std::nullopt;
+  const ASN1_OBJECT* object = oid_object(oid);
+  if (object == nullptr) return std::nullopt;
+  int index = X509_get_ext_by_OBJ(cert_.get(), object, -1);
+  if (index < 0) return std::nullopt;
+  const ASN1_OCTET_STRING* data = X509_EXTENSION_get_data(X509_get_ext(cert_.get(), index));
+  const unsigned char* p = ASN1_STRING_get0_data(data);
+  return Bytes(p, p + ASN1_STRING_length(data));
 }
 
 std::vector<std::string> Certificate::crl_distribution_points() const {

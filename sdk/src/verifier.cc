@@ -1,5 +1,8 @@
 #include "cloister/sdk/verifier.h"
 
+#include <map>
+#include <mutex>
+
 #include "cloister/attestation/snp/cert_table.h"
 #include "cloister/attestation/snp/report_json.h"
 #include "cloister/policy/snp.h"
@@ -64,8 +67,22 @@ struct Verifier::Impl {
     return c;
   }
 
+  // Certificate files parse once: a service sees the same VCEK and CA bundles on every call.
+  Result<std::vector<Certificate>> certificates(const Bytes& input) const {
+    std::lock_guard lock(mutex);
+    if (auto it = parsed.find(input); it != parsed.end()) return it->second;
+    auto certs = attestation::parse_certificates(input);
+    if (!certs) return certs;
+    constexpr std::size_t kMaxParsed = 1024;
+    if (parsed.size() >= kMaxParsed) parsed.clear();
+    parsed.emplace(input, *certs);
+    return certs;
+  }
+
   VerifierOptions options;
   snp::SnpVerifier verifier;
+  mutable std::mutex mutex;
+  mutable std::map<Bytes, std::vector<Certificate>> parsed;
 };
 
 Verifier::Verifier(VerifierOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
@@ -84,7 +101,7 @@ Result<Verdict> Verifier::verify(const VerifyRequest& request) const {
 
   snp::SnpEvidence evidence;
   for (std::size_t i = 0; i < request.certificates.size(); ++i) {
-    auto certs = attestation::parse_certificates(request.certificates[i]);
+    auto certs = impl_->certificates(request.certificates[i]);
     if (!certs) return certs.error().with_context("certificate input " + std::to_string(i + 1));
     for (auto& c : *certs) {
       evidence.certificates.push_back({c, "certificate input " + std::to_string(i + 1)});

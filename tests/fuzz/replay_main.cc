@@ -7,7 +7,7 @@
 
 #include "cloister/common/file.h"
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size);
+#include "fuzz/fuzz_target.h"
 
 int main(int argc, char** argv) {
   int replayed = 0;

@@ -211,8 +211,10 @@ AmdCertIdentity identify_amd_cert(const Certificate& cert) {
   };
   if (cn == "SEV-VCEK" || cn == "SEV-VLEK") {
     id.role = cn == "SEV-VCEK" ? AmdCertRole::kVcek : AmdCertRole::kVlek;
-    if (auto ext = parse_vek_extensions(cert)) {
-      if (auto p = product_from_vek_product_name(ext->product_name)) id.product = *p;
+    if (auto value = cert.extension_value(oid::kProductName)) {
+      if (auto name = der_ia5(*value, "productName")) {
+        if (auto p = product_from_vek_product_name(*name)) id.product = *p;
+      }
     }
   } else if (starts_with(cn, "ARK-")) {
     id.product = product_after("ARK-");

@@ -22,23 +22,26 @@ std::string join(const std::vector<std::string>& parts, const char* sep) {
   return out;
 }
 
+// A supplied certificate with its AMD identity, worked out once.
+struct Supplied {
+  const Sourced<Certificate>* cert;
+  AmdCertIdentity id;
+};
+
 struct SuppliedCerts {
-  std::vector<const Sourced<Certificate>*> arks, asks, asvks, vceks, vleks;
+  std::vector<Supplied> arks, asks, asvks, vceks, vleks;
   // AMD CA certificates whose product differs from the report's (cross-product chains).
   std::vector<std::string> foreign(Product product) const {
     std::vector<std::string> out;
     for (const auto* list : {&arks, &asks, &asvks}) {
-      for (const auto* c : *list) {
-        auto id = identify_amd_cert(c->value);
-        if (id.product && *id.product != product) out.push_back(c->value.subject_cn());
-      }
+      for (const auto& s : *list)
+        if (s.id.product && *s.id.product != product) out.push_back(s.cert->value.subject_cn());
     }
     return out;
   }
-  const Sourced<Certificate>* find(const std::vector<const Sourced<Certificate>*>& list,
-                                   Product product) const {
-    for (const auto* c : list)
-      if (identify_amd_cert(c->value).product == product) return c;
+  static const Sourced<Certificate>* find(const std::vector<Supplied>& list, Product product) {
+    for (const auto& s : list)
+      if (s.id.product == product) return s.cert;
     return nullptr;
   }
 };
@@ -46,21 +49,22 @@ struct SuppliedCerts {
 SuppliedCerts sort_certs(const std::vector<Sourced<Certificate>>& certs) {
   SuppliedCerts out;
   for (const auto& c : certs) {
-    switch (identify_amd_cert(c.value).role) {
+    Supplied s{&c, identify_amd_cert(c.value)};
+    switch (s.id.role) {
       case AmdCertRole::kArk:
-        out.arks.push_back(&c);
+        out.arks.push_back(s);
         break;
       case AmdCertRole::kAsk:
-        out.asks.push_back(&c);
+        out.asks.push_back(s);
         break;
       case AmdCertRole::kAsvk:
-        out.asvks.push_back(&c);
+        out.asvks.push_back(s);
         break;
       case AmdCertRole::kVcek:
-        out.vceks.push_back(&c);
+        out.vceks.push_back(s);
         break;
       case AmdCertRole::kVlek:
-        out.vleks.push_back(&c);
+        out.vleks.push_back(s);
         break;
       case AmdCertRole::kOther:
         break;
@@ -69,27 +73,21 @@ SuppliedCerts sort_certs(const std::vector<Sourced<Certificate>>& certs) {
   return out;
 }
 
-// Of several supplied VCEKs, the one whose hwID matches the report's CHIP_ID.
-const Sourced<Certificate>* pick_vek(const std::vector<const Sourced<Certificate>*>& candidates,
-                                     const SnpReport& report) {
-  for (const auto* c : candidates) {
-    auto ext = parse_vek_extensions(c->value);
-    if (ext && ext->hw_id &&
-        std::equal(ext->hw_id->begin(), ext->hw_id->end(), report.chip_id.begin()))
-      return c;
+// Of several supplied VEKs, the one whose hwID matches the report's CHIP_ID.
+const Supplied* pick_vek(const std::vector<Supplied>& candidates, const SnpReport& report) {
+  for (const auto& c : candidates) {
+    auto hw_id = c.cert->value.extension_value(oid::kHwId);
+    if (hw_id && hw_id->size() <= report.chip_id.size() &&
+        std::equal(hw_id->begin(), hw_id->end(), report.chip_id.begin()))
+      return &c;
   }
-  return candidates.empty() ? nullptr : candidates.front();
-}
-
-std::optional<Product> vek_product(const Certificate& vek) {
-  auto id = identify_amd_cert(vek);
-  return id.product;
+  return candidates.empty() ? nullptr : &candidates.front();
 }
 
 // Decides the product: CPUID fields (v3+), else --product, else the VEK's productName; and
 // rejects a VEK or --product naming another product. Appends "snp.product".
 std::optional<Product> determine_product(const SnpReport& r, const SnpVerifyOptions& options,
-                                         const Certificate* vek, Checks& checks) {
+                                         const Supplied* vek, Checks& checks) {
   std::optional<Product> product;
   std::string how;
   if (r.cpuid) {
@@ -115,8 +113,8 @@ std::optional<Product> determine_product(const SnpReport& r, const SnpVerifyOpti
   } else if (options.product) {
     product = *options.product;
     how = "--product (report v" + std::to_string(r.version) + " has no CPUID fields)";
-  } else if (vek != nullptr && vek_product(*vek)) {
-    product = *vek_product(*vek);
+  } else if (vek != nullptr && vek->id.product) {
+    product = *vek->id.product;
     how = "VEK productName (report v" + std::to_string(r.version) + " has no CPUID fields)";
   } else {
     checks.fail("snp.product", "the product the report came from", "unknown",
@@ -125,7 +123,7 @@ std::optional<Product> determine_product(const SnpReport& r, const SnpVerifyOpti
     return std::nullopt;
   }
   if (vek != nullptr) {
-    auto vp = vek_product(*vek);
+    auto vp = vek->id.product;
     if (!vp) {
       checks.fail("snp.product", std::string(product_name(*product)), "unreadable productName",
                   "the VEK's productName extension does not name an AMD product");
@@ -299,11 +297,10 @@ SnpVerification SnpVerifier::verify(const SnpEvidence& evidence,
   std::optional<VekKind> kind;
   if (signer.signing_key == SigningKey::kVcek) kind = VekKind::kVcek;
   if (signer.signing_key == SigningKey::kVlek) kind = VekKind::kVlek;
-  const Sourced<Certificate>* vek_supplied = nullptr;
+  const Supplied* vek_supplied = nullptr;
   if (kind) vek_supplied = pick_vek(*kind == VekKind::kVcek ? supplied.vceks : supplied.vleks, r);
 
-  out.product =
-      determine_product(r, options, vek_supplied ? &vek_supplied->value : nullptr, checks);
+  out.product = determine_product(r, options, vek_supplied, checks);
   const std::optional<Product> product = out.product;
 
   if (product && kind == VekKind::kVcek) {
@@ -321,7 +318,7 @@ SnpVerification SnpVerifier::verify(const SnpEvidence& evidence,
         signer.signing_key == SigningKey::kNone ? "the report is unsigned (SIGNING_KEY = none)"
                                                 : "SIGNING_KEY names no endorsement key");
   } else if (vek_supplied != nullptr) {
-    vek = *vek_supplied;
+    vek = *vek_supplied->cert;
   } else if (*kind == VekKind::kVlek) {
     checks.fail("snp.vek", vek_expected, "none",
                 "no VLEK supplied; VLEKs cannot be fetched from KDS by a relying party, they must "
@@ -370,7 +367,7 @@ SnpVerification SnpVerifier::verify(const SnpEvidence& evidence,
       std::optional<Certificate> ica;
       std::optional<Certificate> kds_ark;
       const auto& ica_list = *kind == VekKind::kVcek ? supplied.asks : supplied.asvks;
-      if (const auto* s = supplied.find(ica_list, *product)) {
+      if (const auto* s = SuppliedCerts::find(ica_list, *product)) {
         ica = s->value;
       } else if (kds_) {
         std::lock_guard lock(mutex_);
@@ -381,7 +378,7 @@ SnpVerification SnpVerifier::verify(const SnpEvidence& evidence,
         }
       }
       if (!ica) ica = trusted->ica(*kind);
-      const Sourced<Certificate>* supplied_ark = supplied.find(supplied.arks, *product);
+      const Sourced<Certificate>* supplied_ark = SuppliedCerts::find(supplied.arks, *product);
       const Certificate& ark =
           supplied_ark ? supplied_ark->value : (kds_ark ? *kds_ark : trusted->ark);
       chain = chain_result(trusted->ark, ark, *ica, vek->value, *product, *kind);

@@ -3,7 +3,7 @@ BUILD_DIR ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build test bench sanitize fuzz format install clean
+.PHONY: all deps build test demo bench sanitize fuzz format install clean
 
 all: build
 
@@ -18,6 +18,9 @@ build: deps $(BUILD_DIR)/CMakeCache.txt
 
 test: build
 	@ctest --test-dir $(BUILD_DIR) -j$(JOBS) --output-on-failure
+
+demo: build
+	@scripts/demo.sh $(BUILD_DIR)
 
 # All benchmarks, or one: make bench BENCH=verify
 bench:

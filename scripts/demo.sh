@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# make demo: what Cloister does today, on real AMD SEV-SNP evidence from ../shared/vectors.
+# (The VMM, the simulated secure processor and secret release join this story as they land.)
+set -euo pipefail
+build=${1:-build}
+root="$(cd "$(dirname "$0")/.." && pwd)"
+vectors=${CLOISTER_VECTORS:-$root/../shared/vectors}
+snp=$vectors/snp
+vr="$build/sdk/verify-report"
+if [[ ! -f "$snp/genoa_v5_vcek_report.oak.bin" ]]; then
+  echo "demo: the shared SNP vectors are not at $vectors; check out ../shared beside the"
+  echo "      repository or set CLOISTER_VECTORS. Nothing to verify."
+  exit 1
+fi
+at="--at 2025-11-01T00:00:00Z"  # the shared certificates are expired today; pin time inside them
+verdict() { "$@" --json | grep -o '"verdict": "[a-z]*"' | head -1 || true; }
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "1. A real Genoa report (v5) with its VCEK: every check, secure default policy"
+echo "\$ verify-report genoa_v5_vcek_report.oak.bin --certs genoa_vcek.oak.der $at"
+"$vr" "$snp/genoa_v5_vcek_report.oak.bin" --certs "$snp/genoa_vcek.oak.der" $at || true
+
+step "2. Revocation with AMD's Genoa CRL, and a measurement allowlist"
+"$vr" "$snp/genoa_v5_vcek_report.oak.bin" --certs "$snp/genoa_vcek.oak.der" \
+  --crl "$snp/kds_vcek_crl_genoa.openpcc.der" $at \
+  --measurement c57729018b0a6fb90dc17bb138b0aa35e4401004283ff4a2c24d3739ff3750f52384370e77b7032862a08c440a9bc4dc \
+  | grep -E 'snp.crl|snp.revocation|policy.measurement|^verdict'
+
+step "3. A debug guest (go-sev-guest's report): the default policy refuses it"
+"$vr" "$snp/milan_v2_vcek_report.gosevguest.bin" --certs "$snp/milan_vcek.gosevguest.der" $at \
+  | grep -E 'FAIL|^verdict' || true
+
+step "4. The same report under a CI policy that allows debug and pins REPORT_DATA"
+"$vr" "$snp/milan_v2_vcek_report.gosevguest.bin" --certs "$snp/milan_vcek.gosevguest.der" $at \
+  --policy "$root/policies/examples/ci-debug-allowed.json" | grep -E 'policy.guest.debug|policy.report_data|^verdict'
+
+step "5. Tampering: one flipped bit in MEASUREMENT"
+tampered=$(mktemp)
+trap 'rm -f "$tampered"' EXIT
+cp "$snp/genoa_v5_vcek_report.oak.bin" "$tampered"
+printf '\x01' | dd of="$tampered" bs=1 seek=$((0x90)) conv=notrunc status=none
+"$vr" "$tampered" --certs "$snp/genoa_vcek.oak.der" $at | grep -E 'snp.signature|^verdict' || true
+
+step "6. Turin (8-byte hwID, FMC-first TCB) from the report plus the KDS URL it would fetch"
+"$vr" "$snp/turin_v5_vcek_report.oak.bin" $at | grep -E 'snp.vek |kdsintf|^verdict' || true
+"$vr" "$snp/turin_v5_vcek_report.oak.bin" --certs "$snp/turin_vcek.oak.der" $at | grep -E 'snp.vek.tcb|snp.vek.identity|^verdict'
+
+step "Summary (exit codes: 0 pass, 1 fail, 2 usage)"
+printf '  genoa, default policy      %s\n' "$(verdict "$vr" "$snp/genoa_v5_vcek_report.oak.bin" --certs "$snp/genoa_vcek.oak.der" $at)"
+printf '  debug guest, default       %s\n' "$(verdict "$vr" "$snp/milan_v2_vcek_report.gosevguest.bin" --certs "$snp/milan_vcek.gosevguest.der" $at)"
+printf '  provisional firmware       %s\n' "$(verdict "$vr" "$snp/milan_v2_vcek_report.trustee.bin" --certs "$snp/milan_vcek.trustee.der" $at)"
+printf '  AWS VLEK, aws-vlek policy  %s\n' "$(verdict "$vr" "$snp/milan_v3_vlek_report.trustee.bin" --certs "$snp/milan_vlek.trustee.der" $at --policy "$root/policies/examples/aws-vlek.json")"
+printf '  tampered measurement       %s\n' "$(verdict "$vr" "$tampered" --certs "$snp/genoa_vcek.oak.der" $at)"

@@ -128,14 +128,16 @@ const EVP_MD* md_for(HashAlgorithm hash) {
 // ASN1_OBJECTs for dotted OIDs, created once: comparing objects is far cheaper than rendering
 // every extension's OID as text.
 const ASN1_OBJECT* oid_object(std::string_view oid) {
+  using ObjectPtr = std::unique_ptr<ASN1_OBJECT, Deleter<ASN1_OBJECT, ASN1_OBJECT_free>>;
   static std::mutex mutex;
-  static std::map<std::string, ASN1_OBJECT*, std::less<>> objects;
+  static std::map<std::string, ObjectPtr, std::less<>> objects;
   std::lock_guard lock(mutex);
   auto it = objects.find(oid);
   if (it == objects.end()) {
-    it = objects.emplace(std::string(oid), OBJ_txt2obj(std::string(oid).c_str(), 1)).first;
+    it = objects.emplace(std::string(oid), ObjectPtr(OBJ_txt2obj(std::string(oid).c_str(), 1)))
+             .first;
   }
-  return it->second;
+  return it->second.get();
 }
 
 std::string ec_group_name(EVP_PKEY* key) {
@@ -250,8 +252,11 @@ Status PublicKey::verify_ecdsa(HashAlgorithm hash, ByteView message, ByteView de
 
 // ---- Certificate -------------------------------------------------------------------------
 
-Certificate::Certificate(std::shared_ptr<X509> cert, Bytes der)
-    : cert_(std::move(cert)), der_(std::move(der)), fingerprint_(sha256(der_)) {}
+Certificate::Certificate(std::shared_ptr<X509> cert, Bytes der, PublicKey key)
+    : cert_(std::move(cert)),
+      der_(std::move(der)),
+      fingerprint_(sha256(der_)),
+      public_key_(std::move(key)) {}
 
 Result<Certificate> Certificate::from_der(ByteView der) {
   const unsigned char* p = der.data();
@@ -262,7 +267,9 @@ Result<Certificate> Certificate::from_der(ByteView der) {
     return Error("DER certificate is followed by " + std::to_string(der.data() + der.size() - p) +
                  " trailing bytes");
   }
-  return Certificate(std::move(owned), Bytes(der.begin(), der.end()));
+  EVP_PKEY* key = X509_get_pubkey(cert);  // new reference
+  if (key == nullptr) return Error("certificate public key cannot be decoded: " + openssl_error());
+  return Certificate(std::move(owned), Bytes(der.begin(), der.end()), PublicKey(own(key)));
 }
 
 int Certificate::version() const {
@@ -320,11 +327,6 @@ std::optional<RsaPssParams> Certificate::rsa_pss_params() const {
   const X509_ALGOR* alg = nullptr;
   X509_get0_signature(nullptr, &alg, cert_.get());
   return pss_params(alg);
-}
-
-PublicKey Certificate::public_key() const {
-  EVP_PKEY* key = X509_get_pubkey(cert_.get());  // new reference
-  return PublicKey(own(key));
 }
 
 std::vector<std::string> Certificate::extension_oids() const {

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "cloister/attestation/snp/certs.h"
+#include "cloister/common/file.h"
 #include "cloister/common/hex.h"
 #include "snp_facts.h"
 
@@ -161,6 +162,18 @@ TEST(SnpCerts, GenoaChainForMilanVcekFails) {
                   wrong_root);
   EXPECT_EQ(wrong_root.find("snp.chain.ark")->detail,
             "public key is not AMD's pinned ARK-Milan key");
+}
+
+// Found by fuzz_x509: a certificate whose EC key does not decode must be rejected at parse time
+// (it used to yield a null key that later code dereferenced).
+TEST(SnpCerts, CertificateWithUndecodableKeyIsRejected) {
+  auto der =
+      cloister::read_file(std::string(CLOISTER_SOURCE_DIR) +
+                          "/tests/attestation/corpus/x509/regression_undecodable_ec_key.der");
+  ASSERT_TRUE(der);
+  auto cert = Certificate::from_der(*der);
+  ASSERT_FALSE(cert);
+  EXPECT_EQ(cert.error().message().rfind("certificate public key cannot be decoded", 0), 0u);
 }
 
 TEST(SnpCerts, ExpiredVlekFailsValidityToday) {

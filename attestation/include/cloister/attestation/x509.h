@@ -50,6 +50,8 @@ struct RsaPssParams {
 
 class Certificate {
  public:
+  // Fails for anything but exactly one DER certificate, including certificates whose public key
+  // cannot be decoded (so public_key() always holds a key).
   static Result<Certificate> from_der(ByteView der);
 
   const Bytes& der() const { return der_; }
@@ -70,7 +72,7 @@ class Certificate {
   std::string signature_algorithm() const;
   // The RSASSA-PSS parameters when the certificate is signed with RSASSA-PSS.
   std::optional<RsaPssParams> rsa_pss_params() const;
-  PublicKey public_key() const;
+  const PublicKey& public_key() const { return public_key_; }
   // Dotted OIDs of every extension, in certificate order (duplicates kept).
   std::vector<std::string> extension_oids() const;
   // The extnValue contents of the extension with this dotted OID.
@@ -86,10 +88,11 @@ class Certificate {
   X509* native() const { return cert_.get(); }
 
  private:
-  Certificate(std::shared_ptr<X509> cert, Bytes der);
+  Certificate(std::shared_ptr<X509> cert, Bytes der, PublicKey key);
   std::shared_ptr<X509> cert_;
   Bytes der_;
   Sha256Digest fingerprint_{};
+  PublicKey public_key_;
 };
 
 // One or more certificates from PEM text (every CERTIFICATE block, other blocks ignored) or

@@ -30,6 +30,14 @@ if(CLOISTER_FUZZ)
   add_link_options(-fsanitize=address,undefined)
 endif()
 
+# Consumers of an instrumented library (including the installed package) must link the
+# sanitizer runtimes too.
+function(cloister_propagate_sanitizers name)
+  if(CLOISTER_SANITIZE)
+    target_link_options(${name} INTERFACE -fsanitize=address,undefined)
+  endif()
+endfunction()
+
 # cloister_library(NAME <target> SOURCES <files>... [DEPS <libs>...] [PRIVATE_DEPS <libs>...]
 #                  [INSTALL])
 # A folder library: public headers in include/, private sources in src/. INSTALL adds the
@@ -43,6 +51,7 @@ function(cloister_library name)
                    $<INSTALL_INTERFACE:include>)
   target_link_libraries(${name} PUBLIC ${ARG_DEPS} PRIVATE ${ARG_PRIVATE_DEPS})
   set_target_properties(${name} PROPERTIES OUTPUT_NAME cloister_${name} EXPORT_NAME ${name})
+  cloister_propagate_sanitizers(${name})
   if(ARG_INSTALL)
     install(TARGETS ${name} EXPORT cloisterTargets ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
     install(DIRECTORY include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})

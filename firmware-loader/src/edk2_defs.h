@@ -30,20 +30,20 @@ inline constexpr Guid kTdxMetadataOffsetGuid =
 // COCONUT-SVSM: u32 entry point offset from the start of the SVSM image.
 inline constexpr Guid kSvsmInfoGuid = Guid::literal("a789a612-0597-4c4b-a49f-cbb1fe9d1ddd");
 
-// "ASEV" SEV metadata: header {char[4] "ASEV", u32 size, u32 version (1), u32 num_items},
-// then num_items x {u32 gpa, u32 size, u32 type}.
+// Both metadata formats start with {char[4] signature, u32 length, u32 version = 1,
+// u32 number of sections}.
+inline constexpr std::size_t kMetadataHeaderSize = 16;
+inline constexpr std::uint32_t kMetadataVersion = 1;
+
+// "ASEV" SEV metadata: the header, then {u32 gpa, u32 size, u32 type} per section.
 inline constexpr std::uint32_t kSevMetadataSignature = 0x56455341;  // "ASEV"
-inline constexpr std::uint32_t kSevMetadataVersion = 1;
-inline constexpr std::size_t kSevMetadataHeaderSize = 16;
 inline constexpr std::size_t kSevMetadataSectionSize = 12;
 
-// "TDVF" TDX metadata: the 16-byte metadata GUID, then {char[4] "TDVF", u32 length
-// (16 + 32 * n), u32 version (1), u32 n}, then n x {u32 DataOffset, u32 RawDataSize,
-// u64 MemoryAddress, u64 MemoryDataSize, u32 Type, u32 Attributes}.
+// "TDVF" TDX metadata: the 16-byte metadata GUID, the header (length = 16 + 32 * n), then
+// {u32 DataOffset, u32 RawDataSize, u64 MemoryAddress, u64 MemoryDataSize, u32 Type,
+// u32 Attributes} per section.
 inline constexpr Guid kTdxMetadataGuid = Guid::literal("e9eaf9f3-168e-44d5-a8eb-7f4d8738f6ae");
 inline constexpr std::uint32_t kTdvfSignature = 0x46564454;  // "TDVF"
-inline constexpr std::uint32_t kTdvfVersion = 1;
-inline constexpr std::size_t kTdvfDescriptorSize = 16;
 inline constexpr std::size_t kTdvfSectionSize = 32;
 inline constexpr std::uint32_t kTdvfAttributeMrExtend = 1u << 0;
 inline constexpr std::uint32_t kTdvfAttributePageAug = 1u << 1;

@@ -8,16 +8,10 @@
 namespace cloister::fw {
 namespace {
 
-// Where each stored byte's two hex digits sit in the canonical text (see Guid::literal).
-constexpr std::size_t kTextPos[Guid::kSize] = {6,  4,  2,  0,  11, 9,  16, 14,
-                                               19, 21, 24, 26, 28, 30, 32, 34};
-
-int nibble(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
+// For each stored byte, its index among the bytes as the canonical text lists them: the
+// first three fields (4, 2 and 2 bytes) are stored little-endian, the rest in text order.
+constexpr std::size_t kTextByte[Guid::kSize] = {3, 2, 1,  0,  5,  4,  7,  6,
+                                                8, 9, 10, 11, 12, 13, 14, 15};
 
 }  // namespace
 
@@ -30,15 +24,12 @@ Result<Guid> Guid::parse(std::string_view text) {
       return Error("GUID '" + std::string(text) + "': expected '-' at position " +
                    std::to_string(pos));
   }
+  std::string digits(text);
+  std::erase(digits, '-');
+  auto bytes = from_hex_exact(digits, kSize);
+  if (!bytes) return bytes.error().with_context("GUID '" + std::string(text) + "'");
   Stored out{};
-  for (std::size_t i = 0; i < kSize; ++i) {
-    const int hi = nibble(text[kTextPos[i]]);
-    const int lo = nibble(text[kTextPos[i] + 1]);
-    if (hi < 0 || lo < 0)
-      return Error("GUID '" + std::string(text) + "': expected hex digits at position " +
-                   std::to_string(kTextPos[i]));
-    out[i] = static_cast<std::uint8_t>(hi << 4 | lo);
-  }
+  for (std::size_t i = 0; i < kSize; ++i) out[i] = (*bytes)[kTextByte[i]];
   return Guid(out);
 }
 
@@ -50,12 +41,10 @@ Guid Guid::from_stored(ByteView stored) {
 }
 
 std::string Guid::to_string() const {
-  std::string text(36, '-');
-  for (std::size_t i = 0; i < kSize; ++i) {
-    const std::string digits = to_hex(ByteView(&stored_[i], 1));
-    text[kTextPos[i]] = digits[0];
-    text[kTextPos[i] + 1] = digits[1];
-  }
+  Stored text_order{};
+  for (std::size_t i = 0; i < kSize; ++i) text_order[kTextByte[i]] = stored_[i];
+  std::string text = to_hex(text_order);
+  for (std::size_t pos : {8u, 13u, 18u, 23u}) text.insert(pos, 1, '-');
   return text;
 }
 

@@ -1,7 +1,6 @@
 #include "cloister/firmware_loader/launch_plan.h"
 
-#include <algorithm>
-
+#include "ranges.h"
 #include "text.h"
 #include "vmsa_layout.h"
 
@@ -208,11 +207,7 @@ Result<LaunchPlan> LaunchPlanBuilder::build() && {
     }
   }
 
-  struct Span {
-    std::uint64_t begin, end;
-    std::size_t index;
-  };
-  std::vector<Span> spans;
+  std::vector<IndexedRange> spans;
   bool seen_vmsa = false;
   bool seen_unseeded = false;
   std::optional<std::uint64_t> features;
@@ -275,14 +270,10 @@ Result<LaunchPlan> LaunchPlanBuilder::build() && {
     }
     spans.push_back({op.gpa, op.gpa + op.size, i});
   }
-  std::sort(spans.begin(), spans.end(),
-            [](const Span& a, const Span& b) { return a.begin < b.begin; });
-  for (std::size_t k = 1; k < spans.size(); ++k) {
-    if (spans[k].begin < spans[k - 1].end) {
-      const std::size_t a = std::min(spans[k - 1].index, spans[k].index);
-      const std::size_t b = std::max(spans[k - 1].index, spans[k].index);
-      return Error(describe(b, plan.ops_[b]) + " overlaps " + describe(a, plan.ops_[a]));
-    }
+  if (auto overlap = first_overlap(spans)) {
+    const auto& [a, b] = *overlap;
+    return Error(describe(b.index, plan.ops_[b.index]) + " overlaps " +
+                 describe(a.index, plan.ops_[a.index]));
   }
   plan.vcpu_count_ = vcpus;
   plan.snp_.vmsa_features = features.value_or(0);

@@ -4,29 +4,18 @@
 
 #include "cloister/common/hex.h"
 #include "edk2_defs.h"
+#include "ranges.h"
 #include "text.h"
 
 namespace cloister::fw {
 namespace {
 
-struct Range {
-  std::uint64_t begin;
-  std::uint64_t end;
-  std::size_t index;
-};
-
-// Returns the first pair of overlapping ranges (by index) or nothing.
-std::optional<std::pair<std::size_t, std::size_t>> find_overlap(std::vector<Range> ranges) {
-  std::sort(ranges.begin(), ranges.end(),
-            [](const Range& a, const Range& b) { return a.begin < b.begin; });
-  for (std::size_t i = 1; i < ranges.size(); ++i) {
-    if (ranges[i].begin < ranges[i - 1].end) {
-      auto a = std::min(ranges[i - 1].index, ranges[i].index);
-      auto b = std::max(ranges[i - 1].index, ranges[i].index);
-      return std::make_pair(a, b);
-    }
-  }
-  return std::nullopt;
+// "section 0 [0x800000, 0x809000) overlaps section 1 [0x808000, 0x809000)".
+std::string describe_overlap(const std::pair<IndexedRange, IndexedRange>& o) {
+  const auto& [a, b] = o;
+  return "section " + std::to_string(a.index) + " [" + hex(a.begin) + ", " + hex(a.end) +
+         ") overlaps section " + std::to_string(b.index) + " [" + hex(b.begin) + ", " + hex(b.end) +
+         ")";
 }
 
 Status require_entry_size(const FooterEntry& entry, std::size_t need, std::string_view what) {
@@ -55,6 +44,34 @@ Result<std::size_t> metadata_start(const OvmfImage& image, const Guid& guid, std
                  "-byte header inside the image");
   }
   return image.size() - offset;
+}
+
+// The checks the "ASEV" and "TDVF" headers share: {char[4] signature, u32 length,
+// u32 version = 1, u32 count} followed by `count` entries of `entry_size` bytes. Returns count.
+Result<std::uint32_t> metadata_entry_count(ByteView b, std::size_t start, const std::string& where,
+                                           std::uint32_t signature, std::string_view name,
+                                           std::string_view length_field, std::size_t entry_size) {
+  if (load_le32(b, start) != signature) {
+    return Error(where + ": expected signature \"" + std::string(name) + "\", found 0x" +
+                 to_hex(b.subspan(start, 4)) + " (hex)");
+  }
+  const std::uint32_t length = load_le32(b, start + 4);
+  const std::uint32_t version = load_le32(b, start + 8);
+  const std::uint32_t count = load_le32(b, start + 12);
+  if (version != edk2::kMetadataVersion)
+    return Error(where + ": expected version 1, found " + std::to_string(version));
+  if (count == 0) return Error(where + ": the section list is empty");
+  const std::uint64_t needed = edk2::kMetadataHeaderSize + std::uint64_t{count} * entry_size;
+  if (length < needed) {
+    return Error(where + ": " + std::string(length_field) + " " + std::to_string(length) +
+                 " is too small for " + std::to_string(count) + " sections (" +
+                 std::to_string(needed) + " bytes)");
+  }
+  if (needed > b.size() - start) {
+    return Error(where + ": " + std::to_string(count) + " sections (" + std::to_string(needed) +
+                 " bytes) run past the end of the " + hex(b.size()) + "-byte image");
+  }
+  return count;
 }
 
 }  // namespace
@@ -197,35 +214,17 @@ bool OvmfImage::has_tdx_metadata() const {
 
 Result<std::vector<SevMetadataSection>> OvmfImage::sev_metadata() const {
   CLOISTER_TRY(const std::size_t start, metadata_start(*this, edk2::kSevMetadataOffsetGuid, "SEV",
-                                                       edk2::kSevMetadataHeaderSize));
+                                                       edk2::kMetadataHeaderSize));
   const ByteView b = bytes();
   const std::string where = "SEV metadata at offset " + hex(start);
-  if (load_le32(b, start) != edk2::kSevMetadataSignature) {
-    return Error(where + ": expected signature \"ASEV\", found 0x" + to_hex(b.subspan(start, 4)) +
-                 " (hex)");
-  }
-  const std::uint32_t declared = load_le32(b, start + 4);
-  const std::uint32_t version = load_le32(b, start + 8);
-  const std::uint32_t count = load_le32(b, start + 12);
-  if (version != edk2::kSevMetadataVersion) {
-    return Error(where + ": expected version 1, found " + std::to_string(version));
-  }
-  if (count == 0) return Error(where + ": the section list is empty");
-  const std::uint64_t needed =
-      edk2::kSevMetadataHeaderSize + std::uint64_t{count} * edk2::kSevMetadataSectionSize;
-  if (declared < needed) {
-    return Error(where + ": declared size " + std::to_string(declared) + " is too small for " +
-                 std::to_string(count) + " sections (" + std::to_string(needed) + " bytes)");
-  }
-  if (needed > size() - start) {
-    return Error(where + ": " + std::to_string(count) + " sections (" + std::to_string(needed) +
-                 " bytes) run past the end of the " + hex(size()) + "-byte image");
-  }
+  CLOISTER_TRY(const std::uint32_t count,
+               metadata_entry_count(b, start, where, edk2::kSevMetadataSignature, "ASEV",
+                                    "declared size", edk2::kSevMetadataSectionSize));
 
   std::vector<SevMetadataSection> sections;
-  std::vector<Range> ranges;
+  std::vector<IndexedRange> ranges;
   for (std::uint32_t i = 0; i < count; ++i) {
-    const std::size_t at = start + edk2::kSevMetadataHeaderSize + i * edk2::kSevMetadataSectionSize;
+    const std::size_t at = start + edk2::kMetadataHeaderSize + i * edk2::kSevMetadataSectionSize;
     const std::uint32_t gpa = load_le32(b, at);
     const std::uint32_t sz = load_le32(b, at + 4);
     const std::uint32_t type = load_le32(b, at + 8);
@@ -256,20 +255,13 @@ Result<std::vector<SevMetadataSection>> OvmfImage::sev_metadata() const {
     sections.push_back({gpa, sz, stype});
     ranges.push_back({gpa, std::uint64_t{gpa} + sz, i});
   }
-  if (auto overlap = find_overlap(ranges)) {
-    const auto& a = sections[overlap->first];
-    const auto& c = sections[overlap->second];
-    return Error(where + ": section " + std::to_string(overlap->first) + " [" + hex(a.gpa) + ", " +
-                 hex(std::uint64_t{a.gpa} + a.size) + ") overlaps section " +
-                 std::to_string(overlap->second) + " [" + hex(c.gpa) + ", " +
-                 hex(std::uint64_t{c.gpa} + c.size) + ")");
-  }
+  if (auto overlap = first_overlap(ranges)) return Error(where + ": " + describe_overlap(*overlap));
   return sections;
 }
 
 Result<std::vector<TdvfSection>> OvmfImage::tdx_metadata() const {
   CLOISTER_TRY(const std::size_t start, metadata_start(*this, edk2::kTdxMetadataOffsetGuid, "TDX",
-                                                       edk2::kTdvfDescriptorSize));
+                                                       edk2::kMetadataHeaderSize));
   const ByteView b = bytes();
   const std::string where = "TDVF descriptor at offset " + hex(start);
   if (start < Guid::kSize) {
@@ -280,32 +272,14 @@ Result<std::vector<TdvfSection>> OvmfImage::tdx_metadata() const {
     return Error(where + ": expected the TDX metadata GUID " + edk2::kTdxMetadataGuid.to_string() +
                  " at offset " + hex(start - Guid::kSize) + ", found " + guid.to_string());
   }
-  if (load_le32(b, start) != edk2::kTdvfSignature) {
-    return Error(where + ": expected signature \"TDVF\", found 0x" + to_hex(b.subspan(start, 4)) +
-                 " (hex)");
-  }
-  const std::uint32_t length = load_le32(b, start + 4);
-  const std::uint32_t version = load_le32(b, start + 8);
-  const std::uint32_t count = load_le32(b, start + 12);
-  if (version != edk2::kTdvfVersion) {
-    return Error(where + ": expected version 1, found " + std::to_string(version));
-  }
-  if (count == 0) return Error(where + ": the section list is empty");
-  const std::uint64_t needed =
-      edk2::kTdvfDescriptorSize + std::uint64_t{count} * edk2::kTdvfSectionSize;
-  if (length < needed) {
-    return Error(where + ": Length " + std::to_string(length) + " is too small for " +
-                 std::to_string(count) + " sections (" + std::to_string(needed) + " bytes)");
-  }
-  if (needed > size() - start) {
-    return Error(where + ": " + std::to_string(count) + " sections (" + std::to_string(needed) +
-                 " bytes) run past the end of the " + hex(size()) + "-byte image");
-  }
+  CLOISTER_TRY(const std::uint32_t count,
+               metadata_entry_count(b, start, where, edk2::kTdvfSignature, "TDVF", "Length",
+                                    edk2::kTdvfSectionSize));
 
   std::vector<TdvfSection> sections;
-  std::vector<Range> ranges;
+  std::vector<IndexedRange> ranges;
   for (std::uint32_t i = 0; i < count; ++i) {
-    const std::size_t at = start + edk2::kTdvfDescriptorSize + i * edk2::kTdvfSectionSize;
+    const std::size_t at = start + edk2::kMetadataHeaderSize + i * edk2::kTdvfSectionSize;
     TdvfSection s;
     s.data_offset = load_le32(b, at);
     s.raw_data_size = load_le32(b, at + 4);
@@ -362,14 +336,7 @@ Result<std::vector<TdvfSection>> OvmfImage::tdx_metadata() const {
     ranges.push_back({s.memory_address, s.memory_address + s.memory_data_size, i});
     sections.push_back(s);
   }
-  if (auto overlap = find_overlap(ranges)) {
-    const auto& a = sections[overlap->first];
-    const auto& c = sections[overlap->second];
-    return Error(where + ": section " + std::to_string(overlap->first) + " [" +
-                 hex(a.memory_address) + ", " + hex(a.memory_address + a.memory_data_size) +
-                 ") overlaps section " + std::to_string(overlap->second) + " [" +
-                 hex(c.memory_address) + ", " + hex(c.memory_address + c.memory_data_size) + ")");
-  }
+  if (auto overlap = first_overlap(ranges)) return Error(where + ": " + describe_overlap(*overlap));
   return sections;
 }
 

@@ -6,17 +6,14 @@
 #include "cloister/common/hex.h"
 #include "cloister/firmware_loader/vmsa.h"
 #include "igvm_writer.h"
+#include "test_util.h"
 
 namespace cloister::fw {
 namespace {
 
+using ::cloister::testing::error_of;
 using ::cloister::testing::IgvmWriter;
 using ::testing::HasSubstr;
-
-template <typename T>
-std::string error_of(const Result<T>& r) {
-  return r.ok() ? std::string("<no error>") : r.error().message();
-}
 
 Result<IgvmFile> parse(const Bytes& bytes) {
   return IgvmFile::parse(std::make_shared<const Bytes>(bytes));

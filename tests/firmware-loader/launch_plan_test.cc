@@ -4,16 +4,13 @@
 #include <gtest/gtest.h>
 
 #include "cloister/firmware_loader/vmsa.h"
+#include "test_util.h"
 
 namespace cloister::fw {
 namespace {
 
+using ::cloister::testing::error_of;
 using ::testing::HasSubstr;
-
-template <typename T>
-std::string error_of(const Result<T>& r) {
-  return r.ok() ? std::string("<no error>") : r.error().message();
-}
 
 LaunchOp page(std::uint64_t gpa, PageType type = PageType::kNormal,
               std::uint64_t size = kPageSize) {

@@ -24,18 +24,6 @@ bool write(const std::filesystem::path& path, const Bytes& bytes) {
   return ok.ok();
 }
 
-OvmfImageBuilder snp_image() {
-  OvmfImageBuilder b(0x2000);
-  b.reset_eip(0x80b004)
-      .hash_table(0x810c00, 0x400)
-      .sev_metadata({{0x800000, 0x9000, 1},
-                     {0x80d000, 0x1000, 2},
-                     {0x80e000, 0x1000, 3},
-                     {0x80f000, 0x1000, 4},
-                     {0x810000, 0x1000, 0x10}});
-  return b;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -48,7 +36,7 @@ int main(int argc, char** argv) {
   std::filesystem::create_directories(out / "igvm");
   bool ok = true;
 
-  ok &= write(out / "ovmf" / "snp.bin", snp_image().build());
+  ok &= write(out / "ovmf" / "snp.bin", cloister::testing::amdsev_like_image(0x2000).build());
   OvmfImageBuilder tdx(0x4000);
   tdx.reset_eip(0x808004).tdx_metadata({{0x2000, 0x1000, 0xffffe000, 0x2000, 0, 1},
                                         {0x0, 0x1000, 0xffffc000, 0x1000, 1, 0},
@@ -69,7 +57,8 @@ int main(int argc, char** argv) {
 
   // IGVM: the SNP image above as a launch (so its digest equals the OVMF plan's), and a file
   // with every supported directive.
-  auto image = cloister::fw::OvmfImage::parse(snp_image().shared());
+  auto image =
+      cloister::fw::OvmfImage::parse(cloister::testing::amdsev_like_image(0x2000).shared());
   cloister::fw::SnpLaunchOptions options;
   options.vcpus = 2;
   options.vcpu_signature = 0x800f12;

@@ -11,6 +11,18 @@ Bytes le32(std::uint32_t value) {
   return out;
 }
 
+OvmfImageBuilder amdsev_like_image(std::size_t size) {
+  OvmfImageBuilder b(size);
+  b.reset_eip(0x80b004)
+      .hash_table(0x810c00, 0x400)
+      .sev_metadata({{0x800000, 0x9000, 1},
+                     {0x80d000, 0x1000, 2},
+                     {0x80e000, 0x1000, 3},
+                     {0x80f000, 0x1000, 4},
+                     {0x810000, 0x1000, 0x10}});
+  return b;
+}
+
 OvmfImageBuilder& OvmfImageBuilder::entry(const fw::Guid& guid, Bytes data) {
   entries_.emplace_back(guid, std::move(data));
   return *this;

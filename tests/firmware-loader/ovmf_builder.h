@@ -74,6 +74,11 @@ class OvmfImageBuilder {
   std::optional<std::vector<TdvfSectionSpec>> tdx_;
 };
 
+// A firmware like edk2's AmdSev build: AP reset EIP 0x80b004, the SEV hash table at 0x810c00,
+// and SEV metadata SNP_SEC_MEM 0x800000+0x9000, SNP_SECRETS 0x80d000, CPUID 0x80e000,
+// SVSM_CAA 0x80f000, SNP_KERNEL_HASHES 0x810000.
+OvmfImageBuilder amdsev_like_image(std::size_t size = 0x4000);
+
 // The little-endian bytes of `value`.
 Bytes le32(std::uint32_t value);
 

@@ -5,39 +5,29 @@
 
 #include "ovmf_builder.h"
 #include "support/vectors.h"
+#include "test_util.h"
 
 namespace cloister::fw {
 namespace {
 
+using ::cloister::testing::error_of;
 using ::cloister::testing::OvmfImageBuilder;
 using ::cloister::testing::SevSectionSpec;
 using ::cloister::testing::TdvfSectionSpec;
 using ::testing::HasSubstr;
 namespace guids = ::cloister::testing::guids;
 
-template <typename T>
-std::string error_of(const Result<T>& r) {
-  return r.ok() ? std::string("<no error>") : r.error().message();
-}
-
 Result<OvmfImage> parse(Bytes bytes) {
   return OvmfImage::parse(std::make_shared<const Bytes>(std::move(bytes)));
 }
 
-// A well-formed image like Debian's: reset block, hash table, SEV and TDX metadata.
+// A well-formed image with SEV and TDX metadata.
 OvmfImageBuilder good_image() {
-  OvmfImageBuilder b(0x4000);
-  b.reset_eip(0x80b004)
-      .hash_table(0x810c00, 0x400)
-      .sev_metadata({{0x800000, 0x9000, 1},
-                     {0x80d000, 0x1000, 2},
-                     {0x80e000, 0x1000, 3},
-                     {0x810000, 0x1000, 0x10}})
-      .tdx_metadata({{0x2000, 0x2000, 0xfffff000 - 0x1000, 0x2000, 0, 1},
-                     {0x0, 0x1000, 0xffff0000, 0x1000, 1, 0},
-                     {0, 0, 0x809000, 0x2000, 2, 0},
-                     {0, 0, 0x800000, 0x6000, 3, 0}});
-  return b;
+  return ::cloister::testing::amdsev_like_image().tdx_metadata(
+      {{0x2000, 0x2000, 0xfffff000 - 0x1000, 0x2000, 0, 1},
+       {0x0, 0x1000, 0xffff0000, 0x1000, 1, 0},
+       {0, 0, 0x809000, 0x2000, 2, 0},
+       {0, 0, 0x800000, 0x6000, 3, 0}});
 }
 
 TEST(OvmfImage, ParsesAWellFormedImage) {
@@ -51,9 +41,9 @@ TEST(OvmfImage, ParsesAWellFormedImage) {
   EXPECT_EQ(image->sev_hash_table()->size, 0x400u);
   auto sev = image->sev_metadata();
   ASSERT_TRUE(sev.ok()) << sev.error().message();
-  ASSERT_EQ(sev->size(), 4u);
-  EXPECT_EQ((*sev)[3].type, SevSectionType::kSnpKernelHashes);
-  EXPECT_EQ((*sev)[3].gpa, 0x810000u);
+  ASSERT_EQ(sev->size(), 5u);
+  EXPECT_EQ((*sev)[4].type, SevSectionType::kSnpKernelHashes);
+  EXPECT_EQ((*sev)[4].gpa, 0x810000u);
   auto tdx = image->tdx_metadata();
   ASSERT_TRUE(tdx.ok()) << tdx.error().message();
   ASSERT_EQ(tdx->size(), 4u);

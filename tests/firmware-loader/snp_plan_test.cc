@@ -6,36 +6,15 @@
 #include "cloister/firmware_loader/vmsa.h"
 #include "ovmf_builder.h"
 #include "support/vectors.h"
+#include "test_util.h"
 
 namespace cloister::fw {
 namespace {
 
+using ::cloister::testing::error_of;
+using ::cloister::testing::image_of;
 using ::cloister::testing::OvmfImageBuilder;
 using ::testing::HasSubstr;
-
-template <typename T>
-std::string error_of(const Result<T>& r) {
-  return r.ok() ? std::string("<no error>") : r.error().message();
-}
-
-OvmfImage image_of(const OvmfImageBuilder& b) {
-  auto image = OvmfImage::parse(b.shared());
-  EXPECT_TRUE(image.ok()) << image.error().message();
-  return std::move(image).value();
-}
-
-// A 16 KiB firmware at 0xffffc000 with AmdSev-like metadata (kernel hashes at 0x810000).
-OvmfImageBuilder amdsev_like() {
-  OvmfImageBuilder b(0x4000);
-  b.reset_eip(0x80b004)
-      .hash_table(0x810c00, 0x400)
-      .sev_metadata({{0x800000, 0x9000, 1},
-                     {0x80d000, 0x1000, 2},
-                     {0x80e000, 0x1000, 3},
-                     {0x80f000, 0x1000, 4},
-                     {0x810000, 0x1000, 0x10}});
-  return b;
-}
 
 SnpLaunchOptions qemu(std::uint32_t vcpus) {
   SnpLaunchOptions o;
@@ -97,7 +76,7 @@ TEST(SevHashes, TableLayoutMatchesQemu) {
 }
 
 TEST(SnpPlan, QemuLaunchOrder) {
-  const OvmfImage image = image_of(amdsev_like());
+  const OvmfImage image = image_of(::cloister::testing::amdsev_like_image());
   auto plan = build_snp_plan(image, qemu(3));
   ASSERT_TRUE(plan.ok()) << plan.error().message();
   const auto ops = plan->ops();
@@ -120,7 +99,7 @@ TEST(SnpPlan, QemuLaunchOrder) {
 }
 
 TEST(SnpPlan, KernelHashesPageHoldsTheTableAtTheFooterOffset) {
-  const OvmfImage image = image_of(amdsev_like());
+  const OvmfImage image = image_of(::cloister::testing::amdsev_like_image());
   SnpLaunchOptions o = qemu(1);
   o.kernel_hashes = SevHashes::compute(as_bytes("k"), as_bytes("i"), "quiet");
   auto plan = build_snp_plan(image, o);
@@ -136,7 +115,7 @@ TEST(SnpPlan, KernelHashesPageHoldsTheTableAtTheFooterOffset) {
 }
 
 TEST(SnpPlan, VmsaRegistersOfTheQemuProfile) {
-  const OvmfImage image = image_of(amdsev_like());
+  const OvmfImage image = image_of(::cloister::testing::amdsev_like_image());
   auto plan = build_snp_plan(image, qemu(2));
   ASSERT_TRUE(plan.ok()) << plan.error().message();
   auto bsp = decode_vmsa(plan->ops()[6].data);
@@ -155,7 +134,7 @@ TEST(SnpPlan, VmsaRegistersOfTheQemuProfile) {
 }
 
 TEST(SnpPlan, Ec2MeasuresTheCpuidPageLastAndGceLeavesSecMemUnmeasured) {
-  const OvmfImage image = image_of(amdsev_like());
+  const OvmfImage image = image_of(::cloister::testing::amdsev_like_image());
   SnpLaunchOptions ec2 = qemu(1);
   ec2.vmm = *find_vmm_profile("ec2");
   auto plan = build_snp_plan(image, ec2);
@@ -176,7 +155,7 @@ TEST(SnpPlan, Ec2MeasuresTheCpuidPageLastAndGceLeavesSecMemUnmeasured) {
 }
 
 TEST(SnpPlan, FirmwareDigestSeedsTheFirmwareOp) {
-  const OvmfImage image = image_of(amdsev_like());
+  const OvmfImage image = image_of(::cloister::testing::amdsev_like_image());
   SnpLaunchOptions o = qemu(1);
   o.firmware_digest = Sha384Digest{1, 2, 3};
   auto plan = build_snp_plan(image, o);
@@ -189,14 +168,14 @@ TEST(SnpPlan, FirmwareDigestSeedsTheFirmwareOp) {
 TEST(SnpPlan, FirmwareOnlyModeHasOnlyTheFirmware) {
   SnpLaunchOptions o;
   o.mode = SnpMode::kFirmwareOnly;
-  auto plan = build_snp_plan(image_of(amdsev_like()), o);
+  auto plan = build_snp_plan(image_of(::cloister::testing::amdsev_like_image()), o);
   ASSERT_TRUE(plan.ok()) << plan.error().message();
   EXPECT_EQ(plan->ops().size(), 1u);
   EXPECT_EQ(plan->vcpu_count(), 0u);
 }
 
 TEST(SnpPlan, RejectsZeroVcpus) {
-  EXPECT_THAT(error_of(build_snp_plan(image_of(amdsev_like()), qemu(0))),
+  EXPECT_THAT(error_of(build_snp_plan(image_of(::cloister::testing::amdsev_like_image()), qemu(0))),
               HasSubstr("zero vCPUs: an SNP guest needs at least one; give --vcpus N"));
 }
 
@@ -241,7 +220,7 @@ TEST(SnpPlan, RejectsFirmwareWithoutSevMetadataOrResetBlock) {
 TEST(SnpPlan, RejectsQemuWithoutAVcpuSignature) {
   SnpLaunchOptions o;
   o.vcpus = 1;
-  EXPECT_THAT(error_of(build_snp_plan(image_of(amdsev_like()), o)),
+  EXPECT_THAT(error_of(build_snp_plan(image_of(::cloister::testing::amdsev_like_image()), o)),
               HasSubstr("VMM type QEMU puts the vCPU signature in the VMSA"));
 }
 
@@ -253,7 +232,7 @@ TEST(SnpPlan, RejectsMetadataOverlappingTheFirmware) {
 }
 
 TEST(SnpPlan, RejectsFirmwareThatIsNotWholePages) {
-  Bytes bytes = amdsev_like().build();
+  Bytes bytes = ::cloister::testing::amdsev_like_image().build();
   bytes.insert(bytes.begin(), 0x5a);
   auto image = OvmfImage::parse(std::make_shared<const Bytes>(bytes));
   ASSERT_TRUE(image.ok()) << image.error().message();
@@ -262,7 +241,7 @@ TEST(SnpPlan, RejectsFirmwareThatIsNotWholePages) {
 }
 
 TEST(SnpPlan, SvsmModeChecksItsInputs) {
-  const OvmfImage ovmf = image_of(amdsev_like());
+  const OvmfImage ovmf = image_of(::cloister::testing::amdsev_like_image());
   OvmfImageBuilder svsm_builder(0x3000);
   svsm_builder.svsm_entry(0x1000).sev_metadata({{0x0, 0x9e000, 1}, {0x9e000, 0x1000, 2}});
   const OvmfImage svsm = image_of(svsm_builder);

@@ -3,23 +3,15 @@
 
 #include "cloister/firmware_loader/tdx.h"
 #include "ovmf_builder.h"
+#include "test_util.h"
 
 namespace cloister::fw {
 namespace {
 
+using ::cloister::testing::error_of;
+using ::cloister::testing::image_of;
 using ::cloister::testing::OvmfImageBuilder;
 using ::testing::HasSubstr;
-
-template <typename T>
-std::string error_of(const Result<T>& r) {
-  return r.ok() ? std::string("<no error>") : r.error().message();
-}
-
-OvmfImage image_of(const OvmfImageBuilder& b) {
-  auto image = OvmfImage::parse(b.shared());
-  EXPECT_TRUE(image.ok()) << image.error().message();
-  return std::move(image).value();
-}
 
 TEST(TdxPlan, OneOpPerSectionInMetadataOrder) {
   OvmfImageBuilder b(0x4000);

@@ -76,8 +76,8 @@ struct Measurement {
   fw::Tee tee = fw::Tee::kSevSnp;
   Sha384Digest digest{};
   std::string label;  // "SNP launch measurement" / "TDX MRTD"
-  json document;      // --json output (without the measurement, added when printing)
-  std::vector<std::string> verbose;
+  json document;      // --json output (without the measurement, added when printing); -v
+                      // prints its fields
 };
 
 struct OutputOptions {
@@ -96,6 +96,17 @@ void add_output_options(CLI::App& app, OutputOptions& o) {
   app.add_flag("-v,--verbose", o.verbose, "Also print the inputs that determine the result");
 }
 
+// "key: value" lines for -v, with the inputs' fields inlined.
+void print_fields(const json& document, std::ostream& out) {
+  for (const auto& [key, value] : document.items()) {
+    if (key == "inputs") {
+      print_fields(value, out);
+    } else {
+      out << key << ": " << (value.is_string() ? value.get<std::string>() : value.dump()) << "\n";
+    }
+  }
+}
+
 Status emit(const Measurement& m, const OutputOptions& o, std::ostream& out) {
   const std::string hex = to_hex(m.digest);
   if (!o.policy_out.empty()) {
@@ -112,7 +123,7 @@ Status emit(const Measurement& m, const OutputOptions& o, std::ostream& out) {
   }
   const std::string shown = o.format == "base64" ? base64(m.digest) : hex;
   if (o.verbose) {
-    for (const std::string& line : m.verbose) out << line << "\n";
+    print_fields(m.document, out);
     out << "Calculated " << m.label << ": " << shown << "\n";
   } else {
     out << shown << "\n";
@@ -207,8 +218,6 @@ Result<Measurement> measure_igvm(const SnpArgs& a) {
                 {"inputs", {{"igvm", a.igvm}, {"igvm_zero_pages", a.igvm_zero_pages}}},
                 {"vcpus", plan->vcpu_count()},
                 {"vmsa_features", hex_number(plan->snp().vmsa_features)}};
-  m.verbose = {"igvm: " + a.igvm, "vcpus (VP contexts): " + std::to_string(plan->vcpu_count()),
-               "vmsa features: " + hex_number(plan->snp().vmsa_features)};
   if (plan->snp().policy) m.document["guest_policy"] = hex_number(*plan->snp().policy);
   if (const auto& id = plan->snp().id_block) {
     const std::string expected = to_hex(id->expected_launch_digest);
@@ -222,6 +231,77 @@ Result<Measurement> measure_igvm(const SnpArgs& a) {
   return m;
 }
 
+// Measured direct boot: the SEV hashes of kernel, initrd and command line.
+Status add_direct_boot(const SnpArgs& a, fw::SnpLaunchOptions& o, json& inputs) {
+  CLOISTER_TRY(auto kernel, load("--kernel", a.kernel));
+  std::shared_ptr<const Bytes> initrd = std::make_shared<const Bytes>();
+  if (!a.initrd.empty()) {
+    CLOISTER_TRY(initrd, load("--initrd", a.initrd));
+  }
+  o.kernel_hashes = fw::SevHashes::compute(*kernel, *initrd, a.append);
+  inputs["kernel"] = {{"path", a.kernel}, {"sha256", to_hex(o.kernel_hashes->kernel)}};
+  inputs["initrd"] = {{"path", a.initrd}, {"sha256", to_hex(o.kernel_hashes->initrd)}};
+  inputs["append"] = a.append;
+  return {};
+}
+
+// snp:svsm: the SVSM image and the OVMF_VARS size that places it.
+Status add_svsm(const SnpArgs& a, fw::SnpLaunchOptions& o, json& inputs,
+                std::optional<fw::OvmfImage>& svsm) {
+  if (a.svsm.empty()) return Error("snp:svsm mode needs --svsm PATH (the COCONUT-SVSM binary)");
+  CLOISTER_TRY(svsm, load_image("--svsm", a.svsm));
+  o.svsm = &*svsm;
+  if (!a.vars_file.empty()) {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(a.vars_file, ec);
+    if (ec) return Error("--vars-file: cannot read " + a.vars_file + ": " + ec.message());
+    if (a.vars_size && static_cast<std::uint64_t>(*a.vars_size) != size) {
+      return Error("--vars-size " + std::to_string(*a.vars_size) + " does not match the " +
+                   std::to_string(size) + "-byte --vars-file " + a.vars_file +
+                   ": drop one of them");
+    }
+    o.vars_size = size;
+  } else if (a.vars_size) {
+    if (*a.vars_size < 0) return Error("--vars-size must not be negative");
+    o.vars_size = static_cast<std::uint64_t>(*a.vars_size);
+  } else {
+    return Error("snp:svsm mode needs --vars-size SIZE or --vars-file PATH (OVMF_VARS)");
+  }
+  inputs["svsm"] = a.svsm;
+  inputs["vars_size"] = o.vars_size;
+  return {};
+}
+
+// The launch options of modes snp and snp:svsm, and the inputs that determine the digest.
+Status launch_options(const SnpArgs& a, fw::SnpLaunchOptions& o, json& inputs,
+                      std::optional<fw::OvmfImage>& svsm) {
+  if ((!a.initrd.empty() || !a.append.empty()) && a.kernel.empty())
+    return Error("--initrd and --append need --kernel: give the kernel they boot with");
+  if (!a.vcpus) return Error("missing --vcpus N in guest mode '" + a.mode + "'");
+  if (*a.vcpus < 0 || *a.vcpus > 0xffffffffll)
+    return Error("--vcpus " + std::to_string(*a.vcpus) + " is out of range");
+  o.vcpus = static_cast<std::uint32_t>(*a.vcpus);
+  CLOISTER_TRY(o.vmm, fw::find_vmm_profile(a.vmm_type));
+  CLOISTER_TRY(o.vcpu_signature, vcpu_signature_from(a));
+  CLOISTER_TRY(o.guest_features, parse_number("--guest-features", a.guest_features));
+  inputs["vcpus"] = o.vcpus;
+  inputs["vmm_type"] = std::string(o.vmm.name);
+  if (o.vcpu_signature) inputs["vcpu_signature"] = hex_number(*o.vcpu_signature);
+  if (o.mode == fw::SnpMode::kSnp) inputs["guest_features"] = hex_number(o.guest_features);
+  if (!a.snp_ovmf_hash.empty()) {
+    if (o.mode != fw::SnpMode::kSnp) return Error("--snp-ovmf-hash only works with --mode snp");
+    auto seed = from_hex_exact(a.snp_ovmf_hash, 48);
+    if (!seed) return seed.error().with_context("--snp-ovmf-hash");
+    Sha384Digest digest{};
+    std::copy(seed->begin(), seed->end(), digest.begin());
+    o.firmware_digest = digest;
+    inputs["snp_ovmf_hash"] = to_hex(digest);
+  }
+  if (!a.kernel.empty()) CLOISTER_CHECK_OK(add_direct_boot(a, o, inputs));
+  if (o.mode == fw::SnpMode::kSvsm) CLOISTER_CHECK_OK(add_svsm(a, o, inputs, svsm));
+  return {};
+}
+
 Result<Measurement> measure_snp(const SnpArgs& a) {
   if (a.mode == "sev" || a.mode == "seves") {
     return Error("--mode " + a.mode +
@@ -232,93 +312,13 @@ Result<Measurement> measure_snp(const SnpArgs& a) {
   if (a.ovmf.empty()) return Error("missing --ovmf PATH (or --igvm PATH): the firmware to measure");
 
   fw::SnpLaunchOptions o;
-  if (a.mode == "snp:ovmf-hash") {
-    o.mode = fw::SnpMode::kFirmwareOnly;
-  } else if (a.mode == "snp:svsm") {
-    o.mode = fw::SnpMode::kSvsm;
-  } else {
-    o.mode = fw::SnpMode::kSnp;
-  }
-
-  json inputs = {{"ovmf", a.ovmf}};
-  std::vector<std::string> verbose = {"mode: " + a.mode, "ovmf: " + a.ovmf};
+  o.mode = a.mode == "snp:ovmf-hash" ? fw::SnpMode::kFirmwareOnly
+           : a.mode == "snp:svsm"    ? fw::SnpMode::kSvsm
+                                     : fw::SnpMode::kSnp;
   CLOISTER_TRY(const fw::OvmfImage ovmf, load_image("--ovmf", a.ovmf));
+  json inputs = {{"ovmf", a.ovmf}};
   std::optional<fw::OvmfImage> svsm;
-
-  if (o.mode != fw::SnpMode::kFirmwareOnly) {
-    if ((!a.initrd.empty() || !a.append.empty()) && a.kernel.empty())
-      return Error("--initrd and --append need --kernel: give the kernel they boot with");
-    if (!a.vcpus) return Error("missing --vcpus N in guest mode '" + a.mode + "'");
-    if (*a.vcpus < 0 || *a.vcpus > 0xffffffffll)
-      return Error("--vcpus " + std::to_string(*a.vcpus) + " is out of range");
-    o.vcpus = static_cast<std::uint32_t>(*a.vcpus);
-    CLOISTER_TRY(o.vmm, fw::find_vmm_profile(a.vmm_type));
-    CLOISTER_TRY(o.vcpu_signature, vcpu_signature_from(a));
-    CLOISTER_TRY(o.guest_features, parse_number("--guest-features", a.guest_features));
-    inputs["vcpus"] = o.vcpus;
-    inputs["vmm_type"] = std::string(o.vmm.name);
-    verbose.push_back("vcpus: " + std::to_string(o.vcpus));
-    verbose.push_back("vmm type: " + std::string(o.vmm.name));
-    if (o.vcpu_signature) {
-      inputs["vcpu_signature"] = hex_number(*o.vcpu_signature);
-      verbose.push_back("vcpu signature: " + hex_number(*o.vcpu_signature));
-    }
-    if (o.mode == fw::SnpMode::kSnp) {
-      inputs["guest_features"] = hex_number(o.guest_features);
-      verbose.push_back("guest features: " + hex_number(o.guest_features));
-    }
-    if (!a.snp_ovmf_hash.empty()) {
-      if (o.mode != fw::SnpMode::kSnp) return Error("--snp-ovmf-hash only works with --mode snp");
-      auto seed = from_hex_exact(a.snp_ovmf_hash, 48);
-      if (!seed) return seed.error().with_context("--snp-ovmf-hash");
-      Sha384Digest digest{};
-      std::copy(seed->begin(), seed->end(), digest.begin());
-      o.firmware_digest = digest;
-      inputs["snp_ovmf_hash"] = to_hex(digest);
-      verbose.push_back("firmware digest (seed): " + to_hex(digest));
-    }
-    if (!a.kernel.empty()) {
-      CLOISTER_TRY(auto kernel, load("--kernel", a.kernel));
-      std::shared_ptr<const Bytes> initrd = std::make_shared<const Bytes>();
-      if (!a.initrd.empty()) {
-        CLOISTER_TRY(initrd, load("--initrd", a.initrd));
-      }
-      o.kernel_hashes = fw::SevHashes::compute(*kernel, *initrd, a.append);
-      inputs["kernel"] = {{"path", a.kernel}, {"sha256", to_hex(o.kernel_hashes->kernel)}};
-      inputs["initrd"] = {{"path", a.initrd}, {"sha256", to_hex(o.kernel_hashes->initrd)}};
-      inputs["append"] = a.append;
-      verbose.push_back("kernel: " + a.kernel + " (sha256 " + to_hex(o.kernel_hashes->kernel) +
-                        ")");
-      verbose.push_back("initrd: " + (a.initrd.empty() ? "(none)" : a.initrd) + " (sha256 " +
-                        to_hex(o.kernel_hashes->initrd) + ")");
-      verbose.push_back("append: \"" + a.append + "\"");
-    }
-    if (o.mode == fw::SnpMode::kSvsm) {
-      if (a.svsm.empty()) return Error("snp:svsm mode needs --svsm PATH (the COCONUT-SVSM binary)");
-      CLOISTER_TRY(svsm, load_image("--svsm", a.svsm));
-      o.svsm = &*svsm;
-      if (!a.vars_file.empty()) {
-        std::error_code ec;
-        const auto size = std::filesystem::file_size(a.vars_file, ec);
-        if (ec) return Error("--vars-file: cannot read " + a.vars_file + ": " + ec.message());
-        if (a.vars_size && static_cast<std::uint64_t>(*a.vars_size) != size) {
-          return Error("--vars-size " + std::to_string(*a.vars_size) + " does not match the " +
-                       std::to_string(size) + "-byte --vars-file " + a.vars_file +
-                       ": drop one of them");
-        }
-        o.vars_size = size;
-      } else if (a.vars_size) {
-        if (*a.vars_size < 0) return Error("--vars-size must not be negative");
-        o.vars_size = static_cast<std::uint64_t>(*a.vars_size);
-      } else {
-        return Error("snp:svsm mode needs --vars-size SIZE or --vars-file PATH (OVMF_VARS)");
-      }
-      inputs["svsm"] = a.svsm;
-      inputs["vars_size"] = o.vars_size;
-      verbose.push_back("svsm: " + a.svsm);
-      verbose.push_back("vars size: " + std::to_string(o.vars_size));
-    }
-  }
+  if (o.mode != fw::SnpMode::kFirmwareOnly) CLOISTER_CHECK_OK(launch_options(a, o, inputs, svsm));
 
   auto plan = fw::build_snp_plan(ovmf, o);
   if (!plan) return plan.error();
@@ -336,7 +336,6 @@ Result<Measurement> measure_snp(const SnpArgs& a) {
   m.label = o.mode == fw::SnpMode::kFirmwareOnly ? "SNP firmware digest (ovmf-hash)"
                                                  : "SNP launch measurement";
   m.document = {{"tee", "snp"}, {"mode", a.mode}, {"inputs", inputs}};
-  m.verbose = std::move(verbose);
   return m;
 }
 
@@ -361,10 +360,8 @@ Result<Measurement> measure_tdx(const TdxArgs& a) {
   m.digest = mrtd;
   m.label = "TDX MRTD";
   m.document = {{"tee", "tdx"}, {"inputs", {{"ovmf", a.ovmf}, {"page_order", a.page_order}}}};
-  m.verbose = {"ovmf: " + a.ovmf, "page order: " + a.page_order};
   if (auto cfv = tdvf_cfv_digest(ovmf)) {
     m.document["cfv_sha384"] = to_hex(*cfv);
-    m.verbose.push_back("CFV sha384 (RTMR0 firmware blob event): " + to_hex(*cfv));
   }
   return m;
 }

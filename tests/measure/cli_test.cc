@@ -131,10 +131,11 @@ TEST_F(CliTest, VerboseListsEveryInputThatChangesTheDigest) {
   const CliRun r = run({"snp", "-v", "--ovmf", v("debian12_OVMF.fd"), "--vcpus", "4", "--vcpu-sig",
                         "0xa00f11", "--guest-features", "0x21"});
   ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("mode: snp\n"));
   EXPECT_THAT(r.out, HasSubstr("vcpus: 4\n"));
-  EXPECT_THAT(r.out, HasSubstr("vcpu signature: 0xa00f11\n"));
-  EXPECT_THAT(r.out, HasSubstr("vmm type: QEMU\n"));
-  EXPECT_THAT(r.out, HasSubstr("guest features: 0x21\n"));
+  EXPECT_THAT(r.out, HasSubstr("vcpu_signature: 0xa00f11\n"));
+  EXPECT_THAT(r.out, HasSubstr("vmm_type: QEMU\n"));
+  EXPECT_THAT(r.out, HasSubstr("guest_features: 0x21\n"));
   EXPECT_THAT(r.out, HasSubstr("Calculated SNP launch measurement: " +
                                expected("deb_qemu_milan_4vcpu_gf21") + "\n"));
 }

@@ -1,0 +1,499 @@
+#include "cli.h"
+
+#include <openssl/evp.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <charconv>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <vector>
+
+#include "cloister/common/file.h"
+#include "cloister/common/hex.h"
+#include "cloister/firmware_loader/igvm.h"
+#include "cloister/firmware_loader/ovmf.h"
+#include "cloister/firmware_loader/snp.h"
+#include "cloister/firmware_loader/tdx.h"
+#include "cloister/measure/reference_values.h"
+#include "cloister/measure/snp_digest.h"
+#include "cloister/measure/tdx_mrtd.h"
+
+namespace cloister::measure {
+namespace {
+
+using nlohmann::json;
+
+std::string hex_number(std::uint64_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+// Integers as sev-snp-measure accepts them (Python int(x, 0)): decimal, 0x, 0o or 0b prefix.
+Result<std::uint64_t> parse_number(std::string_view option, std::string_view text) {
+  std::string_view digits = text;
+  int base = 10;
+  if (digits.size() > 2 && digits[0] == '0') {
+    const char p = static_cast<char>(digits[1] | 0x20);
+    base = p == 'x' ? 16 : p == 'o' ? 8 : p == 'b' ? 2 : 10;
+    if (base != 10) digits.remove_prefix(2);
+  }
+  std::uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value, base);
+  if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size()) {
+    return Error(std::string(option) + ": '" + std::string(text) +
+                 "' is not a non-negative integer (decimal, or 0x/0o/0b prefixed)");
+  }
+  return value;
+}
+
+std::string base64(ByteView bytes) {
+  std::string out(4 * ((bytes.size() + 2) / 3), '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), bytes.data(),
+                                static_cast<int>(bytes.size()));
+  out.resize(static_cast<std::size_t>(n));
+  return out;
+}
+
+Result<std::shared_ptr<const Bytes>> load(const std::string& option, const std::string& path) {
+  auto bytes = read_file(path);
+  if (!bytes) return bytes.error().with_context(option);
+  return std::make_shared<const Bytes>(std::move(bytes).value());
+}
+
+Result<fw::OvmfImage> load_image(const std::string& option, const std::string& path) {
+  CLOISTER_TRY(auto bytes, load(option, path));
+  auto image = fw::OvmfImage::parse(std::move(bytes));
+  if (!image) return image.error().with_context(option + " " + path);
+  return image;
+}
+
+// What one measurement run produced, before it is printed.
+struct Measurement {
+  fw::Tee tee = fw::Tee::kSevSnp;
+  Sha384Digest digest{};
+  std::string label;  // "SNP launch measurement" / "TDX MRTD"
+  json document;      // --json output (without the measurement, added when printing); -v
+                      // prints its fields
+};
+
+struct OutputOptions {
+  std::string format = "hex";
+  bool json = false;
+  std::string policy_out;
+  bool verbose = false;
+};
+
+void add_output_options(CLI::App& app, OutputOptions& o) {
+  app.add_option("--output-format", o.format, "Measurement output format")
+      ->check(CLI::IsMember({"hex", "base64"}));
+  app.add_flag("--json", o.json, "Print a JSON document with the measurement and its inputs");
+  app.add_option("--policy-out", o.policy_out,
+                 "Write the reference values as a verify-report policy to FILE");
+  app.add_flag("-v,--verbose", o.verbose, "Also print the inputs that determine the result");
+}
+
+// "key: value" lines for -v, with the inputs' fields inlined.
+void print_fields(const json& document, std::ostream& out) {
+  for (const auto& [key, value] : document.items()) {
+    if (key == "inputs") {
+      print_fields(value, out);
+    } else {
+      out << key << ": " << (value.is_string() ? value.get<std::string>() : value.dump()) << "\n";
+    }
+  }
+}
+
+Status emit(const Measurement& m, const OutputOptions& o, std::ostream& out) {
+  const std::string hex = to_hex(m.digest);
+  if (!o.policy_out.empty()) {
+    const std::string policy = reference_values_policy(m.tee, std::span(&m.digest, 1));
+    if (auto written = write_file_atomic(o.policy_out, as_bytes(policy)); !written)
+      return written.error().with_context("--policy-out");
+  }
+  if (o.json) {
+    json doc = m.document;
+    doc[m.tee == fw::Tee::kSevSnp ? "measurement" : "mrtd"] = hex;
+    doc["reference_values"] = json::parse(reference_values_policy(m.tee, std::span(&m.digest, 1)));
+    out << doc.dump(2) << "\n";
+    return {};
+  }
+  const std::string shown = o.format == "base64" ? base64(m.digest) : hex;
+  if (o.verbose) {
+    print_fields(m.document, out);
+    out << "Calculated " << m.label << ": " << shown << "\n";
+  } else {
+    out << shown << "\n";
+  }
+  return {};
+}
+
+// ---- snp -----------------------------------------------------------------------------------
+
+struct SnpArgs {
+  std::string mode = "snp";
+  std::string ovmf, igvm, kernel, initrd, append, svsm, vars_file, vcpu_type, vcpu_sig;
+  std::string guest_features = "0x1", vmm_type = "QEMU", snp_ovmf_hash;
+  std::string igvm_zero_pages = "zero";
+  std::optional<std::int64_t> vcpus;
+  std::optional<std::int64_t> vcpu_family, vcpu_model, vcpu_stepping, vars_size;
+  bool dump_vmsa = false;
+  // Which options were given at all (an empty --append is still given).
+  bool has_append = false, has_vcpu_sig = false, has_guest_features = false, has_vmm_type = false;
+};
+
+Result<std::optional<std::uint32_t>> vcpu_signature_from(const SnpArgs& a) {
+  const int ways = (a.vcpu_type.empty() ? 0 : 1) + (a.has_vcpu_sig ? 1 : 0) +
+                   (a.vcpu_family || a.vcpu_model || a.vcpu_stepping ? 1 : 0);
+  if (ways > 1) {
+    return Error(
+        "give the vCPU signature one way only: --vcpu-type, --vcpu-sig, or "
+        "--vcpu-family/--vcpu-model/--vcpu-stepping");
+  }
+  if (!a.vcpu_type.empty()) {
+    CLOISTER_TRY(const std::uint32_t sig, fw::vcpu_signature(a.vcpu_type));
+    return std::optional<std::uint32_t>(sig);
+  }
+  if (a.has_vcpu_sig) {
+    CLOISTER_TRY(const std::uint64_t sig, parse_number("--vcpu-sig", a.vcpu_sig));
+    if (sig > 0xffffffffull) return Error("--vcpu-sig " + a.vcpu_sig + " does not fit 32 bits");
+    return std::optional<std::uint32_t>(static_cast<std::uint32_t>(sig));
+  }
+  if (a.vcpu_family || a.vcpu_model || a.vcpu_stepping) {
+    if (!a.vcpu_family || !a.vcpu_model || !a.vcpu_stepping)
+      return Error("--vcpu-family, --vcpu-model and --vcpu-stepping go together: give all three");
+    if (*a.vcpu_family < 0 || *a.vcpu_family > 0x10e || *a.vcpu_model < 0 || *a.vcpu_model > 0xff ||
+        *a.vcpu_stepping < 0 || *a.vcpu_stepping > 0xf) {
+      return Error(
+          "--vcpu-family/--vcpu-model/--vcpu-stepping out of range (family 0..270, "
+          "model 0..255, stepping 0..15)");
+    }
+    return std::optional<std::uint32_t>(fw::vcpu_signature(
+        static_cast<std::uint32_t>(*a.vcpu_family), static_cast<std::uint32_t>(*a.vcpu_model),
+        static_cast<std::uint32_t>(*a.vcpu_stepping)));
+  }
+  return std::optional<std::uint32_t>();
+}
+
+Result<Measurement> measure_igvm(const SnpArgs& a) {
+  const std::pair<bool, const char*> not_for_igvm[] = {
+      {!a.ovmf.empty(), "--ovmf"},
+      {!a.kernel.empty() || !a.initrd.empty() || a.has_append, "--kernel/--initrd/--append"},
+      {!a.vcpu_type.empty() || a.has_vcpu_sig || a.vcpu_family || a.vcpu_model || a.vcpu_stepping,
+       "--vcpu-type/--vcpu-sig/--vcpu-family"},
+      {a.has_vmm_type, "--vmm-type"},
+      {a.has_guest_features, "--guest-features"},
+      {!a.snp_ovmf_hash.empty(), "--snp-ovmf-hash"},
+      {!a.svsm.empty() || a.vars_size || !a.vars_file.empty(), "--svsm/--vars-size/--vars-file"},
+  };
+  for (const auto& [given, name] : not_for_igvm) {
+    if (given) {
+      return Error(std::string(name) +
+                   " does not apply to --igvm: the IGVM file itself fixes "
+                   "the pages and VMSAs; drop it");
+    }
+  }
+  if (a.mode != "snp") return Error("--igvm is measured in mode snp, not " + a.mode);
+  CLOISTER_TRY(auto bytes, load("--igvm", a.igvm));
+  auto file = fw::IgvmFile::parse(std::move(bytes));
+  if (!file) return file.error().with_context("--igvm " + a.igvm);
+  fw::IgvmLoadOptions options;
+  options.zero_pages =
+      a.igvm_zero_pages == "normal" ? fw::IgvmZeroPages::kNormalZero : fw::IgvmZeroPages::kSnpZero;
+  auto plan = fw::build_snp_plan(*file, options);
+  if (!plan) return plan.error().with_context("--igvm " + a.igvm);
+  if (a.vcpus && static_cast<std::uint64_t>(*a.vcpus) != plan->vcpu_count()) {
+    return Error("--vcpus " + std::to_string(*a.vcpus) + " but the IGVM file has VP contexts for " +
+                 std::to_string(plan->vcpu_count()) + " vCPUs: drop --vcpus or rebuild the file");
+  }
+  CLOISTER_TRY(const Sha384Digest digest, snp_launch_digest(*plan));
+  Measurement m;
+  m.digest = digest;
+  m.label = "SNP launch measurement";
+  m.document = {{"tee", "snp"},
+                {"mode", "snp"},
+                {"inputs", {{"igvm", a.igvm}, {"igvm_zero_pages", a.igvm_zero_pages}}},
+                {"vcpus", plan->vcpu_count()},
+                {"vmsa_features", hex_number(plan->snp().vmsa_features)}};
+  if (plan->snp().policy) m.document["guest_policy"] = hex_number(*plan->snp().policy);
+  if (const auto& id = plan->snp().id_block) {
+    const std::string expected = to_hex(id->expected_launch_digest);
+    m.document["id_block_launch_digest"] = expected;
+    if (id->expected_launch_digest != digest) {
+      return Error("the IGVM file's SNP ID block expects launch digest " + expected +
+                   " but its pages measure " + to_hex(digest) +
+                   ": the firmware would refuse LAUNCH_FINISH; rebuild the file's ID block");
+    }
+  }
+  return m;
+}
+
+// Measured direct boot: the SEV hashes of kernel, initrd and command line.
+Status add_direct_boot(const SnpArgs& a, fw::SnpLaunchOptions& o, json& inputs) {
+  CLOISTER_TRY(auto kernel, load("--kernel", a.kernel));
+  std::shared_ptr<const Bytes> initrd = std::make_shared<const Bytes>();
+  if (!a.initrd.empty()) {
+    CLOISTER_TRY(initrd, load("--initrd", a.initrd));
+  }
+  o.kernel_hashes = fw::SevHashes::compute(*kernel, *initrd, a.append);
+  inputs["kernel"] = {{"path", a.kernel}, {"sha256", to_hex(o.kernel_hashes->kernel)}};
+  inputs["initrd"] = {{"path", a.initrd}, {"sha256", to_hex(o.kernel_hashes->initrd)}};
+  inputs["append"] = a.append;
+  return {};
+}
+
+// snp:svsm: the SVSM image and the OVMF_VARS size that places it.
+Status add_svsm(const SnpArgs& a, fw::SnpLaunchOptions& o, json& inputs,
+                std::optional<fw::OvmfImage>& svsm) {
+  if (a.svsm.empty()) return Error("snp:svsm mode needs --svsm PATH (the COCONUT-SVSM binary)");
+  CLOISTER_TRY(svsm, load_image("--svsm", a.svsm));
+  o.svsm = &*svsm;
+  if (!a.vars_file.empty()) {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(a.vars_file, ec);
+    if (ec) return Error("--vars-file: cannot read " + a.vars_file + ": " + ec.message());
+    if (a.vars_size && static_cast<std::uint64_t>(*a.vars_size) != size) {
+      return Error("--vars-size " + std::to_string(*a.vars_size) + " does not match the " +
+                   std::to_string(size) + "-byte --vars-file " + a.vars_file +
+                   ": drop one of them");
+    }
+    o.vars_size = size;
+  } else if (a.vars_size) {
+    if (*a.vars_size < 0) return Error("--vars-size must not be negative");
+    o.vars_size = static_cast<std::uint64_t>(*a.vars_size);
+  } else {
+    return Error("snp:svsm mode needs --vars-size SIZE or --vars-file PATH (OVMF_VARS)");
+  }
+  inputs["svsm"] = a.svsm;
+  inputs["vars_size"] = o.vars_size;
+  return {};
+}
+
+// The launch options of modes snp and snp:svsm, and the inputs that determine the digest.
+Status launch_options(const SnpArgs& a, fw::SnpLaunchOptions& o, json& inputs,
+                      std::optional<fw::OvmfImage>& svsm) {
+  if ((!a.initrd.empty() || !a.append.empty()) && a.kernel.empty())
+    return Error("--initrd and --append need --kernel: give the kernel they boot with");
+  if (!a.vcpus) return Error("missing --vcpus N in guest mode '" + a.mode + "'");
+  if (*a.vcpus < 0 || *a.vcpus > 0xffffffffll)
+    return Error("--vcpus " + std::to_string(*a.vcpus) + " is out of range");
+  o.vcpus = static_cast<std::uint32_t>(*a.vcpus);
+  CLOISTER_TRY(o.vmm, fw::find_vmm_profile(a.vmm_type));
+  CLOISTER_TRY(o.vcpu_signature, vcpu_signature_from(a));
+  CLOISTER_TRY(o.guest_features, parse_number("--guest-features", a.guest_features));
+  inputs["vcpus"] = o.vcpus;
+  inputs["vmm_type"] = std::string(o.vmm.name);
+  if (o.vcpu_signature) inputs["vcpu_signature"] = hex_number(*o.vcpu_signature);
+  if (o.mode == fw::SnpMode::kSnp) inputs["guest_features"] = hex_number(o.guest_features);
+  if (!a.snp_ovmf_hash.empty()) {
+    if (o.mode != fw::SnpMode::kSnp) return Error("--snp-ovmf-hash only works with --mode snp");
+    auto seed = from_hex_exact(a.snp_ovmf_hash, 48);
+    if (!seed) return seed.error().with_context("--snp-ovmf-hash");
+    Sha384Digest digest{};
+    std::copy(seed->begin(), seed->end(), digest.begin());
+    o.firmware_digest = digest;
+    inputs["snp_ovmf_hash"] = to_hex(digest);
+  }
+  if (!a.kernel.empty()) CLOISTER_CHECK_OK(add_direct_boot(a, o, inputs));
+  if (o.mode == fw::SnpMode::kSvsm) CLOISTER_CHECK_OK(add_svsm(a, o, inputs, svsm));
+  return {};
+}
+
+Result<Measurement> measure_snp(const SnpArgs& a) {
+  if (a.mode == "sev" || a.mode == "seves") {
+    return Error("--mode " + a.mode +
+                 " is not supported: cloister-measure measures SEV-SNP "
+                 "(--mode snp, snp:ovmf-hash or snp:svsm)");
+  }
+  if (!a.igvm.empty()) return measure_igvm(a);
+  if (a.ovmf.empty()) return Error("missing --ovmf PATH (or --igvm PATH): the firmware to measure");
+
+  fw::SnpLaunchOptions o;
+  o.mode = a.mode == "snp:ovmf-hash" ? fw::SnpMode::kFirmwareOnly
+           : a.mode == "snp:svsm"    ? fw::SnpMode::kSvsm
+                                     : fw::SnpMode::kSnp;
+  CLOISTER_TRY(const fw::OvmfImage ovmf, load_image("--ovmf", a.ovmf));
+  json inputs = {{"ovmf", a.ovmf}};
+  std::optional<fw::OvmfImage> svsm;
+  if (o.mode != fw::SnpMode::kFirmwareOnly) CLOISTER_CHECK_OK(launch_options(a, o, inputs, svsm));
+
+  auto plan = fw::build_snp_plan(ovmf, o);
+  if (!plan) return plan.error();
+  CLOISTER_TRY(const Sha384Digest digest, snp_launch_digest(*plan));
+  if (a.dump_vmsa) {
+    for (const fw::LaunchOp& op : plan->ops()) {
+      if (op.type != fw::PageType::kVmsa) continue;
+      const std::string name = "vmsa" + std::to_string(op.vcpu) + ".bin";
+      if (auto written = write_file_atomic(name, op.data); !written)
+        return written.error().with_context("--dump-vmsa");
+    }
+  }
+  Measurement m;
+  m.digest = digest;
+  m.label = o.mode == fw::SnpMode::kFirmwareOnly ? "SNP firmware digest (ovmf-hash)"
+                                                 : "SNP launch measurement";
+  m.document = {{"tee", "snp"}, {"mode", a.mode}, {"inputs", inputs}};
+  return m;
+}
+
+// ---- tdx -----------------------------------------------------------------------------------
+
+struct TdxArgs {
+  std::string ovmf;
+  std::string page_order = "single-pass";
+};
+
+Result<Measurement> measure_tdx(const TdxArgs& a) {
+  if (a.ovmf.empty()) return Error("missing --ovmf PATH: the TDVF firmware to measure");
+  fw::TdxLaunchOptions o;
+  o.page_order =
+      a.page_order == "two-pass" ? fw::TdxPageOrder::kTwoPass : fw::TdxPageOrder::kSinglePass;
+  CLOISTER_TRY(const fw::OvmfImage ovmf, load_image("--ovmf", a.ovmf));
+  auto plan = fw::build_tdx_plan(ovmf, o);
+  if (!plan) return plan.error().with_context("--ovmf " + a.ovmf);
+  CLOISTER_TRY(const Sha384Digest mrtd, tdx_mrtd(*plan));
+  Measurement m;
+  m.tee = fw::Tee::kTdx;
+  m.digest = mrtd;
+  m.label = "TDX MRTD";
+  m.document = {{"tee", "tdx"}, {"inputs", {{"ovmf", a.ovmf}, {"page_order", a.page_order}}}};
+  if (auto cfv = tdvf_cfv_digest(ovmf)) {
+    m.document["cfv_sha384"] = to_hex(*cfv);
+  }
+  return m;
+}
+
+// ---- dispatch ------------------------------------------------------------------------------
+
+std::string one_line(std::string text) {
+  std::replace(text.begin(), text.end(), '\n', ' ');
+  return text;
+}
+
+int report(std::ostream& err, const std::string& message) {
+  err << "cloister-measure: error: " << one_line(message) << "\n";
+  return kExitBadInput;
+}
+
+// CLI11 takes arguments in reverse order. "--name=" (an explicitly empty value, as in
+// sev-snp-measure's "--append=") becomes "--name" "": CLI11 2.1 would otherwise take the
+// next argument as the value.
+std::vector<std::string> reversed(std::span<const std::string> args) {
+  std::vector<std::string> out;
+  for (auto it = args.rbegin(); it != args.rend(); ++it) {
+    if (it->starts_with("--") && it->size() > 3 && it->find('=') == it->size() - 1) {
+      out.emplace_back();
+      out.push_back(it->substr(0, it->size() - 1));
+    } else {
+      out.push_back(*it);
+    }
+  }
+  return out;
+}
+
+// Runs `app` over `args`: nullopt to go on, or the exit code (help, or a usage error).
+std::optional<int> parse(CLI::App& app, std::span<const std::string> args, std::ostream& out,
+                         std::ostream& err) {
+  try {
+    std::vector<std::string> rev = reversed(args);
+    app.parse(rev);
+  } catch (const CLI::CallForHelp&) {
+    out << app.help();
+    return kExitOk;
+  } catch (const CLI::ParseError& e) {
+    return report(err, std::string(e.what()) + " (see " + app.get_name() + " --help)");
+  }
+  return std::nullopt;
+}
+
+int run_snp(std::span<const std::string> args, std::ostream& out, std::ostream& err) {
+  CLI::App app("Expected SEV-SNP launch measurement (sev-snp-measure compatible options)",
+               "cloister-measure snp");
+  SnpArgs a;
+  OutputOptions o;
+  app.add_option("--mode", a.mode, "Guest mode")
+      ->check(CLI::IsMember({"snp", "snp:ovmf-hash", "snp:svsm", "sev", "seves"}));
+  app.add_option("--ovmf", a.ovmf, "OVMF file to measure");
+  app.add_option("--igvm", a.igvm, "IGVM file to measure (instead of --ovmf)");
+  app.add_option("--igvm-zero-pages", a.igvm_zero_pages,
+                 "IGVM pages without data: 'zero' (SNP ZERO pages, QEMU/KVM) or 'normal'")
+      ->check(CLI::IsMember({"zero", "normal"}));
+  app.add_option("--vcpus", a.vcpus, "Number of guest vCPUs");
+  app.add_option("--vcpu-type", a.vcpu_type, "QEMU vCPU model, e.g. EPYC-v4, EPYC-Milan");
+  auto* sig = app.add_option("--vcpu-sig", a.vcpu_sig, "vCPU signature (CPUID(1).EAX)");
+  app.add_option("--vcpu-family", a.vcpu_family, "vCPU family");
+  app.add_option("--vcpu-model", a.vcpu_model, "vCPU model");
+  app.add_option("--vcpu-stepping", a.vcpu_stepping, "vCPU stepping");
+  auto* vmm = app.add_option("--vmm-type", a.vmm_type, "VMM type: QEMU, ec2, gce");
+  app.add_option("--kernel", a.kernel, "Kernel file (measured direct boot)");
+  app.add_option("--initrd", a.initrd, "Initrd file (with --kernel)");
+  auto* append = app.add_option("--append", a.append, "Kernel command line (with --kernel)");
+  auto* features =
+      app.add_option("--guest-features", a.guest_features, "VMSA SEV_FEATURES (default 0x1)");
+  app.add_option("--snp-ovmf-hash", a.snp_ovmf_hash,
+                 "Precomputed firmware digest (hex, from --mode snp:ovmf-hash)");
+  app.add_option("--svsm", a.svsm, "COCONUT-SVSM binary (snp:svsm)");
+  app.add_option("--vars-size", a.vars_size, "OVMF_VARS size in bytes (snp:svsm)");
+  app.add_option("--vars-file", a.vars_file, "OVMF_VARS file (snp:svsm)");
+  app.add_flag("--dump-vmsa", a.dump_vmsa, "Write the measured VMSAs to vmsa<N>.bin");
+  add_output_options(app, o);
+  if (auto code = parse(app, args, out, err)) return *code;
+  a.has_vcpu_sig = sig->count() > 0;
+  a.has_append = append->count() > 0;
+  a.has_guest_features = features->count() > 0;
+  a.has_vmm_type = vmm->count() > 0;
+
+  auto m = measure_snp(a);
+  if (!m) return report(err, m.error().message());
+  if (auto shown = emit(*m, o, out); !shown) return report(err, shown.error().message());
+  return kExitOk;
+}
+
+int run_tdx(std::span<const std::string> args, std::ostream& out, std::ostream& err) {
+  CLI::App app("Expected TDX MRTD of a TDVF (OVMF) image", "cloister-measure tdx");
+  TdxArgs a;
+  OutputOptions o;
+  app.add_option("--ovmf", a.ovmf, "TDVF/OVMF file to measure (the unified image)");
+  app.add_option("--page-order", a.page_order,
+                 "single-pass (upstream KVM/QEMU, default) or two-pass (Canonical QEMU 8.2)")
+      ->check(CLI::IsMember({"single-pass", "two-pass"}));
+  add_output_options(app, o);
+  if (auto code = parse(app, args, out, err)) return *code;
+  auto m = measure_tdx(a);
+  if (!m) return report(err, m.error().message());
+  if (auto shown = emit(*m, o, out); !shown) return report(err, shown.error().message());
+  return kExitOk;
+}
+
+constexpr const char* kUsage =
+    "usage: cloister-measure snp [options]   expected SEV-SNP launch measurement\n"
+    "       cloister-measure tdx [options]   expected TDX MRTD\n"
+    "       cloister-measure --mode snp ...  (sev-snp-measure style, same as 'snp')\n"
+    "Run 'cloister-measure snp --help' or 'cloister-measure tdx --help' for the options.\n";
+
+}  // namespace
+
+int run_cli(std::span<const std::string> args, std::ostream& out, std::ostream& err) {
+  if (args.empty()) {
+    err << kUsage;
+    return kExitBadInput;
+  }
+  const std::string& first = args.front();
+  if (first == "snp") return run_snp(args.subspan(1), out, err);
+  if (first == "tdx") return run_tdx(args.subspan(1), out, err);
+  if (first == "-h" || first == "--help") {
+    out << kUsage;
+    return kExitOk;
+  }
+  if (first == "--version") {
+    out << "cloister-measure " << CLOISTER_VERSION << "\n";
+    return kExitOk;
+  }
+  if (first.starts_with("-")) return run_snp(args, out, err);
+  return report(err, "unknown command '" + first + "': use 'snp' or 'tdx' (see --help)");
+}
+
+}  // namespace cloister::measure

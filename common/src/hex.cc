@@ -22,6 +22,20 @@ std::string to_hex(ByteView bytes) {
   return out;
 }
 
+std::string hex_number(std::uint64_t value) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  char buf[2 + 16];
+  char* end = buf + sizeof buf;
+  char* p = end;
+  do {
+    *--p = kDigits[value & 0xf];
+    value >>= 4;
+  } while (value != 0);
+  *--p = 'x';
+  *--p = '0';
+  return std::string(p, end);
+}
+
 Result<Bytes> from_hex(std::string_view text) {
   if (text.starts_with("0x") || text.starts_with("0X")) text.remove_prefix(2);
   if (text.size() % 2 != 0)

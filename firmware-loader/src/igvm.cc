@@ -9,7 +9,6 @@
 #include "crc32.h"
 #include "igvm_defs.h"
 #include "snp_abi_defs.h"
-#include "text.h"
 
 namespace cloister::fw {
 namespace {
@@ -115,8 +114,8 @@ class Parser {
 
  private:
   Error fail(const std::string& reason) const {
-    return Error("IGVM variable header " + std::to_string(index_) + " (type " + hex(type_) +
-                 ") at offset " + hex(at_) + ": " + reason);
+    return Error("IGVM variable header " + std::to_string(index_) + " (type " + hex_number(type_) +
+                 ") at offset " + hex_number(at_) + ": " + reason);
   }
   Result<ByteView> file_data(std::uint32_t file_offset, std::uint64_t size,
                              std::string_view field) const;
@@ -134,9 +133,9 @@ Result<ByteView> Parser::file_data(std::uint32_t file_offset, std::uint64_t size
                                    std::string_view field) const {
   if (file_offset == 0) return ByteView{};
   if (file_offset < data_start_ || std::uint64_t{file_offset} + size > b_.size()) {
-    return fail(std::string(field) + " file_offset " + hex(file_offset) + " with " + hex(size) +
-                " bytes lies outside the file data [" + hex(data_start_) + ", " + hex(b_.size()) +
-                ")");
+    return fail(std::string(field) + " file_offset " + hex_number(file_offset) + " with " +
+                hex_number(size) + " bytes lies outside the file data [" + hex_number(data_start_) +
+                ", " + hex_number(b_.size()) + ")");
   }
   return b_.subspan(file_offset, static_cast<std::size_t>(size));
 }
@@ -156,7 +155,7 @@ Status Parser::run() {
   }
   if (load_le32(b_, 0) != igvm::kMagic) {
     return Error("IGVM fixed header: expected magic \"IGVM\" (0x4d564749), found " +
-                 hex(load_le32(b_, 0)));
+                 hex_number(load_le32(b_, 0)));
   }
   const std::uint32_t version = load_le32(b_, 4);
   if (version != igvm::kFormatVersion1) {
@@ -168,16 +167,17 @@ Status Parser::run() {
   const std::uint32_t total = load_le32(b_, 16);
   const std::uint32_t checksum = load_le32(b_, igvm::kChecksumOffset);
   if (total != n) {
-    return Error("IGVM fixed header: total_file_size " + hex(total) + " does not match the " +
-                 hex(n) + "-byte file");
+    return Error("IGVM fixed header: total_file_size " + hex_number(total) +
+                 " does not match the " + hex_number(n) + "-byte file");
   }
   if (var_offset < igvm::kFixedHeaderSize || var_offset % 8 != 0) {
-    return Error("IGVM fixed header: variable_header_offset " + hex(var_offset) +
+    return Error("IGVM fixed header: variable_header_offset " + hex_number(var_offset) +
                  " must be 8-byte aligned and not inside the 24-byte fixed header");
   }
   if (std::uint64_t{var_offset} + var_size > n) {
-    return Error("IGVM fixed header: variable headers [" + hex(var_offset) + ", +" + hex(var_size) +
-                 ") run past the end of the " + hex(n) + "-byte file");
+    return Error("IGVM fixed header: variable headers [" + hex_number(var_offset) + ", +" +
+                 hex_number(var_size) + ") run past the end of the " + hex_number(n) +
+                 "-byte file");
   }
   data_start_ = var_offset + var_size;
 
@@ -188,8 +188,9 @@ Status Parser::run() {
   crc.update(fixed);
   crc.update(b_.subspan(var_offset, var_size));
   if (crc.value() != checksum) {
-    return Error("IGVM fixed header: checksum " + hex(checksum) + " does not match the CRC-32 " +
-                 hex(crc.value()) + " of the fixed and variable headers");
+    return Error("IGVM fixed header: checksum " + hex_number(checksum) +
+                 " does not match the CRC-32 " + hex_number(crc.value()) +
+                 " of the fixed and variable headers");
   }
 
   Section stage = Section::kPlatform;
@@ -205,13 +206,14 @@ Status Parser::run() {
     const std::uint64_t content_end = std::uint64_t{at_} + igvm::kVariableHeaderSize + length;
     const std::uint64_t padded_end = (content_end + 7) & ~std::uint64_t{7};
     if (padded_end > data_start_) {
-      return fail("length " + hex(length) +
+      return fail("length " + hex_number(length) +
                   " runs past the end of the variable header section "
                   "at offset " +
-                  hex(data_start_));
+                  hex_number(data_start_));
     }
     for (std::uint64_t i = content_end; i < padded_end; ++i) {
-      if (b_[i] != 0) return fail("alignment padding byte at offset " + hex(i) + " is not zero");
+      if (b_[i] != 0)
+        return fail("alignment padding byte at offset " + hex_number(i) + " is not zero");
     }
     const bool ignorable = (raw_type & igvm::kIgnorableTypeBit) != 0;
     const std::uint32_t type = raw_type & ~igvm::kIgnorableTypeBit;
@@ -246,11 +248,12 @@ Status Parser::header(ByteView c) {
     case igvm::kSupportedPlatform: {
       IgvmPlatform p{load_le32(c, 0), c[4], c[5], load_le16(c, 6), load_le64(c, 8)};
       if (std::popcount(p.compatibility_mask) != 1)
-        return fail("compatibility_mask " + hex(p.compatibility_mask) + " must have one bit set");
+        return fail("compatibility_mask " + hex_number(p.compatibility_mask) +
+                    " must have one bit set");
       if (p.platform_type > igvm::kPlatformCca)
         return fail("unknown platform_type " + std::to_string(p.platform_type));
       if (platform_of(p.compatibility_mask))
-        return fail("compatibility_mask " + hex(p.compatibility_mask) + " is used twice");
+        return fail("compatibility_mask " + hex_number(p.compatibility_mask) + " is used twice");
       platforms.push_back(p);
       return {};
     }
@@ -278,7 +281,8 @@ Status Parser::header(ByteView c) {
       if (load_le16(c, 22) != 0) return fail("reserved field is not zero");
       const std::uint32_t known =
           igvm::kPageFlag2Mb | igvm::kPageFlagUnmeasured | igvm::kPageFlagShared;
-      if ((p.flags & ~known) != 0) return fail("unknown page flag bits " + hex(p.flags & ~known));
+      if ((p.flags & ~known) != 0)
+        return fail("unknown page flag bits " + hex_number(p.flags & ~known));
       if (p.data_type > igvm::kDataCpuidXf)
         return fail("unknown page data_type " + std::to_string(p.data_type));
       CLOISTER_TRY(p.data, file_data(file_offset, kPageSize, "PAGE_DATA"));
@@ -315,7 +319,7 @@ Status Parser::header(ByteView c) {
     case igvm::kRequiredMemory: {
       if (load_le32(c, 20) != 0) return fail("reserved field is not zero");
       if ((load_le32(c, 16) & ~1u) != 0)
-        return fail("unknown REQUIRED_MEMORY flag bits " + hex(load_le32(c, 16) & ~1u));
+        return fail("unknown REQUIRED_MEMORY flag bits " + hex_number(load_le32(c, 16) & ~1u));
       directives.push_back(
           IgvmRequiredMemory{load_le64(c, 0), load_le32(c, 8), load_le32(c, 12), false});
       return {};
@@ -422,7 +426,7 @@ Result<LaunchPlan> build_snp_plan(const IgvmFile& file, const IgvmLoadOptions& o
     if ((p.compatibility_mask & mask) == 0) continue;
     if (policy) return Error("IGVM file has two GUEST_POLICY headers for SEV_SNP");
     if ((p.policy & snp_abi::kPolicyMustBeOne) == 0) {
-      return Error("IGVM GUEST_POLICY " + hex(p.policy) +
+      return Error("IGVM GUEST_POLICY " + hex_number(p.policy) +
                    ": bit 17 (reserved, must be one) is clear; KVM rejects such a policy");
     }
     policy = p.policy;
@@ -442,7 +446,7 @@ Result<LaunchPlan> build_snp_plan(const IgvmFile& file, const IgvmLoadOptions& o
     const std::string where = "IGVM directive " + std::to_string(i);
     if (const auto* page = std::get_if<IgvmPageData>(&d)) {
       if ((page->compatibility_mask & mask) == 0) continue;
-      const std::string what = where + " (PAGE_DATA at GPA " + hex(page->gpa) + ")";
+      const std::string what = where + " (PAGE_DATA at GPA " + hex_number(page->gpa) + ")";
       if (page->flags & igvm::kPageFlag2Mb)
         return Error(what + ": 2 MiB pages are not supported; rebuild with 4 KiB pages");
       if (page->flags & igvm::kPageFlagShared)
@@ -470,8 +474,8 @@ Result<LaunchPlan> build_snp_plan(const IgvmFile& file, const IgvmLoadOptions& o
       if ((vp->compatibility_mask & mask) == 0) continue;
       const std::string what = where + " (VP_CONTEXT of VP " + std::to_string(vp->vp_index) + ")";
       if (vp->gpa != kSnpVmsaGpa) {
-        return Error(what + ": VMSA GPA " + hex(vp->gpa) + "; KVM measures every VMSA at " +
-                     hex(kSnpVmsaGpa) +
+        return Error(what + ": VMSA GPA " + hex_number(vp->gpa) + "; KVM measures every VMSA at " +
+                     hex_number(kSnpVmsaGpa) +
                      ", so this file's digest cannot be reproduced under "
                      "KVM: rebuild the IGVM file for KVM/QEMU");
       }
@@ -488,7 +492,7 @@ Result<LaunchPlan> build_snp_plan(const IgvmFile& file, const IgvmLoadOptions& o
       auto it = areas.find(insert->index);
       if (it == areas.end() || it->second.inserted) {
         return Error(where + " (PARAMETER_INSERT of area " + std::to_string(insert->index) +
-                     " at GPA " + hex(insert->gpa) + "): " +
+                     " at GPA " + hex_number(insert->gpa) + "): " +
                      (it == areas.end() ? "the area is not declared before"
                                         : "the area was inserted already"));
       }
@@ -517,7 +521,7 @@ Result<LaunchPlan> build_snp_plan(const IgvmFile& file, const IgvmLoadOptions& o
       id_block = id->raw;
     } else if (const auto* other = std::get_if<IgvmOtherPlatformDirective>(&d)) {
       if ((other->compatibility_mask & mask) != 0) {
-        return Error(where + " (type " + hex(other->type) +
+        return Error(where + " (type " + hex_number(other->type) +
                      "): this directive does not apply to SEV-SNP");
       }
     }

@@ -1,7 +1,7 @@
 #include "cloister/firmware_loader/launch_plan.h"
 
+#include "cloister/common/hex.h"
 #include "ranges.h"
-#include "text.h"
 #include "vmsa_layout.h"
 
 namespace cloister::fw {
@@ -30,8 +30,8 @@ bool must_be_empty(PageType type) {
 
 std::string describe(std::size_t index, const LaunchOp& op) {
   return "launch op " + std::to_string(index) + " (" + op.label + ", " +
-         std::string(to_string(op.type)) + " at GPA " + hex(op.gpa) + ", size " + hex(op.size) +
-         ")";
+         std::string(to_string(op.type)) + " at GPA " + hex_number(op.gpa) + ", size " +
+         hex_number(op.size) + ")";
 }
 
 }  // namespace
@@ -176,7 +176,7 @@ Result<LaunchPlan> LaunchPlanBuilder::build() && {
     if (area.size == 0 || area.size % kPageSize != 0 || area.size > kMaxGpa ||
         area.initial.size() > area.size) {
       return Error("launch plan: parameter area " + std::to_string(area.index) + " has size " +
-                   hex(area.size) + " and " + hex(area.initial.size()) +
+                   hex_number(area.size) + " and " + hex_number(area.initial.size()) +
                    " initial bytes; expected a non-zero multiple of 4 KiB below 2^52 holding them");
     }
     for (std::size_t j = 0; j < i; ++j) {
@@ -194,16 +194,16 @@ Result<LaunchPlan> LaunchPlanBuilder::build() && {
     const ParameterArea* area = find_area(p.area);
     if (area == nullptr || p.byte_offset >= area->size) {
       return Error("launch plan: parameter " + std::string(to_string(p.kind)) + " at offset " +
-                   hex(p.byte_offset) + " of parameter area " + std::to_string(p.area) +
+                   hex_number(p.byte_offset) + " of parameter area " + std::to_string(p.area) +
                    (area == nullptr ? ", which is not declared"
-                                    : ", beyond the area's " + hex(area->size) + " bytes"));
+                                    : ", beyond the area's " + hex_number(area->size) + " bytes"));
     }
   }
   for (const GpaRange& r : plan.required_memory_) {
     if (r.size == 0 || r.gpa % kPageSize != 0 || r.size % kPageSize != 0 || r.gpa >= kMaxGpa ||
         r.size > kMaxGpa - r.gpa) {
-      return Error("launch plan: required memory [" + hex(r.gpa) + ", +" + hex(r.size) +
-                   ") must be non-empty, 4 KiB aligned and below 2^52");
+      return Error("launch plan: required memory [" + hex_number(r.gpa) + ", +" +
+                   hex_number(r.size) + ") must be non-empty, 4 KiB aligned and below 2^52");
     }
   }
 
@@ -224,9 +224,9 @@ Result<LaunchPlan> LaunchPlanBuilder::build() && {
     if (op.gpa >= kMaxGpa || op.size > kMaxGpa - op.gpa)
       return Error(what + ": the range ends beyond the 52-bit guest-physical space");
     if (op.data.size() > op.size)
-      return Error(what + ": " + hex(op.data.size()) + " bytes of data do not fit");
+      return Error(what + ": " + hex_number(op.data.size()) + " bytes of data do not fit");
     if (must_be_empty(op.type) && !op.data.empty())
-      return Error(what + ": this page type carries no data, found " + hex(op.data.size()) +
+      return Error(what + ": this page type carries no data, found " + hex_number(op.data.size()) +
                    " bytes");
     if (op.tdx_extend && snp) return Error(what + ": MR.EXTEND is a TDX operation");
     if (op.seeded) {
@@ -246,7 +246,7 @@ Result<LaunchPlan> LaunchPlanBuilder::build() && {
     }
     if (op.type == PageType::kVmsa) {
       if (op.gpa != kSnpVmsaGpa || op.size != kPageSize || op.data.size() != kPageSize) {
-        return Error(what + ": a VMSA is one full 4 KiB page at GPA " + hex(kSnpVmsaGpa) +
+        return Error(what + ": a VMSA is one full 4 KiB page at GPA " + hex_number(kSnpVmsaGpa) +
                      " (KVM measures every VMSA there)");
       }
       if (op.vcpu != vcpus) {
@@ -255,8 +255,9 @@ Result<LaunchPlan> LaunchPlanBuilder::build() && {
       }
       const std::uint64_t sev_features = load_le64(op.data, vmsa::kSevFeatures);
       if (features && *features != sev_features) {
-        return Error(what + ": SEV_FEATURES " + hex(sev_features) + " differs from vCPU 0's " +
-                     hex(*features) + "; KVM_SEV_INIT2 sets one value for the whole VM");
+        return Error(what + ": SEV_FEATURES " + hex_number(sev_features) +
+                     " differs from vCPU 0's " + hex_number(*features) +
+                     "; KVM_SEV_INIT2 sets one value for the whole VM");
       }
       features = sev_features;
       seen_vmsa = true;

@@ -5,7 +5,6 @@
 #include "cloister/common/hex.h"
 #include "edk2_defs.h"
 #include "ranges.h"
-#include "text.h"
 
 namespace cloister::fw {
 namespace {
@@ -13,16 +12,17 @@ namespace {
 // "section 0 [0x800000, 0x809000) overlaps section 1 [0x808000, 0x809000)".
 std::string describe_overlap(const std::pair<IndexedRange, IndexedRange>& o) {
   const auto& [a, b] = o;
-  return "section " + std::to_string(a.index) + " [" + hex(a.begin) + ", " + hex(a.end) +
-         ") overlaps section " + std::to_string(b.index) + " [" + hex(b.begin) + ", " + hex(b.end) +
-         ")";
+  return "section " + std::to_string(a.index) + " [" + hex_number(a.begin) + ", " +
+         hex_number(a.end) + ") overlaps section " + std::to_string(b.index) + " [" +
+         hex_number(b.begin) + ", " + hex_number(b.end) + ")";
 }
 
 Status require_entry_size(const FooterEntry& entry, std::size_t need, std::string_view what) {
   if (entry.data.size() < need) {
     return Error("OVMF footer table: " + std::string(what) + " entry (" + entry.guid.to_string() +
-                 ") at offset " + hex(entry.offset) + " has " + std::to_string(entry.data.size()) +
-                 " data bytes, expected at least " + std::to_string(need));
+                 ") at offset " + hex_number(entry.offset) + " has " +
+                 std::to_string(entry.data.size()) + " data bytes, expected at least " +
+                 std::to_string(need));
   }
   return {};
 }
@@ -37,9 +37,9 @@ Result<std::size_t> metadata_start(const OvmfImage& image, const Guid& guid, std
   }
   const std::uint32_t offset = load_le32(entry->data, 0);
   if (offset < header_size || offset > image.size()) {
-    return Error(std::string(what) + " metadata offset " + hex(offset) +
-                 " (counted back from the end of the " + hex(image.size()) +
-                 "-byte image, footer entry at offset " + hex(entry->offset) +
+    return Error(std::string(what) + " metadata offset " + hex_number(offset) +
+                 " (counted back from the end of the " + hex_number(image.size()) +
+                 "-byte image, footer entry at offset " + hex_number(entry->offset) +
                  ") does not leave room for the " + std::to_string(header_size) +
                  "-byte header inside the image");
   }
@@ -69,7 +69,7 @@ Result<std::uint32_t> metadata_entry_count(ByteView b, std::size_t start, const 
   }
   if (needed > b.size() - start) {
     return Error(where + ": " + std::to_string(count) + " sections (" + std::to_string(needed) +
-                 " bytes) run past the end of the " + hex(b.size()) + "-byte image");
+                 " bytes) run past the end of the " + hex_number(b.size()) + "-byte image");
   }
   return count;
 }
@@ -124,17 +124,17 @@ Result<OvmfImage> OvmfImage::parse(std::shared_ptr<const Bytes> image) {
   const Guid footer = Guid::from_stored(bytes.subspan(footer_guid_at, Guid::kSize));
   if (footer != edk2::kFooterTableGuid) {
     return Error("OVMF image has no footer table: expected GUID " +
-                 edk2::kFooterTableGuid.to_string() + " at offset " + hex(footer_guid_at) +
+                 edk2::kFooterTableGuid.to_string() + " at offset " + hex_number(footer_guid_at) +
                  " (end - 0x30), found " + footer.to_string());
   }
   const std::size_t footer_size_at = footer_guid_at - 2;
   const std::size_t table_size = load_le16(bytes, footer_size_at);
   if (table_size < edk2::kEntryTrailerSize) {
-    return Error("OVMF footer table at offset " + hex(footer_size_at) + ": total size " +
+    return Error("OVMF footer table at offset " + hex_number(footer_size_at) + ": total size " +
                  std::to_string(table_size) + " is smaller than its own 18-byte footer");
   }
   if (table_size > n - edk2::kFooterGap) {
-    return Error("OVMF footer table at offset " + hex(footer_size_at) + ": total size " +
+    return Error("OVMF footer table at offset " + hex_number(footer_size_at) + ": total size " +
                  std::to_string(table_size) + " reaches before the start of the " +
                  std::to_string(n) + "-byte image");
   }
@@ -146,23 +146,24 @@ Result<OvmfImage> OvmfImage::parse(std::shared_ptr<const Bytes> image) {
   while (cursor > table_start) {
     const std::size_t left = cursor - table_start;
     if (left < edk2::kEntryTrailerSize) {
-      return Error("OVMF footer table: truncated entry ending at offset " + hex(cursor) +
+      return Error("OVMF footer table: truncated entry ending at offset " + hex_number(cursor) +
                    ": only " + std::to_string(left) +
-                   " bytes remain before the start of the table at offset " + hex(table_start) +
-                   ", an entry needs at least 18");
+                   " bytes remain before the start of the table at offset " +
+                   hex_number(table_start) + ", an entry needs at least 18");
     }
     const std::size_t guid_at = cursor - Guid::kSize;
     const std::size_t size_at = guid_at - 2;
     const std::size_t entry_size = load_le16(bytes, size_at);
     if (entry_size < edk2::kEntryTrailerSize) {
-      return Error("OVMF footer table: entry ending at offset " + hex(cursor) + " declares size " +
-                   std::to_string(entry_size) + " (at offset " + hex(size_at) +
-                   "), smaller than the 18-byte entry trailer");
+      return Error("OVMF footer table: entry ending at offset " + hex_number(cursor) +
+                   " declares size " + std::to_string(entry_size) + " (at offset " +
+                   hex_number(size_at) + "), smaller than the 18-byte entry trailer");
     }
     if (entry_size > left) {
-      return Error("OVMF footer table: entry ending at offset " + hex(cursor) + " declares size " +
-                   std::to_string(entry_size) + " (at offset " + hex(size_at) +
-                   "), running past the start of the table at offset " + hex(table_start));
+      return Error("OVMF footer table: entry ending at offset " + hex_number(cursor) +
+                   " declares size " + std::to_string(entry_size) + " (at offset " +
+                   hex_number(size_at) + "), running past the start of the table at offset " +
+                   hex_number(table_start));
     }
     FooterEntry entry;
     entry.guid = Guid::from_stored(bytes.subspan(guid_at, Guid::kSize));
@@ -170,7 +171,7 @@ Result<OvmfImage> OvmfImage::parse(std::shared_ptr<const Bytes> image) {
     entry.data = bytes.subspan(entry.offset, entry_size - edk2::kEntryTrailerSize);
     if (out.find_entry(entry.guid) != nullptr) {
       return Error("OVMF footer table: entry " + entry.guid.to_string() + " at offset " +
-                   hex(entry.offset) + " appears twice");
+                   hex_number(entry.offset) + " appears twice");
     }
     out.entries_.push_back(entry);
     cursor = entry.offset;
@@ -216,7 +217,7 @@ Result<std::vector<SevMetadataSection>> OvmfImage::sev_metadata() const {
   CLOISTER_TRY(const std::size_t start, metadata_start(*this, edk2::kSevMetadataOffsetGuid, "SEV",
                                                        edk2::kMetadataHeaderSize));
   const ByteView b = bytes();
-  const std::string where = "SEV metadata at offset " + hex(start);
+  const std::string where = "SEV metadata at offset " + hex_number(start);
   CLOISTER_TRY(const std::uint32_t count,
                metadata_entry_count(b, start, where, edk2::kSevMetadataSignature, "ASEV",
                                     "declared size", edk2::kSevMetadataSectionSize));
@@ -228,7 +229,8 @@ Result<std::vector<SevMetadataSection>> OvmfImage::sev_metadata() const {
     const std::uint32_t gpa = load_le32(b, at);
     const std::uint32_t sz = load_le32(b, at + 4);
     const std::uint32_t type = load_le32(b, at + 8);
-    const std::string sec = "SEV metadata section " + std::to_string(i) + " at offset " + hex(at);
+    const std::string sec =
+        "SEV metadata section " + std::to_string(i) + " at offset " + hex_number(at);
     switch (static_cast<SevSectionType>(type)) {
       case SevSectionType::kSnpSecMem:
       case SevSectionType::kSnpSecrets:
@@ -237,13 +239,13 @@ Result<std::vector<SevMetadataSection>> OvmfImage::sev_metadata() const {
       case SevSectionType::kSnpKernelHashes:
         break;
       default:
-        return Error(sec + ": unknown section type " + hex(type) +
+        return Error(sec + ": unknown section type " + hex_number(type) +
                      " (known: 1 SNP_SEC_MEM, 2 SNP_SECRETS, 3 CPUID, 4 SVSM_CAA, "
                      "0x10 SNP_KERNEL_HASHES)");
     }
     const auto stype = static_cast<SevSectionType>(type);
-    const std::string named = sec + " (" + std::string(to_string(stype)) + ", GPA " + hex(gpa) +
-                              ", size " + hex(sz) + ")";
+    const std::string named = sec + " (" + std::string(to_string(stype)) + ", GPA " +
+                              hex_number(gpa) + ", size " + hex_number(sz) + ")";
     if (sz == 0) return Error(named + ": the section is empty");
     if (gpa % 0x1000 != 0 || sz % 0x1000 != 0)
       return Error(named + ": GPA and size must be 4 KiB aligned");
@@ -263,14 +265,14 @@ Result<std::vector<TdvfSection>> OvmfImage::tdx_metadata() const {
   CLOISTER_TRY(const std::size_t start, metadata_start(*this, edk2::kTdxMetadataOffsetGuid, "TDX",
                                                        edk2::kMetadataHeaderSize));
   const ByteView b = bytes();
-  const std::string where = "TDVF descriptor at offset " + hex(start);
+  const std::string where = "TDVF descriptor at offset " + hex_number(start);
   if (start < Guid::kSize) {
     return Error(where + ": no room for the TDX metadata GUID before the descriptor");
   }
   const Guid guid = Guid::from_stored(b.subspan(start - Guid::kSize, Guid::kSize));
   if (guid != edk2::kTdxMetadataGuid) {
     return Error(where + ": expected the TDX metadata GUID " + edk2::kTdxMetadataGuid.to_string() +
-                 " at offset " + hex(start - Guid::kSize) + ", found " + guid.to_string());
+                 " at offset " + hex_number(start - Guid::kSize) + ", found " + guid.to_string());
   }
   CLOISTER_TRY(const std::uint32_t count,
                metadata_entry_count(b, start, where, edk2::kTdvfSignature, "TDVF", "Length",
@@ -287,7 +289,7 @@ Result<std::vector<TdvfSection>> OvmfImage::tdx_metadata() const {
     s.memory_data_size = load_le64(b, at + 16);
     const std::uint32_t type = load_le32(b, at + 24);
     s.attributes = load_le32(b, at + 28);
-    std::string sec = "TDVF section " + std::to_string(i) + " at offset " + hex(at);
+    std::string sec = "TDVF section " + std::to_string(i) + " at offset " + hex_number(at);
     if (type > static_cast<std::uint32_t>(TdvfSectionType::kPayloadParam)) {
       return Error(sec + ": unknown section type " + std::to_string(type) +
                    " (known: 0 BFV, 1 CFV, 2 TD_HOB, 3 TempMem, 4 PermMem, 5 Payload, "
@@ -297,39 +299,40 @@ Result<std::vector<TdvfSection>> OvmfImage::tdx_metadata() const {
     sec += " (" + std::string(to_string(s.type)) + ")";
     const std::uint32_t known = edk2::kTdvfAttributeMrExtend | edk2::kTdvfAttributePageAug;
     if ((s.attributes & ~known) != 0) {
-      return Error(sec + ": unknown attribute bits " + hex(s.attributes & ~known) +
+      return Error(sec + ": unknown attribute bits " + hex_number(s.attributes & ~known) +
                    " (known: 0x1 MR.EXTEND, 0x2 PAGE.AUG)");
     }
     if (s.mr_extend() && s.page_aug()) {
-      return Error(sec + ": attributes " + hex(s.attributes) +
+      return Error(sec + ": attributes " + hex_number(s.attributes) +
                    " combine MR.EXTEND with PAGE.AUG; pages added after launch cannot be "
                    "extended into MRTD");
     }
     if (s.memory_data_size == 0) return Error(sec + ": MemoryDataSize is 0");
     if (s.memory_address % 0x1000 != 0 || s.memory_data_size % 0x1000 != 0) {
-      return Error(sec + ": MemoryAddress " + hex(s.memory_address) + " and MemoryDataSize " +
-                   hex(s.memory_data_size) + " must be 4 KiB aligned");
+      return Error(sec + ": MemoryAddress " + hex_number(s.memory_address) +
+                   " and MemoryDataSize " + hex_number(s.memory_data_size) +
+                   " must be 4 KiB aligned");
     }
     if (s.memory_address + s.memory_data_size < s.memory_address ||
         s.memory_address + s.memory_data_size > (1ull << 52)) {
-      return Error(sec + ": memory range [" + hex(s.memory_address) + ", +" +
-                   hex(s.memory_data_size) + ") exceeds the 52-bit guest-physical space");
+      return Error(sec + ": memory range [" + hex_number(s.memory_address) + ", +" +
+                   hex_number(s.memory_data_size) + ") exceeds the 52-bit guest-physical space");
     }
     if (s.raw_data_size > s.memory_data_size) {
-      return Error(sec + ": RawDataSize " + hex(s.raw_data_size) + " exceeds MemoryDataSize " +
-                   hex(s.memory_data_size));
+      return Error(sec + ": RawDataSize " + hex_number(s.raw_data_size) +
+                   " exceeds MemoryDataSize " + hex_number(s.memory_data_size));
     }
     const bool carries_data = s.type == TdvfSectionType::kBfv || s.type == TdvfSectionType::kCfv;
     if (carries_data && s.raw_data_size == 0) {
       return Error(sec + ": a firmware volume section needs RawDataSize > 0");
     }
     if (!carries_data && s.type != TdvfSectionType::kPayload && s.raw_data_size != 0) {
-      return Error(sec + ": RawDataSize " + hex(s.raw_data_size) +
+      return Error(sec + ": RawDataSize " + hex_number(s.raw_data_size) +
                    " must be 0 (this section's contents come from the VMM or are zero)");
     }
     if (std::uint64_t{s.data_offset} + s.raw_data_size > size()) {
-      return Error(sec + ": DataOffset " + hex(s.data_offset) + " + RawDataSize " +
-                   hex(s.raw_data_size) + " exceeds the " + hex(size()) +
+      return Error(sec + ": DataOffset " + hex_number(s.data_offset) + " + RawDataSize " +
+                   hex_number(s.raw_data_size) + " exceeds the " + hex_number(size()) +
                    "-byte image (TDVF data offsets are relative to the whole unified image; "
                    "was OVMF_CODE given without OVMF_VARS?)");
     }

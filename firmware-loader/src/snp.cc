@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <cctype>
 
+#include "cloister/common/hex.h"
 #include "cloister/firmware_loader/vmsa.h"
 #include "edk2_defs.h"
-#include "text.h"
 
 namespace cloister::fw {
 namespace {
@@ -191,8 +191,9 @@ Status add_metadata_sections(LaunchPlanBuilder& builder, const OvmfImage& image,
           }
           const std::size_t offset = location->gpa & (kPageSize - 1);
           if (s.size != kPageSize || offset + kSevHashTableSize > kPageSize) {
-            return Error("SNP_KERNEL_HASHES section at GPA " + hex(s.gpa) + " (size " +
-                         hex(s.size) + ") with the hash table at GPA " + hex(location->gpa) +
+            return Error("SNP_KERNEL_HASHES section at GPA " + hex_number(s.gpa) + " (size " +
+                         hex_number(s.size) + ") with the hash table at GPA " +
+                         hex_number(location->gpa) +
                          ": expected one 4 KiB page holding the 176-byte table; the firmware's "
                          "metadata is inconsistent, rebuild or replace the firmware");
           }
@@ -201,7 +202,7 @@ Status add_metadata_sections(LaunchPlanBuilder& builder, const OvmfImage& image,
           std::copy(table.begin(), table.end(), page.begin() + static_cast<std::ptrdiff_t>(offset));
           op.type = PageType::kNormal;
           op.data = builder.keep(std::move(page));
-          op.label += " with the SEV hashes table at offset " + hex(offset);
+          op.label += " with the SEV hashes table at offset " + hex_number(offset);
         }
         break;
     }
@@ -262,9 +263,9 @@ Result<LaunchPlan> build_svsm_plan(const OvmfImage& ovmf, const SnpLaunchOptions
   CLOISTER_CHECK_OK(check_image_size(svsm, "the SVSM image"));
   const std::uint64_t ovmf_gpa = kFourGiB - ovmf.size();
   if (o.vars_size + svsm.size() > ovmf_gpa) {
-    return Error("OVMF_VARS size " + hex(o.vars_size) + " and the " + hex(svsm.size()) +
-                 "-byte SVSM do not fit below OVMF at GPA " + hex(ovmf_gpa) +
-                 ": check --vars-size/--vars-file");
+    return Error("OVMF_VARS size " + hex_number(o.vars_size) + " and the " +
+                 hex_number(svsm.size()) + "-byte SVSM do not fit below OVMF at GPA " +
+                 hex_number(ovmf_gpa) + ": check --vars-size/--vars-file");
   }
   const std::uint64_t svsm_gpa = ovmf_gpa - o.vars_size - svsm.size();
   if (!svsm.svsm_entry_offset()) {
@@ -273,7 +274,7 @@ Result<LaunchPlan> build_svsm_plan(const OvmfImage& ovmf, const SnpLaunchOptions
   }
   const std::uint64_t eip = svsm_gpa + *svsm.svsm_entry_offset();
   if (eip > 0xffffffffull) {
-    return Error("SVSM entry point " + hex(eip) + " is beyond 4 GiB");
+    return Error("SVSM entry point " + hex_number(eip) + " is beyond 4 GiB");
   }
   CLOISTER_TRY(auto sections, sev_sections(svsm, "the SVSM image"));
 
@@ -287,7 +288,7 @@ Result<LaunchPlan> build_svsm_plan(const OvmfImage& ovmf, const SnpLaunchOptions
                .size = svsm.size(),
                .type = PageType::kNormal,
                .data = builder.keep(svsm.shared_bytes()),
-               .label = "SVSM image (below " + hex(o.vars_size) + " bytes of OVMF_VARS)"});
+               .label = "SVSM image (below " + hex_number(o.vars_size) + " bytes of OVMF_VARS)"});
   CLOISTER_CHECK_OK(
       add_metadata_sections(builder, svsm, "SVSM", sections, kVmmProfiles[0], std::nullopt));
   const ByteView vmsa =

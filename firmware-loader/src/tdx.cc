@@ -1,6 +1,6 @@
 #include "cloister/firmware_loader/tdx.h"
 
-#include "text.h"
+#include "cloister/common/hex.h"
 
 namespace cloister::fw {
 
@@ -40,7 +40,7 @@ Result<LaunchPlan> build_tdx_plan(const OvmfImage& firmware, const TdxLaunchOpti
         break;
       case TdvfSectionType::kPayload:
       case TdvfSectionType::kPayloadParam:
-        return Error(op.label + " at GPA " + hex(s.memory_address) +
+        return Error(op.label + " at GPA " + hex_number(s.memory_address) +
                      ": payload sections are filled by a TD-shim launcher, which is not "
                      "supported; use an OVMF (TDVF) image");
     }

@@ -1,6 +1,6 @@
 #include "cloister/firmware_loader/vmsa.h"
 
-#include "text.h"
+#include "cloister/common/hex.h"
 #include "vmsa_layout.h"
 
 namespace cloister::fw {
@@ -87,7 +87,7 @@ Result<VmsaRegisters> decode_vmsa(ByteView page) {
   cover(vmsa::kX87Fcw, 2);
   for (std::size_t i = 0; i < vmsa::kSize; ++i) {
     if (!covered[i] && page[i] != 0) {
-      return Error("VMSA: byte at offset " + hex(i) + " is " + hex(page[i]) +
+      return Error("VMSA: byte at offset " + hex_number(i) + " is " + hex_number(page[i]) +
                    ", outside the registers a VMM sets (expected 0)");
     }
   }

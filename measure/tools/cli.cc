@@ -26,12 +26,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string hex_number(std::uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
-
 // Integers as sev-snp-measure accepts them (Python int(x, 0)): decimal, 0x, 0o or 0b prefix.
 Result<std::uint64_t> parse_number(std::string_view option, std::string_view text) {
   std::string_view digits = text;

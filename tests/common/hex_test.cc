@@ -9,6 +9,12 @@ TEST(Hex, EncodesLowerCase) {
   EXPECT_EQ(to_hex(Bytes{0x00, 0xab, 0xff, 0x10}), "00abff10");
 }
 
+TEST(Hex, NumbersHaveAPrefixAndNoLeadingZeros) {
+  EXPECT_EQ(hex_number(0), "0x0");
+  EXPECT_EQ(hex_number(0x80b004), "0x80b004");
+  EXPECT_EQ(hex_number(0xffffffffffffffffull), "0xffffffffffffffff");
+}
+
 TEST(Hex, DecodesEitherCaseWithOptionalPrefix) {
   EXPECT_EQ(*from_hex("00ABff10"), (Bytes{0x00, 0xab, 0xff, 0x10}));
   EXPECT_EQ(*from_hex("0xAB"), (Bytes{0xab}));

@@ -11,6 +11,10 @@ namespace cloister {
 // Lower-case hex, two digits per byte, no prefix.
 std::string to_hex(ByteView bytes);
 
+// A number as "0x" and lower-case hex digits without leading zeros ("0x1fffce", "0x0"): how
+// addresses, offsets, sizes and bit fields appear in messages and JSON, as in the specs.
+std::string hex_number(std::uint64_t value);
+
 // Parses hex digits (either case), optionally prefixed by "0x"/"0X". Rejects odd lengths and
 // non-hex characters, naming the position.
 Result<Bytes> from_hex(std::string_view text);

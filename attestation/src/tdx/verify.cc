@@ -183,6 +183,7 @@ TdxVerification TdxVerifier::verify(const TdxEvidence& evidence,
   TdxVerification out;
   Checks& checks = out.checks;
   const UnixTime t = options.time;
+  out.time = t;
 
   // ---- The quote ------------------------------------------------------------------------
   const std::string format_expected =
@@ -346,7 +347,6 @@ TdxVerification TdxVerifier::verify(const TdxEvidence& evidence,
                 "the CRL is not an ECDSA-SHA256 signature of the trusted root");
   } else {
     root_crl_usable = true;
-    out.collateral_dates.push_back({"Root CA CRL", root_crl->value.this_update()});
     dated_check(checks, "tdx.crl.root", root_crl_expected, crl_found(*root_crl),
                 freshness("the Root CA CRL", root_crl->value.this_update(),
                           root_crl->value.next_update(), t),
@@ -370,7 +370,6 @@ TdxVerification TdxVerifier::verify(const TdxEvidence& evidence,
                   "the CRL is not an ECDSA-SHA256 signature of the PCK leaf's issuer");
     } else {
       pck_crl_usable = true;
-      out.collateral_dates.push_back({"PCK CRL", pck_crl->value.this_update()});
       dated_check(
           checks, "tdx.crl.pck", expected, crl_found(*pck_crl),
           freshness("the PCK CRL", pck_crl->value.this_update(), pck_crl->value.next_update(), t),
@@ -486,7 +485,6 @@ TdxVerification TdxVerifier::verify(const TdxEvidence& evidence,
   } else {
     out.tcb_info = *tcb_info;
     const TcbInfo& info = tcb_info->value.value;
-    out.collateral_dates.push_back({"TCB Info", info.issue_date});
     const std::string found = "TCB Info #" + std::to_string(info.tcb_evaluation_data_number) +
                               " from " + tcb_info->source + ", " +
                               window(info.issue_date, info.next_update);
@@ -517,7 +515,6 @@ TdxVerification TdxVerifier::verify(const TdxEvidence& evidence,
   } else {
     out.qe_identity = *qe_identity;
     const QeIdentity& id = qe_identity->value.value;
-    out.collateral_dates.push_back({"QE Identity", id.issue_date});
     const std::string found = "QE Identity #" + std::to_string(id.tcb_evaluation_data_number) +
                               " from " + qe_identity->source + ", " +
                               window(id.issue_date, id.next_update);

@@ -44,20 +44,14 @@ struct TdxVerifyOptions {
   bool allow_stale_collateral = false;
 };
 
-// One dated collateral item, for freshness policies.
-struct CollateralDate {
-  std::string item;     // "TCB Info", "QE Identity", "Root CA CRL", "PCK CRL"
-  UnixTime issued = 0;  // issueDate / thisUpdate
-};
-
 struct TdxVerification {
+  UnixTime time = 0;              // the verification time it was checked at
   std::optional<TdxQuote> quote;  // absent when the bytes are not a quote at all
   std::optional<PckChain> pck_chain;
   std::optional<PckExtensions> pck_extensions;
   std::optional<Sourced<SignedTcbInfo>> tcb_info;        // the TCB Info used (FMSPC match)
   std::optional<Sourced<SignedQeIdentity>> qe_identity;  // the QE Identity used
   std::optional<TcbEvaluation> tcb;
-  std::vector<CollateralDate> collateral_dates;
   std::optional<std::string> tcb_info_url;  // where PCS serves this platform's TCB Info
   std::optional<CcEventLog> event_log;
   std::optional<RtmrReplay> replay;

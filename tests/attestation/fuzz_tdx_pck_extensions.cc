@@ -12,7 +12,7 @@ using namespace cloister::attestation::tdx;
 namespace {
 
 void chain(cloister::ByteView pem) {
-  auto certs = parse_pck_chain_pem(pem);
+  auto certs = parse_pem_chain(pem);
   if (!certs) return;
   auto ids = identify_pck_chain(*certs);
   if (!ids) return;

@@ -100,7 +100,7 @@ TEST(TdxQuote, PckChainsAndExtensionsMatchTheFacts) {
     EXPECT_EQ(f["pck_chain_encoding"], "PEM");
     std::string pem(q->pck_cert_data.begin(), q->pck_cert_data.end());
     EXPECT_EQ(hex(as_bytes(pem.substr(pem.rfind("-----") + 5))), f["pck_chain_trailing_bytes"]);
-    auto certs = parse_pck_chain_pem(q->pck_cert_data);
+    auto certs = parse_pem_chain(q->pck_cert_data);
     ASSERT_TRUE(certs) << certs.error().message();
     ASSERT_EQ(certs->size(), 3u);
     const char* order[] = {"leaf", "intermediate", "root"};
@@ -270,11 +270,11 @@ TEST(TdxQuote, SnpReportsAreNotTdxQuotes) {
 }
 
 TEST(TdxQuote, PemChainMustBeOnlyCertificates) {
-  EXPECT_EQ(parse_pck_chain_pem(as_bytes("")).error().message(),
+  EXPECT_EQ(parse_pem_chain(as_bytes("")).error().message(),
             "PCK chain: no PEM CERTIFICATE block");
-  EXPECT_EQ(parse_pck_chain_pem(as_bytes("junk")).error().message(),
+  EXPECT_EQ(parse_pem_chain(as_bytes("junk")).error().message(),
             "PCK chain: unexpected data at byte 0 (expected a PEM CERTIFICATE block)");
-  EXPECT_EQ(parse_pck_chain_pem(as_bytes("-----BEGIN CERTIFICATE-----\nAAAA\n")).error().message(),
+  EXPECT_EQ(parse_pem_chain(as_bytes("-----BEGIN CERTIFICATE-----\nAAAA\n")).error().message(),
             "PCK chain: PEM block 1 has no END line");
 }
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <span>
 
+#include "cloister/attestation/tdx/pck.h"
 #include "cloister/common/hex.h"
 #include "raw_json.h"
 
@@ -216,7 +217,7 @@ Result<SignedCollateral<T>> parse_bundle_item(const Fields& bundle, const std::s
 }
 
 Status add_certificates(ByteView pem, const std::string& source, TdxCollateral& out) {
-  CLOISTER_TRY(std::vector<Certificate> certs, parse_certificates(pem));
+  CLOISTER_TRY(std::vector<Certificate> certs, parse_pem_chain(pem, "PEM certificates"));
   for (auto& c : certs) out.certificates.push_back({std::move(c), source});
   return {};
 }
@@ -465,7 +466,7 @@ Status add_collateral(ByteView data, const std::string& source, TdxCollateral& o
     }
     return {};
   }
-  if (text.find("-----BEGIN CERTIFICATE-----") != std::string_view::npos) {
+  if (first != std::string_view::npos && text.substr(first).starts_with("-----BEGIN CERTIFICATE")) {
     auto added = add_certificates(data, source, out);
     if (!added) return added.error().with_context(source);
     return {};

@@ -204,7 +204,7 @@ Result<PckChain> identify_pck_chain(const std::vector<Certificate>& certs) {
   return PckChain{*leaf, *intermediate, *root, *ca};
 }
 
-Result<std::vector<Certificate>> parse_pck_chain_pem(ByteView pem) {
+Result<std::vector<Certificate>> parse_pem_chain(ByteView pem, const std::string& what) {
   std::string_view text(reinterpret_cast<const char*>(pem.data()), pem.size());
   if (!text.empty() && text.back() == '\0') text.remove_suffix(1);
   static constexpr std::string_view kBegin = "-----BEGIN CERTIFICATE-----";
@@ -216,19 +216,21 @@ Result<std::vector<Certificate>> parse_pck_chain_pem(ByteView pem) {
     while (pos < text.size() && is_space(text[pos])) ++pos;
     if (pos == text.size()) break;
     if (text.substr(pos, kBegin.size()) != kBegin) {
-      return Error("PCK chain: unexpected data at byte " + std::to_string(pos) +
+      return Error(what + ": unexpected data at byte " + std::to_string(pos) +
                    " (expected a PEM CERTIFICATE block" + (block ? " or the end" : "") + ")");
     }
     std::size_t end = text.find(kEnd, pos);
     if (end == std::string_view::npos)
-      return Error("PCK chain: PEM block " + std::to_string(block + 1) + " has no END line");
+      return Error(what + ": PEM block " + std::to_string(block + 1) + " has no END line");
     pos = end + kEnd.size();
     ++block;
   }
-  if (block == 0) return Error("PCK chain: no PEM CERTIFICATE block");
-  CLOISTER_TRY(std::vector<Certificate> certs, parse_certificates(as_bytes(text)));
+  if (block == 0) return Error(what + ": no PEM CERTIFICATE block");
+  auto parsed = parse_certificates(as_bytes(text));
+  if (!parsed) return parsed.error().with_context(what);
+  std::vector<Certificate> certs = std::move(parsed).value();
   if (certs.size() != static_cast<std::size_t>(block))
-    return Error("PCK chain: " + std::to_string(block) + " PEM blocks but " +
+    return Error(what + ": " + std::to_string(block) + " PEM blocks but " +
                  std::to_string(certs.size()) + " certificates");
   return certs;
 }

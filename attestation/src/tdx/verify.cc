@@ -128,7 +128,7 @@ std::shared_ptr<const TdxVerifier::ChainResult> TdxVerifier::chain_result(
     if (auto it = chains_.find(key); it != chains_.end()) return it->second;
   }
   auto result = std::make_shared<ChainResult>();
-  auto certs = parse_pck_chain_pem(quote.pck_cert_data);
+  auto certs = parse_pem_chain(quote.pck_cert_data);
   if (!certs) {
     result->error = certs.error().message();
   } else if (auto chain = identify_pck_chain(*certs); !chain) {

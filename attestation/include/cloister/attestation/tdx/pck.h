@@ -87,9 +87,10 @@ struct PckChain {
 // are exactly three certificates with those subject CNs.
 Result<PckChain> identify_pck_chain(const std::vector<Certificate>& certs);
 
-// The PEM chain carried in the quote's type-5 certification data: PEM CERTIFICATE blocks,
-// nothing else but whitespace between and after them, and at most one trailing NUL.
-Result<std::vector<Certificate>> parse_pck_chain_pem(ByteView pem);
+// A PEM certificate chain as the quote's type-5 certification data and PCS issuer-chain headers
+// carry it: PEM CERTIFICATE blocks, nothing else but whitespace between and after them, and at
+// most one trailing NUL. `what` names the input in errors ("PCK chain: …").
+Result<std::vector<Certificate>> parse_pem_chain(ByteView pem, const std::string& what = "PCK chain");
 
 // Checks of a PCK chain that do not depend on time, appended as "tdx.pck.chain.root" (the root
 // has `trusted_root`'s public key and signs itself) and "tdx.pck.chain" (Intel's names, issuer

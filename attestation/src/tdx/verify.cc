@@ -149,10 +149,9 @@ std::shared_ptr<const TdxVerifier::ChainResult> TdxVerifier::chain_result(
   return result;
 }
 
-bool TdxVerifier::signature_ok(const std::string& kind, const PublicKey& key, ByteView message,
+bool TdxVerifier::signature_ok(const PublicKey& key, const std::string& key_id, ByteView message,
                                ByteView raw_signature) const {
-  const std::string cache_key =
-      kind + to_hex(sha256(message)) + to_hex(raw_signature) + to_hex(sha256(key.spki_der()));
+  const std::string cache_key = "sig" + to_hex(sha256(message)) + to_hex(raw_signature) + key_id;
   {
     std::lock_guard lock(mutex_);
     if (auto it = signatures_.find(cache_key); it != signatures_.end()) return it->second;
@@ -164,14 +163,28 @@ bool TdxVerifier::signature_ok(const std::string& kind, const PublicKey& key, By
   return ok;
 }
 
-bool TdxVerifier::crl_signature_ok(const Crl& crl, const PublicKey& key) const {
-  const std::string cache_key = "crl" + to_hex(sha256(crl.der())) + to_hex(sha256(key.spki_der()));
+bool TdxVerifier::crl_signature_ok(const Crl& crl, const PublicKey& key,
+                                   const std::string& key_id) const {
+  const std::string cache_key = "crl" + to_hex(sha256(crl.der())) + key_id;
   {
     std::lock_guard lock(mutex_);
     if (auto it = signatures_.find(cache_key); it != signatures_.end()) return it->second;
   }
   const bool ok = crl.signature_algorithm() == "ecdsa-with-SHA256" &&
                   static_cast<bool>(crl.verify_signed_by(key));
+  std::lock_guard lock(mutex_);
+  if (signatures_.size() >= kMaxCached) signatures_.clear();
+  signatures_.emplace(cache_key, ok);
+  return ok;
+}
+
+bool TdxVerifier::signed_by_trusted_root(const Certificate& cert) const {
+  const std::string cache_key = "cert" + to_hex(cert.fingerprint());
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = signatures_.find(cache_key); it != signatures_.end()) return it->second;
+  }
+  const bool ok = static_cast<bool>(cert.verify_signed_by(trusted_root_));
   std::lock_guard lock(mutex_);
   if (signatures_.size() >= kMaxCached) signatures_.clear();
   signatures_.emplace(cache_key, ok);
@@ -342,7 +355,7 @@ TdxVerification TdxVerifier::verify(const TdxEvidence& evidence,
     checks.fail("tdx.crl.root", root_crl_expected, "none",
                 "no Root CA CRL supplied, cached or fetched (Intel serves it at " +
                     std::string(kIntelRootCaCrlUrl) + ")");
-  } else if (!crl_signature_ok(root_crl->value, trusted_root_)) {
+  } else if (!crl_signature_ok(root_crl->value, trusted_root_, "trusted root")) {
     checks.fail("tdx.crl.root", root_crl_expected, crl_found(*root_crl),
                 "the CRL is not an ECDSA-SHA256 signature of the trusted root");
   } else {
@@ -365,7 +378,8 @@ TdxVerification TdxVerifier::verify(const TdxEvidence& evidence,
                   "no PCK CRL for '" + pck->intermediate.subject_cn() +
                       "' supplied, cached or fetched (PCS serves it at " +
                       pcs_pck_crl_url(kPcsBaseUrl, pck->ca) + ")");
-    } else if (!crl_signature_ok(pck_crl->value, pck->intermediate.public_key())) {
+    } else if (!crl_signature_ok(pck_crl->value, pck->intermediate.public_key(),
+                                 to_hex(pck->intermediate.fingerprint()))) {
       checks.fail("tdx.crl.pck", expected, crl_found(*pck_crl),
                   "the CRL is not an ECDSA-SHA256 signature of the PCK leaf's issuer");
     } else {
@@ -435,11 +449,11 @@ TdxVerification TdxVerifier::verify(const TdxEvidence& evidence,
         problems.push_back("key is " + c.public_key().describe() + ", expected EC P-256");
       if (c.issuer_cn() != kRootCaCn)
         problems.push_back("issuer is '" + c.issuer_cn() + "', expected '" + kRootCaCn + "'");
-      if (auto ok = c.verify_signed_by(trusted_root_); !ok)
-        problems.push_back(ok.error().message());
+      if (!signed_by_trusted_root(c))
+        problems.push_back("its signature does not verify with the trusted root key");
       for (const auto& other : all.certificates) {
         if (other.value.subject_cn() == kRootCaCn &&
-            other.value.public_key().spki_der() != trusted_root_.spki_der())
+            !same_public_key(other.value.public_key(), trusted_root_))
           problems.push_back("the collateral's root certificate (" + other.source +
                              ") is not the trusted root");
       }
@@ -491,8 +505,8 @@ TdxVerification TdxVerifier::verify(const TdxEvidence& evidence,
     if (!signing) {
       checks.fail("tdx.collateral.tcb_info", tcb_info_expected, found,
                   "the signature cannot be checked without a trusted TCB Signing certificate");
-    } else if (!signature_ok("tcb", signing->public_key(), as_bytes(tcb_info->value.body),
-                             tcb_info->value.signature)) {
+    } else if (!signature_ok(signing->public_key(), to_hex(signing->fingerprint()),
+                             as_bytes(tcb_info->value.body), tcb_info->value.signature)) {
       checks.fail("tdx.collateral.tcb_info", tcb_info_expected, found,
                   "the TCB Info signature does not verify with the TCB Signing key (the "
                   "tcbInfo bytes were altered)");
@@ -521,8 +535,8 @@ TdxVerification TdxVerifier::verify(const TdxEvidence& evidence,
     if (!signing) {
       checks.fail("tdx.collateral.qe_identity", qe_expected, found,
                   "the signature cannot be checked without a trusted TCB Signing certificate");
-    } else if (!signature_ok("qe", signing->public_key(), as_bytes(qe_identity->value.body),
-                             qe_identity->value.signature)) {
+    } else if (!signature_ok(signing->public_key(), to_hex(signing->fingerprint()),
+                             as_bytes(qe_identity->value.body), qe_identity->value.signature)) {
       checks.fail("tdx.collateral.qe_identity", qe_expected, found,
                   "the QE Identity signature does not verify with the TCB Signing key (the "
                   "enclaveIdentity bytes were altered)");

@@ -75,6 +75,10 @@ const std::array<std::uint8_t, 64>& intel_sgx_root_public_key();
 // The same as a PublicKey.
 const PublicKey& intel_sgx_root_key();
 
+// Whether two public keys are the same key (OpenSSL's EVP_PKEY_eq, far cheaper than comparing
+// encodings).
+bool same_public_key(const PublicKey& a, const PublicKey& b);
+
 // The three certificates of a PCK chain, identified by subject CN.
 struct PckChain {
   Certificate leaf;
@@ -90,7 +94,8 @@ Result<PckChain> identify_pck_chain(const std::vector<Certificate>& certs);
 // A PEM certificate chain as the quote's type-5 certification data and PCS issuer-chain headers
 // carry it: PEM CERTIFICATE blocks, nothing else but whitespace between and after them, and at
 // most one trailing NUL. `what` names the input in errors ("PCK chain: …").
-Result<std::vector<Certificate>> parse_pem_chain(ByteView pem, const std::string& what = "PCK chain");
+Result<std::vector<Certificate>> parse_pem_chain(ByteView pem,
+                                                 const std::string& what = "PCK chain");
 
 // Checks of a PCK chain that do not depend on time, appended as "tdx.pck.chain.root" (the root
 // has `trusted_root`'s public key and signs itself) and "tdx.pck.chain" (Intel's names, issuer

@@ -86,10 +86,13 @@ class TdxVerifier {
     std::optional<PublicKey> leaf_key;
   };
   std::shared_ptr<const ChainResult> chain_result(const TdxQuote& quote) const;
-  // Memoised signature check of `message` (by content) under `key`.
-  bool signature_ok(const std::string& kind, const PublicKey& key, ByteView message,
+  // Memoised signature checks, keyed by content and by the signer's identity (`key_id`: a
+  // certificate fingerprint), never by re-encoding the key.
+  bool signature_ok(const PublicKey& key, const std::string& key_id, ByteView message,
                     ByteView raw_signature) const;
-  bool crl_signature_ok(const Crl& crl, const PublicKey& key) const;
+  bool crl_signature_ok(const Crl& crl, const PublicKey& key, const std::string& key_id) const;
+  // Memoised check that `cert` is signed by the trusted root.
+  bool signed_by_trusted_root(const Certificate& cert) const;
 
   std::shared_ptr<PcsClient> pcs_;
   PublicKey trusted_root_;

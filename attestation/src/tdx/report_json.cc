@@ -27,7 +27,8 @@ json index_json(const std::optional<std::size_t>& i) {
   return i ? json(*i) : json();
 }
 
-json tcb_json(const TcbEvaluation& e, const TcbInfo& info, const QeIdentity* qe) {
+json tcb_json(const TcbEvaluation& e, const TcbInfo& info, const QeIdentity* qe,
+              std::uint8_t module_version) {
   json out;
   out["status"] = std::string(to_string(e.status));
   out["tcb_date"] = e.tcb_date ? json(format_rfc3339(*e.tcb_date)) : json();
@@ -45,10 +46,7 @@ json tcb_json(const TcbEvaluation& e, const TcbInfo& info, const QeIdentity* qe)
   out["module_identity"] = e.module_identity ? json(*e.module_identity) : json();
   out["module_level"] = index_json(e.module_level);
   if (e.module_identity && e.module_level) {
-    const TdxModuleIdentity* id = nullptr;
-    for (const auto& m : info.tdx_module_identities)
-      if (m.id == *e.module_identity) id = &m;
-    if (id != nullptr) {
+    if (const TdxModuleIdentity* id = find_tdx_module_identity(info, module_version)) {
       const ModuleTcbLevel& l = id->tcb_levels[*e.module_level];
       out["module_level"] = {{"index", *e.module_level},
                              {"isvsvn", l.isvsvn},
@@ -224,7 +222,7 @@ json tdx_report_to_json(const TdxVerification& v) {
   }
   if (v.tcb && v.tcb_info) {
     out["tcb"] = tcb_json(*v.tcb, v.tcb_info->value.value,
-                          v.qe_identity ? &v.qe_identity->value.value : nullptr);
+                          v.qe_identity ? &v.qe_identity->value.value : nullptr, r.tee_tcb_svn[1]);
   }
   if (v.tcb_info_url) out["tcb_info_url"] = *v.tcb_info_url;
   if (v.event_log && v.replay) out["event_log"] = event_log_json(*v.event_log, *v.replay);

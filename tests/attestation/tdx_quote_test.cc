@@ -270,12 +270,54 @@ TEST(TdxQuote, SnpReportsAreNotTdxQuotes) {
 }
 
 TEST(TdxQuote, PemChainMustBeOnlyCertificates) {
-  EXPECT_EQ(parse_pem_chain(as_bytes("")).error().message(),
-            "PCK chain: no PEM CERTIFICATE block");
+  EXPECT_EQ(parse_pem_chain(as_bytes("")).error().message(), "PCK chain: no PEM CERTIFICATE block");
   EXPECT_EQ(parse_pem_chain(as_bytes("junk")).error().message(),
             "PCK chain: unexpected data at byte 0 (expected a PEM CERTIFICATE block)");
   EXPECT_EQ(parse_pem_chain(as_bytes("-----BEGIN CERTIFICATE-----\nAAAA\n")).error().message(),
             "PCK chain: PEM block 1 has no END line");
+}
+
+}  // namespace
+}  // namespace cloister::attestation::tdx
+
+namespace cloister::attestation::tdx {
+namespace {
+
+// The SGX extension of a real PCK leaf, mutated byte by byte: strict DER, known members only.
+TEST(TdxPckExtensions, MalformedMembersAreRejectedByName) {
+  CLOISTER_REQUIRE_TDX_FACTS();
+  auto q = parse_tdx_quote(tdx_vector("gtg/quote_v4_spr_e4.dat"));
+  ASSERT_TRUE(q);
+  auto chain = identify_pck_chain(*parse_pem_chain(q->pck_cert_data));
+  ASSERT_TRUE(chain);
+  const Bytes ext = *chain->leaf.extension_value(oid::kSgxExtension);
+  ASSERT_TRUE(parse_pck_extensions(ext));
+  auto error_of = [](const Bytes& b) {
+    auto e = parse_pck_extensions(b);
+    return e ? "parsed" : e.error().message();
+  };
+  // Offsets from `openssl asn1parse` of this extension: the SGX type ENUMERATED value at 451,
+  // TCB component 5's OID last byte at 142 and its INTEGER value at 145.
+  Bytes type = ext;
+  ASSERT_EQ(type[451], 0x01);
+  type[451] = 0x03;
+  EXPECT_EQ(error_of(type), "SGX type: expected at most 2, found 3");
+  Bytes unknown = ext;
+  ASSERT_EQ(unknown[142], 0x05);
+  unknown[142] = 0x13;
+  EXPECT_EQ(error_of(unknown), "SGX extension TCB: unknown member 1.2.840.113741.1.13.1.2.19");
+  Bytes duplicate = ext;
+  duplicate[142] = 0x04;
+  EXPECT_EQ(error_of(duplicate), "SGX extension TCB: duplicate member 1.2.840.113741.1.13.1.2.4");
+  Bytes negative = ext;
+  ASSERT_EQ(negative[145], 0x02);
+  negative[145] = 0x82;
+  EXPECT_EQ(error_of(negative), "SGX TCB COMP05 SVN: negative INTEGER");
+  EXPECT_EQ(error_of(Bytes(ext.begin(), ext.begin() + 100)),
+            "SGX extension at offset 0: length 550 exceeds the 96 bytes left");
+  Bytes trailing = ext;
+  trailing.push_back(0);
+  EXPECT_EQ(error_of(trailing), "SGX extension: unexpected data after the SEQUENCE");
 }
 
 }  // namespace

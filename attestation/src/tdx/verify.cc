@@ -113,6 +113,178 @@ std::string level_summary(const TcbEvaluation& e, const TcbInfo& info) {
   return join(parts, "; ");
 }
 
+// "tdx.qe_report.binding": the QE report data is SHA-256(attestation key || QE auth data)
+// followed by 32 zero bytes (QVL checks only the first half).
+void check_qe_binding(const TdxQuote& q, Checks& checks) {
+  Bytes bound(q.attestation_key.begin(), q.attestation_key.end());
+  bound.insert(bound.end(), q.qe_auth_data.begin(), q.qe_auth_data.end());
+  const auto digest = sha256(bound);
+  Bytes want(digest.begin(), digest.end());
+  want.resize(64, 0);
+  const std::string expected =
+      "REPORTDATA = SHA-256(attestation key || QE auth data) || 32 zero bytes";
+  if (std::equal(want.begin(), want.end(), q.qe_report.report_data.begin())) {
+    checks.pass("tdx.qe_report.binding", expected, to_hex(q.qe_report.report_data).substr(0, 64));
+  } else {
+    const bool hash_ok =
+        std::equal(want.begin(), want.begin() + 32, q.qe_report.report_data.begin());
+    checks.fail("tdx.qe_report.binding", expected + " (" + to_hex(ByteView(want).first(32)) + ")",
+                to_hex(q.qe_report.report_data),
+                hash_ok ? "the upper 32 bytes of the QE report data are not zero"
+                        : "the QE report does not bind the attestation key");
+  }
+}
+
+// "tdx.signature": the attestation key's ECDSA P-256 signature over header and TD report.
+void check_quote_signature(const TdxQuote& q, Checks& checks) {
+  const std::string expected = "ECDSA P-256/SHA-256 over quote bytes 0.." +
+                               std::to_string(q.signed_size - 1) + " by the attestation key";
+  auto key = PublicKey::from_ec_point(NID_X9_62_prime256v1, q.attestation_key);
+  if (!key) {
+    checks.fail("tdx.signature", expected, "invalid attestation key", key.error().message());
+  } else if (verify_p256_signature(*key, q.signed_bytes(), q.signature)) {
+    checks.pass("tdx.signature", expected,
+                "verifies with attestation key " + short_hex(q.attestation_key));
+  } else {
+    checks.fail("tdx.signature", expected, "does not verify",
+                "the quote signature does not verify with the attestation key (the quote "
+                "header or TD report was altered)");
+  }
+}
+
+// "tdx.tcb_info.match" and "tdx.module.identity": the TCB Info is this PCE's, and MRSIGNERSEAM
+// and SEAM_ATTRIBUTES match the module identity for TEE_TCB_SVN[1] (or tdxModule when it is 0).
+// Attributes must be zero and equal; QVL does not apply the mask (QuoteVerifier.cpp 4.1.2.4.11).
+void check_against_tcb_info(const TdxQuote& q, const PckExtensions& pck, const TcbInfo& info,
+                            Checks& checks) {
+  const std::string expected = "FMSPC " + to_hex(info.fmspc) + ", PCE-ID " + to_hex(info.pce_id);
+  const std::string found = "FMSPC " + to_hex(pck.fmspc) + ", PCE-ID " + to_hex(pck.pce_id);
+  if (info.pce_id == pck.pce_id) {
+    checks.pass("tdx.tcb_info.match", expected, found);
+  } else {
+    checks.fail("tdx.tcb_info.match", expected, found,
+                "the TCB Info is for another PCE than the PCK certificate's");
+  }
+
+  const std::uint8_t version = q.td_report.tee_tcb_svn[1];
+  const TdxModule* module = info.tdx_module ? &*info.tdx_module : nullptr;
+  std::string source = "tdxModule";
+  if (version > 0) {
+    const TdxModuleIdentity* identity = find_tdx_module_identity(info, version);
+    module = identity ? &identity->module : nullptr;
+    char id[8];
+    std::snprintf(id, sizeof id, "TDX_%02X", version);
+    source = identity ? identity->id : std::string(id);
+  }
+  const std::string found_module = "MRSIGNERSEAM " + short_hex(q.td_report.mr_signer_seam) +
+                                   ", SEAM_ATTRIBUTES " + to_hex(q.td_report.seam_attributes);
+  if (!module) {
+    checks.fail("tdx.module.identity", "TDX module identity " + source, found_module,
+                "TEE_TCB_SVN[1] = " + std::to_string(version) + " names module identity " + source +
+                    ", which the TCB Info lacks");
+  } else {
+    const std::string module_expected = source + ": MRSIGNER " + short_hex(module->mrsigner) +
+                                        ", attributes " + to_hex(module->attributes) +
+                                        " (SEAM_ATTRIBUTES zero)";
+    if (q.td_report.mr_signer_seam != module->mrsigner) {
+      checks.fail("tdx.module.identity", module_expected, found_module,
+                  "MRSIGNERSEAM is not the TDX module signer the TCB Info names");
+    } else if (!is_all_zero(q.td_report.seam_attributes) ||
+               q.td_report.seam_attributes != module->attributes) {
+      checks.fail("tdx.module.identity", module_expected, found_module,
+                  "SEAM_ATTRIBUTES must be zero and equal the identity's attributes");
+    } else {
+      checks.pass("tdx.module.identity", module_expected, found_module);
+    }
+  }
+}
+
+// "tdx.qe_identity.match": the QE report is Intel's TD Quoting Enclave.
+void check_qe_identity_match(const QeReport& r, const QeIdentity& id, Checks& checks) {
+  std::array<std::uint8_t, 4> misc{};
+  store_le32(misc, 0, r.misc_select);
+  std::vector<std::string> problems;
+  if (!masked_equal(misc, id.miscselect_mask, id.miscselect))
+    problems.push_back("MISCSELECT " + to_hex(misc) + " & mask " + to_hex(id.miscselect_mask) +
+                       " != " + to_hex(id.miscselect));
+  if (!masked_equal(r.attributes, id.attributes_mask, id.attributes))
+    problems.push_back("ATTRIBUTES " + to_hex(r.attributes) + " & mask " +
+                       to_hex(id.attributes_mask) + " != " + to_hex(id.attributes));
+  if (r.mr_signer != id.mrsigner)
+    problems.push_back("MRSIGNER " + to_hex(r.mr_signer) + " != " + to_hex(id.mrsigner));
+  if (r.isv_prod_id != id.isvprodid)
+    problems.push_back("ISVPRODID " + std::to_string(r.isv_prod_id) +
+                       " != " + std::to_string(id.isvprodid));
+  const std::string expected = "QE MRSIGNER " + short_hex(id.mrsigner) + ", ISVPRODID " +
+                               std::to_string(id.isvprodid) +
+                               ", MISCSELECT and ATTRIBUTES under mask";
+  const std::string found = "MRSIGNER " + short_hex(r.mr_signer) + ", ISVPRODID " +
+                            std::to_string(r.isv_prod_id) + ", ISVSVN " + std::to_string(r.isv_svn);
+  if (problems.empty()) {
+    checks.pass("tdx.qe_identity.match", expected, found);
+  } else {
+    checks.fail("tdx.qe_identity.match", expected, found,
+                "the QE report is not Intel's TD Quoting Enclave: " + join(problems, "; "));
+  }
+}
+
+// "tdx.eventlog.*": the log parses, its digests match their data, and it replays to the quote's
+// RTMRs (RTMR3 with no events but a value was extended at run time: skipped, not failed).
+void check_event_log(const TdxQuote& q, const Bytes& event_log, TdxVerification& out) {
+  Checks& checks = out.checks;
+  auto log = parse_cc_event_log(event_log);
+  const std::string expected = "a TCG2 crypto-agile CC event log with SHA-384 digests";
+  if (!log) {
+    checks.fail("tdx.eventlog.format", expected, std::to_string(event_log.size()) + " bytes",
+                log.error().message());
+    return;
+  }
+  checks.pass("tdx.eventlog.format", expected,
+              std::to_string(log->events.size()) + " events in " + std::to_string(log->bytes_used) +
+                  " bytes");
+  std::vector<std::string> mismatches;
+  std::size_t verified = 0;
+  for (std::size_t i = 0; i < log->events.size(); ++i) {
+    const CcEvent& e = log->events[i];
+    if (e.digest_check == DigestCheck::kMatches) ++verified;
+    if (e.digest_check == DigestCheck::kMismatch)
+      mismatches.push_back("event " + std::to_string(i + 1) + " (" + event_type_name(e.type) +
+                           ", offset " + std::to_string(e.offset) + ")");
+  }
+  const std::string digests_expected =
+      "each event's SHA-384 digest equals the hash of its data where the type defines it";
+  if (mismatches.empty()) {
+    checks.pass("tdx.eventlog.digests", digests_expected,
+                std::to_string(verified) + " of " + std::to_string(log->events.size()) +
+                    " events checked against their data");
+  } else {
+    checks.fail("tdx.eventlog.digests", digests_expected,
+                std::to_string(mismatches.size()) + " mismatches",
+                "the logged data does not hash to the logged digest: " + join(mismatches, ", "));
+  }
+  RtmrReplay replay = replay_rtmrs(*log);
+  for (std::size_t i = 0; i < 4; ++i) {
+    const std::string name = "tdx.eventlog.rtmr" + std::to_string(i);
+    const std::string replayed = to_hex(replay.rtmr[i]);
+    const std::string quoted = to_hex(q.td_report.rtmr[i]);
+    const std::string found =
+        "replayed " + std::to_string(replay.events[i]) + " events: " + replayed;
+    if (replayed == quoted) {
+      checks.pass(name, "RTMR" + std::to_string(i) + " " + quoted, found);
+    } else if (i == 3 && replay.events[i] == 0) {
+      checks.skip(name, "RTMR3 is " + quoted +
+                            " but the log has no RTMR3 events: it was extended at run time "
+                            "without CCEL entries; pin it with the policy's rtmr3");
+    } else {
+      checks.fail(name, "RTMR" + std::to_string(i) + " " + quoted, found,
+                  "replaying the event log does not reproduce the quote's RTMR" +
+                      std::to_string(i) + " (the log is incomplete or altered)");
+    }
+  }
+  out.event_log = std::move(log).value();
+  out.replay = replay;
+}
+
 }  // namespace
 
 TdxVerifier::TdxVerifier(TdxVerifierConfig config)
@@ -278,40 +450,8 @@ TdxVerification TdxVerifier::verify(const TdxEvidence& evidence,
                 "the QE report signature does not verify with the PCK leaf key (the QE report "
                 "was altered, or signed by another platform)");
   }
-  {
-    Bytes bound(q.attestation_key.begin(), q.attestation_key.end());
-    bound.insert(bound.end(), q.qe_auth_data.begin(), q.qe_auth_data.end());
-    const auto digest = sha256(bound);
-    Bytes want(digest.begin(), digest.end());
-    want.resize(64, 0);
-    const std::string expected =
-        "REPORTDATA = SHA-256(attestation key || QE auth data) || 32 zero bytes";
-    if (std::equal(want.begin(), want.end(), q.qe_report.report_data.begin())) {
-      checks.pass("tdx.qe_report.binding", expected, to_hex(q.qe_report.report_data).substr(0, 64));
-    } else {
-      const bool hash_ok =
-          std::equal(want.begin(), want.begin() + 32, q.qe_report.report_data.begin());
-      checks.fail("tdx.qe_report.binding", expected + " (" + to_hex(ByteView(want).first(32)) + ")",
-                  to_hex(q.qe_report.report_data),
-                  hash_ok ? "the upper 32 bytes of the QE report data are not zero"
-                          : "the QE report does not bind the attestation key");
-    }
-  }
-  {
-    const std::string expected = "ECDSA P-256/SHA-256 over quote bytes 0.." +
-                                 std::to_string(q.signed_size - 1) + " by the attestation key";
-    auto key = PublicKey::from_ec_point(NID_X9_62_prime256v1, q.attestation_key);
-    if (!key) {
-      checks.fail("tdx.signature", expected, "invalid attestation key", key.error().message());
-    } else if (verify_p256_signature(*key, q.signed_bytes(), q.signature)) {
-      checks.pass("tdx.signature", expected,
-                  "verifies with attestation key " + short_hex(q.attestation_key));
-    } else {
-      checks.fail("tdx.signature", expected, "does not verify",
-                  "the quote signature does not verify with the attestation key (the quote "
-                  "header or TD report was altered)");
-    }
-  }
+  check_qe_binding(q, checks);
+  check_quote_signature(q, checks);
 
   // ---- Collateral -----------------------------------------------------------------------
   const PckChain* pck = out.pck_chain ? &*out.pck_chain : nullptr;
@@ -548,83 +688,8 @@ TdxVerification TdxVerifier::verify(const TdxEvidence& evidence,
   }
 
   // The quote against the collateral.
-  if (tcb_info && ext) {
-    const TcbInfo& info = tcb_info->value.value;
-    const std::string expected = "FMSPC " + to_hex(info.fmspc) + ", PCE-ID " + to_hex(info.pce_id);
-    const std::string found = "FMSPC " + to_hex(ext->fmspc) + ", PCE-ID " + to_hex(ext->pce_id);
-    if (info.pce_id == ext->pce_id) {
-      checks.pass("tdx.tcb_info.match", expected, found);
-    } else {
-      checks.fail("tdx.tcb_info.match", expected, found,
-                  "the TCB Info is for another PCE than the PCK certificate's");
-    }
-
-    // QVL QuoteVerifier.cpp 4.1.2.4.11: MRSIGNERSEAM and SEAM_ATTRIBUTES against the module
-    // identity for TEE_TCB_SVN[1] (or tdxModule when it is 0). Attributes must be zero and
-    // equal; QVL does not apply the mask.
-    const std::uint8_t version = q.td_report.tee_tcb_svn[1];
-    const TdxModule* module = info.tdx_module ? &*info.tdx_module : nullptr;
-    std::string source = "tdxModule";
-    if (version > 0) {
-      const TdxModuleIdentity* identity = find_tdx_module_identity(info, version);
-      module = identity ? &identity->module : nullptr;
-      char id[8];
-      std::snprintf(id, sizeof id, "TDX_%02X", version);
-      source = identity ? identity->id : std::string(id);
-    }
-    const std::string found_module = "MRSIGNERSEAM " + short_hex(q.td_report.mr_signer_seam) +
-                                     ", SEAM_ATTRIBUTES " + to_hex(q.td_report.seam_attributes);
-    if (!module) {
-      checks.fail("tdx.module.identity", "TDX module identity " + source, found_module,
-                  "TEE_TCB_SVN[1] = " + std::to_string(version) + " names module identity " +
-                      source + ", which the TCB Info lacks");
-    } else {
-      const std::string module_expected = source + ": MRSIGNER " + short_hex(module->mrsigner) +
-                                          ", attributes " + to_hex(module->attributes) +
-                                          " (SEAM_ATTRIBUTES zero)";
-      if (q.td_report.mr_signer_seam != module->mrsigner) {
-        checks.fail("tdx.module.identity", module_expected, found_module,
-                    "MRSIGNERSEAM is not the TDX module signer the TCB Info names");
-      } else if (!is_all_zero(q.td_report.seam_attributes) ||
-                 q.td_report.seam_attributes != module->attributes) {
-        checks.fail("tdx.module.identity", module_expected, found_module,
-                    "SEAM_ATTRIBUTES must be zero and equal the identity's attributes");
-      } else {
-        checks.pass("tdx.module.identity", module_expected, found_module);
-      }
-    }
-  }
-
-  if (qe_identity) {
-    const QeIdentity& id = qe_identity->value.value;
-    const QeReport& r = q.qe_report;
-    std::array<std::uint8_t, 4> misc{};
-    store_le32(misc, 0, r.misc_select);
-    std::vector<std::string> problems;
-    if (!masked_equal(misc, id.miscselect_mask, id.miscselect))
-      problems.push_back("MISCSELECT " + to_hex(misc) + " & mask " + to_hex(id.miscselect_mask) +
-                         " != " + to_hex(id.miscselect));
-    if (!masked_equal(r.attributes, id.attributes_mask, id.attributes))
-      problems.push_back("ATTRIBUTES " + to_hex(r.attributes) + " & mask " +
-                         to_hex(id.attributes_mask) + " != " + to_hex(id.attributes));
-    if (r.mr_signer != id.mrsigner)
-      problems.push_back("MRSIGNER " + to_hex(r.mr_signer) + " != " + to_hex(id.mrsigner));
-    if (r.isv_prod_id != id.isvprodid)
-      problems.push_back("ISVPRODID " + std::to_string(r.isv_prod_id) +
-                         " != " + std::to_string(id.isvprodid));
-    const std::string expected = "QE MRSIGNER " + short_hex(id.mrsigner) + ", ISVPRODID " +
-                                 std::to_string(id.isvprodid) +
-                                 ", MISCSELECT and ATTRIBUTES under mask";
-    const std::string found = "MRSIGNER " + short_hex(r.mr_signer) + ", ISVPRODID " +
-                              std::to_string(r.isv_prod_id) + ", ISVSVN " +
-                              std::to_string(r.isv_svn);
-    if (problems.empty()) {
-      checks.pass("tdx.qe_identity.match", expected, found);
-    } else {
-      checks.fail("tdx.qe_identity.match", expected, found,
-                  "the QE report is not Intel's TD Quoting Enclave: " + join(problems, "; "));
-    }
-  }
+  if (tcb_info && ext) check_against_tcb_info(q, *ext, tcb_info->value.value, checks);
+  if (qe_identity) check_qe_identity_match(q.qe_report, qe_identity->value.value, checks);
 
   const std::string status_expected = "a TCB status from TCB Info (any but Revoked)";
   if (tcb_info && ext) {
@@ -650,60 +715,7 @@ TdxVerification TdxVerifier::verify(const TdxEvidence& evidence,
   }
 
   // ---- Event log ------------------------------------------------------------------------
-  if (evidence.event_log) {
-    auto log = parse_cc_event_log(*evidence.event_log);
-    const std::string expected = "a TCG2 crypto-agile CC event log with SHA-384 digests";
-    if (!log) {
-      checks.fail("tdx.eventlog.format", expected,
-                  std::to_string(evidence.event_log->size()) + " bytes", log.error().message());
-    } else {
-      checks.pass("tdx.eventlog.format", expected,
-                  std::to_string(log->events.size()) + " events in " +
-                      std::to_string(log->bytes_used) + " bytes");
-      std::vector<std::string> mismatches;
-      std::size_t verified = 0;
-      for (std::size_t i = 0; i < log->events.size(); ++i) {
-        const CcEvent& e = log->events[i];
-        if (e.digest_check == DigestCheck::kMatches) ++verified;
-        if (e.digest_check == DigestCheck::kMismatch)
-          mismatches.push_back("event " + std::to_string(i + 1) + " (" + event_type_name(e.type) +
-                               ", offset " + std::to_string(e.offset) + ")");
-      }
-      const std::string digests_expected =
-          "each event's SHA-384 digest equals the hash of its data where the type defines it";
-      if (mismatches.empty()) {
-        checks.pass("tdx.eventlog.digests", digests_expected,
-                    std::to_string(verified) + " of " + std::to_string(log->events.size()) +
-                        " events checked against their data");
-      } else {
-        checks.fail(
-            "tdx.eventlog.digests", digests_expected,
-            std::to_string(mismatches.size()) + " mismatches",
-            "the logged data does not hash to the logged digest: " + join(mismatches, ", "));
-      }
-      RtmrReplay replay = replay_rtmrs(*log);
-      for (std::size_t i = 0; i < 4; ++i) {
-        const std::string name = "tdx.eventlog.rtmr" + std::to_string(i);
-        const std::string replayed = to_hex(replay.rtmr[i]);
-        const std::string quoted = to_hex(q.td_report.rtmr[i]);
-        const std::string found =
-            "replayed " + std::to_string(replay.events[i]) + " events: " + replayed;
-        if (replayed == quoted) {
-          checks.pass(name, "RTMR" + std::to_string(i) + " " + quoted, found);
-        } else if (i == 3 && replay.events[i] == 0) {
-          checks.skip(name, "RTMR3 is " + quoted +
-                                " but the log has no RTMR3 events: it was extended at run time "
-                                "without CCEL entries; pin it with the policy's rtmr3");
-        } else {
-          checks.fail(name, "RTMR" + std::to_string(i) + " " + quoted, found,
-                      "replaying the event log does not reproduce the quote's RTMR" +
-                          std::to_string(i) + " (the log is incomplete or altered)");
-        }
-      }
-      out.event_log = std::move(log).value();
-      out.replay = replay;
-    }
-  }
+  if (evidence.event_log) check_event_log(q, *evidence.event_log, out);
   return out;
 }
 

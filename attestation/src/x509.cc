@@ -126,14 +126,15 @@ const EVP_MD* md_for(HashAlgorithm hash) {
 }
 
 // ASN1_OBJECTs for dotted OIDs, created once: comparing objects is far cheaper than rendering
-// every extension's OID as text.
+// every extension's OID as text. The map lives for the whole process (never destroyed), so the
+// objects stay reachable at exit instead of leaking when a static map's destructor runs first.
 const ASN1_OBJECT* oid_object(std::string_view oid) {
   static std::mutex mutex;
-  static std::map<std::string, ASN1_OBJECT*, std::less<>> objects;
+  static auto* objects = new std::map<std::string, ASN1_OBJECT*, std::less<>>();
   std::lock_guard lock(mutex);
-  auto it = objects.find(oid);
-  if (it == objects.end()) {
-    it = objects.emplace(std::string(oid), OBJ_txt2obj(std::string(oid).c_str(), 1)).first;
+  auto it = objects->find(oid);
+  if (it == objects->end()) {
+    it = objects->emplace(std::string(oid), OBJ_txt2obj(std::string(oid).c_str(), 1)).first;
   }
   return it->second;
 }

@@ -9,7 +9,14 @@ cmake --install "$build" --prefix "$work/prefix" >/dev/null
 test -f "$work/prefix/lib/cmake/cloister/cloisterConfig.cmake"
 test -f "$work/prefix/include/cloister/cloister.h"
 test -x "$work/prefix/bin/verify-report"
-cmake -S "$source/sdk/examples" -B "$work/example" -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
+# A sanitized build installs sanitized static libraries: the examples must link the runtimes.
+sanitize=()
+if grep -q '^CLOISTER_SANITIZE:BOOL=ON' "$build/CMakeCache.txt"; then
+  flags="-fsanitize=address,undefined"
+  sanitize=(-DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_EXE_LINKER_FLAGS="$flags")
+fi
+cmake -S "$source/sdk/examples" -B "$work/example" -DCMAKE_PREFIX_PATH="$work/prefix" \
+  "${sanitize[@]}" >/dev/null
 cmake --build "$work/example" -j2 >/dev/null
 if [[ ! -f "$vectors/snp/genoa_v5_vcek_report.oak.bin" ]]; then
   echo "shared vectors not found at $vectors: examples built but not run"

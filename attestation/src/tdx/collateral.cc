@@ -180,10 +180,12 @@ Bytes raw_signature_der(ByteView rs) {
   return out;
 }
 
+Result<TcbInfo> tcb_info_from_json(const json& doc);
+Result<QeIdentity> qe_identity_from_json(const json& doc);
+
 template <typename T>
 Result<SignedCollateral<T>> parse_response(std::string_view json_text, const char* member,
-                                           const char* doc,
-                                           Result<T> (*parse_body)(std::string_view)) {
+                                           const char* doc, Result<T> (*from_json)(const json&)) {
   CLOISTER_TRY(RawObject object, parse_raw_object(json_text, doc));
   auto raw = object.raw_members.find(member);
   if (raw == object.raw_members.end() || !object.value[member].is_object())
@@ -197,20 +199,24 @@ Result<SignedCollateral<T>> parse_response(std::string_view json_text, const cha
   SignedCollateral<T> out;
   out.body = std::string(raw->second);
   out.signature = signature;
-  CLOISTER_TRY(out.value, parse_body(out.body));
+  // The member's value as parsed from exactly the raw text the signature covers (duplicate keys
+  // are rejected, so the document holds one parse of that text).
+  CLOISTER_TRY(out.value, from_json(object.value[member]));
   return out;
 }
 
 template <typename T>
 Result<SignedCollateral<T>> parse_bundle_item(const Fields& bundle, const std::string& body_key,
                                               const std::string& signature_key,
-                                              Result<T> (*parse_body)(std::string_view)) {
+                                              Result<T> (*from_json)(const json&)) {
   CLOISTER_TRY(std::string body, bundle.string(body_key));
   CLOISTER_TRY(auto signature, bundle.hex<64>(signature_key));
   SignedCollateral<T> out;
   out.body = std::move(body);
   out.signature = signature;
-  auto value = parse_body(out.body);
+  auto doc = parse_json_strict(out.body, body_key);
+  if (!doc) return doc.error().with_context("bundle");
+  auto value = from_json(*doc);
   if (!value) return value.error().with_context("bundle " + body_key);
   out.value = std::move(value).value();
   return out;
@@ -237,13 +243,13 @@ Status add_bundle(const json& doc, const std::string& source, TdxCollateral& out
   Fields bundle(doc, source + ": collateral bundle", "");
   if (bundle.find("tcb_info") || bundle.find("tcb_info_signature")) {
     CLOISTER_TRY(auto item, parse_bundle_item<TcbInfo>(bundle, "tcb_info", "tcb_info_signature",
-                                                       &parse_tcb_info));
+                                                       &tcb_info_from_json));
     out.tcb_infos.push_back({std::move(item), source + " tcb_info"});
   }
   if (bundle.find("qe_identity") || bundle.find("qe_identity_signature")) {
     CLOISTER_TRY(auto item,
                  parse_bundle_item<QeIdentity>(bundle, "qe_identity", "qe_identity_signature",
-                                               &parse_qe_identity));
+                                               &qe_identity_from_json));
     out.qe_identities.push_back({std::move(item), source + " qe_identity"});
   }
   for (const char* key :
@@ -265,58 +271,7 @@ Status add_bundle(const json& doc, const std::string& source, TdxCollateral& out
   return {};
 }
 
-}  // namespace
-
-std::string_view to_string(TcbStatus status) {
-  switch (status) {
-    case TcbStatus::kUpToDate:
-      return "UpToDate";
-    case TcbStatus::kSwHardeningNeeded:
-      return "SWHardeningNeeded";
-    case TcbStatus::kConfigurationNeeded:
-      return "ConfigurationNeeded";
-    case TcbStatus::kConfigurationAndSwHardeningNeeded:
-      return "ConfigurationAndSWHardeningNeeded";
-    case TcbStatus::kOutOfDate:
-      return "OutOfDate";
-    case TcbStatus::kOutOfDateConfigurationNeeded:
-      return "OutOfDateConfigurationNeeded";
-    case TcbStatus::kRevoked:
-      return "Revoked";
-    case TcbStatus::kTdRelaunchAdvised:
-      return "TDRelaunchAdvised";
-    case TcbStatus::kTdRelaunchAdvisedConfigurationNeeded:
-      return "TDRelaunchAdvisedConfigurationNeeded";
-    case TcbStatus::kNotSupported:
-      return "NotSupported";
-    case TcbStatus::kTdxModuleMismatch:
-      return "TdxModuleMismatch";
-  }
-  return "NotSupported";
-}
-
-std::optional<TcbStatus> tcb_status_from_string(std::string_view text) {
-  for (int i = 0; i <= static_cast<int>(TcbStatus::kTdxModuleMismatch); ++i) {
-    auto status = static_cast<TcbStatus>(i);
-    if (to_string(status) == text) return status;
-  }
-  return std::nullopt;
-}
-
-std::array<std::uint8_t, 16> TcbLevel::sgx_svns() const {
-  std::array<std::uint8_t, 16> out{};
-  for (std::size_t i = 0; i < 16; ++i) out[i] = sgx_components[i].svn;
-  return out;
-}
-
-std::array<std::uint8_t, 16> TcbLevel::tdx_svns() const {
-  std::array<std::uint8_t, 16> out{};
-  for (std::size_t i = 0; i < 16; ++i) out[i] = tdx_components[i].svn;
-  return out;
-}
-
-Result<TcbInfo> parse_tcb_info(std::string_view body) {
-  CLOISTER_TRY(json doc, parse_json_strict(body, "TCB Info"));
+Result<TcbInfo> tcb_info_from_json(const json& doc) {
   if (!doc.is_object()) return Error("TCB Info: expected a JSON object");
   Fields f(doc, "TCB Info", "");
   TcbInfo t;
@@ -383,8 +338,7 @@ Result<TcbInfo> parse_tcb_info(std::string_view body) {
   return t;
 }
 
-Result<QeIdentity> parse_qe_identity(std::string_view body) {
-  CLOISTER_TRY(json doc, parse_json_strict(body, "QE Identity"));
+Result<QeIdentity> qe_identity_from_json(const json& doc) {
   if (!doc.is_object()) return Error("QE Identity: expected a JSON object");
   Fields f(doc, "QE Identity", "");
   QeIdentity q;
@@ -425,13 +379,73 @@ Result<QeIdentity> parse_qe_identity(std::string_view body) {
   return q;
 }
 
+}  // namespace
+
+std::string_view to_string(TcbStatus status) {
+  switch (status) {
+    case TcbStatus::kUpToDate:
+      return "UpToDate";
+    case TcbStatus::kSwHardeningNeeded:
+      return "SWHardeningNeeded";
+    case TcbStatus::kConfigurationNeeded:
+      return "ConfigurationNeeded";
+    case TcbStatus::kConfigurationAndSwHardeningNeeded:
+      return "ConfigurationAndSWHardeningNeeded";
+    case TcbStatus::kOutOfDate:
+      return "OutOfDate";
+    case TcbStatus::kOutOfDateConfigurationNeeded:
+      return "OutOfDateConfigurationNeeded";
+    case TcbStatus::kRevoked:
+      return "Revoked";
+    case TcbStatus::kTdRelaunchAdvised:
+      return "TDRelaunchAdvised";
+    case TcbStatus::kTdRelaunchAdvisedConfigurationNeeded:
+      return "TDRelaunchAdvisedConfigurationNeeded";
+    case TcbStatus::kNotSupported:
+      return "NotSupported";
+    case TcbStatus::kTdxModuleMismatch:
+      return "TdxModuleMismatch";
+  }
+  return "NotSupported";
+}
+
+std::optional<TcbStatus> tcb_status_from_string(std::string_view text) {
+  for (int i = 0; i <= static_cast<int>(TcbStatus::kTdxModuleMismatch); ++i) {
+    auto status = static_cast<TcbStatus>(i);
+    if (to_string(status) == text) return status;
+  }
+  return std::nullopt;
+}
+
+std::array<std::uint8_t, 16> TcbLevel::sgx_svns() const {
+  std::array<std::uint8_t, 16> out{};
+  for (std::size_t i = 0; i < 16; ++i) out[i] = sgx_components[i].svn;
+  return out;
+}
+
+std::array<std::uint8_t, 16> TcbLevel::tdx_svns() const {
+  std::array<std::uint8_t, 16> out{};
+  for (std::size_t i = 0; i < 16; ++i) out[i] = tdx_components[i].svn;
+  return out;
+}
+
+Result<TcbInfo> parse_tcb_info(std::string_view body) {
+  CLOISTER_TRY(json doc, parse_json_strict(body, "TCB Info"));
+  return tcb_info_from_json(doc);
+}
+
+Result<QeIdentity> parse_qe_identity(std::string_view body) {
+  CLOISTER_TRY(json doc, parse_json_strict(body, "QE Identity"));
+  return qe_identity_from_json(doc);
+}
+
 Result<SignedTcbInfo> parse_tcb_info_response(std::string_view json_text) {
-  return parse_response<TcbInfo>(json_text, "tcbInfo", "TCB Info response", &parse_tcb_info);
+  return parse_response<TcbInfo>(json_text, "tcbInfo", "TCB Info response", &tcb_info_from_json);
 }
 
 Result<SignedQeIdentity> parse_qe_identity_response(std::string_view json_text) {
   return parse_response<QeIdentity>(json_text, "enclaveIdentity", "QE Identity response",
-                                    &parse_qe_identity);
+                                    &qe_identity_from_json);
 }
 
 Status verify_p256_signature(const PublicKey& key, ByteView message, ByteView raw_signature) {

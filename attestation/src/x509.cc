@@ -263,6 +263,10 @@ Result<Certificate> Certificate::from_der(ByteView der) {
     return Error("DER certificate is followed by " + std::to_string(der.data() + der.size() - p) +
                  " trailing bytes");
   }
+  // Every use of a certificate needs its key; one that does not decode (an EC point off the
+  // curve, an unknown algorithm) would otherwise surface later as a null key.
+  if (X509_get0_pubkey(cert) == nullptr)
+    return Error("certificate public key cannot be decoded: " + openssl_error());
   return Certificate(std::move(owned), Bytes(der.begin(), der.end()));
 }
 

@@ -299,6 +299,25 @@ TEST(TdxVerify, TruncatedQuoteFailsTheFormatCheck) {
             "signature_data_len at offset 702: declares 4300 bytes, only 294 follow");
 }
 
+// A chain certificate whose key does not decode (found by fuzzing: one base64 character of the
+// root's key in a real quote) is a named chain failure, never a null key used later.
+TEST(TdxVerify, UndecodableChainKeyIsANamedFailure) {
+  CLOISTER_REQUIRE_TDX_FACTS();
+  TdxEvidence evidence;
+  evidence.quote = tdx_vector("gtg/quote_v5_tdx15.dat");
+  ASSERT_EQ(evidence.quote[4538], '7');
+  evidence.quote[4538] = '4';
+  TdxVerifyOptions options;
+  options.time = *parse_rfc3339("2026-06-01T00:00:00Z");
+  const TdxVerification v = TdxVerifier().verify(evidence, options);
+  EXPECT_EQ(status_of(v, "tdx.pck.chain"), CheckStatus::kFail);
+  EXPECT_EQ(detail_of(v, "tdx.pck.chain")
+                .rfind("PCK chain: PEM block 3: certificate public key cannot be decoded", 0),
+            0u);
+  EXPECT_EQ(status_of(v, "tdx.qe_report.signature"), CheckStatus::kFail);
+  EXPECT_EQ(status_of(v, "tdx.signature"), CheckStatus::kPass);
+}
+
 // A real Intel quote checked against another root, and a quote from another root checked
 // against Intel's: both fail the anchor check.
 TEST(TdxVerify, WrongRootIsRejected) {

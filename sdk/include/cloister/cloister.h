@@ -60,8 +60,7 @@ typedef struct {
 } cloister_verify_request;
 
 /* The size of the request as 0.1 defined it (fields up to and including `time`). */
-#define CLOISTER_VERIFY_REQUEST_V1_SIZE \
-  (offsetof(cloister_verify_request, time) + sizeof(int64_t))
+#define CLOISTER_VERIFY_REQUEST_V1_SIZE (offsetof(cloister_verify_request, time) + sizeof(int64_t))
 
 /* Creates a verifier. options_json may be NULL or
  *   {"cache_dir": "/var/cache/cloister", "online": false, "kds_url": "https://kdsintf.amd.com",

@@ -3,8 +3,11 @@
 #include <curl/curl.h>
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <mutex>
+#include <thread>
 
 namespace cloister::attestation {
 namespace {
@@ -73,6 +76,13 @@ std::size_t on_header(char* data, std::size_t size, std::size_t count, void* use
   std::string line(data, n);
   std::string lower;
   for (char c : line) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (auto colon = line.find(':'); colon != std::string::npos && colon > 0) {
+    std::string value = line.substr(colon + 1);
+    auto first = value.find_first_not_of(" \t\r\n");
+    auto last = value.find_last_not_of(" \t\r\n");
+    t->response.headers[lower.substr(0, colon)] =
+        first == std::string::npos ? std::string() : value.substr(first, last - first + 1);
+  }
   if (lower.rfind("retry-after:", 0) == 0) {
     std::string value = line.substr(12);
     std::size_t i = value.find_first_not_of(" \t");
@@ -123,6 +133,36 @@ class CurlHttpClient : public HttpClient {
 };
 
 }  // namespace
+
+Result<HttpResponse> get_with_retry(HttpClient& http, const std::string& url,
+                                    const RetryPolicy& policy) {
+  std::string last;
+  const int attempts = std::max(1, policy.max_attempts);
+  for (int attempt = 1; attempt <= attempts; ++attempt) {
+    auto response = http.get(url);
+    long wait = 1L << (attempt - 1);
+    if (!response) {
+      last = response.error().message();
+    } else if (response->status == 200) {
+      if (response->body.empty()) return Error("GET " + url + ": empty response body");
+      return std::move(response).value();
+    } else if (response->status == 429 || response->status >= 500) {
+      last = "GET " + url + ": HTTP " + std::to_string(response->status) +
+             (response->status == 429 ? " (" + policy.service + " rate limit)" : "");
+      if (response->retry_after_seconds) wait = *response->retry_after_seconds;
+    } else {
+      return Error("GET " + url + ": HTTP " + std::to_string(response->status) +
+                   (response->status == 404 && !policy.not_found_hint.empty()
+                        ? " (" + policy.not_found_hint + ")"
+                        : ""));
+    }
+    if (attempt < attempts) {
+      std::this_thread::sleep_for(
+          std::chrono::seconds(std::clamp(wait, 0L, policy.max_retry_wait_seconds)));
+    }
+  }
+  return Error(last + " (gave up after " + std::to_string(attempts) + " attempts)");
+}
 
 Result<std::unique_ptr<HttpClient>> make_http_client(const HttpClientOptions& options) {
   CLOISTER_TRY(const Curl* curl, load_curl());

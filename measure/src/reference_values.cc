@@ -13,7 +13,7 @@ std::string reference_values_policy(fw::Tee tee, std::span<const Sha384Digest> d
   if (tee == fw::Tee::kSevSnp) {
     policy["snp"]["measurements"] = values;
   } else {
-    policy["tdx"]["mrtd"] = values;
+    policy["tdx"]["mr_td"] = values;
   }
   return policy.dump(2) + "\n";
 }

@@ -283,6 +283,117 @@ Result<SnpPolicy> read_snp(const json& object) {
   return p;
 }
 
+// The TCB statuses a policy may accept (Revoked and the non-statuses never can be).
+const std::set<std::string>& acceptable_tcb_statuses() {
+  static const std::set<std::string> statuses = {"UpToDate",
+                                                 "SWHardeningNeeded",
+                                                 "ConfigurationNeeded",
+                                                 "ConfigurationAndSWHardeningNeeded",
+                                                 "OutOfDate",
+                                                 "OutOfDateConfigurationNeeded",
+                                                 "TDRelaunchAdvised",
+                                                 "TDRelaunchAdvisedConfigurationNeeded"};
+  return statuses;
+}
+
+Status read_masked(const ObjectReader& r, const char* key, std::optional<std::uint64_t>& mask,
+                   std::uint64_t& value) {
+  std::optional<std::uint64_t> v;
+  CLOISTER_CHECK_OK(r.mask("mask", mask));
+  CLOISTER_CHECK_OK(r.mask("value", v));
+  if (!v)
+    return ObjectReader::fail(r.at("value"),
+                              "required (the bits the masked " + std::string(key) + " must equal)");
+  value = *v;
+  if (mask && (value & ~*mask) != 0)
+    return ObjectReader::fail(r.at("value"), "sets bits outside mask");
+  return {};
+}
+
+Status read_strings(const ObjectReader& r, const char* key, std::vector<std::string>& out,
+                    const std::set<std::string>* allowed) {
+  const json* v = r.get(key);
+  if (!v) return {};
+  if (!v->is_array()) return ObjectReader::fail(r.at(key), "expected an array of strings");
+  out.clear();
+  for (std::size_t i = 0; i < v->size(); ++i) {
+    const json& e = (*v)[i];
+    const std::string path = r.at(key) + "/" + std::to_string(i);
+    if (!e.is_string()) return ObjectReader::fail(path, "expected a string");
+    const std::string s = e.get<std::string>();
+    if (allowed && !allowed->count(s)) {
+      std::string list;
+      for (const auto& a : *allowed) list += (list.empty() ? "" : ", ") + a;
+      return ObjectReader::fail(path,
+                                (s == "Revoked" || s == "NotSupported" || s == "TdxModuleMismatch"
+                                     ? "'" + s + "' cannot be accepted"
+                                     : "unknown TCB status '" + s + "'") +
+                                    " (expected one of: " + list + ")");
+    }
+    out.push_back(s);
+  }
+  return {};
+}
+
+Result<TdxPolicy> read_tdx(const json& object) {
+  TdxPolicy p = default_tdx_policy();
+  ObjectReader r(object, "/tdx");
+  CLOISTER_CHECK_OK(r.only({"mr_td", "rtmr0", "rtmr1", "rtmr2", "rtmr3", "mr_config_id", "mr_owner",
+                            "mr_owner_config", "mr_seam", "mr_signer_seam", "report_data",
+                            "td_attributes", "xfam", "minimum_tee_tcb_svn", "accepted_tcb_statuses",
+                            "accepted_advisory_ids", "collateral"}));
+  CLOISTER_CHECK_OK(r.hex_list("mr_td", p.mr_td, 48));
+  for (std::size_t i = 0; i < 4; ++i) {
+    const std::string key = "rtmr" + std::to_string(i);
+    CLOISTER_CHECK_OK(r.hex_list(key.c_str(), p.rtmr[i], 48));
+  }
+  CLOISTER_CHECK_OK(r.hex_list("mr_config_id", p.mr_config_id, 48));
+  CLOISTER_CHECK_OK(r.hex_list("mr_owner", p.mr_owner, 48));
+  CLOISTER_CHECK_OK(r.hex_list("mr_owner_config", p.mr_owner_config, 48));
+  CLOISTER_CHECK_OK(r.hex_list("mr_seam", p.mr_seam, 48));
+  CLOISTER_CHECK_OK(r.hex_list("mr_signer_seam", p.mr_signer_seam, 48));
+  CLOISTER_CHECK_OK(r.hex("report_data", p.report_data, 64));
+  CLOISTER_CHECK_OK(r.hex("minimum_tee_tcb_svn", p.minimum_tee_tcb_svn, 16));
+  if (const json* v = r.get("td_attributes")) {
+    ObjectReader ar(*v, r.at("td_attributes"));
+    auto& a = p.td_attributes;
+    CLOISTER_CHECK_OK(ar.only({"allow_debug", "require_sept_ve_disable", "allow_pks", "allow_kl",
+                               "allow_perfmon", "mask", "value"}));
+    CLOISTER_CHECK_OK(ar.boolean("allow_debug", a.allow_debug));
+    CLOISTER_CHECK_OK(ar.boolean("require_sept_ve_disable", a.require_sept_ve_disable));
+    CLOISTER_CHECK_OK(ar.boolean("allow_pks", a.allow_pks));
+    CLOISTER_CHECK_OK(ar.boolean("allow_kl", a.allow_kl));
+    CLOISTER_CHECK_OK(ar.boolean("allow_perfmon", a.allow_perfmon));
+    if (ar.get("mask") || ar.get("value")) {
+      CLOISTER_CHECK_OK(read_masked(ar, "TD_ATTRIBUTES", a.mask, a.value));
+      if (!a.mask) a.mask = ~std::uint64_t{0};
+    }
+  }
+  if (const json* v = r.get("xfam")) {
+    ObjectReader xr(*v, r.at("xfam"));
+    CLOISTER_CHECK_OK(xr.only({"mask", "value"}));
+    std::optional<std::uint64_t> mask;
+    MaskedValue x;
+    CLOISTER_CHECK_OK(read_masked(xr, "XFAM", mask, x.value));
+    if (mask) x.mask = *mask;
+    p.xfam = x;
+  }
+  CLOISTER_CHECK_OK(read_strings(r, "accepted_tcb_statuses", p.accepted_tcb_statuses,
+                                 &acceptable_tcb_statuses()));
+  if (r.get("accepted_advisory_ids")) {
+    std::vector<std::string> ids;
+    CLOISTER_CHECK_OK(read_strings(r, "accepted_advisory_ids", ids, nullptr));
+    p.accepted_advisory_ids = std::move(ids);
+  }
+  if (const json* v = r.get("collateral")) {
+    ObjectReader cr(*v, r.at("collateral"));
+    CLOISTER_CHECK_OK(cr.only({"maximum_age_days", "allow_stale"}));
+    CLOISTER_CHECK_OK(cr.integer("maximum_age_days", p.maximum_collateral_age_days, 36500));
+    CLOISTER_CHECK_OK(cr.boolean("allow_stale", p.allow_stale_collateral));
+  }
+  return p;
+}
+
 json tcb_json(const TcbMinimum& t) {
   json out = json::object();
   if (t.fmc) out["fmc"] = *t.fmc;
@@ -309,17 +420,52 @@ std::string mask_string(std::uint64_t v) {
   return buf;
 }
 
+json tdx_json(const TdxPolicy& p) {
+  json t = json::object();
+  t["mr_td"] = hex_list_json(p.mr_td);
+  for (std::size_t i = 0; i < 4; ++i) t["rtmr" + std::to_string(i)] = hex_list_json(p.rtmr[i]);
+  t["mr_config_id"] = hex_list_json(p.mr_config_id);
+  t["mr_owner"] = hex_list_json(p.mr_owner);
+  t["mr_owner_config"] = hex_list_json(p.mr_owner_config);
+  t["mr_seam"] = hex_list_json(p.mr_seam);
+  t["mr_signer_seam"] = hex_list_json(p.mr_signer_seam);
+  if (p.report_data) t["report_data"] = to_hex(*p.report_data);
+  const auto& a = p.td_attributes;
+  t["td_attributes"] = {{"allow_debug", a.allow_debug},
+                        {"require_sept_ve_disable", a.require_sept_ve_disable},
+                        {"allow_pks", a.allow_pks},
+                        {"allow_kl", a.allow_kl},
+                        {"allow_perfmon", a.allow_perfmon}};
+  if (a.mask) {
+    t["td_attributes"]["mask"] = mask_string(*a.mask);
+    t["td_attributes"]["value"] = mask_string(a.value);
+  }
+  if (p.xfam)
+    t["xfam"] = {{"mask", mask_string(p.xfam->mask)}, {"value", mask_string(p.xfam->value)}};
+  if (p.minimum_tee_tcb_svn) t["minimum_tee_tcb_svn"] = to_hex(*p.minimum_tee_tcb_svn);
+  t["accepted_tcb_statuses"] = p.accepted_tcb_statuses;
+  if (p.accepted_advisory_ids) t["accepted_advisory_ids"] = *p.accepted_advisory_ids;
+  t["collateral"] = {{"allow_stale", p.allow_stale_collateral}};
+  if (p.maximum_collateral_age_days)
+    t["collateral"]["maximum_age_days"] = *p.maximum_collateral_age_days;
+  return t;
+}
+
 }  // namespace
 
 SnpPolicy default_snp_policy() {
   return SnpPolicy{};
 }
 
+TdxPolicy default_tdx_policy() {
+  return TdxPolicy{};
+}
+
 Result<Policy> parse_policy(std::string_view text) {
   json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) return Error("policy: not valid JSON");
   ObjectReader top(doc, "");
-  CLOISTER_CHECK_OK(top.only({"$schema", "version", "snp"}));
+  CLOISTER_CHECK_OK(top.only({"$schema", "version", "snp", "tdx"}));
   if (const json* v = top.get("version")) {
     if (!v->is_number_unsigned() || v->get<std::uint64_t>() != 1)
       return ObjectReader::fail("/version", "expected 1 (the only policy version)");
@@ -327,6 +473,9 @@ Result<Policy> parse_policy(std::string_view text) {
   Policy policy;
   if (const json* snp = top.get("snp")) {
     CLOISTER_TRY(policy.snp, read_snp(*snp));
+  }
+  if (const json* tdx = top.get("tdx")) {
+    CLOISTER_TRY(policy.tdx, read_tdx(*tdx));
   }
   return policy;
 }
@@ -340,6 +489,7 @@ Result<Policy> load_policy(const std::filesystem::path& path) {
 
 json policy_to_json(const Policy& policy) {
   json out = {{"version", 1}};
+  if (policy.tdx) out["tdx"] = tdx_json(*policy.tdx);
   if (!policy.snp) return out;
   const SnpPolicy& p = *policy.snp;
   json s = json::object();

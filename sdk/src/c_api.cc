@@ -1,3 +1,4 @@
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 
@@ -46,10 +47,13 @@ int cloister_verifier_new(const char* options_json, cloister_verifier** out, cha
         options.online = value.get<bool>();
       } else if (key == "kds_url" && value.is_string()) {
         options.kds_url = value.get<std::string>();
+      } else if (key == "pcs_url" && value.is_string()) {
+        options.pcs_url = value.get<std::string>();
       } else {
         if (error != nullptr)
           *error = duplicate("options: unknown key or wrong type for '" + key +
-                             "' (expected cache_dir: string, online: bool, kds_url: string)");
+                             "' (expected cache_dir: string, online: bool, kds_url: string, "
+                             "pcs_url: string)");
         return CLOISTER_EINVAL;
       }
     }
@@ -68,8 +72,12 @@ int cloister_verify(const cloister_verifier* verifier, const cloister_verify_req
   *verdict_json = nullptr;
   if (verifier == nullptr || request == nullptr)
     return invalid(verdict_json, "verifier and request must not be NULL");
-  if (request->struct_size < sizeof(cloister_verify_request))
-    return invalid(verdict_json, "request.struct_size is smaller than this library's request");
+  if (request->struct_size < CLOISTER_VERIFY_REQUEST_V1_SIZE)
+    return invalid(verdict_json, "request.struct_size is smaller than any request version");
+  // A field added after 0.1 is read only when the caller's struct has it.
+  auto has = [&](std::size_t offset, std::size_t size) {
+    return request->struct_size >= offset + size;
+  };
   try {
     cloister::sdk::VerifyRequest r;
     r.evidence = copy(request->evidence);
@@ -84,6 +92,16 @@ int cloister_verify(const cloister_verifier* verifier, const cloister_verify_req
     }
     if (request->product != nullptr) r.product = request->product;
     if (request->time != 0) r.time = request->time;
+    if (has(offsetof(cloister_verify_request, tee), sizeof request->tee) && request->tee != nullptr)
+      r.tee = request->tee;
+    if (has(offsetof(cloister_verify_request, collateral_count),
+            sizeof request->collateral_count)) {
+      for (std::size_t i = 0; i < request->collateral_count; ++i)
+        r.collateral.push_back(copy(request->collateral[i]));
+    }
+    if (has(offsetof(cloister_verify_request, event_log), sizeof request->event_log) &&
+        request->event_log.data != nullptr)
+      r.event_log = copy(request->event_log);
     auto verdict = verifier->verifier.verify(r);
     if (!verdict) return invalid(verdict_json, verdict.error().message());
     *verdict_json = duplicate(verdict->to_json().dump());

@@ -5,12 +5,15 @@
 
 #include "cloister/attestation/snp/cert_table.h"
 #include "cloister/attestation/snp/report_json.h"
+#include "cloister/attestation/tdx/report_json.h"
 #include "cloister/policy/snp.h"
+#include "cloister/policy/tdx.h"
 
 namespace cloister::sdk {
 namespace {
 
 namespace snp = attestation::snp;
+namespace tdx = attestation::tdx;
 using attestation::Certificate;
 using attestation::Checks;
 using attestation::CheckStatus;
@@ -52,7 +55,21 @@ void add_table(ByteView table, const std::string& where, snp::SnpEvidence& evide
 }  // namespace
 
 struct Verifier::Impl {
-  explicit Impl(VerifierOptions o) : options(std::move(o)), verifier(config(options)) {}
+  explicit Impl(VerifierOptions o)
+      : options(std::move(o)), verifier(config(options)), tdx_verifier(tdx_config(options)) {}
+
+  static tdx::TdxVerifierConfig tdx_config(const VerifierOptions& o) {
+    tdx::TdxVerifierConfig c;
+    if (o.cache_dir || o.online) {
+      tdx::PcsOptions p;
+      p.base_url = o.pcs_url;
+      p.cache_dir = o.cache_dir;
+      p.online = o.online;
+      c.pcs = std::make_shared<tdx::PcsClient>(p);
+    }
+    c.trusted_root = o.tdx_trusted_root;
+    return c;
+  }
 
   static snp::SnpVerifierConfig config(const VerifierOptions& o) {
     snp::SnpVerifierConfig c;
@@ -79,11 +96,37 @@ struct Verifier::Impl {
     return certs;
   }
 
+  // Collateral files parse once (JSON parsing dominates otherwise): a service or a fleet sees
+  // the same TCB Info, QE Identity, chains and CRLs for every quote of a platform.
+  Result<std::shared_ptr<const tdx::TdxCollateral>> collateral(const Bytes& input,
+                                                               const std::string& source) const {
+    {
+      std::lock_guard lock(mutex);
+      if (auto it = parsed_collateral.find(input); it != parsed_collateral.end()) return it->second;
+    }
+    auto c = std::make_shared<tdx::TdxCollateral>();
+    CLOISTER_CHECK_OK(tdx::add_collateral(input, source, *c));
+    constexpr std::size_t kMaxParsed = 1024;
+    std::lock_guard lock(mutex);
+    if (parsed_collateral.size() >= kMaxParsed) parsed_collateral.clear();
+    parsed_collateral.emplace(input, c);
+    return std::shared_ptr<const tdx::TdxCollateral>(c);
+  }
+
+  Result<Verdict> verify_snp(const VerifyRequest& request) const;
+  Result<Verdict> verify_tdx(const VerifyRequest& request) const;
+
   VerifierOptions options;
   snp::SnpVerifier verifier;
+  tdx::TdxVerifier tdx_verifier;
   mutable std::mutex mutex;
   mutable std::map<Bytes, std::vector<Certificate>> parsed;
+  mutable std::map<Bytes, std::shared_ptr<const tdx::TdxCollateral>> parsed_collateral;
 };
+
+std::string detect_tee(ByteView evidence) {
+  return tdx::looks_like_tdx_quote(evidence) ? "tdx" : "snp";
+}
 
 Verifier::Verifier(VerifierOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
 Verifier::~Verifier() = default;
@@ -91,17 +134,76 @@ Verifier::Verifier(Verifier&&) noexcept = default;
 Verifier& Verifier::operator=(Verifier&&) noexcept = default;
 
 Result<Verdict> Verifier::verify(const VerifyRequest& request) const {
-  snp::SnpVerifyOptions options;
-  options.time = request.time.value_or(unix_now());
+  const std::string tee = request.tee.value_or(detect_tee(request.evidence));
+  if (tee == "snp") return impl_->verify_snp(request);
+  if (tee == "tdx") return impl_->verify_tdx(request);
+  return Error("tee: expected \"snp\" or \"tdx\", found \"" + tee + "\"");
+}
+
+Result<Verdict> Verifier::Impl::verify_tdx(const VerifyRequest& request) const {
+  if (request.cert_table) return Error("a certificate table is SEV-SNP evidence, not TDX");
+  if (request.product)
+    return Error("a product name applies to SEV-SNP reports; TDX quotes have none");
+  tdx::TdxVerifyOptions verify_options;
+  verify_options.time = request.time.value_or(unix_now());
+  const policy::TdxPolicy tdx_policy = request.policy.tdx.value_or(policy::default_tdx_policy());
+  policy::apply_tdx_policy_options(tdx_policy, verify_options);
+
+  tdx::TdxEvidence evidence;
+  evidence.quote = request.evidence;
+  evidence.event_log = request.event_log;
+  auto merge = [&](const tdx::TdxCollateral& c) {
+    auto& out = evidence.collateral;
+    out.tcb_infos.insert(out.tcb_infos.end(), c.tcb_infos.begin(), c.tcb_infos.end());
+    out.qe_identities.insert(out.qe_identities.end(), c.qe_identities.begin(),
+                             c.qe_identities.end());
+    out.certificates.insert(out.certificates.end(), c.certificates.begin(), c.certificates.end());
+    out.crls.insert(out.crls.end(), c.crls.begin(), c.crls.end());
+  };
+  for (std::size_t i = 0; i < request.collateral.size(); ++i) {
+    const std::string source = "collateral input " + std::to_string(i + 1);
+    auto c = collateral(request.collateral[i], source);
+    if (!c) return c.error();
+    merge(**c);
+  }
+  for (std::size_t i = 0; i < request.certificates.size(); ++i) {
+    auto certs = certificates(request.certificates[i]);
+    if (!certs) return certs.error().with_context("certificate input " + std::to_string(i + 1));
+    for (auto& c : *certs)
+      evidence.collateral.certificates.push_back({c, "certificate input " + std::to_string(i + 1)});
+  }
+  for (std::size_t i = 0; i < request.crls.size(); ++i) {
+    auto crl = Crl::parse(request.crls[i]);
+    if (!crl) return crl.error().with_context("CRL input " + std::to_string(i + 1));
+    evidence.collateral.crls.push_back(
+        {std::move(crl).value(), "CRL input " + std::to_string(i + 1)});
+  }
+
+  tdx::TdxVerification v = tdx_verifier.verify(evidence, verify_options);
+  Verdict verdict;
+  verdict.tee = "tdx";
+  verdict.checks = v.checks;
+  policy::evaluate_tdx_policy(tdx_policy, v, verdict.checks);
+  verdict.report = tdx::tdx_report_to_json(v);
+  return verdict;
+}
+
+Result<Verdict> Verifier::Impl::verify_snp(const VerifyRequest& request) const {
+  if (!request.collateral.empty())
+    return Error("collateral (TCB Info, QE Identity) applies to TDX quotes, not SEV-SNP reports");
+  if (request.event_log)
+    return Error("an event log is replayed into TDX RTMRs; SEV-SNP reports have none");
+  snp::SnpVerifyOptions verify_options;
+  verify_options.time = request.time.value_or(unix_now());
   if (request.product) {
-    CLOISTER_TRY(options.product, snp::product_from_name(*request.product));
+    CLOISTER_TRY(verify_options.product, snp::product_from_name(*request.product));
   }
   const policy::SnpPolicy snp_policy = request.policy.snp.value_or(policy::default_snp_policy());
-  policy::apply_snp_policy_options(snp_policy, options);
+  policy::apply_snp_policy_options(snp_policy, verify_options);
 
   snp::SnpEvidence evidence;
   for (std::size_t i = 0; i < request.certificates.size(); ++i) {
-    auto certs = impl_->certificates(request.certificates[i]);
+    auto certs = certificates(request.certificates[i]);
     if (!certs) return certs.error().with_context("certificate input " + std::to_string(i + 1));
     for (auto& c : *certs) {
       evidence.certificates.push_back({c, "certificate input " + std::to_string(i + 1)});
@@ -124,7 +226,7 @@ Result<Verdict> Verifier::verify(const VerifyRequest& request) const {
     add_table(*request.cert_table, "the certificate table", evidence, table_checks);
   evidence.report.assign(bytes.begin(), bytes.end());
 
-  snp::SnpVerification v = impl_->verifier.verify(evidence, options);
+  snp::SnpVerification v = verifier.verify(evidence, verify_options);
   Verdict verdict;
   verdict.tee = "snp";
   for (const auto& c : table_checks.all()) verdict.checks.add(c);
@@ -168,7 +270,21 @@ std::string Verdict::to_text() const {
     }
     out += "\n";
   }
-  if (!report.is_null()) {
+  if (!report.is_null() && tee == "tdx") {
+    out += "\n  mr_td        " + report.value("mr_td", "") + "\n";
+    for (int i = 0; i < 4; ++i) {
+      const std::string key = "rtmr" + std::to_string(i);
+      out += "  " + key + "        " + report.value(key, "") + "\n";
+    }
+    out += "  report_data  " + report.value("report_data", "") + "\n";
+    if (report.contains("tcb")) {
+      const auto& tcb = report["tcb"];
+      out += "  tcb_status   " + tcb.value("status", "") +
+             (tcb["tcb_date"].is_string() ? " (tcbDate " + tcb["tcb_date"].get<std::string>() + ")"
+                                          : std::string()) +
+             "\n";
+    }
+  } else if (!report.is_null()) {
     out += "\n  measurement  " + report.value("measurement", "") + "\n";
     out += "  report_data  " + report.value("report_data", "") + "\n";
     out += "  chip_id      " + report.value("chip_id", "") + "\n";

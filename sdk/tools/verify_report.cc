@@ -1,4 +1,4 @@
-// verify-report: verify an attestation report against AMD's roots and a policy.
+// verify-report: verify an SEV-SNP report or a TDX quote against the vendor's roots and a policy.
 // Exit status: 0 every check passed, 1 verification or policy failed, 2 usage or unreadable
 // input.
 #include <CLI/CLI.hpp>
@@ -23,41 +23,55 @@ int usage_error(const std::string& message) {
 
 int main(int argc, char** argv) {
   CLI::App app{
-      "Verify an AMD SEV-SNP attestation report: signature, certificate chain to AMD's pinned "
-      "root, revocation, TCB and identity binding, and an appraisal policy.\n"
+      "Verify an AMD SEV-SNP attestation report or an Intel TDX quote: signatures, certificate "
+      "chain to the vendor's pinned root, revocation, TCB (SNP: VCEK binding; TDX: collateral "
+      "and Intel's TCB status), an optional TDX event log, and an appraisal policy.\n"
       "Exit status: 0 all checks passed, 1 verification or policy failed, 2 usage or "
       "unreadable input.",
       "verify-report"};
   std::string report_path;
-  std::vector<std::string> cert_paths, crl_paths, measurements;
+  std::vector<std::string> cert_paths, crl_paths, measurements, collateral_paths;
   std::string cert_table_path, cache_dir, product, policy_path, report_data, host_data, at;
+  std::string tee, event_log_path;
   std::string kds_url = cloister::attestation::snp::kKdsBaseUrl;
+  std::string pcs_url = cloister::attestation::tdx::kPcsBaseUrl;
   bool online = false, json = false;
 
   app.add_option("REPORT", report_path,
-                 "Report file: 1184 bytes, optionally followed by the extended-report "
-                 "certificate table")
+                 "SEV-SNP report (1184 bytes, optionally followed by the extended-report "
+                 "certificate table) or TDX quote (v4/v5)")
       ->required();
+  app.add_option("--tee", tee, "snp or tdx (default: detected from the evidence)")
+      ->check(CLI::IsMember({"snp", "tdx"}));
+  app.add_option("--collateral", collateral_paths,
+                 "TDX collateral: PCS TCB Info / QE Identity JSON, a collateral bundle JSON, PEM "
+                 "issuer chains, CRLs (each recognised by content)");
+  app.add_option("--event-log", event_log_path,
+                 "TDX CC event log (CCEL log area) to replay into RTMR0-3");
   app.add_option("--certs", cert_paths,
                  "Certificate files (DER or PEM, bundles allowed): VCEK/VLEK, ASK/ASVK, ARK");
   app.add_option("--cert-table", cert_table_path,
                  "Extended-report certificate table (GHCB GUID table)");
-  app.add_option("--crl", crl_paths, "CRL files (DER or PEM) signed by the ARK");
+  app.add_option("--crl", crl_paths, "CRL files (DER or PEM): AMD's, or Intel's root and PCK CRLs");
   app.add_option("--cache-dir", cache_dir,
-                 "Certificate/CRL cache directory (KDS layout, see docs/tenant.md)");
+                 "Certificate/CRL/collateral cache directory (KDS and PCS layouts, see "
+                 "docs/tenant.md)");
   app.add_flag("--online", online,
-               "Fetch missing certificates and CRLs from AMD KDS (and cache them)");
+               "Fetch missing certificates, CRLs and collateral from AMD KDS or Intel PCS (and "
+               "cache them)");
   app.add_option("--kds-url", kds_url, "KDS base URL (a mirror)")->capture_default_str();
+  app.add_option("--pcs-url", pcs_url, "Intel PCS base URL (or a PCCS)")->capture_default_str();
   app.add_option("--product", product,
                  "Milan, Genoa, Bergamo, Siena, Turin: for v2 reports without CPUID fields");
   app.add_option("--policy", policy_path,
                  "Appraisal policy (JSON, see docs/policy.md); default: secure defaults");
   app.add_option("--measurement", measurements,
-                 "Accepted MEASUREMENT values (96 hex digits); overrides the policy's");
+                 "Accepted MEASUREMENT (SNP) or MRTD (TDX) values (96 hex digits); overrides the "
+                 "policy's");
   app.add_option("--report-data", report_data,
                  "Required REPORT_DATA (128 hex digits); overrides the policy's");
   app.add_option("--host-data", host_data,
-                 "Required HOST_DATA (64 hex digits); overrides the policy's");
+                 "SNP: required HOST_DATA (64 hex digits); overrides the policy's");
   app.add_option("--at", at, "Verification time, RFC 3339 (default: now)");
   app.add_flag("--json", json, "Print the verdict as JSON");
 
@@ -93,21 +107,42 @@ int main(int argc, char** argv) {
     if (!policy) return usage_error(policy.error().message());
     request.policy = std::move(policy).value();
   }
-  if (!measurements.empty() || !report_data.empty() || !host_data.empty()) {
+  request.tee = tee.empty() ? cloister::sdk::detect_tee(request.evidence) : tee;
+  const bool is_tdx = *request.tee == "tdx";
+  for (const auto& path : collateral_paths) {
+    auto bytes = cloister::read_file(path);
+    if (!bytes) return usage_error(bytes.error().message());
+    request.collateral.push_back(std::move(bytes).value());
+  }
+  if (!event_log_path.empty()) {
+    auto bytes = cloister::read_file(event_log_path);
+    if (!bytes) return usage_error(bytes.error().message());
+    request.event_log = std::move(bytes).value();
+  }
+  std::vector<cloister::Bytes> measurement_values;
+  for (const auto& m : measurements) {
+    auto bytes = cloister::from_hex_exact(m, 48);
+    if (!bytes) return usage_error("--measurement " + m + ": " + bytes.error().message());
+    measurement_values.push_back(std::move(bytes).value());
+  }
+  std::optional<cloister::Bytes> report_data_value;
+  if (!report_data.empty()) {
+    auto bytes = cloister::from_hex_exact(report_data, 64);
+    if (!bytes) return usage_error("--report-data: " + bytes.error().message());
+    report_data_value = std::move(bytes).value();
+  }
+  if (is_tdx) {
+    if (!host_data.empty()) return usage_error("--host-data applies to SEV-SNP reports only");
+    if (!measurement_values.empty() || report_data_value) {
+      auto tdx = request.policy.tdx.value_or(cloister::policy::default_tdx_policy());
+      if (!measurement_values.empty()) tdx.mr_td = measurement_values;
+      if (report_data_value) tdx.report_data = report_data_value;
+      request.policy.tdx = std::move(tdx);
+    }
+  } else if (!measurement_values.empty() || report_data_value || !host_data.empty()) {
     auto snp = request.policy.snp.value_or(cloister::policy::default_snp_policy());
-    if (!measurements.empty()) {
-      snp.measurements.clear();
-      for (const auto& m : measurements) {
-        auto bytes = cloister::from_hex_exact(m, 48);
-        if (!bytes) return usage_error("--measurement " + m + ": " + bytes.error().message());
-        snp.measurements.push_back(std::move(bytes).value());
-      }
-    }
-    if (!report_data.empty()) {
-      auto bytes = cloister::from_hex_exact(report_data, 64);
-      if (!bytes) return usage_error("--report-data: " + bytes.error().message());
-      snp.report_data = std::move(bytes).value();
-    }
+    if (!measurement_values.empty()) snp.measurements = measurement_values;
+    if (report_data_value) snp.report_data = report_data_value;
     if (!host_data.empty()) {
       auto bytes = cloister::from_hex_exact(host_data, 32);
       if (!bytes) return usage_error("--host-data: " + bytes.error().message());
@@ -126,6 +161,7 @@ int main(int argc, char** argv) {
   if (!cache_dir.empty()) options.cache_dir = cache_dir;
   options.online = online;
   options.kds_url = kds_url;
+  options.pcs_url = pcs_url;
   cloister::sdk::Verifier verifier(std::move(options));
   auto verdict = verifier.verify(request);
   if (!verdict) return usage_error(verdict.error().message());
@@ -133,7 +169,8 @@ int main(int argc, char** argv) {
   if (json) {
     std::cout << verdict->to_json().dump(2) << "\n";
   } else {
-    std::cout << "verify-report: " << report_path << " (SEV-SNP)\n" << verdict->to_text();
+    std::cout << "verify-report: " << report_path << (is_tdx ? " (Intel TDX)\n" : " (SEV-SNP)\n")
+              << verdict->to_text();
   }
   return verdict->passed() ? 0 : kExitFail;
 }

@@ -119,7 +119,7 @@ TEST(ReferenceValues, PolicyShapeForEachTee) {
   EXPECT_EQ(nlohmann::json::parse(reference_values_policy(fw::Tee::kSevSnp, std::span(&d, 1))),
             nlohmann::json::parse(R"({"snp": {"measurements": [")" + hex + R"("]}})"));
   EXPECT_EQ(nlohmann::json::parse(reference_values_policy(fw::Tee::kTdx, std::span(&d, 1))),
-            nlohmann::json::parse(R"({"tdx": {"mrtd": [")" + hex + R"("]}})"));
+            nlohmann::json::parse(R"({"tdx": {"mr_td": [")" + hex + R"("]}})"));
   EXPECT_EQ(reference_values_policy(fw::Tee::kSevSnp, std::span(&d, 1)).back(), '\n');
 }
 

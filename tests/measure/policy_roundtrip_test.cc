@@ -25,5 +25,16 @@ TEST(ReferenceValuesPolicy, SnpMeasurementsParseInTheVerifiersPolicy) {
   EXPECT_EQ(policy->snp->vmpls, std::vector<std::uint32_t>{0});
 }
 
+TEST(ReferenceValuesPolicy, TdxMrtdParsesInTheVerifiersPolicy) {
+  Sha384Digest mrtd{};
+  mrtd.fill(0x5c);
+  std::vector<Sha384Digest> digests = {mrtd};
+  auto policy = policy::parse_policy(reference_values_policy(fw::Tee::kTdx, digests));
+  ASSERT_TRUE(policy) << policy.error().message();
+  ASSERT_TRUE(policy->tdx.has_value());
+  ASSERT_EQ(policy->tdx->mr_td.size(), 1u);
+  EXPECT_EQ(to_hex(policy->tdx->mr_td[0]), to_hex(mrtd));
+}
+
 }  // namespace
 }  // namespace cloister::measure

@@ -184,7 +184,7 @@ TEST(TdxVectors, CliPrintsMrtdAndCfvDigest) {
     EXPECT_EQ(doc["mrtd"], c[key]);
     EXPECT_EQ(doc["cfv_sha384"], c["cfv_sha384"]);
     EXPECT_EQ(doc["inputs"]["page_order"], order);
-    EXPECT_EQ(doc["reference_values"]["tdx"]["mrtd"][0], c[key]);
+    EXPECT_EQ(doc["reference_values"]["tdx"]["mr_td"][0], c[key]);
   }
 }
 

@@ -34,7 +34,18 @@ TEST(Policy, EmptyPolicyMeansSecureDefaults) {
   // An empty snp section gets the same defaults.
   auto s = parse_policy(R"({"snp": {}})");
   ASSERT_TRUE(s && s->snp);
-  EXPECT_EQ(policy_to_json(*s)["snp"], policy_to_json(Policy{d})["snp"]);
+  EXPECT_EQ(policy_to_json(*s)["snp"], policy_to_json(Policy{d, std::nullopt})["snp"]);
+
+  EXPECT_FALSE(p->tdx.has_value());
+  TdxPolicy t = default_tdx_policy();
+  EXPECT_FALSE(t.td_attributes.allow_debug);
+  EXPECT_TRUE(t.td_attributes.require_sept_ve_disable);
+  EXPECT_EQ(t.accepted_tcb_statuses, std::vector<std::string>{"UpToDate"});
+  EXPECT_FALSE(t.accepted_advisory_ids.has_value());
+  EXPECT_FALSE(t.allow_stale_collateral);
+  auto empty_tdx = parse_policy(R"({"tdx": {}})");
+  ASSERT_TRUE(empty_tdx && empty_tdx->tdx);
+  EXPECT_EQ(policy_to_json(*empty_tdx)["tdx"], policy_to_json(Policy{std::nullopt, t})["tdx"]);
 }
 
 TEST(Policy, ErrorsNameTheJsonPath) {
@@ -103,8 +114,9 @@ TEST(Policy, SchemaAndParserAgreeOnEveryKey) {
         }
       };
   walk(schema, {});
-  EXPECT_EQ(objects,
-            10);  // top, snp, guest_policy, minimum_tcb + 4 TCBs, platform_info, revocation
+  // top; snp, guest_policy, minimum_tcb + 4 TCBs, platform_info, revocation; tdx,
+  // td_attributes, xfam, collateral
+  EXPECT_EQ(objects, 14);
 }
 
 TEST(Policy, EveryExampleParsesAndRoundTrips) {
@@ -119,7 +131,7 @@ TEST(Policy, EveryExampleParsesAndRoundTrips) {
     EXPECT_EQ(policy_to_json(*again), once);
     ++examples;
   }
-  EXPECT_GE(examples, 4);
+  EXPECT_GE(examples, 6);
 }
 
 TEST(Policy, ParsesEveryField) {

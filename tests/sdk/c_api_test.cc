@@ -65,7 +65,7 @@ TEST(CApi, OptionErrorsAndVersion) {
   EXPECT_STREQ(
       error.p,
       "options: unknown key or wrong type for 'onlin' (expected cache_dir: string, online: "
-      "bool, kds_url: string)");
+      "bool, kds_url: string, pcs_url: string)");
   EXPECT_EQ(verifier, nullptr);
   EXPECT_STREQ(cloister_version(), "0.1.0");
   Owned out;

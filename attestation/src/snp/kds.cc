@@ -1,9 +1,5 @@
 #include "cloister/attestation/snp/kds.h"
 
-#include <algorithm>
-#include <chrono>
-#include <thread>
-
 #include "cloister/common/file.h"
 #include "cloister/common/hex.h"
 
@@ -66,29 +62,13 @@ Result<Bytes> KdsClient::fetch(const std::string& url) {
     CLOISTER_TRY(auto client, make_http_client());
     options_.http = std::move(client);
   }
-  std::string last;
-  for (int attempt = 1; attempt <= std::max(1, options_.max_attempts); ++attempt) {
-    auto response = options_.http->get(url);
-    long wait = 1L << (attempt - 1);
-    if (!response) {
-      last = response.error().message();
-    } else if (response->status == 200) {
-      if (response->body.empty()) return Error("GET " + url + ": empty response body");
-      return std::move(response->body);
-    } else if (response->status == 429 || response->status >= 500) {
-      last = "GET " + url + ": HTTP " + std::to_string(response->status) +
-             (response->status == 429 ? " (KDS rate limit)" : "");
-      if (response->retry_after_seconds) wait = *response->retry_after_seconds;
-    } else {
-      return Error("GET " + url + ": HTTP " + std::to_string(response->status) +
-                   (response->status == 404 ? " (KDS has no such certificate)" : ""));
-    }
-    if (attempt < options_.max_attempts) {
-      std::this_thread::sleep_for(
-          std::chrono::seconds(std::clamp(wait, 0L, options_.max_retry_wait_seconds)));
-    }
-  }
-  return Error(last + " (gave up after " + std::to_string(options_.max_attempts) + " attempts)");
+  RetryPolicy policy;
+  policy.max_attempts = options_.max_attempts;
+  policy.max_retry_wait_seconds = options_.max_retry_wait_seconds;
+  policy.service = "KDS";
+  policy.not_found_hint = "KDS has no such certificate";
+  CLOISTER_TRY(HttpResponse response, get_with_retry(*options_.http, url, policy));
+  return std::move(response.body);
 }
 
 Status KdsClient::store(const std::filesystem::path& path, ByteView data) {

@@ -27,35 +27,51 @@ typedef struct {
 } cloister_bytes;
 
 typedef struct {
-  /* sizeof(cloister_verify_request): lets later versions add fields compatibly. */
+  /* sizeof(cloister_verify_request) as the caller compiled it: lets later versions add fields
+   * compatibly. A request of CLOISTER_VERIFY_REQUEST_V1_SIZE (a caller built against 0.1,
+   * which knew the fields up to `time`) is accepted; the newer fields then read as unset. */
   size_t struct_size;
-  /* SEV-SNP report (1184 bytes), optionally followed by its certificate table. */
+  /* SEV-SNP report (1184 bytes), optionally followed by its certificate table; or a TDX quote. */
   cloister_bytes evidence;
-  /* Certificate files (DER or PEM bundles), any roles. */
+  /* Certificate files (DER or PEM bundles), any roles. For TDX: issuer chains. */
   const cloister_bytes* certificates;
   size_t certificate_count;
-  /* Optional extended-report certificate table ({NULL, 0}: none). */
+  /* SNP: optional extended-report certificate table ({NULL, 0}: none). */
   cloister_bytes cert_table;
-  /* CRL files (DER or PEM). */
+  /* CRL files (DER or PEM). For TDX: the Root CA and PCK CRLs. */
   const cloister_bytes* crls;
   size_t crl_count;
   /* Appraisal policy JSON (docs/policy.md); NULL: secure defaults. */
   const char* policy_json;
-  /* "Milan", "Genoa", "Turin", …, for reports without CPUID fields; NULL: from the evidence. */
+  /* SNP: "Milan", "Genoa", "Turin", … for reports without CPUID fields; NULL: from the
+   * evidence. */
   const char* product;
   /* Verification time, seconds since the Unix epoch; 0: now. */
   int64_t time;
+  /* ---- Added after 0.1 (TDX); read only when struct_size covers them. ---- */
+  /* "snp" or "tdx"; NULL: detected from the evidence. */
+  const char* tee;
+  /* TDX collateral files: PCS TCB Info / QE Identity responses, collateral bundles, PEM issuer
+   * chains, CRLs; each recognised by content. */
+  const cloister_bytes* collateral;
+  size_t collateral_count;
+  /* TDX: the CC event log to replay into RTMR0-3 ({NULL, 0}: none). */
+  cloister_bytes event_log;
 } cloister_verify_request;
 
+/* The size of the request as 0.1 defined it (fields up to and including `time`). */
+#define CLOISTER_VERIFY_REQUEST_V1_SIZE (offsetof(cloister_verify_request, time) + sizeof(int64_t))
+
 /* Creates a verifier. options_json may be NULL or
- *   {"cache_dir": "/var/cache/cloister", "online": false, "kds_url": "https://kdsintf.amd.com"}.
+ *   {"cache_dir": "/var/cache/cloister", "online": false, "kds_url": "https://kdsintf.amd.com",
+ *    "pcs_url": "https://api.trustedservices.intel.com"}.
  * Returns CLOISTER_PASS and *out, or CLOISTER_EINVAL and (if error is not NULL) a message. */
 int cloister_verifier_new(const char* options_json, cloister_verifier** out, char** error);
 
 void cloister_verifier_free(cloister_verifier* verifier);
 
 /* Verifies. On CLOISTER_PASS or CLOISTER_FAIL, *verdict_json receives
- *   {"verdict": "pass"|"fail", "tee": "snp", "checks": [...], "report": {...}};
+ *   {"verdict": "pass"|"fail", "tee": "snp"|"tdx", "checks": [...], "report": {...}};
  * on CLOISTER_EINVAL it receives {"error": "..."}. */
 int cloister_verify(const cloister_verifier* verifier, const cloister_verify_request* request,
                     char** verdict_json);

@@ -1,9 +1,11 @@
 // The project's one HTTP client, for fetching collateral (AMD KDS, Intel PCS).
 #pragma once
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "cloister/common/bytes.h"
 
@@ -14,6 +16,9 @@ struct HttpResponse {
   Bytes body;
   std::string content_type;
   std::optional<long> retry_after_seconds;  // from a Retry-After header in seconds form
+  // Every response header, names lower-cased, values with surrounding whitespace removed (the
+  // last occurrence wins). Intel PCS sends collateral issuer chains in headers.
+  std::map<std::string, std::string> headers;
 };
 
 class HttpClient {
@@ -28,6 +33,20 @@ struct HttpClientOptions {
   long timeout_seconds = 30;
   std::size_t max_body_bytes = 4 << 20;
 };
+
+// How a collateral service is retried: HTTP 429 (rate limit) and 5xx are retried after
+// Retry-After (or 1, 2, 4 … s), each wait capped at max_retry_wait_seconds.
+struct RetryPolicy {
+  int max_attempts = 3;
+  long max_retry_wait_seconds = 10;
+  std::string service;         // "KDS", "PCS": names the service in errors
+  std::string not_found_hint;  // appended to HTTP 404 errors, e.g. "KDS has no such certificate"
+};
+
+// GET `url` until it answers 200 with a non-empty body, retrying as `policy` says. Errors name
+// the URL, the last status and the number of attempts.
+Result<HttpResponse> get_with_retry(HttpClient& http, const std::string& url,
+                                    const RetryPolicy& policy);
 
 // libcurl, loaded with dlopen() on first use: linking it costs every process ~3 ms of dynamic
 // loading (30+ libraries), which offline verification never needs. HTTPS verifies the server

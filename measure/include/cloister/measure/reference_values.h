@@ -1,5 +1,5 @@
 // Reference values in the appraisal policy format the verifier reads (docs/measure.md,
-// "Policy output"): {"snp": {"measurements": [hex, ...]}} or {"tdx": {"mrtd": [hex, ...]}}.
+// "Policy output"): {"snp": {"measurements": [hex, ...]}} or {"tdx": {"mr_td": [hex, ...]}}.
 #pragma once
 
 #include <span>

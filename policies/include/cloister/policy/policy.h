@@ -2,11 +2,13 @@
 // authenticity. JSON, strictly parsed (unknown keys and out-of-range values are errors naming
 // the JSON path); schema in policies/schema/policy.schema.json, reference in docs/policy.md.
 //
-// Secure defaults: a policy that says nothing still rejects debug guests, guests that allow a
-// migration agent or CXL memory, reports from VMPL > 0, provisional (uncommitted) firmware, and
-// stale CRLs.
+// Secure defaults: a policy that says nothing still rejects SEV-SNP debug guests, guests that
+// allow a migration agent or CXL memory, reports from VMPL > 0, provisional (uncommitted)
+// firmware, and stale CRLs; and TDX debug TDs, TDs without SEPT_VE_DISABLE, platforms whose TCB
+// status is anything but UpToDate, and stale collateral.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <nlohmann/json_fwd.hpp>
@@ -88,16 +90,58 @@ struct SnpPolicy {
   bool allow_stale_crl = false;
 };
 
+// TD_ATTRIBUTES requirements: "allow_*" bits may be set only if allowed, "require_*" bits
+// must be set, and when `mask` is given, (TD_ATTRIBUTES & mask) must equal `value`.
+struct TdAttributeRules {
+  bool allow_debug = false;
+  bool require_sept_ve_disable = true;
+  bool allow_pks = true;
+  bool allow_kl = true;
+  bool allow_perfmon = true;
+  std::optional<std::uint64_t> mask;
+  std::uint64_t value = 0;
+};
+
+// (XFAM & mask) == value.
+struct MaskedValue {
+  std::uint64_t mask = ~std::uint64_t{0};
+  std::uint64_t value = 0;
+};
+
+struct TdxPolicy {
+  // Allowlists (48 bytes each, quote byte order); empty: any.
+  std::vector<Bytes> mr_td;
+  std::array<std::vector<Bytes>, 4> rtmr;
+  std::vector<Bytes> mr_config_id;
+  std::vector<Bytes> mr_owner;
+  std::vector<Bytes> mr_owner_config;
+  std::vector<Bytes> mr_seam;
+  std::vector<Bytes> mr_signer_seam;
+  std::optional<Bytes> report_data;  // 64, exact
+  TdAttributeRules td_attributes;
+  std::optional<MaskedValue> xfam;
+  std::optional<Bytes> minimum_tee_tcb_svn;  // 16, compared byte by byte
+  // Intel's spelling ("UpToDate", "SWHardeningNeeded", …, "TDRelaunchAdvised").
+  std::vector<std::string> accepted_tcb_statuses = {"UpToDate"};
+  std::optional<std::vector<std::string>> accepted_advisory_ids;  // unset: any
+  std::optional<std::uint32_t> maximum_collateral_age_days;
+  bool allow_stale_collateral = false;
+};
+
 struct Policy {
   // The SNP section; a policy without one still gets default_snp_policy() for SNP evidence.
   std::optional<SnpPolicy> snp;
+  // The TDX section; a policy without one still gets default_tdx_policy() for TDX evidence.
+  std::optional<TdxPolicy> tdx;
 };
 
 // The rules that apply when a policy says nothing.
 SnpPolicy default_snp_policy();
+TdxPolicy default_tdx_policy();
 
 // Strict parse. Errors name the JSON path: "policy /snp/measurements/1: expected 48 bytes (96
-// hex digits), found 47 bytes", "policy /snp/guest_policy: unknown key 'allow_debugg'".
+// hex digits), found 47 bytes", "policy /snp/guest_policy: unknown key 'allow_debugg'",
+// "policy /tdx/accepted_tcb_statuses/0: 'Revoked' cannot be accepted".
 Result<Policy> parse_policy(std::string_view json_text);
 Result<Policy> load_policy(const std::filesystem::path& path);
 

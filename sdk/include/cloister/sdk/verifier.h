@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cloister/attestation/snp/verify.h"
+#include "cloister/attestation/tdx/verify.h"
 #include "cloister/attestation/verdict.h"
 #include "cloister/common/bytes.h"
 #include "cloister/common/time.h"
@@ -21,32 +22,52 @@ namespace cloister::sdk {
 struct VerifyRequest {
   // SEV-SNP: the 1184-byte report, optionally followed by the extended-report certificate table
   // (the layout go-sev-guest's tools read with -inform bin).
+  // TDX: the quote (v4 or v5); bytes after its signature data are ignored.
   Bytes evidence;
-  // Certificate files' contents: DER, or PEM with one or more certificates. Any roles.
+  // "snp" or "tdx"; unset: detected from the evidence (detect_tee()).
+  std::optional<std::string> tee;
+  // Certificate files' contents: DER, or PEM with one or more certificates. Any roles. For TDX
+  // they join the collateral (issuer chains).
   std::vector<Bytes> certificates;
-  // A separate extended-report certificate table (GHCB GUID table).
+  // SNP only: a separate extended-report certificate table (GHCB GUID table).
   std::optional<Bytes> cert_table;
-  // CRL files' contents, DER or PEM.
+  // CRL files' contents, DER or PEM. For TDX they join the collateral (Root CA and PCK CRLs).
   std::vector<Bytes> crls;
+  // TDX only: collateral files' contents, each recognised by content: Intel PCS TCB Info or QE
+  // Identity responses, a collateral bundle JSON, PEM issuer chains, CRLs (see
+  // attestation::tdx::add_collateral()).
+  std::vector<Bytes> collateral;
+  // TDX only: the CC event log (CCEL log area) to replay into RTMR0-3.
+  std::optional<Bytes> event_log;
   policy::Policy policy;
-  // Verification time for certificate and CRL validity; unset: now.
+  // Verification time for certificate, CRL and collateral validity; unset: now.
   std::optional<UnixTime> time;
-  // Product name ("Milan", "Genoa", "Turin", …) for reports without CPUID fields.
+  // SNP only: product name ("Milan", "Genoa", "Turin", …) for reports without CPUID fields.
   std::optional<std::string> product;
 };
 
+// "tdx" when the bytes start like a TDX quote, else "snp".
+std::string detect_tee(ByteView evidence);
+
 struct VerifierOptions {
-  // Certificates and CRLs are looked up here, and what is fetched is stored here.
+  // Certificates, CRLs and collateral are looked up here, and what is fetched is stored here
+  // (AMD KDS and Intel PCS layouts side by side, see docs/tenant.md).
   std::optional<std::filesystem::path> cache_dir;
-  // Fetch missing VCEKs, CA chains and CRLs from AMD KDS. Off: nothing leaves the machine.
+  // Fetch missing VCEKs, CA chains and CRLs from AMD KDS, and missing TDX collateral from
+  // Intel PCS. Off: nothing leaves the machine.
   bool online = false;
   std::string kds_url = attestation::snp::kKdsBaseUrl;
+  // Intel PCS, or a PCCS serving the same API.
+  std::string pcs_url = attestation::tdx::kPcsBaseUrl;
   // Trusted AMD CAs; empty: the AMD roots built into the library.
   std::vector<attestation::snp::AmdCa> trusted_cas;
+  // The root TDX PCK chains and collateral must end in; unset: the Intel SGX Root CA key
+  // built into the library.
+  std::optional<attestation::PublicKey> tdx_trusted_root;
 };
 
 struct Verdict {
-  std::string tee;  // "snp"
+  std::string tee;  // "snp" or "tdx"
   attestation::Checks checks;
   nlohmann::json report;  // every field (hex strings); null when the evidence is not a report
 
@@ -67,7 +88,9 @@ class Verifier {
   Verifier& operator=(Verifier&&) noexcept;
 
   // A verdict for any evidence bytes. Fails (no verdict) only when an input the caller supplied
-  // is unusable: a certificate or CRL file that does not parse, an unknown product name.
+  // is unusable: a certificate, CRL or collateral file that does not parse, an unknown product
+  // name or TEE, an input the evidence's TEE does not take (a certificate table or product for
+  // a TDX quote, collateral or an event log for an SNP report).
   Result<Verdict> verify(const VerifyRequest& request) const;
 
  private:

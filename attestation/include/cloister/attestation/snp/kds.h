@@ -18,6 +18,7 @@
 #include "cloister/attestation/http.h"
 #include "cloister/attestation/snp/certs.h"
 #include "cloister/attestation/snp/report.h"
+#include "cloister/attestation/sourced.h"
 #include "cloister/attestation/x509.h"
 
 namespace cloister::attestation::snp {
@@ -36,12 +37,7 @@ Result<std::string> kds_vcek_url(std::string_view base_url, Product product, Byt
 std::string kds_cert_chain_url(std::string_view base_url, Product product, VekKind kind);
 std::string kds_crl_url(std::string_view base_url, Product product, VekKind kind);
 
-// A value and where it came from ("cache /path", "fetched https://…").
-template <typename T>
-struct Sourced {
-  T value;
-  std::string source;
-};
+using attestation::Sourced;
 
 struct KdsOptions {
   std::string base_url = kKdsBaseUrl;

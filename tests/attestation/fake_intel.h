@@ -1,0 +1,91 @@
+// A test-only Intel DCAP hierarchy shaped exactly like Intel's (P-256 Root CA -> PCK Platform
+// CA -> PCK leaf with SGX extensions; Root CA -> TCB Signing), able to issue TDX quotes, CRLs,
+// and signed TCB Info / QE Identity, for exercising what the real vectors cannot: revoked or
+// expired PCKs, a QE report that does not bind its key, TCB statuses the real collateral never
+// yields. P-256 keys are generated in-process (fast), never committed.
+#pragma once
+
+#include <array>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cloister/attestation/tdx/collateral.h"
+#include "cloister/attestation/x509.h"
+
+typedef struct evp_pkey_st EVP_PKEY;
+
+namespace cloister::testing {
+
+using attestation::Certificate;
+using attestation::Crl;
+
+struct PckSpec {
+  std::array<std::uint8_t, 16> tcb_components{3, 3, 2, 2, 4, 1, 0, 5};
+  std::uint16_t pcesvn = 13;
+  std::array<std::uint8_t, 6> fmspc{0x90, 0xc0, 0x6f, 0, 0, 0};
+  UnixTime not_before = 1700000000;  // 2023-11-14
+  UnixTime not_after = 1900000000;   // 2030-03-17
+  long serial = 0x5eed;
+};
+
+struct FakePck {
+  Certificate cert;
+  std::shared_ptr<EVP_PKEY> key;
+};
+
+struct QuoteSpec {
+  std::uint16_t version = 4;  // 5 means a TD report 1.5 body (type 3)
+  std::array<std::uint8_t, 16> tee_tcb_svn{6, 1, 3};
+  std::array<std::uint8_t, 16> tee_tcb_svn2{6, 1, 3};
+  std::uint64_t td_attributes = 0x10000000;  // SEPT_VE_DISABLE
+  std::uint16_t qe_isvsvn = 4;
+  Bytes qe_auth_data = Bytes(32, 0x5a);
+  // Binds a different key than the one that signs the quote (QE report still validly signed).
+  bool bind_other_key = false;
+  // Sets the upper half of the QE report data, which must be zero.
+  bool nonzero_report_data_tail = false;
+};
+
+class FakeIntel {
+ public:
+  FakeIntel();
+
+  const Certificate& root() const { return root_; }
+  const Certificate& platform_ca() const { return platform_ca_; }
+  const Certificate& tcb_signing() const { return tcb_signing_; }
+  attestation::PublicKey root_key() const { return root_.public_key(); }
+
+  FakePck pck(const PckSpec& spec = {}) const;
+  Bytes quote(const FakePck& pck, const QuoteSpec& spec = {}) const;
+
+  Crl root_crl(const std::vector<Bytes>& revoked, UnixTime this_update, UnixTime next_update) const;
+  Crl pck_crl(const std::vector<Bytes>& revoked, UnixTime this_update, UnixTime next_update) const;
+
+  // {"tcbInfo": <body>, "signature": "<hex>"} signed by the TCB Signing key.
+  std::string tcb_info_response(const nlohmann::json& tcb_info) const;
+  std::string qe_identity_response(const nlohmann::json& qe_identity) const;
+  // TCB Signing certificate then Root CA, PEM.
+  std::string signing_chain_pem() const;
+
+  // Collateral for a 90c06f000000 platform valid over [from, to): TCB Info (levels as given,
+  // or Intel's 2024-11 ones), QE Identity, both CRLs (nothing revoked) and the signing chain.
+  attestation::tdx::TdxCollateral collateral(UnixTime from, UnixTime to,
+                                             const nlohmann::json& tcb_levels = nullptr,
+                                             const nlohmann::json& module_identities = nullptr,
+                                             const nlohmann::json& qe_levels = nullptr) const;
+
+ private:
+  std::shared_ptr<EVP_PKEY> root_key_, platform_key_, signing_key_;
+  Certificate root_, platform_ca_, tcb_signing_;
+};
+
+// A TCB level as TCB Info writes it.
+nlohmann::json tcb_level_json(const std::array<std::uint8_t, 16>& sgx, int pcesvn,
+                              const std::array<std::uint8_t, 16>& tdx, const std::string& status,
+                              const std::string& date = "2024-11-13T00:00:00Z",
+                              const std::vector<std::string>& advisories = {});
+
+}  // namespace cloister::testing

@@ -414,12 +414,6 @@ std::string version_string(const std::pair<std::uint8_t, std::uint8_t>& v) {
   return std::to_string(v.first) + "." + std::to_string(v.second);
 }
 
-std::string mask_string(std::uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
-
 json tdx_json(const TdxPolicy& p) {
   json t = json::object();
   t["mr_td"] = hex_list_json(p.mr_td);
@@ -437,11 +431,11 @@ json tdx_json(const TdxPolicy& p) {
                         {"allow_kl", a.allow_kl},
                         {"allow_perfmon", a.allow_perfmon}};
   if (a.mask) {
-    t["td_attributes"]["mask"] = mask_string(*a.mask);
-    t["td_attributes"]["value"] = mask_string(a.value);
+    t["td_attributes"]["mask"] = hex_number(*a.mask);
+    t["td_attributes"]["value"] = hex_number(a.value);
   }
   if (p.xfam)
-    t["xfam"] = {{"mask", mask_string(p.xfam->mask)}, {"value", mask_string(p.xfam->value)}};
+    t["xfam"] = {{"mask", hex_number(p.xfam->mask)}, {"value", hex_number(p.xfam->value)}};
   if (p.minimum_tee_tcb_svn) t["minimum_tee_tcb_svn"] = to_hex(*p.minimum_tee_tcb_svn);
   t["accepted_tcb_statuses"] = p.accepted_tcb_statuses;
   if (p.accepted_advisory_ids) t["accepted_advisory_ids"] = *p.accepted_advisory_ids;
@@ -541,9 +535,9 @@ json policy_to_json(const Policy& policy) {
   s["signing_keys"] = keys;
   s["products"] = p.products;
   if (p.minimum_launch_mit_vector)
-    s["minimum_launch_mit_vector"] = mask_string(*p.minimum_launch_mit_vector);
+    s["minimum_launch_mit_vector"] = hex_number(*p.minimum_launch_mit_vector);
   if (p.minimum_current_mit_vector)
-    s["minimum_current_mit_vector"] = mask_string(*p.minimum_current_mit_vector);
+    s["minimum_current_mit_vector"] = hex_number(*p.minimum_current_mit_vector);
   s["revocation"] = {{"require_crl", p.require_crl}, {"allow_stale_crl", p.allow_stale_crl}};
   out["snp"] = s;
   return out;

@@ -12,12 +12,6 @@ using attestation::snp::Product;
 using attestation::snp::SnpReport;
 using attestation::snp::TcbParts;
 
-std::string hex64(std::uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
-
 template <std::size_t N>
 bool equals(const std::array<std::uint8_t, N>& a, const Bytes& b) {
   return std::equal(a.begin(), a.end(), b.begin(), b.end());
@@ -120,16 +114,16 @@ void mitigation(Checks& out, const char* name, const char* field,
                 const std::optional<std::uint64_t>& want, const std::optional<std::uint64_t>& have,
                 std::uint32_t version) {
   if (!want) return;
-  std::string expected = "bits " + hex64(*want) + " set";
+  std::string expected = "bits " + hex_number(*want) + " set";
   if (!have) {
     out.fail(name, expected, "absent",
              std::string(field) + " exists only in report version 5 and later (this is v" +
                  std::to_string(version) + ")");
   } else if ((*have & *want) != *want) {
-    out.fail(name, expected, hex64(*have),
-             std::string(field) + " lacks mitigation bits " + hex64(*want & ~*have));
+    out.fail(name, expected, hex_number(*have),
+             std::string(field) + " lacks mitigation bits " + hex_number(*want & ~*have));
   } else {
-    out.pass(name, expected, hex64(*have));
+    out.pass(name, expected, hex_number(*have));
   }
 }
 
@@ -298,11 +292,11 @@ void evaluate_snp_policy(const SnpPolicy& p, const attestation::snp::SnpVerifica
       std::string e;
       for (const auto& x : expected) e += (e.empty() ? "" : ", ") + x;
       if (violations.empty()) {
-        out.pass("policy.platform_info", e, hex64(r.platform_info));
+        out.pass("policy.platform_info", e, hex_number(r.platform_info));
       } else {
         std::string why;
         for (const auto& x : violations) why += (why.empty() ? "" : "; ") + x;
-        out.fail("policy.platform_info", e, hex64(r.platform_info), why);
+        out.fail("policy.platform_info", e, hex_number(r.platform_info), why);
       }
     }
   }

@@ -12,12 +12,6 @@ using attestation::Checks;
 using attestation::tdx::TdReport;
 namespace td_bit = attestation::tdx::td_attribute_bit;
 
-std::string hex64(std::uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
-
 std::string list_string(const std::vector<Bytes>& list) {
   std::string out = "one of [";
   for (std::size_t i = 0; i < list.size(); ++i) out += (i ? ", " : "") + to_hex(list[i]);
@@ -50,7 +44,7 @@ bool bit(std::uint64_t v, unsigned n) {
 }
 
 void td_attributes(Checks& out, const TdAttributeRules& rules, std::uint64_t attributes) {
-  const std::string found = hex64(attributes);
+  const std::string found = hex_number(attributes);
   if (bit(attributes, td_bit::kDebug) && !rules.allow_debug) {
     out.fail("policy.tdx.debug", "DEBUG not set", found,
              "the TD is a debug TD (TD_ATTRIBUTES.DEBUG): the host can read and change its state");
@@ -73,9 +67,10 @@ void td_attributes(Checks& out, const TdAttributeRules& rules, std::uint64_t att
   allow(rules.allow_kl, td_bit::kKl, "KL");
   allow(rules.allow_perfmon, td_bit::kPerfmon, "PERFMON");
   if (rules.mask) {
-    expected.push_back("(TD_ATTRIBUTES & " + hex64(*rules.mask) + ") == " + hex64(rules.value));
+    expected.push_back("(TD_ATTRIBUTES & " + hex_number(*rules.mask) +
+                       ") == " + hex_number(rules.value));
     if ((attributes & *rules.mask) != rules.value)
-      violations.push_back("masked TD_ATTRIBUTES are " + hex64(attributes & *rules.mask));
+      violations.push_back("masked TD_ATTRIBUTES are " + hex_number(attributes & *rules.mask));
   }
   if (expected.empty()) return;
   if (violations.empty()) {
@@ -121,13 +116,14 @@ void evaluate_tdx_policy(const TdxPolicy& p, const attestation::tdx::TdxVerifica
   td_attributes(out, p.td_attributes, r.td_attributes);
 
   if (p.xfam) {
-    const std::string expected = "(XFAM & " + hex64(p.xfam->mask) + ") == " + hex64(p.xfam->value);
+    const std::string expected =
+        "(XFAM & " + hex_number(p.xfam->mask) + ") == " + hex_number(p.xfam->value);
     if ((r.xfam & p.xfam->mask) == p.xfam->value) {
-      out.pass("policy.tdx.xfam", expected, hex64(r.xfam));
+      out.pass("policy.tdx.xfam", expected, hex_number(r.xfam));
     } else {
-      out.fail("policy.tdx.xfam", expected, hex64(r.xfam),
+      out.fail("policy.tdx.xfam", expected, hex_number(r.xfam),
                "XFAM enables CPU extended features the policy does not expect (masked XFAM " +
-                   hex64(r.xfam & p.xfam->mask) + ")");
+                   hex_number(r.xfam & p.xfam->mask) + ")");
     }
   }
 

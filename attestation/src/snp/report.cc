@@ -14,16 +14,6 @@ std::array<std::uint8_t, N> copy_field(ByteView raw, std::size_t offset) {
   return out;
 }
 
-std::string hex_u64(std::uint64_t v) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  do {
-    out.insert(out.begin(), kDigits[v & 0xf]);
-    v >>= 4;
-  } while (v != 0);
-  return "0x" + out;
-}
-
 bool bit(std::uint64_t value, unsigned n) {
   return (value >> n) & 1;
 }
@@ -34,9 +24,9 @@ void require_zero(const SnpReport& r, std::size_t begin, std::size_t end, const 
   if (is_all_zero(range)) return;
   for (std::size_t i = 0; i < range.size(); ++i) {
     if (range[i] != 0) {
-      problems.push_back(std::string(field) + " (bytes " + hex_u64(begin) + "-" + hex_u64(end - 1) +
-                         ") must be zero, found " + hex_u64(range[i]) + " at " +
-                         hex_u64(begin + i));
+      problems.push_back(std::string(field) + " (bytes " + hex_number(begin) + "-" +
+                         hex_number(end - 1) + ") must be zero, found " + hex_number(range[i]) +
+                         " at " + hex_number(begin + i));
       return;
     }
   }
@@ -226,15 +216,15 @@ Result<SnpReport> decode_snp_report(ByteView bytes) {
   }
   if (!bit(r.policy, policy_bit::kReservedMustBeOne)) {
     problems.push_back("POLICY bit 17 (reserved, must be one): found 0 in policy " +
-                       hex_u64(r.policy));
+                       hex_number(r.policy));
   }
   if (r.policy >> policy_bit::kFirstReserved) {
     problems.push_back("POLICY bits 63:26 (reserved) must be zero, found policy " +
-                       hex_u64(r.policy));
+                       hex_number(r.policy));
   }
   if (r.signer_info & kSignerInfoReservedMask) {
     problems.push_back("SIGNER_INFO bits 31:5 (reserved) must be zero, found " +
-                       hex_u64(r.signer_info));
+                       hex_number(r.signer_info));
   }
   if (r.signer().signing_key == SigningKey::kReserved) {
     problems.push_back("SIGNER_INFO.SIGNING_KEY: expected 0 (VCEK), 1 (VLEK) or 7 (none), found " +

@@ -7,12 +7,6 @@ namespace {
 
 using json = nlohmann::json;
 
-std::string hex_number(std::uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
-
 json tcb_json(const TcbVersion& tcb, std::optional<Product> product) {
   json out = {{"raw", tcb.to_hex()}};
   if (product) {

@@ -9,12 +9,6 @@ namespace {
 
 using json = nlohmann::json;
 
-std::string hex_number(std::uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
-
 bool bit(std::uint64_t value, unsigned n) {
   return (value >> n) & 1;
 }

@@ -5,7 +5,8 @@
  * virtio-blk disk), and exits through the isa-debug-exit port with a status.
  *
  * Command-line words: "mode=hello" (default), "mode=garbage" (write garbage to every I/O port
- * and MMIO hole, then triple-fault on purpose), "exit=N" (exit status for mode=hello). */
+ * and MMIO hole, then triple-fault on purpose), "mode=idle" (print "idle", then halt with
+ * interrupts off until the VMM stops the VM), "exit=N" (exit status for mode=hello). */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -438,6 +439,12 @@ void guest_main(uint64_t boot_kind, const uint8_t *boot_params) {
   }
 
   probe_virtio();
+
+  if (cmdline_is("mode=", "idle")) {
+    print("idle\n");
+    flush();
+    for (;;) __asm__ volatile("cli; hlt");
+  }
 
   uint8_t status = (uint8_t)cmdline_number("exit=", 0);
   print("test guest: done, status ");

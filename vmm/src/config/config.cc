@@ -207,16 +207,16 @@ Result<VmConfig> parse_config(const json& doc) {
                                          "disks", "api_socket", "log", "seccomp"}));
   VmConfig config;
   if (auto it = doc.find("vcpus"); it != doc.end()) {
-    if (!it->is_number_unsigned() || it->get<std::uint64_t>() < 1 ||
-        it->get<std::uint64_t>() > kMaxVcpus)
+    if (!it->is_number_integer() || it->get<std::int64_t>() < 1 ||
+        it->get<std::int64_t>() > kMaxVcpus)
       return bad("vcpus", "an integer 1.." + std::to_string(kMaxVcpus), *it);
-    config.vcpus = it->get<std::uint32_t>();
+    config.vcpus = static_cast<std::uint32_t>(it->get<std::int64_t>());
   }
   if (auto it = doc.find("hugepages"); it != doc.end()) {
     CLOISTER_TRY(config.hugepages, bool_value(*it, "hugepages"));
   }
   if (auto it = doc.find("memory"); it != doc.end()) {
-    if (it->is_number_unsigned()) {
+    if (it->is_number_unsigned() || (it->is_number_integer() && it->get<std::int64_t>() >= 0)) {
       config.memory_bytes = it->get<std::uint64_t>();
     } else if (it->is_string()) {
       CLOISTER_TRY(config.memory_bytes, parse_memory_size(it->get<std::string>()));

@@ -23,8 +23,7 @@ Result<GuestMemory> GuestMemory::create(std::span<const RegionSpec> specs, bool 
     const std::uint64_t page = huge ? kHugePage : kSmallPage;
     if (spec.size == 0 || spec.size % page != 0 || spec.guest_phys_addr % page != 0)
       return Error("memory region " + spec.name + ": address " + hex(spec.guest_phys_addr) +
-                   " and size " + hex(spec.size) + " must be non-zero multiples of " +
-                   hex(page));
+                   " and size " + hex(spec.size) + " must be non-zero multiples of " + hex(page));
     if (spec.guest_phys_addr + spec.size < spec.guest_phys_addr)
       return Error("memory region " + spec.name + ": wraps around the address space");
     for (const auto& other : memory.regions_) {
@@ -58,7 +57,9 @@ Result<GuestMemory> GuestMemory::create(std::span<const RegionSpec> specs, bool 
   return memory;
 }
 
-GuestMemory::~GuestMemory() { unmap_all(); }
+GuestMemory::~GuestMemory() {
+  unmap_all();
+}
 
 GuestMemory::GuestMemory(GuestMemory&& other) noexcept : regions_(std::move(other.regions_)) {
   other.regions_.clear();

@@ -14,9 +14,9 @@
 namespace cloister::vmm {
 
 struct RegionSpec {
-  std::string name;              // "ram-low", "ram-high", "firmware": shows up in errors
+  std::string name;  // "ram-low", "ram-high", "firmware": shows up in errors
   std::uint64_t guest_phys_addr;
-  std::uint64_t size;            // multiple of 4 KiB (2 MiB with hugepages)
+  std::uint64_t size;  // multiple of 4 KiB (2 MiB with hugepages)
   bool read_only_to_guest = false;
 };
 

@@ -1,0 +1,317 @@
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "cloister/vmm/devices/bus.h"
+#include "cloister/vmm/devices/legacy.h"
+#include "cloister/vmm/devices/virtio.h"
+
+namespace cloister::vmm {
+namespace {
+
+struct RecordingStop : StopSink {
+  std::vector<StopReason> reasons;
+  void request_stop(StopReason r) override { reasons.push_back(std::move(r)); }
+};
+
+std::uint8_t rd(BusDevice& d, std::uint64_t off) {
+  std::uint8_t b[1];
+  d.read(off, b);
+  return b[0];
+}
+void wr(BusDevice& d, std::uint64_t off, std::uint8_t v) {
+  d.write(off, std::span(&v, 1));
+}
+
+TEST(BusTest, DispatchesInsideRangesOnly) {
+  Metrics m;
+  RecordingStop stop;
+  Bus bus("pio");
+  auto exit_dev = std::make_shared<DebugExit>(stop);
+  ASSERT_TRUE(bus.insert(exit_dev, 0xf4, 4).ok());
+  EXPECT_FALSE(bus.insert(exit_dev, 0xf6, 4).ok());  // overlaps
+  EXPECT_FALSE(bus.insert(exit_dev, 0x10, 0).ok());
+  std::uint8_t v[4] = {1, 0, 0, 0};
+  EXPECT_TRUE(bus.write(0xf4, std::span(v, 1)));
+  EXPECT_TRUE(bus.write(0xf4, std::span(v, 4)));
+  EXPECT_FALSE(bus.write(0xf6, std::span(v, 4)));  // crosses the end
+  EXPECT_FALSE(bus.write(0xf3, std::span(v, 1)));
+  EXPECT_EQ(stop.reasons.size(), 2u);
+  EXPECT_EQ(stop.reasons[0].kind, StopKind::kDebugExit);
+  EXPECT_EQ(stop.reasons[0].guest_status, 1u);
+  EXPECT_EQ(exit_code_for(stop.reasons[0]), 4);
+}
+
+TEST(SerialTest, TransmitsAndLoopsBack) {
+  Metrics m;
+  std::string out;
+  std::vector<bool> irq;
+  Serial s([&](ByteView b) { out.append(b.begin(), b.end()); }, [&](bool l) { irq.push_back(l); },
+           m);
+  EXPECT_EQ(rd(s, 5) & 0x60, 0x60);  // THRE | TEMT
+  wr(s, 0, 'h');
+  wr(s, 0, 'i');
+  EXPECT_EQ(out, "hi");
+  EXPECT_EQ(m.serial_tx_bytes.load(), 2u);
+  // DLAB: offsets 0/1 are the divisor latch, not THR/IER.
+  wr(s, 3, 0x80);
+  wr(s, 0, 0x0c);
+  EXPECT_EQ(rd(s, 0), 0x0c);
+  wr(s, 3, 0x03);
+  EXPECT_EQ(out, "hi");
+  // Loopback: output comes back as input and is not transmitted.
+  wr(s, 4, 0x10);
+  wr(s, 0, 'x');
+  EXPECT_EQ(out, "hi");
+  EXPECT_EQ(rd(s, 5) & 0x01, 0x01);
+  EXPECT_EQ(rd(s, 0), 'x');
+  EXPECT_EQ(rd(s, 5) & 0x01, 0x00);
+  wr(s, 4, 0x00);
+  // Received-data interrupt.
+  wr(s, 1, 0x01);
+  s.push_input(as_bytes("ab"));
+  EXPECT_EQ(rd(s, 2) & 0x0f, 0x04);
+  ASSERT_FALSE(irq.empty());
+  EXPECT_TRUE(irq.back());
+  EXPECT_EQ(rd(s, 0), 'a');
+  EXPECT_EQ(rd(s, 0), 'b');
+  EXPECT_EQ(rd(s, 2) & 0x0f, 0x01);
+  EXPECT_FALSE(irq.back());
+  // THRE interrupt fires when enabled and clears when IIR is read.
+  wr(s, 1, 0x02);
+  EXPECT_EQ(rd(s, 2) & 0x0f, 0x02);
+  EXPECT_EQ(rd(s, 2) & 0x0f, 0x01);
+}
+
+TEST(I8042Test, OnlyPulseResetStops) {
+  RecordingStop stop;
+  I8042 kbd(stop);
+  wr(kbd, 4, 0xfd);
+  wr(kbd, 0, 0xfe);
+  EXPECT_TRUE(stop.reasons.empty());
+  wr(kbd, 4, 0xfe);
+  ASSERT_EQ(stop.reasons.size(), 1u);
+  EXPECT_EQ(stop.reasons[0].kind, StopKind::kReset);
+  EXPECT_EQ(exit_code_for(stop.reasons[0]), 0);
+}
+
+TEST(FwCfgTest, ServesSignatureCpusRamAndCmdline) {
+  FwCfg cfg(64ull << 20, 4, "mode=idle");
+  auto select = [&](std::uint16_t key) {
+    std::uint8_t sel[2] = {static_cast<std::uint8_t>(key), static_cast<std::uint8_t>(key >> 8)};
+    cfg.write(0, sel);
+  };
+  auto read_n = [&](std::size_t n) {
+    std::vector<std::uint8_t> out(n);
+    for (auto& b : out) b = rd(cfg, 1);
+    return out;
+  };
+  select(FwCfg::kSignature);
+  EXPECT_EQ(read_n(4), (std::vector<std::uint8_t>{'Q', 'E', 'M', 'U'}));
+  select(FwCfg::kNbCpus);
+  EXPECT_EQ(read_n(2), (std::vector<std::uint8_t>{4, 0}));
+  select(FwCfg::kRamSize);
+  EXPECT_EQ(read_n(8), (std::vector<std::uint8_t>{0, 0, 0, 4, 0, 0, 0, 0}));
+  select(FwCfg::kCmdlineSize);
+  EXPECT_EQ(read_n(4), (std::vector<std::uint8_t>{10, 0, 0, 0}));
+  select(FwCfg::kCmdlineData);
+  auto cmd = read_n(12);
+  EXPECT_EQ(std::string(cmd.begin(), cmd.begin() + 9), "mode=idle");
+  EXPECT_EQ(cmd[9], 0);
+  EXPECT_EQ(cmd[11], 0);  // past the end reads zero
+  select(0x4242);
+  EXPECT_EQ(read_n(2), (std::vector<std::uint8_t>{0, 0}));
+}
+
+// A guest driver's view of one virtio-blk device on top of real guest memory.
+class VirtioBlockTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char path[] = "/tmp/cloister-vblk-XXXXXX";
+    int fd = mkstemp(path);
+    ASSERT_GE(fd, 0);
+    disk_path_ = path;
+    std::string content(4096, '\0');
+    content.replace(0, 9, "SECTOR-0!");
+    content.replace(512, 9, "SECTOR-1!");
+    ASSERT_EQ(::write(fd, content.data(), content.size()), 4096);
+    ::close(fd);
+    RegionSpec spec{"ram", 0, 1 << 20, false};
+    auto mem = GuestMemory::create(std::span(&spec, 1), false);
+    ASSERT_TRUE(mem.ok());
+    memory_ = std::make_unique<GuestMemory>(std::move(*mem));
+    auto blk = VirtioBlock::open(disk_path_, false, metrics_);
+    ASSERT_TRUE(blk.ok()) << blk.error().message();
+    dev_ = std::make_unique<VirtioMmio>(
+        std::move(*blk), *memory_, [this](bool l) { irq_ = l; }, log_, metrics_);
+  }
+  void TearDown() override { std::remove(disk_path_.c_str()); }
+
+  std::uint32_t reg(std::uint64_t off) {
+    std::uint8_t b[4];
+    dev_->read(off, b);
+    return load_le32(b, 0);
+  }
+  void set(std::uint64_t off, std::uint32_t v) {
+    std::uint8_t b[4];
+    store_le32(b, 0, v);
+    dev_->write(off, b);
+  }
+  void put64(std::uint64_t gpa, std::uint64_t v) {
+    std::uint8_t b[8];
+    store_le64(b, 0, v);
+    ASSERT_TRUE(memory_->write(gpa, b, "test").ok());
+  }
+  void put32(std::uint64_t gpa, std::uint32_t v) {
+    std::uint8_t b[4];
+    store_le32(b, 0, v);
+    ASSERT_TRUE(memory_->write(gpa, b, "test").ok());
+  }
+  void put16(std::uint64_t gpa, std::uint16_t v) {
+    std::uint8_t b[2];
+    store_le16(b, 0, v);
+    ASSERT_TRUE(memory_->write(gpa, b, "test").ok());
+  }
+  void desc(unsigned i, std::uint64_t addr, std::uint32_t len, std::uint16_t flags,
+            std::uint16_t next) {
+    put64(kDesc + 16 * i, addr);
+    put32(kDesc + 16 * i + 8, len);
+    put16(kDesc + 16 * i + 12, flags);
+    put16(kDesc + 16 * i + 14, next);
+  }
+  void bring_up() {
+    set(0x070, 0);
+    set(0x070, 3);
+    set(0x024, 1);
+    set(0x020, 1);  // VIRTIO_F_VERSION_1
+    set(0x070, 3 | 8);
+    ASSERT_EQ(reg(0x070) & 8, 8u);
+    set(0x030, 0);
+    set(0x038, 8);
+    set(0x080, kDesc);
+    set(0x090, kAvail);
+    set(0x0a0, kUsed);
+    set(0x044, 1);
+    set(0x070, 3 | 8 | 4);
+  }
+  void submit(std::uint16_t head, std::uint16_t avail_idx) {
+    put16(kAvail + 4 + 2 * ((avail_idx - 1) % 8), head);
+    put16(kAvail + 2, avail_idx);
+    set(0x050, 0);
+  }
+  std::uint16_t used_idx() {
+    std::uint8_t b[2];
+    EXPECT_TRUE(memory_->read(kUsed + 2, b, "test").ok());
+    return load_le16(b, 0);
+  }
+  std::uint8_t byte_at(std::uint64_t gpa) {
+    std::uint8_t b[1];
+    EXPECT_TRUE(memory_->read(gpa, b, "test").ok());
+    return b[0];
+  }
+
+  static constexpr std::uint64_t kDesc = 0x1000, kAvail = 0x2000, kUsed = 0x3000, kHdr = 0x4000,
+                                 kData = 0x5000, kStatus = 0x6000;
+  Metrics metrics_;
+  Logger log_{LogFormat::kText, LogLevel::kError};
+  std::string disk_path_;
+  std::unique_ptr<GuestMemory> memory_;
+  std::unique_ptr<VirtioMmio> dev_;
+  bool irq_ = false;
+};
+
+TEST_F(VirtioBlockTest, IdentifiesAsBlockDevice) {
+  EXPECT_EQ(reg(0x000), virtio::kMagic);
+  EXPECT_EQ(reg(0x004), 2u);
+  EXPECT_EQ(reg(0x008), virtio::kIdBlock);
+  set(0x014, 1);
+  EXPECT_EQ(reg(0x010) & 1, 1u);
+  EXPECT_EQ(reg(0x100), 8u);  // capacity: 4096 / 512
+}
+
+TEST_F(VirtioBlockTest, ReadsASectorAndInterrupts) {
+  bring_up();
+  put32(kHdr, 0);  // VIRTIO_BLK_T_IN
+  put64(kHdr + 8, 1);
+  desc(0, kHdr, 16, virtio::kDescFNext, 1);
+  desc(1, kData, 512, virtio::kDescFWrite | virtio::kDescFNext, 2);
+  desc(2, kStatus, 1, virtio::kDescFWrite, 0);
+  submit(0, 1);
+  EXPECT_EQ(used_idx(), 1);
+  EXPECT_EQ(byte_at(kStatus), 0);
+  EXPECT_EQ(byte_at(kData), 'S');
+  EXPECT_EQ(byte_at(kData + 7), '1');
+  EXPECT_TRUE(irq_);
+  EXPECT_EQ(reg(0x060), 1u);
+  set(0x064, 1);
+  EXPECT_FALSE(irq_);
+  EXPECT_EQ(metrics_.virtio_blk_bytes_read.load(), 512u);
+}
+
+TEST_F(VirtioBlockTest, OutOfRangeSectorGetsIoError) {
+  bring_up();
+  put32(kHdr, 0);
+  put64(kHdr + 8, 8);  // one past the end
+  desc(0, kHdr, 16, virtio::kDescFNext, 1);
+  desc(1, kData, 512, virtio::kDescFWrite | virtio::kDescFNext, 2);
+  desc(2, kStatus, 1, virtio::kDescFWrite, 0);
+  submit(0, 1);
+  EXPECT_EQ(used_idx(), 1);
+  EXPECT_EQ(byte_at(kStatus), 1);  // VIRTIO_BLK_S_IOERR
+}
+
+TEST_F(VirtioBlockTest, DescriptorLoopBreaksTheDeviceNotTheVmm) {
+  bring_up();
+  desc(0, kHdr, 16, virtio::kDescFNext, 1);
+  desc(1, kData, 512, virtio::kDescFNext, 0);  // back to 0
+  submit(0, 1);
+  EXPECT_EQ(used_idx(), 0);
+  EXPECT_EQ(reg(0x070) & virtio::kStatusNeedsReset, virtio::kStatusNeedsReset);
+  EXPECT_EQ(metrics_.virtio_device_errors.load(), 1u);
+  set(0x070, 0);  // a reset recovers the device
+  EXPECT_EQ(reg(0x070), 0u);
+}
+
+TEST_F(VirtioBlockTest, BuffersOutsideGuestMemoryAreRejected) {
+  bring_up();
+  put32(kHdr, 0);
+  put64(kHdr + 8, 0);
+  desc(0, kHdr, 16, virtio::kDescFNext, 1);
+  desc(1, 0xfff00000, 512, virtio::kDescFWrite | virtio::kDescFNext, 2);
+  desc(2, kStatus, 1, virtio::kDescFWrite, 0);
+  submit(0, 1);
+  EXPECT_EQ(byte_at(kStatus), 1);  // IOERR for the request, device still usable
+  set(0x0a0, 0x7fffffff);          // queue is live: address writes are ignored
+  desc(1, 0x100000 - 256, 512, virtio::kDescFWrite | virtio::kDescFNext, 2);  // straddles the end
+  submit(0, 2);
+  EXPECT_EQ(byte_at(kStatus), 1);
+  EXPECT_EQ(used_idx(), 2);
+  // A queue size that is not a power of two is refused.
+  set(0x070, 0);
+  set(0x030, 0);
+  set(0x038, 6);
+  EXPECT_EQ(reg(0x070) & virtio::kStatusNeedsReset, virtio::kStatusNeedsReset);
+}
+
+TEST(GuestMemoryTest, BoundsAndOverlap) {
+  RegionSpec specs[] = {{"low", 0, 0x10000, false}, {"rom", 0x20000, 0x1000, true}};
+  auto mem = GuestMemory::create(specs, false);
+  ASSERT_TRUE(mem.ok());
+  EXPECT_EQ(mem->ram_bytes(), 0x10000u);
+  EXPECT_TRUE(mem->view(0xfff0, 0x10, Access::kWrite, "x").ok());
+  auto e = mem->view(0xfff0, 0x11, Access::kRead, "virtio desc");
+  ASSERT_FALSE(e.ok());
+  EXPECT_EQ(e.error().message(), "virtio desc: GPA 0xfff0 + 0x11 is not inside guest memory");
+  EXPECT_FALSE(mem->view(0x20000, 4, Access::kWrite, "x").ok());
+  EXPECT_TRUE(mem->view(0x20000, 4, Access::kRead, "x").ok());
+  EXPECT_FALSE(mem->view(~0ull - 2, 8, Access::kRead, "x").ok());
+  RegionSpec overlapping[] = {{"a", 0, 0x2000, false}, {"b", 0x1000, 0x2000, false}};
+  EXPECT_FALSE(GuestMemory::create(overlapping, false).ok());
+  RegionSpec unaligned[] = {{"a", 0, 0x1800, false}};
+  EXPECT_FALSE(GuestMemory::create(unaligned, false).ok());
+}
+
+}  // namespace
+}  // namespace cloister::vmm

@@ -85,6 +85,22 @@ TEST(SerialTest, TransmitsAndLoopsBack) {
   EXPECT_EQ(rd(s, 2) & 0x0f, 0x01);
 }
 
+TEST(SerialTest, TransmitBurstIsOneConsoleWrite) {
+  Metrics m;
+  std::vector<std::string> writes;
+  Serial s([&](ByteView b) { writes.emplace_back(b.begin(), b.end()); }, nullptr, m);
+  const std::string burst = "0123456789abcdef";
+  s.write_burst(0, as_bytes(burst), 1);
+  ASSERT_EQ(writes.size(), 1u);
+  EXPECT_EQ(writes[0], burst);
+  EXPECT_EQ(m.serial_tx_bytes.load(), 16u);
+  // With DLAB set the same burst programs the divisor latch instead of transmitting.
+  wr(s, 3, 0x80);
+  s.write_burst(0, as_bytes("xy"), 1);
+  EXPECT_EQ(writes.size(), 1u);
+  EXPECT_EQ(rd(s, 0), 'y');
+}
+
 TEST(I8042Test, OnlyPulseResetStops) {
   RecordingStop stop;
   I8042 kbd(stop);

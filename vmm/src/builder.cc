@@ -85,8 +85,6 @@ Result<std::unique_ptr<Vmm>> build_vmm(const VmConfig& config, Logger& log, Metr
   CLOISTER_TRY(parts.hypervisor, open_kvm(kvm_device));
   VmOptions options;
   options.vcpus = config.vcpus;
-  options.irqchip = true;
-  options.pit = images.kind != BootKind::kFirmware;
   options.machine_type = parts.tee->machine_type();
   CLOISTER_TRY(parts.vm, parts.hypervisor->create_vm(options));
   CLOISTER_CHECK_OK(parts.tee->init_vm(*parts.vm));
@@ -104,6 +102,7 @@ Result<std::unique_ptr<Vmm>> build_vmm(const VmConfig& config, Logger& log, Metr
     s.read_only = region.read_only_to_guest;
     CLOISTER_CHECK_OK(parts.vm->map_memory(s));
   }
+  CLOISTER_CHECK_OK(parts.vm->create_irqchip(/*pit=*/images.kind != BootKind::kFirmware));
   CLOISTER_TRY(auto entry, place_boot_images(images, *parts.memory, config.memory_bytes));
 
   Vm& vm = *parts.vm;

@@ -200,6 +200,15 @@ void Vmm::guest_fault(Vcpu& vcpu, const std::string& what) {
 
 void Vmm::handle_io(const VcpuExit& exit) {
   metrics_.exits_io.fetch_add(1, std::memory_order_relaxed);
+  if (exit.is_write && exit.count > 1) {
+    if (!parts_.pio.write_burst(exit.address, exit.data, exit.size)) {
+      auto n = metrics_.pio_unassigned.fetch_add(exit.count, std::memory_order_relaxed);
+      if (n < kMaxLoggedUnassigned)
+        log_.debug("io.unassigned", "guest accessed a port no device owns",
+                   {{"port", hex(exit.address)}, {"size", exit.size}, {"write", true}});
+    }
+    return;
+  }
   for (std::uint32_t i = 0; i < exit.count; ++i) {
     auto chunk = exit.data.subspan(std::size_t{i} * exit.size, exit.size);
     bool handled;

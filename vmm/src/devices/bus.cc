@@ -44,4 +44,12 @@ bool Bus::write(std::uint64_t address, std::span<const std::uint8_t> data) const
   return true;
 }
 
+bool Bus::write_burst(std::uint64_t address, std::span<const std::uint8_t> data,
+                      std::size_t access_size) const {
+  const Range* r = find(address, access_size);
+  if (!r) return false;
+  r->device->write_burst(address - r->base, data, access_size);
+  return true;
+}
+
 }  // namespace cloister::vmm

@@ -131,6 +131,23 @@ void Serial::write(std::uint64_t offset, std::span<const std::uint8_t> data) {
   update_irq();
 }
 
+void Serial::write_burst(std::uint64_t offset, std::span<const std::uint8_t> data,
+                         std::size_t access_size) {
+  {
+    std::lock_guard lock(mutex_);
+    const bool plain_transmit =
+        offset == 0 && access_size == 1 && !(lcr_ & kLcrDlab) && !(mcr_ & kMcrLoop);
+    if (plain_transmit) {
+      metrics_.serial_tx_bytes.fetch_add(data.size(), std::memory_order_relaxed);
+      if (out_) out_(data);
+      thr_interrupt_ = true;
+      update_irq();
+      return;
+    }
+  }
+  BusDevice::write_burst(offset, data, access_size);
+}
+
 void Serial::push_input(ByteView bytes) {
   std::lock_guard lock(mutex_);
   for (auto b : bytes)

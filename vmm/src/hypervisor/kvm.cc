@@ -304,6 +304,15 @@ class KvmVm final : public Vm {
     return fd;
   }
 
+  Status create_irqchip(bool pit) override {
+    if (do_ioctl(fd_.get(), KVM_CREATE_IRQCHIP, 0) < 0) return os_error("KVM_CREATE_IRQCHIP");
+    if (pit) {
+      kvm_pit_config config{};
+      if (do_ioctl(fd_.get(), KVM_CREATE_PIT2, &config) < 0) return os_error("KVM_CREATE_PIT2");
+    }
+    return {};
+  }
+
   Status set_irq_line(std::uint32_t irq, bool level) override {
     kvm_irq_level line{};
     line.irq = irq;
@@ -348,12 +357,6 @@ class KvmHypervisor final : public Hypervisor {
     }
     if (do_ioctl(vm_fd.get(), KVM_SET_TSS_ADDR, static_cast<unsigned long>(kTssAddr)) < 0)
       return os_error("KVM_SET_TSS_ADDR");
-    if (options.irqchip && do_ioctl(vm_fd.get(), KVM_CREATE_IRQCHIP, 0) < 0)
-      return os_error("KVM_CREATE_IRQCHIP");
-    if (options.pit) {
-      kvm_pit_config pit{};
-      if (do_ioctl(vm_fd.get(), KVM_CREATE_PIT2, &pit) < 0) return os_error("KVM_CREATE_PIT2");
-    }
     CLOISTER_TRY(auto cpuid, supported_cpuid());
     return std::unique_ptr<Vm>(new KvmVm(std::move(vm_fd), run_size_, std::move(cpuid)));
   }

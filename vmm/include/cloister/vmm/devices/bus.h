@@ -23,6 +23,14 @@ class BusDevice {
   // guest's problem and is ignored, logged or turned into a device error state.
   virtual void read(std::uint64_t offset, std::span<std::uint8_t> data) = 0;
   virtual void write(std::uint64_t offset, std::span<const std::uint8_t> data) = 0;
+  // A string I/O burst (rep outs): `data` holds data.size() / access_size writes of
+  // `access_size` bytes to the same offset. Devices that can batch (the UART emitting a FIFO's
+  // worth of bytes with one console write) override this.
+  virtual void write_burst(std::uint64_t offset, std::span<const std::uint8_t> data,
+                           std::size_t access_size) {
+    for (std::size_t i = 0; i + access_size <= data.size(); i += access_size)
+      write(offset, data.subspan(i, access_size));
+  }
 };
 
 class Bus {
@@ -36,6 +44,8 @@ class Bus {
   // device covers it (an "unassigned" access), leaving read data untouched.
   bool read(std::uint64_t address, std::span<std::uint8_t> data) const;
   bool write(std::uint64_t address, std::span<const std::uint8_t> data) const;
+  bool write_burst(std::uint64_t address, std::span<const std::uint8_t> data,
+                   std::size_t access_size) const;
 
  private:
   struct Range {

@@ -31,6 +31,9 @@ class Serial final : public BusDevice {
   std::string_view name() const override { return "serial"; }
   void read(std::uint64_t offset, std::span<std::uint8_t> data) override;
   void write(std::uint64_t offset, std::span<const std::uint8_t> data) override;
+  // Transmit bursts reach the console with one write.
+  void write_burst(std::uint64_t offset, std::span<const std::uint8_t> data,
+                   std::size_t access_size) override;
   // Bytes typed at the console; dropped beyond 64 KiB of backlog.
   void push_input(ByteView bytes);
 

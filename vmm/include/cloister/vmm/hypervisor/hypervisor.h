@@ -92,6 +92,10 @@ class Vm {
  public:
   virtual ~Vm() = default;
 
+  // Creates the in-kernel local APICs, IOAPIC and PIC, and with `pit` the i8254 (Linux
+  // calibrates its clocks against it). Call after map_memory() and before create_vcpu(): on
+  // KVM, memory slots added after the irqchip cost milliseconds each.
+  virtual Status create_irqchip(bool pit) = 0;
   // Creates vCPU `id` (also its APIC ID) with the host's supported CPUID, reset state.
   virtual Result<std::unique_ptr<Vcpu>> create_vcpu(std::uint32_t id) = 0;
   virtual Status map_memory(const MemorySlot& slot) = 0;

@@ -312,6 +312,41 @@ TEST(VmmIntegrationTest, SigtermStopsTheVmCleanly) {
   EXPECT_EQ(run.last_log()["msg"], "signal 15");
 }
 
+TEST(VmmIntegrationTest, ConsoleGoesToAFileOrASocket) {
+  REQUIRE_KVM();
+  const fs::path file =
+      fs::temp_directory_path() / ("cloister-console-" + std::to_string(::getpid()) + ".log");
+  VmmProcess to_file({"run", "--firmware", guest("test-guest.bin"), "--memory", "8M", "--console",
+                      "file:" + file.string()});
+  ASSERT_EQ(to_file.wait(), 0) << to_file.err();
+  EXPECT_TRUE(to_file.out().empty());
+  EXPECT_NE(slurp(file).find("test guest: done, status 0\n"), std::string::npos);
+  fs::remove(file);
+
+  const fs::path sock =
+      fs::temp_directory_path() / ("cloister-console-" + std::to_string(::getpid()) + ".sock");
+  int listener = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, sock.c_str(), sizeof addr.sun_path - 1);
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(listener, 1), 0);
+  VmmProcess to_socket({"run", "--firmware", guest("test-guest.bin"), "--memory", "8M", "--console",
+                        "socket:" + sock.string()});
+  int conn = ::accept(listener, nullptr, nullptr);
+  ASSERT_GE(conn, 0);
+  std::string received;
+  char buf[1024];
+  ssize_t n;
+  while ((n = ::read(conn, buf, sizeof buf)) > 0) received.append(buf, static_cast<std::size_t>(n));
+  ::close(conn);
+  ::close(listener);
+  fs::remove(sock);
+  ASSERT_EQ(to_socket.wait(), 0) << to_socket.err();
+  EXPECT_NE(received.find("cloister test guest: boot=firmware\n"), std::string::npos) << received;
+  EXPECT_NE(received.find("test guest: done, status 0\n"), std::string::npos) << received;
+}
+
 TEST(VmmIntegrationTest, ConfigErrorsExitTwoBeforeKvm) {
   const fs::path cfg =
       fs::temp_directory_path() / ("cloister-cfg-" + std::to_string(::getpid()) + ".json");

@@ -311,6 +311,20 @@ TEST_F(VirtioBlockTest, BuffersOutsideGuestMemoryAreRejected) {
   EXPECT_EQ(reg(0x070) & virtio::kStatusNeedsReset, virtio::kStatusNeedsReset);
 }
 
+TEST(GuestMemoryTest, HugepagesEitherWorkOrSayWhatIsMissing) {
+  RegionSpec spec{"ram", 0, 2 << 20, false};
+  auto mem = GuestMemory::create(std::span(&spec, 1), true);
+  if (mem.ok()) {
+    EXPECT_TRUE(mem->regions()[0].hugepages);
+  } else {
+    EXPECT_NE(mem.error().message().find("hugepages"), std::string::npos) << mem.error().message();
+  }
+  RegionSpec small{"ram", 0, 4096, false};
+  auto bad = GuestMemory::create(std::span(&small, 1), true);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message().find("multiples of 0x200000"), std::string::npos);
+}
+
 TEST(GuestMemoryTest, BoundsAndOverlap) {
   RegionSpec specs[] = {{"low", 0, 0x10000, false}, {"rom", 0x20000, 0x1000, true}};
   auto mem = GuestMemory::create(specs, false);

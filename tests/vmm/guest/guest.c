@@ -37,32 +37,38 @@
 #define BP_CMD_LINE_PTR 0x228
 #define BP_E820_TABLE 0x2d0
 
-void *memcpy(void *dst, const void *src, size_t n);
-void *memset(void *dst, int c, size_t n);
-void guest_main(uint64_t boot_kind, const uint8_t *boot_params);
+void* memcpy(void* dst, const void* src, size_t n);
+void* memset(void* dst, int c, size_t n);
+void guest_main(uint64_t boot_kind, const uint8_t* boot_params);
 void ap_main(uint32_t apic_id);
 
 extern const uint8_t ap_trampoline_start[], ap_trampoline_end[];
 uint32_t ap_boot_cr3; /* read by the AP 32-bit code */
 static volatile uint32_t cpus_online;
 
-void *memcpy(void *dst, const void *src, size_t n) {
-  uint8_t *d = dst;
-  const uint8_t *s = src;
+void* memcpy(void* dst, const void* src, size_t n) {
+  uint8_t* d = dst;
+  const uint8_t* s = src;
   while (n--) *d++ = *s++;
   return dst;
 }
 
-void *memset(void *dst, int c, size_t n) {
-  uint8_t *d = dst;
+void* memset(void* dst, int c, size_t n) {
+  uint8_t* d = dst;
   while (n--) *d++ = (uint8_t)c;
   return dst;
 }
 
 /* ---- port and memory access ---- */
-static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" ::"a"(v), "Nd"(port)); }
-static inline void outw(uint16_t port, uint16_t v) { __asm__ volatile("outw %0, %1" ::"a"(v), "Nd"(port)); }
-static inline void outl(uint16_t port, uint32_t v) { __asm__ volatile("outl %0, %1" ::"a"(v), "Nd"(port)); }
+static inline void outb(uint16_t port, uint8_t v) {
+  __asm__ volatile("outb %0, %1" ::"a"(v), "Nd"(port));
+}
+static inline void outw(uint16_t port, uint16_t v) {
+  __asm__ volatile("outw %0, %1" ::"a"(v), "Nd"(port));
+}
+static inline void outl(uint16_t port, uint32_t v) {
+  __asm__ volatile("outl %0, %1" ::"a"(v), "Nd"(port));
+}
 static inline uint8_t inb(uint16_t port) {
   uint8_t v;
   __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
@@ -73,14 +79,18 @@ static inline uint32_t inl(uint16_t port) {
   __asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port));
   return v;
 }
-static inline void outsb(uint16_t port, const void *buf, size_t n) {
+static inline void outsb(uint16_t port, const void* buf, size_t n) {
   __asm__ volatile("rep outsb" : "+S"(buf), "+c"(n) : "d"(port) : "memory");
 }
-static inline void insb(uint16_t port, void *buf, size_t n) {
+static inline void insb(uint16_t port, void* buf, size_t n) {
   __asm__ volatile("rep insb" : "+D"(buf), "+c"(n) : "d"(port) : "memory");
 }
-static inline uint32_t mmio_read32(uint64_t addr) { return *(volatile uint32_t *)addr; }
-static inline void mmio_write32(uint64_t addr, uint32_t v) { *(volatile uint32_t *)addr = v; }
+static inline uint32_t mmio_read32(uint64_t addr) {
+  return *(volatile uint32_t*)addr;
+}
+static inline void mmio_write32(uint64_t addr, uint32_t v) {
+  *(volatile uint32_t*)addr = v;
+}
 static inline uint64_t read_cr3(void) {
   uint64_t v;
   __asm__ volatile("mov %%cr3, %0" : "=r"(v));
@@ -123,7 +133,7 @@ static void putc(char c) {
   if (c == '\n' || line_len == sizeof line) flush();
 }
 
-static void print(const char *s) {
+static void print(const char* s) {
   while (*s) putc(*s++);
 }
 
@@ -143,7 +153,7 @@ static void print_hex(uint64_t v) {
   for (; shift >= 0; shift -= 4) putc(digits[(v >> shift) & 0xf]);
 }
 
-static void print_printable(const uint8_t *p, size_t n) {
+static void print_printable(const uint8_t* p, size_t n) {
   for (size_t i = 0; i < n && p[i]; ++i) putc(p[i] >= 0x20 && p[i] < 0x7f ? (char)p[i] : '.');
 }
 
@@ -157,7 +167,7 @@ static __attribute__((noreturn)) void guest_exit(uint8_t status) {
 static uint64_t pt_pool[12][512] __attribute__((aligned(4096)));
 static size_t pt_pool_used;
 
-static uint64_t *next_table(uint64_t *table, size_t index) {
+static uint64_t* next_table(uint64_t* table, size_t index) {
   if (!(table[index] & 1)) {
     if (pt_pool_used == sizeof pt_pool / sizeof pt_pool[0]) {
       print("page-table pool exhausted\n");
@@ -165,15 +175,15 @@ static uint64_t *next_table(uint64_t *table, size_t index) {
     }
     table[index] = (uint64_t)(uintptr_t)pt_pool[pt_pool_used++] | 0x3;
   }
-  return (uint64_t *)(uintptr_t)(table[index] & 0x000ffffffffff000ull);
+  return (uint64_t*)(uintptr_t)(table[index] & 0x000ffffffffff000ull);
 }
 
 /* Identity-maps the 2 MiB page holding `addr`, uncached (device memory or holes). */
 static void map_2m(uint64_t addr) {
   uint64_t page = addr & ~0x1fffffull;
-  uint64_t *pml4 = (uint64_t *)(uintptr_t)(read_cr3() & 0x000ffffffffff000ull);
-  uint64_t *pdpt = next_table(pml4, (page >> 39) & 511);
-  uint64_t *pd = next_table(pdpt, (page >> 30) & 511);
+  uint64_t* pml4 = (uint64_t*)(uintptr_t)(read_cr3() & 0x000ffffffffff000ull);
+  uint64_t* pdpt = next_table(pml4, (page >> 39) & 511);
+  uint64_t* pd = next_table(pdpt, (page >> 30) & 511);
   pd[(page >> 21) & 511] = page | 0x9b; /* P | RW | PWT | PCD | PS */
   __asm__ volatile("invlpg (%0)" ::"r"(page) : "memory");
 }
@@ -181,7 +191,7 @@ static void map_2m(uint64_t addr) {
 /* ---- fw_cfg (QEMU docs/specs/fw_cfg.rst, traditional I/O interface) ---- */
 static bool fw_cfg_present;
 
-static void fw_cfg_read(uint16_t key, void *buf, size_t n) {
+static void fw_cfg_read(uint16_t key, void* buf, size_t n) {
   outw(FW_CFG_SELECTOR, key);
   insb(FW_CFG_DATA, buf, n);
 }
@@ -197,10 +207,10 @@ static uint64_t fw_cfg_read_le(uint16_t key, size_t n) {
 /* ---- command line ---- */
 static char cmdline[256];
 
-static bool cmdline_word(const char *key, const char **value) {
+static bool cmdline_word(const char* key, const char** value) {
   size_t klen = 0;
   while (key[klen]) ++klen;
-  const char *p = cmdline;
+  const char* p = cmdline;
   while (*p) {
     while (*p == ' ') ++p;
     size_t i = 0;
@@ -214,8 +224,8 @@ static bool cmdline_word(const char *key, const char **value) {
   return false;
 }
 
-static bool cmdline_is(const char *key, const char *want) {
-  const char *v;
+static bool cmdline_is(const char* key, const char* want) {
+  const char* v;
   if (!cmdline_word(key, &v)) return false;
   size_t i = 0;
   for (; want[i]; ++i)
@@ -223,8 +233,8 @@ static bool cmdline_is(const char *key, const char *want) {
   return v[i] == 0 || v[i] == ' ';
 }
 
-static uint64_t cmdline_number(const char *key, uint64_t fallback) {
-  const char *v;
+static uint64_t cmdline_number(const char* key, uint64_t fallback) {
+  const char* v;
   if (!cmdline_word(key, &v) || *v < '0' || *v > '9') return fallback;
   uint64_t n = 0;
   while (*v >= '0' && *v <= '9') n = n * 10 + (uint64_t)(*v++ - '0');
@@ -245,11 +255,11 @@ static void lapic_send_ipi(uint32_t icr_low) {
 }
 
 static uint32_t start_aps(uint32_t cpus) {
-  memcpy((void *)AP_TRAMPOLINE, ap_trampoline_start,
+  memcpy((void*)AP_TRAMPOLINE, ap_trampoline_start,
          (size_t)(ap_trampoline_end - ap_trampoline_start));
   ap_boot_cr3 = (uint32_t)read_cr3();
   map_2m(LAPIC_BASE);
-  lapic_send_ipi(0x000c4500);                       /* INIT, all excluding self */
+  lapic_send_ipi(0x000c4500);                         /* INIT, all excluding self */
   lapic_send_ipi(0x000c4600 | (AP_TRAMPOLINE >> 12)); /* SIPI */
   lapic_send_ipi(0x000c4600 | (AP_TRAMPOLINE >> 12)); /* second SIPI, as the MP spec asks */
   uint64_t deadline = rdtsc() + 20000000000ull;
@@ -277,7 +287,7 @@ static void probe_virtio(void) {
     print("\n");
     if (device == VIRTIO_ID_BLOCK) {
       static uint8_t sector[512];
-      const char *error = virtio_blk_read_sector0(base, sector);
+      const char* error = virtio_blk_read_sector0(base, sector);
       if (error) {
         print("virtio-blk: ");
         print(error);
@@ -333,7 +343,8 @@ static __attribute__((noreturn)) void run_garbage(uint64_t ram_size) {
       }
   print("garbage: MMIO holes\n");
   uint64_t low_top = ram_size < 0xc0000000ull ? ram_size : 0xc0000000ull;
-  for (uint64_t a = (low_top + 0x1fffff) & ~0x1fffffull; a < 0xc0000000ull; a += 0x4000000) poke_hole(a);
+  for (uint64_t a = (low_top + 0x1fffff) & ~0x1fffffull; a < 0xc0000000ull; a += 0x4000000)
+    poke_hole(a);
   for (uint64_t a = 0xc0000000ull; a < 0x100000000ull; a += 0x1000000) {
     if (a >> 21 == IOAPIC_BASE >> 21 || a >> 21 == LAPIC_BASE >> 21) continue;
     if (a >= VIRTIO_MMIO_BASE && a < VIRTIO_MMIO_BASE + 0x200000) continue;
@@ -353,7 +364,7 @@ static __attribute__((noreturn)) void run_garbage(uint64_t ram_size) {
   }
 }
 
-void guest_main(uint64_t boot_kind, const uint8_t *boot_params) {
+void guest_main(uint64_t boot_kind, const uint8_t* boot_params) {
   serial_init();
   print("cloister test guest: boot=");
   print(boot_kind == 0 ? "firmware" : "linux");
@@ -376,9 +387,9 @@ void guest_main(uint64_t boot_kind, const uint8_t *boot_params) {
     fw_cfg_read(FW_CFG_CMDLINE_DATA, cmdline, size);
     cmdline[size] = 0;
   } else if (boot_kind == 1) {
-    uint64_t ptr = *(const uint32_t *)(boot_params + BP_CMD_LINE_PTR) |
-                   (uint64_t)*(const uint32_t *)(boot_params + BP_EXT_CMD_LINE_PTR) << 32;
-    const char *src = (const char *)(uintptr_t)ptr;
+    uint64_t ptr = *(const uint32_t*)(boot_params + BP_CMD_LINE_PTR) |
+                   (uint64_t) * (const uint32_t*)(boot_params + BP_EXT_CMD_LINE_PTR) << 32;
+    const char* src = (const char*)(uintptr_t)ptr;
     size_t i = 0;
     for (; ptr && i + 1 < sizeof cmdline && src[i]; ++i) cmdline[i] = src[i];
     cmdline[i] = 0;
@@ -399,30 +410,30 @@ void guest_main(uint64_t boot_kind, const uint8_t *boot_params) {
     print_dec(entries);
     print(" entries\n");
     for (uint8_t i = 0; i < entries && i < 128; ++i) {
-      const uint8_t *e = boot_params + BP_E820_TABLE + 20 * i;
+      const uint8_t* e = boot_params + BP_E820_TABLE + 20 * i;
       print("  ");
-      print_hex(*(const uint64_t *)e);
+      print_hex(*(const uint64_t*)e);
       print(" +");
-      print_hex(*(const uint64_t *)(e + 8));
+      print_hex(*(const uint64_t*)(e + 8));
       print(" type ");
-      print_dec(*(const uint32_t *)(e + 16));
+      print_dec(*(const uint32_t*)(e + 16));
       print("\n");
     }
-    uint32_t initrd = *(const uint32_t *)(boot_params + BP_RAMDISK_IMAGE);
-    uint32_t initrd_size = *(const uint32_t *)(boot_params + BP_RAMDISK_SIZE);
+    uint32_t initrd = *(const uint32_t*)(boot_params + BP_RAMDISK_IMAGE);
+    uint32_t initrd_size = *(const uint32_t*)(boot_params + BP_RAMDISK_SIZE);
     if (initrd_size) {
       print("initrd: ");
       print_dec(initrd_size);
       print(" bytes at ");
       print_hex(initrd);
       print(", starts '");
-      print_printable((const uint8_t *)(uintptr_t)initrd, initrd_size < 32 ? initrd_size : 32);
+      print_printable((const uint8_t*)(uintptr_t)initrd, initrd_size < 32 ? initrd_size : 32);
       print("'\n");
     }
     if (ram_size == 0)
       for (uint8_t i = 0; i < entries && i < 128; ++i) {
-        const uint8_t *e = boot_params + BP_E820_TABLE + 20 * i;
-        if (*(const uint32_t *)(e + 16) == 1) ram_size += *(const uint64_t *)(e + 8);
+        const uint8_t* e = boot_params + BP_E820_TABLE + 20 * i;
+        if (*(const uint32_t*)(e + 16) == 1) ram_size += *(const uint64_t*)(e + 8);
       }
   }
 

@@ -30,4 +30,4 @@
 
 /* Reads sector 0 of the virtio-blk device at `base` into `out` (512 bytes). Returns NULL on
  * success or a description of what went wrong. */
-const char *virtio_blk_read_sector0(uint64_t base, uint8_t *out);
+const char* virtio_blk_read_sector0(uint64_t base, uint8_t* out);

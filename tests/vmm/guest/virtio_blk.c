@@ -47,16 +47,20 @@ static volatile struct virtq_used used __attribute__((aligned(4)));
 static struct blk_req_header header;
 static volatile uint8_t status_byte;
 
-static inline uint32_t rd(uint64_t base, uint32_t off) { return *(volatile uint32_t *)(base + off); }
-static inline void wr(uint64_t base, uint32_t off, uint32_t v) { *(volatile uint32_t *)(base + off) = v; }
+static inline uint32_t rd(uint64_t base, uint32_t off) {
+  return *(volatile uint32_t*)(base + off);
+}
+static inline void wr(uint64_t base, uint32_t off, uint32_t v) {
+  *(volatile uint32_t*)(base + off) = v;
+}
 
-static void set_queue_addr(uint64_t base, uint32_t low_reg, const volatile void *p) {
+static void set_queue_addr(uint64_t base, uint32_t low_reg, const volatile void* p) {
   uint64_t a = (uint64_t)(uintptr_t)p;
   wr(base, low_reg, (uint32_t)a);
   wr(base, low_reg + 4, (uint32_t)(a >> 32));
 }
 
-const char *virtio_blk_read_sector0(uint64_t base, uint8_t *out) {
+const char* virtio_blk_read_sector0(uint64_t base, uint8_t* out) {
   if (rd(base, VIRTIO_MMIO_VERSION) != 2) return "not a virtio 1.x (version 2) transport";
   wr(base, VIRTIO_MMIO_STATUS, 0);
   wr(base, VIRTIO_MMIO_STATUS, STATUS_ACKNOWLEDGE | STATUS_DRIVER);
@@ -84,8 +88,8 @@ const char *virtio_blk_read_sector0(uint64_t base, uint8_t *out) {
   header.sector = 0;
   status_byte = 0xff;
   desc[0] = (struct virtq_desc){(uint64_t)(uintptr_t)&header, sizeof header, VIRTQ_DESC_F_NEXT, 1};
-  desc[1] = (struct virtq_desc){(uint64_t)(uintptr_t)out, 512,
-                                VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 2};
+  desc[1] =
+      (struct virtq_desc){(uint64_t)(uintptr_t)out, 512, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 2};
   desc[2] = (struct virtq_desc){(uint64_t)(uintptr_t)&status_byte, 1, VIRTQ_DESC_F_WRITE, 0};
   avail.ring[0] = 0;
   __atomic_thread_fence(__ATOMIC_SEQ_CST);

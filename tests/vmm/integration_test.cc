@@ -347,6 +347,37 @@ TEST(VmmIntegrationTest, ConsoleGoesToAFileOrASocket) {
   EXPECT_NE(received.find("test guest: done, status 0\n"), std::string::npos) << received;
 }
 
+TEST(VmmIntegrationTest, ConsoleSocketCarriesInputToTheUart) {
+  REQUIRE_KVM();
+  const fs::path sock =
+      fs::temp_directory_path() / ("cloister-input-" + std::to_string(::getpid()) + ".sock");
+  int listener = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, sock.c_str(), sizeof addr.sun_path - 1);
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(listener, 1), 0);
+  VmmProcess run({"run", "--firmware", guest("test-guest.bin"), "--memory", "8M", "--cmdline",
+                  "mode=idle", "--console", "socket:" + sock.string(), "--log-format", "json"});
+  int conn = ::accept(listener, nullptr, nullptr);
+  ASSERT_GE(conn, 0);
+  std::string received;
+  char buf[256];
+  while (received.find("idle\n") == std::string::npos) {
+    ssize_t n = ::read(conn, buf, sizeof buf);
+    ASSERT_GT(n, 0);
+    received.append(buf, static_cast<std::size_t>(n));
+  }
+  ASSERT_EQ(::write(conn, "typed", 5), 5);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  ::kill(run.pid(), SIGTERM);
+  ASSERT_EQ(run.wait(), 0) << run.err();
+  ::close(conn);
+  ::close(listener);
+  fs::remove(sock);
+  EXPECT_EQ(run.last_log()["metrics"]["serial_rx_bytes"], 5);
+}
+
 TEST(VmmIntegrationTest, ConfigErrorsExitTwoBeforeKvm) {
   const fs::path cfg =
       fs::temp_directory_path() / ("cloister-cfg-" + std::to_string(::getpid()) + ".json");

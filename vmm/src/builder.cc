@@ -106,6 +106,7 @@ Result<std::unique_ptr<Vmm>> build_vmm(const VmConfig& config, Logger& log, Metr
   CLOISTER_TRY(auto entry, place_boot_images(images, *parts.memory, config.memory_bytes));
 
   Vm& vm = *parts.vm;
+  if (config.console.kind == ConsoleKind::kSocket) parts.console_input_fd = console.first->get();
   parts.serial =
       std::make_shared<Serial>(std::move(console.second), irq_line(vm, L::kCom1Irq, log), metrics);
   CLOISTER_CHECK_OK(parts.pio.insert(parts.serial, L::kCom1Port, 8));

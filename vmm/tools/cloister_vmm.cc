@@ -146,7 +146,10 @@ int run_vm(const VmConfig& config) {
     }
     api = std::move(*server);
   }
-  bool console_input = config.console.kind == ConsoleKind::kStdout && ::isatty(0);
+  // Console input: the console socket, or stdin when the console is a terminal's stdout.
+  int console_input = (*vmm)->console_input_fd();
+  if (console_input < 0 && config.console.kind == ConsoleKind::kStdout && ::isatty(0))
+    console_input = 0;
   if (auto st = (*vmm)->start(); !st) {
     log.error("vm.start_failed", st.error().message());
     return kExitHostError;
@@ -160,9 +163,8 @@ int run_vm(const VmConfig& config) {
   }
 
   for (;;) {
-    pollfd fds[3] = {{signal_fd.get(), POLLIN, 0},
-                     {(*vmm)->stop_fd(), POLLIN, 0},
-                     {console_input ? 0 : -1, POLLIN, 0}};
+    pollfd fds[3] = {
+        {signal_fd.get(), POLLIN, 0}, {(*vmm)->stop_fd(), POLLIN, 0}, {console_input, POLLIN, 0}};
     if (::poll(fds, 3, -1) < 0) {
       if (errno == EINTR) continue;
       (*vmm)->request_stop({StopKind::kHostError, 0, os_error("poll").message()});
@@ -176,11 +178,11 @@ int run_vm(const VmConfig& config) {
     }
     if (fds[2].revents) {
       std::uint8_t buf[256];
-      ssize_t n = ::read(0, buf, sizeof buf);
+      ssize_t n = ::read(console_input, buf, sizeof buf);
       if (n > 0)
         (*vmm)->serial()->push_input(ByteView(buf, static_cast<std::size_t>(n)));
       else
-        console_input = false;  // end of input: stop polling it
+        console_input = -1;  // end of input: stop polling it
     }
   }
   StopReason reason = (*vmm)->wait();

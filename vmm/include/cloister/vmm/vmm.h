@@ -48,6 +48,8 @@ class Vmm final : public StopSink {
     Bus pio{"pio"};
     Bus mmio{"mmio"};
     std::shared_ptr<Serial> serial;
+    // Readable fd whose bytes are console input (the console socket), or -1.
+    int console_input_fd = -1;
     std::vector<std::unique_ptr<Vcpu>> vcpus;
   };
 
@@ -72,6 +74,7 @@ class Vmm final : public StopSink {
   VmState state() const;
   nlohmann::json info() const;
   Serial* serial() { return parts_.serial.get(); }
+  int console_input_fd() const { return parts_.console_input_fd; }
   Logger& log() { return log_; }
   Metrics& metrics() { return metrics_; }
 

@@ -50,40 +50,6 @@ std::string_view vm_state_name(VmState state) {
   return "unknown";
 }
 
-std::string_view stop_kind_name(StopKind kind) {
-  switch (kind) {
-    case StopKind::kPowerOff:
-      return "power_off";
-    case StopKind::kReset:
-      return "reset";
-    case StopKind::kDebugExit:
-      return "debug_exit";
-    case StopKind::kGuestFault:
-      return "guest_fault";
-    case StopKind::kHostError:
-      return "host_error";
-    case StopKind::kRequested:
-      return "requested";
-  }
-  return "unknown";
-}
-
-int exit_code_for(const StopReason& reason) {
-  switch (reason.kind) {
-    case StopKind::kPowerOff:
-    case StopKind::kReset:
-    case StopKind::kRequested:
-      return 0;
-    case StopKind::kDebugExit:
-      return reason.guest_status == 0 ? 0 : 4;
-    case StopKind::kGuestFault:
-      return 3;
-    case StopKind::kHostError:
-      return 1;
-  }
-  return 1;
-}
-
 Vmm::Vmm(Parts parts, Logger& log, Metrics& metrics)
     : parts_(std::move(parts)),
       log_(log),

@@ -105,6 +105,28 @@ TEST(ConfigTest, RejectsImpossibleValuesNamingExpectedAndFound) {
   EXPECT_NE(error_of(doc).find("at most 8 disks"), std::string::npos);
 }
 
+TEST(ConfigTest, Vsock) {
+  json doc = minimal();
+  doc["vsock"] = {{"uds_path", "/run/vm.vsock"}};
+  auto c = parse_config(doc);
+  ASSERT_TRUE(c.ok()) << c.error().message();
+  ASSERT_TRUE(c->vsock.has_value());
+  EXPECT_EQ(c->vsock->guest_cid, 3u);
+  EXPECT_EQ(c->vsock->uds_path, "/run/vm.vsock");
+  doc["vsock"]["guest_cid"] = 2;
+  EXPECT_NE(error_of(doc).find("vsock.guest_cid: expected an integer 3..4294967295"),
+            std::string::npos);
+  doc["vsock"] = {{"guest_cid", 5}};
+  EXPECT_EQ(error_of(doc), "config: vsock.uds_path: missing");
+  doc["vsock"] = {{"uds_path", "/x"}, {"port", 1}};
+  EXPECT_NE(error_of(doc).find("unknown key \"vsock.port\""), std::string::npos);
+  doc = minimal();
+  doc["vsock"] = {{"uds_path", "/x"}};
+  doc["disks"] = json::array();
+  for (int i = 0; i < 8; ++i) doc["disks"].push_back({{"path", "/d"}});
+  EXPECT_NE(error_of(doc).find("at most 8 virtio devices, found 9"), std::string::npos);
+}
+
 TEST(ConfigTest, BootNeedsExactlyOneImage) {
   EXPECT_EQ(error_of({{"vcpus", 1}}), "config: boot: missing (give boot.firmware or boot.kernel)");
   EXPECT_NE(error_of({{"boot", json::object()}}).find("found neither"), std::string::npos);

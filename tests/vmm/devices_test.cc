@@ -1,12 +1,15 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <thread>
 
 #include "cloister/vmm/devices/bus.h"
 #include "cloister/vmm/devices/legacy.h"
 #include "cloister/vmm/devices/virtio.h"
+#include "cloister/vmm/devices/vsock.h"
 
 namespace cloister::vmm {
 namespace {
@@ -309,6 +312,121 @@ TEST_F(VirtioBlockTest, BuffersOutsideGuestMemoryAreRejected) {
   set(0x030, 0);
   set(0x038, 6);
   EXPECT_EQ(reg(0x070) & virtio::kStatusNeedsReset, virtio::kStatusNeedsReset);
+}
+
+TEST(VsockTest, HeaderRoundTrip) {
+  vsock::Header h;
+  h.src_cid = 3, h.dst_cid = 2, h.src_port = 1024, h.dst_port = 1234, h.len = 5;
+  h.type = vsock::kTypeStream, h.op = vsock::kOpRw, h.flags = 0, h.buf_alloc = 4096, h.fwd_cnt = 77;
+  std::uint8_t raw[vsock::kHeaderSize];
+  vsock::write_header(h, raw);
+  EXPECT_EQ(load_le32(raw, 20), 1234u);  // dst_port at offset 20 (virtio 1.2 §5.10.6)
+  EXPECT_EQ(load_le16(raw, 30), vsock::kOpRw);
+  auto back = vsock::parse_header(raw);
+  EXPECT_EQ(back.src_cid, 3u);
+  EXPECT_EQ(back.fwd_cnt, 77u);
+  EXPECT_EQ(back.len, 5u);
+}
+
+TEST(VsockTest, RejectsInvalidGuestCid) {
+  Metrics m;
+  Logger log{LogFormat::kText, LogLevel::kError};
+  EXPECT_FALSE(VirtioVsock::create(2, "/tmp/x", false, log, m).ok());
+  auto ok = VirtioVsock::create(3, "/tmp/x", false, log, m);
+  ASSERT_TRUE(ok.ok());
+  std::uint8_t cid[8];
+  (*ok)->read_config(0, cid);
+  EXPECT_EQ(load_le64(cid, 0), 3u);
+}
+
+// The device thread turns a malformed tx packet into DEVICE_NEEDS_RESET, and answers a
+// packet for an unknown connection with RST, without touching the host.
+TEST(VsockTest, MalformedTrafficBreaksOnlyTheDevice) {
+  Metrics m;
+  Logger log{LogFormat::kText, LogLevel::kError};
+  RegionSpec spec{"ram", 0, 1 << 20, false};
+  auto mem = GuestMemory::create(std::span(&spec, 1), false);
+  ASSERT_TRUE(mem.ok());
+  auto dev = VirtioVsock::create(3, "/nonexistent/vsock", false, log, m);
+  ASSERT_TRUE(dev.ok());
+  VirtioMmio t(std::move(*dev), *mem, nullptr, log, m);
+  auto set = [&](std::uint64_t off, std::uint32_t v) {
+    std::uint8_t b[4];
+    store_le32(b, 0, v);
+    t.write(off, b);
+  };
+  auto reg = [&](std::uint64_t off) {
+    std::uint8_t b[4];
+    t.read(off, b);
+    return load_le32(b, 0);
+  };
+  auto put = [&](std::uint64_t gpa, ByteView bytes) {
+    ASSERT_TRUE(mem->write(gpa, bytes, "test").ok());
+  };
+  auto put16 = [&](std::uint64_t gpa, std::uint16_t v) {
+    std::uint8_t b[2];
+    store_le16(b, 0, v);
+    put(gpa, b);
+  };
+  auto desc = [&](std::uint64_t table, unsigned i, std::uint64_t addr, std::uint32_t len,
+                  std::uint16_t flags) {
+    std::uint8_t d[16] = {};
+    store_le64(d, 0, addr);
+    store_le32(d, 8, len);
+    store_le16(d, 12, flags);
+    put(table + 16 * i, d);
+  };
+  auto wait_for = [&](auto condition) {
+    for (int i = 0; i < 2000 && !condition(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return condition();
+  };
+  set(0x070, 3);
+  set(0x024, 1);
+  set(0x020, 1);
+  set(0x070, 3 | 8);
+  for (std::uint32_t q = 0; q < 3; ++q) {  // rx at 0x10000, tx at 0x20000, event at 0x30000
+    const std::uint64_t base = 0x10000 * (q + 1);
+    set(0x030, q);
+    set(0x038, 8);
+    set(0x080, static_cast<std::uint32_t>(base));
+    set(0x090, static_cast<std::uint32_t>(base + 0x1000));
+    set(0x0a0, static_cast<std::uint32_t>(base + 0x2000));
+    set(0x044, 1);
+  }
+  set(0x070, 3 | 8 | 4);
+  // One rx buffer, then an RW packet for a connection that does not exist.
+  desc(0x10000, 0, 0x40000, 256, virtio::kDescFWrite);
+  put16(0x11000 + 4, 0);
+  put16(0x11000 + 2, 1);
+  set(0x050, 0);
+  vsock::Header h;
+  h.src_cid = 3, h.dst_cid = vsock::kHostCid, h.src_port = 1024, h.dst_port = 99;
+  h.type = vsock::kTypeStream, h.op = vsock::kOpRw, h.len = 0;
+  std::uint8_t raw[vsock::kHeaderSize];
+  vsock::write_header(h, raw);
+  put(0x50000, raw);
+  desc(0x20000, 0, 0x50000, vsock::kHeaderSize, 0);
+  put16(0x21000 + 4, 0);
+  put16(0x21000 + 2, 1);
+  set(0x050, 1);
+  auto rx_used = [&] {
+    std::uint8_t b[2];
+    EXPECT_TRUE(mem->read(0x12000 + 2, b, "test").ok());
+    return load_le16(b, 0);
+  };
+  ASSERT_TRUE(wait_for([&] { return rx_used() == 1; }));
+  std::uint8_t answer[vsock::kHeaderSize];
+  ASSERT_TRUE(mem->read(0x40000, answer, "test").ok());
+  EXPECT_EQ(vsock::parse_header(answer).op, vsock::kOpRst);
+  EXPECT_EQ(vsock::parse_header(answer).dst_port, 1024u);
+  // A 10-byte tx packet cannot even hold a header: the device needs a reset.
+  desc(0x20000, 1, 0x50000, 10, 0);
+  put16(0x21000 + 4 + 2, 1);
+  put16(0x21000 + 2, 2);
+  set(0x050, 1);
+  ASSERT_TRUE(wait_for([&] { return (reg(0x070) & virtio::kStatusNeedsReset) != 0; }));
+  EXPECT_EQ(m.virtio_device_errors.load(), 1u);
 }
 
 TEST(GuestMemoryTest, HugepagesEitherWorkOrSayWhatIsMissing) {

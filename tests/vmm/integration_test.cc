@@ -218,13 +218,73 @@ TEST(VmmIntegrationTest, VirtioBlockDiskIsReadByTheGuest) {
   EXPECT_EQ(run.last_log()["metrics"]["virtio_blk_bytes_read"], 512);
 }
 
+TEST(VmmIntegrationTest, VsockConnectsTheGuestToAHostSocket) {
+  REQUIRE_KVM();
+  const fs::path uds = fs::temp_directory_path() / ("cloister-vsock-" + std::to_string(::getpid()));
+  const fs::path port_socket = uds.string() + "_1234";
+  int listener = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, port_socket.c_str(), sizeof addr.sun_path - 1);
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(listener, 1), 0);
+  std::string heard;
+  std::thread echo([&] {
+    int conn = ::accept(listener, nullptr, nullptr);
+    if (conn < 0) return;
+    char buf[256];
+    ssize_t n = ::read(conn, buf, sizeof buf);
+    if (n > 0) {
+      heard.assign(buf, static_cast<std::size_t>(n));
+      const std::string answer = "pong: " + heard;
+      (void)!::write(conn, answer.data(), answer.size());
+    }
+    ::close(conn);
+  });
+  VmmProcess run({"run", "--firmware", guest("test-guest.bin"), "--memory", "16M", "--vsock-uds",
+                  uds.string(), "--vsock-cid", "42", "--log-format", "json"});
+  const int code = run.wait();
+  ::shutdown(listener, SHUT_RDWR);
+  echo.join();
+  ::close(listener);
+  fs::remove(port_socket);
+  ASSERT_EQ(code, 0) << run.err();
+  EXPECT_EQ(heard, "ping from the test guest");
+  EXPECT_NE(run.out().find("virtio-mmio@0xd0000000: device 19 version 2\n"), std::string::npos)
+      << run.out();
+  EXPECT_NE(run.out().find(
+                "virtio-vsock: cid 42, host port 1234 answered 'pong: ping from the test guest'\n"),
+            std::string::npos)
+      << run.out();
+  json metrics = run.last_log()["metrics"];
+  EXPECT_EQ(metrics["vsock_connections"], 1);
+  EXPECT_EQ(metrics["vsock_bytes_to_host"], 24);
+  EXPECT_EQ(metrics["vsock_bytes_to_guest"], 30);
+}
+
+TEST(VmmIntegrationTest, VsockConnectionToAClosedHostPortIsRefused) {
+  REQUIRE_KVM();
+  const fs::path uds =
+      fs::temp_directory_path() / ("cloister-novsock-" + std::to_string(::getpid()));
+  VmmProcess run({"run", "--firmware", guest("test-guest.bin"), "--memory", "16M", "--vsock-uds",
+                  uds.string(), "--cmdline", "vsock_port=4321"});
+  ASSERT_EQ(run.wait(), 0) << run.err();
+  EXPECT_NE(
+      run.out().find("virtio-vsock: cid 3, host port 4321: the host refused the connection\n"),
+      std::string::npos)
+      << run.out();
+  EXPECT_NE(run.err().find("vsock.refused"), std::string::npos) << run.err();
+}
+
 TEST(VmmIntegrationTest, GarbageWritingGuestEndsWithAnErrorAndTheVmmExitsCleanly) {
   REQUIRE_KVM();
   const fs::path disk =
       fs::temp_directory_path() / ("cloister-gdisk-" + std::to_string(::getpid()));
   std::ofstream(disk, std::ios::binary) << std::string(4096, 'x');
+  // A disk and a vsock device, so both virtio device models get garbage too.
   VmmProcess run({"run", "--firmware", guest("test-guest.bin"), "--memory", "64M", "--disk",
-                  disk.string(), "--cmdline", "mode=garbage", "--log-format", "json"});
+                  disk.string(), "--vsock-uds", disk.string() + "-vsock", "--cmdline",
+                  "mode=garbage", "--log-format", "json"});
   const int code = run.wait(180);
   fs::remove(disk);
   ASSERT_EQ(code, 3) << run.err();  // guest fault, not a crash (which would be a signal)

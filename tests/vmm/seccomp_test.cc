@@ -26,7 +26,8 @@ int in_filtered_child(ThreadClass cls, F body) {
 }
 
 TEST(SeccompTest, ProgramsEndInKillAndCheckTheArchitecture) {
-  for (auto cls : {ThreadClass::kVcpu, ThreadClass::kApi, ThreadClass::kVmm}) {
+  for (auto cls :
+       {ThreadClass::kVcpu, ThreadClass::kApi, ThreadClass::kDevice, ThreadClass::kVmm}) {
     auto p = seccomp_program(cls);
     ASSERT_GT(p.size(), 10u);
     EXPECT_EQ(p.back().code, BPF_RET | BPF_K);
@@ -61,6 +62,11 @@ TEST(SeccompTest, AllowedCallsWorkAndForbiddenOnesKill) {
   st = in_filtered_child(ThreadClass::kVcpu, [] { return ::ioctl(0, 0x5401, nullptr) ? 7 : 8; });
   ASSERT_TRUE(WIFSIGNALED(st));
   EXPECT_EQ(WTERMSIG(st), SIGSYS);
+  // Device threads may open sockets (virtio-vsock), vCPU threads may not (above).
+  st = in_filtered_child(ThreadClass::kDevice,
+                         [] { return ::socket(AF_UNIX, SOCK_STREAM, 0) >= 0 ? 7 : 8; });
+  ASSERT_TRUE(WIFEXITED(st));
+  EXPECT_EQ(WEXITSTATUS(st), 7);
   // No class may execve.
   st = in_filtered_child(ThreadClass::kVmm, [] {
     char* argv[] = {nullptr};

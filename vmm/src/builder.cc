@@ -9,6 +9,7 @@
 
 #include "cloister/vmm/arch/x86/layout.h"
 #include "cloister/vmm/devices/virtio.h"
+#include "cloister/vmm/devices/vsock.h"
 #include "cloister/vmm/hypervisor/kvm.h"
 
 namespace cloister::vmm {
@@ -75,10 +76,15 @@ Result<std::unique_ptr<Vmm>> build_vmm(const VmConfig& config, Logger& log, Metr
   CLOISTER_TRY(parts.tee, make_tee_backend(config.tee));
   CLOISTER_TRY(auto images, load_boot_images(config.boot));
   parts.boot_kind = images.kind;
-  std::vector<std::unique_ptr<VirtioBlock>> disks;
+  std::vector<std::unique_ptr<VirtioDevice>> virtio_devices;  // slot order: disks, then vsock
   for (const auto& disk : config.disks) {
     CLOISTER_TRY(auto blk, VirtioBlock::open(disk.path, disk.read_only, metrics));
-    disks.push_back(std::move(blk));
+    virtio_devices.push_back(std::move(blk));
+  }
+  if (config.vsock) {
+    CLOISTER_TRY(auto vsock, VirtioVsock::create(config.vsock->guest_cid, config.vsock->uds_path,
+                                                 config.seccomp, log, metrics));
+    virtio_devices.push_back(std::move(vsock));
   }
   CLOISTER_TRY(auto console, open_console(config.console));
 
@@ -117,9 +123,9 @@ Result<std::unique_ptr<Vmm>> build_vmm(const VmConfig& config, Logger& log, Metr
       parts.pio.insert(std::make_shared<DebugExit>(*parts.stop_relay), L::kDebugExitPort, 4));
   CLOISTER_CHECK_OK(parts.pio.insert(std::make_shared<I8042>(*parts.stop_relay), L::kI8042DataPort,
                                      L::kI8042CommandPort - L::kI8042DataPort + 1));
-  for (std::size_t i = 0; i < disks.size(); ++i) {
+  for (std::size_t i = 0; i < virtio_devices.size(); ++i) {
     auto transport = std::make_shared<VirtioMmio>(
-        std::move(disks[i]), *parts.memory,
+        std::move(virtio_devices[i]), *parts.memory,
         irq_line(vm, L::kVirtioFirstIrq + static_cast<std::uint32_t>(i), log), log, metrics);
     CLOISTER_CHECK_OK(parts.mmio.insert(transport, L::kVirtioMmioBase + i * L::kVirtioMmioStride,
                                         virtio::kMmioSize));

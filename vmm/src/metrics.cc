@@ -22,6 +22,10 @@ std::vector<std::pair<const char*, std::uint64_t>> snapshot(const Metrics& m) {
           {"virtio_blk_bytes_read", get(m.virtio_blk_bytes_read)},
           {"virtio_blk_bytes_written", get(m.virtio_blk_bytes_written)},
           {"virtio_device_errors", get(m.virtio_device_errors)},
+          {"vsock_connections", get(m.vsock_connections)},
+          {"vsock_packets_tx", get(m.vsock_packets_tx)},
+          {"vsock_bytes_to_host", get(m.vsock_bytes_to_host)},
+          {"vsock_bytes_to_guest", get(m.vsock_bytes_to_guest)},
           {"api_requests", get(m.api_requests)},
           {"api_errors", get(m.api_errors)}};
 }

@@ -34,6 +34,8 @@ struct Flags {
   std::optional<std::string> firmware, kernel, initrd, cmdline, memory, tee, api_socket, console;
   std::optional<std::string> log_format, log_level, log_file;
   std::optional<std::uint32_t> vcpus;
+  std::optional<std::uint64_t> vsock_cid;
+  std::optional<std::string> vsock_uds;
   std::vector<std::string> disks;
   bool no_seccomp = false;
   bool hugepages = false;
@@ -52,6 +54,9 @@ void add_run_flags(CLI::App& cmd, Flags& f) {
   cmd.add_option("--api-socket", f.api_socket, "serve the control API on this UNIX socket");
   cmd.add_option("--console", f.console, "stdout | none | file:PATH | socket:PATH");
   cmd.add_option("--disk", f.disks, "virtio-blk disk: PATH or PATH,ro (repeatable)");
+  cmd.add_option("--vsock-uds", f.vsock_uds,
+                 "virtio-vsock: guest connections to host port P reach the UNIX socket PATH_P");
+  cmd.add_option("--vsock-cid", f.vsock_cid, "virtio-vsock guest CID (default 3)");
   cmd.add_option("--log-format", f.log_format, "text | json");
   cmd.add_option("--log-level", f.log_level, "debug | info | warn | error");
   cmd.add_option("--log-file", f.log_file, "append logs to this file instead of stderr");
@@ -95,6 +100,8 @@ Result<json> merged_document(const Flags& f) {
     }
     doc["disks"] = disks;
   }
+  if (f.vsock_uds) doc["vsock"]["uds_path"] = *f.vsock_uds;
+  if (f.vsock_cid) doc["vsock"]["guest_cid"] = *f.vsock_cid;
   if (f.log_format) doc["log"]["format"] = *f.log_format;
   if (f.log_level) doc["log"]["level"] = *f.log_level;
   if (f.log_file) doc["log"]["file"] = *f.log_file;

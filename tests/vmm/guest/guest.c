@@ -2,7 +2,9 @@
  * or as a Linux-protocol kernel (bzImage / ELF), prints over the 16550 UART, reads its command
  * line and the vCPU count from the fw_cfg paravirt channel (or boot_params), starts the other
  * vCPUs with INIT-SIPI-SIPI, probes virtio-mmio devices (reading the first sector of a
- * virtio-blk disk), and exits through the isa-debug-exit port with a status.
+ * virtio-blk disk; sending "ping from the test guest" over virtio-vsock to host port
+ * "vsock_port=N", default 1234, and printing the answer), and exits through the
+ * isa-debug-exit port with a status.
  *
  * Command-line words: "mode=hello" (default), "mode=garbage" (write garbage to every I/O port
  * and MMIO hole, then triple-fault on purpose), "mode=idle" (print "idle", then halt with
@@ -285,6 +287,26 @@ static void probe_virtio(void) {
     print(" version ");
     print_dec(mmio_read32(base + VIRTIO_MMIO_VERSION));
     print("\n");
+    if (device == VIRTIO_ID_VSOCK) {
+      static char reply[128];
+      uint64_t cid = 0;
+      uint32_t port = (uint32_t)cmdline_number("vsock_port=", 1234);
+      const char* error =
+          virtio_vsock_echo(base, port, "ping from the test guest", reply, sizeof reply, &cid);
+      print("virtio-vsock: cid ");
+      print_dec(cid);
+      print(", host port ");
+      print_dec(port);
+      if (error) {
+        print(": ");
+        print(error);
+        print("\n");
+      } else {
+        print(" answered '");
+        print(reply);
+        print("'\n");
+      }
+    }
     if (device == VIRTIO_ID_BLOCK) {
       static uint8_t sector[512];
       const char* error = virtio_blk_read_sector0(base, sector);

@@ -27,7 +27,14 @@
 #define VIRTIO_MMIO_QUEUE_DEVICE_HIGH 0x0a4
 
 #define VIRTIO_ID_BLOCK 2
+#define VIRTIO_ID_VSOCK 19
 
 /* Reads sector 0 of the virtio-blk device at `base` into `out` (512 bytes). Returns NULL on
  * success or a description of what went wrong. */
 const char* virtio_blk_read_sector0(uint64_t base, uint8_t* out);
+
+/* Connects the virtio-vsock device at `base` to host (CID 2) port `port`, sends `message`,
+ * and copies the first data the host sends back into `reply` (NUL-terminated, at most
+ * cap - 1 bytes); stores the guest CID in *cid. Returns NULL or what went wrong. */
+const char* virtio_vsock_echo(uint64_t base, uint32_t port, const char* message, char* reply,
+                              uint32_t cap, uint64_t* cid);

@@ -139,8 +139,8 @@ Result<BootConfig> parse_boot(const json& value) {
 
 Result<std::vector<DiskConfig>> parse_disks(const json& value) {
   if (!value.is_array()) return bad("disks", "an array of {path, read_only}", value);
-  if (value.size() > kMaxDisks)
-    return Error("config: disks: expected at most " + std::to_string(kMaxDisks) +
+  if (value.size() > kMaxVirtioDevices)
+    return Error("config: disks: expected at most " + std::to_string(kMaxVirtioDevices) +
                  " disks (virtio-mmio slots), found " + std::to_string(value.size()));
   std::vector<DiskConfig> disks;
   for (std::size_t i = 0; i < value.size(); ++i) {
@@ -158,6 +158,25 @@ Result<std::vector<DiskConfig>> parse_disks(const json& value) {
     disks.push_back(std::move(disk));
   }
   return disks;
+}
+
+Result<VsockConfig> parse_vsock(const json& value) {
+  if (!value.is_object()) return bad("vsock", "an object {guest_cid, uds_path}", value);
+  CLOISTER_CHECK_OK(reject_unknown_keys(value, "vsock.", {"guest_cid", "uds_path"}));
+  VsockConfig vsock;
+  if (auto it = value.find("guest_cid"); it != value.end()) {
+    if (!it->is_number_integer() || it->get<std::int64_t>() < 3 ||
+        it->get<std::int64_t>() > 0xffffffffll)
+      return bad("vsock.guest_cid", "an integer 3..4294967295 (0-2 are reserved)", *it);
+    vsock.guest_cid = it->get<std::uint64_t>();
+  }
+  auto uds = value.find("uds_path");
+  if (uds == value.end()) return Error("config: vsock.uds_path: missing");
+  CLOISTER_TRY(vsock.uds_path, path_value(*uds, "vsock.uds_path"));
+  // "<uds_path>_<port>" must fit sockaddr_un (port: up to 10 digits).
+  if (vsock.uds_path.size() + 11 >= sizeof(sockaddr_un{}.sun_path))
+    return bad("vsock.uds_path", "a path shorter than 97 bytes", *uds);
+  return vsock;
 }
 
 }  // namespace
@@ -204,7 +223,7 @@ Result<VmConfig> parse_config(const json& doc) {
   if (!doc.is_object()) return bad("document", "a JSON object", doc);
   CLOISTER_CHECK_OK(reject_unknown_keys(doc, "",
                                         {"vcpus", "memory", "hugepages", "tee", "boot", "console",
-                                         "disks", "api_socket", "log", "seccomp"}));
+                                         "disks", "vsock", "api_socket", "log", "seccomp"}));
   VmConfig config;
   if (auto it = doc.find("vcpus"); it != doc.end()) {
     if (!it->is_number_integer() || it->get<std::int64_t>() < 1 ||
@@ -245,6 +264,13 @@ Result<VmConfig> parse_config(const json& doc) {
   if (auto it = doc.find("disks"); it != doc.end()) {
     CLOISTER_TRY(config.disks, parse_disks(*it));
   }
+  if (auto it = doc.find("vsock"); it != doc.end()) {
+    CLOISTER_TRY(config.vsock, parse_vsock(*it));
+  }
+  if (config.disks.size() + (config.vsock ? 1 : 0) > kMaxVirtioDevices)
+    return Error("config: disks and vsock: expected at most " + std::to_string(kMaxVirtioDevices) +
+                 " virtio devices, found " +
+                 std::to_string(config.disks.size() + (config.vsock ? 1 : 0)));
   if (auto it = doc.find("api_socket"); it != doc.end()) {
     CLOISTER_TRY(auto path, path_value(*it, "api_socket"));
     if (path.size() >= sizeof(sockaddr_un{}.sun_path))
@@ -302,6 +328,7 @@ json to_json(const VmConfig& c) {
               {"log", log},
               {"seccomp", c.seccomp}};
   if (c.api_socket) out["api_socket"] = *c.api_socket;
+  if (c.vsock) out["vsock"] = {{"guest_cid", c.vsock->guest_cid}, {"uds_path", c.vsock->uds_path}};
   return out;
 }
 

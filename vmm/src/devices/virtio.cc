@@ -103,6 +103,25 @@ VirtioMmio::VirtioMmio(std::unique_ptr<VirtioDevice> device, const GuestMemory& 
       log_(log),
       metrics_(metrics) {
   queues_.resize(device_->num_queues());
+  device_->set_event_callback([this] { device_event(); });
+}
+
+VirtioMmio::~VirtioMmio() {
+  device_->stop();
+}
+
+void VirtioMmio::interrupt_unless_suppressed_locked(const Virtqueue& queue) {
+  auto suppressed = queue.interrupts_suppressed(memory_);
+  if (!suppressed) return fail_locked(suppressed.error().message());
+  if (!*suppressed) set_interrupt_locked(kInterruptUsedBuffer);
+}
+
+void VirtioMmio::device_event() {
+  std::lock_guard lock(mutex_);
+  if (!(status_ & kStatusDriverOk) || (status_ & kStatusNeedsReset)) return;
+  auto used = device_->poll(queues_, memory_);
+  if (!used) return fail_locked(used.error().message());
+  if (*used) interrupt_unless_suppressed_locked(queues_.front());
 }
 
 Virtqueue* VirtioMmio::selected_locked() {
@@ -111,6 +130,7 @@ Virtqueue* VirtioMmio::selected_locked() {
 
 void VirtioMmio::reset_locked() {
   for (auto& q : queues_) q.reset();
+  device_->reset();
   status_ = 0;
   device_features_sel_ = driver_features_sel_ = queue_sel_ = 0;
   driver_features_ = 0;
@@ -140,13 +160,9 @@ void VirtioMmio::notify_locked(std::uint32_t queue) {
   metrics_.virtio_notifications.fetch_add(1, std::memory_order_relaxed);
   if (!(status_ & kStatusDriverOk) || (status_ & kStatusNeedsReset) || queue >= queues_.size())
     return;
-  Virtqueue& q = queues_[queue];
-  auto used = device_->process(q, memory_);
+  auto used = device_->process(static_cast<std::uint16_t>(queue), queues_, memory_);
   if (!used) return fail_locked(used.error().message());
-  if (!*used) return;
-  auto suppressed = q.interrupts_suppressed(memory_);
-  if (!suppressed) return fail_locked(suppressed.error().message());
-  if (!*suppressed) set_interrupt_locked(kInterruptUsedBuffer);
+  if (*used) interrupt_unless_suppressed_locked(queues_[queue]);
 }
 
 void VirtioMmio::read(std::uint64_t offset, std::span<std::uint8_t> data) {
@@ -313,7 +329,9 @@ void VirtioBlock::read_config(std::uint64_t offset, std::span<std::uint8_t> data
     data[i] = offset + i < sizeof config ? config[offset + i] : 0;
 }
 
-Result<bool> VirtioBlock::process(Virtqueue& queue, const GuestMemory& memory) {
+Result<bool> VirtioBlock::process(std::uint16_t index, std::span<Virtqueue> queues,
+                                  const GuestMemory& memory) {
+  Virtqueue& queue = queues[index];
   bool used = false;
   for (;;) {
     CLOISTER_TRY(auto chain, queue.pop(memory));

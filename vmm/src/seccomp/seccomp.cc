@@ -62,6 +62,12 @@ constexpr unsigned long kVcpuIoctls[] = {KVM_RUN, KVM_IRQ_LINE, KVM_GET_REGS, KV
 // The API server: accept connections, read requests, write responses.
 constexpr int kApi[] = {SYS_accept4, SYS_recvfrom, SYS_shutdown, SYS_fcntl};
 
+// Device threads: epoll over host sockets, connecting to the host sockets guests ask for,
+// moving bytes, and interrupting the guest.
+constexpr int kDevice[] = {SYS_epoll_wait, SYS_epoll_pwait, SYS_epoll_ctl, SYS_socket,
+                           SYS_connect,    SYS_recvfrom,    SYS_shutdown,  SYS_ioctl};
+constexpr unsigned long kDeviceIoctls[] = {KVM_IRQ_LINE};
+
 // The main thread: signalfd/console input, shutdown and cleanup.
 constexpr int kVmm[] = {SYS_unlink, SYS_shutdown, SYS_recvfrom};
 
@@ -98,6 +104,10 @@ std::vector<sock_filter> seccomp_program(ThreadClass cls) {
       break;
     case ThreadClass::kApi:
       allowed.insert(allowed.end(), std::begin(kApi), std::end(kApi));
+      break;
+    case ThreadClass::kDevice:
+      allowed.insert(allowed.end(), std::begin(kDevice), std::end(kDevice));
+      ioctls.assign(std::begin(kDeviceIoctls), std::end(kDeviceIoctls));
       break;
     case ThreadClass::kVmm:
       allowed.insert(allowed.end(), std::begin(kVmm), std::end(kVmm));

@@ -24,6 +24,10 @@ struct Metrics {
   std::atomic<std::uint64_t> virtio_blk_bytes_read{0};
   std::atomic<std::uint64_t> virtio_blk_bytes_written{0};
   std::atomic<std::uint64_t> virtio_device_errors{0};  // device moved to DEVICE_NEEDS_RESET
+  std::atomic<std::uint64_t> vsock_connections{0};
+  std::atomic<std::uint64_t> vsock_packets_tx{0};  // packets the guest sent
+  std::atomic<std::uint64_t> vsock_bytes_to_host{0};
+  std::atomic<std::uint64_t> vsock_bytes_to_guest{0};
   std::atomic<std::uint64_t> api_requests{0};
   std::atomic<std::uint64_t> api_errors{0};
 

@@ -37,6 +37,13 @@ struct DiskConfig {
   bool read_only = false;
 };
 
+// virtio-vsock with Firecracker's hybrid host side: guest connections to host port P reach
+// the UNIX socket "<uds_path>_<P>".
+struct VsockConfig {
+  std::uint64_t guest_cid = 3;
+  std::string uds_path;
+};
+
 struct LogConfig {
   LogFormat format = LogFormat::kText;
   LogLevel level = LogLevel::kInfo;
@@ -51,6 +58,7 @@ struct VmConfig {
   BootConfig boot;
   ConsoleConfig console;
   std::vector<DiskConfig> disks;
+  std::optional<VsockConfig> vsock;
   std::optional<std::string> api_socket;
   LogConfig log;
   bool seccomp = true;
@@ -59,7 +67,7 @@ struct VmConfig {
 inline constexpr std::uint32_t kMaxVcpus = 254;  // xAPIC IDs; 255 is the broadcast ID
 inline constexpr std::uint64_t kMinMemory = 4ull << 20;
 inline constexpr std::uint64_t kMaxMemory = 1ull << 40;
-inline constexpr std::size_t kMaxDisks = 8;  // virtio-mmio slots
+inline constexpr std::size_t kMaxVirtioDevices = 8;  // virtio-mmio slots: disks + vsock
 
 // "512M", "2G", "65536K", "4194304" (bytes). Suffixes are binary (K = 1024).
 Result<std::uint64_t> parse_memory_size(std::string_view text);

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -32,6 +33,7 @@ inline constexpr std::uint16_t kDescFNext = 1, kDescFWrite = 2, kDescFIndirect =
 inline constexpr std::uint16_t kAvailFNoInterrupt = 1;
 inline constexpr std::uint32_t kInterruptUsedBuffer = 1, kInterruptConfigChange = 2;
 inline constexpr std::uint32_t kIdBlock = 2;
+inline constexpr std::uint32_t kIdVsock = 19;
 inline constexpr std::uint64_t kMmioSize = 0x1000;
 }  // namespace virtio
 
@@ -79,15 +81,29 @@ class VirtioDevice {
   virtual std::uint16_t num_queues() const = 0;
   virtual std::uint16_t queue_max_size() const = 0;
   virtual void read_config(std::uint64_t offset, std::span<std::uint8_t> data) const = 0;
-  // Handles everything available on `queue`. Returns true when buffers were used (the driver
-  // may need an interrupt), or an error that breaks the device until the driver resets it.
-  virtual Result<bool> process(Virtqueue& queue, const GuestMemory& memory) = 0;
+  // The driver notified queue `index`. Called on the notifying vCPU thread with the transport
+  // lock held. Returns true when buffers were used (the driver may need an interrupt), or an
+  // error that breaks the device until the driver resets it.
+  virtual Result<bool> process(std::uint16_t index, std::span<Virtqueue> queues,
+                               const GuestMemory& memory) = 0;
+  // Devices with host-side event sources (sockets) run their own thread and call the event
+  // callback when something happened; the transport then calls poll() with its lock held.
+  virtual void set_event_callback(std::function<void()> callback) { (void)callback; }
+  virtual Result<bool> poll(std::span<Virtqueue> queues, const GuestMemory& memory) {
+    (void)queues, (void)memory;
+    return false;
+  }
+  // The driver reset the device (status 0): drop all device-type state.
+  virtual void reset() {}
+  // Stops the device's own thread, if any; called before the transport is destroyed.
+  virtual void stop() {}
 };
 
 class VirtioMmio final : public BusDevice {
  public:
   VirtioMmio(std::unique_ptr<VirtioDevice> device, const GuestMemory& memory, IrqLine irq,
              Logger& log, Metrics& metrics);
+  ~VirtioMmio() override;
   std::string_view name() const override { return device_->name(); }
   void read(std::uint64_t offset, std::span<std::uint8_t> data) override;
   void write(std::uint64_t offset, std::span<const std::uint8_t> data) override;
@@ -95,6 +111,8 @@ class VirtioMmio final : public BusDevice {
  private:
   void reset_locked();
   void notify_locked(std::uint32_t queue);
+  void device_event();
+  void interrupt_unless_suppressed_locked(const Virtqueue& queue);
   void fail_locked(const std::string& why);
   void set_interrupt_locked(std::uint32_t bits);
   Virtqueue* selected_locked();
@@ -126,7 +144,8 @@ class VirtioBlock final : public VirtioDevice {
   std::uint16_t num_queues() const override { return 1; }
   std::uint16_t queue_max_size() const override { return 256; }
   void read_config(std::uint64_t offset, std::span<std::uint8_t> data) const override;
-  Result<bool> process(Virtqueue& queue, const GuestMemory& memory) override;
+  Result<bool> process(std::uint16_t index, std::span<Virtqueue> queues,
+                       const GuestMemory& memory) override;
   std::uint64_t capacity_sectors() const { return size_ / 512; }
 
  private:

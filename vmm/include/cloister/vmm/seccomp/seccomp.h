@@ -14,9 +14,10 @@
 namespace cloister::vmm {
 
 enum class ThreadClass {
-  kVcpu,  // KVM_RUN loop and the device emulation it performs
-  kApi,   // the HTTP API server
-  kVmm,   // the main thread: signals, console input, shutdown
+  kVcpu,    // KVM_RUN loop and the device emulation it performs
+  kApi,     // the HTTP API server
+  kDevice,  // device threads with host-side event sources (virtio-vsock sockets)
+  kVmm,     // the main thread: signals, console input, shutdown
 };
 
 // False in builds with AddressSanitizer/UBSan: their runtimes make system calls (mmap of

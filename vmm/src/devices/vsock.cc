@@ -331,7 +331,6 @@ Status VirtioVsock::deliver_rx(Virtqueue& rx, const GuestMemory& memory, bool& u
     CLOISTER_CHECK_OK(rx.push_used(memory, chain->head, kHeaderSize));
     used = true;
   }
-  std::vector<Key> closed;
   for (auto& [key, c] : connections_) {
     while (!c.host_eof) {
       const std::uint32_t in_flight = c.rx_cnt - c.peer_fwd_cnt;

@@ -1,8 +1,10 @@
-// Runs a VMM command repeatedly and measures, per run, from just before fork() to the guest's
+// Runs VMM commands repeatedly and measures, per run, from just before fork() to the guest's
 // first serial byte on the child's stdout and to the child's exit, plus its peak RSS
-// (wait4 rusage). Prints one machine-readable line: label, runs, medians/min/max.
-//   vmm-bench-harness LABEL RUNS EXPECT -- COMMAND ARGS...
+// (wait4 rusage). The commands take turns (one run of each, then the next round), so load from
+// elsewhere on the machine hits all of them alike. Prints one machine-readable line per label.
+//   vmm-bench-harness RUNS EXPECT LABEL COMMAND ARGS... [:: LABEL COMMAND ARGS...]...
 // EXPECT is text the guest's output must contain, or the run counts as failed.
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -34,6 +36,8 @@ bool run_once(char** argv, const std::string& expect, Sample& out) {
   const double start = now_ms();
   pid_t pid = fork();
   if (pid == 0) {
+    int devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, 2);
     dup2(pipefd[1], 1);
     close(pipefd[0]);
     close(pipefd[1]);
@@ -71,32 +75,55 @@ T median(std::vector<T> v) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  if (argc < 6 || std::string(argv[4]) != "--") {
-    std::fprintf(stderr, "usage: %s LABEL RUNS EXPECT -- COMMAND ARGS...\n", argv[0]);
-    return 2;
-  }
-  const std::string label = argv[1];
-  const int runs = std::atoi(argv[2]);
-  const std::string expect = argv[3];
-  char** command = argv + 5;
-  Sample warmup{};
-  if (!run_once(command, expect, warmup)) return 1;
+struct Program {
+  std::string label;
+  std::vector<char*> argv;  // null-terminated
   std::vector<double> first, exit;
   std::vector<long> rss;
-  for (int i = 0; i < runs; ++i) {
-    Sample s{};
-    if (!run_once(command, expect, s)) return 1;
-    first.push_back(s.first_byte_ms);
-    exit.push_back(s.exit_ms);
-    rss.push_back(s.max_rss_kib);
+};
+
+int main(int argc, char** argv) {
+  if (argc < 5) {
+    std::fprintf(stderr,
+                 "usage: %s RUNS EXPECT LABEL COMMAND ARGS... [:: LABEL COMMAND ARGS...]...\n",
+                 argv[0]);
+    return 2;
   }
-  std::printf(
-      "%s runs=%d first_byte_ms=%.2f first_byte_min=%.2f first_byte_max=%.2f exit_ms=%.2f "
-      "exit_min=%.2f exit_max=%.2f max_rss_kib=%ld\n",
-      label.c_str(), runs, median(first), *std::min_element(first.begin(), first.end()),
-      *std::max_element(first.begin(), first.end()), median(exit),
-      *std::min_element(exit.begin(), exit.end()), *std::max_element(exit.begin(), exit.end()),
-      median(rss));
+  const int runs = std::atoi(argv[1]);
+  const std::string expect = argv[2];
+  std::vector<Program> programs;
+  for (int i = 3; i < argc;) {
+    Program p;
+    p.label = argv[i++];
+    while (i < argc && std::string(argv[i]) != "::") p.argv.push_back(argv[i++]);
+    ++i;
+    if (p.argv.empty()) {
+      std::fprintf(stderr, "harness: %s has no command\n", p.label.c_str());
+      return 2;
+    }
+    p.argv.push_back(nullptr);
+    programs.push_back(std::move(p));
+  }
+  for (auto& p : programs) {
+    Sample warmup{};
+    if (!run_once(p.argv.data(), expect, warmup)) return 1;
+  }
+  for (int i = 0; i < runs; ++i) {
+    for (auto& p : programs) {
+      Sample s{};
+      if (!run_once(p.argv.data(), expect, s)) return 1;
+      p.first.push_back(s.first_byte_ms);
+      p.exit.push_back(s.exit_ms);
+      p.rss.push_back(s.max_rss_kib);
+    }
+  }
+  for (const auto& p : programs)
+    std::printf(
+        "%s runs=%d first_byte_ms=%.2f first_byte_min=%.2f first_byte_max=%.2f exit_ms=%.2f "
+        "exit_min=%.2f exit_max=%.2f max_rss_kib=%ld\n",
+        p.label.c_str(), runs, median(p.first), *std::min_element(p.first.begin(), p.first.end()),
+        *std::max_element(p.first.begin(), p.first.end()), median(p.exit),
+        *std::min_element(p.exit.begin(), p.exit.end()),
+        *std::max_element(p.exit.begin(), p.exit.end()), median(p.rss));
   return 0;
 }

@@ -11,6 +11,7 @@
 
 #include <cstring>
 
+#include "cloister/vmm/hypervisor/kvm_abi.h"
 #include "cloister/vmm/memory/guest_memory.h"
 
 namespace cloister::vmm {
@@ -111,7 +112,7 @@ TEST(KvmTest, GuestMemfdBacksAMemorySlot) {
 TEST(KvmTest, UnsupportedVmTypeIsRefusedWithTheCapability) {
   REQUIRE_HYPERVISOR(hv);
   VmOptions options;
-  options.machine_type = 4;  // KVM_X86_SNP_VM
+  options.machine_type = kvm_abi::kX86SnpVm;
   auto vm = hv->create_vm(options);
   if (vm.ok()) GTEST_SKIP() << "this host supports SEV-SNP VMs";
   EXPECT_NE(vm.error().message().find("KVM_CAP_VM_TYPES"), std::string::npos)

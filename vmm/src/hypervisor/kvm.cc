@@ -268,6 +268,10 @@ class KvmVm final : public Vm {
 
   Status map_memory(const MemorySlot& slot) override {
     if (slot.guest_memfd) {
+      if (do_ioctl(fd_.get(), KVM_CHECK_EXTENSION, kvm_abi::kCapUserMemory2) <= 0)
+        return Error(
+            "KVM_CAP_USER_MEMORY2 missing: this host cannot map guest_memfd-backed memory "
+            "(Linux >= 6.8 is required)");
       kvm_abi::UserspaceMemoryRegion2 region{};
       region.slot = slot.slot;
       region.flags = kvm_abi::kMemGuestMemfd | (slot.read_only ? KVM_MEM_READONLY : 0u);

@@ -118,11 +118,4 @@ Status GuestMemory::read(std::uint64_t gpa, std::span<std::uint8_t> out,
   return {};
 }
 
-std::uint64_t GuestMemory::ram_bytes() const {
-  std::uint64_t total = 0;
-  for (const auto& region : regions_)
-    if (!region.read_only_to_guest) total += region.size;
-  return total;
-}
-
 }  // namespace cloister::vmm

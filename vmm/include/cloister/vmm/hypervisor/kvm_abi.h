@@ -13,15 +13,12 @@ namespace cloister::vmm::kvm_abi {
 
 // Capabilities (include/uapi/linux/kvm.h:946-989 in 7.0).
 inline constexpr int kCapUserMemory2 = 231;
-inline constexpr int kCapMemoryFaultInfo = 232;
-inline constexpr int kCapMemoryAttributes = 233;
 inline constexpr int kCapGuestMemfd = 234;
 inline constexpr int kCapVmTypes = 235;
 
 // KVM_CREATE_VM machine types (arch/x86/include/uapi/asm/kvm.h:968-973).
 inline constexpr unsigned long kX86DefaultVm = 0;
 inline constexpr unsigned long kX86SnpVm = 4;
-inline constexpr unsigned long kX86TdxVm = 5;
 
 // struct kvm_userspace_memory_region2 (kvm.h:38-49).
 struct UserspaceMemoryRegion2 {

@@ -59,9 +59,6 @@ class GuestMemory {
   Status load(std::uint64_t gpa, ByteView data, std::string_view what) const;
   Status read(std::uint64_t gpa, std::span<std::uint8_t> out, std::string_view what) const;
 
-  // Bytes of all regions that are writable by the guest (its RAM).
-  std::uint64_t ram_bytes() const;
-
  private:
   void unmap_all();
   std::vector<GuestRegion> regions_;

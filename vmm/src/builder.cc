@@ -17,11 +17,13 @@ namespace {
 
 namespace L = x86::layout;
 
-void write_all(int fd, ByteView bytes) {
+// Writes all of `bytes`; sockets use send(MSG_NOSIGNAL) so a vanished reader cannot SIGPIPE
+// the VMM (stdout and files: one write(2) per burst).
+void write_all(int fd, ByteView bytes, bool socket) {
   std::size_t done = 0;
   while (done < bytes.size()) {
-    ssize_t n = ::send(fd, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
-    if (n < 0 && errno == ENOTSOCK) n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    ssize_t n = socket ? ::send(fd, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL)
+                       : ::write(fd, bytes.data() + done, bytes.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return;  // the console reader went away; the guest keeps running
     done += static_cast<std::size_t>(n);
@@ -34,14 +36,14 @@ Result<std::pair<std::shared_ptr<Fd>, ConsoleWriter>> open_console(const Console
     case ConsoleKind::kNone:
       return std::pair<std::shared_ptr<Fd>, ConsoleWriter>{nullptr, ConsoleWriter()};
     case ConsoleKind::kStdout:
-      return std::pair<std::shared_ptr<Fd>, ConsoleWriter>{nullptr,
-                                                           [](ByteView b) { write_all(1, b); }};
+      return std::pair<std::shared_ptr<Fd>, ConsoleWriter>{
+          nullptr, [](ByteView b) { write_all(1, b, false); }};
     case ConsoleKind::kFile: {
       int fd = ::open(console.path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
       if (fd < 0) return os_error("console file " + console.path);
       auto owned = std::make_shared<Fd>(fd);
       return std::pair<std::shared_ptr<Fd>, ConsoleWriter>{
-          owned, [owned](ByteView b) { write_all(owned->get(), b); }};
+          owned, [owned](ByteView b) { write_all(owned->get(), b, false); }};
     }
     case ConsoleKind::kSocket: {
       int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -53,7 +55,7 @@ Result<std::pair<std::shared_ptr<Fd>, ConsoleWriter>> open_console(const Console
       if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0)
         return os_error("console: connect to " + console.path);
       return std::pair<std::shared_ptr<Fd>, ConsoleWriter>{
-          owned, [owned](ByteView b) { write_all(owned->get(), b); }};
+          owned, [owned](ByteView b) { write_all(owned->get(), b, true); }};
     }
   }
   return Error("console: unknown kind");

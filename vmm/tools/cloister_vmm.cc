@@ -124,6 +124,8 @@ int run_vm(const VmConfig& config) {
   Logger& log = file_log ? *file_log : stderr_log;
   Metrics metrics;
 
+  // A console or log reader that goes away must not kill the VMM: writes then fail with EPIPE.
+  ::signal(SIGPIPE, SIG_IGN);
   // SIGINT/SIGTERM/SIGHUP become readable events for the main loop; every thread started
   // from here on inherits the blocked mask, so only this loop sees them.
   sigset_t signals;

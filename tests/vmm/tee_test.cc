@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "cloister/common/file.h"
 #include "cloister/vmm/builder.h"
 
 namespace cloister::vmm {
@@ -45,6 +46,19 @@ TEST(TeeTest, BuilderReadsBootImagesBeforeOpeningKvm) {
   auto vmm = build_vmm(config, log, metrics, "/nonexistent/kvm");
   ASSERT_FALSE(vmm.ok());
   EXPECT_NE(vmm.error().message().find("/nonexistent/firmware.bin"), std::string::npos);
+}
+
+TEST(BuilderTest, FailsCleanlyAfterStartingVcpuThreads) {
+  const std::string firmware = ::testing::TempDir() + "/cloister-builder-fw.bin";
+  ASSERT_TRUE(write_file_atomic(firmware, Bytes(4096, 0xf4)).ok());
+  VmConfig config;
+  config.vcpus = 4;
+  config.boot.firmware = firmware;
+  Logger log(LogFormat::kText, LogLevel::kError);
+  Metrics metrics;
+  auto vmm = build_vmm(config, log, metrics, "/nonexistent/kvm");
+  ASSERT_FALSE(vmm.ok());
+  EXPECT_EQ(vmm.error().message(), "open /nonexistent/kvm: No such file or directory (errno 2)");
 }
 
 }  // namespace

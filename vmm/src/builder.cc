@@ -89,6 +89,8 @@ Result<std::unique_ptr<Vmm>> build_vmm(const VmConfig& config, Logger& log, Metr
     virtio_devices.push_back(std::move(vsock));
   }
   CLOISTER_TRY(auto console, open_console(config.console));
+  // The vCPU threads start now and sandbox themselves while KVM is set up below.
+  parts.threads = std::make_unique<VcpuThreads>(config.vcpus, config.seccomp);
 
   CLOISTER_TRY(parts.hypervisor, open_kvm(kvm_device));
   VmOptions options;

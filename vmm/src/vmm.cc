@@ -8,7 +8,6 @@
 
 #include "cloister/common/hex.h"
 #include "cloister/vmm/format.h"
-#include "cloister/vmm/seccomp/seccomp.h"
 
 namespace cloister::vmm {
 namespace {
@@ -62,8 +61,7 @@ Vmm::Vmm(Parts parts, Logger& log, Metrics& metrics)
 Vmm::~Vmm() {
   parts_.stop_relay->set_target(nullptr);
   request_stop({StopKind::kRequested, 0, "VMM destroyed"});
-  for (auto& t : threads_)
-    if (t.joinable()) t.join();
+  parts_.threads->join();
 }
 
 VmState Vmm::state() const {
@@ -79,12 +77,9 @@ Status Vmm::start() {
     return Error("start: the VM is " + std::string(vm_state_name(state_)));
   state_ = VmState::kRunning;
   started_at_ = std::chrono::steady_clock::now();
-  thread_handles_.resize(parts_.vcpus.size());
-  for (std::size_t i = 0; i < parts_.vcpus.size(); ++i) {
-    threads_.emplace_back([this, i] { vcpu_thread(i); });
-    thread_handles_[i] = threads_.back().native_handle();
-    ++running_threads_;
-  }
+  running_threads_ = parts_.vcpus.size();
+  parts_.threads->dispatch(
+      [this](std::size_t index, const Status& sandbox) { vcpu_thread(index, sandbox); });
   log_.info("vm.started", "VM running", {{"vcpus", parts_.vcpus.size()}});
   return {};
 }
@@ -92,7 +87,7 @@ Status Vmm::start() {
 void Vmm::kick_all_locked() {
   for (std::size_t i = 0; i < parts_.vcpus.size(); ++i) {
     parts_.vcpus[i]->request_exit();
-    if (i < thread_handles_.size()) pthread_kill(thread_handles_[i], kick_signal());
+    if (state_ != VmState::kCreated) pthread_kill(parts_.threads->handle(i), kick_signal());
   }
 }
 
@@ -144,8 +139,7 @@ StopReason Vmm::wait() {
     std::unique_lock lock(mutex_);
     cv_.wait(lock, [&] { return stop_reason_.has_value() && running_threads_ == 0; });
   }
-  for (auto& t : threads_)
-    if (t.joinable()) t.join();
+  parts_.threads->join();
   std::lock_guard lock(mutex_);
   state_ = VmState::kStopped;
   return *stop_reason_;
@@ -210,19 +204,17 @@ void Vmm::handle_mmio(const VcpuExit& exit) {
   }
 }
 
-void Vmm::vcpu_thread(std::size_t index) {
+void Vmm::vcpu_thread(std::size_t index, const Status& sandbox) {
   Vcpu& vcpu = *parts_.vcpus[index];
   auto finish = [&] {
     std::lock_guard lock(mutex_);
     --running_threads_;
     cv_.notify_all();
   };
-  if (parts_.config.seccomp && seccomp_available()) {
-    if (auto st = install_seccomp(ThreadClass::kVcpu); !st) {
-      request_stop(
-          {StopKind::kHostError, 0, "vCPU " + std::to_string(index) + ": " + st.error().message()});
-      return finish();
-    }
+  if (!sandbox) {
+    request_stop({StopKind::kHostError, 0,
+                  "vCPU " + std::to_string(index) + ": " + sandbox.error().message()});
+    return finish();
   }
   for (;;) {
     {

@@ -28,6 +28,7 @@
 #include "cloister/vmm/metrics.h"
 #include "cloister/vmm/tee/tee.h"
 #include "cloister/vmm/vstate/stop.h"
+#include "cloister/vmm/vstate/vcpu_threads.h"
 
 namespace cloister::vmm {
 
@@ -51,6 +52,8 @@ class Vmm final : public StopSink {
     // Readable fd whose bytes are console input (the console socket), or -1.
     int console_input_fd = -1;
     std::vector<std::unique_ptr<Vcpu>> vcpus;
+    // One per vCPU, started (and sandboxed) before the VM was built.
+    std::unique_ptr<VcpuThreads> threads;
   };
 
   Vmm(Parts parts, Logger& log, Metrics& metrics);
@@ -58,8 +61,8 @@ class Vmm final : public StopSink {
   Vmm(const Vmm&) = delete;
   Vmm& operator=(const Vmm&) = delete;
 
-  // Starts one thread per vCPU. Each installs its seccomp filter (when the config asks for
-  // it) before entering guest code.
+  // Hands each vCPU to its thread, which has installed its seccomp filter (when the config
+  // asks for it) before this; guest code runs from here on.
   Status start();
   // Parks every vCPU outside KVM_RUN; returns once all are parked.
   Status pause();
@@ -79,7 +82,7 @@ class Vmm final : public StopSink {
   Metrics& metrics() { return metrics_; }
 
  private:
-  void vcpu_thread(std::size_t index);
+  void vcpu_thread(std::size_t index, const Status& sandbox);
   void handle_io(const VcpuExit& exit);
   void handle_mmio(const VcpuExit& exit);
   void guest_fault(Vcpu& vcpu, const std::string& what);
@@ -93,8 +96,6 @@ class Vmm final : public StopSink {
   std::condition_variable cv_;
   VmState state_ = VmState::kCreated;
   std::optional<StopReason> stop_reason_;
-  std::vector<std::thread> threads_;
-  std::vector<pthread_t> thread_handles_;
   std::vector<bool> parked_;
   std::size_t running_threads_ = 0;
   std::chrono::steady_clock::time_point started_at_;

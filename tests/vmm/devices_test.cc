@@ -29,7 +29,6 @@ void wr(BusDevice& d, std::uint64_t off, std::uint8_t v) {
 }
 
 TEST(BusTest, DispatchesInsideRangesOnly) {
-  Metrics m;
   RecordingStop stop;
   Bus bus("pio");
   auto exit_dev = std::make_shared<DebugExit>(stop);

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -10,6 +11,7 @@
 #include "cloister/vmm/devices/legacy.h"
 #include "cloister/vmm/devices/virtio.h"
 #include "cloister/vmm/devices/vsock.h"
+#include "cloister/vmm/vstate/vcpu_threads.h"
 
 namespace cloister::vmm {
 namespace {
@@ -426,6 +428,25 @@ TEST(VsockTest, MalformedTrafficBreaksOnlyTheDevice) {
   set(0x050, 1);
   ASSERT_TRUE(wait_for([&] { return (reg(0x070) & virtio::kStatusNeedsReset) != 0; }));
   EXPECT_EQ(m.virtio_device_errors.load(), 1u);
+}
+
+TEST(VcpuThreadsTest, DispatchRunsEachIndexOnceAndJoinReleasesIdleThreads) {
+  std::mutex m;
+  std::vector<std::size_t> seen;
+  {
+    VcpuThreads threads(3, /*seccomp=*/false);
+    EXPECT_EQ(threads.size(), 3u);
+    threads.dispatch([&](std::size_t i, const Status& sandbox) {
+      EXPECT_TRUE(sandbox.ok());
+      std::lock_guard lock(m);
+      seen.push_back(i);
+    });
+    threads.dispatch([&](std::size_t, const Status&) { ADD_FAILURE() << "dispatched twice"; });
+    threads.join();
+  }
+  std::sort(seen.begin(), seen.end());
+  EXPECT_EQ(seen, (std::vector<std::size_t>{0, 1, 2}));
+  VcpuThreads idle(2, false);  // never dispatched: the destructor must not hang
 }
 
 TEST(GuestMemoryTest, HugepagesEitherWorkOrSayWhatIsMissing) {

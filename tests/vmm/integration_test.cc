@@ -475,6 +475,10 @@ TEST(VmmIntegrationTest, ConfigErrorsExitTwoBeforeKvm) {
   EXPECT_EQ(bad_key.wait(), 2);
   EXPECT_NE(bad_key.err().find("config: unknown key \"vcpu\""), std::string::npos) << bad_key.err();
   fs::remove(cfg);
+  VmmProcess no_subcommand({});
+  EXPECT_EQ(no_subcommand.wait(), 2);
+  VmmProcess bad_flag({"run", "--vcpus", "two"});
+  EXPECT_EQ(bad_flag.wait(), 2);
   VmmProcess bad_value({"run", "--firmware", "/x", "--vcpus", "0"});
   EXPECT_EQ(bad_value.wait(), 2);
   EXPECT_NE(bad_value.err().find("vcpus: expected an integer 1..254, found 0"), std::string::npos);

@@ -219,7 +219,7 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    return app.exit(e) == 0 ? 0 : kExitConfig;  // --help is 0; usage errors are config errors
   }
 
   if (*validate) flags.config_file = validate_file;

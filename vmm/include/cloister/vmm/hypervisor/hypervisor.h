@@ -82,9 +82,7 @@ class Vcpu {
 };
 
 struct VmOptions {
-  std::uint32_t vcpus = 1;
-  bool irqchip = true;             // in-kernel local APICs, IOAPIC and PIC
-  bool pit = false;                // in-kernel i8254 (Linux calibrates its clocks against it)
+  std::uint32_t vcpus = 1;         // checked against the host's limit
   unsigned long machine_type = 0;  // KVM_CREATE_VM type: 0 = default VM
 };
 

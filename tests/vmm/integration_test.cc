@@ -300,6 +300,24 @@ TEST(VmmIntegrationTest, GarbageWritingGuestEndsWithAnErrorAndTheVmmExitsCleanly
   EXPECT_EQ(run.err().find("Sanitizer"), std::string::npos);
 }
 
+// Sends raw bytes to the API socket and returns the HTTP status of the answer (-1: none).
+int raw_http_status(const fs::path& socket, const std::string& bytes) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, socket.c_str(), sizeof addr.sun_path - 1);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
+    ::close(fd);
+    return -1;
+  }
+  (void)!::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+  char buf[512];
+  ssize_t n = ::read(fd, buf, sizeof buf);
+  ::close(fd);
+  if (n < 12) return -1;
+  return std::stoi(std::string(buf + 9, 3));
+}
+
 std::pair<int, std::string> http(const fs::path& socket, const std::string& method,
                                  const std::string& path) {
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -355,6 +373,14 @@ TEST(VmmIntegrationTest, ApiReportsPausesResumesAndShutsDownARunningVm) {
   EXPECT_EQ(prom.first, 200);
   EXPECT_NE(prom.second.find("cloister_vmm_serial_tx_bytes_total "), std::string::npos);
   EXPECT_EQ(http(sock, "GET", "/api/v1/nope").first, 404);
+  // Garbage on the API socket gets 400 and changes nothing.
+  EXPECT_EQ(raw_http_status(sock, "GARBAGE\r\n\r\n"), 400);
+  EXPECT_EQ(raw_http_status(sock, "GET / HTTP/1.1\r\nX: " + std::string(10000, 'a') + "\r\n\r\n"),
+            400);
+  EXPECT_EQ(
+      raw_http_status(sock, "PUT /api/v1/vm.pause HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"),
+      400);
+  EXPECT_EQ(json::parse(http(sock, "GET", "/api/v1/vm.info").second)["state"], "running");
 
   EXPECT_EQ(http(sock, "PUT", "/api/v1/vm.shutdown").first, 204);
   EXPECT_EQ(run.wait(), 0) << run.err();

@@ -12,6 +12,7 @@
 #include "cloister/vmm/arch/x86/bzimage.h"
 #include "cloister/vmm/arch/x86/e820.h"
 #include "cloister/vmm/arch/x86/layout.h"
+#include "cloister/vmm/arch/x86/mptable.h"
 #include "cloister/vmm/boot/elf.h"
 
 namespace cloister::vmm {
@@ -213,6 +214,55 @@ TEST(ZeroPageTest, LoaderFieldsAndE820) {
   EXPECT_FALSE(build_zero_page(in).ok());
 }
 
+std::uint8_t byte_sum(ByteView b) {
+  std::uint8_t sum = 0;
+  for (auto x : b) sum = static_cast<std::uint8_t>(sum + x);
+  return sum;
+}
+
+TEST(MpTableTest, FloatingPointerTableAndEntries) {
+  const Bytes mp = build_mptable(4, mptable::kAddress, 0xfee00000, 0xfec00000);
+  ASSERT_GE(mp.size(), 16u + 44u);
+  EXPECT_EQ(std::string(mp.begin(), mp.begin() + 4), "_MP_");
+  EXPECT_EQ(load_le32(mp, 4), mptable::kAddress + 16);
+  EXPECT_EQ(byte_sum(ByteView(mp).subspan(0, 16)), 0);  // §4.1: the 16 bytes sum to zero
+  ByteView table = ByteView(mp).subspan(16);
+  EXPECT_EQ(std::string(table.begin(), table.begin() + 4), "PCMP");
+  const std::uint16_t length = load_le16(table, 4);
+  ASSERT_EQ(length, table.size());
+  EXPECT_EQ(byte_sum(table), 0);  // §4.2: the base table sums to zero
+  EXPECT_EQ(load_le32(table, 36), 0xfee00000u);
+  const std::uint16_t count = load_le16(table, 34);
+  EXPECT_EQ(count, 4 + 1 + 1 + 16 + 2);
+  // Walk the entries: processors first (APIC IDs 0..3, 0 the BSP), then the IOAPIC with ID 4.
+  std::size_t at = 44;
+  int processors = 0, ioapics = 0, irqs = 0;
+  for (std::uint16_t i = 0; i < count; ++i) {
+    const std::uint8_t type = table[at];
+    if (type == mptable::kEntryProcessor) {
+      EXPECT_EQ(table[at + 1], processors);
+      EXPECT_EQ(table[at + 3], processors == 0 ? 3 : 1);
+      ++processors;
+      at += 20;
+    } else {
+      if (type == mptable::kEntryIoapic) {
+        ++ioapics;
+        EXPECT_EQ(table[at + 1], 4);
+        EXPECT_EQ(load_le32(table, at + 4), 0xfec00000u);
+      }
+      if (type == mptable::kEntryIoInterrupt) {
+        EXPECT_EQ(table[at + 5], table[at + 7]);  // ISA IRQ n -> IOAPIC pin n
+        ++irqs;
+      }
+      at += 8;
+    }
+  }
+  EXPECT_EQ(at, table.size());
+  EXPECT_EQ(processors, 4);
+  EXPECT_EQ(ioapics, 1);
+  EXPECT_EQ(irqs, 16);
+}
+
 Bytes synthetic_elf(std::uint64_t paddr, std::uint64_t filesz, std::uint64_t memsz) {
   Bytes f(64 + 56 + filesz, 0);
   std::span<std::uint8_t> o(f);
@@ -267,7 +317,7 @@ TEST(BootPlacementTest, ElfKernelGetsBootParamsPageTablesAndCmdline) {
   const std::uint64_t ram = 16ull << 20;
   auto mem = GuestMemory::create(memory_layout(ram, images), false);
   ASSERT_TRUE(mem.ok()) << mem.error().message();
-  auto entry = place_boot_images(images, *mem, ram);
+  auto entry = place_boot_images(images, *mem, ram, 2);
   ASSERT_TRUE(entry.ok()) << entry.error().message();
   EXPECT_TRUE(entry->long_mode);
   EXPECT_EQ(entry->rip, 0x100010u);
@@ -307,7 +357,7 @@ TEST(BootPlacementTest, KernelThatDoesNotFitIsRejected) {
   images.bzimage = *parse_bzimage(synthetic_bzimage());
   auto mem = GuestMemory::create(memory_layout(8ull << 20, images), false);
   ASSERT_TRUE(mem.ok());
-  auto entry = place_boot_images(images, *mem, 8ull << 20);
+  auto entry = place_boot_images(images, *mem, 8ull << 20, 1);
   ASSERT_FALSE(entry.ok());
   EXPECT_NE(entry.error().message().find("kernel needs RAM up to 0x1020000"), std::string::npos);
 }
@@ -322,7 +372,7 @@ TEST(BootPlacementTest, FirmwareEndsAtFourGiBAndIsReadOnlyToTheGuest) {
   EXPECT_TRUE(layout[1].read_only_to_guest);
   auto mem = GuestMemory::create(layout, false);
   ASSERT_TRUE(mem.ok());
-  auto entry = place_boot_images(images, *mem, 64ull << 20);
+  auto entry = place_boot_images(images, *mem, 64ull << 20, 1);
   ASSERT_TRUE(entry.ok());
   EXPECT_FALSE(entry->long_mode);
   std::uint8_t b[1];

@@ -187,6 +187,7 @@ TEST(VmmIntegrationTest, BootsBzImageWithInitrdCmdlineAndTwoVcpus) {
   EXPECT_NE(out.find("initrd: 23 bytes at 0x3fff000, starts 'CLOISTER-INITRD-CONTENT'\n"),
             std::string::npos)
       << out;
+  EXPECT_NE(out.find("mptable: 2 cpus, ioapic 0xfec00000\n"), std::string::npos) << out;
   EXPECT_NE(out.find("smp: 2 of 2 cpus online\n"), std::string::npos) << out;
 }
 

@@ -113,7 +113,8 @@ Result<std::unique_ptr<Vmm>> build_vmm(const VmConfig& config, Logger& log, Metr
     CLOISTER_CHECK_OK(parts.vm->map_memory(s));
   }
   CLOISTER_CHECK_OK(parts.vm->create_irqchip(/*pit=*/images.kind != BootKind::kFirmware));
-  CLOISTER_TRY(auto entry, place_boot_images(images, *parts.memory, config.memory_bytes));
+  CLOISTER_TRY(auto entry,
+               place_boot_images(images, *parts.memory, config.memory_bytes, config.vcpus));
 
   Vm& vm = *parts.vm;
   if (config.console.kind == ConsoleKind::kSocket) parts.console_input_fd = console.first->get();

@@ -243,6 +243,37 @@ static uint64_t cmdline_number(const char* key, uint64_t fallback) {
   return n;
 }
 
+/* ---- MP tables (Intel MultiProcessor Specification 1.4, §4): the Linux-protocol boot path's
+ * CPU list. Returns the number of enabled processors, 0 if there is no valid table. ---- */
+static uint8_t byte_sum(const uint8_t* p, uint32_t n) {
+  uint8_t sum = 0;
+  while (n--) sum = (uint8_t)(sum + *p++);
+  return sum;
+}
+
+static uint32_t read_mptable(uint32_t* ioapic) {
+  const uint8_t* fp = (const uint8_t*)0x9fc00; /* start of the EBDA */
+  if (fp[0] != '_' || fp[1] != 'M' || fp[2] != 'P' || fp[3] != '_' || byte_sum(fp, 16) != 0)
+    return 0;
+  const uint8_t* table = (const uint8_t*)(uintptr_t)(*(const uint32_t*)(fp + 4));
+  if (table[0] != 'P' || table[1] != 'C' || table[2] != 'M' || table[3] != 'P') return 0;
+  const uint16_t length = *(const uint16_t*)(table + 4);
+  if (byte_sum(table, length) != 0) return 0;
+  const uint16_t count = *(const uint16_t*)(table + 34);
+  const uint8_t* e = table + 44;
+  uint32_t cpus = 0;
+  for (uint16_t i = 0; i < count && e < table + length; ++i) {
+    if (e[0] == 0) {
+      if (e[3] & 1) ++cpus;
+      e += 20;
+    } else {
+      if (e[0] == 2) *ioapic = *(const uint32_t*)(e + 4);
+      e += 8;
+    }
+  }
+  return cpus;
+}
+
 /* ---- SMP bring-up with the local APIC (SDM vol. 3A §8.4.4, §10.6.1) ---- */
 void ap_main(uint32_t apic_id) {
   (void)apic_id;
@@ -441,6 +472,18 @@ void guest_main(uint64_t boot_kind, const uint8_t* boot_params) {
       print_dec(*(const uint32_t*)(e + 16));
       print("\n");
     }
+    uint32_t ioapic = 0;
+    uint32_t mp_cpus = read_mptable(&ioapic);
+    print("mptable: ");
+    if (mp_cpus) {
+      print_dec(mp_cpus);
+      print(" cpus, ioapic ");
+      print_hex(ioapic);
+      cpus = mp_cpus;
+    } else {
+      print("none");
+    }
+    print("\n");
     uint32_t initrd = *(const uint32_t*)(boot_params + BP_RAMDISK_IMAGE);
     uint32_t initrd_size = *(const uint32_t*)(boot_params + BP_RAMDISK_SIZE);
     if (initrd_size) {

@@ -6,6 +6,7 @@
 #include "cloister/vmm/arch/x86/boot_params.h"
 #include "cloister/vmm/arch/x86/e820.h"
 #include "cloister/vmm/arch/x86/layout.h"
+#include "cloister/vmm/arch/x86/mptable.h"
 #include "cloister/vmm/format.h"
 
 namespace cloister::vmm {
@@ -124,7 +125,7 @@ std::vector<RegionSpec> memory_layout(std::uint64_t ram_size, const BootImages& 
 }
 
 Result<BootEntry> place_boot_images(const BootImages& images, const GuestMemory& memory,
-                                    std::uint64_t ram_size) {
+                                    std::uint64_t ram_size, std::uint32_t vcpus) {
   if (images.kind == BootKind::kFirmware) {
     CLOISTER_CHECK_OK(
         memory.load(L::kFourGiB - images.firmware.size(), images.firmware, "firmware"));
@@ -185,6 +186,12 @@ Result<BootEntry> place_boot_images(const BootImages& images, const GuestMemory&
   const std::uint64_t idt[] = {0};
   CLOISTER_CHECK_OK(write_le64_array(memory, L::kIdtAddr, idt, "IDT"));
   CLOISTER_CHECK_OK(write_page_tables(memory));
+  const Bytes mp =
+      x86::build_mptable(vcpus, x86::mptable::kAddress, static_cast<std::uint32_t>(L::kLapicAddr),
+                         static_cast<std::uint32_t>(L::kIoapicAddr));
+  if (x86::mptable::kAddress + mp.size() > L::kHighMemStart)
+    return Error("MP table for " + std::to_string(vcpus) + " vCPUs does not fit below 1 MiB");
+  CLOISTER_CHECK_OK(memory.write(x86::mptable::kAddress, mp, "MP table"));
   return entry;
 }
 

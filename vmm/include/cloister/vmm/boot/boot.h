@@ -48,10 +48,11 @@ struct BootEntry {
 };
 
 // Copies the images into guest memory: firmware at the top of 4 GiB; or the kernel, initrd,
-// command line, boot_params with the e820 map, GDT and identity page tables for a kernel.
+// command line, boot_params with the e820 map, MP tables for `vcpus` CPUs, GDT and identity
+// page tables for a kernel.
 // Fails naming what does not fit ("kernel needs RAM up to 0x…, the VM has 0x…").
 Result<BootEntry> place_boot_images(const BootImages& images, const GuestMemory& memory,
-                                    std::uint64_t ram_size);
+                                    std::uint64_t ram_size, std::uint32_t vcpus);
 
 // The long-mode register state for a kernel entry (flat 64-bit CS 0x10, DS/ES/SS 0x18,
 // paging on with the identity tables place_boot_images() wrote). `reset` is the vCPU's

@@ -315,6 +315,15 @@ TEST_F(VirtioBlockTest, BuffersOutsideGuestMemoryAreRejected) {
   EXPECT_EQ(reg(0x070) & virtio::kStatusNeedsReset, virtio::kStatusNeedsReset);
 }
 
+TEST(VsockTest, ListeningSocketPathMustBeFree) {
+  Metrics m;
+  Logger log{LogFormat::kText, LogLevel::kError};
+  auto bad = VirtioVsock::create(3, "/nonexistent/dir/vsock", false, log, m);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message().find("bind vsock socket /nonexistent/dir/vsock"),
+            std::string::npos);
+}
+
 TEST(VsockTest, HeaderRoundTrip) {
   vsock::Header h;
   h.src_cid = 3, h.dst_cid = 2, h.src_port = 1024, h.dst_port = 1234, h.len = 5;
@@ -332,8 +341,10 @@ TEST(VsockTest, HeaderRoundTrip) {
 TEST(VsockTest, RejectsInvalidGuestCid) {
   Metrics m;
   Logger log{LogFormat::kText, LogLevel::kError};
-  EXPECT_FALSE(VirtioVsock::create(2, "/tmp/x", false, log, m).ok());
-  auto ok = VirtioVsock::create(3, "/tmp/x", false, log, m);
+  const std::string uds =
+      ::testing::TempDir() + "/cloister-vsock-cid-" + std::to_string(::getpid());
+  EXPECT_FALSE(VirtioVsock::create(2, uds, false, log, m).ok());
+  auto ok = VirtioVsock::create(3, uds, false, log, m);
   ASSERT_TRUE(ok.ok());
   std::uint8_t cid[8];
   (*ok)->read_config(0, cid);
@@ -348,7 +359,10 @@ TEST(VsockTest, MalformedTrafficBreaksOnlyTheDevice) {
   RegionSpec spec{"ram", 0, 1 << 20, false};
   auto mem = GuestMemory::create(std::span(&spec, 1), false);
   ASSERT_TRUE(mem.ok());
-  auto dev = VirtioVsock::create(3, "/nonexistent/vsock", false, log, m);
+  // Nothing listens on "<uds>_99", so the RW below meets no connection.
+  const std::string uds =
+      ::testing::TempDir() + "/cloister-vsock-unit-" + std::to_string(::getpid());
+  auto dev = VirtioVsock::create(3, uds, false, log, m);
   ASSERT_TRUE(dev.ok());
   VirtioMmio t(std::move(*dev), *mem, nullptr, log, m);
   auto set = [&](std::uint64_t off, std::uint32_t v) {

@@ -3,8 +3,9 @@
  * line and the vCPU count from the fw_cfg paravirt channel (or boot_params), starts the other
  * vCPUs with INIT-SIPI-SIPI, probes virtio-mmio devices (reading the first sector of a
  * virtio-blk disk; sending "ping from the test guest" over virtio-vsock to host port
- * "vsock_port=N", default 1234, and printing the answer), and exits through the
- * isa-debug-exit port with a status.
+ * "vsock_port=N", default 1234, and printing the answer, or with "vsock_listen=N" accepting
+ * one host connection on port N and echoing it), and exits through the isa-debug-exit port
+ * with a status.
  *
  * Command-line words: "mode=hello" (default), "mode=garbage" (write garbage to every I/O port
  * and MMIO hole, then triple-fault on purpose), "mode=idle" (print "idle", then halt with
@@ -319,23 +320,31 @@ static void probe_virtio(void) {
     print_dec(mmio_read32(base + VIRTIO_MMIO_VERSION));
     print("\n");
     if (device == VIRTIO_ID_VSOCK) {
-      static char reply[128];
+      static char text[128];
       uint64_t cid = 0;
-      uint32_t port = (uint32_t)cmdline_number("vsock_port=", 1234);
-      const char* error =
-          virtio_vsock_echo(base, port, "ping from the test guest", reply, sizeof reply, &cid);
-      print("virtio-vsock: cid ");
-      print_dec(cid);
-      print(", host port ");
-      print_dec(port);
-      if (error) {
-        print(": ");
-        print(error);
+      const char* error;
+      const uint64_t listen = cmdline_number("vsock_listen=", 0);
+      if (listen) {
+        print("virtio-vsock: listening on port ");
+        print_dec(listen);
         print("\n");
+        flush();
+        error = virtio_vsock_serve(base, (uint32_t)listen, text, sizeof text, &cid);
+        print("virtio-vsock: cid ");
+        print_dec(cid);
+        print(error ? ": " : ", the host said '");
+        print(error ? error : text);
+        print(error ? "\n" : "'\n");
       } else {
-        print(" answered '");
-        print(reply);
-        print("'\n");
+        uint32_t port = (uint32_t)cmdline_number("vsock_port=", 1234);
+        error = virtio_vsock_echo(base, port, "ping from the test guest", text, sizeof text, &cid);
+        print("virtio-vsock: cid ");
+        print_dec(cid);
+        print(", host port ");
+        print_dec(port);
+        print(error ? ": " : " answered '");
+        print(error ? error : text);
+        print(error ? "\n" : "'\n");
       }
     }
     if (device == VIRTIO_ID_BLOCK) {

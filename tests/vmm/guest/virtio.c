@@ -166,12 +166,14 @@ static uint64_t get_le(const uint8_t* p, int n) {
   return v;
 }
 
+static uint32_t vsock_local_port; /* set per connection (.bss only: see firmware.ld) */
+
 static const char* vsock_send(uint64_t base, uint32_t port, uint16_t op, uint32_t flags,
                               const char* data, uint32_t len) {
   for (int i = 0; i < VSOCK_HDR; ++i) txbuf[i] = 0;
   put_le(txbuf + 0, vsock_cid, 8);
   put_le(txbuf + 8, VSOCK_HOST_CID, 8);
-  put_le(txbuf + 16, VSOCK_GUEST_PORT, 4);
+  put_le(txbuf + 16, vsock_local_port, 4);
   put_le(txbuf + 20, port, 4);
   put_le(txbuf + 24, len, 4);
   put_le(txbuf + 28, 1, 2); /* VIRTIO_VSOCK_TYPE_STREAM */
@@ -189,13 +191,15 @@ static const char* vsock_send(uint64_t base, uint32_t port, uint16_t op, uint32_
 
 /* Waits for the next rx packet; copies its header op and payload, then re-posts the buffer. */
 static const char* vsock_receive(uint64_t base, uint16_t* op, char* payload, uint32_t cap,
-                                 uint32_t* len) {
+                                 uint32_t* len, uint32_t* peer_port, uint32_t* local_port) {
   uint32_t id, used_len;
   if (!wait_used(&rxq, &id, &used_len)) return "no packet from the host";
   if (id >= RX_BUFFERS || used_len < VSOCK_HDR) return "malformed rx completion";
   const uint8_t* p = rxbuf[id];
   *op = (uint16_t)get_le(p + 30, 2);
   *len = (uint32_t)get_le(p + 24, 4);
+  *peer_port = (uint32_t)get_le(p + 16, 4);
+  *local_port = (uint32_t)get_le(p + 20, 4);
   if (*len > used_len - VSOCK_HDR) *len = used_len - VSOCK_HDR;
   if (*op == VSOCK_OP_RW) vsock_received += *len;
   uint32_t n = *len < cap ? *len : cap;
@@ -207,8 +211,7 @@ static const char* vsock_receive(uint64_t base, uint16_t* op, char* payload, uin
   return NULL;
 }
 
-const char* virtio_vsock_echo(uint64_t base, uint32_t port, const char* message, char* reply,
-                              uint32_t cap, uint64_t* cid) {
+static const char* vsock_init(uint64_t base, uint64_t* cid) {
   const char* error = begin(base);
   if (!error) error = setup_queue(base, 0, &rxq);
   if (!error) error = setup_queue(base, 1, &txq);
@@ -222,18 +225,58 @@ const char* virtio_vsock_echo(uint64_t base, uint32_t port, const char* message,
         (struct virtq_desc){(uint64_t)(uintptr_t)rxbuf[i], RX_BUFFER_SIZE, VIRTQ_DESC_F_WRITE, 0};
     publish(base, 0, &rxq, i);
   }
+  return NULL;
+}
+
+const char* virtio_vsock_echo(uint64_t base, uint32_t port, const char* message, char* reply,
+                              uint32_t cap, uint64_t* cid) {
+  const char* error = vsock_init(base, cid);
+  if (error) return error;
+  vsock_local_port = VSOCK_GUEST_PORT;
   uint16_t op;
-  uint32_t len, message_len = 0;
+  uint32_t len, peer, local, message_len = 0;
   while (message[message_len]) ++message_len;
   if ((error = vsock_send(base, port, VSOCK_OP_REQUEST, 0, NULL, 0))) return error;
-  if ((error = vsock_receive(base, &op, reply, cap, &len))) return error;
+  if ((error = vsock_receive(base, &op, reply, cap, &len, &peer, &local))) return error;
   if (op == VSOCK_OP_RST) return "the host refused the connection";
   if (op != VSOCK_OP_RESPONSE) return "unexpected answer to the connection request";
   if ((error = vsock_send(base, port, VSOCK_OP_RW, 0, message, message_len))) return error;
   do {
-    if ((error = vsock_receive(base, &op, reply, cap - 1, &len))) return error;
+    if ((error = vsock_receive(base, &op, reply, cap - 1, &len, &peer, &local))) return error;
   } while (op != VSOCK_OP_RW && op != VSOCK_OP_RST && op != VSOCK_OP_SHUTDOWN);
   if (op != VSOCK_OP_RW) return "the host closed the connection without answering";
   reply[len] = 0;
   return vsock_send(base, port, VSOCK_OP_SHUTDOWN, 3, NULL, 0);
+}
+
+const char* virtio_vsock_serve(uint64_t base, uint32_t port, char* received, uint32_t cap,
+                               uint64_t* cid) {
+  const char* error = vsock_init(base, cid);
+  if (error) return error;
+  uint16_t op;
+  uint32_t len, peer = 0, local = 0;
+  vsock_local_port = port;
+  do { /* wait for a connection request to our port; refuse others */
+    if ((error = vsock_receive(base, &op, received, cap, &len, &peer, &local))) return error;
+    if (op == VSOCK_OP_REQUEST && local != port &&
+        (error = vsock_send(base, peer, VSOCK_OP_RST, 0, NULL, 0)))
+      return error;
+  } while (op != VSOCK_OP_REQUEST || local != port);
+  if ((error = vsock_send(base, peer, VSOCK_OP_RESPONSE, 0, NULL, 0))) return error;
+  do {
+    if ((error = vsock_receive(base, &op, received, cap - 1, &len, &peer, &local))) return error;
+  } while (op != VSOCK_OP_RW && op != VSOCK_OP_RST && op != VSOCK_OP_SHUTDOWN);
+  if (op != VSOCK_OP_RW) return "the host closed the connection without sending anything";
+  received[len] = 0;
+  static char answer[128] = {0};
+  const char prefix[] = "echo: ";
+  uint32_t n = 0;
+  for (; prefix[n]; ++n) answer[n] = prefix[n];
+  for (uint32_t i = 0; i < len && n < sizeof answer; ++i) answer[n++] = received[i];
+  if ((error = vsock_send(base, peer, VSOCK_OP_RW, 0, answer, n))) return error;
+  do { /* the host closes: SHUTDOWN from the device, answered with RST */
+    if ((error = vsock_receive(base, &op, answer, sizeof answer, &len, &peer, &local)))
+      return error;
+  } while (op != VSOCK_OP_SHUTDOWN && op != VSOCK_OP_RST);
+  return op == VSOCK_OP_SHUTDOWN ? vsock_send(base, peer, VSOCK_OP_RST, 0, NULL, 0) : NULL;
 }

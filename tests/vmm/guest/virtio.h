@@ -38,3 +38,9 @@ const char* virtio_blk_read_sector0(uint64_t base, uint8_t* out);
  * cap - 1 bytes); stores the guest CID in *cid. Returns NULL or what went wrong. */
 const char* virtio_vsock_echo(uint64_t base, uint32_t port, const char* message, char* reply,
                               uint32_t cap, uint64_t* cid);
+
+/* Accepts one host-initiated connection to guest port `port` on the virtio-vsock device at
+ * `base`, copies what the host sends first into `received` (NUL-terminated), answers
+ * "echo: <it>", and waits for the host to close. Returns NULL or what went wrong. */
+const char* virtio_vsock_serve(uint64_t base, uint32_t port, char* received, uint32_t cap,
+                               uint64_t* cid);

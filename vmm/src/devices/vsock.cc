@@ -104,22 +104,35 @@ Result<std::unique_ptr<VirtioVsock>> VirtioVsock::create(std::uint64_t guest_cid
   ev.events = EPOLLIN;
   ev.data.u64 = 0;
   if (::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, wake.get(), &ev) < 0) return os_error("epoll_ctl");
-  return std::unique_ptr<VirtioVsock>(new VirtioVsock(
-      guest_cid, std::move(uds_path), seccomp, std::move(epoll), std::move(wake), log, metrics));
+  Fd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!listener.valid()) return os_error("vsock socket " + uds_path);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, uds_path.c_str(), sizeof addr.sun_path - 1);
+  if (::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0)
+    return os_error("bind vsock socket " + uds_path + " (remove a stale file?)");
+  if (::listen(listener.get(), 16) < 0) return os_error("listen on vsock socket " + uds_path);
+  ev.data.u64 = 1;
+  if (::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, listener.get(), &ev) < 0) return os_error("epoll_ctl");
+  return std::unique_ptr<VirtioVsock>(new VirtioVsock(guest_cid, std::move(uds_path), seccomp,
+                                                      std::move(epoll), std::move(wake),
+                                                      std::move(listener), log, metrics));
 }
 
 VirtioVsock::VirtioVsock(std::uint64_t guest_cid, std::string uds_path, bool seccomp, Fd epoll,
-                         Fd wake, Logger& log, Metrics& metrics)
+                         Fd wake, Fd listener, Logger& log, Metrics& metrics)
     : guest_cid_(guest_cid),
       uds_path_(std::move(uds_path)),
       seccomp_(seccomp),
       epoll_(std::move(epoll)),
       wake_(std::move(wake)),
+      listener_(std::move(listener)),
       log_(log),
       metrics_(metrics) {}
 
 VirtioVsock::~VirtioVsock() {
   stop();
+  if (listener_.valid()) ::unlink(uds_path_.c_str());
 }
 
 void VirtioVsock::read_config(std::uint64_t offset, std::span<std::uint8_t> data) const {
@@ -174,6 +187,8 @@ Result<bool> VirtioVsock::process(std::uint16_t index, std::span<Virtqueue>, con
 
 Result<bool> VirtioVsock::poll(std::span<Virtqueue> queues, const GuestMemory& memory) {
   bool used = false;
+  accept_host_connections();
+  advance_handshakes();
   CLOISTER_CHECK_OK(handle_tx(queues[1], memory, used));
   CLOISTER_CHECK_OK(deliver_rx(queues[0], memory, used));
   return used;
@@ -182,6 +197,61 @@ Result<bool> VirtioVsock::poll(std::span<Virtqueue> queues, const GuestMemory& m
 void VirtioVsock::reset() {
   connections_.clear();
   control_.clear();
+  handshakes_.clear();
+}
+
+void VirtioVsock::accept_host_connections() {
+  for (;;) {
+    Fd conn(::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    if (!conn.valid()) return;
+    if (handshakes_.size() + connections_.size() >= kMaxConnections) continue;  // refused
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
+    ev.data.u64 = 1;
+    ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, conn.get(), &ev);
+    handshakes_.push_back({std::move(conn), {}});
+  }
+}
+
+// Reads "CONNECT <port>\n" from host connections; a complete line becomes a connection in the
+// connecting state and a REQUEST to the guest. Malformed lines close the socket.
+void VirtioVsock::advance_handshakes() {
+  for (std::size_t i = 0; i < handshakes_.size();) {
+    HostHandshake& hs = handshakes_[i];
+    char buf[64];
+    bool closed = false;
+    while (hs.line.find('\n') == std::string::npos && hs.line.size() <= 32) {
+      const ssize_t n = ::recv(hs.socket.get(), buf, sizeof buf, MSG_DONTWAIT);
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) closed = true;
+      if (n <= 0) break;
+      hs.line.append(buf, static_cast<std::size_t>(n));
+    }
+    const std::size_t nl = hs.line.find('\n');
+    if (!closed && nl == std::string::npos && hs.line.size() <= 32) {
+      ++i;  // wait for the rest of the line
+      continue;
+    }
+    std::uint32_t port = 0;
+    bool ok = nl != std::string::npos && hs.line.rfind("CONNECT ", 0) == 0 && nl > 8;
+    for (std::size_t k = 8; ok && k < nl; ++k) {
+      ok = hs.line[k] >= '0' && hs.line[k] <= '9' && port < 429496729u;
+      port = port * 10 + static_cast<std::uint32_t>(hs.line[k] - '0');
+    }
+    if (ok && !closed) {
+      while (connections_.count({port, next_host_port_})) ++next_host_port_;
+      const std::uint32_t host_port = next_host_port_++;
+      Connection conn;
+      conn.socket = std::move(hs.socket);
+      conn.guest_port = port;
+      conn.host_port = host_port;
+      conn.connecting = true;
+      auto [pos, inserted] = connections_.emplace(Key{port, host_port}, std::move(conn));
+      queue_control(&pos->second, port, host_port, kOpRequest);
+    } else {
+      ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, hs.socket.get(), nullptr);
+    }
+    handshakes_.erase(handshakes_.begin() + static_cast<std::ptrdiff_t>(i));
+  }
 }
 
 Status VirtioVsock::handle_tx(Virtqueue& tx, const GuestMemory& memory, bool& used) {
@@ -303,6 +373,16 @@ void VirtioVsock::handle_packet(const Header& h, ByteView payload) {
       }
       if (h.flags & kShutdownSend) ::shutdown(c->socket.get(), SHUT_WR);
       return;
+    case kOpResponse:
+      if (!c || !c->connecting) return queue_control(nullptr, h.src_port, h.dst_port, kOpRst);
+      c->connecting = false;
+      metrics_.vsock_connections.fetch_add(1, std::memory_order_relaxed);
+      if (const std::string ok = "OK " + std::to_string(c->host_port) + "\n";
+          !send_all(c->socket.get(), as_bytes(ok))) {
+        queue_control(nullptr, h.src_port, h.dst_port, kOpRst);
+        close_connection(key);
+      }
+      return;
     case kOpRst:
       return close_connection(key);
     case kOpCreditUpdate:
@@ -332,7 +412,7 @@ Status VirtioVsock::deliver_rx(Virtqueue& rx, const GuestMemory& memory, bool& u
     used = true;
   }
   for (auto& [key, c] : connections_) {
-    while (!c.host_eof) {
+    while (!c.host_eof && !c.connecting) {
       const std::uint32_t in_flight = c.rx_cnt - c.peer_fwd_cnt;
       if (in_flight >= c.peer_buf_alloc) break;  // the guest's window is full
       std::uint8_t probe;

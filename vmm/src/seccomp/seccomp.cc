@@ -64,8 +64,8 @@ constexpr int kApi[] = {SYS_accept4, SYS_recvfrom, SYS_shutdown, SYS_fcntl};
 
 // Device threads: epoll over host sockets, connecting to the host sockets guests ask for,
 // moving bytes, and interrupting the guest.
-constexpr int kDevice[] = {SYS_epoll_wait, SYS_epoll_pwait, SYS_epoll_ctl, SYS_socket,
-                           SYS_connect,    SYS_recvfrom,    SYS_shutdown,  SYS_ioctl};
+constexpr int kDevice[] = {SYS_epoll_wait, SYS_epoll_pwait, SYS_epoll_ctl, SYS_socket, SYS_connect,
+                           SYS_accept4,    SYS_recvfrom,    SYS_shutdown,  SYS_ioctl};
 constexpr unsigned long kDeviceIoctls[] = {KVM_IRQ_LINE};
 
 // The main thread: signalfd/console input, shutdown and cleanup.

@@ -1,8 +1,10 @@
-// virtio-vsock (virtio 1.2 §5.10) with Firecracker's "hybrid" host side: a guest stream
-// connection to the host (CID 2) port P becomes a connection to the host UNIX socket
-// "<uds_path>_<P>". Packets, credit and connection state follow §5.10.6. Only
-// guest-initiated connections exist so far; host-initiated ones ("CONNECT <port>" on
-// uds_path) are not implemented.
+// virtio-vsock (virtio 1.2 §5.10) with Firecracker's "hybrid" host side:
+//   - a guest stream connection to the host (CID 2) port P becomes a connection to the host
+//     UNIX socket "<uds_path>_<P>";
+//   - a host process connects to the UNIX socket uds_path (the device listens there), writes
+//     "CONNECT <P>\n" and, once the guest accepts on its port P, reads "OK <host port>\n";
+//     after that the socket carries the stream.
+// Packets, credit and connection state follow §5.10.6.
 //
 // Threading: the notifying vCPU only wakes the device thread; the device thread does all
 // socket I/O and queue processing through the transport (VirtioMmio::device_event), with the
@@ -16,6 +18,7 @@
 #include <map>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "cloister/vmm/devices/virtio.h"
 #include "cloister/vmm/fd.h"
@@ -73,11 +76,19 @@ class VirtioVsock final : public VirtioDevice {
     std::uint32_t fwd_cnt = 0;                           // guest bytes we passed to the host
     std::uint32_t last_fwd_cnt_sent = 0;
     bool host_eof = false;
+    bool connecting = false;  // host-initiated: REQUEST sent, the guest has not answered yet
+  };
+  // A host connection on uds_path that has not finished its "CONNECT <port>\n" line.
+  struct HostHandshake {
+    Fd socket;
+    std::string line;
   };
   using Key = std::pair<std::uint32_t, std::uint32_t>;  // (guest port, host port)
 
   VirtioVsock(std::uint64_t guest_cid, std::string uds_path, bool seccomp, Fd epoll, Fd wake,
-              Logger& log, Metrics& metrics);
+              Fd listener, Logger& log, Metrics& metrics);
+  void accept_host_connections();
+  void advance_handshakes();
   void run();
   Status handle_tx(Virtqueue& tx, const GuestMemory& memory, bool& used);
   void handle_packet(const vsock::Header& h, ByteView payload);
@@ -91,6 +102,7 @@ class VirtioVsock final : public VirtioDevice {
   bool seccomp_;
   Fd epoll_;
   Fd wake_;
+  Fd listener_;  // uds_path
   Logger& log_;
   Metrics& metrics_;
   std::atomic<bool> stopping_{false};
@@ -98,6 +110,8 @@ class VirtioVsock final : public VirtioDevice {
   std::thread thread_;
   std::map<Key, Connection> connections_;
   std::deque<vsock::Header> control_;  // packets for the guest without payload
+  std::vector<HostHandshake> handshakes_;
+  std::uint32_t next_host_port_ = 1u << 30;  // local ports of host-initiated connections
 };
 
 }  // namespace cloister::vmm

@@ -113,7 +113,8 @@ Result<std::unique_ptr<VirtioVsock>> VirtioVsock::create(std::uint64_t guest_cid
     return os_error("bind vsock socket " + uds_path + " (remove a stale file?)");
   if (::listen(listener.get(), 16) < 0) return os_error("listen on vsock socket " + uds_path);
   ev.data.u64 = 1;
-  if (::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, listener.get(), &ev) < 0) return os_error("epoll_ctl");
+  if (::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, listener.get(), &ev) < 0)
+    return os_error("epoll_ctl");
   return std::unique_ptr<VirtioVsock>(new VirtioVsock(guest_cid, std::move(uds_path), seccomp,
                                                       std::move(epoll), std::move(wake),
                                                       std::move(listener), log, metrics));

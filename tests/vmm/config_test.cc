@@ -1,0 +1,159 @@
+#include "cloister/vmm/config/config.h"
+
+#include <gtest/gtest.h>
+
+namespace cloister::vmm {
+namespace {
+
+using nlohmann::json;
+
+json minimal() {
+  return {{"boot", {{"firmware", "/fw.bin"}}}};
+}
+
+std::string error_of(const json& doc) {
+  auto c = parse_config(doc);
+  EXPECT_FALSE(c.ok()) << doc.dump();
+  return c.ok() ? "" : c.error().message();
+}
+
+TEST(ConfigTest, DefaultsForAMinimalDocument) {
+  auto c = parse_config(minimal());
+  ASSERT_TRUE(c.ok()) << c.error().message();
+  EXPECT_EQ(c->vcpus, 1u);
+  EXPECT_EQ(c->memory_bytes, 128ull << 20);
+  EXPECT_EQ(c->tee, TeeKind::kNone);
+  EXPECT_EQ(*c->boot.firmware, "/fw.bin");
+  EXPECT_EQ(c->console.kind, ConsoleKind::kStdout);
+  EXPECT_TRUE(c->seccomp);
+  EXPECT_FALSE(c->api_socket.has_value());
+}
+
+TEST(ConfigTest, FullDocumentRoundTrips) {
+  json doc = {{"vcpus", 4},
+              {"memory", "512M"},
+              {"tee", "sim-snp"},
+              {"boot", {{"kernel", "/k"}, {"initrd", "/i"}, {"cmdline", "console=ttyS0"}}},
+              {"console", "file:/tmp/console.log"},
+              {"disks", {{{"path", "/d.img"}, {"read_only", true}}}},
+              {"api_socket", "/run/vm.sock"},
+              {"log", {{"format", "json"}, {"level", "debug"}}},
+              {"seccomp", false}};
+  auto c = parse_config(doc);
+  ASSERT_TRUE(c.ok()) << c.error().message();
+  EXPECT_EQ(c->vcpus, 4u);
+  EXPECT_EQ(c->memory_bytes, 512ull << 20);
+  EXPECT_EQ(c->tee, TeeKind::kSimSnp);
+  EXPECT_EQ(c->console.kind, ConsoleKind::kFile);
+  EXPECT_EQ(c->console.path, "/tmp/console.log");
+  ASSERT_EQ(c->disks.size(), 1u);
+  EXPECT_TRUE(c->disks[0].read_only);
+  EXPECT_EQ(c->log.format, LogFormat::kJson);
+  auto again = parse_config(to_json(*c));
+  ASSERT_TRUE(again.ok()) << again.error().message();
+  EXPECT_EQ(to_json(*again), to_json(*c));
+}
+
+TEST(ConfigTest, RejectsUnknownKeysByName) {
+  json doc = minimal();
+  doc["vcpu"] = 2;
+  EXPECT_NE(error_of(doc).find("unknown key \"vcpu\""), std::string::npos);
+  doc = minimal();
+  doc["boot"]["kernal"] = "/k";
+  EXPECT_NE(error_of(doc).find("unknown key \"boot.kernal\""), std::string::npos);
+  doc = minimal();
+  doc["log"] = {{"colour", true}};
+  EXPECT_NE(error_of(doc).find("unknown key \"log.colour\""), std::string::npos);
+  doc = minimal();
+  doc["disks"] = {{{"path", "/d"}, {"cache", "none"}}};
+  EXPECT_NE(error_of(doc).find("unknown key \"disks[0].cache\""), std::string::npos);
+}
+
+TEST(ConfigTest, RejectsImpossibleValuesNamingExpectedAndFound) {
+  json doc = minimal();
+  doc["vcpus"] = 0;
+  EXPECT_EQ(error_of(doc), "config: vcpus: expected an integer 1..254, found 0");
+  doc["vcpus"] = 255;
+  EXPECT_EQ(error_of(doc), "config: vcpus: expected an integer 1..254, found 255");
+  doc["vcpus"] = "two";
+  EXPECT_EQ(error_of(doc), "config: vcpus: expected an integer 1..254, found \"two\"");
+  doc = minimal();
+  doc["memory"] = "1M";
+  EXPECT_NE(error_of(doc).find("expected 4 MiB..1024 GiB"), std::string::npos);
+  doc["memory"] = "4097K";
+  EXPECT_NE(error_of(doc).find("multiples of 4 KiB"), std::string::npos);
+  doc["memory"] = "2T";
+  EXPECT_NE(error_of(doc).find("unknown size suffix \"T\""), std::string::npos);
+  doc["memory"] = "9999999999999999999G";
+  EXPECT_NE(error_of(doc).find("overflows"), std::string::npos);
+  doc = minimal();
+  doc["hugepages"] = true;
+  doc["memory"] = "5M";
+  EXPECT_NE(error_of(doc).find("multiples of 2 MiB"), std::string::npos);
+  doc = minimal();
+  doc["tee"] = "sev";
+  EXPECT_NE(error_of(doc).find("one of none, sim-snp, sim-tdx, snp, tdx"), std::string::npos);
+  doc = minimal();
+  doc["console"] = "serial";
+  EXPECT_NE(error_of(doc).find("stdout, none, file:PATH or socket:PATH"), std::string::npos);
+  doc = minimal();
+  doc["api_socket"] = std::string(200, 'a');
+  EXPECT_NE(error_of(doc).find("shorter than 108 bytes"), std::string::npos);
+  doc = minimal();
+  doc["disks"] = json::array();
+  for (int i = 0; i < 9; ++i) doc["disks"].push_back({{"path", "/d"}});
+  EXPECT_NE(error_of(doc).find("at most 8 disks"), std::string::npos);
+}
+
+TEST(ConfigTest, Vsock) {
+  json doc = minimal();
+  doc["vsock"] = {{"uds_path", "/run/vm.vsock"}};
+  auto c = parse_config(doc);
+  ASSERT_TRUE(c.ok()) << c.error().message();
+  ASSERT_TRUE(c->vsock.has_value());
+  EXPECT_EQ(c->vsock->guest_cid, 3u);
+  EXPECT_EQ(c->vsock->uds_path, "/run/vm.vsock");
+  doc["vsock"]["guest_cid"] = 2;
+  EXPECT_NE(error_of(doc).find("vsock.guest_cid: expected an integer 3..4294967295"),
+            std::string::npos);
+  doc["vsock"] = {{"guest_cid", 5}};
+  EXPECT_EQ(error_of(doc), "config: vsock.uds_path: missing");
+  doc["vsock"] = {{"uds_path", "/x"}, {"port", 1}};
+  EXPECT_NE(error_of(doc).find("unknown key \"vsock.port\""), std::string::npos);
+  doc = minimal();
+  doc["vsock"] = {{"uds_path", "/x"}};
+  doc["disks"] = json::array();
+  for (int i = 0; i < 8; ++i) doc["disks"].push_back({{"path", "/d"}});
+  EXPECT_NE(error_of(doc).find("at most 8 virtio devices, found 9"), std::string::npos);
+}
+
+TEST(ConfigTest, BootNeedsExactlyOneImage) {
+  EXPECT_EQ(error_of({{"vcpus", 1}}), "config: boot: missing (give boot.firmware or boot.kernel)");
+  EXPECT_NE(error_of({{"boot", json::object()}}).find("found neither"), std::string::npos);
+  EXPECT_NE(error_of({{"boot", {{"firmware", "/f"}, {"kernel", "/k"}}}}).find("found both"),
+            std::string::npos);
+  EXPECT_NE(error_of({{"boot", {{"firmware", "/f"}, {"initrd", "/i"}}}})
+                .find("only valid with boot.kernel"),
+            std::string::npos);
+  EXPECT_NE(error_of({{"boot", {{"kernel", ""}}}}).find("non-empty path"), std::string::npos);
+}
+
+TEST(ConfigTest, MemorySizes) {
+  EXPECT_EQ(*parse_memory_size("512M"), 512ull << 20);
+  EXPECT_EQ(*parse_memory_size("2G"), 2ull << 30);
+  EXPECT_EQ(*parse_memory_size("65536K"), 64ull << 20);
+  EXPECT_EQ(*parse_memory_size("4194304"), 4ull << 20);
+  EXPECT_FALSE(parse_memory_size("").ok());
+  EXPECT_FALSE(parse_memory_size("M").ok());
+  EXPECT_FALSE(parse_memory_size("-1M").ok());
+}
+
+TEST(ConfigTest, RejectsNonJsonText) {
+  auto c = parse_config_text("{\"boot\": ");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().message(), "config: not valid JSON");
+  EXPECT_FALSE(parse_config_text("[1, 2]").ok());
+}
+
+}  // namespace
+}  // namespace cloister::vmm

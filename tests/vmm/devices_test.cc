@@ -1,0 +1,498 @@
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
+#include "cloister/vmm/devices/bus.h"
+#include "cloister/vmm/devices/legacy.h"
+#include "cloister/vmm/devices/virtio.h"
+#include "cloister/vmm/devices/vsock.h"
+#include "cloister/vmm/vstate/vcpu_threads.h"
+
+namespace cloister::vmm {
+namespace {
+
+struct RecordingStop : StopSink {
+  std::vector<StopReason> reasons;
+  void request_stop(StopReason r) override { reasons.push_back(std::move(r)); }
+};
+
+std::uint8_t rd(BusDevice& d, std::uint64_t off) {
+  std::uint8_t b[1];
+  d.read(off, b);
+  return b[0];
+}
+void wr(BusDevice& d, std::uint64_t off, std::uint8_t v) {
+  d.write(off, std::span(&v, 1));
+}
+
+TEST(BusTest, DispatchesInsideRangesOnly) {
+  RecordingStop stop;
+  Bus bus("pio");
+  auto exit_dev = std::make_shared<DebugExit>(stop);
+  ASSERT_TRUE(bus.insert(exit_dev, 0xf4, 4).ok());
+  EXPECT_FALSE(bus.insert(exit_dev, 0xf6, 4).ok());  // overlaps
+  EXPECT_FALSE(bus.insert(exit_dev, 0x10, 0).ok());
+  std::uint8_t v[4] = {1, 0, 0, 0};
+  EXPECT_TRUE(bus.write(0xf4, std::span(v, 1)));
+  EXPECT_TRUE(bus.write(0xf4, std::span(v, 4)));
+  EXPECT_FALSE(bus.write(0xf6, std::span(v, 4)));  // crosses the end
+  EXPECT_FALSE(bus.write(0xf3, std::span(v, 1)));
+  EXPECT_EQ(stop.reasons.size(), 2u);
+  EXPECT_EQ(stop.reasons[0].kind, StopKind::kDebugExit);
+  EXPECT_EQ(stop.reasons[0].guest_status, 1u);
+  EXPECT_EQ(exit_code_for(stop.reasons[0]), 4);
+}
+
+TEST(SerialTest, TransmitsAndLoopsBack) {
+  Metrics m;
+  std::string out;
+  std::vector<bool> irq;
+  Serial s([&](ByteView b) { out.append(b.begin(), b.end()); }, [&](bool l) { irq.push_back(l); },
+           m);
+  EXPECT_EQ(rd(s, 5) & 0x60, 0x60);  // THRE | TEMT
+  wr(s, 0, 'h');
+  wr(s, 0, 'i');
+  EXPECT_EQ(out, "hi");
+  EXPECT_EQ(m.serial_tx_bytes.load(), 2u);
+  // DLAB: offsets 0/1 are the divisor latch, not THR/IER.
+  wr(s, 3, 0x80);
+  wr(s, 0, 0x0c);
+  EXPECT_EQ(rd(s, 0), 0x0c);
+  wr(s, 3, 0x03);
+  EXPECT_EQ(out, "hi");
+  // Loopback: output comes back as input and is not transmitted.
+  wr(s, 4, 0x10);
+  wr(s, 0, 'x');
+  EXPECT_EQ(out, "hi");
+  EXPECT_EQ(rd(s, 5) & 0x01, 0x01);
+  EXPECT_EQ(rd(s, 0), 'x');
+  EXPECT_EQ(rd(s, 5) & 0x01, 0x00);
+  wr(s, 4, 0x00);
+  // Received-data interrupt.
+  wr(s, 1, 0x01);
+  s.push_input(as_bytes("ab"));
+  EXPECT_EQ(rd(s, 2) & 0x0f, 0x04);
+  ASSERT_FALSE(irq.empty());
+  EXPECT_TRUE(irq.back());
+  EXPECT_EQ(rd(s, 0), 'a');
+  EXPECT_EQ(rd(s, 0), 'b');
+  EXPECT_EQ(rd(s, 2) & 0x0f, 0x01);
+  EXPECT_FALSE(irq.back());
+  // THRE interrupt fires when enabled and clears when IIR is read.
+  wr(s, 1, 0x02);
+  EXPECT_EQ(rd(s, 2) & 0x0f, 0x02);
+  EXPECT_EQ(rd(s, 2) & 0x0f, 0x01);
+}
+
+TEST(SerialTest, TransmitBurstIsOneConsoleWrite) {
+  Metrics m;
+  std::vector<std::string> writes;
+  Serial s([&](ByteView b) { writes.emplace_back(b.begin(), b.end()); }, nullptr, m);
+  const std::string burst = "0123456789abcdef";
+  s.write_burst(0, as_bytes(burst), 1);
+  ASSERT_EQ(writes.size(), 1u);
+  EXPECT_EQ(writes[0], burst);
+  EXPECT_EQ(m.serial_tx_bytes.load(), 16u);
+  // With DLAB set the same burst programs the divisor latch instead of transmitting.
+  wr(s, 3, 0x80);
+  s.write_burst(0, as_bytes("xy"), 1);
+  EXPECT_EQ(writes.size(), 1u);
+  EXPECT_EQ(rd(s, 0), 'y');
+}
+
+TEST(I8042Test, OnlyPulseResetStops) {
+  RecordingStop stop;
+  I8042 kbd(stop);
+  wr(kbd, 4, 0xfd);
+  wr(kbd, 0, 0xfe);
+  EXPECT_TRUE(stop.reasons.empty());
+  wr(kbd, 4, 0xfe);
+  ASSERT_EQ(stop.reasons.size(), 1u);
+  EXPECT_EQ(stop.reasons[0].kind, StopKind::kReset);
+  EXPECT_EQ(exit_code_for(stop.reasons[0]), 0);
+}
+
+TEST(FwCfgTest, ServesSignatureCpusRamAndCmdline) {
+  FwCfg cfg(64ull << 20, 4, "mode=idle");
+  auto select = [&](std::uint16_t key) {
+    std::uint8_t sel[2] = {static_cast<std::uint8_t>(key), static_cast<std::uint8_t>(key >> 8)};
+    cfg.write(0, sel);
+  };
+  auto read_n = [&](std::size_t n) {
+    std::vector<std::uint8_t> out(n);
+    for (auto& b : out) b = rd(cfg, 1);
+    return out;
+  };
+  select(FwCfg::kSignature);
+  EXPECT_EQ(read_n(4), (std::vector<std::uint8_t>{'Q', 'E', 'M', 'U'}));
+  select(FwCfg::kNbCpus);
+  EXPECT_EQ(read_n(2), (std::vector<std::uint8_t>{4, 0}));
+  select(FwCfg::kRamSize);
+  EXPECT_EQ(read_n(8), (std::vector<std::uint8_t>{0, 0, 0, 4, 0, 0, 0, 0}));
+  select(FwCfg::kCmdlineSize);
+  EXPECT_EQ(read_n(4), (std::vector<std::uint8_t>{10, 0, 0, 0}));
+  select(FwCfg::kCmdlineData);
+  auto cmd = read_n(12);
+  EXPECT_EQ(std::string(cmd.begin(), cmd.begin() + 9), "mode=idle");
+  EXPECT_EQ(cmd[9], 0);
+  EXPECT_EQ(cmd[11], 0);  // past the end reads zero
+  select(0x4242);
+  EXPECT_EQ(read_n(2), (std::vector<std::uint8_t>{0, 0}));
+}
+
+// A guest driver's view of one virtio-blk device on top of real guest memory.
+class VirtioBlockTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char path[] = "/tmp/cloister-vblk-XXXXXX";
+    int fd = mkstemp(path);
+    ASSERT_GE(fd, 0);
+    disk_path_ = path;
+    std::string content(4096, '\0');
+    content.replace(0, 9, "SECTOR-0!");
+    content.replace(512, 9, "SECTOR-1!");
+    ASSERT_EQ(::write(fd, content.data(), content.size()), 4096);
+    ::close(fd);
+    RegionSpec spec{"ram", 0, 1 << 20, false};
+    auto mem = GuestMemory::create(std::span(&spec, 1), false);
+    ASSERT_TRUE(mem.ok());
+    memory_ = std::make_unique<GuestMemory>(std::move(*mem));
+    auto blk = VirtioBlock::open(disk_path_, false, metrics_);
+    ASSERT_TRUE(blk.ok()) << blk.error().message();
+    dev_ = std::make_unique<VirtioMmio>(
+        std::move(*blk), *memory_, [this](bool l) { irq_ = l; }, log_, metrics_);
+  }
+  void TearDown() override { std::remove(disk_path_.c_str()); }
+
+  std::uint32_t reg(std::uint64_t off) {
+    std::uint8_t b[4];
+    dev_->read(off, b);
+    return load_le32(b, 0);
+  }
+  void set(std::uint64_t off, std::uint32_t v) {
+    std::uint8_t b[4];
+    store_le32(b, 0, v);
+    dev_->write(off, b);
+  }
+  void put64(std::uint64_t gpa, std::uint64_t v) {
+    std::uint8_t b[8];
+    store_le64(b, 0, v);
+    ASSERT_TRUE(memory_->write(gpa, b, "test").ok());
+  }
+  void put32(std::uint64_t gpa, std::uint32_t v) {
+    std::uint8_t b[4];
+    store_le32(b, 0, v);
+    ASSERT_TRUE(memory_->write(gpa, b, "test").ok());
+  }
+  void put16(std::uint64_t gpa, std::uint16_t v) {
+    std::uint8_t b[2];
+    store_le16(b, 0, v);
+    ASSERT_TRUE(memory_->write(gpa, b, "test").ok());
+  }
+  void desc(unsigned i, std::uint64_t addr, std::uint32_t len, std::uint16_t flags,
+            std::uint16_t next) {
+    put64(kDesc + 16 * i, addr);
+    put32(kDesc + 16 * i + 8, len);
+    put16(kDesc + 16 * i + 12, flags);
+    put16(kDesc + 16 * i + 14, next);
+  }
+  void bring_up() {
+    set(0x070, 0);
+    set(0x070, 3);
+    set(0x024, 1);
+    set(0x020, 1);  // VIRTIO_F_VERSION_1
+    set(0x070, 3 | 8);
+    ASSERT_EQ(reg(0x070) & 8, 8u);
+    set(0x030, 0);
+    set(0x038, 8);
+    set(0x080, kDesc);
+    set(0x090, kAvail);
+    set(0x0a0, kUsed);
+    set(0x044, 1);
+    set(0x070, 3 | 8 | 4);
+  }
+  void submit(std::uint16_t head, std::uint16_t avail_idx) {
+    put16(kAvail + 4 + 2 * ((avail_idx - 1) % 8), head);
+    put16(kAvail + 2, avail_idx);
+    set(0x050, 0);
+  }
+  std::uint16_t used_idx() {
+    std::uint8_t b[2];
+    EXPECT_TRUE(memory_->read(kUsed + 2, b, "test").ok());
+    return load_le16(b, 0);
+  }
+  std::uint8_t byte_at(std::uint64_t gpa) {
+    std::uint8_t b[1];
+    EXPECT_TRUE(memory_->read(gpa, b, "test").ok());
+    return b[0];
+  }
+
+  static constexpr std::uint64_t kDesc = 0x1000, kAvail = 0x2000, kUsed = 0x3000, kHdr = 0x4000,
+                                 kData = 0x5000, kStatus = 0x6000;
+  Metrics metrics_;
+  Logger log_{LogFormat::kText, LogLevel::kError};
+  std::string disk_path_;
+  std::unique_ptr<GuestMemory> memory_;
+  std::unique_ptr<VirtioMmio> dev_;
+  bool irq_ = false;
+};
+
+TEST_F(VirtioBlockTest, IdentifiesAsBlockDevice) {
+  EXPECT_EQ(reg(0x000), virtio::kMagic);
+  EXPECT_EQ(reg(0x004), 2u);
+  EXPECT_EQ(reg(0x008), virtio::kIdBlock);
+  set(0x014, 1);
+  EXPECT_EQ(reg(0x010) & 1, 1u);
+  EXPECT_EQ(reg(0x100), 8u);  // capacity: 4096 / 512
+}
+
+TEST_F(VirtioBlockTest, ReadsASectorAndInterrupts) {
+  bring_up();
+  put32(kHdr, 0);  // VIRTIO_BLK_T_IN
+  put64(kHdr + 8, 1);
+  desc(0, kHdr, 16, virtio::kDescFNext, 1);
+  desc(1, kData, 512, virtio::kDescFWrite | virtio::kDescFNext, 2);
+  desc(2, kStatus, 1, virtio::kDescFWrite, 0);
+  submit(0, 1);
+  EXPECT_EQ(used_idx(), 1);
+  EXPECT_EQ(byte_at(kStatus), 0);
+  EXPECT_EQ(byte_at(kData), 'S');
+  EXPECT_EQ(byte_at(kData + 7), '1');
+  EXPECT_TRUE(irq_);
+  EXPECT_EQ(reg(0x060), 1u);
+  set(0x064, 1);
+  EXPECT_FALSE(irq_);
+  EXPECT_EQ(metrics_.virtio_blk_bytes_read.load(), 512u);
+}
+
+TEST_F(VirtioBlockTest, OutOfRangeSectorGetsIoError) {
+  bring_up();
+  put32(kHdr, 0);
+  put64(kHdr + 8, 8);  // one past the end
+  desc(0, kHdr, 16, virtio::kDescFNext, 1);
+  desc(1, kData, 512, virtio::kDescFWrite | virtio::kDescFNext, 2);
+  desc(2, kStatus, 1, virtio::kDescFWrite, 0);
+  submit(0, 1);
+  EXPECT_EQ(used_idx(), 1);
+  EXPECT_EQ(byte_at(kStatus), 1);  // VIRTIO_BLK_S_IOERR
+}
+
+TEST_F(VirtioBlockTest, DescriptorLoopBreaksTheDeviceNotTheVmm) {
+  bring_up();
+  desc(0, kHdr, 16, virtio::kDescFNext, 1);
+  desc(1, kData, 512, virtio::kDescFNext, 0);  // back to 0
+  submit(0, 1);
+  EXPECT_EQ(used_idx(), 0);
+  EXPECT_EQ(reg(0x070) & virtio::kStatusNeedsReset, virtio::kStatusNeedsReset);
+  EXPECT_EQ(metrics_.virtio_device_errors.load(), 1u);
+  set(0x070, 0);  // a reset recovers the device
+  EXPECT_EQ(reg(0x070), 0u);
+}
+
+TEST_F(VirtioBlockTest, BuffersOutsideGuestMemoryAreRejected) {
+  bring_up();
+  put32(kHdr, 0);
+  put64(kHdr + 8, 0);
+  desc(0, kHdr, 16, virtio::kDescFNext, 1);
+  desc(1, 0xfff00000, 512, virtio::kDescFWrite | virtio::kDescFNext, 2);
+  desc(2, kStatus, 1, virtio::kDescFWrite, 0);
+  submit(0, 1);
+  EXPECT_EQ(byte_at(kStatus), 1);  // IOERR for the request, device still usable
+  set(0x0a0, 0x7fffffff);          // queue is live: address writes are ignored
+  desc(1, 0x100000 - 256, 512, virtio::kDescFWrite | virtio::kDescFNext, 2);  // straddles the end
+  submit(0, 2);
+  EXPECT_EQ(byte_at(kStatus), 1);
+  EXPECT_EQ(used_idx(), 2);
+  // A queue size that is not a power of two is refused.
+  set(0x070, 0);
+  set(0x030, 0);
+  set(0x038, 6);
+  EXPECT_EQ(reg(0x070) & virtio::kStatusNeedsReset, virtio::kStatusNeedsReset);
+}
+
+TEST(VsockTest, ListeningSocketPathMustBeFree) {
+  Metrics m;
+  Logger log{LogFormat::kText, LogLevel::kError};
+  auto bad = VirtioVsock::create(3, "/nonexistent/dir/vsock", false, log, m);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message().find("bind vsock socket /nonexistent/dir/vsock"),
+            std::string::npos);
+}
+
+TEST(VsockTest, HeaderRoundTrip) {
+  vsock::Header h;
+  h.src_cid = 3, h.dst_cid = 2, h.src_port = 1024, h.dst_port = 1234, h.len = 5;
+  h.type = vsock::kTypeStream, h.op = vsock::kOpRw, h.flags = 0, h.buf_alloc = 4096, h.fwd_cnt = 77;
+  std::uint8_t raw[vsock::kHeaderSize];
+  vsock::write_header(h, raw);
+  EXPECT_EQ(load_le32(raw, 20), 1234u);  // dst_port at offset 20 (virtio 1.2 §5.10.6)
+  EXPECT_EQ(load_le16(raw, 30), vsock::kOpRw);
+  auto back = vsock::parse_header(raw);
+  EXPECT_EQ(back.src_cid, 3u);
+  EXPECT_EQ(back.fwd_cnt, 77u);
+  EXPECT_EQ(back.len, 5u);
+}
+
+TEST(VsockTest, RejectsInvalidGuestCid) {
+  Metrics m;
+  Logger log{LogFormat::kText, LogLevel::kError};
+  const std::string uds =
+      ::testing::TempDir() + "/cloister-vsock-cid-" + std::to_string(::getpid());
+  EXPECT_FALSE(VirtioVsock::create(2, uds, false, log, m).ok());
+  auto ok = VirtioVsock::create(3, uds, false, log, m);
+  ASSERT_TRUE(ok.ok());
+  std::uint8_t cid[8];
+  (*ok)->read_config(0, cid);
+  EXPECT_EQ(load_le64(cid, 0), 3u);
+}
+
+// The device thread turns a malformed tx packet into DEVICE_NEEDS_RESET, and answers a
+// packet for an unknown connection with RST, without touching the host.
+TEST(VsockTest, MalformedTrafficBreaksOnlyTheDevice) {
+  Metrics m;
+  Logger log{LogFormat::kText, LogLevel::kError};
+  RegionSpec spec{"ram", 0, 1 << 20, false};
+  auto mem = GuestMemory::create(std::span(&spec, 1), false);
+  ASSERT_TRUE(mem.ok());
+  // Nothing listens on "<uds>_99", so the RW below meets no connection.
+  const std::string uds =
+      ::testing::TempDir() + "/cloister-vsock-unit-" + std::to_string(::getpid());
+  auto dev = VirtioVsock::create(3, uds, false, log, m);
+  ASSERT_TRUE(dev.ok());
+  VirtioMmio t(std::move(*dev), *mem, nullptr, log, m);
+  auto set = [&](std::uint64_t off, std::uint32_t v) {
+    std::uint8_t b[4];
+    store_le32(b, 0, v);
+    t.write(off, b);
+  };
+  auto reg = [&](std::uint64_t off) {
+    std::uint8_t b[4];
+    t.read(off, b);
+    return load_le32(b, 0);
+  };
+  auto put = [&](std::uint64_t gpa, ByteView bytes) {
+    ASSERT_TRUE(mem->write(gpa, bytes, "test").ok());
+  };
+  auto put16 = [&](std::uint64_t gpa, std::uint16_t v) {
+    std::uint8_t b[2];
+    store_le16(b, 0, v);
+    put(gpa, b);
+  };
+  auto desc = [&](std::uint64_t table, unsigned i, std::uint64_t addr, std::uint32_t len,
+                  std::uint16_t flags) {
+    std::uint8_t d[16] = {};
+    store_le64(d, 0, addr);
+    store_le32(d, 8, len);
+    store_le16(d, 12, flags);
+    put(table + 16 * i, d);
+  };
+  auto wait_for = [&](auto condition) {
+    for (int i = 0; i < 2000 && !condition(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return condition();
+  };
+  set(0x070, 3);
+  set(0x024, 1);
+  set(0x020, 1);
+  set(0x070, 3 | 8);
+  for (std::uint32_t q = 0; q < 3; ++q) {  // rx at 0x10000, tx at 0x20000, event at 0x30000
+    const std::uint64_t base = 0x10000 * (q + 1);
+    set(0x030, q);
+    set(0x038, 8);
+    set(0x080, static_cast<std::uint32_t>(base));
+    set(0x090, static_cast<std::uint32_t>(base + 0x1000));
+    set(0x0a0, static_cast<std::uint32_t>(base + 0x2000));
+    set(0x044, 1);
+  }
+  set(0x070, 3 | 8 | 4);
+  // One rx buffer, then an RW packet for a connection that does not exist.
+  desc(0x10000, 0, 0x40000, 256, virtio::kDescFWrite);
+  put16(0x11000 + 4, 0);
+  put16(0x11000 + 2, 1);
+  set(0x050, 0);
+  vsock::Header h;
+  h.src_cid = 3, h.dst_cid = vsock::kHostCid, h.src_port = 1024, h.dst_port = 99;
+  h.type = vsock::kTypeStream, h.op = vsock::kOpRw, h.len = 0;
+  std::uint8_t raw[vsock::kHeaderSize];
+  vsock::write_header(h, raw);
+  put(0x50000, raw);
+  desc(0x20000, 0, 0x50000, vsock::kHeaderSize, 0);
+  put16(0x21000 + 4, 0);
+  put16(0x21000 + 2, 1);
+  set(0x050, 1);
+  auto rx_used = [&] {
+    std::uint8_t b[2];
+    EXPECT_TRUE(mem->read(0x12000 + 2, b, "test").ok());
+    return load_le16(b, 0);
+  };
+  ASSERT_TRUE(wait_for([&] { return rx_used() == 1; }));
+  std::uint8_t answer[vsock::kHeaderSize];
+  ASSERT_TRUE(mem->read(0x40000, answer, "test").ok());
+  EXPECT_EQ(vsock::parse_header(answer).op, vsock::kOpRst);
+  EXPECT_EQ(vsock::parse_header(answer).dst_port, 1024u);
+  // A 10-byte tx packet cannot even hold a header: the device needs a reset.
+  desc(0x20000, 1, 0x50000, 10, 0);
+  put16(0x21000 + 4 + 2, 1);
+  put16(0x21000 + 2, 2);
+  set(0x050, 1);
+  ASSERT_TRUE(wait_for([&] { return (reg(0x070) & virtio::kStatusNeedsReset) != 0; }));
+  EXPECT_EQ(m.virtio_device_errors.load(), 1u);
+}
+
+TEST(VcpuThreadsTest, DispatchRunsEachIndexOnceAndJoinReleasesIdleThreads) {
+  std::mutex m;
+  std::vector<std::size_t> seen;
+  {
+    VcpuThreads threads(3, /*seccomp=*/false);
+    EXPECT_EQ(threads.size(), 3u);
+    threads.dispatch([&](std::size_t i, const Status& sandbox) {
+      EXPECT_TRUE(sandbox.ok());
+      std::lock_guard lock(m);
+      seen.push_back(i);
+    });
+    threads.dispatch([&](std::size_t, const Status&) { ADD_FAILURE() << "dispatched twice"; });
+    threads.join();
+  }
+  std::sort(seen.begin(), seen.end());
+  EXPECT_EQ(seen, (std::vector<std::size_t>{0, 1, 2}));
+  VcpuThreads idle(2, false);  // never dispatched: the destructor must not hang
+}
+
+TEST(GuestMemoryTest, HugepagesEitherWorkOrSayWhatIsMissing) {
+  RegionSpec spec{"ram", 0, 2 << 20, false};
+  auto mem = GuestMemory::create(std::span(&spec, 1), true);
+  if (mem.ok()) {
+    EXPECT_TRUE(mem->regions()[0].hugepages);
+  } else {
+    EXPECT_NE(mem.error().message().find("hugepages"), std::string::npos) << mem.error().message();
+  }
+  RegionSpec small{"ram", 0, 4096, false};
+  auto bad = GuestMemory::create(std::span(&small, 1), true);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message().find("multiples of 0x200000"), std::string::npos);
+}
+
+TEST(GuestMemoryTest, BoundsAndOverlap) {
+  RegionSpec specs[] = {{"low", 0, 0x10000, false}, {"rom", 0x20000, 0x1000, true}};
+  auto mem = GuestMemory::create(specs, false);
+  ASSERT_TRUE(mem.ok());
+  EXPECT_TRUE(mem->view(0xfff0, 0x10, Access::kWrite, "x").ok());
+  auto e = mem->view(0xfff0, 0x11, Access::kRead, "virtio desc");
+  ASSERT_FALSE(e.ok());
+  EXPECT_EQ(e.error().message(), "virtio desc: GPA 0xfff0 + 0x11 is not inside guest memory");
+  EXPECT_FALSE(mem->view(0x20000, 4, Access::kWrite, "x").ok());
+  EXPECT_TRUE(mem->view(0x20000, 4, Access::kRead, "x").ok());
+  EXPECT_FALSE(mem->view(~0ull - 2, 8, Access::kRead, "x").ok());
+  RegionSpec overlapping[] = {{"a", 0, 0x2000, false}, {"b", 0x1000, 0x2000, false}};
+  EXPECT_FALSE(GuestMemory::create(overlapping, false).ok());
+  RegionSpec unaligned[] = {{"a", 0, 0x1800, false}};
+  EXPECT_FALSE(GuestMemory::create(unaligned, false).ok());
+}
+
+}  // namespace
+}  // namespace cloister::vmm

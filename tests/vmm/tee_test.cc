@@ -1,0 +1,65 @@
+#include "cloister/vmm/tee/tee.h"
+
+#include <gtest/gtest.h>
+
+#include "cloister/common/file.h"
+#include "cloister/vmm/builder.h"
+
+namespace cloister::vmm {
+namespace {
+
+TEST(TeeTest, NoneHasNoMeasurementAndSaysWhy) {
+  auto tee = make_tee_backend(TeeKind::kNone);
+  ASSERT_TRUE(tee.ok());
+  EXPECT_EQ((*tee)->machine_type(), 0u);
+  EXPECT_FALSE((*tee)->needs_private_memory());
+  EXPECT_FALSE((*tee)->measurement().has_value());
+  EXPECT_NE((*tee)->measurement_note().find("no launch measurement"), std::string::npos);
+}
+
+TEST(TeeTest, ConfidentialBackendsAreRejectedAsNotImplemented) {
+  for (auto kind : {TeeKind::kSimSnp, TeeKind::kSimTdx, TeeKind::kSnp, TeeKind::kTdx}) {
+    auto tee = make_tee_backend(kind);
+    ASSERT_FALSE(tee.ok());
+    EXPECT_NE(tee.error().message().find("tee " + std::string(tee_name(kind)) +
+                                         ": backend not implemented yet"),
+              std::string::npos);
+  }
+}
+
+TEST(TeeTest, BuilderFailsOnTheTeeBeforeOpeningKvm) {
+  VmConfig config;
+  config.tee = TeeKind::kSnp;
+  config.boot.firmware = "/nonexistent/firmware.bin";
+  Logger log(LogFormat::kText, LogLevel::kError);
+  Metrics metrics;
+  auto vmm = build_vmm(config, log, metrics, "/nonexistent/kvm");
+  ASSERT_FALSE(vmm.ok());
+  EXPECT_NE(vmm.error().message().find("backend not implemented yet"), std::string::npos);
+}
+
+TEST(TeeTest, BuilderReadsBootImagesBeforeOpeningKvm) {
+  VmConfig config;
+  config.boot.firmware = "/nonexistent/firmware.bin";
+  Logger log(LogFormat::kText, LogLevel::kError);
+  Metrics metrics;
+  auto vmm = build_vmm(config, log, metrics, "/nonexistent/kvm");
+  ASSERT_FALSE(vmm.ok());
+  EXPECT_NE(vmm.error().message().find("/nonexistent/firmware.bin"), std::string::npos);
+}
+
+TEST(BuilderTest, FailsCleanlyAfterStartingVcpuThreads) {
+  const std::string firmware = ::testing::TempDir() + "/cloister-builder-fw.bin";
+  ASSERT_TRUE(write_file_atomic(firmware, Bytes(4096, 0xf4)).ok());
+  VmConfig config;
+  config.vcpus = 4;
+  config.boot.firmware = firmware;
+  Logger log(LogFormat::kText, LogLevel::kError);
+  Metrics metrics;
+  auto vmm = build_vmm(config, log, metrics, "/nonexistent/kvm");
+  ASSERT_FALSE(vmm.ok());
+  EXPECT_EQ(vmm.error().message(), "open /nonexistent/kvm: No such file or directory (errno 2)");
+}
+
+}  // namespace
+}  // namespace cloister::vmm

@@ -1,0 +1,67 @@
+// Guest-physical memory: memfd-backed regions mapped into this process, and the one
+// bounds-checked GPA -> host translation every device and loader goes through.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cloister/common/bytes.h"
+#include "cloister/vmm/fd.h"
+
+namespace cloister::vmm {
+
+struct RegionSpec {
+  std::string name;  // "ram-low", "ram-high", "firmware": shows up in errors
+  std::uint64_t guest_phys_addr;
+  std::uint64_t size;  // multiple of 4 KiB (2 MiB with hugepages)
+  bool read_only_to_guest = false;
+};
+
+struct GuestRegion {
+  std::string name;
+  std::uint64_t guest_phys_addr = 0;
+  std::uint64_t size = 0;
+  std::uint8_t* host = nullptr;
+  bool read_only_to_guest = false;
+  bool hugepages = false;
+  Fd memfd;
+
+  std::uint64_t end() const { return guest_phys_addr + size; }
+};
+
+enum class Access { kRead, kWrite };
+
+class GuestMemory {
+ public:
+  // Creates one memfd per region (MFD_HUGETLB with 2 MiB pages when `hugepages`; the firmware
+  // region always uses small pages) and maps it shared. Regions must not overlap.
+  static Result<GuestMemory> create(std::span<const RegionSpec> specs, bool hugepages);
+
+  GuestMemory() = default;
+  ~GuestMemory();
+  GuestMemory(GuestMemory&&) noexcept;
+  GuestMemory& operator=(GuestMemory&&) noexcept;
+  GuestMemory(const GuestMemory&) = delete;
+  GuestMemory& operator=(const GuestMemory&) = delete;
+
+  const std::vector<GuestRegion>& regions() const { return regions_; }
+
+  // Host view of [gpa, gpa + size), which must lie inside one region; with Access::kWrite the
+  // region must be writable by the guest (device DMA never writes into firmware). `what`
+  // names the access in the error: "virtio-blk descriptor 3: GPA 0x… + 0x200 is outside …".
+  Result<std::span<std::uint8_t>> view(std::uint64_t gpa, std::uint64_t size, Access access,
+                                       std::string_view what) const;
+  Status write(std::uint64_t gpa, ByteView data, std::string_view what) const;
+  // Like write() but also into regions the guest cannot write: boot loaders placing firmware.
+  Status load(std::uint64_t gpa, ByteView data, std::string_view what) const;
+  Status read(std::uint64_t gpa, std::span<std::uint8_t> out, std::string_view what) const;
+
+ private:
+  void unmap_all();
+  std::vector<GuestRegion> regions_;
+};
+
+}  // namespace cloister::vmm

@@ -1,0 +1,39 @@
+// Process-wide counters, updated lock-free from vCPU, device and API threads and exported by
+// the API's /metrics endpoint as JSON or Prometheus text.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace cloister::vmm {
+
+struct Metrics {
+  std::atomic<std::uint64_t> exits_io{0};
+  std::atomic<std::uint64_t> exits_mmio{0};
+  std::atomic<std::uint64_t> exits_hlt{0};
+  std::atomic<std::uint64_t> exits_interrupted{0};
+  std::atomic<std::uint64_t> exits_other{0};
+  std::atomic<std::uint64_t> pio_unassigned{0};   // guest touched a port no device owns
+  std::atomic<std::uint64_t> mmio_unassigned{0};  // guest touched a GPA nothing backs
+  std::atomic<std::uint64_t> serial_tx_bytes{0};
+  std::atomic<std::uint64_t> serial_rx_bytes{0};
+  std::atomic<std::uint64_t> virtio_notifications{0};
+  std::atomic<std::uint64_t> virtio_blk_requests{0};
+  std::atomic<std::uint64_t> virtio_blk_bytes_read{0};
+  std::atomic<std::uint64_t> virtio_blk_bytes_written{0};
+  std::atomic<std::uint64_t> virtio_device_errors{0};  // device moved to DEVICE_NEEDS_RESET
+  std::atomic<std::uint64_t> vsock_connections{0};
+  std::atomic<std::uint64_t> vsock_packets_tx{0};  // packets the guest sent
+  std::atomic<std::uint64_t> vsock_bytes_to_host{0};
+  std::atomic<std::uint64_t> vsock_bytes_to_guest{0};
+  std::atomic<std::uint64_t> api_requests{0};
+  std::atomic<std::uint64_t> api_errors{0};
+
+  nlohmann::json to_json() const;
+  // Prometheus text exposition format 0.0.4, every counter prefixed "cloister_vmm_".
+  std::string to_prometheus() const;
+};
+
+}  // namespace cloister::vmm

@@ -1,0 +1,104 @@
+// The VM controller: owns a built VM (hypervisor objects, guest memory, devices, vCPUs) and
+// its lifecycle. One vCPU thread runs each vCPU's KVM_RUN loop and handles its exits; the
+// API thread and the main thread drive the lifecycle through start/pause/resume/request_stop.
+//
+//   created --start--> running --pause--> paused --resume--> running
+//   running|paused --request_stop (guest, API, signal, error)--> stopping --wait--> stopped
+#pragma once
+
+#include <pthread.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "cloister/vmm/boot/boot.h"
+#include "cloister/vmm/config/config.h"
+#include "cloister/vmm/devices/bus.h"
+#include "cloister/vmm/devices/legacy.h"
+#include "cloister/vmm/fd.h"
+#include "cloister/vmm/hypervisor/hypervisor.h"
+#include "cloister/vmm/log.h"
+#include "cloister/vmm/memory/guest_memory.h"
+#include "cloister/vmm/metrics.h"
+#include "cloister/vmm/tee/tee.h"
+#include "cloister/vmm/vstate/stop.h"
+#include "cloister/vmm/vstate/vcpu_threads.h"
+
+namespace cloister::vmm {
+
+enum class VmState { kCreated, kRunning, kPaused, kStopping, kStopped };
+std::string_view vm_state_name(VmState state);
+
+class Vmm final : public StopSink {
+ public:
+  // Everything a built VM consists of; see build_vmm() in builder.h, the only producer.
+  struct Parts {
+    VmConfig config;
+    BootKind boot_kind = BootKind::kFirmware;
+    std::unique_ptr<TeeBackend> tee;
+    std::unique_ptr<StopRelay> stop_relay = std::make_unique<StopRelay>();
+    std::unique_ptr<Hypervisor> hypervisor;
+    std::unique_ptr<Vm> vm;
+    std::unique_ptr<GuestMemory> memory;
+    Bus pio{"pio"};
+    Bus mmio{"mmio"};
+    std::shared_ptr<Serial> serial;
+    // Readable fd whose bytes are console input (the console socket), or -1.
+    int console_input_fd = -1;
+    std::vector<std::unique_ptr<Vcpu>> vcpus;
+    // One per vCPU, started (and sandboxed) before the VM was built.
+    std::unique_ptr<VcpuThreads> threads;
+  };
+
+  Vmm(Parts parts, Logger& log, Metrics& metrics);
+  ~Vmm() override;
+  Vmm(const Vmm&) = delete;
+  Vmm& operator=(const Vmm&) = delete;
+
+  // Hands each vCPU to its thread, which has installed its seccomp filter (when the config
+  // asks for it) before this; guest code runs from here on.
+  Status start();
+  // Parks every vCPU outside KVM_RUN; returns once all are parked.
+  Status pause();
+  Status resume();
+  // Thread-safe; the first reason wins. Kicks every vCPU out of KVM_RUN.
+  void request_stop(StopReason reason) override;
+  // Blocks until a stop was requested and every vCPU thread has ended, then returns the reason.
+  StopReason wait();
+  // Readable (an eventfd) once a stop has been requested; for the main thread's poll loop.
+  int stop_fd() const { return stop_event_.get(); }
+
+  VmState state() const;
+  nlohmann::json info() const;
+  Serial* serial() { return parts_.serial.get(); }
+  int console_input_fd() const { return parts_.console_input_fd; }
+  Logger& log() { return log_; }
+  Metrics& metrics() { return metrics_; }
+
+ private:
+  void vcpu_thread(std::size_t index, const Status& sandbox);
+  void handle_io(const VcpuExit& exit);
+  void handle_mmio(const VcpuExit& exit);
+  void guest_fault(Vcpu& vcpu, const std::string& what);
+  void kick_all_locked();
+
+  Parts parts_;
+  Logger& log_;
+  Metrics& metrics_;
+  Fd stop_event_;
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  VmState state_ = VmState::kCreated;
+  std::optional<StopReason> stop_reason_;
+  std::vector<bool> parked_;
+  std::size_t running_threads_ = 0;
+  std::chrono::steady_clock::time_point started_at_;
+};
+
+}  // namespace cloister::vmm

@@ -1,0 +1,335 @@
+#include "cloister/vmm/config/config.h"
+
+#include <sys/un.h>
+
+#include <array>
+#include <charconv>
+
+#include "cloister/vmm/format.h"
+
+namespace cloister::vmm {
+namespace {
+
+using nlohmann::json;
+
+std::string describe(const json& value) {
+  std::string text = value.dump(-1, ' ', false, json::error_handler_t::replace);
+  if (text.size() > 60) text = text.substr(0, 57) + "...";
+  return text;
+}
+
+Error bad(std::string_view key, std::string_view expected, const json& found) {
+  return Error("config: " + std::string(key) + ": expected " + std::string(expected) + ", found " +
+               describe(found));
+}
+
+Status reject_unknown_keys(const json& object, std::string_view where,
+                           std::initializer_list<std::string_view> known) {
+  for (const auto& [key, value] : object.items()) {
+    bool ok = false;
+    for (auto k : known) ok = ok || key == k;
+    if (!ok) {
+      std::string list;
+      for (auto k : known) list += (list.empty() ? "" : ", ") + std::string(k);
+      return Error("config: unknown key \"" + std::string(where) + key + "\" (known: " + list +
+                   ")");
+    }
+  }
+  return {};
+}
+
+Result<std::string> path_value(const json& value, std::string_view key) {
+  if (!value.is_string() || value.get<std::string>().empty())
+    return bad(key, "a non-empty path string", value);
+  const auto& s = value.get_ref<const std::string&>();
+  if (s.find('\0') != std::string::npos) return bad(key, "a path without NUL bytes", value);
+  return s;
+}
+
+Result<bool> bool_value(const json& value, std::string_view key) {
+  if (!value.is_boolean()) return bad(key, "true or false", value);
+  return value.get<bool>();
+}
+
+Result<TeeKind> parse_tee(const json& value) {
+  static constexpr std::array<TeeKind, 5> kinds = {TeeKind::kNone, TeeKind::kSimSnp,
+                                                   TeeKind::kSimTdx, TeeKind::kSnp, TeeKind::kTdx};
+  if (value.is_string())
+    for (auto kind : kinds)
+      if (value.get<std::string>() == tee_name(kind)) return kind;
+  return bad("tee", "one of none, sim-snp, sim-tdx, snp, tdx", value);
+}
+
+Result<ConsoleConfig> parse_console(const json& value) {
+  if (!value.is_string()) return bad("console", "stdout, none, file:PATH or socket:PATH", value);
+  const std::string& s = value.get_ref<const std::string&>();
+  if (s == "stdout") return ConsoleConfig{ConsoleKind::kStdout, ""};
+  if (s == "none") return ConsoleConfig{ConsoleKind::kNone, ""};
+  if (s.rfind("file:", 0) == 0 && s.size() > 5)
+    return ConsoleConfig{ConsoleKind::kFile, s.substr(5)};
+  if (s.rfind("socket:", 0) == 0 && s.size() > 7) {
+    if (s.size() - 7 >= sizeof(sockaddr_un{}.sun_path))
+      return bad("console", "a socket path shorter than 108 bytes", value);
+    return ConsoleConfig{ConsoleKind::kSocket, s.substr(7)};
+  }
+  return bad("console", "stdout, none, file:PATH or socket:PATH", value);
+}
+
+Result<LogConfig> parse_log(const json& value) {
+  if (!value.is_object()) return bad("log", "an object {format, level, file}", value);
+  CLOISTER_CHECK_OK(reject_unknown_keys(value, "log.", {"format", "level", "file"}));
+  LogConfig log;
+  if (auto it = value.find("format"); it != value.end()) {
+    if (*it == "text")
+      log.format = LogFormat::kText;
+    else if (*it == "json")
+      log.format = LogFormat::kJson;
+    else
+      return bad("log.format", "\"text\" or \"json\"", *it);
+  }
+  if (auto it = value.find("level"); it != value.end()) {
+    static constexpr std::array<LogLevel, 4> levels = {LogLevel::kDebug, LogLevel::kInfo,
+                                                       LogLevel::kWarn, LogLevel::kError};
+    bool found = false;
+    for (auto level : levels)
+      if (it->is_string() && it->get<std::string>() == log_level_name(level)) {
+        log.level = level;
+        found = true;
+      }
+    if (!found) return bad("log.level", "one of debug, info, warn, error", *it);
+  }
+  if (auto it = value.find("file"); it != value.end()) {
+    CLOISTER_TRY(log.file, path_value(*it, "log.file"));
+  }
+  return log;
+}
+
+Result<BootConfig> parse_boot(const json& value) {
+  if (!value.is_object())
+    return bad("boot", "an object {firmware | kernel, initrd, cmdline}", value);
+  CLOISTER_CHECK_OK(
+      reject_unknown_keys(value, "boot.", {"firmware", "kernel", "initrd", "cmdline"}));
+  BootConfig boot;
+  if (auto it = value.find("firmware"); it != value.end()) {
+    CLOISTER_TRY(boot.firmware, path_value(*it, "boot.firmware"));
+  }
+  if (auto it = value.find("kernel"); it != value.end()) {
+    CLOISTER_TRY(boot.kernel, path_value(*it, "boot.kernel"));
+  }
+  if (auto it = value.find("initrd"); it != value.end()) {
+    CLOISTER_TRY(boot.initrd, path_value(*it, "boot.initrd"));
+  }
+  if (auto it = value.find("cmdline"); it != value.end()) {
+    if (!it->is_string()) return bad("boot.cmdline", "a string", *it);
+    boot.cmdline = it->get<std::string>();
+    if (boot.cmdline.find('\0') != std::string::npos)
+      return bad("boot.cmdline", "a string without NUL bytes", *it);
+    if (boot.cmdline.size() >= 65536)
+      return Error("config: boot.cmdline: expected at most 65535 bytes, found " +
+                   std::to_string(boot.cmdline.size()));
+  }
+  if (boot.firmware.has_value() == boot.kernel.has_value())
+    return Error(
+        std::string("config: boot: expected exactly one of \"firmware\" and \"kernel\", found ") +
+        (boot.firmware ? "both" : "neither"));
+  if (boot.initrd && !boot.kernel)
+    return Error("config: boot.initrd: only valid with boot.kernel (firmware loads its own)");
+  return boot;
+}
+
+Result<std::vector<DiskConfig>> parse_disks(const json& value) {
+  if (!value.is_array()) return bad("disks", "an array of {path, read_only}", value);
+  if (value.size() > kMaxVirtioDevices)
+    return Error("config: disks: expected at most " + std::to_string(kMaxVirtioDevices) +
+                 " disks (virtio-mmio slots), found " + std::to_string(value.size()));
+  std::vector<DiskConfig> disks;
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    const json& d = value[i];
+    const std::string key = "disks[" + std::to_string(i) + "]";
+    if (!d.is_object()) return bad(key, "an object {path, read_only}", d);
+    CLOISTER_CHECK_OK(reject_unknown_keys(d, key + ".", {"path", "read_only"}));
+    auto path = d.find("path");
+    if (path == d.end()) return Error("config: " + key + ".path: missing");
+    DiskConfig disk;
+    CLOISTER_TRY(disk.path, path_value(*path, key + ".path"));
+    if (auto ro = d.find("read_only"); ro != d.end()) {
+      CLOISTER_TRY(disk.read_only, bool_value(*ro, key + ".read_only"));
+    }
+    disks.push_back(std::move(disk));
+  }
+  return disks;
+}
+
+Result<VsockConfig> parse_vsock(const json& value) {
+  if (!value.is_object()) return bad("vsock", "an object {guest_cid, uds_path}", value);
+  CLOISTER_CHECK_OK(reject_unknown_keys(value, "vsock.", {"guest_cid", "uds_path"}));
+  VsockConfig vsock;
+  if (auto it = value.find("guest_cid"); it != value.end()) {
+    if (!it->is_number_integer() || it->get<std::int64_t>() < 3 ||
+        it->get<std::int64_t>() > 0xffffffffll)
+      return bad("vsock.guest_cid", "an integer 3..4294967295 (0-2 are reserved)", *it);
+    vsock.guest_cid = it->get<std::uint64_t>();
+  }
+  auto uds = value.find("uds_path");
+  if (uds == value.end()) return Error("config: vsock.uds_path: missing");
+  CLOISTER_TRY(vsock.uds_path, path_value(*uds, "vsock.uds_path"));
+  // "<uds_path>_<port>" must fit sockaddr_un (port: up to 10 digits).
+  if (vsock.uds_path.size() + 11 >= sizeof(sockaddr_un{}.sun_path))
+    return bad("vsock.uds_path", "a path shorter than 97 bytes", *uds);
+  return vsock;
+}
+
+}  // namespace
+
+std::string_view tee_name(TeeKind tee) {
+  switch (tee) {
+    case TeeKind::kNone:
+      return "none";
+    case TeeKind::kSimSnp:
+      return "sim-snp";
+    case TeeKind::kSimTdx:
+      return "sim-tdx";
+    case TeeKind::kSnp:
+      return "snp";
+    case TeeKind::kTdx:
+      return "tdx";
+  }
+  return "unknown";
+}
+
+Result<std::uint64_t> parse_memory_size(std::string_view text) {
+  std::uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end == text.data())
+    return Error("memory: expected a size like 512M, 2G or a byte count, found \"" +
+                 std::string(text) + "\"");
+  std::string_view suffix(end, static_cast<std::size_t>(text.data() + text.size() - end));
+  unsigned shift = 0;
+  if (suffix == "K" || suffix == "k" || suffix == "KiB")
+    shift = 10;
+  else if (suffix == "M" || suffix == "m" || suffix == "MiB")
+    shift = 20;
+  else if (suffix == "G" || suffix == "g" || suffix == "GiB")
+    shift = 30;
+  else if (!suffix.empty())
+    return Error("memory: unknown size suffix \"" + std::string(suffix) +
+                 "\" (expected K, M or G)");
+  if (shift && value > (~0ull >> shift))
+    return Error("memory: \"" + std::string(text) + "\" overflows 64 bits");
+  return value << shift;
+}
+
+Result<VmConfig> parse_config(const json& doc) {
+  if (!doc.is_object()) return bad("document", "a JSON object", doc);
+  CLOISTER_CHECK_OK(reject_unknown_keys(doc, "",
+                                        {"vcpus", "memory", "hugepages", "tee", "boot", "console",
+                                         "disks", "vsock", "api_socket", "log", "seccomp"}));
+  VmConfig config;
+  if (auto it = doc.find("vcpus"); it != doc.end()) {
+    if (!it->is_number_integer() || it->get<std::int64_t>() < 1 ||
+        it->get<std::int64_t>() > kMaxVcpus)
+      return bad("vcpus", "an integer 1.." + std::to_string(kMaxVcpus), *it);
+    config.vcpus = static_cast<std::uint32_t>(it->get<std::int64_t>());
+  }
+  if (auto it = doc.find("hugepages"); it != doc.end()) {
+    CLOISTER_TRY(config.hugepages, bool_value(*it, "hugepages"));
+  }
+  if (auto it = doc.find("memory"); it != doc.end()) {
+    if (it->is_number_unsigned() || (it->is_number_integer() && it->get<std::int64_t>() >= 0)) {
+      config.memory_bytes = it->get<std::uint64_t>();
+    } else if (it->is_string()) {
+      CLOISTER_TRY(config.memory_bytes, parse_memory_size(it->get<std::string>()));
+    } else {
+      return bad("memory", "a size like \"512M\" or a byte count", *it);
+    }
+    const std::uint64_t align = config.hugepages ? (2ull << 20) : 4096;
+    if (config.memory_bytes < kMinMemory || config.memory_bytes > kMaxMemory ||
+        config.memory_bytes % align != 0)
+      return Error("config: memory: expected " + std::to_string(kMinMemory >> 20) + " MiB.." +
+                   std::to_string(kMaxMemory >> 30) + " GiB in multiples of " +
+                   (config.hugepages ? "2 MiB (hugepages)" : "4 KiB") + ", found " +
+                   std::to_string(config.memory_bytes) + " bytes");
+  } else if (config.hugepages && config.memory_bytes % (2ull << 20) != 0) {
+    return Error("config: memory: must be a multiple of 2 MiB with hugepages");
+  }
+  if (auto it = doc.find("tee"); it != doc.end()) {
+    CLOISTER_TRY(config.tee, parse_tee(*it));
+  }
+  auto boot = doc.find("boot");
+  if (boot == doc.end()) return Error("config: boot: missing (give boot.firmware or boot.kernel)");
+  CLOISTER_TRY(config.boot, parse_boot(*boot));
+  if (auto it = doc.find("console"); it != doc.end()) {
+    CLOISTER_TRY(config.console, parse_console(*it));
+  }
+  if (auto it = doc.find("disks"); it != doc.end()) {
+    CLOISTER_TRY(config.disks, parse_disks(*it));
+  }
+  if (auto it = doc.find("vsock"); it != doc.end()) {
+    CLOISTER_TRY(config.vsock, parse_vsock(*it));
+  }
+  if (config.disks.size() + (config.vsock ? 1 : 0) > kMaxVirtioDevices)
+    return Error("config: disks and vsock: expected at most " + std::to_string(kMaxVirtioDevices) +
+                 " virtio devices, found " +
+                 std::to_string(config.disks.size() + (config.vsock ? 1 : 0)));
+  if (auto it = doc.find("api_socket"); it != doc.end()) {
+    CLOISTER_TRY(auto path, path_value(*it, "api_socket"));
+    if (path.size() >= sizeof(sockaddr_un{}.sun_path))
+      return bad("api_socket", "a path shorter than 108 bytes", *it);
+    config.api_socket = path;
+  }
+  if (auto it = doc.find("log"); it != doc.end()) {
+    CLOISTER_TRY(config.log, parse_log(*it));
+  }
+  if (auto it = doc.find("seccomp"); it != doc.end()) {
+    CLOISTER_TRY(config.seccomp, bool_value(*it, "seccomp"));
+  }
+  return config;
+}
+
+Result<VmConfig> parse_config_text(std::string_view text) {
+  json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) return Error("config: not valid JSON");
+  return parse_config(doc);
+}
+
+json to_json(const VmConfig& c) {
+  json boot = json::object();
+  if (c.boot.firmware) boot["firmware"] = *c.boot.firmware;
+  if (c.boot.kernel) boot["kernel"] = *c.boot.kernel;
+  if (c.boot.initrd) boot["initrd"] = *c.boot.initrd;
+  boot["cmdline"] = c.boot.cmdline;
+  std::string console;
+  switch (c.console.kind) {
+    case ConsoleKind::kStdout:
+      console = "stdout";
+      break;
+    case ConsoleKind::kNone:
+      console = "none";
+      break;
+    case ConsoleKind::kFile:
+      console = "file:" + c.console.path;
+      break;
+    case ConsoleKind::kSocket:
+      console = "socket:" + c.console.path;
+      break;
+  }
+  json disks = json::array();
+  for (const auto& d : c.disks) disks.push_back({{"path", d.path}, {"read_only", d.read_only}});
+  json log = {{"format", c.log.format == LogFormat::kJson ? "json" : "text"},
+              {"level", log_level_name(c.log.level)}};
+  if (!c.log.file.empty()) log["file"] = c.log.file;
+  json out = {{"vcpus", c.vcpus},
+              {"memory", c.memory_bytes},
+              {"hugepages", c.hugepages},
+              {"tee", tee_name(c.tee)},
+              {"boot", boot},
+              {"console", console},
+              {"disks", disks},
+              {"log", log},
+              {"seccomp", c.seccomp}};
+  if (c.api_socket) out["api_socket"] = *c.api_socket;
+  if (c.vsock) out["vsock"] = {{"guest_cid", c.vsock->guest_cid}, {"uds_path", c.vsock->uds_path}};
+  return out;
+}
+
+}  // namespace cloister::vmm

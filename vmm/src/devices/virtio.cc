@@ -1,0 +1,452 @@
+#include "cloister/vmm/devices/virtio.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <atomic>
+
+#include "cloister/vmm/format.h"
+
+namespace cloister::vmm {
+namespace {
+
+using namespace virtio;
+
+constexpr std::uint64_t kBlkFRo = 1ull << 5;
+constexpr std::uint64_t kBlkFFlush = 1ull << 9;
+constexpr std::uint32_t kBlkTIn = 0, kBlkTOut = 1, kBlkTFlush = 4, kBlkTGetId = 8;
+constexpr std::uint8_t kBlkSOk = 0, kBlkSIoErr = 1, kBlkSUnsupp = 2;
+constexpr std::size_t kSector = 512;
+constexpr unsigned kMaxLoggedErrors = 10;
+
+Result<std::uint16_t> read_u16(const GuestMemory& memory, std::uint64_t gpa,
+                               std::string_view what) {
+  std::uint8_t b[2];
+  CLOISTER_CHECK_OK(memory.read(gpa, b, what));
+  return load_le16(b, 0);
+}
+
+Status write_u16(const GuestMemory& memory, std::uint64_t gpa, std::uint16_t v,
+                 std::string_view what) {
+  std::uint8_t b[2];
+  store_le16(b, 0, v);
+  return memory.write(gpa, b, what);
+}
+
+}  // namespace
+
+Result<std::optional<VirtqChain>> Virtqueue::pop(const GuestMemory& memory) {
+  if (!ready || size == 0) return std::optional<VirtqChain>();
+  CLOISTER_TRY(auto avail_idx, read_u16(memory, driver_addr + 2, "virtqueue avail.idx"));
+  if (avail_idx == last_avail_) return std::optional<VirtqChain>();
+  if (static_cast<std::uint16_t>(avail_idx - last_avail_) > size)
+    return Error("virtqueue avail.idx " + std::to_string(avail_idx) +
+                 " is more than the queue size " + std::to_string(size) + " ahead of " +
+                 std::to_string(last_avail_));
+  std::atomic_thread_fence(std::memory_order_acquire);
+  CLOISTER_TRY(auto head, read_u16(memory, driver_addr + 4 + 2ull * (last_avail_ % size),
+                                   "virtqueue avail.ring"));
+  if (head >= size)
+    return Error("virtqueue avail.ring: head " + std::to_string(head) + " >= queue size " +
+                 std::to_string(size));
+  VirtqChain chain{head, {}};
+  std::uint16_t index = head;
+  bool seen_writable = false;
+  for (std::uint32_t n = 0;; ++n) {
+    if (n == size)
+      return Error("virtqueue: descriptor chain from " + std::to_string(head) + " loops");
+    std::uint8_t d[16];
+    CLOISTER_CHECK_OK(memory.read(desc_addr + 16ull * index, d, "virtqueue descriptor table"));
+    const std::uint64_t addr = load_le64(d, 0);
+    const std::uint32_t len = load_le32(d, 8);
+    const std::uint16_t flags = load_le16(d, 12);
+    const std::uint16_t next = load_le16(d, 14);
+    const std::string where = "virtqueue descriptor " + std::to_string(index);
+    if (flags & kDescFIndirect) return Error(where + ": indirect descriptors were not negotiated");
+    const bool writable = (flags & kDescFWrite) != 0;
+    if (!writable && seen_writable)
+      return Error(where + ": device-readable buffer after a device-writable one");
+    seen_writable = seen_writable || writable;
+    chain.buffers.push_back({addr, len, writable});
+    if (!(flags & kDescFNext)) break;
+    if (next >= size)
+      return Error(where + ": next " + std::to_string(next) + " >= queue size " +
+                   std::to_string(size));
+    index = next;
+  }
+  ++last_avail_;
+  return std::optional<VirtqChain>(std::move(chain));
+}
+
+Status Virtqueue::push_used(const GuestMemory& memory, std::uint16_t head, std::uint32_t written) {
+  std::uint8_t elem[8];
+  store_le32(elem, 0, head);
+  store_le32(elem, 4, written);
+  CLOISTER_CHECK_OK(
+      memory.write(device_addr + 4 + 8ull * (used_idx_ % size), elem, "virtqueue used.ring"));
+  std::atomic_thread_fence(std::memory_order_release);
+  ++used_idx_;
+  return write_u16(memory, device_addr + 2, used_idx_, "virtqueue used.idx");
+}
+
+Result<bool> Virtqueue::interrupts_suppressed(const GuestMemory& memory) const {
+  CLOISTER_TRY(auto flags, read_u16(memory, driver_addr, "virtqueue avail.flags"));
+  return (flags & kAvailFNoInterrupt) != 0;
+}
+
+VirtioMmio::VirtioMmio(std::unique_ptr<VirtioDevice> device, const GuestMemory& memory, IrqLine irq,
+                       Logger& log, Metrics& metrics)
+    : device_(std::move(device)),
+      memory_(memory),
+      irq_(std::move(irq)),
+      log_(log),
+      metrics_(metrics) {
+  queues_.resize(device_->num_queues());
+  device_->set_event_callback([this] { device_event(); });
+}
+
+VirtioMmio::~VirtioMmio() {
+  device_->stop();
+}
+
+void VirtioMmio::interrupt_unless_suppressed_locked(const Virtqueue& queue) {
+  auto suppressed = queue.interrupts_suppressed(memory_);
+  if (!suppressed) return fail_locked(suppressed.error().message());
+  if (!*suppressed) set_interrupt_locked(kInterruptUsedBuffer);
+}
+
+void VirtioMmio::device_event() {
+  std::lock_guard lock(mutex_);
+  if (!(status_ & kStatusDriverOk) || (status_ & kStatusNeedsReset)) return;
+  auto used = device_->poll(queues_, memory_);
+  if (!used) return fail_locked(used.error().message());
+  if (*used) interrupt_unless_suppressed_locked(queues_.front());
+}
+
+Virtqueue* VirtioMmio::selected_locked() {
+  return queue_sel_ < queues_.size() ? &queues_[queue_sel_] : nullptr;
+}
+
+void VirtioMmio::reset_locked() {
+  for (auto& q : queues_) q.reset();
+  device_->reset();
+  status_ = 0;
+  device_features_sel_ = driver_features_sel_ = queue_sel_ = 0;
+  driver_features_ = 0;
+  if (interrupt_status_ != 0 && irq_) irq_(false);
+  interrupt_status_ = 0;
+}
+
+void VirtioMmio::set_interrupt_locked(std::uint32_t bits) {
+  const bool was_pending = interrupt_status_ != 0;
+  interrupt_status_ |= bits;
+  if (!was_pending && interrupt_status_ != 0 && irq_) irq_(true);
+}
+
+void VirtioMmio::fail_locked(const std::string& why) {
+  status_ |= kStatusNeedsReset;
+  ++config_generation_;
+  set_interrupt_locked(kInterruptConfigChange);
+  metrics_.virtio_device_errors.fetch_add(1, std::memory_order_relaxed);
+  if (errors_logged_ < kMaxLoggedErrors) {
+    ++errors_logged_;
+    log_.warn("virtio.device_error", "guest broke the device; it needs a reset",
+              {{"device", device_->name()}, {"reason", why}});
+  }
+}
+
+void VirtioMmio::notify_locked(std::uint32_t queue) {
+  metrics_.virtio_notifications.fetch_add(1, std::memory_order_relaxed);
+  if (!(status_ & kStatusDriverOk) || (status_ & kStatusNeedsReset) || queue >= queues_.size())
+    return;
+  auto used = device_->process(static_cast<std::uint16_t>(queue), queues_, memory_);
+  if (!used) return fail_locked(used.error().message());
+  if (*used) interrupt_unless_suppressed_locked(queues_[queue]);
+}
+
+void VirtioMmio::read(std::uint64_t offset, std::span<std::uint8_t> data) {
+  std::fill(data.begin(), data.end(), 0);
+  std::lock_guard lock(mutex_);
+  if (offset >= 0x100) {
+    device_->read_config(offset - 0x100, data);
+    return;
+  }
+  if (data.size() != 4) return;  // §4.2.2.2: registers are accessed 32 bits wide only
+  std::uint32_t v = 0;
+  switch (offset) {
+    case 0x000:
+      v = kMagic;
+      break;
+    case 0x004:
+      v = kVersion;
+      break;
+    case 0x008:
+      v = device_->device_id();
+      break;
+    case 0x00c:
+      v = kVendorId;
+      break;
+    case 0x010:
+      v = device_features_sel_ == 0   ? static_cast<std::uint32_t>(device_->features())
+          : device_features_sel_ == 1 ? static_cast<std::uint32_t>(device_->features() >> 32)
+                                      : 0;
+      break;
+    case 0x034:
+      v = selected_locked() ? device_->queue_max_size() : 0;
+      break;
+    case 0x044:
+      v = selected_locked() && selected_locked()->ready ? 1 : 0;
+      break;
+    case 0x060:
+      v = interrupt_status_;
+      break;
+    case 0x070:
+      v = status_;
+      break;
+    case 0x0b4:
+    case 0x0b8:
+      v = 0xffffffff;
+      break;  // SHMLen: no shared memory regions
+    case 0x0fc:
+      v = config_generation_;
+      break;
+    default:
+      break;
+  }
+  store_le32(data, 0, v);
+}
+
+void VirtioMmio::write(std::uint64_t offset, std::span<const std::uint8_t> data) {
+  std::lock_guard lock(mutex_);
+  if (offset >= 0x100 || data.size() != 4) return;  // config space is read-only here
+  const std::uint32_t v = load_le32(data, 0);
+  Virtqueue* q = selected_locked();
+  const bool configurable = q && !q->ready;
+  switch (offset) {
+    case 0x014:
+      device_features_sel_ = v;
+      break;
+    case 0x020:
+      if (status_ & kStatusFeaturesOk) break;
+      if (driver_features_sel_ == 0)
+        driver_features_ = (driver_features_ & ~0xffffffffull) | v;
+      else if (driver_features_sel_ == 1)
+        driver_features_ = (driver_features_ & 0xffffffffull) | (std::uint64_t{v} << 32);
+      break;
+    case 0x024:
+      driver_features_sel_ = v;
+      break;
+    case 0x030:
+      queue_sel_ = v;
+      break;
+    case 0x038:
+      if (!configurable) break;
+      if (v == 0 || v > device_->queue_max_size() || (v & (v - 1)) != 0) {
+        fail_locked("QueueNum " + std::to_string(v) + " is not a power of two in 1.." +
+                    std::to_string(device_->queue_max_size()));
+        break;
+      }
+      q->size = static_cast<std::uint16_t>(v);
+      break;
+    case 0x044:
+      if (!q) break;
+      if (v == 1 && q->size == 0) {
+        fail_locked("QueueReady before QueueNum was set");
+        break;
+      }
+      q->ready = v == 1;
+      break;
+    case 0x050:
+      notify_locked(v);
+      break;
+    case 0x064:
+      interrupt_status_ &= ~v;
+      if (interrupt_status_ == 0 && irq_) irq_(false);
+      break;
+    case 0x070: {
+      if (v == 0) {
+        reset_locked();
+        break;
+      }
+      std::uint32_t next = v | (status_ & kStatusNeedsReset);
+      if ((v & kStatusFeaturesOk) && !(status_ & kStatusFeaturesOk)) {
+        const bool subset = (driver_features_ & ~device_->features()) == 0;
+        if (!subset || !(driver_features_ & kFVersion1)) next &= ~kStatusFeaturesOk;
+      }
+      status_ = next;
+      break;
+    }
+    case 0x080:
+      if (configurable) q->desc_addr = (q->desc_addr & ~0xffffffffull) | v;
+      break;
+    case 0x084:
+      if (configurable) q->desc_addr = (q->desc_addr & 0xffffffffull) | (std::uint64_t{v} << 32);
+      break;
+    case 0x090:
+      if (configurable) q->driver_addr = (q->driver_addr & ~0xffffffffull) | v;
+      break;
+    case 0x094:
+      if (configurable)
+        q->driver_addr = (q->driver_addr & 0xffffffffull) | (std::uint64_t{v} << 32);
+      break;
+    case 0x0a0:
+      if (configurable) q->device_addr = (q->device_addr & ~0xffffffffull) | v;
+      break;
+    case 0x0a4:
+      if (configurable)
+        q->device_addr = (q->device_addr & 0xffffffffull) | (std::uint64_t{v} << 32);
+      break;
+    default:
+      break;
+  }
+}
+
+Result<std::unique_ptr<VirtioBlock>> VirtioBlock::open(const std::string& path, bool read_only,
+                                                       Metrics& metrics) {
+  int raw = ::open(path.c_str(), (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+  if (raw < 0) return os_error("disk " + path);
+  Fd fd(raw);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) < 0) return os_error("fstat of disk " + path);
+  if (!S_ISREG(st.st_mode)) return Error("disk " + path + ": expected a regular file");
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  if (size == 0 || size % kSector != 0)
+    return Error("disk " + path + ": expected a non-empty multiple of 512 bytes, found " +
+                 std::to_string(size) + " bytes");
+  std::string id = path.substr(path.find_last_of('/') + 1).substr(0, 20);
+  return std::unique_ptr<VirtioBlock>(new VirtioBlock(std::move(fd), size, read_only, id, metrics));
+}
+
+std::uint64_t VirtioBlock::features() const {
+  return kFVersion1 | kBlkFFlush | (read_only_ ? kBlkFRo : 0);
+}
+
+void VirtioBlock::read_config(std::uint64_t offset, std::span<std::uint8_t> data) const {
+  std::uint8_t config[8];  // struct virtio_blk_config: only capacity (le64) is offered
+  store_le64(config, 0, capacity_sectors());
+  for (std::size_t i = 0; i < data.size(); ++i)
+    data[i] = offset + i < sizeof config ? config[offset + i] : 0;
+}
+
+Result<bool> VirtioBlock::process(std::uint16_t index, std::span<Virtqueue> queues,
+                                  const GuestMemory& memory) {
+  Virtqueue& queue = queues[index];
+  bool used = false;
+  for (;;) {
+    CLOISTER_TRY(auto chain, queue.pop(memory));
+    if (!chain) return used;
+    CLOISTER_TRY(auto written, execute(*chain, memory));
+    CLOISTER_CHECK_OK(queue.push_used(memory, chain->head, written));
+    used = true;
+  }
+}
+
+Result<std::uint32_t> VirtioBlock::execute(const VirtqChain& chain, const GuestMemory& memory) {
+  metrics_.virtio_blk_requests.fetch_add(1, std::memory_order_relaxed);
+  // §5.2.6: header (device-readable, 16 bytes), data, status (last device-writable byte).
+  if (chain.buffers.empty() || !chain.buffers.back().device_writable ||
+      chain.buffers.back().len == 0)
+    return Error("virtio-blk request " + std::to_string(chain.head) +
+                 ": no device-writable status byte");
+  std::uint8_t header[16];
+  std::size_t have = 0;
+  std::size_t first_data = 0;
+  for (; first_data < chain.buffers.size() && have < sizeof header; ++first_data) {
+    const auto& b = chain.buffers[first_data];
+    if (b.device_writable) break;
+    const std::size_t take = std::min<std::size_t>(b.len, sizeof header - have);
+    CLOISTER_CHECK_OK(
+        memory.read(b.addr, std::span(header + have, take), "virtio-blk request header"));
+    have += take;
+    if (take < b.len)
+      return Error("virtio-blk request " + std::to_string(chain.head) +
+                   ": header buffer longer than 16 bytes");
+  }
+  if (have < sizeof header)
+    return Error("virtio-blk request " + std::to_string(chain.head) +
+                 ": header shorter than 16 bytes");
+  const std::uint32_t type = load_le32(header, 0);
+  const std::uint64_t sector = load_le64(header, 8);
+
+  std::vector<VirtqBuffer> data(chain.buffers.begin() + static_cast<std::ptrdiff_t>(first_data),
+                                chain.buffers.end());
+  VirtqBuffer status = data.back();
+  status.addr += status.len - 1;
+  status.len = 1;
+  data.back().len -= 1;
+  std::uint64_t data_len = 0;
+  for (const auto& b : data) data_len += b.len;
+
+  std::uint8_t result = kBlkSOk;
+  std::uint32_t written = 0;
+  auto in_range = [&] {
+    return data_len % kSector == 0 && sector <= size_ / kSector &&
+           data_len <= size_ - sector * kSector;
+  };
+  switch (type) {
+    case kBlkTIn:
+    case kBlkTOut: {
+      const bool is_read = type == kBlkTIn;
+      if (!in_range() || (!is_read && read_only_)) {
+        result = kBlkSIoErr;
+        break;
+      }
+      std::uint64_t pos = sector * kSector;
+      for (const auto& b : data) {
+        if (b.len == 0) continue;
+        if (b.device_writable != is_read) {
+          result = kBlkSIoErr;
+          break;
+        }
+        auto view = memory.view(b.addr, b.len, is_read ? Access::kWrite : Access::kRead,
+                                "virtio-blk data buffer");
+        if (!view) {
+          result = kBlkSIoErr;
+          break;
+        }
+        ssize_t n = is_read
+                        ? ::pread(fd_.get(), view->data(), view->size(), static_cast<off_t>(pos))
+                        : ::pwrite(fd_.get(), view->data(), view->size(), static_cast<off_t>(pos));
+        if (n != static_cast<ssize_t>(view->size())) {
+          result = kBlkSIoErr;
+          break;
+        }
+        pos += b.len;
+        if (is_read) {
+          written += b.len;
+          metrics_.virtio_blk_bytes_read.fetch_add(b.len, std::memory_order_relaxed);
+        } else {
+          metrics_.virtio_blk_bytes_written.fetch_add(b.len, std::memory_order_relaxed);
+        }
+      }
+      break;
+    }
+    case kBlkTFlush:
+      if (::fdatasync(fd_.get()) < 0) result = kBlkSIoErr;
+      break;
+    case kBlkTGetId: {
+      std::uint8_t id[20] = {};
+      std::copy(id_.begin(), id_.end(), id);
+      std::size_t done = 0;
+      for (const auto& b : data) {
+        if (!b.device_writable || done == sizeof id) break;
+        const std::size_t take = std::min<std::size_t>(b.len, sizeof id - done);
+        if (!memory.write(b.addr, std::span(id + done, take), "virtio-blk id buffer")) {
+          result = kBlkSIoErr;
+          break;
+        }
+        done += take;
+      }
+      written += static_cast<std::uint32_t>(done);
+      break;
+    }
+    default:
+      result = kBlkSUnsupp;
+      break;
+  }
+  CLOISTER_CHECK_OK(memory.write(status.addr, std::span(&result, 1), "virtio-blk status byte"));
+  return written + 1;
+}
+
+}  // namespace cloister::vmm

@@ -1,0 +1,468 @@
+#include "cloister/vmm/devices/vsock.h"
+
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "cloister/vmm/seccomp/seccomp.h"
+
+namespace cloister::vmm {
+
+namespace vsock {
+
+Header parse_header(ByteView b) {
+  Header h;
+  h.src_cid = load_le64(b, 0);
+  h.dst_cid = load_le64(b, 8);
+  h.src_port = load_le32(b, 16);
+  h.dst_port = load_le32(b, 20);
+  h.len = load_le32(b, 24);
+  h.type = load_le16(b, 28);
+  h.op = load_le16(b, 30);
+  h.flags = load_le32(b, 32);
+  h.buf_alloc = load_le32(b, 36);
+  h.fwd_cnt = load_le32(b, 40);
+  return h;
+}
+
+void write_header(const Header& h, std::span<std::uint8_t> out) {
+  store_le64(out, 0, h.src_cid);
+  store_le64(out, 8, h.dst_cid);
+  store_le32(out, 16, h.src_port);
+  store_le32(out, 20, h.dst_port);
+  store_le32(out, 24, h.len);
+  store_le16(out, 28, h.type);
+  store_le16(out, 30, h.op);
+  store_le32(out, 32, h.flags);
+  store_le32(out, 36, h.buf_alloc);
+  store_le32(out, 40, h.fwd_cnt);
+}
+
+}  // namespace vsock
+
+namespace {
+
+using namespace vsock;
+constexpr std::size_t kMaxControlBacklog = 256;
+constexpr int kSendTimeoutMs = 1000;
+
+// Writes `data` across the device-writable buffers of `chain`, in order.
+Status scatter(const GuestMemory& memory, const VirtqChain& chain, ByteView data) {
+  std::size_t done = 0;
+  for (const auto& b : chain.buffers) {
+    if (!b.device_writable || done == data.size()) continue;
+    const std::size_t take = std::min<std::size_t>(b.len, data.size() - done);
+    CLOISTER_CHECK_OK(memory.write(b.addr, data.subspan(done, take), "virtio-vsock rx buffer"));
+    done += take;
+  }
+  if (done < data.size()) return Error("virtio-vsock rx buffer: too small for a packet");
+  return {};
+}
+
+std::size_t writable_bytes(const VirtqChain& chain) {
+  std::size_t total = 0;
+  for (const auto& b : chain.buffers)
+    if (b.device_writable) total += b.len;
+  return total;
+}
+
+bool send_all(int fd, ByteView data) {
+  std::size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      done += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) {
+      pollfd p{fd, POLLOUT, 0};
+      if (::poll(&p, 1, kSendTimeoutMs) > 0) continue;
+    }
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<VirtioVsock>> VirtioVsock::create(std::uint64_t guest_cid,
+                                                         std::string uds_path, bool seccomp,
+                                                         Logger& log, Metrics& metrics) {
+  if (guest_cid < 3 || guest_cid > 0xffffffffu)
+    return Error("vsock guest_cid: expected 3..4294967295, found " + std::to_string(guest_cid));
+  Fd epoll(::epoll_create1(EPOLL_CLOEXEC));
+  if (!epoll.valid()) return os_error("epoll_create1 for virtio-vsock");
+  Fd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!wake.valid()) return os_error("eventfd for virtio-vsock");
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = 0;
+  if (::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, wake.get(), &ev) < 0) return os_error("epoll_ctl");
+  Fd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!listener.valid()) return os_error("vsock socket " + uds_path);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, uds_path.c_str(), sizeof addr.sun_path - 1);
+  if (::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0)
+    return os_error("bind vsock socket " + uds_path + " (remove a stale file?)");
+  if (::listen(listener.get(), 16) < 0) return os_error("listen on vsock socket " + uds_path);
+  ev.data.u64 = 1;
+  if (::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, listener.get(), &ev) < 0)
+    return os_error("epoll_ctl");
+  return std::unique_ptr<VirtioVsock>(new VirtioVsock(guest_cid, std::move(uds_path), seccomp,
+                                                      std::move(epoll), std::move(wake),
+                                                      std::move(listener), log, metrics));
+}
+
+VirtioVsock::VirtioVsock(std::uint64_t guest_cid, std::string uds_path, bool seccomp, Fd epoll,
+                         Fd wake, Fd listener, Logger& log, Metrics& metrics)
+    : guest_cid_(guest_cid),
+      uds_path_(std::move(uds_path)),
+      seccomp_(seccomp),
+      epoll_(std::move(epoll)),
+      wake_(std::move(wake)),
+      listener_(std::move(listener)),
+      log_(log),
+      metrics_(metrics) {}
+
+VirtioVsock::~VirtioVsock() {
+  stop();
+  if (listener_.valid()) ::unlink(uds_path_.c_str());
+}
+
+void VirtioVsock::read_config(std::uint64_t offset, std::span<std::uint8_t> data) const {
+  std::uint8_t config[8];  // struct virtio_vsock_config { le64 guest_cid; }
+  store_le64(config, 0, guest_cid_);
+  for (std::size_t i = 0; i < data.size(); ++i)
+    data[i] = offset + i < sizeof config ? config[offset + i] : 0;
+}
+
+void VirtioVsock::set_event_callback(std::function<void()> callback) {
+  callback_ = std::move(callback);
+  thread_ = std::thread([this] { run(); });
+}
+
+void VirtioVsock::stop() {
+  if (!thread_.joinable()) return;
+  stopping_.store(true);
+  const std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(wake_.get(), &one, sizeof one);
+  thread_.join();
+}
+
+void VirtioVsock::run() {
+  if (seccomp_ && seccomp_available()) {
+    if (auto st = install_seccomp(ThreadClass::kDevice); !st) {
+      log_.error("vsock.seccomp", st.error().message());
+      return;
+    }
+  }
+  epoll_event events[16];
+  for (;;) {
+    int n = ::epoll_wait(epoll_.get(), events, 16, -1);
+    if (n < 0 && errno != EINTR) {
+      log_.error("vsock.epoll", os_error("epoll_wait").message());
+      return;
+    }
+    std::uint64_t drained;
+    while (::read(wake_.get(), &drained, sizeof drained) > 0) {
+    }
+    if (stopping_.load()) return;
+    callback_();
+  }
+}
+
+Result<bool> VirtioVsock::process(std::uint16_t index, std::span<Virtqueue>, const GuestMemory&) {
+  if (index <= 1) {  // new tx packets, or rx buffers for pending data: the device thread works
+    const std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(wake_.get(), &one, sizeof one);
+  }
+  return false;
+}
+
+Result<bool> VirtioVsock::poll(std::span<Virtqueue> queues, const GuestMemory& memory) {
+  bool used = false;
+  accept_host_connections();
+  advance_handshakes();
+  CLOISTER_CHECK_OK(handle_tx(queues[1], memory, used));
+  CLOISTER_CHECK_OK(deliver_rx(queues[0], memory, used));
+  return used;
+}
+
+void VirtioVsock::reset() {
+  connections_.clear();
+  control_.clear();
+  handshakes_.clear();
+}
+
+void VirtioVsock::accept_host_connections() {
+  for (;;) {
+    Fd conn(::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    if (!conn.valid()) return;
+    if (handshakes_.size() + connections_.size() >= kMaxConnections) continue;  // refused
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
+    ev.data.u64 = 1;
+    ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, conn.get(), &ev);
+    handshakes_.push_back({std::move(conn), {}});
+  }
+}
+
+// Reads "CONNECT <port>\n" from host connections; a complete line becomes a connection in the
+// connecting state and a REQUEST to the guest. Malformed lines close the socket.
+void VirtioVsock::advance_handshakes() {
+  for (std::size_t i = 0; i < handshakes_.size();) {
+    HostHandshake& hs = handshakes_[i];
+    char buf[64];
+    bool closed = false;
+    while (hs.line.find('\n') == std::string::npos && hs.line.size() <= 32) {
+      const ssize_t n = ::recv(hs.socket.get(), buf, sizeof buf, MSG_DONTWAIT);
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) closed = true;
+      if (n <= 0) break;
+      hs.line.append(buf, static_cast<std::size_t>(n));
+    }
+    const std::size_t nl = hs.line.find('\n');
+    if (!closed && nl == std::string::npos && hs.line.size() <= 32) {
+      ++i;  // wait for the rest of the line
+      continue;
+    }
+    std::uint32_t port = 0;
+    bool ok = nl != std::string::npos && hs.line.rfind("CONNECT ", 0) == 0 && nl > 8;
+    for (std::size_t k = 8; ok && k < nl; ++k) {
+      ok = hs.line[k] >= '0' && hs.line[k] <= '9' && port < 429496729u;
+      port = port * 10 + static_cast<std::uint32_t>(hs.line[k] - '0');
+    }
+    if (ok && !closed) {
+      while (connections_.count({port, next_host_port_})) ++next_host_port_;
+      const std::uint32_t host_port = next_host_port_++;
+      Connection conn;
+      conn.socket = std::move(hs.socket);
+      conn.guest_port = port;
+      conn.host_port = host_port;
+      conn.connecting = true;
+      auto [pos, inserted] = connections_.emplace(Key{port, host_port}, std::move(conn));
+      queue_control(&pos->second, port, host_port, kOpRequest);
+    } else {
+      ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, hs.socket.get(), nullptr);
+    }
+    handshakes_.erase(handshakes_.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+}
+
+Status VirtioVsock::handle_tx(Virtqueue& tx, const GuestMemory& memory, bool& used) {
+  for (;;) {
+    CLOISTER_TRY(auto chain, tx.pop(memory));
+    if (!chain) return {};
+    Bytes packet;
+    for (const auto& b : chain->buffers) {
+      if (b.device_writable) continue;
+      if (packet.size() + b.len > kHeaderSize + kMaxPayload)
+        return Error("virtio-vsock tx packet " + std::to_string(chain->head) + ": longer than " +
+                     std::to_string(kHeaderSize + kMaxPayload) + " bytes");
+      const std::size_t at = packet.size();
+      packet.resize(at + b.len);
+      CLOISTER_CHECK_OK(
+          memory.read(b.addr, std::span(packet).subspan(at), "virtio-vsock tx buffer"));
+    }
+    CLOISTER_CHECK_OK(tx.push_used(memory, chain->head, 0));
+    used = true;
+    if (packet.size() < kHeaderSize)
+      return Error("virtio-vsock tx packet " + std::to_string(chain->head) + ": " +
+                   std::to_string(packet.size()) + " bytes, shorter than the 44-byte header");
+    const Header h = parse_header(packet);
+    ByteView payload = ByteView(packet).subspan(kHeaderSize);
+    if (h.len != payload.size())
+      return Error("virtio-vsock tx packet: header len " + std::to_string(h.len) + ", found " +
+                   std::to_string(payload.size()) + " payload bytes");
+    handle_packet(h, payload);
+  }
+}
+
+void VirtioVsock::queue_control(const Connection* c, std::uint32_t guest_port,
+                                std::uint32_t host_port, std::uint16_t op, std::uint32_t flags) {
+  if (control_.size() >= kMaxControlBacklog) return;  // a guest not reading its rx queue
+  Header h;
+  h.src_cid = kHostCid;
+  h.dst_cid = guest_cid_;
+  h.src_port = host_port;
+  h.dst_port = guest_port;
+  h.type = kTypeStream;
+  h.op = op;
+  h.flags = flags;
+  h.buf_alloc = kBufAlloc;
+  h.fwd_cnt = c ? c->fwd_cnt : 0;
+  control_.push_back(h);
+}
+
+void VirtioVsock::close_connection(Key key) {
+  auto it = connections_.find(key);
+  if (it == connections_.end()) return;
+  ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, it->second.socket.get(), nullptr);
+  connections_.erase(it);
+}
+
+void VirtioVsock::handle_packet(const Header& h, ByteView payload) {
+  metrics_.vsock_packets_tx.fetch_add(1, std::memory_order_relaxed);
+  const Key key{h.src_port, h.dst_port};
+  if (h.type != kTypeStream || h.src_cid != guest_cid_ || h.dst_cid != kHostCid) {
+    if (h.op != kOpRst) queue_control(nullptr, h.src_port, h.dst_port, kOpRst);
+    return;
+  }
+  auto it = connections_.find(key);
+  Connection* c = it == connections_.end() ? nullptr : &it->second;
+  if (c) {
+    c->peer_buf_alloc = h.buf_alloc;
+    c->peer_fwd_cnt = h.fwd_cnt;
+  }
+  switch (h.op) {
+    case kOpRequest: {
+      if (c || connections_.size() >= kMaxConnections) {
+        queue_control(nullptr, h.src_port, h.dst_port, kOpRst);
+        return;
+      }
+      const std::string path = uds_path_ + "_" + std::to_string(h.dst_port);
+      Fd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+      sockaddr_un addr{};
+      addr.sun_family = AF_UNIX;
+      std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+      if (!sock.valid() || path.size() >= sizeof addr.sun_path ||
+          ::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
+        log_.info("vsock.refused", "guest connection refused: nothing listens on the host socket",
+                  {{"port", h.dst_port}, {"socket", path}});
+        queue_control(nullptr, h.src_port, h.dst_port, kOpRst);
+        return;
+      }
+      epoll_event ev{};
+      ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
+      ev.data.u64 = 1;
+      ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, sock.get(), &ev);
+      Connection conn;
+      conn.socket = std::move(sock);
+      conn.guest_port = h.src_port;
+      conn.host_port = h.dst_port;
+      conn.peer_buf_alloc = h.buf_alloc;
+      conn.peer_fwd_cnt = h.fwd_cnt;
+      auto [pos, inserted] = connections_.emplace(key, std::move(conn));
+      metrics_.vsock_connections.fetch_add(1, std::memory_order_relaxed);
+      queue_control(&pos->second, h.src_port, h.dst_port, kOpResponse);
+      return;
+    }
+    case kOpRw:
+      if (!c) return queue_control(nullptr, h.src_port, h.dst_port, kOpRst);
+      if (!send_all(c->socket.get(), payload)) {
+        queue_control(nullptr, h.src_port, h.dst_port, kOpRst);
+        return close_connection(key);
+      }
+      c->fwd_cnt += static_cast<std::uint32_t>(payload.size());
+      metrics_.vsock_bytes_to_host.fetch_add(payload.size(), std::memory_order_relaxed);
+      if (c->fwd_cnt - c->last_fwd_cnt_sent >= kBufAlloc / 4) {
+        c->last_fwd_cnt_sent = c->fwd_cnt;
+        queue_control(c, h.src_port, h.dst_port, kOpCreditUpdate);
+      }
+      return;
+    case kOpShutdown:
+      if (!c) return;
+      if ((h.flags & (kShutdownRcv | kShutdownSend)) == (kShutdownRcv | kShutdownSend)) {
+        queue_control(nullptr, h.src_port, h.dst_port, kOpRst);
+        return close_connection(key);
+      }
+      if (h.flags & kShutdownSend) ::shutdown(c->socket.get(), SHUT_WR);
+      return;
+    case kOpResponse:
+      if (!c || !c->connecting) return queue_control(nullptr, h.src_port, h.dst_port, kOpRst);
+      c->connecting = false;
+      metrics_.vsock_connections.fetch_add(1, std::memory_order_relaxed);
+      if (const std::string ok = "OK " + std::to_string(c->host_port) + "\n";
+          !send_all(c->socket.get(), as_bytes(ok))) {
+        queue_control(nullptr, h.src_port, h.dst_port, kOpRst);
+        close_connection(key);
+      }
+      return;
+    case kOpRst:
+      return close_connection(key);
+    case kOpCreditUpdate:
+      return;
+    case kOpCreditRequest:
+      if (c) {
+        c->last_fwd_cnt_sent = c->fwd_cnt;
+        queue_control(c, h.src_port, h.dst_port, kOpCreditUpdate);
+      }
+      return;
+    default:
+      queue_control(nullptr, h.src_port, h.dst_port, kOpRst);
+      if (c) close_connection(key);
+      return;
+  }
+}
+
+Status VirtioVsock::deliver_rx(Virtqueue& rx, const GuestMemory& memory, bool& used) {
+  std::uint8_t header[kHeaderSize];
+  while (!control_.empty()) {
+    CLOISTER_TRY(auto chain, rx.pop(memory));
+    if (!chain) return {};
+    write_header(control_.front(), header);
+    control_.pop_front();
+    CLOISTER_CHECK_OK(scatter(memory, *chain, header));
+    CLOISTER_CHECK_OK(rx.push_used(memory, chain->head, kHeaderSize));
+    used = true;
+  }
+  for (auto& [key, c] : connections_) {
+    while (!c.host_eof && !c.connecting) {
+      const std::uint32_t in_flight = c.rx_cnt - c.peer_fwd_cnt;
+      if (in_flight >= c.peer_buf_alloc) break;  // the guest's window is full
+      std::uint8_t probe;
+      ssize_t peek = ::recv(c.socket.get(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (peek < 0 && (errno == EAGAIN || errno == EINTR)) break;
+      CLOISTER_TRY(auto chain, rx.pop(memory));
+      if (!chain) return {};  // more data waits in the socket until the guest posts buffers
+      const std::size_t room = writable_bytes(*chain);
+      if (room <= kHeaderSize)
+        return Error("virtio-vsock rx buffer: at most 44 bytes, no room for data");
+      Header h;
+      h.src_cid = kHostCid;
+      h.dst_cid = guest_cid_;
+      h.src_port = c.host_port;
+      h.dst_port = c.guest_port;
+      h.type = kTypeStream;
+      h.buf_alloc = kBufAlloc;
+      h.fwd_cnt = c.fwd_cnt;
+      Bytes packet(kHeaderSize);
+      ssize_t n = -1;
+      if (peek > 0) {
+        const std::size_t want =
+            std::min<std::size_t>({room - kHeaderSize, kMaxPayload, c.peer_buf_alloc - in_flight});
+        packet.resize(kHeaderSize + want);
+        n = ::recv(c.socket.get(), packet.data() + kHeaderSize, want, MSG_DONTWAIT);
+      }
+      if (n > 0) {
+        packet.resize(kHeaderSize + static_cast<std::size_t>(n));
+        h.op = kOpRw;
+        h.len = static_cast<std::uint32_t>(n);
+        c.rx_cnt += static_cast<std::uint32_t>(n);
+        metrics_.vsock_bytes_to_guest.fetch_add(static_cast<std::uint64_t>(n),
+                                                std::memory_order_relaxed);
+      } else {
+        // End of stream or a socket error: tell the guest the host will neither send nor
+        // receive any more; the guest answers with RST, which closes the connection.
+        packet.resize(kHeaderSize);
+        h.op = kOpShutdown;
+        h.flags = kShutdownRcv | kShutdownSend;
+        c.host_eof = true;
+      }
+      write_header(h, packet);
+      CLOISTER_CHECK_OK(scatter(memory, *chain, packet));
+      CLOISTER_CHECK_OK(
+          rx.push_used(memory, chain->head, static_cast<std::uint32_t>(packet.size())));
+      used = true;
+    }
+  }
+  return {};
+}
+
+}  // namespace cloister::vmm

@@ -1,0 +1,45 @@
+#include "cloister/vmm/tee/tee.h"
+
+#include "cloister/vmm/hypervisor/kvm_abi.h"
+
+namespace cloister::vmm {
+namespace {
+
+class NoTee final : public TeeBackend {
+ public:
+  TeeKind kind() const override { return TeeKind::kNone; }
+  unsigned long machine_type() const override { return kvm_abi::kX86DefaultVm; }
+  bool needs_private_memory() const override { return false; }
+  Status init_vm(Vm&) override { return {}; }
+  Status launch(Vm&, std::span<Vcpu* const>, const GuestMemory&) override { return {}; }
+  std::optional<LaunchMeasurement> measurement() const override { return std::nullopt; }
+  std::string measurement_note() const override {
+    return "tee=none launches a plain VM: nothing measures its launch, so there is no launch "
+           "measurement to report";
+  }
+};
+
+}  // namespace
+
+Result<std::unique_ptr<TeeBackend>> make_tee_backend(TeeKind kind) {
+  switch (kind) {
+    case TeeKind::kNone:
+      return std::unique_ptr<TeeBackend>(new NoTee());
+    case TeeKind::kSimSnp:
+    case TeeKind::kSimTdx:
+      return Error("tee " + std::string(tee_name(kind)) +
+                   ": backend not implemented yet (the simulated secure processor executes the "
+                   "firmware-loader LaunchPlan, which is not available to the VMM yet); use "
+                   "tee none");
+    case TeeKind::kSnp:
+    case TeeKind::kTdx:
+      return Error("tee " + std::string(tee_name(kind)) +
+                   ": backend not implemented yet (the KVM " +
+                   (kind == TeeKind::kSnp ? "SEV-SNP" : "TDX") +
+                   " launch sequence needs the firmware-loader LaunchPlan and hardware this "
+                   "project has not been tested on); use tee none");
+  }
+  return Error("tee: unknown kind");
+}
+
+}  // namespace cloister::vmm

@@ -1,0 +1,306 @@
+#include "cloister/vmm/vmm.h"
+
+#include <linux/kvm.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+
+#include <algorithm>
+
+#include "cloister/common/hex.h"
+#include "cloister/vmm/format.h"
+
+namespace cloister::vmm {
+namespace {
+
+// The signal that kicks a vCPU thread out of KVM_RUN; its handler does nothing, the EINTR is
+// the point.
+int kick_signal() {
+  return SIGRTMIN;
+}
+
+void install_kick_handler() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction sa {};
+    sa.sa_handler = [](int) {};
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART: KVM_RUN must return EINTR
+    sigaction(kick_signal(), &sa, nullptr);
+  });
+}
+
+constexpr unsigned kMaxLoggedUnassigned = 20;
+
+}  // namespace
+
+std::string_view vm_state_name(VmState state) {
+  switch (state) {
+    case VmState::kCreated:
+      return "created";
+    case VmState::kRunning:
+      return "running";
+    case VmState::kPaused:
+      return "paused";
+    case VmState::kStopping:
+      return "stopping";
+    case VmState::kStopped:
+      return "stopped";
+  }
+  return "unknown";
+}
+
+Vmm::Vmm(Parts parts, Logger& log, Metrics& metrics)
+    : parts_(std::move(parts)),
+      log_(log),
+      metrics_(metrics),
+      stop_event_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+  parked_.assign(parts_.vcpus.size(), false);
+  parts_.stop_relay->set_target(this);
+}
+
+Vmm::~Vmm() {
+  parts_.stop_relay->set_target(nullptr);
+  request_stop({StopKind::kRequested, 0, "VMM destroyed"});
+  parts_.threads->join();
+}
+
+VmState Vmm::state() const {
+  std::lock_guard lock(mutex_);
+  return state_;
+}
+
+Status Vmm::start() {
+  if (!stop_event_.valid()) return os_error("eventfd for stop notifications");
+  install_kick_handler();
+  std::lock_guard lock(mutex_);
+  if (state_ != VmState::kCreated)
+    return Error("start: the VM is " + std::string(vm_state_name(state_)));
+  state_ = VmState::kRunning;
+  started_at_ = std::chrono::steady_clock::now();
+  running_threads_ = parts_.vcpus.size();
+  parts_.threads->dispatch(
+      [this](std::size_t index, const Status& sandbox) { vcpu_thread(index, sandbox); });
+  log_.info("vm.started", "VM running", {{"vcpus", parts_.vcpus.size()}});
+  return {};
+}
+
+void Vmm::kick_all_locked() {
+  for (std::size_t i = 0; i < parts_.vcpus.size(); ++i) {
+    parts_.vcpus[i]->request_exit();
+    if (state_ != VmState::kCreated) pthread_kill(parts_.threads->handle(i), kick_signal());
+  }
+}
+
+Status Vmm::pause() {
+  std::unique_lock lock(mutex_);
+  if (state_ != VmState::kRunning)
+    return Error("pause: the VM is " + std::string(vm_state_name(state_)));
+  state_ = VmState::kPaused;
+  kick_all_locked();
+  cv_.wait(lock, [&] {
+    if (state_ != VmState::kPaused) return true;
+    std::size_t parked = static_cast<std::size_t>(std::count(parked_.begin(), parked_.end(), true));
+    return parked == running_threads_;
+  });
+  if (state_ != VmState::kPaused) return Error("pause: the VM stopped while pausing");
+  log_.info("vm.paused", "every vCPU parked");
+  return {};
+}
+
+Status Vmm::resume() {
+  std::lock_guard lock(mutex_);
+  if (state_ != VmState::kPaused)
+    return Error("resume: the VM is " + std::string(vm_state_name(state_)));
+  state_ = VmState::kRunning;
+  cv_.notify_all();
+  log_.info("vm.resumed", "vCPUs running again");
+  return {};
+}
+
+void Vmm::request_stop(StopReason reason) {
+  std::lock_guard lock(mutex_);
+  if (stop_reason_) return;
+  stop_reason_ = std::move(reason);
+  if (state_ == VmState::kCreated) {
+    state_ = VmState::kStopped;
+  } else if (state_ != VmState::kStopped) {
+    state_ = VmState::kStopping;
+    kick_all_locked();
+  }
+  cv_.notify_all();
+  if (stop_event_.valid()) {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(stop_event_.get(), &one, sizeof one);
+  }
+}
+
+StopReason Vmm::wait() {
+  {
+    std::unique_lock lock(mutex_);
+    cv_.wait(lock, [&] { return stop_reason_.has_value() && running_threads_ == 0; });
+  }
+  parts_.threads->join();
+  std::lock_guard lock(mutex_);
+  state_ = VmState::kStopped;
+  return *stop_reason_;
+}
+
+void Vmm::guest_fault(Vcpu& vcpu, const std::string& what) {
+  std::string dump;
+  auto regs = vcpu.regs();
+  auto sregs = vcpu.sregs();
+  if (regs && sregs)
+    dump = x86::format_registers(*regs, *sregs);
+  else
+    dump = "registers unavailable: " + (regs ? sregs.error() : regs.error()).message();
+  log_.error("vcpu.fault", what, {{"vcpu", vcpu.id()}, {"registers", dump}});
+  request_stop({StopKind::kGuestFault, 0,
+                what + " on vCPU " + std::to_string(vcpu.id()) + " (" + dump + ")"});
+}
+
+void Vmm::handle_io(const VcpuExit& exit) {
+  metrics_.exits_io.fetch_add(1, std::memory_order_relaxed);
+  if (exit.is_write && exit.count > 1) {
+    if (!parts_.pio.write_burst(exit.address, exit.data, exit.size)) {
+      auto n = metrics_.pio_unassigned.fetch_add(exit.count, std::memory_order_relaxed);
+      if (n < kMaxLoggedUnassigned)
+        log_.debug("io.unassigned", "guest accessed a port no device owns",
+                   {{"port", hex(exit.address)}, {"size", exit.size}, {"write", true}});
+    }
+    return;
+  }
+  for (std::uint32_t i = 0; i < exit.count; ++i) {
+    auto chunk = exit.data.subspan(std::size_t{i} * exit.size, exit.size);
+    bool handled;
+    if (exit.is_write) {
+      handled = parts_.pio.write(exit.address, chunk);
+    } else {
+      std::fill(chunk.begin(), chunk.end(), 0xff);  // an unassigned port floats high
+      handled = parts_.pio.read(exit.address, chunk);
+    }
+    if (!handled) {
+      auto n = metrics_.pio_unassigned.fetch_add(1, std::memory_order_relaxed);
+      if (n < kMaxLoggedUnassigned)
+        log_.debug("io.unassigned", "guest accessed a port no device owns",
+                   {{"port", hex(exit.address)}, {"size", exit.size}, {"write", exit.is_write}});
+    }
+  }
+}
+
+void Vmm::handle_mmio(const VcpuExit& exit) {
+  metrics_.exits_mmio.fetch_add(1, std::memory_order_relaxed);
+  bool handled;
+  if (exit.is_write) {
+    handled = parts_.mmio.write(exit.address, exit.data);
+  } else {
+    std::fill(exit.data.begin(), exit.data.end(), 0xff);
+    handled = parts_.mmio.read(exit.address, exit.data);
+  }
+  if (!handled) {
+    auto n = metrics_.mmio_unassigned.fetch_add(1, std::memory_order_relaxed);
+    if (n < kMaxLoggedUnassigned)
+      log_.debug("mmio.unassigned", "guest accessed an address nothing backs",
+                 {{"gpa", hex(exit.address)}, {"size", exit.size}, {"write", exit.is_write}});
+  }
+}
+
+void Vmm::vcpu_thread(std::size_t index, const Status& sandbox) {
+  Vcpu& vcpu = *parts_.vcpus[index];
+  auto finish = [&] {
+    std::lock_guard lock(mutex_);
+    --running_threads_;
+    cv_.notify_all();
+  };
+  if (!sandbox) {
+    request_stop({StopKind::kHostError, 0,
+                  "vCPU " + std::to_string(index) + ": " + sandbox.error().message()});
+    return finish();
+  }
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      while (state_ == VmState::kPaused) {
+        parked_[index] = true;
+        cv_.notify_all();
+        cv_.wait(lock);
+      }
+      parked_[index] = false;
+      if (state_ != VmState::kRunning) break;
+    }
+    auto exit = vcpu.run();
+    if (!exit) {
+      request_stop({StopKind::kHostError, 0, exit.error().message()});
+      break;
+    }
+    switch (exit->reason) {
+      case ExitReason::kInterrupted:
+        metrics_.exits_interrupted.fetch_add(1, std::memory_order_relaxed);
+        vcpu.clear_exit_request();
+        break;
+      case ExitReason::kIo:
+        handle_io(*exit);
+        break;
+      case ExitReason::kMmio:
+        handle_mmio(*exit);
+        break;
+      case ExitReason::kHalt:
+        // Only without an in-kernel irqchip, which this VMM always creates.
+        metrics_.exits_hlt.fetch_add(1, std::memory_order_relaxed);
+        guest_fault(vcpu, "KVM_EXIT_HLT without an in-kernel interrupt controller");
+        break;
+      case ExitReason::kShutdown:
+        guest_fault(vcpu, "guest triple fault (KVM_EXIT_SHUTDOWN)");
+        break;
+      case ExitReason::kSystemEvent:
+        if (exit->system_event_type == KVM_SYSTEM_EVENT_SHUTDOWN)
+          request_stop({StopKind::kPowerOff, 0, "guest powered off"});
+        else if (exit->system_event_type == KVM_SYSTEM_EVENT_RESET)
+          request_stop({StopKind::kReset, 0, "guest requested a reset"});
+        else
+          guest_fault(vcpu,
+                      "KVM_EXIT_SYSTEM_EVENT type " + std::to_string(exit->system_event_type));
+        break;
+      case ExitReason::kInternalError:
+        guest_fault(
+            vcpu,
+            "KVM_EXIT_INTERNAL_ERROR suberror " + std::to_string(exit->suberror) +
+                (exit->suberror == KVM_INTERNAL_ERROR_EMULATION ? " (emulation failure)" : ""));
+        break;
+      case ExitReason::kFailEntry:
+        guest_fault(vcpu, "KVM_EXIT_FAIL_ENTRY hardware reason " + hex(exit->hardware_reason));
+        break;
+      case ExitReason::kOther:
+        metrics_.exits_other.fetch_add(1, std::memory_order_relaxed);
+        guest_fault(vcpu, "unhandled KVM exit reason " + std::to_string(exit->raw_reason));
+        break;
+    }
+  }
+  finish();
+}
+
+nlohmann::json Vmm::info() const {
+  std::lock_guard lock(mutex_);
+  nlohmann::json out = {{"state", vm_state_name(state_)},
+                        {"vcpus", parts_.vcpus.size()},
+                        {"memory_bytes", parts_.config.memory_bytes},
+                        {"boot", boot_kind_name(parts_.boot_kind)},
+                        {"tee", tee_name(parts_.config.tee)},
+                        {"hypervisor", parts_.hypervisor->name()},
+                        {"config", to_json(parts_.config)}};
+  if (auto m = parts_.tee->measurement())
+    out["measurement"] = {{"algorithm", m->algorithm}, {"digest", to_hex(m->digest)}};
+  else
+    out["measurement"] = nullptr;
+  out["measurement_note"] = parts_.tee->measurement_note();
+  if (state_ != VmState::kCreated)
+    out["uptime_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::steady_clock::now() - started_at_)
+                           .count();
+  if (stop_reason_)
+    out["stop_reason"] = {{"kind", stop_kind_name(stop_reason_->kind)},
+                          {"guest_status", stop_reason_->guest_status},
+                          {"message", stop_reason_->message}};
+  return out;
+}
+
+}  // namespace cloister::vmm

@@ -12,8 +12,8 @@ set(CMAKE_POSITION_INDEPENDENT_CODE ON)
 set(CMAKE_EXPORT_COMPILE_COMMANDS ON)
 
 add_compile_options(
-  -Wall -Wextra -Wpedantic -Werror -Wshadow -Wnon-virtual-dtor -Wformat=2
-  -Wimplicit-fallthrough -Wmissing-declarations)
+  -Wall -Wextra -Wpedantic -Werror -Wshadow -Wformat=2 -Wimplicit-fallthrough
+  -Wmissing-declarations $<$<COMPILE_LANGUAGE:CXX>:-Wnon-virtual-dtor>)
 
 if(CLOISTER_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-sanitize-recover=all

@@ -211,6 +211,10 @@ Bytes PublicKey::spki_der() const {
   return out;
 }
 
+bool PublicKey::equals(const PublicKey& other) const {
+  return EVP_PKEY_eq(key_.get(), other.key_.get()) == 1;
+}
+
 std::string PublicKey::describe() const {
   switch (EVP_PKEY_get_base_id(key_.get())) {
     case EVP_PKEY_EC: {

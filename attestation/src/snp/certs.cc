@@ -3,6 +3,8 @@
 #include <openssl/asn1.h>
 #include <openssl/obj_mac.h>
 
+#include <map>
+#include <mutex>
 #include <set>
 
 #include "cloister/common/hex.h"
@@ -241,23 +243,58 @@ std::string vek_cn(VekKind kind) {
   return kind == VekKind::kVcek ? "SEV-VCEK" : "SEV-VLEK";
 }
 
-const AmdCa* builtin_amd_ca(Product product) {
-  static const std::vector<AmdCa> cas = [] {
-    std::vector<AmdCa> out;
-    for (const auto& pem : detail::kAmdCaPems) {
-      auto load = [](const char* text) {
-        auto certs = parse_certificates(as_bytes(text));
-        if (!certs || certs->size() != 1)
-          cloister::detail::result_misuse("embedded AMD certificate", "does not parse");
-        return certs->front();
-      };
-      out.push_back({pem.product, load(pem.ark), load(pem.ask), load(pem.asvk)});
-    }
-    return out;
-  }();
-  for (const auto& ca : cas)
-    if (ca.product == product) return &ca;
+namespace {
+
+// The embedded certificates, each parsed on first use: decoding a certificate's key costs about
+// as much as verifying a report, and a verification needs one product's ARK and one
+// intermediate.
+enum class EmbeddedRole { kArk, kAsk, kAsvk };
+
+const Certificate* embedded(Product product, EmbeddedRole role) {
+  constexpr std::size_t kProducts = detail::kAmdCaPems.size();
+  static std::array<std::array<std::once_flag, 3>, kProducts> once;
+  static std::array<std::array<std::optional<Certificate>, 3>, kProducts> certs;
+  for (std::size_t i = 0; i < kProducts; ++i) {
+    const auto& pem = detail::kAmdCaPems[i];
+    if (pem.product != product) continue;
+    const auto r = static_cast<std::size_t>(role);
+    std::call_once(once[i][r], [&] {
+      const char* text = role == EmbeddedRole::kArk   ? pem.ark
+                         : role == EmbeddedRole::kAsk ? pem.ask
+                                                      : pem.asvk;
+      auto parsed = parse_certificates(as_bytes(text));
+      if (!parsed || parsed->size() != 1)
+        cloister::detail::result_misuse("embedded AMD certificate", "does not parse");
+      certs[i][r] = parsed->front();
+    });
+    return &*certs[i][r];
+  }
   return nullptr;
+}
+
+}  // namespace
+
+const Certificate* builtin_amd_ark(Product product) {
+  return embedded(product, EmbeddedRole::kArk);
+}
+
+const Certificate* builtin_amd_ica(Product product, VekKind kind) {
+  return embedded(product, kind == VekKind::kVcek ? EmbeddedRole::kAsk : EmbeddedRole::kAsvk);
+}
+
+const AmdCa* builtin_amd_ca(Product product) {
+  static std::mutex mutex;
+  static std::map<Product, AmdCa> cas;
+  const Certificate* ark = builtin_amd_ark(product);
+  if (ark == nullptr) return nullptr;
+  std::lock_guard lock(mutex);
+  auto it = cas.find(product);
+  if (it == cas.end()) {
+    it = cas.emplace(product, AmdCa{product, *ark, *builtin_amd_ica(product, VekKind::kVcek),
+                                    *builtin_amd_ica(product, VekKind::kVlek)})
+             .first;
+  }
+  return &it->second;
 }
 
 void check_vek_chain(const Certificate& anchor, const Certificate& ark, const Certificate& ica,
@@ -267,7 +304,7 @@ void check_vek_chain(const Certificate& anchor, const Certificate& ark, const Ce
   const std::string want_vek = vek_cn(kind);
 
   std::vector<std::string> ark_problems;
-  if (ark.public_key().spki_der() != anchor.public_key().spki_der())
+  if (!ark.public_key().equals(anchor.public_key()))
     ark_problems.push_back("public key is not AMD's pinned " + want_ark + " key");
   if (ark.subject_cn() != want_ark) ark_problems.push_back("subject CN is not " + want_ark);
   if (ark.issuer_cn() != want_ark) ark_problems.push_back("not self-issued");
@@ -275,7 +312,10 @@ void check_vek_chain(const Certificate& anchor, const Certificate& ark, const Ce
   if (!ark.public_key().is_rsa(4096)) ark_problems.push_back("key is not RSA-4096");
   ark_problems.push_back(amd_name_problem(ark));
   ark_problems.push_back(pss_problem(ark));
-  ark_problems.push_back(signature_problem(ark, anchor));
+  // The pinned certificate itself is trusted by being pinned; its self-signature adds nothing.
+  // Any other ARK (same key, other bytes) must carry a valid self-signature.
+  if (ark.fingerprint() != anchor.fingerprint())
+    ark_problems.push_back(signature_problem(ark, anchor));
   if (ark.serial().empty()) ark_problems.push_back("serial number is 0");
   cert_check(out, "snp.chain.ark", ark, want_ark + " (AMD root, pinned)", ark_problems);
 

@@ -237,11 +237,16 @@ void check_revocation(const std::vector<Sourced<Crl>>& crls, const Certificate& 
 SnpVerifier::SnpVerifier(SnpVerifierConfig config)
     : kds_(std::move(config.kds)), trusted_cas_(std::move(config.trusted_cas)) {}
 
-const AmdCa* SnpVerifier::trusted_ca(Product product) const {
-  if (trusted_cas_.empty()) return builtin_amd_ca(product);
+std::optional<SnpVerifier::TrustedCerts> SnpVerifier::trusted_certs(Product product,
+                                                                    VekKind kind) const {
+  if (trusted_cas_.empty()) {
+    const Certificate* ark = builtin_amd_ark(product);
+    if (ark == nullptr) return std::nullopt;
+    return TrustedCerts{ark, builtin_amd_ica(product, kind)};
+  }
   for (const auto& ca : trusted_cas_)
-    if (ca.product == product) return &ca;
-  return nullptr;
+    if (ca.product == product) return TrustedCerts{&ca.ark, &ca.ica(kind)};
+  return std::nullopt;
 }
 
 std::shared_ptr<const SnpVerifier::ChainResult> SnpVerifier::chain_result(
@@ -351,7 +356,7 @@ SnpVerification SnpVerifier::verify(const SnpEvidence& evidence,
   // The chain to AMD's pinned root.
   std::shared_ptr<const ChainResult> chain;
   if (vek && product) {
-    const AmdCa* trusted = trusted_ca(*product);
+    const auto trusted = trusted_certs(*product, *kind);
     auto foreign = supplied.foreign(*product);
     if (!foreign.empty()) {
       checks.fail("snp.chain.product",
@@ -359,7 +364,7 @@ SnpVerification SnpVerifier::verify(const SnpEvidence& evidence,
                   join(foreign, ", "),
                   "certificates of another product were supplied (cross-product chain)");
     }
-    if (trusted == nullptr) {
+    if (!trusted) {
       checks.fail("snp.chain.ark", "AMD root for " + std::string(product_name(*product)), "none",
                   "no trusted ARK for " + std::string(product_name(*product)) +
                       " (AMD has published none this library pins)");
@@ -377,11 +382,11 @@ SnpVerification SnpVerifier::verify(const SnpEvidence& evidence,
           kds_ark = (*fetched)->value[1];
         }
       }
-      if (!ica) ica = trusted->ica(*kind);
+      if (!ica) ica = *trusted->ica;
       const Sourced<Certificate>* supplied_ark = SuppliedCerts::find(supplied.arks, *product);
       const Certificate& ark =
-          supplied_ark ? supplied_ark->value : (kds_ark ? *kds_ark : trusted->ark);
-      chain = chain_result(trusted->ark, ark, *ica, vek->value, *product, *kind);
+          supplied_ark ? supplied_ark->value : (kds_ark ? *kds_ark : *trusted->ark);
+      chain = chain_result(*trusted->ark, ark, *ica, vek->value, *product, *kind);
       for (const auto& c : chain->checks) checks.add(c);
       check_chain_validity({&ark, &*ica, &vek->value}, options.time, checks);
 
@@ -399,7 +404,7 @@ SnpVerification SnpVerifier::verify(const SnpEvidence& evidence,
           crls.push_back(std::move(**fetched));
         }
       }
-      check_revocation(crls, trusted->ark, *ica, vek->value, *product, options, checks);
+      check_revocation(crls, *trusted->ark, *ica, vek->value, *product, options, checks);
     }
   } else if (vek) {
     checks.fail("snp.chain.ark", "AMD root for the report's product", "product unknown",

@@ -174,10 +174,6 @@ const PublicKey& intel_sgx_root_key() {
   return key;
 }
 
-bool same_public_key(const PublicKey& a, const PublicKey& b) {
-  return EVP_PKEY_eq(a.native(), b.native()) == 1;
-}
-
 Result<PckChain> identify_pck_chain(const std::vector<Certificate>& certs) {
   std::optional<Certificate> leaf, intermediate, root;
   std::optional<PckCaType> ca;
@@ -249,7 +245,7 @@ void check_pck_chain(const PckChain& chain, const PublicKey& trusted_root, Check
   const std::string root_expected = "trusted root key (SPKI SHA-256 " +
                                     to_hex(sha256(trusted_root.spki_der())).substr(0, 16) + "…)";
   const std::string root_found = chain.root.subject_cn() + " " + chain.root.serial_hex();
-  if (!same_public_key(chain.root.public_key(), trusted_root)) {
+  if (!chain.root.public_key().equals(trusted_root)) {
     out.fail("tdx.pck.chain.root", root_expected, root_found,
              "the PCK chain ends in a root whose public key is not the trusted Intel SGX Root CA "
              "key");

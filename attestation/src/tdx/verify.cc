@@ -288,8 +288,11 @@ void check_event_log(const TdxQuote& q, const Bytes& event_log, TdxVerification&
 }  // namespace
 
 TdxVerifier::TdxVerifier(TdxVerifierConfig config)
-    : pcs_(std::move(config.pcs)),
-      trusted_root_(config.trusted_root ? *config.trusted_root : intel_sgx_root_key()) {}
+    : pcs_(std::move(config.pcs)), configured_root_(std::move(config.trusted_root)) {}
+
+const PublicKey& TdxVerifier::trusted_root() const {
+  return configured_root_ ? *configured_root_ : intel_sgx_root_key();
+}
 
 std::shared_ptr<const TdxVerifier::ChainResult> TdxVerifier::chain_result(
     const TdxQuote& quote) const {
@@ -308,7 +311,7 @@ std::shared_ptr<const TdxVerifier::ChainResult> TdxVerifier::chain_result(
   } else {
     result->chain = *chain;
     Checks checks;
-    check_pck_chain(*chain, trusted_root_, checks);
+    check_pck_chain(*chain, trusted_root(), checks);
     auto extensions = pck_extensions(chain->leaf);
     check_pck_extensions(*chain, extensions, checks);
     if (extensions) result->extensions = *extensions;
@@ -356,7 +359,7 @@ bool TdxVerifier::signed_by_trusted_root(const Certificate& cert) const {
     std::lock_guard lock(mutex_);
     if (auto it = signatures_.find(cache_key); it != signatures_.end()) return it->second;
   }
-  const bool ok = static_cast<bool>(cert.verify_signed_by(trusted_root_));
+  const bool ok = static_cast<bool>(cert.verify_signed_by(trusted_root()));
   std::lock_guard lock(mutex_);
   if (signatures_.size() >= kMaxCached) signatures_.clear();
   signatures_.emplace(cache_key, ok);
@@ -495,7 +498,7 @@ TdxVerification TdxVerifier::verify(const TdxEvidence& evidence,
     checks.fail("tdx.crl.root", root_crl_expected, "none",
                 "no Root CA CRL supplied, cached or fetched (Intel serves it at " +
                     std::string(kIntelRootCaCrlUrl) + ")");
-  } else if (!crl_signature_ok(root_crl->value, trusted_root_, "trusted root")) {
+  } else if (!crl_signature_ok(root_crl->value, trusted_root(), "trusted root")) {
     checks.fail("tdx.crl.root", root_crl_expected, crl_found(*root_crl),
                 "the CRL is not an ECDSA-SHA256 signature of the trusted root");
   } else {
@@ -593,7 +596,7 @@ TdxVerification TdxVerifier::verify(const TdxEvidence& evidence,
         problems.push_back("its signature does not verify with the trusted root key");
       for (const auto& other : all.certificates) {
         if (other.value.subject_cn() == kRootCaCn &&
-            !same_public_key(other.value.public_key(), trusted_root_))
+            !other.value.public_key().equals(trusted_root()))
           problems.push_back("the collateral's root certificate (" + other.source +
                              ") is not the trusted root");
       }

@@ -25,6 +25,8 @@ class PublicKey {
   static Result<PublicKey> from_ec_point(int curve_nid, ByteView xy);
 
   Bytes spki_der() const;
+  // Same key (algorithm, parameters and public value). Cheaper than comparing spki_der().
+  bool equals(const PublicKey& other) const;
   // "EC P-384", "RSA 4096", …
   std::string describe() const;
   bool is_ec_curve(int curve_nid) const;

@@ -85,7 +85,11 @@ struct AmdCa {
 };
 
 // The CAs embedded in the library (Milan, Genoa, Turin); nullptr for a product without one.
+// Each certificate is parsed on first use.
 const AmdCa* builtin_amd_ca(Product product);
+// One embedded certificate: the ARK, or the intermediate for `kind` (ASK or ASVK).
+const Certificate* builtin_amd_ark(Product product);
+const Certificate* builtin_amd_ica(Product product, VekKind kind);
 
 // Checks of the chain ark -> ica -> vek that do not depend on time, appended as
 // "snp.chain.ark", "snp.chain.ica" and "snp.chain.vek": signatures (RSASSA-PSS, SHA-384,

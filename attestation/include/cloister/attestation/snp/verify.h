@@ -75,7 +75,12 @@ class SnpVerifier {
                                                   const Certificate& ica, const Certificate& vek,
                                                   Product product, VekKind kind) const;
 
-  const AmdCa* trusted_ca(Product product) const;
+  // The trusted ARK and the intermediate for `kind`: the configured CAs, else the built-in ones.
+  struct TrustedCerts {
+    const Certificate* ark;
+    const Certificate* ica;
+  };
+  std::optional<TrustedCerts> trusted_certs(Product product, VekKind kind) const;
 
   std::shared_ptr<KdsClient> kds_;
   std::vector<AmdCa> trusted_cas_;

@@ -75,10 +75,6 @@ const std::array<std::uint8_t, 64>& intel_sgx_root_public_key();
 // The same as a PublicKey.
 const PublicKey& intel_sgx_root_key();
 
-// Whether two public keys are the same key (OpenSSL's EVP_PKEY_eq, far cheaper than comparing
-// encodings).
-bool same_public_key(const PublicKey& a, const PublicKey& b);
-
 // The three certificates of a PCK chain, identified by subject CN.
 struct PckChain {
   Certificate leaf;

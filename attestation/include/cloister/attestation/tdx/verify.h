@@ -94,8 +94,11 @@ class TdxVerifier {
   // Memoised check that `cert` is signed by the trusted root.
   bool signed_by_trusted_root(const Certificate& cert) const;
 
+  // The configured root, else Intel's (built on first use: SNP-only callers never pay for it).
+  const PublicKey& trusted_root() const;
+
   std::shared_ptr<PcsClient> pcs_;
-  PublicKey trusted_root_;
+  std::optional<PublicKey> configured_root_;
   mutable std::mutex mutex_;  // guards pcs_ use and the caches
   mutable std::map<std::string, std::shared_ptr<const ChainResult>> chains_;
   mutable std::map<std::string, bool> signatures_;

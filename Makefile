@@ -14,7 +14,7 @@ $(BUILD_DIR)/CMakeCache.txt:
 	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
 
 build: deps $(BUILD_DIR)/CMakeCache.txt
-	@cmake --build $(BUILD_DIR) -j$(JOBS)
+	@cmake --build $(BUILD_DIR) -j$(JOBS) -- --no-print-directory
 
 test: build
 	@ctest --test-dir $(BUILD_DIR) -j$(JOBS) --output-on-failure
@@ -26,13 +26,13 @@ demo: build
 bench:
 	@scripts/install-deps.sh build bench
 	@cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release >/dev/null
-	@cmake --build build-bench -j$(JOBS)
+	@cmake --build build-bench -j$(JOBS) -- --no-print-directory
 	@scripts/bench.sh build-bench $(BENCH)
 
 # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer.
 sanitize: deps
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCLOISTER_SANITIZE=ON >/dev/null
-	@cmake --build build-asan -j$(JOBS)
+	@cmake --build build-asan -j$(JOBS) -- --no-print-directory
 	@ctest --test-dir build-asan -j$(JOBS) --output-on-failure
 
 # libFuzzer binaries (clang); runs each over its seed corpus. Fuzz longer with e.g.
@@ -40,7 +40,7 @@ sanitize: deps
 fuzz:
 	@scripts/install-deps.sh build fuzz
 	@CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCLOISTER_FUZZ=ON >/dev/null
-	@cmake --build build-fuzz -j$(JOBS)
+	@cmake --build build-fuzz -j$(JOBS) -- --no-print-directory
 	@ctest --test-dir build-fuzz -j$(JOBS) -L fuzz --output-on-failure
 
 format:

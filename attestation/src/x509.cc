@@ -3,6 +3,7 @@
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/ecdsa.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
@@ -163,6 +164,23 @@ std::string openssl_error() {
   char buf[256];
   ERR_error_string_n(last, buf, sizeof buf);
   return buf;
+}
+
+Bytes ecdsa_signature_der(ByteView r, ByteView s, ByteOrder order) {
+  auto to_bn = [order](ByteView v) {
+    const int len = static_cast<int>(v.size());
+    return order == ByteOrder::kBigEndian ? BN_bin2bn(v.data(), len, nullptr)
+                                          : BN_lebin2bn(v.data(), len, nullptr);
+  };
+  ECDSA_SIG* sig = ECDSA_SIG_new();
+  ECDSA_SIG_set0(sig, to_bn(r), to_bn(s));
+  unsigned char* der = nullptr;
+  int len = i2d_ECDSA_SIG(sig, &der);
+  ECDSA_SIG_free(sig);
+  if (len <= 0) return {};
+  Bytes out(der, der + len);
+  OPENSSL_free(der);
+  return out;
 }
 
 // ---- PublicKey ---------------------------------------------------------------------------

@@ -1,8 +1,5 @@
 #include "cloister/attestation/snp/verify.h"
 
-#include <openssl/bn.h>
-#include <openssl/ecdsa.h>
-
 #include <algorithm>
 
 #include "cloister/common/hex.h"
@@ -144,18 +141,7 @@ std::optional<Product> determine_product(const SnpReport& r, const SnpVerifyOpti
 }  // namespace
 
 Bytes report_signature_der(const SnpReport& report) {
-  auto to_bn = [](const std::array<std::uint8_t, kSignatureComponentSize>& le) {
-    return BN_lebin2bn(le.data(), static_cast<int>(le.size()), nullptr);
-  };
-  ECDSA_SIG* sig = ECDSA_SIG_new();
-  ECDSA_SIG_set0(sig, to_bn(report.signature_r), to_bn(report.signature_s));
-  unsigned char* der = nullptr;
-  int len = i2d_ECDSA_SIG(sig, &der);
-  ECDSA_SIG_free(sig);
-  if (len <= 0) return {};
-  Bytes out(der, der + len);
-  OPENSSL_free(der);
-  return out;
+  return ecdsa_signature_der(report.signature_r, report.signature_s, ByteOrder::kLittleEndian);
 }
 
 void check_revocation(const std::vector<Sourced<Crl>>& crls, const Certificate& anchor,

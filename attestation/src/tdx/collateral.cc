@@ -1,8 +1,5 @@
 #include "cloister/attestation/tdx/collateral.h"
 
-#include <openssl/bn.h>
-#include <openssl/ecdsa.h>
-
 #include <algorithm>
 #include <span>
 
@@ -164,20 +161,6 @@ Result<TdxModule> tdx_module(const Fields& f) {
   CLOISTER_TRY(m.attributes, f.hex<8>("attributes"));
   CLOISTER_TRY(m.attributes_mask, f.hex<8>("attributesMask"));
   return m;
-}
-
-Bytes raw_signature_der(ByteView rs) {
-  BIGNUM* r = BN_bin2bn(rs.data(), 32, nullptr);
-  BIGNUM* s = BN_bin2bn(rs.data() + 32, 32, nullptr);
-  ECDSA_SIG* sig = ECDSA_SIG_new();
-  ECDSA_SIG_set0(sig, r, s);
-  unsigned char* der = nullptr;
-  int len = i2d_ECDSA_SIG(sig, &der);
-  ECDSA_SIG_free(sig);
-  if (len <= 0) return {};
-  Bytes out(der, der + len);
-  OPENSSL_free(der);
-  return out;
 }
 
 Result<TcbInfo> tcb_info_from_json(const json& doc);
@@ -452,7 +435,9 @@ Status verify_p256_signature(const PublicKey& key, ByteView message, ByteView ra
   if (raw_signature.size() != 64)
     return Error("ECDSA P-256 signature must be 64 bytes (r||s), found " +
                  std::to_string(raw_signature.size()));
-  return key.verify_ecdsa(HashAlgorithm::kSha256, message, raw_signature_der(raw_signature));
+  return key.verify_ecdsa(HashAlgorithm::kSha256, message,
+                          ecdsa_signature_der(raw_signature.first(32), raw_signature.subspan(32),
+                                              ByteOrder::kBigEndian));
 }
 
 Status add_collateral(ByteView data, const std::string& source, TdxCollateral& out) {

@@ -132,6 +132,13 @@ class Crl {
   std::vector<RevokedCertificate> revoked_;
 };
 
+enum class ByteOrder { kBigEndian, kLittleEndian };
+
+// An ECDSA signature given as two raw integers (Intel: big-endian; AMD: little-endian) as the
+// DER SEQUENCE{r, s} verify_ecdsa() takes. Integers may carry leading (big-endian) or trailing
+// (little-endian) zero bytes.
+Bytes ecdsa_signature_der(ByteView r, ByteView s, ByteOrder order);
+
 // The most recent OpenSSL error queue entry as text, and clears the queue.
 std::string openssl_error();
 

@@ -2,18 +2,15 @@
 
 #include <gtest/gtest.h>
 #include <openssl/bn.h>
-#include <openssl/ec.h>
 #include <openssl/ecdsa.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
-#include <openssl/rsa.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
 
 #include <cstdio>
 
 #include "cloister/attestation/snp/abi.h"
 #include "cloister/common/sha.h"
+#include "support/x509_builder.h"
 
 namespace cloister::testing {
 namespace {
@@ -36,39 +33,9 @@ std::shared_ptr<EVP_PKEY> new_p384_key() {
   return {EVP_EC_gen("P-384"), EVP_PKEY_free};
 }
 
-void add_name(X509_NAME* name, const std::string& cn) {
-  const std::pair<const char*, const char*> fields[] = {{"OU", "Engineering"},
-                                                        {"C", "US"},
-                                                        {"L", "Santa Clara"},
-                                                        {"ST", "CA"},
-                                                        {"O", "Advanced Micro Devices"}};
-  for (const auto& [k, v] : fields)
-    X509_NAME_add_entry_by_txt(name, k, MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(v),
-                               -1, -1, 0);
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
-                             reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
-}
-
-// RSASSA-PSS, SHA-384, MGF1-SHA-384, salt 48: AMD's signature scheme.
-EVP_MD_CTX* pss_context(EVP_PKEY* signer) {
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  EVP_PKEY_CTX* pctx = nullptr;
-  EVP_DigestSignInit(ctx, &pctx, EVP_sha384(), nullptr, signer);
-  EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING);
-  EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, 48);
-  EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha384());
-  return ctx;
-}
-
-void add_raw_extension(X509* cert, const char* oid, const Bytes& value) {
-  ASN1_OBJECT* obj = OBJ_txt2obj(oid, 1);
-  ASN1_OCTET_STRING* data = ASN1_OCTET_STRING_new();
-  ASN1_OCTET_STRING_set(data, value.data(), static_cast<int>(value.size()));
-  X509_EXTENSION* ext = X509_EXTENSION_create_by_OBJ(nullptr, obj, 0, data);
-  X509_add_ext(cert, ext, -1);
-  X509_EXTENSION_free(ext);
-  ASN1_OCTET_STRING_free(data);
-  ASN1_OBJECT_free(obj);
+X509Name amd_name(const std::string& cn) {
+  return {{"OU", "Engineering"},           {"C", "US"}, {"L", "Santa Clara"}, {"ST", "CA"},
+          {"O", "Advanced Micro Devices"}, {"CN", cn}};
 }
 
 Bytes der_integer(long v) {
@@ -95,63 +62,22 @@ Bytes der_ia5(const std::string& s) {
 
 Certificate make_cert(const std::string& subject_cn, const std::string& issuer_cn, long serial,
                       EVP_PKEY* subject_key, EVP_PKEY* issuer_key, UnixTime not_before,
-                      UnixTime not_after, const std::vector<std::pair<const char*, Bytes>>& exts) {
-  X509* cert = X509_new();
-  X509_set_version(cert, 2);
-  ASN1_INTEGER_set(X509_get_serialNumber(cert), serial);
-  add_name(X509_get_subject_name(cert), subject_cn);
-  add_name(X509_get_issuer_name(cert), issuer_cn);
-  ASN1_TIME_set(X509_getm_notBefore(cert), not_before);
-  ASN1_TIME_set(X509_getm_notAfter(cert), not_after);
-  X509_set_pubkey(cert, subject_key);
-  for (const auto& [oid, value] : exts) add_raw_extension(cert, oid, value);
-  EVP_MD_CTX* ctx = pss_context(issuer_key);
-  X509_sign_ctx(cert, ctx);
-  EVP_MD_CTX_free(ctx);
-  unsigned char* der = nullptr;
-  int len = i2d_X509(cert, &der);
-  Bytes bytes(der, der + len);
-  OPENSSL_free(der);
-  X509_free(cert);
-  return *Certificate::from_der(bytes);
+                      UnixTime not_after, std::vector<std::pair<std::string, Bytes>> exts) {
+  return make_test_certificate({amd_name(subject_cn), amd_name(issuer_cn), serial, not_before,
+                                not_after, subject_key, issuer_key, SignatureScheme::kRsaPssSha384,
+                                std::move(exts)});
 }
 
 Crl make_crl(const std::string& issuer_cn, EVP_PKEY* key, const std::vector<Bytes>& revoked,
              UnixTime this_update, UnixTime next_update) {
-  X509_CRL* crl = X509_CRL_new();
-  X509_CRL_set_version(crl, 1);
-  add_name(X509_CRL_get_issuer(crl), issuer_cn);
-  ASN1_TIME* t = ASN1_TIME_set(nullptr, this_update);
-  X509_CRL_set1_lastUpdate(crl, t);
-  ASN1_TIME_set(t, next_update);
-  X509_CRL_set1_nextUpdate(crl, t);
-  for (const auto& serial : revoked) {
-    X509_REVOKED* entry = X509_REVOKED_new();
-    BIGNUM* bn = BN_bin2bn(serial.data(), static_cast<int>(serial.size()), nullptr);
-    ASN1_INTEGER* s = BN_to_ASN1_INTEGER(bn, nullptr);
-    X509_REVOKED_set_serialNumber(entry, s);
-    ASN1_TIME_set(t, this_update - 86400);
-    X509_REVOKED_set_revocationDate(entry, t);
-    X509_CRL_add0_revoked(crl, entry);
-    ASN1_INTEGER_free(s);
-    BN_free(bn);
-  }
-  ASN1_TIME_free(t);
-  EVP_MD_CTX* ctx = pss_context(key);
-  X509_CRL_sign_ctx(crl, ctx);
-  EVP_MD_CTX_free(ctx);
-  unsigned char* der = nullptr;
-  int len = i2d_X509_CRL(crl, &der);
-  Bytes bytes(der, der + len);
-  OPENSSL_free(der);
-  X509_CRL_free(crl);
-  return *Crl::parse(bytes);
+  return make_test_crl({amd_name(issuer_cn), key, SignatureScheme::kRsaPssSha384, revoked,
+                        this_update, next_update});
 }
 
-std::vector<std::pair<const char*, Bytes>> vek_extensions(Product product, const VekSpec& spec,
+std::vector<std::pair<std::string, Bytes>> vek_extensions(Product product, const VekSpec& spec,
                                                           bool vcek) {
   namespace oid = attestation::snp::oid;
-  std::vector<std::pair<const char*, Bytes>> exts = {
+  std::vector<std::pair<std::string, Bytes>> exts = {
       {oid::kStructVersion, der_integer(spec.tcb.fmc ? 1 : 0)},
       {oid::kProductName,
        der_ia5(spec.product_name.empty() ? std::string(product_name(product)) : spec.product_name)},

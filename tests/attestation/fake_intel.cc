@@ -3,18 +3,17 @@
 #include <gtest/gtest.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
-#include <openssl/ec.h>
 #include <openssl/ecdsa.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
-#include <openssl/x509v3.h>
 
 #include "cloister/attestation/tdx/abi.h"
 #include "cloister/attestation/tdx/pck.h"
 #include "cloister/common/hex.h"
 #include "cloister/common/sha.h"
+#include "support/x509_builder.h"
 
 namespace cloister::testing {
 namespace {
@@ -132,72 +131,24 @@ Bytes sgx_extension(const PckSpec& spec) {
 }
 
 // ---- Certificates and CRLs --------------------------------------------------------------
-void add_name(X509_NAME* name, const std::string& cn) {
-  const std::pair<const char*, std::string> fields[] = {
-      {"CN", cn}, {"O", "Intel Corporation"}, {"L", "Santa Clara"}, {"ST", "CA"}, {"C", "US"}};
-  for (const auto& [k, v] : fields)
-    X509_NAME_add_entry_by_txt(name, k, MBSTRING_UTF8,
-                               reinterpret_cast<const unsigned char*>(v.c_str()), -1, -1, 0);
+X509Name intel_name(const std::string& cn) {
+  return {{"CN", cn}, {"O", "Intel Corporation"}, {"L", "Santa Clara"}, {"ST", "CA"}, {"C", "US"}};
 }
 
 Certificate make_cert(const std::string& subject, const std::string& issuer, long serial,
                       EVP_PKEY* subject_key, EVP_PKEY* issuer_key, UnixTime not_before,
                       UnixTime not_after, const std::optional<Bytes>& sgx = std::nullopt) {
-  X509* cert = X509_new();
-  X509_set_version(cert, 2);
-  ASN1_INTEGER_set(X509_get_serialNumber(cert), serial);
-  add_name(X509_get_subject_name(cert), subject);
-  add_name(X509_get_issuer_name(cert), issuer);
-  ASN1_TIME_set(X509_getm_notBefore(cert), not_before);
-  ASN1_TIME_set(X509_getm_notAfter(cert), not_after);
-  X509_set_pubkey(cert, subject_key);
-  if (sgx) {
-    ASN1_OBJECT* obj = OBJ_txt2obj(tdx::oid::kSgxExtension, 1);
-    ASN1_OCTET_STRING* data = ASN1_OCTET_STRING_new();
-    ASN1_OCTET_STRING_set(data, sgx->data(), static_cast<int>(sgx->size()));
-    X509_EXTENSION* ext = X509_EXTENSION_create_by_OBJ(nullptr, obj, 0, data);
-    X509_add_ext(cert, ext, -1);
-    X509_EXTENSION_free(ext);
-    ASN1_OCTET_STRING_free(data);
-    ASN1_OBJECT_free(obj);
-  }
-  X509_sign(cert, issuer_key, EVP_sha256());
-  unsigned char* der = nullptr;
-  int len = i2d_X509(cert, &der);
-  Bytes bytes(der, der + len);
-  OPENSSL_free(der);
-  X509_free(cert);
-  return *Certificate::from_der(bytes);
+  std::vector<std::pair<std::string, Bytes>> extensions;
+  if (sgx) extensions.emplace_back(tdx::oid::kSgxExtension, *sgx);
+  return make_test_certificate({intel_name(subject), intel_name(issuer), serial, not_before,
+                                not_after, subject_key, issuer_key, SignatureScheme::kEcdsaSha256,
+                                std::move(extensions)});
 }
 
 Crl make_crl(const std::string& issuer, EVP_PKEY* key, const std::vector<Bytes>& revoked,
              UnixTime this_update, UnixTime next_update) {
-  X509_CRL* crl = X509_CRL_new();
-  X509_CRL_set_version(crl, 1);
-  add_name(X509_CRL_get_issuer(crl), issuer);
-  ASN1_TIME* t = ASN1_TIME_set(nullptr, this_update);
-  X509_CRL_set1_lastUpdate(crl, t);
-  ASN1_TIME_set(t, next_update);
-  X509_CRL_set1_nextUpdate(crl, t);
-  for (const auto& serial : revoked) {
-    X509_REVOKED* entry = X509_REVOKED_new();
-    BIGNUM* bn = BN_bin2bn(serial.data(), static_cast<int>(serial.size()), nullptr);
-    ASN1_INTEGER* s = BN_to_ASN1_INTEGER(bn, nullptr);
-    X509_REVOKED_set_serialNumber(entry, s);
-    ASN1_TIME_set(t, this_update - 86400);
-    X509_REVOKED_set_revocationDate(entry, t);
-    X509_CRL_add0_revoked(crl, entry);
-    ASN1_INTEGER_free(s);
-    BN_free(bn);
-  }
-  ASN1_TIME_free(t);
-  X509_CRL_sign(crl, key, EVP_sha256());
-  unsigned char* der = nullptr;
-  int len = i2d_X509_CRL(crl, &der);
-  Bytes bytes(der, der + len);
-  OPENSSL_free(der);
-  X509_CRL_free(crl);
-  return *Crl::parse(bytes);
+  return make_test_crl(
+      {intel_name(issuer), key, SignatureScheme::kEcdsaSha256, revoked, this_update, next_update});
 }
 
 std::string pem_of(const Certificate& c) {

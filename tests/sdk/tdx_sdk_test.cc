@@ -1,14 +1,13 @@
 // The SDK, the C ABI and verify-report on TDX evidence.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <array>
 #include <cstddef>
 #include <nlohmann/json.hpp>
 
 #include "cloister/cloister.h"
 #include "cloister/sdk/verifier.h"
 #include "snp_facts.h"
+#include "support/command.h"
 #include "tdx_facts.h"
 
 namespace cloister::sdk {
@@ -195,20 +194,8 @@ TEST(CApiTdx, NewFieldsAndOldCallers) {
 
 // ---- verify-report ---------------------------------------------------------------------------
 
-struct Run {
-  int status = -1;
-  std::string out;
-};
-
-Run run(const std::string& args) {
-  std::string cmd = std::string(VERIFY_REPORT) + " " + args + " 2>&1";
-  Run r;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  std::array<char, 4096> buf{};
-  while (std::size_t n = fread(buf.data(), 1, buf.size(), pipe)) r.out.append(buf.data(), n);
-  int status = pclose(pipe);
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+cloister::testing::CommandResult run(const std::string& args) {
+  return cloister::testing::run_command(std::string(VERIFY_REPORT) + " " + args);
 }
 
 std::string v(const std::string& file) {

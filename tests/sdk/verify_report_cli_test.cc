@@ -1,31 +1,17 @@
 // verify-report as a user runs it: exit codes, human and JSON output.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <array>
-#include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "snp_facts.h"
+#include "support/command.h"
 
 namespace {
 
 using cloister::testing::vectors_dir;
 
-struct Run {
-  int status = -1;
-  std::string out;
-};
-
-Run run(const std::string& args) {
-  std::string cmd = std::string(VERIFY_REPORT) + " " + args + " 2>&1";
-  Run r;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  std::array<char, 4096> buf{};
-  while (std::size_t n = fread(buf.data(), 1, buf.size(), pipe)) r.out.append(buf.data(), n);
-  int status = pclose(pipe);
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+cloister::testing::CommandResult run(const std::string& args) {
+  return cloister::testing::run_command(std::string(VERIFY_REPORT) + " " + args);
 }
 
 std::string v(const std::string& file) {

@@ -56,13 +56,13 @@ int main(int argc, char** argv) {
 
   int vcpu = ioctl(vm, KVM_CREATE_VCPU, 0);
   if (vcpu < 0) die("KVM_CREATE_VCPU");
-  /* Long mode needs LM/PAE in the guest CPUID; a C kvm_cpuid2 with room for 256 entries. */
-  struct {
-    struct kvm_cpuid2 header;
-    struct kvm_cpuid_entry2 entries[256];
-  } cpuid = {.header = {.nent = 256}};
-  if (ioctl(kvm, KVM_GET_SUPPORTED_CPUID, &cpuid) < 0) die("KVM_GET_SUPPORTED_CPUID");
-  if (ioctl(vcpu, KVM_SET_CPUID2, &cpuid) < 0) die("KVM_SET_CPUID2");
+  /* Long mode needs LM/PAE in the guest CPUID; a kvm_cpuid2 with room for 256 entries. */
+  struct kvm_cpuid2* cpuid =
+      calloc(1, sizeof(struct kvm_cpuid2) + 256 * sizeof(struct kvm_cpuid_entry2));
+  if (cpuid == NULL) die("calloc");
+  cpuid->nent = 256;
+  if (ioctl(kvm, KVM_GET_SUPPORTED_CPUID, cpuid) < 0) die("KVM_GET_SUPPORTED_CPUID");
+  if (ioctl(vcpu, KVM_SET_CPUID2, cpuid) < 0) die("KVM_SET_CPUID2");
   int run_size = ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
   struct kvm_run* run = mmap(NULL, (size_t)run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0);
   if (run == MAP_FAILED) die("mmap kvm_run");

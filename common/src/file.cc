@@ -35,18 +35,25 @@ Result<Buffer> read_all(const std::filesystem::path& path) {
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return os_error("stat", path, errno);
   if (S_ISDIR(st.st_mode)) return os_error("read", path, EISDIR);
+  // A regular file is read straight into a buffer of its size: one copy, no re-allocation.
+  // Anything else (a pipe, a device, a file that grows meanwhile) continues in chunks.
   Buffer out;
-  if (S_ISREG(st.st_mode)) out.reserve(static_cast<std::size_t>(st.st_size));
+  std::size_t size = 0;
+  if (S_ISREG(st.st_mode)) out.resize(static_cast<std::size_t>(st.st_size));
   char chunk[65536];
   for (;;) {
-    ssize_t n = ::read(fd.get(), chunk, sizeof chunk);
+    const bool into_out = size < out.size();
+    ssize_t n = into_out ? ::read(fd.get(), out.data() + size, out.size() - size)
+                         : ::read(fd.get(), chunk, sizeof chunk);
     if (n < 0) {
       if (errno == EINTR) continue;
       return os_error("read", path, errno);
     }
     if (n == 0) break;
-    out.insert(out.end(), chunk, chunk + n);
+    if (!into_out) out.insert(out.end(), chunk, chunk + n);
+    size += static_cast<std::size_t>(n);
   }
+  out.resize(size);
   return out;
 }
 

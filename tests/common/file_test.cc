@@ -1,8 +1,11 @@
 #include "cloister/common/file.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 namespace cloister {
 namespace {
@@ -18,6 +21,30 @@ TEST(File, AtomicWriteThenRead) {
   EXPECT_EQ(*read_file(path), data);
   EXPECT_EQ(*read_text_file(path), std::string("\x01\x02\x03\x00\xff", 5));
   std::filesystem::remove_all(dir);
+}
+
+TEST(File, ReadsLargeFilesWhole) {
+  auto dir = std::filesystem::temp_directory_path() /
+             ("cloister-file-large-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto path = dir / "large.bin";
+  Bytes data(3 * 65536 + 17);
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<std::uint8_t>(i * 31 + 7);
+  ASSERT_TRUE(write_file_atomic(path, data));
+  EXPECT_EQ(*read_file(path), data);
+  std::filesystem::remove_all(dir);
+}
+
+// Files whose stat size is not their content (procfs reports 0) are read to their end.
+TEST(File, ReadsFilesWhoseStatSizeIsZero) {
+  std::ifstream in("/proc/self/cmdline", std::ios::binary);
+  if (!in) GTEST_SKIP() << "/proc is not mounted: no zero-size file to read";
+  const std::string expected{std::istreambuf_iterator<char>(in), {}};
+  ASSERT_FALSE(expected.empty());
+  EXPECT_EQ(std::filesystem::file_size("/proc/self/cmdline"), 0u);
+  const auto text = read_text_file("/proc/self/cmdline");
+  ASSERT_TRUE(text);
+  EXPECT_EQ(*text, expected);
 }
 
 TEST(File, MissingFileNamesPathAndReason) {

@@ -44,7 +44,7 @@ fuzz:
 	@ctest --test-dir build-fuzz -j$(JOBS) -L fuzz --output-on-failure
 
 format:
-	@git ls-files '*.cc' '*.h' | xargs clang-format -i
+	@git ls-files '*.cc' '*.c' '*.h' | xargs clang-format -i
 
 install: build
 	@cmake --install $(BUILD_DIR)

@@ -1,12 +1,11 @@
 // Fuzzes the extended-report certificate table parser and the certificate/CRL/extension parsers
 // its entries feed.
-#include "fuzz/fuzz_target.h"
-
 #include <cstddef>
 #include <cstdint>
 
 #include "cloister/attestation/snp/cert_table.h"
 #include "cloister/attestation/snp/certs.h"
+#include "fuzz/fuzz_target.h"
 
 using namespace cloister::attestation;
 

@@ -1,12 +1,11 @@
 // Fuzzes the SNP report decoder and everything the verifier does with a report it cannot
 // trust: product detection, TCB decoding, KDS URL derivation, JSON rendering.
-#include "fuzz/fuzz_target.h"
-
 #include <cstddef>
 #include <cstdint>
 
 #include "cloister/attestation/snp/report_json.h"
 #include "cloister/attestation/snp/verify.h"
+#include "fuzz/fuzz_target.h"
 
 using namespace cloister::attestation::snp;
 
@@ -22,7 +21,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     SnpVerification v = verifier.verify(evidence, options);
     if (v.report) {
       snp_report_to_json(*v.report, v.product).dump();
-      for (Product p : {Product::kMilan, Product::kTurin}) v.report->reported_tcb.parts(p).to_string();
+      for (Product p : {Product::kMilan, Product::kTurin})
+        v.report->reported_tcb.parts(p).to_string();
     }
   }
   (void)parse_snp_report(bytes);

@@ -1,10 +1,9 @@
 // Fuzzes certificate (PEM/DER, bundles) and CRL parsing and the AMD VCEK/VLEK extension decoder.
-#include "fuzz/fuzz_target.h"
-
 #include <cstddef>
 #include <cstdint>
 
 #include "cloister/attestation/snp/certs.h"
+#include "fuzz/fuzz_target.h"
 
 using namespace cloister::attestation;
 

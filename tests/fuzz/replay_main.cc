@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "cloister/common/file.h"
-
 #include "fuzz/fuzz_target.h"
 
 int main(int argc, char** argv) {

@@ -1,6 +1,4 @@
 // Fuzzes the policy parser; whatever parses must survive a round trip through policy_to_json.
-#include "fuzz/fuzz_target.h"
-
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -8,6 +6,7 @@
 #include <string_view>
 
 #include "cloister/policy/policy.h"
+#include "fuzz/fuzz_target.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);

@@ -1,7 +1,7 @@
 /* Firmware image entry: the x86 reset vector (real mode, CS.base = 0xffff0000, IP = 0xfff0).
  * reset16 switches to protected mode, builds minimal identity page tables in guest RAM (which
  * every VMM hands over zeroed) and enters long mode (Intel SDM vol. 3A §9.8, §9.9.1). */
-#include "guest_asm.h"
+#include "guest_asm.inc"
 
 /* Page tables, one zeroed 4 KiB page of guest RAM each. */
 #define PML4 0x10000

@@ -1,6 +1,6 @@
 /* Code shared by both test-guest images: the GDT, the kernel-image 64-bit entry, and the
  * application-processor path (SIPI trampoline -> protected mode -> long mode -> ap_main). */
-#include "guest_asm.h"
+#include "guest_asm.inc"
 
         .section .rodata.gdt, "a"
         .balign 16
@@ -14,7 +14,7 @@ gdt:
         .quad 0x00cf93000000ffff         /* 0x18: data, flat */
 gdt_end:
         .if gdt_end - gdt - 1 != GDT_LIMIT
-        .error "GDT_LIMIT in guest_asm.h does not match the GDT"
+        .error "GDT_LIMIT in guest_asm.inc does not match the GDT"
         .endif
 
         .section .text32, "ax"

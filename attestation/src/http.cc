@@ -169,4 +169,13 @@ Result<std::unique_ptr<HttpClient>> make_http_client(const HttpClientOptions& op
   return std::unique_ptr<HttpClient>(std::make_unique<CurlHttpClient>(curl, options));
 }
 
+Result<HttpResponse> get_with_retry(std::shared_ptr<HttpClient>& http, const std::string& url,
+                                    const RetryPolicy& policy) {
+  if (!http) {
+    CLOISTER_TRY(auto client, make_http_client());
+    http = std::move(client);
+  }
+  return get_with_retry(*http, url, policy);
+}
+
 }  // namespace cloister::attestation

@@ -93,4 +93,13 @@ Status write_file_atomic(const std::filesystem::path& path, ByteView data) {
   return {};
 }
 
+Status write_cache_file(const std::filesystem::path& path, ByteView data) {
+  std::error_code ec;
+  std::filesystem::create_directories(path.parent_path(), ec);
+  if (ec)
+    return Error("cannot create cache directory " + path.parent_path().string() + ": " +
+                 ec.message());
+  return write_file_atomic(path, data);
+}
+
 }  // namespace cloister

@@ -47,6 +47,23 @@ TEST(File, ReadsFilesWhoseStatSizeIsZero) {
   EXPECT_EQ(*text, expected);
 }
 
+TEST(File, CacheFileCreatesItsDirectories) {
+  auto dir = std::filesystem::temp_directory_path() /
+             ("cloister-file-cache-" + std::to_string(::getpid()));
+  const Bytes data = {0xca, 0xfe};
+  ASSERT_TRUE(write_cache_file(dir / "vcek" / "v1" / "Genoa" / "x.der", data));
+  EXPECT_EQ(*read_file(dir / "vcek" / "v1" / "Genoa" / "x.der"), data);
+  // A regular file where a directory must go: the error names the directory.
+  ASSERT_TRUE(write_cache_file(dir / "x.der", data));
+  auto blocked = write_cache_file(dir / "x.der" / "y.der", data);
+  ASSERT_FALSE(blocked);
+  EXPECT_EQ(blocked.error().message().rfind(
+                "cannot create cache directory " + (dir / "x.der").string(), 0),
+            0u)
+      << blocked.error().message();
+  std::filesystem::remove_all(dir);
+}
+
 TEST(File, MissingFileNamesPathAndReason) {
   auto r = read_file("/nonexistent/cloister/file");
   ASSERT_FALSE(r);

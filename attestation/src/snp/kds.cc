@@ -58,26 +58,10 @@ std::string kds_crl_url(std::string_view base_url, Product product, VekKind kind
 KdsClient::KdsClient(KdsOptions options) : options_(std::move(options)) {}
 
 Result<Bytes> KdsClient::fetch(const std::string& url) {
-  if (!options_.http) {
-    CLOISTER_TRY(auto client, make_http_client());
-    options_.http = std::move(client);
-  }
-  RetryPolicy policy;
-  policy.max_attempts = options_.max_attempts;
-  policy.max_retry_wait_seconds = options_.max_retry_wait_seconds;
-  policy.service = "KDS";
-  policy.not_found_hint = "KDS has no such certificate";
-  CLOISTER_TRY(HttpResponse response, get_with_retry(*options_.http, url, policy));
+  const RetryPolicy policy{options_.max_attempts, options_.max_retry_wait_seconds, "KDS",
+                           "KDS has no such certificate"};
+  CLOISTER_TRY(HttpResponse response, get_with_retry(options_.http, url, policy));
   return std::move(response.body);
-}
-
-Status KdsClient::store(const std::filesystem::path& path, ByteView data) {
-  std::error_code ec;
-  std::filesystem::create_directories(path.parent_path(), ec);
-  if (ec)
-    return Error("cannot create cache directory " + path.parent_path().string() + ": " +
-                 ec.message());
-  return write_file_atomic(path, data);
 }
 
 Result<std::optional<Sourced<Certificate>>> KdsClient::vcek(Product product, ByteView chip_id,
@@ -101,7 +85,7 @@ Result<std::optional<Sourced<Certificate>>> KdsClient::vcek(Product product, Byt
   CLOISTER_TRY(Bytes der, fetch(url));
   auto cert = Certificate::from_der(der);
   if (!cert) return cert.error().with_context("VCEK from " + url);
-  if (path) CLOISTER_CHECK_OK(store(*path, der));
+  if (path) CLOISTER_CHECK_OK(write_cache_file(*path, der));
   return std::optional<Sourced<Certificate>>(
       Sourced<Certificate>{std::move(cert).value(), "fetched " + url});
 }
@@ -132,7 +116,7 @@ Result<std::optional<Sourced<std::vector<Certificate>>>> KdsClient::cert_chain(P
   auto certs = parse_certificates(pem);
   if (!certs) return certs.error().with_context(url);
   CLOISTER_TRY(Out out, check(std::move(certs).value(), "fetched " + url));
-  if (path) CLOISTER_CHECK_OK(store(*path, pem));
+  if (path) CLOISTER_CHECK_OK(write_cache_file(*path, pem));
   return out;
 }
 
@@ -157,7 +141,7 @@ Result<std::optional<Sourced<Crl>>> KdsClient::crl(Product product, VekKind kind
   CLOISTER_TRY(Bytes der, fetch(url));
   auto crl = Crl::parse(der);
   if (!crl) return crl.error().with_context("CRL from " + url);
-  if (path) CLOISTER_CHECK_OK(store(*path, der));
+  if (path) CLOISTER_CHECK_OK(write_cache_file(*path, der));
   return Out(Sourced<Crl>{std::move(crl).value(), "fetched " + url});
 }
 

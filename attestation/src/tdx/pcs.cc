@@ -40,25 +40,9 @@ Result<std::string> url_decode(std::string_view text) {
 PcsClient::PcsClient(PcsOptions options) : options_(std::move(options)) {}
 
 Result<HttpResponse> PcsClient::fetch(const std::string& url) {
-  if (!options_.http) {
-    CLOISTER_TRY(auto client, make_http_client());
-    options_.http = std::move(client);
-  }
-  RetryPolicy policy;
-  policy.max_attempts = options_.max_attempts;
-  policy.max_retry_wait_seconds = options_.max_retry_wait_seconds;
-  policy.service = "PCS";
-  policy.not_found_hint = "PCS has no such collateral";
-  return get_with_retry(*options_.http, url, policy);
-}
-
-Status PcsClient::store(const std::filesystem::path& path, ByteView data) {
-  std::error_code ec;
-  std::filesystem::create_directories(path.parent_path(), ec);
-  if (ec)
-    return Error("cannot create cache directory " + path.parent_path().string() + ": " +
-                 ec.message());
-  return write_file_atomic(path, data);
+  const RetryPolicy policy{options_.max_attempts, options_.max_retry_wait_seconds, "PCS",
+                           "PCS has no such collateral"};
+  return get_with_retry(options_.http, url, policy);
 }
 
 Status PcsClient::signed_json(const std::string& url, const std::filesystem::path& relative,
@@ -107,8 +91,8 @@ Status PcsClient::signed_json(const std::string& url, const std::filesystem::pat
     if (!added) return added.error();
   }
   if (path) {
-    CLOISTER_CHECK_OK(store(*path, response.body));
-    if (!chain.empty()) CLOISTER_CHECK_OK(store(*chain_path, as_bytes(chain)));
+    CLOISTER_CHECK_OK(write_cache_file(*path, response.body));
+    if (!chain.empty()) CLOISTER_CHECK_OK(write_cache_file(*chain_path, as_bytes(chain)));
   }
   return {};
 }
@@ -149,8 +133,8 @@ Status PcsClient::crl(const std::string& url, const std::filesystem::path& relat
     }
   }
   if (path) {
-    CLOISTER_CHECK_OK(store(*path, response.body));
-    if (!chain.empty()) CLOISTER_CHECK_OK(store(*chain_path, as_bytes(chain)));
+    CLOISTER_CHECK_OK(write_cache_file(*path, response.body));
+    if (!chain.empty()) CLOISTER_CHECK_OK(write_cache_file(*chain_path, as_bytes(chain)));
   }
   return {};
 }

@@ -54,4 +54,8 @@ Result<HttpResponse> get_with_retry(HttpClient& http, const std::string& url,
 // Fails when libcurl.so.4 cannot be loaded.
 Result<std::unique_ptr<HttpClient>> make_http_client(const HttpClientOptions& options = {});
 
+// get_with_retry() through `http`, which make_http_client() fills on first use when it is null.
+Result<HttpResponse> get_with_retry(std::shared_ptr<HttpClient>& http, const std::string& url,
+                                    const RetryPolicy& policy);
+
 }  // namespace cloister::attestation

@@ -15,4 +15,7 @@ Result<std::string> read_text_file(const std::filesystem::path& path);
 // partial file.
 Status write_file_atomic(const std::filesystem::path& path, ByteView data);
 
+// A cache entry: write_file_atomic() after creating the missing directories above `path`.
+Status write_cache_file(const std::filesystem::path& path, ByteView data);
+
 }  // namespace cloister

@@ -71,7 +71,6 @@ class KdsClient {
 
  private:
   Result<Bytes> fetch(const std::string& url);
-  Status store(const std::filesystem::path& path, ByteView data);
 
   KdsOptions options_;
 };

@@ -77,7 +77,6 @@ class PcsClient {
   Status crl(const std::string& url, const std::filesystem::path& relative,
              const char* chain_header, UnixTime now, TdxCollateral& out);
   Result<HttpResponse> fetch(const std::string& url);
-  Status store(const std::filesystem::path& path, ByteView data);
 
   PcsOptions options_;
 };

@@ -43,6 +43,17 @@ UnixTime tdx_pinned_time(const nlohmann::json& against) {
   return from + (to - from) / 2;
 }
 
+attestation::tdx::TdxVerification verify_fact_pair(const nlohmann::json& quote,
+                                                   const nlohmann::json& against) {
+  static const attestation::tdx::TdxVerifier verifier;
+  attestation::tdx::TdxEvidence evidence;
+  evidence.quote = tdx_vector(quote["file"]);
+  evidence.collateral = tdx_collateral_set(against["collateral_set"]);
+  attestation::tdx::TdxVerifyOptions options;
+  options.time = tdx_pinned_time(against);
+  return verifier.verify(evidence, options);
+}
+
 bool tdx_item_valid_at(const nlohmann::json& against, const std::string& item, UnixTime t) {
   const nlohmann::json& w = against["validity_items"][item];
   return *parse_rfc3339(w[0].get<std::string>()) <= t &&

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "cloister/attestation/tdx/collateral.h"
+#include "cloister/attestation/tdx/verify.h"
 #include "cloister/common/time.h"
 #include "support/vectors.h"
 
@@ -23,6 +24,11 @@ attestation::tdx::TdxCollateral tdx_collateral_set(const nlohmann::json& collate
 // item is valid, or, where no such window exists (gtg v5 pairs 2026 TCB Info with 2023
 // collateral), the middle of the TCB Info's own window.
 UnixTime tdx_pinned_time(const nlohmann::json& against);
+
+// A facts quote (an entry of "quotes") verified by a default TdxVerifier against one entry of
+// its "against_collateral", at that entry's tdx_pinned_time().
+attestation::tdx::TdxVerification verify_fact_pair(const nlohmann::json& quote,
+                                                   const nlohmann::json& against);
 
 // Whether the facts say the validity item (e.g. "pckCrl", "pck_chain.leaf") is valid at `t`.
 bool tdx_item_valid_at(const nlohmann::json& against, const std::string& item, UnixTime t);

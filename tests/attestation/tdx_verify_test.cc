@@ -13,11 +13,11 @@ using cloister::testing::FakePck;
 using cloister::testing::PckSpec;
 using cloister::testing::QuoteSpec;
 using cloister::testing::tcb_level_json;
-using cloister::testing::tdx_collateral_set;
 using cloister::testing::tdx_facts;
 using cloister::testing::tdx_item_valid_at;
 using cloister::testing::tdx_pinned_time;
 using cloister::testing::tdx_vector;
+using cloister::testing::verify_fact_pair;
 using json = nlohmann::json;
 
 CheckStatus status_of(const TdxVerification& v, const std::string& name) {
@@ -61,19 +61,13 @@ std::optional<TcbStatus> facts_status(const json& s) {
 // are valid at that time decides exactly which freshness checks fail.
 TEST(TdxVerify, EveryQuoteVerifiesAgainstItsCollateral) {
   CLOISTER_REQUIRE_TDX_FACTS();
-  TdxVerifier verifier;
   int pairs = 0;
   for (const auto& f : tdx_facts()["quotes"]) {
     if (!f.contains("against_collateral")) continue;
     for (const auto& a : f["against_collateral"]) {
       SCOPED_TRACE(f["file"].get<std::string>() + " + " +
                    a["collateral_set"]["tcbinfo"].get<std::string>());
-      TdxEvidence evidence;
-      evidence.quote = tdx_vector(f["file"]);
-      evidence.collateral = tdx_collateral_set(a["collateral_set"]);
-      TdxVerifyOptions options;
-      options.time = tdx_pinned_time(a);
-      const TdxVerification v = verifier.verify(evidence, options);
+      const TdxVerification v = verify_fact_pair(f, a);
       SCOPED_TRACE(dump(v.checks));
 
       EXPECT_EQ(status_of(v, "tdx.quote.format"), CheckStatus::kPass);
@@ -90,7 +84,7 @@ TEST(TdxVerify, EveryQuoteVerifiesAgainstItsCollateral) {
                 pass_if(b(f["qe_report_data_binds_attestation_key"])));
       EXPECT_EQ(status_of(v, "tdx.signature"), pass_if(b(f["quote_signature_valid"])));
 
-      const UnixTime t = options.time;
+      const UnixTime t = tdx_pinned_time(a);
       auto valid = [&](const char* item) { return tdx_item_valid_at(a, item, t); };
       EXPECT_EQ(status_of(v, "tdx.pck.chain.validity"),
                 pass_if(valid("pck_chain.leaf") && valid("pck_chain.intermediate") &&

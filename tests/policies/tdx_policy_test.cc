@@ -14,21 +14,14 @@ using attestation::tdx::TdxEvidence;
 using attestation::tdx::TdxVerification;
 using attestation::tdx::TdxVerifier;
 using attestation::tdx::TdxVerifyOptions;
-using cloister::testing::tdx_collateral_set;
 using cloister::testing::tdx_facts;
-using cloister::testing::tdx_pinned_time;
-using cloister::testing::tdx_vector;
+using cloister::testing::verify_fact_pair;
 
 // The phala v4 quote against its collateral: UpToDate, every check passing.
 TdxVerification phala() {
   const auto& f = tdx_facts()["quotes"][3];
   EXPECT_EQ(f["name"], "phala_v4_b0c06f");
-  TdxEvidence e;
-  e.quote = tdx_vector(f["file"]);
-  e.collateral = tdx_collateral_set(f["against_collateral"][0]["collateral_set"]);
-  TdxVerifyOptions o;
-  o.time = tdx_pinned_time(f["against_collateral"][0]);
-  auto v = TdxVerifier().verify(e, o);
+  auto v = verify_fact_pair(f, f["against_collateral"][0]);
   EXPECT_TRUE(v.checks.passed());
   return v;
 }
@@ -58,19 +51,13 @@ std::string error_of(const std::string& tdx_json) {
 // without SEPT_VE_DISABLE and the platforms whose TCB status is not UpToDate.
 TEST(TdxPolicy, DefaultPolicyVerdictsOnRealQuotes) {
   CLOISTER_REQUIRE_TDX_FACTS();
-  TdxVerifier verifier;
   int pairs = 0;
   for (const auto& f : tdx_facts()["quotes"]) {
     if (!f.contains("against_collateral")) continue;
     for (const auto& a : f["against_collateral"]) {
       SCOPED_TRACE(f["name"].get<std::string>() + " + " +
                    a["collateral_set"]["tcbinfo"].get<std::string>());
-      TdxEvidence e;
-      e.quote = tdx_vector(f["file"]);
-      e.collateral = tdx_collateral_set(a["collateral_set"]);
-      TdxVerifyOptions o;
-      o.time = tdx_pinned_time(a);
-      const TdxVerification v = verifier.verify(e, o);
+      const TdxVerification v = verify_fact_pair(f, a);
       std::vector<std::string> want;
       const Bytes attributes = *from_hex(f["td_report"]["td_attributes"].get<std::string>());
       if (!(load_le64(attributes, 0) & (1u << 28))) want.push_back("policy.tdx.td_attributes");

@@ -52,6 +52,32 @@ std::string slurp(const fs::path& p) {
   return ss.str();
 }
 
+// A UNIX stream socket at `path`, connected (listen == false) or bound and listening; -1 with
+// errno set on failure.
+int unix_socket(const fs::path& path, bool listen) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  const auto* a = reinterpret_cast<const sockaddr*>(&addr);
+  const bool ok = listen ? ::bind(fd, a, sizeof addr) == 0 && ::listen(fd, 1) == 0
+                         : ::connect(fd, a, sizeof addr) == 0;
+  if (!ok) {
+    const int err = errno;
+    ::close(fd);
+    errno = err;
+    return -1;
+  }
+  return fd;
+}
+int unix_connect(const fs::path& path) {
+  return unix_socket(path, false);
+}
+int unix_listen(const fs::path& path) {
+  return unix_socket(path, true);
+}
+
 class VmmProcess {
  public:
   // Starts cloister-vmm with `args`; stdout and stderr go to files in a fresh directory.
@@ -223,12 +249,8 @@ TEST(VmmIntegrationTest, VsockConnectsTheGuestToAHostSocket) {
   REQUIRE_KVM();
   const fs::path uds = fs::temp_directory_path() / ("cloister-vsock-" + std::to_string(::getpid()));
   const fs::path port_socket = uds.string() + "_1234";
-  int listener = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, port_socket.c_str(), sizeof addr.sun_path - 1);
-  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(listener, 1), 0);
+  int listener = unix_listen(port_socket);
+  ASSERT_GE(listener, 0) << std::strerror(errno);
   std::string heard;
   std::thread echo([&] {
     int conn = ::accept(listener, nullptr, nullptr);
@@ -285,12 +307,8 @@ TEST(VmmIntegrationTest, VsockHostConnectsToAGuestPort) {
                   uds.string(), "--cmdline", "vsock_listen=5000", "--log-format", "json"});
   ASSERT_TRUE(run.wait_for_output("virtio-vsock: listening on port 5000\n"))
       << run.out() << run.err();
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, uds.c_str(), sizeof addr.sun_path - 1);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0)
-      << std::strerror(errno);
+  int fd = unix_connect(uds);
+  ASSERT_GE(fd, 0) << std::strerror(errno);
   const std::string connect = "CONNECT 5000\n";
   ASSERT_EQ(::write(fd, connect.data(), connect.size()), static_cast<ssize_t>(connect.size()));
   auto read_some = [&] {
@@ -323,11 +341,8 @@ TEST(VmmIntegrationTest, VsockRejectsMalformedHostHandshakes) {
   ASSERT_TRUE(run.wait_for_output("idle\n")) << run.err();
   for (const std::string& line : std::vector<std::string>{
            "HELLO 5000\n", "CONNECT abc\n", "CONNECT 99999999999\n", std::string(100, 'C')}) {
-    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::strncpy(addr.sun_path, uds.c_str(), sizeof addr.sun_path - 1);
-    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    int fd = unix_connect(uds);
+    ASSERT_GE(fd, 0) << std::strerror(errno);
     (void)!::send(fd, line.data(), line.size(), MSG_NOSIGNAL);
     char buf[16];
     // Closed without an answer (a reset when the VMM left bytes unread).
@@ -364,14 +379,8 @@ TEST(VmmIntegrationTest, GarbageWritingGuestEndsWithAnErrorAndTheVmmExitsCleanly
 
 // Sends raw bytes to the API socket and returns the HTTP status of the answer (-1: none).
 int raw_http_status(const fs::path& socket, const std::string& bytes) {
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, socket.c_str(), sizeof addr.sun_path - 1);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
-    ::close(fd);
-    return -1;
-  }
+  int fd = unix_connect(socket);
+  if (fd < 0) return -1;
   (void)!::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
   char buf[512];
   ssize_t n = ::read(fd, buf, sizeof buf);
@@ -382,14 +391,8 @@ int raw_http_status(const fs::path& socket, const std::string& bytes) {
 
 std::pair<int, std::string> http(const fs::path& socket, const std::string& method,
                                  const std::string& path) {
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, socket.c_str(), sizeof addr.sun_path - 1);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
-    ::close(fd);
-    return {-1, std::strerror(errno)};
-  }
+  int fd = unix_connect(socket);
+  if (fd < 0) return {-1, std::strerror(errno)};
   std::string request =
       method + " " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
   (void)!::write(fd, request.data(), request.size());
@@ -502,12 +505,8 @@ TEST(VmmIntegrationTest, ConsoleGoesToAFileOrASocket) {
 
   const fs::path sock =
       fs::temp_directory_path() / ("cloister-console-" + std::to_string(::getpid()) + ".sock");
-  int listener = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, sock.c_str(), sizeof addr.sun_path - 1);
-  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(listener, 1), 0);
+  int listener = unix_listen(sock);
+  ASSERT_GE(listener, 0) << std::strerror(errno);
   VmmProcess to_socket({"run", "--firmware", guest("test-guest.bin"), "--memory", "8M", "--console",
                         "socket:" + sock.string()});
   int conn = ::accept(listener, nullptr, nullptr);
@@ -528,12 +527,8 @@ TEST(VmmIntegrationTest, ConsoleSocketCarriesInputToTheUart) {
   REQUIRE_KVM();
   const fs::path sock =
       fs::temp_directory_path() / ("cloister-input-" + std::to_string(::getpid()) + ".sock");
-  int listener = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, sock.c_str(), sizeof addr.sun_path - 1);
-  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(listener, 1), 0);
+  int listener = unix_listen(sock);
+  ASSERT_GE(listener, 0) << std::strerror(errno);
   VmmProcess run({"run", "--firmware", guest("test-guest.bin"), "--memory", "8M", "--cmdline",
                   "mode=idle", "--console", "socket:" + sock.string(), "--log-format", "json"});
   int conn = ::accept(listener, nullptr, nullptr);

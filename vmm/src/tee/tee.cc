@@ -28,16 +28,16 @@ Result<std::unique_ptr<TeeBackend>> make_tee_backend(TeeKind kind) {
     case TeeKind::kSimSnp:
     case TeeKind::kSimTdx:
       return Error("tee " + std::string(tee_name(kind)) +
-                   ": backend not implemented yet (the simulated secure processor executes the "
-                   "firmware-loader LaunchPlan, which is not available to the VMM yet); use "
+                   ": backend not implemented yet (the simulated secure processor, which would "
+                   "execute the firmware-loader LaunchPlan and sign reports, is not built); use "
                    "tee none");
     case TeeKind::kSnp:
     case TeeKind::kTdx:
       return Error("tee " + std::string(tee_name(kind)) +
                    ": backend not implemented yet (the KVM " +
                    (kind == TeeKind::kSnp ? "SEV-SNP" : "TDX") +
-                   " launch sequence needs the firmware-loader LaunchPlan and hardware this "
-                   "project has not been tested on); use tee none");
+                   " launch sequence, which would execute the firmware-loader LaunchPlan, is not "
+                   "built, and no host here has the hardware to test it); use tee none");
   }
   return Error("tee: unknown kind");
 }

@@ -45,7 +45,7 @@ TEST(KvmTest, RunsRealModeCodeToAnIoExit) {
   auto mem = GuestMemory::create(std::span(&spec, 1), false);
   ASSERT_TRUE(mem.ok());
   const auto& region = mem->regions()[0];
-  ASSERT_TRUE((*vm)->map_memory({0, 0, region.size, region.host, false, std::nullopt, 0}).ok());
+  ASSERT_TRUE((*vm)->map_memory({0, 0, region.size, region.host, false, nullptr, 0}).ok());
   // mov al, 0x5a; out 0x42, al; mov dx, 0x3f8; in al, dx; out 0x43, al; hlt
   const std::uint8_t code[] = {0xb0, 0x5a, 0xe6, 0x42, 0xba, 0xf8, 0x03, 0xec, 0xe6, 0x43, 0xf4};
   ASSERT_TRUE(mem->write(0x1000, code, "code").ok());
@@ -92,17 +92,16 @@ TEST(KvmTest, GuestMemfdBacksAMemorySlot) {
   REQUIRE_HYPERVISOR(hv);
   auto vm = hv->create_vm({});
   ASSERT_TRUE(vm.ok());
-  auto fd = (*vm)->create_guest_memfd(2 << 20, 0);
-  if (!fd) GTEST_SKIP() << fd.error().message();
-  Fd owned(*fd);
+  auto memfd = (*vm)->create_guest_memfd(2 << 20);
+  if (!memfd) GTEST_SKIP() << memfd.error().message();
   RegionSpec spec{"shared", 1ull << 30, 2 << 20, false};
   auto mem = GuestMemory::create(std::span(&spec, 1), false);
   ASSERT_TRUE(mem.ok());
-  MemorySlot slot{0, 1ull << 30, 2 << 20, mem->regions()[0].host, false, owned.get(), 0};
+  MemorySlot slot{0, 1ull << 30, 2 << 20, mem->regions()[0].host, false, *memfd, 0};
   auto st = (*vm)->map_memory(slot);
   ASSERT_TRUE(st.ok()) << st.error().message();
   // The same guest_memfd range cannot back a second slot.
-  MemorySlot again{1, 2ull << 30, 2 << 20, mem->regions()[0].host, false, owned.get(), 0};
+  MemorySlot again{1, 2ull << 30, 2 << 20, mem->regions()[0].host, false, *memfd, 0};
   auto dup = (*vm)->map_memory(again);
   ASSERT_FALSE(dup.ok());
   EXPECT_NE(dup.error().message().find("KVM_SET_USER_MEMORY_REGION2 (slot 1): "),

@@ -150,7 +150,10 @@ Result<std::unique_ptr<Vmm>> build_vmm(const VmConfig& config, Logger& log, Metr
   }
   std::vector<Vcpu*> vcpus;
   for (auto& v : parts.vcpus) vcpus.push_back(v.get());
-  CLOISTER_CHECK_OK(parts.tee->launch(vm, vcpus, *parts.memory));
+  LaunchContext launch{vm, vcpus, *parts.memory, log};
+  CLOISTER_CHECK_OK(parts.tee->launch(launch));
+  for (const TeeDevice& d : parts.tee->devices(*parts.memory, log))
+    CLOISTER_CHECK_OK(parts.pio.insert(d.device, d.port, d.size));
 
   log.info("vm.built", "VM ready",
            {{"boot", boot_kind_name(images.kind)},

@@ -252,13 +252,14 @@ void Vmm::vcpu_thread(std::size_t index, const Status& sandbox) {
         guest_fault(vcpu, "guest triple fault (KVM_EXIT_SHUTDOWN)");
         break;
       case ExitReason::kSystemEvent:
-        if (exit->system_event_type == KVM_SYSTEM_EVENT_SHUTDOWN)
+        if (exit->system_event == SystemEvent::kShutdown)
           request_stop({StopKind::kPowerOff, 0, "guest powered off"});
-        else if (exit->system_event_type == KVM_SYSTEM_EVENT_RESET)
+        else if (exit->system_event == SystemEvent::kReset)
           request_stop({StopKind::kReset, 0, "guest requested a reset"});
         else
-          guest_fault(vcpu,
-                      "KVM_EXIT_SYSTEM_EVENT type " + std::to_string(exit->system_event_type));
+          guest_fault(vcpu, "system event " + std::string(system_event_name(exit->system_event)) +
+                                " (KVM_EXIT_SYSTEM_EVENT type " +
+                                std::to_string(exit->system_event_type) + ")");
         break;
       case ExitReason::kInternalError:
         guest_fault(
@@ -268,6 +269,11 @@ void Vmm::vcpu_thread(std::size_t index, const Status& sandbox) {
         break;
       case ExitReason::kFailEntry:
         guest_fault(vcpu, "KVM_EXIT_FAIL_ENTRY hardware reason " + hex(exit->hardware_reason));
+        break;
+      case ExitReason::kTdxVmcall:
+      case ExitReason::kSnpCertificates:
+        if (auto served = parts_.tee->handle_exit(vcpu, *exit); !served)
+          request_stop({StopKind::kHostError, 0, served.error().message()});
         break;
       case ExitReason::kOther:
         metrics_.exits_other.fetch_add(1, std::memory_order_relaxed);
@@ -288,9 +294,11 @@ nlohmann::json Vmm::info() const {
                         {"hypervisor", parts_.hypervisor->name()},
                         {"config", to_json(parts_.config)}};
   if (auto m = parts_.tee->measurement())
-    out["measurement"] = {{"algorithm", m->algorithm}, {"digest", to_hex(m->digest)}};
+    out["measurement"] = {
+        {"algorithm", m->algorithm}, {"name", m->name}, {"digest", to_hex(m->digest)}};
   else
     out["measurement"] = nullptr;
+  if (auto launch = parts_.tee->describe(); !launch.empty()) out["launch"] = std::move(launch);
   out["measurement_note"] = parts_.tee->measurement_note();
   if (state_ != VmState::kCreated)
     out["uptime_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(

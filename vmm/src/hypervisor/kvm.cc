@@ -1,16 +1,16 @@
 #include "cloister/vmm/hypervisor/kvm.h"
 
-#include <fcntl.h>
 #include <linux/kvm.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 #include <vector>
 
-#include "cloister/vmm/fd.h"
+#include "cloister/common/hex.h"
 #include "cloister/vmm/hypervisor/kvm_abi.h"
 
 namespace cloister::vmm {
@@ -20,15 +20,12 @@ namespace {
 // firmware, the LAPIC and the IOAPIC (QEMU uses the same pair).
 constexpr std::uint64_t kIdentityMapAddr = 0xfeffc000;
 constexpr std::uint64_t kTssAddr = 0xfeffd000;
+constexpr std::uint64_t kPage = 0x1000;
+constexpr std::uint64_t kMaxGpa = 1ull << 52;  // guest-physical addresses are at most 52 bits
 
-template <typename Arg>
-int do_ioctl(int fd, unsigned long request, Arg arg) {
-  int rc;
-  do {
-    rc = ::ioctl(fd, request, arg);
-  } while (rc < 0 && errno == EINTR && request != KVM_RUN);
-  return rc;
-}
+// Bounds on the kernel's "try again" answers (contention with other VMs for the secure
+// processor); QEMU retries the same commands without a bound.
+constexpr int kMaxRetries = 1000;
 
 struct RequiredCap {
   int cap;
@@ -47,6 +44,52 @@ constexpr RequiredCap kRequiredCaps[] = {
      "this host cannot map firmware read-only at the top of 4 GiB"},
 };
 
+// PSP firmware status names (include/uapi/linux/psp-sev.h) for error messages.
+std::string_view sev_status_name(std::uint32_t code) {
+  switch (code) {
+    case 0x01:
+      return "INVALID_PLATFORM_STATE";
+    case 0x02:
+      return "INVALID_GUEST_STATE";
+    case 0x03:
+      return "INVALID_CONFIG";
+    case 0x04:
+      return "INVALID_LEN";
+    case 0x07:
+      return "POLICY_FAILURE";
+    case 0x0b:
+      return "BAD_MEASUREMENT";
+    case 0x10:
+      return "INVALID_GUEST";
+    case 0x11:
+      return "INVALID_COMMAND";
+    case 0x15:
+      return "UNSUPPORTED";
+    case 0x16:
+      return "INVALID_PARAM";
+    case 0x17:
+      return "RESOURCE_LIMIT";
+    case 0x18:
+      return "SECURE_DATA_INVALID";
+    case 0x1a:
+      return "INVALID_PAGE_STATE";
+    case 0x1c:
+      return "INVALID_PAGE_OWNER";
+    default:
+      return "";
+  }
+}
+
+Error secure_processor_error(const std::string& operation, int err, std::string_view what,
+                             std::uint64_t status, std::string_view name) {
+  std::string message = os_error(operation, err).message();
+  if (status != 0) {
+    message += ", " + std::string(what) + " status " + hex_number(status);
+    if (!name.empty()) message += " " + std::string(name);
+  }
+  return Error(message);
+}
+
 x86::Segment from_kvm(const kvm_segment& s) {
   x86::Segment out;
   out.base = s.base;
@@ -59,6 +102,7 @@ x86::Segment from_kvm(const kvm_segment& s) {
   out.s = s.s != 0;
   out.l = s.l != 0;
   out.g = s.g != 0;
+  out.avl = s.avl != 0;
   out.unusable = s.unusable != 0;
   return out;
 }
@@ -75,82 +119,78 @@ kvm_segment to_kvm(const x86::Segment& s) {
   out.s = s.s;
   out.l = s.l;
   out.g = s.g;
+  out.avl = s.avl;
   out.unusable = s.unusable;
   return out;
 }
 
+// A kvm_cpuid2 (C layout: 8-byte header, then the entries) in one buffer, optionally after a
+// fixed-size prefix (kvm_tdx_capabilities and kvm_tdx_init_vm end with a kvm_cpuid2).
+struct CpuidBuffer {
+  CpuidBuffer(std::size_t prefix, std::size_t entries)
+      : prefix_size(prefix),
+        storage(prefix + sizeof(kvm_abi::Cpuid2Header) + entries * sizeof(kvm_cpuid_entry2)) {
+    const auto nent = static_cast<std::uint32_t>(entries);
+    std::memcpy(storage.data() + prefix, &nent, sizeof nent);
+  }
+  std::uint8_t* prefix() { return storage.data(); }
+  std::uint8_t* table() { return storage.data() + prefix_size; }
+  std::uint32_t nent() const {
+    std::uint32_t n;
+    std::memcpy(&n, storage.data() + prefix_size, sizeof n);
+    return n;
+  }
+  std::uint8_t* entry(std::size_t i) {
+    return table() + sizeof(kvm_abi::Cpuid2Header) + i * sizeof(kvm_cpuid_entry2);
+  }
+  kvm_cpuid_entry2 get(std::size_t i) {
+    kvm_cpuid_entry2 e;
+    std::memcpy(&e, entry(i), sizeof e);
+    return e;
+  }
+  void set(std::size_t i, const kvm_cpuid_entry2& e) { std::memcpy(entry(i), &e, sizeof e); }
+
+  std::size_t prefix_size;
+  std::vector<std::uint8_t> storage;
+};
+
+std::array<std::uint32_t, 6> cpuid_row(const kvm_cpuid_entry2& e) {
+  return {e.function, e.index, e.eax, e.ebx, e.ecx, e.edx};
+}
+
+kvm_cpuid_entry2 cpuid_entry(const std::array<std::uint32_t, 6>& row) {
+  kvm_cpuid_entry2 e{};
+  e.function = row[0];
+  e.index = row[1];
+  e.eax = row[2];
+  e.ebx = row[3];
+  e.ecx = row[4];
+  e.edx = row[5];
+  // Leaves whose output depends on ECX (SDM vol. 2A CPUID): KVM matches them by index.
+  if (row[0] == 4 || row[0] == 7 || row[0] == 0xb || row[0] == 0xd || row[0] == 0xf ||
+      row[0] == 0x10 || row[0] == 0x12 || row[0] == 0x14 || row[0] == 0x1f || row[0] == 0x8000001d)
+    e.flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
+  return e;
+}
+
+// struct kvm_msrs without its flexible array, for the same reason as Cpuid2Header.
+struct MsrsHeader {
+  std::uint32_t nmsrs;
+  std::uint32_t pad;
+};
+static_assert(sizeof(kvm_msr_entry) == 16);
+
+class KvmVm;
+
 class KvmVcpu final : public Vcpu {
  public:
-  KvmVcpu(std::uint32_t id, Fd fd, kvm_run* run, std::size_t run_size)
-      : id_(id), fd_(std::move(fd)), run_(run), run_size_(run_size) {}
-  ~KvmVcpu() override { ::munmap(run_, run_size_); }
+  KvmVcpu(KvmSys& sys, KvmVm& vm, std::uint32_t id, Fd fd, kvm_run* run, std::size_t run_size)
+      : sys_(sys), vm_(vm), id_(id), fd_(std::move(fd)), run_(run), run_size_(run_size) {}
+  ~KvmVcpu() override { sys_.unmap_run(run_, run_size_); }
 
   std::uint32_t id() const override { return id_; }
 
-  Result<VcpuExit> run() override {
-    if (do_ioctl(fd_.get(), KVM_RUN, 0) < 0) {
-      if (errno == EINTR || errno == EAGAIN) {
-        VcpuExit interrupted;
-        interrupted.reason = ExitReason::kInterrupted;
-        return interrupted;
-      }
-      return os_error("KVM_RUN (vCPU " + std::to_string(id_) + ")");
-    }
-    VcpuExit exit;
-    exit.raw_reason = run_->exit_reason;
-    auto* base = reinterpret_cast<std::uint8_t*>(run_);
-    switch (run_->exit_reason) {
-      case KVM_EXIT_IO: {
-        exit.reason = ExitReason::kIo;
-        exit.is_write = run_->io.direction == KVM_EXIT_IO_OUT;
-        exit.address = run_->io.port;
-        exit.size = run_->io.size;
-        exit.count = run_->io.count;
-        const std::size_t len = std::size_t{exit.size} * exit.count;
-        if (run_->io.data_offset > run_size_ || len > run_size_ - run_->io.data_offset)
-          return Error("KVM_EXIT_IO: data (offset " + std::to_string(run_->io.data_offset) + ", " +
-                       std::to_string(len) + " bytes) lies outside the " +
-                       std::to_string(run_size_) + "-byte kvm_run area");
-        exit.data = {base + run_->io.data_offset, len};
-        break;
-      }
-      case KVM_EXIT_MMIO:
-        exit.reason = ExitReason::kMmio;
-        exit.is_write = run_->mmio.is_write != 0;
-        exit.address = run_->mmio.phys_addr;
-        exit.size = run_->mmio.len;
-        if (exit.size > sizeof run_->mmio.data)
-          return Error("KVM_EXIT_MMIO: length " + std::to_string(exit.size) +
-                       " exceeds the 8-byte data field");
-        exit.data = {run_->mmio.data, exit.size};
-        break;
-      case KVM_EXIT_HLT:
-        exit.reason = ExitReason::kHalt;
-        break;
-      case KVM_EXIT_SHUTDOWN:
-        exit.reason = ExitReason::kShutdown;
-        break;
-      case KVM_EXIT_SYSTEM_EVENT:
-        exit.reason = ExitReason::kSystemEvent;
-        exit.system_event_type = run_->system_event.type;
-        break;
-      case KVM_EXIT_INTERNAL_ERROR:
-        exit.reason = ExitReason::kInternalError;
-        exit.suberror = run_->internal.suberror;
-        break;
-      case KVM_EXIT_FAIL_ENTRY:
-        exit.reason = ExitReason::kFailEntry;
-        exit.hardware_reason = run_->fail_entry.hardware_entry_failure_reason;
-        break;
-      case KVM_EXIT_INTR:
-        exit.reason = ExitReason::kInterrupted;
-        break;
-      default:
-        exit.reason = ExitReason::kOther;
-        break;
-    }
-    return exit;
-  }
+  Result<VcpuExit> run() override;
 
   void request_exit() override {
     std::atomic_ref<std::uint8_t>(run_->immediate_exit).store(1, std::memory_order_release);
@@ -159,9 +199,30 @@ class KvmVcpu final : public Vcpu {
     std::atomic_ref<std::uint8_t>(run_->immediate_exit).store(0, std::memory_order_release);
   }
 
+  Status complete_exit(std::uint64_t ret, std::uint64_t value) override {
+    switch (pending_) {
+      case ExitReason::kTdxVmcall: {
+        auto* tdx = exit_union<kvm_abi::RunTdx>();
+        tdx->ret = ret;
+        pending_ = ExitReason::kOther;
+        return {};
+      }
+      case ExitReason::kSnpCertificates: {
+        auto* certs = exit_union<kvm_abi::RunSnpReqCerts>();
+        certs->ret = ret;
+        if (ret == ENOSPC) certs->npages = value;
+        pending_ = ExitReason::kOther;
+        return {};
+      }
+      default:
+        return Error("complete_exit (vCPU " + std::to_string(id_) +
+                     "): the last exit was not a TDX VMCALL or an SNP certificate request");
+    }
+  }
+
   Result<x86::Regs> regs() const override {
     kvm_regs r{};
-    if (do_ioctl(fd_.get(), KVM_GET_REGS, &r) < 0) return os_error("KVM_GET_REGS");
+    if (ioctl(KVM_GET_REGS, &r) < 0) return os_error("KVM_GET_REGS");
     x86::Regs out;
     out.rax = r.rax, out.rbx = r.rbx, out.rcx = r.rcx, out.rdx = r.rdx;
     out.rsi = r.rsi, out.rdi = r.rdi, out.rsp = r.rsp, out.rbp = r.rbp;
@@ -178,13 +239,13 @@ class KvmVcpu final : public Vcpu {
     r.r8 = in.r8, r.r9 = in.r9, r.r10 = in.r10, r.r11 = in.r11;
     r.r12 = in.r12, r.r13 = in.r13, r.r14 = in.r14, r.r15 = in.r15;
     r.rip = in.rip, r.rflags = in.rflags;
-    if (do_ioctl(fd_.get(), KVM_SET_REGS, &r) < 0) return os_error("KVM_SET_REGS");
+    if (ioctl(KVM_SET_REGS, &r) < 0) return os_error("KVM_SET_REGS");
     return {};
   }
 
   Result<x86::Sregs> sregs() const override {
     kvm_sregs s{};
-    if (do_ioctl(fd_.get(), KVM_GET_SREGS, &s) < 0) return os_error("KVM_GET_SREGS");
+    if (ioctl(KVM_GET_SREGS, &s) < 0) return os_error("KVM_GET_SREGS");
     x86::Sregs out;
     out.cs = from_kvm(s.cs), out.ds = from_kvm(s.ds), out.es = from_kvm(s.es);
     out.fs = from_kvm(s.fs), out.gs = from_kvm(s.gs), out.ss = from_kvm(s.ss);
@@ -200,7 +261,7 @@ class KvmVcpu final : public Vcpu {
     // Read first so fields this interface does not model (the interrupt bitmap) stay as KVM
     // has them.
     kvm_sregs s{};
-    if (do_ioctl(fd_.get(), KVM_GET_SREGS, &s) < 0) return os_error("KVM_GET_SREGS");
+    if (ioctl(KVM_GET_SREGS, &s) < 0) return os_error("KVM_GET_SREGS");
     s.cs = to_kvm(in.cs), s.ds = to_kvm(in.ds), s.es = to_kvm(in.es);
     s.fs = to_kvm(in.fs), s.gs = to_kvm(in.gs), s.ss = to_kvm(in.ss);
     s.tr = to_kvm(in.tr), s.ldt = to_kvm(in.ldt);
@@ -208,46 +269,187 @@ class KvmVcpu final : public Vcpu {
     s.idt.base = in.idt.base, s.idt.limit = in.idt.limit;
     s.cr0 = in.cr0, s.cr2 = in.cr2, s.cr3 = in.cr3, s.cr4 = in.cr4, s.cr8 = in.cr8;
     s.efer = in.efer, s.apic_base = in.apic_base;
-    if (do_ioctl(fd_.get(), KVM_SET_SREGS, &s) < 0) return os_error("KVM_SET_SREGS");
+    if (ioctl(KVM_SET_SREGS, &s) < 0) return os_error("KVM_SET_SREGS");
     return {};
   }
 
+  Result<x86::Fpu> fpu() const override {
+    kvm_fpu f{};
+    if (ioctl(KVM_GET_FPU, &f) < 0) return os_error("KVM_GET_FPU");
+    x86::Fpu out;
+    for (std::size_t i = 0; i < 8; ++i) std::memcpy(out.fpr[i].data(), f.fpr[i], 16);
+    for (std::size_t i = 0; i < 16; ++i) std::memcpy(out.xmm[i].data(), f.xmm[i], 16);
+    out.fcw = f.fcw, out.fsw = f.fsw, out.ftw = f.ftwx, out.last_opcode = f.last_opcode;
+    out.last_ip = f.last_ip, out.last_dp = f.last_dp, out.mxcsr = f.mxcsr;
+    return out;
+  }
+
+  Status set_fpu(const x86::Fpu& in) override {
+    kvm_fpu f{};
+    for (std::size_t i = 0; i < 8; ++i) std::memcpy(f.fpr[i], in.fpr[i].data(), 16);
+    for (std::size_t i = 0; i < 16; ++i) std::memcpy(f.xmm[i], in.xmm[i].data(), 16);
+    f.fcw = in.fcw, f.fsw = in.fsw, f.ftwx = in.ftw, f.last_opcode = in.last_opcode;
+    f.last_ip = in.last_ip, f.last_dp = in.last_dp, f.mxcsr = in.mxcsr;
+    if (ioctl(KVM_SET_FPU, &f) < 0) return os_error("KVM_SET_FPU");
+    return {};
+  }
+
+  Result<std::uint64_t> xcr0() const override {
+    kvm_xcrs x{};
+    if (ioctl(KVM_GET_XCRS, &x) < 0) return os_error("KVM_GET_XCRS");
+    for (std::uint32_t i = 0; i < x.nr_xcrs && i < KVM_MAX_XCRS; ++i)
+      if (x.xcrs[i].xcr == 0) return std::uint64_t{x.xcrs[i].value};
+    return Error("KVM_GET_XCRS: XCR0 missing from the " + std::to_string(x.nr_xcrs) +
+                 " registers returned");
+  }
+
+  Status set_xcr0(std::uint64_t value) override {
+    kvm_xcrs x{};
+    x.nr_xcrs = 1;
+    x.xcrs[0].xcr = 0;
+    x.xcrs[0].value = value;
+    if (ioctl(KVM_SET_XCRS, &x) < 0)
+      return os_error("KVM_SET_XCRS (XCR0 " + hex_number(value) + ")");
+    return {};
+  }
+
+  Result<std::vector<x86::Msr>> msrs(std::span<const std::uint32_t> indices) const override {
+    std::vector<std::uint8_t> buffer = msr_buffer(indices.size());
+    for (std::size_t i = 0; i < indices.size(); ++i) {
+      kvm_msr_entry e{};
+      e.index = indices[i];
+      std::memcpy(buffer.data() + sizeof(MsrsHeader) + i * sizeof e, &e, sizeof e);
+    }
+    const int n = ioctl(KVM_GET_MSRS, buffer.data());
+    if (n < 0) return os_error("KVM_GET_MSRS");
+    if (static_cast<std::size_t>(n) != indices.size())
+      return Error("KVM_GET_MSRS: MSR " + hex_number(indices[static_cast<std::size_t>(n)]) +
+                   " is not readable on this host");
+    std::vector<x86::Msr> out;
+    for (std::size_t i = 0; i < indices.size(); ++i) {
+      kvm_msr_entry e;
+      std::memcpy(&e, buffer.data() + sizeof(MsrsHeader) + i * sizeof e, sizeof e);
+      out.push_back({e.index, e.data});
+    }
+    return out;
+  }
+
+  Status set_msrs(std::span<const x86::Msr> msrs) override {
+    std::vector<std::uint8_t> buffer = msr_buffer(msrs.size());
+    for (std::size_t i = 0; i < msrs.size(); ++i) {
+      kvm_msr_entry e{};
+      e.index = msrs[i].index;
+      e.data = msrs[i].value;
+      std::memcpy(buffer.data() + sizeof(MsrsHeader) + i * sizeof e, &e, sizeof e);
+    }
+    const int n = ioctl(KVM_SET_MSRS, buffer.data());
+    if (n < 0) return os_error("KVM_SET_MSRS");
+    if (static_cast<std::size_t>(n) != msrs.size())
+      return Error("KVM_SET_MSRS: MSR " + hex_number(msrs[static_cast<std::size_t>(n)].index) +
+                   " = " + hex_number(msrs[static_cast<std::size_t>(n)].value) +
+                   " was refused by this host");
+    return {};
+  }
+
+  Result<x86::DebugRegs> debug_regs() const override {
+    kvm_debugregs d{};
+    if (ioctl(KVM_GET_DEBUGREGS, &d) < 0) return os_error("KVM_GET_DEBUGREGS");
+    x86::DebugRegs out;
+    std::copy(std::begin(d.db), std::end(d.db), out.db.begin());
+    out.dr6 = d.dr6, out.dr7 = d.dr7;
+    return out;
+  }
+
+  Status set_debug_regs(const x86::DebugRegs& in) override {
+    kvm_debugregs d{};
+    std::copy(in.db.begin(), in.db.end(), std::begin(d.db));
+    d.dr6 = in.dr6, d.dr7 = in.dr7;
+    if (ioctl(KVM_SET_DEBUGREGS, &d) < 0) return os_error("KVM_SET_DEBUGREGS");
+    return {};
+  }
+
+  Status tdx_init_vcpu(std::uint64_t rcx) override {
+    kvm_abi::TdxCmd cmd{};
+    cmd.id = static_cast<std::uint32_t>(kvm_abi::TdxCommand::kInitVcpu);
+    cmd.data = rcx;
+    if (ioctl(kvm_abi::kMemoryEncryptOp, &cmd) < 0)
+      return secure_processor_error("KVM_TDX_INIT_VCPU (vCPU " + std::to_string(id_) + ")", errno,
+                                    "TDX module", cmd.hw_error, "");
+    return {};
+  }
+
+  Status tdx_init_mem_region(std::uint64_t gpa, ByteView source, bool measure) override {
+    if (source.empty() || source.size() % kPage != 0 || gpa % kPage != 0 ||
+        reinterpret_cast<std::uintptr_t>(source.data()) % kPage != 0)
+      return Error("KVM_TDX_INIT_MEM_REGION (GPA " + hex_number(gpa) +
+                   "): the source must be whole, page-aligned 4 KiB pages at a page-aligned GPA");
+    kvm_abi::TdxInitMemRegion region{};
+    region.source_addr = reinterpret_cast<std::uint64_t>(source.data());
+    region.gpa = gpa;
+    region.nr_pages = source.size() / kPage;
+    // KVM adds pages one at a time and updates `region` in place; -EAGAIN/-EINTR leave the
+    // remainder for another call (research/vmm.md §a.7).
+    for (int attempt = 0; region.nr_pages > 0; ++attempt) {
+      kvm_abi::TdxCmd cmd{};
+      cmd.id = static_cast<std::uint32_t>(kvm_abi::TdxCommand::kInitMemRegion);
+      cmd.flags = measure ? kvm_abi::kTdxMeasureMemoryRegion : 0;
+      cmd.data = reinterpret_cast<std::uint64_t>(&region);
+      if (ioctl(kvm_abi::kMemoryEncryptOp, &cmd) == 0) continue;
+      if ((errno == EAGAIN || errno == EINTR) && attempt < kMaxRetries) continue;
+      return secure_processor_error("KVM_TDX_INIT_MEM_REGION (GPA " + hex_number(region.gpa) + ")",
+                                    errno, "TDX module", cmd.hw_error, "");
+    }
+    return {};
+  }
+
+ protected:
+  std::string_view hypervisor_name() const override { return "kvm"; }
+
  private:
+  int ioctl(unsigned long request, void* arg) const { return sys_.ioctl(fd_.get(), request, arg); }
+
+  template <typename T>
+  T* exit_union() {
+    return reinterpret_cast<T*>(reinterpret_cast<std::uint8_t*>(run_) +
+                                kvm_abi::kRunExitUnionOffset);
+  }
+
+  static std::vector<std::uint8_t> msr_buffer(std::size_t count) {
+    std::vector<std::uint8_t> buffer(sizeof(MsrsHeader) + count * sizeof(kvm_msr_entry));
+    const MsrsHeader header{static_cast<std::uint32_t>(count), 0};
+    std::memcpy(buffer.data(), &header, sizeof header);
+    return buffer;
+  }
+
+  // Exits the KVM implementation answers itself; true to re-enter the guest.
+  Result<bool> handle_internally();
+
+  KvmSys& sys_;
+  KvmVm& vm_;
   std::uint32_t id_;
   Fd fd_;
   kvm_run* run_;
   std::size_t run_size_;
-};
-
-// A kvm_cpuid2 (C layout: 8-byte header, then the entries) in one buffer.
-struct CpuidTable {
-  explicit CpuidTable(std::size_t entries)
-      : storage(sizeof(kvm_abi::Cpuid2Header) + entries * sizeof(kvm_cpuid_entry2)) {
-    const auto nent = static_cast<std::uint32_t>(entries);
-    std::memcpy(storage.data(), &nent, sizeof nent);
-  }
-  std::uint32_t nent() const {
-    std::uint32_t n;
-    std::memcpy(&n, storage.data(), sizeof n);
-    return n;
-  }
-  std::uint8_t* entry(std::size_t i) {
-    return storage.data() + sizeof(kvm_abi::Cpuid2Header) + i * sizeof(kvm_cpuid_entry2);
-  }
-  std::vector<std::uint8_t> storage;
+  ExitReason pending_ = ExitReason::kOther;  // the exit complete_exit() answers
 };
 
 class KvmVm final : public Vm {
  public:
-  KvmVm(Fd fd, std::size_t run_size, std::vector<kvm_cpuid_entry2> cpuid)
-      : fd_(std::move(fd)), run_size_(run_size), cpuid_(std::move(cpuid)) {}
+  KvmVm(KvmSys& sys, int kvm_fd, Fd fd, Fd sev_fd, std::size_t run_size,
+        std::vector<kvm_cpuid_entry2> cpuid)
+      : sys_(sys),
+        kvm_fd_(kvm_fd),
+        fd_(std::move(fd)),
+        sev_fd_(std::move(sev_fd)),
+        run_size_(run_size),
+        cpuid_(std::move(cpuid)) {}
 
   Result<std::unique_ptr<Vcpu>> create_vcpu(std::uint32_t id) override {
-    int raw = do_ioctl(fd_.get(), KVM_CREATE_VCPU, static_cast<unsigned long>(id));
+    int raw = ioctl(KVM_CREATE_VCPU, reinterpret_cast<void*>(static_cast<std::uintptr_t>(id)));
     if (raw < 0) return os_error("KVM_CREATE_VCPU (vCPU " + std::to_string(id) + ")");
     Fd vcpu_fd(raw);
 
-    CpuidTable table(cpuid_.size());
+    CpuidBuffer table(0, cpuid_.size());
     for (std::size_t i = 0; i < cpuid_.size(); ++i) {
       kvm_cpuid_entry2 e = cpuid_[i];
       // The APIC ID the guest reads must match the vCPU id KVM uses for IPIs
@@ -255,23 +457,29 @@ class KvmVm final : public Vm {
       if (e.function == 1) e.ebx = (e.ebx & 0x00ffffffu) | (id << 24);
       if (e.function == 0xb || e.function == 0x1f) e.edx = id;
       if (e.function == 1) e.ecx |= 1u << 31;  // hypervisor present
-      std::memcpy(table.entry(i), &e, sizeof e);
+      table.set(i, e);
     }
-    if (do_ioctl(vcpu_fd.get(), kvm_abi::kSetCpuid2, table.storage.data()) < 0)
+    if (sys_.ioctl(vcpu_fd.get(), kvm_abi::kSetCpuid2, table.table()) < 0)
       return os_error("KVM_SET_CPUID2 (vCPU " + std::to_string(id) + ")");
 
-    void* run = ::mmap(nullptr, run_size_, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu_fd.get(), 0);
-    if (run == MAP_FAILED) return os_error("mmap of kvm_run (vCPU " + std::to_string(id) + ")");
+    void* run = sys_.map_run(vcpu_fd.get(), run_size_);
+    if (run == MAP_FAILED || run == nullptr)
+      return os_error("mmap of kvm_run (vCPU " + std::to_string(id) + ")");
     return std::unique_ptr<Vcpu>(
-        new KvmVcpu(id, std::move(vcpu_fd), static_cast<kvm_run*>(run), run_size_));
+        new KvmVcpu(sys_, *this, id, std::move(vcpu_fd), static_cast<kvm_run*>(run), run_size_));
   }
 
   Status map_memory(const MemorySlot& slot) override {
     if (slot.guest_memfd) {
-      if (do_ioctl(fd_.get(), KVM_CHECK_EXTENSION, kvm_abi::kCapUserMemory2) <= 0)
+      if (ioctl(KVM_CHECK_EXTENSION, cap(kvm_abi::kCapUserMemory2)) <= 0)
         return Error(
             "KVM_CAP_USER_MEMORY2 missing: this host cannot map guest_memfd-backed memory "
             "(Linux >= 6.8 is required)");
+      if (slot.guest_memfd_offset > slot.guest_memfd->size() ||
+          slot.size > slot.guest_memfd->size() - slot.guest_memfd_offset)
+        return Error("memory slot " + std::to_string(slot.slot) + ": guest_memfd range [" +
+                     hex_number(slot.guest_memfd_offset) + ", +" + hex_number(slot.size) +
+                     ") exceeds the file's " + hex_number(slot.guest_memfd->size()) + " bytes");
       kvm_abi::UserspaceMemoryRegion2 region{};
       region.slot = slot.slot;
       region.flags = kvm_abi::kMemGuestMemfd | (slot.read_only ? KVM_MEM_READONLY : 0u);
@@ -279,40 +487,102 @@ class KvmVm final : public Vm {
       region.memory_size = slot.size;
       region.userspace_addr = reinterpret_cast<std::uint64_t>(slot.host_address);
       region.guest_memfd_offset = slot.guest_memfd_offset;
-      region.guest_memfd = static_cast<std::uint32_t>(*slot.guest_memfd);
-      if (do_ioctl(fd_.get(), kvm_abi::kSetUserMemoryRegion2, &region) < 0)
+      region.guest_memfd = static_cast<std::uint32_t>(slot.guest_memfd->fd());
+      if (ioctl(kvm_abi::kSetUserMemoryRegion2, &region) < 0)
         return os_error("KVM_SET_USER_MEMORY_REGION2 (slot " + std::to_string(slot.slot) + ")");
-      return {};
+    } else {
+      kvm_userspace_memory_region region{};
+      region.slot = slot.slot;
+      region.flags = slot.read_only ? KVM_MEM_READONLY : 0u;
+      region.guest_phys_addr = slot.guest_phys_addr;
+      region.memory_size = slot.size;
+      region.userspace_addr = reinterpret_cast<std::uint64_t>(slot.host_address);
+      if (ioctl(KVM_SET_USER_MEMORY_REGION, &region) < 0)
+        return os_error("KVM_SET_USER_MEMORY_REGION (slot " + std::to_string(slot.slot) + ")");
     }
-    kvm_userspace_memory_region region{};
-    region.slot = slot.slot;
-    region.flags = slot.read_only ? KVM_MEM_READONLY : 0u;
-    region.guest_phys_addr = slot.guest_phys_addr;
-    region.memory_size = slot.size;
-    region.userspace_addr = reinterpret_cast<std::uint64_t>(slot.host_address);
-    if (do_ioctl(fd_.get(), KVM_SET_USER_MEMORY_REGION, &region) < 0)
-      return os_error("KVM_SET_USER_MEMORY_REGION (slot " + std::to_string(slot.slot) + ")");
+    std::lock_guard lock(slots_mutex_);
+    slots_.push_back(slot);
     return {};
   }
 
-  Result<int> create_guest_memfd(std::uint64_t size, std::uint64_t flags) override {
-    if (do_ioctl(fd_.get(), KVM_CHECK_EXTENSION, kvm_abi::kCapGuestMemfd) <= 0)
+  Result<std::shared_ptr<const GuestMemfd>> create_guest_memfd(std::uint64_t size) override {
+    if (ioctl(KVM_CHECK_EXTENSION, cap(kvm_abi::kCapGuestMemfd)) <= 0)
       return Error(
           "KVM_CAP_GUEST_MEMFD missing: this host cannot back confidential guests' private "
           "memory (Linux >= 6.8 is required)");
     kvm_abi::CreateGuestMemfd request{};
     request.size = size;
-    request.flags = flags;
-    int fd = do_ioctl(fd_.get(), kvm_abi::kCreateGuestMemfd, &request);
-    if (fd < 0) return os_error("KVM_CREATE_GUEST_MEMFD");
-    return fd;
+    int fd = ioctl(kvm_abi::kCreateGuestMemfd, &request);
+    if (fd < 0) return os_error("KVM_CREATE_GUEST_MEMFD (" + hex_number(size) + " bytes)");
+    return std::make_shared<const GuestMemfd>(Fd(fd), size);
+  }
+
+  Status enable_private_memory_conversions() override {
+    const int hypercalls = ioctl(KVM_CHECK_EXTENSION, cap(kvm_abi::kCapExitHypercall));
+    if (hypercalls < 0 || !(static_cast<unsigned>(hypercalls) & (1u << kvm_abi::kHcMapGpaRange)))
+      return Error(
+          "KVM_CAP_EXIT_HYPERCALL does not offer KVM_HC_MAP_GPA_RANGE: this host cannot let a "
+          "confidential guest convert memory between private and shared (Linux >= 6.8)");
+    const int attributes = ioctl(KVM_CHECK_EXTENSION, cap(kvm_abi::kCapMemoryAttributes));
+    if (attributes < 0 ||
+        !(static_cast<std::uint64_t>(attributes) & kvm_abi::kMemoryAttributePrivate))
+      return Error(
+          "KVM_CAP_MEMORY_ATTRIBUTES does not offer KVM_MEMORY_ATTRIBUTE_PRIVATE for this VM: "
+          "the host cannot back guest memory privately");
+    kvm_enable_cap enable{};
+    enable.cap = kvm_abi::kCapExitHypercall;
+    enable.args[0] = 1ull << kvm_abi::kHcMapGpaRange;
+    if (ioctl(KVM_ENABLE_CAP, &enable) < 0)
+      return os_error("KVM_ENABLE_CAP (KVM_CAP_EXIT_HYPERCALL, KVM_HC_MAP_GPA_RANGE)");
+    return {};
+  }
+
+  // Converts whole pages (research/vmm.md §a.2, QEMU kvm_convert_memory): parts of the range no
+  // private-capable slot backs are MMIO or holes, which may become "shared" as a no-op and can
+  // never become private.
+  Status set_memory_private(std::uint64_t gpa, std::uint64_t size, bool is_private) override {
+    if (size == 0 || gpa % kPage != 0 || size % kPage != 0 || gpa + size < gpa)
+      return Error("memory conversion [" + hex_number(gpa) + ", +" + hex_number(size) +
+                   "): expected a non-empty, 4 KiB aligned range");
+    std::lock_guard lock(slots_mutex_);
+    std::uint64_t covered = 0;
+    for (const MemorySlot& slot : slots_) {
+      if (!slot.guest_memfd) continue;
+      const std::uint64_t begin = std::max(gpa, slot.guest_phys_addr);
+      const std::uint64_t end = std::min(gpa + size, slot.guest_phys_addr + slot.size);
+      if (begin >= end) continue;
+      covered += end - begin;
+      kvm_abi::MemoryAttributes attributes{};
+      attributes.address = begin;
+      attributes.size = end - begin;
+      attributes.attributes = is_private ? kvm_abi::kMemoryAttributePrivate : 0;
+      if (ioctl(kvm_abi::kSetMemoryAttributes, &attributes) < 0)
+        return os_error("KVM_SET_MEMORY_ATTRIBUTES ([" + hex_number(begin) + ", +" +
+                        hex_number(end - begin) + ") " + (is_private ? "private" : "shared") + ")");
+      // Drop the copy the guest can no longer see, or converted memory is held twice.
+      const std::uint64_t offset = begin - slot.guest_phys_addr;
+      const int rc =
+          is_private
+              ? sys_.discard(static_cast<std::uint8_t*>(slot.host_address) + offset, end - begin)
+              : sys_.punch_hole(slot.guest_memfd->fd(), slot.guest_memfd_offset + offset,
+                                end - begin);
+      if (rc < 0)
+        return os_error(std::string(is_private ? "madvise(MADV_REMOVE)"
+                                               : "fallocate(PUNCH_HOLE) on guest_memfd") +
+                        " for [" + hex_number(begin) + ", +" + hex_number(end - begin) + ")");
+    }
+    if (is_private && covered != size)
+      return Error("memory conversion to private of [" + hex_number(gpa) + ", +" +
+                   hex_number(size) + "): only " + hex_number(covered) +
+                   " bytes of it are guest_memfd-backed RAM");
+    return {};
   }
 
   Status create_irqchip(bool pit) override {
-    if (do_ioctl(fd_.get(), KVM_CREATE_IRQCHIP, 0) < 0) return os_error("KVM_CREATE_IRQCHIP");
+    if (ioctl(KVM_CREATE_IRQCHIP, nullptr) < 0) return os_error("KVM_CREATE_IRQCHIP");
     if (pit) {
       kvm_pit_config config{};
-      if (do_ioctl(fd_.get(), KVM_CREATE_PIT2, &config) < 0) return os_error("KVM_CREATE_PIT2");
+      if (ioctl(KVM_CREATE_PIT2, &config) < 0) return os_error("KVM_CREATE_PIT2");
     }
     return {};
   }
@@ -321,115 +591,457 @@ class KvmVm final : public Vm {
     kvm_irq_level line{};
     line.irq = irq;
     line.level = level ? 1 : 0;
-    if (do_ioctl(fd_.get(), KVM_IRQ_LINE, &line) < 0)
+    if (ioctl(KVM_IRQ_LINE, &line) < 0)
       return os_error("KVM_IRQ_LINE (irq " + std::to_string(irq) + ")");
     return {};
   }
 
+  std::vector<std::array<std::uint32_t, 6>> cpuid() const override {
+    std::vector<std::array<std::uint32_t, 6>> out;
+    for (const auto& e : cpuid_) out.push_back(cpuid_row(e));
+    return out;
+  }
+
+  // ---- SEV-SNP ----
+
+  Status sev_init2(const SevInit2& params) override {
+    kvm_abi::SevInit init{};
+    init.vmsa_features = params.vmsa_features;
+    init.ghcb_version = params.ghcb_version;
+    return sev_command(kvm_abi::SevCommand::kInit2, &init, "KVM_SEV_INIT2");
+  }
+
+  Status snp_launch_start(const SnpLaunchStartParams& params) override {
+    kvm_abi::SnpLaunchStart start{};
+    start.policy = params.policy;
+    return sev_command(kvm_abi::SevCommand::kSnpLaunchStart, &start,
+                       "KVM_SEV_SNP_LAUNCH_START (policy " + hex_number(params.policy) + ")");
+  }
+
+  Status snp_launch_update(std::uint64_t gpa, std::span<std::uint8_t> pages,
+                           std::uint8_t type) override {
+    const std::string what = "KVM_SEV_SNP_LAUNCH_UPDATE (GPA " + hex_number(gpa) + ", " +
+                             hex_number(pages.size()) + " bytes, type " + std::to_string(type) +
+                             ")";
+    if (pages.empty() || pages.size() % kPage != 0 || gpa % kPage != 0 ||
+        reinterpret_cast<std::uintptr_t>(pages.data()) % kPage != 0)
+      return Error(what + ": expected whole, page-aligned 4 KiB pages at a page-aligned GPA");
+    kvm_abi::SnpLaunchUpdate update{};
+    update.gfn_start = gpa / kPage;
+    update.uaddr = reinterpret_cast<std::uint64_t>(pages.data());
+    update.len = pages.size();
+    update.type = type;
+    // KVM may stop early and describe the remainder in the struct (research/vmm.md §a.4).
+    for (int attempt = 0; update.len > 0; ++attempt) {
+      kvm_abi::SevCmd cmd = sev_cmd(kvm_abi::SevCommand::kSnpLaunchUpdate, &update);
+      if (ioctl(kvm_abi::kMemoryEncryptOp, &cmd) == 0) continue;
+      if (errno == EAGAIN && attempt < kMaxRetries) continue;
+      return secure_processor_error(what, errno, "firmware", cmd.error, sev_status_name(cmd.error));
+    }
+    return {};
+  }
+
+  Status snp_launch_finish(const SnpLaunchFinishParams& params) override {
+    kvm_abi::SnpLaunchFinish finish{};
+    if (params.id_block.has_value() != params.id_auth.has_value())
+      return Error("KVM_SEV_SNP_LAUNCH_FINISH: an ID block needs its ID authentication structure");
+    if (params.id_block) {
+      finish.id_block_uaddr = reinterpret_cast<std::uint64_t>(params.id_block->data());
+      finish.id_auth_uaddr = reinterpret_cast<std::uint64_t>(params.id_auth->data());
+      finish.id_block_en = 1;
+      finish.auth_key_en = params.author_key_enabled ? 1 : 0;
+    }
+    finish.vcek_disabled = params.vcek_disabled ? 1 : 0;
+    std::copy(params.host_data.begin(), params.host_data.end(), finish.host_data);
+    return sev_command(kvm_abi::SevCommand::kSnpLaunchFinish, &finish, "KVM_SEV_SNP_LAUNCH_FINISH");
+  }
+
+  Status snp_enable_certificate_requests() override {
+    kvm_device_attr attr{};
+    attr.group = kvm_abi::kX86GrpSev;
+    attr.attr = kvm_abi::kX86SevSnpReqCerts;
+    if (sys_.ioctl(kvm_fd_, KVM_HAS_DEVICE_ATTR, &attr) < 0)
+      return Error(
+          "KVM_X86_SEV_SNP_REQ_CERTS missing: this host's KVM cannot hand SNP extended guest "
+          "requests to the VMM for certificates (Linux >= 7.0 is required)");
+    return sev_command(kvm_abi::SevCommand::kSnpEnableReqCerts, nullptr,
+                       "KVM_SEV_SNP_ENABLE_REQ_CERTS");
+  }
+
+  // ---- TDX ----
+
+  Result<TdxCapabilities> tdx_capabilities() override {
+    for (std::size_t capacity = 64; capacity <= 1024; capacity *= 2) {
+      CpuidBuffer buffer(sizeof(kvm_abi::TdxCapabilitiesHeader), capacity);
+      kvm_abi::TdxCmd cmd{};
+      cmd.id = static_cast<std::uint32_t>(kvm_abi::TdxCommand::kCapabilities);
+      cmd.data = reinterpret_cast<std::uint64_t>(buffer.prefix());
+      if (ioctl(kvm_abi::kMemoryEncryptOp, &cmd) < 0) {
+        if (errno == E2BIG) continue;
+        return secure_processor_error("KVM_TDX_CAPABILITIES", errno, "TDX module", cmd.hw_error,
+                                      "");
+      }
+      kvm_abi::TdxCapabilitiesHeader header;
+      std::memcpy(&header, buffer.prefix(), sizeof header);
+      TdxCapabilities caps;
+      caps.supported_attributes = header.supported_attrs;
+      caps.supported_xfam = header.supported_xfam;
+      caps.kernel_tdvmcallinfo_1_r11 = header.kernel_tdvmcallinfo_1_r11;
+      caps.user_tdvmcallinfo_1_r11 = header.user_tdvmcallinfo_1_r11;
+      const std::uint32_t n = std::min<std::uint32_t>(buffer.nent(), capacity);
+      for (std::uint32_t i = 0; i < n; ++i)
+        caps.configurable_cpuid.push_back(cpuid_row(buffer.get(i)));
+      std::lock_guard lock(tdx_mutex_);
+      tdvmcallinfo_r11_ = caps.kernel_tdvmcallinfo_1_r11;
+      return caps;
+    }
+    return Error("KVM_TDX_CAPABILITIES: more than 1024 configurable CPUID entries");
+  }
+
+  Status tdx_init_vm(const TdxInitVmParams& params) override {
+    CpuidBuffer buffer(sizeof(kvm_abi::TdxInitVmHeader), params.cpuid.size());
+    kvm_abi::TdxInitVmHeader header{};
+    header.attributes = params.attributes;
+    header.xfam = params.xfam;
+    std::memcpy(header.mrconfigid, params.mr_config_id.data(), 48);
+    std::memcpy(header.mrowner, params.mr_owner.data(), 48);
+    std::memcpy(header.mrownerconfig, params.mr_owner_config.data(), 48);
+    std::memcpy(buffer.prefix(), &header, sizeof header);
+    for (std::size_t i = 0; i < params.cpuid.size(); ++i)
+      buffer.set(i, cpuid_entry(params.cpuid[i]));
+    // TDH.MNG.CREATE can meet contention: -EAGAIN, retried as QEMU does.
+    for (int attempt = 0;; ++attempt) {
+      kvm_abi::TdxCmd cmd{};
+      cmd.id = static_cast<std::uint32_t>(kvm_abi::TdxCommand::kInitVm);
+      cmd.data = reinterpret_cast<std::uint64_t>(buffer.prefix());
+      if (ioctl(kvm_abi::kMemoryEncryptOp, &cmd) == 0) return {};
+      if (errno == EAGAIN && attempt < kMaxRetries) continue;
+      return secure_processor_error("KVM_TDX_INIT_VM (attributes " + hex_number(params.attributes) +
+                                        ", XFAM " + hex_number(params.xfam) + ")",
+                                    errno, "TDX module", cmd.hw_error, "");
+    }
+  }
+
+  Status tdx_finalize_vm() override {
+    for (int attempt = 0;; ++attempt) {
+      kvm_abi::TdxCmd cmd{};
+      cmd.id = static_cast<std::uint32_t>(kvm_abi::TdxCommand::kFinalizeVm);
+      if (ioctl(kvm_abi::kMemoryEncryptOp, &cmd) == 0) return {};
+      if (errno == EBUSY && attempt < kMaxRetries) continue;
+      return secure_processor_error("KVM_TDX_FINALIZE_VM", errno, "TDX module", cmd.hw_error, "");
+    }
+  }
+
+  std::uint64_t tdvmcallinfo_r11() {
+    std::lock_guard lock(tdx_mutex_);
+    return tdvmcallinfo_r11_;
+  }
+
+ protected:
+  std::string_view hypervisor_name() const override { return "kvm"; }
+
  private:
+  int ioctl(unsigned long request, void* arg) { return sys_.ioctl(fd_.get(), request, arg); }
+  static void* cap(int c) { return reinterpret_cast<void*>(static_cast<std::uintptr_t>(c)); }
+
+  kvm_abi::SevCmd sev_cmd(kvm_abi::SevCommand id, void* data) const {
+    kvm_abi::SevCmd cmd{};
+    cmd.id = static_cast<std::uint32_t>(id);
+    cmd.data = reinterpret_cast<std::uint64_t>(data);
+    cmd.sev_fd = static_cast<std::uint32_t>(sev_fd_.get());
+    return cmd;
+  }
+
+  Status sev_command(kvm_abi::SevCommand id, void* data, const std::string& what) {
+    if (!sev_fd_.valid())
+      return Error(what + ": this VM was not created as an SEV-SNP VM (no /dev/sev handle)");
+    kvm_abi::SevCmd cmd = sev_cmd(id, data);
+    if (ioctl(kvm_abi::kMemoryEncryptOp, &cmd) < 0)
+      return secure_processor_error(what, errno, "firmware", cmd.error, sev_status_name(cmd.error));
+    return {};
+  }
+
+  KvmSys& sys_;
+  int kvm_fd_;  // /dev/kvm, which outlives every VM (the hypervisor owns it)
   Fd fd_;
+  Fd sev_fd_;  // /dev/sev for SEV-SNP VMs
   std::size_t run_size_;
   std::vector<kvm_cpuid_entry2> cpuid_;
+  std::mutex slots_mutex_;
+  std::vector<MemorySlot> slots_;
+  std::mutex tdx_mutex_;
+  std::uint64_t tdvmcallinfo_r11_ = 0;
 };
+
+Result<bool> KvmVcpu::handle_internally() {
+  switch (run_->exit_reason) {
+    case KVM_EXIT_HYPERCALL: {
+      if (run_->hypercall.nr != kvm_abi::kHcMapGpaRange) return false;
+      const std::uint64_t gpa = run_->hypercall.args[0];
+      const std::uint64_t pages = run_->hypercall.args[1];
+      const bool to_private = run_->hypercall.args[2] & kvm_abi::kMapGpaRangeEncrypted;
+      // A refused conversion goes back to the guest as a non-zero return value, as KVM
+      // documents; the guest decides what to do (research/vmm.md §a.3).
+      const bool sane = gpa < kMaxGpa && pages != 0 && pages <= (kMaxGpa - gpa) / kPage;
+      run_->hypercall.ret =
+          sane && vm_.set_memory_private(gpa, pages * kPage, to_private).ok() ? 0 : EINVAL;
+      return true;
+    }
+    case kvm_abi::kExitTdx: {
+      auto* tdx = exit_union<kvm_abi::RunTdx>();
+      if (tdx->nr == kvm_abi::kTdvmcallGetTdVmCallInfo) {
+        // Leaf 1 asks which sub-functions the host serves; this VMM serves exactly KVM's.
+        tdx->ret = kvm_abi::kTdvmcallStatusSuccess;
+        tdx->args[1] = vm_.tdvmcallinfo_r11();
+        for (int i = 2; i < 5; ++i) tdx->args[i] = 0;
+        return true;
+      }
+      if (tdx->nr == kvm_abi::kTdvmcallGetQuote) return false;
+      // SetupEventNotifyInterrupt and anything else: not offered by GetTdVmCallInfo above, so
+      // refused; the guest polls its quote buffer instead.
+      tdx->ret = kvm_abi::kTdvmcallStatusSubfuncUnsupported;
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+Result<VcpuExit> KvmVcpu::run() {
+  for (;;) {
+    if (sys_.ioctl(fd_.get(), KVM_RUN, nullptr) < 0) {
+      const int err = errno;
+      if (err == EINTR || err == EAGAIN) {
+        VcpuExit interrupted;
+        interrupted.reason = ExitReason::kInterrupted;
+        return interrupted;
+      }
+      // An access whose private/shared state does not match the page (research/vmm.md §a.2):
+      // convert and re-enter.
+      if ((err == EFAULT || err == EHWPOISON) && run_->exit_reason == kvm_abi::kExitMemoryFault) {
+        const auto* fault = exit_union<kvm_abi::RunMemoryFault>();
+        const std::uint64_t begin = fault->gpa & ~(kPage - 1);
+        const std::uint64_t end = (fault->gpa + fault->size + kPage - 1) & ~(kPage - 1);
+        auto converted = vm_.set_memory_private(begin, end - begin,
+                                                fault->flags & kvm_abi::kMemoryExitFlagPrivate);
+        if (!converted)
+          return converted.error().with_context("KVM_EXIT_MEMORY_FAULT (vCPU " +
+                                                std::to_string(id_) + ", GPA " +
+                                                hex_number(fault->gpa) + ")");
+        continue;
+      }
+      return os_error("KVM_RUN (vCPU " + std::to_string(id_) + ")", err);
+    }
+    CLOISTER_TRY(const bool handled, handle_internally());
+    if (handled) continue;
+    break;
+  }
+  VcpuExit exit;
+  exit.raw_reason = run_->exit_reason;
+  auto* base = reinterpret_cast<std::uint8_t*>(run_);
+  switch (run_->exit_reason) {
+    case KVM_EXIT_IO: {
+      exit.reason = ExitReason::kIo;
+      exit.is_write = run_->io.direction == KVM_EXIT_IO_OUT;
+      exit.address = run_->io.port;
+      exit.size = run_->io.size;
+      exit.count = run_->io.count;
+      const std::size_t len = std::size_t{exit.size} * exit.count;
+      if (run_->io.data_offset > run_size_ || len > run_size_ - run_->io.data_offset)
+        return Error("KVM_EXIT_IO: data (offset " + std::to_string(run_->io.data_offset) + ", " +
+                     std::to_string(len) + " bytes) lies outside the " + std::to_string(run_size_) +
+                     "-byte kvm_run area");
+      exit.data = {base + run_->io.data_offset, len};
+      break;
+    }
+    case KVM_EXIT_MMIO:
+      exit.reason = ExitReason::kMmio;
+      exit.is_write = run_->mmio.is_write != 0;
+      exit.address = run_->mmio.phys_addr;
+      exit.size = run_->mmio.len;
+      if (exit.size > sizeof run_->mmio.data)
+        return Error("KVM_EXIT_MMIO: length " + std::to_string(exit.size) +
+                     " exceeds the 8-byte data field");
+      exit.data = {run_->mmio.data, exit.size};
+      break;
+    case KVM_EXIT_HLT:
+      exit.reason = ExitReason::kHalt;
+      break;
+    case KVM_EXIT_SHUTDOWN:
+      exit.reason = ExitReason::kShutdown;
+      break;
+    case KVM_EXIT_SYSTEM_EVENT: {
+      exit.reason = ExitReason::kSystemEvent;
+      exit.system_event_type = run_->system_event.type;
+      switch (run_->system_event.type) {
+        case KVM_SYSTEM_EVENT_SHUTDOWN:
+          exit.system_event = SystemEvent::kShutdown;
+          break;
+        case KVM_SYSTEM_EVENT_RESET:
+          exit.system_event = SystemEvent::kReset;
+          break;
+        case KVM_SYSTEM_EVENT_CRASH:
+          exit.system_event = SystemEvent::kCrash;
+          break;
+        case kvm_abi::kSystemEventSevTerm:
+          exit.system_event = SystemEvent::kSevTerminate;
+          break;
+        case kvm_abi::kSystemEventTdxFatal:
+          exit.system_event = SystemEvent::kTdxFatal;
+          break;
+        default:
+          exit.system_event = SystemEvent::kOther;
+          break;
+      }
+      const std::uint32_t n = std::min<std::uint32_t>(run_->system_event.ndata, 16);
+      exit.system_event_data.assign(run_->system_event.data, run_->system_event.data + n);
+      break;
+    }
+    case KVM_EXIT_INTERNAL_ERROR:
+      exit.reason = ExitReason::kInternalError;
+      exit.suberror = run_->internal.suberror;
+      break;
+    case KVM_EXIT_FAIL_ENTRY:
+      exit.reason = ExitReason::kFailEntry;
+      exit.hardware_reason = run_->fail_entry.hardware_entry_failure_reason;
+      break;
+    case KVM_EXIT_INTR:
+      exit.reason = ExitReason::kInterrupted;
+      break;
+    case kvm_abi::kExitTdx: {
+      const auto* tdx = exit_union<kvm_abi::RunTdx>();
+      exit.reason = ExitReason::kTdxVmcall;
+      exit.tdx_vmcall.subfunction = tdx->nr;
+      exit.tdx_vmcall.gpa = tdx->args[0];
+      exit.tdx_vmcall.size = tdx->args[1];
+      pending_ = ExitReason::kTdxVmcall;
+      break;
+    }
+    case kvm_abi::kExitSnpReqCerts: {
+      const auto* certs = exit_union<kvm_abi::RunSnpReqCerts>();
+      exit.reason = ExitReason::kSnpCertificates;
+      exit.snp_certificates = {certs->gpa, certs->npages};
+      pending_ = ExitReason::kSnpCertificates;
+      break;
+    }
+    default:
+      exit.reason = ExitReason::kOther;
+      break;
+  }
+  return exit;
+}
 
 class KvmHypervisor final : public Hypervisor {
  public:
-  KvmHypervisor(Fd fd, std::size_t run_size) : fd_(std::move(fd)), run_size_(run_size) {}
+  KvmHypervisor(KvmSys& sys, Fd fd, std::size_t run_size)
+      : sys_(sys), fd_(std::move(fd)), run_size_(run_size) {}
 
   std::string_view name() const override { return "kvm"; }
 
   Result<std::unique_ptr<Vm>> create_vm(const VmOptions& options) override {
-    int max_vcpus = do_ioctl(fd_.get(), KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+    int max_vcpus = ioctl(KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
     if (max_vcpus > 0 && options.vcpus > static_cast<std::uint32_t>(max_vcpus))
       return Error("vcpus: this host's KVM allows at most " + std::to_string(max_vcpus) +
                    " vCPUs per VM (KVM_CAP_MAX_VCPUS), found " + std::to_string(options.vcpus));
+    Fd sev_fd;
     if (options.machine_type != kvm_abi::kX86DefaultVm) {
-      int types = do_ioctl(fd_.get(), KVM_CHECK_EXTENSION, kvm_abi::kCapVmTypes);
-      if (types <= 0 || !(static_cast<unsigned>(types) & (1u << options.machine_type)))
-        return Error("KVM VM type " + std::to_string(options.machine_type) +
-                     " is not supported by this host (KVM_CAP_VM_TYPES = " +
-                     std::to_string(types < 0 ? 0 : types) + ")");
+      CLOISTER_CHECK_OK(check_vm_type(options.machine_type));
+      if (options.machine_type == kvm_abi::kX86SnpVm) {
+        const int raw = sys_.open("/dev/sev");
+        if (raw < 0)
+          return os_error(
+              "SEV-SNP needs the PSP device /dev/sev (the ccp driver with SNP enabled in the "
+              "firmware and BIOS): open /dev/sev");
+        sev_fd = Fd(raw);
+      }
     }
-    int raw = do_ioctl(fd_.get(), KVM_CREATE_VM, options.machine_type);
-    if (raw < 0) return os_error("KVM_CREATE_VM");
+    int raw = ioctl(KVM_CREATE_VM, options.machine_type);
+    if (raw < 0)
+      return os_error("KVM_CREATE_VM (type " + std::to_string(options.machine_type) + ")");
     Fd vm_fd(raw);
 
-    if (do_ioctl(vm_fd.get(), KVM_CHECK_EXTENSION, KVM_CAP_SET_IDENTITY_MAP_ADDR) > 0) {
-      std::uint64_t addr = kIdentityMapAddr;
-      if (do_ioctl(vm_fd.get(), KVM_SET_IDENTITY_MAP_ADDR, &addr) < 0)
-        return os_error("KVM_SET_IDENTITY_MAP_ADDR");
+    // Real-mode emulation addresses are for plain VMs on Intel; TDX VMs reject them.
+    if (options.machine_type != kvm_abi::kX86TdxVm) {
+      if (sys_.ioctl(vm_fd.get(), KVM_CHECK_EXTENSION,
+                     reinterpret_cast<void*>(KVM_CAP_SET_IDENTITY_MAP_ADDR)) > 0) {
+        std::uint64_t addr = kIdentityMapAddr;
+        if (sys_.ioctl(vm_fd.get(), KVM_SET_IDENTITY_MAP_ADDR, &addr) < 0)
+          return os_error("KVM_SET_IDENTITY_MAP_ADDR");
+      }
+      if (sys_.ioctl(vm_fd.get(), KVM_SET_TSS_ADDR, reinterpret_cast<void*>(kTssAddr)) < 0)
+        return os_error("KVM_SET_TSS_ADDR");
     }
-    if (do_ioctl(vm_fd.get(), KVM_SET_TSS_ADDR, static_cast<unsigned long>(kTssAddr)) < 0)
-      return os_error("KVM_SET_TSS_ADDR");
     CLOISTER_TRY(auto cpuid, supported_cpuid());
-    return std::unique_ptr<Vm>(new KvmVm(std::move(vm_fd), run_size_, std::move(cpuid)));
+    return std::unique_ptr<Vm>(new KvmVm(sys_, fd_.get(), std::move(vm_fd), std::move(sev_fd),
+                                         run_size_, std::move(cpuid)));
   }
 
  private:
+  int ioctl(unsigned long request, unsigned long arg) {
+    return sys_.ioctl(fd_.get(), request, reinterpret_cast<void*>(arg));
+  }
+
+  Status check_vm_type(unsigned long type) {
+    const int types = ioctl(KVM_CHECK_EXTENSION, static_cast<unsigned long>(kvm_abi::kCapVmTypes));
+    if (types > 0 && (static_cast<unsigned>(types) & (1u << type))) return {};
+    const std::string found = "KVM_CAP_VM_TYPES = " + hex_number(types < 0 ? 0 : types);
+    if (type == kvm_abi::kX86SnpVm)
+      return Error("this host's KVM offers no SEV-SNP VMs (" + found +
+                   ", bit 4 missing): SEV-SNP needs an AMD EPYC host with SNP enabled in the "
+                   "BIOS and Linux >= 6.11");
+    if (type == kvm_abi::kX86TdxVm)
+      return Error("this host's KVM offers no TDX VMs (" + found +
+                   ", bit 5 missing): the TDX module is not loaded or kvm_intel.tdx is off "
+                   "(Linux >= 6.16 on a TDX-enabled Xeon is required)");
+    return Error("KVM VM type " + std::to_string(type) + " is not supported by this host (" +
+                 found + ")");
+  }
+
   Result<std::vector<kvm_cpuid_entry2>> supported_cpuid() {
-    for (std::uint32_t capacity = 128; capacity <= 4096; capacity *= 2) {
-      CpuidTable table(capacity);
-      if (do_ioctl(fd_.get(), kvm_abi::kGetSupportedCpuid, table.storage.data()) < 0) {
+    for (std::size_t capacity = 128; capacity <= 4096; capacity *= 2) {
+      CpuidBuffer table(0, capacity);
+      if (sys_.ioctl(fd_.get(), kvm_abi::kGetSupportedCpuid, table.table()) < 0) {
         if (errno == E2BIG) continue;
         return os_error("KVM_GET_SUPPORTED_CPUID");
       }
-      std::vector<kvm_cpuid_entry2> entries(table.nent());
-      std::memcpy(entries.data(), table.entry(0), entries.size() * sizeof(kvm_cpuid_entry2));
+      std::vector<kvm_cpuid_entry2> entries;
+      for (std::uint32_t i = 0; i < std::min<std::uint32_t>(table.nent(), capacity); ++i)
+        entries.push_back(table.get(i));
       return entries;
     }
     return Error("KVM_GET_SUPPORTED_CPUID: more than 4096 entries");
   }
 
+  KvmSys& sys_;
   Fd fd_;
   std::size_t run_size_;
 };
 
 }  // namespace
 
-std::string_view exit_reason_name(ExitReason reason) {
-  switch (reason) {
-    case ExitReason::kIo:
-      return "io";
-    case ExitReason::kMmio:
-      return "mmio";
-    case ExitReason::kHalt:
-      return "hlt";
-    case ExitReason::kShutdown:
-      return "shutdown";
-    case ExitReason::kSystemEvent:
-      return "system_event";
-    case ExitReason::kInternalError:
-      return "internal_error";
-    case ExitReason::kFailEntry:
-      return "fail_entry";
-    case ExitReason::kInterrupted:
-      return "interrupted";
-    case ExitReason::kOther:
-      return "other";
-  }
-  return "unknown";
-}
-
-Result<std::unique_ptr<Hypervisor>> open_kvm(const std::string& device) {
-  int raw = ::open(device.c_str(), O_RDWR | O_CLOEXEC);
+Result<std::unique_ptr<Hypervisor>> open_kvm(const std::string& device, KvmSys& sys) {
+  int raw = sys.open(device.c_str());
   if (raw < 0) return os_error("open " + device);
   Fd fd(raw);
-  int version = do_ioctl(fd.get(), KVM_GET_API_VERSION, 0);
+  auto check = [&](unsigned long request, unsigned long arg) {
+    return sys.ioctl(fd.get(), request, reinterpret_cast<void*>(arg));
+  };
+  int version = check(KVM_GET_API_VERSION, 0);
   if (version < 0) return os_error("KVM_GET_API_VERSION");
   if (version != KVM_API_VERSION)
     return Error("KVM_GET_API_VERSION: expected " + std::to_string(KVM_API_VERSION) + ", found " +
                  std::to_string(version));
   for (const auto& required : kRequiredCaps) {
-    if (do_ioctl(fd.get(), KVM_CHECK_EXTENSION, required.cap) <= 0)
+    if (check(KVM_CHECK_EXTENSION, static_cast<unsigned long>(required.cap)) <= 0)
       return Error(std::string(required.name) + " missing: " + required.consequence);
   }
-  int run_size = do_ioctl(fd.get(), KVM_GET_VCPU_MMAP_SIZE, 0);
+  int run_size = check(KVM_GET_VCPU_MMAP_SIZE, 0);
   if (run_size < 0) return os_error("KVM_GET_VCPU_MMAP_SIZE");
   if (static_cast<std::size_t>(run_size) < sizeof(kvm_run))
     return Error("KVM_GET_VCPU_MMAP_SIZE: expected at least " + std::to_string(sizeof(kvm_run)) +
                  " bytes, found " + std::to_string(run_size));
   return std::unique_ptr<Hypervisor>(
-      new KvmHypervisor(std::move(fd), static_cast<std::size_t>(run_size)));
+      new KvmHypervisor(sys, std::move(fd), static_cast<std::size_t>(run_size)));
 }
 
 }  // namespace cloister::vmm

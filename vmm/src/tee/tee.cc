@@ -10,13 +10,20 @@ class NoTee final : public TeeBackend {
   TeeKind kind() const override { return TeeKind::kNone; }
   unsigned long machine_type() const override { return kvm_abi::kX86DefaultVm; }
   bool needs_private_memory() const override { return false; }
+  const fw::LaunchPlan* plan() const override { return nullptr; }
   Status init_vm(Vm&) override { return {}; }
-  Status launch(Vm&, std::span<Vcpu* const>, const GuestMemory&) override { return {}; }
+  Status launch(LaunchContext&) override { return {}; }
+  std::vector<TeeDevice> devices(const GuestMemory&, Logger&) override { return {}; }
+  Status handle_exit(Vcpu&, const VcpuExit& exit) override {
+    return Error("tee none: unexpected " + std::string(exit_reason_name(exit.reason)) +
+                 " exit from a plain VM");
+  }
   std::optional<LaunchMeasurement> measurement() const override { return std::nullopt; }
   std::string measurement_note() const override {
     return "tee=none launches a plain VM: nothing measures its launch, so there is no launch "
            "measurement to report";
   }
+  nlohmann::json describe() const override { return nlohmann::json::object(); }
 };
 
 }  // namespace

@@ -1,38 +1,81 @@
 // The hypervisor abstraction (Cloud Hypervisor's hypervisor crate in spirit): a Hypervisor
 // creates Vms, a Vm owns memory slots, interrupt controllers and Vcpus, a Vcpu runs guest code
-// until an exit the VMM must handle. The KVM implementation lives behind open_kvm(); TEE
-// variants (SNP, TDX) change the VM type and add launch steps, not the shape of this interface.
+// until an exit the VMM must handle. KVM lives behind open_kvm(); SEV-SNP and TDX are
+// variations inside this interface (the VM type, launch operations, private memory), not forks
+// of the VMM: a TeeBackend drives them (tee/tee.h).
 //
 // Contract for every method: errors are returned as values naming the operation (the ioctl for
-// KVM) and the OS error; no method throws.
+// KVM), the OS error and, for secure-processor commands, the firmware or TDX module status
+// ("SNP_LAUNCH_UPDATE (GPA 0x…): Input/output error (errno 5), firmware status 0x16
+// INVALID_PARAM"); no method throws.
+// Confidential-computing operations a hypervisor does not provide fail with "<hypervisor>:
+// <operation> is not supported" (the default implementations below).
+//
+// Private/shared conversions are the hypervisor's business: a guest's page-state change
+// (KVM_HC_MAP_GPA_RANGE) or an access that does not match a page's current state (a memory
+// fault) is converted and re-entered inside Vcpu::run(), invisible to the VMM.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "cloister/common/bytes.h"
 #include "cloister/common/result.h"
 #include "cloister/vmm/arch/x86/regs.h"
+#include "cloister/vmm/fd.h"
 
 namespace cloister::vmm {
 
 // Why Vcpu::run() returned.
 enum class ExitReason {
-  kIo,             // port I/O: port, size, count, is_write, data
-  kMmio,           // access to a guest-physical address with no memory: address, is_write, data
-  kHalt,           // HLT with no in-kernel interrupt controller to wait on
-  kShutdown,       // triple fault or other shutdown condition
-  kSystemEvent,    // system_event_type: KVM_SYSTEM_EVENT_* (shutdown, reset, crash, ...)
-  kInternalError,  // the hypervisor could not handle the exit (e.g. emulation failure)
-  kFailEntry,      // VM entry failed: hardware_reason
-  kInterrupted,    // request_exit() or a signal; no guest state changed
-  kOther,          // any other exit: raw_reason holds the hypervisor's code
+  kIo,               // port I/O: port, size, count, is_write, data
+  kMmio,             // access to a guest-physical address with no memory: address, is_write, data
+  kHalt,             // HLT with no in-kernel interrupt controller to wait on
+  kShutdown,         // triple fault or other shutdown condition
+  kSystemEvent,      // system_event (and system_event_data)
+  kInternalError,    // the hypervisor could not handle the exit (e.g. emulation failure)
+  kFailEntry,        // VM entry failed: hardware_reason
+  kInterrupted,      // request_exit() or a signal; no guest state changed
+  kTdxVmcall,        // a TDG.VP.VMCALL the VMM serves: tdx_vmcall; answer with complete_exit()
+  kSnpCertificates,  // an SNP extended guest request wants certificates: snp_certificates;
+                     // answer with complete_exit()
+  kOther,            // any other exit: raw_reason holds the hypervisor's code
 };
 
 std::string_view exit_reason_name(ExitReason reason);
+
+enum class SystemEvent {
+  kShutdown,      // the guest powered off (ACPI, PSCI-like events)
+  kReset,         // the guest asked for a reset
+  kCrash,         // the guest reported a crash
+  kSevTerminate,  // an SEV-ES/SNP guest's GHCB termination request (data: reason set/code)
+  kTdxFatal,      // TDG.VP.VMCALL<ReportFatalError> (data: the guest's GPRs)
+  kOther,         // raw type in system_event_type
+};
+
+std::string_view system_event_name(SystemEvent event);
+
+// TDG.VP.VMCALL<GetQuote> (GHCI 1.5): `gpa` is the shared buffer (shared bit stripped), `size`
+// its length. TDG.VP.VMCALL<SetupEventNotifyInterrupt>: `vector`.
+struct TdxVmcall {
+  std::uint64_t subfunction = 0;  // R11: 0x10002 GetQuote, 0x10004 SetupEventNotifyInterrupt
+  std::uint64_t gpa = 0;
+  std::uint64_t size = 0;
+  std::uint64_t vector = 0;
+};
+
+// KVM_EXIT_SNP_REQ_CERTS (Linux 7.0): write the GHCB certificate table into [gpa, gpa +
+// npages * 4 KiB), then complete_exit(0); or complete_exit(ENOSPC, pages needed).
+struct SnpCertificateRequest {
+  std::uint64_t gpa = 0;
+  std::uint64_t npages = 0;
+};
 
 // One exit. `data` points into the vCPU's shared run area and is valid until the next run():
 // for reads (I/O IN, MMIO read) the VMM fills it and the value reaches the guest on re-entry.
@@ -44,9 +87,27 @@ struct VcpuExit {
   std::uint32_t size = 0;     // bytes per access
   std::uint32_t count = 1;    // repetitions (string I/O); data holds size * count bytes
   std::span<std::uint8_t> data;
+  SystemEvent system_event = SystemEvent::kOther;
   std::uint32_t system_event_type = 0;
+  std::vector<std::uint64_t> system_event_data;
   std::uint32_t suberror = 0;         // kInternalError
   std::uint64_t hardware_reason = 0;  // kFailEntry
+  TdxVmcall tdx_vmcall;
+  SnpCertificateRequest snp_certificates;
+};
+
+// The owned file of a guest's private memory (KVM_CREATE_GUEST_MEMFD): it cannot be read or
+// mapped by the host; closing it (destroying this object) releases the memory once no memory
+// slot uses it.
+class GuestMemfd {
+ public:
+  GuestMemfd(Fd fd, std::uint64_t size) : fd_(std::move(fd)), size_(size) {}
+  int fd() const { return fd_.get(); }
+  std::uint64_t size() const { return size_; }
+
+ private:
+  Fd fd_;
+  std::uint64_t size_;
 };
 
 // A guest-physical range backed by host memory.
@@ -54,11 +115,49 @@ struct MemorySlot {
   std::uint32_t slot = 0;
   std::uint64_t guest_phys_addr = 0;
   std::uint64_t size = 0;
-  void* host_address = nullptr;
+  void* host_address = nullptr;  // the shared backing
   bool read_only = false;
-  // Private backing for confidential guests: a guest_memfd and the offset of this slot in it.
-  std::optional<int> guest_memfd;
+  // Private backing for confidential guests, from [guest_memfd_offset, + size) of this file.
+  // The slot keeps the file open.
+  std::shared_ptr<const GuestMemfd> guest_memfd;
   std::uint64_t guest_memfd_offset = 0;
+};
+
+// SEV-SNP launch parameters in KVM's terms (research/vmm.md §a.4).
+struct SevInit2 {
+  std::uint64_t vmsa_features = 0;  // SEV_FEATURES of every VMSA, SNP_ACTIVE excluded
+  std::uint16_t ghcb_version = 2;
+};
+
+struct SnpLaunchStartParams {
+  std::uint64_t policy = 0;
+};
+
+struct SnpLaunchFinishParams {
+  std::optional<std::array<std::uint8_t, 96>> id_block;   // with id_auth
+  std::optional<std::array<std::uint8_t, 4096>> id_auth;  // ID and author key signatures
+  bool author_key_enabled = false;
+  bool vcek_disabled = false;  // reports signed with the VLEK
+  std::array<std::uint8_t, 32> host_data{};
+};
+
+// TDX capabilities and TD parameters (research/vmm.md §a.7).
+struct TdxCapabilities {
+  std::uint64_t supported_attributes = 0;
+  std::uint64_t supported_xfam = 0;
+  std::uint64_t kernel_tdvmcallinfo_1_r11 = 0;
+  std::uint64_t user_tdvmcallinfo_1_r11 = 0;
+  // CPUID bits the host lets a TD configure: function, index, eax, ebx, ecx, edx.
+  std::vector<std::array<std::uint32_t, 6>> configurable_cpuid;
+};
+
+struct TdxInitVmParams {
+  std::uint64_t attributes = 0;
+  std::uint64_t xfam = 0;
+  std::array<std::uint8_t, 48> mr_config_id{};
+  std::array<std::uint8_t, 48> mr_owner{};
+  std::array<std::uint8_t, 48> mr_owner_config{};
+  std::vector<std::array<std::uint32_t, 6>> cpuid;  // function, index, eax, ebx, ecx, edx
 };
 
 class Vcpu {
@@ -75,15 +174,38 @@ class Vcpu {
   // Clears a request_exit(); called by the vCPU thread after it has seen kInterrupted.
   virtual void clear_exit_request() = 0;
 
+  // Answers a kTdxVmcall (`ret`: the TDVMCALL status) or kSnpCertificates (`ret`: 0, ENOSPC
+  // with `value` = pages needed, EAGAIN, EIO) before the next run(). Fails for other exits.
+  virtual Status complete_exit(std::uint64_t ret, std::uint64_t value = 0);
+
   virtual Result<x86::Regs> regs() const = 0;
   virtual Status set_regs(const x86::Regs& regs) = 0;
   virtual Result<x86::Sregs> sregs() const = 0;
   virtual Status set_sregs(const x86::Sregs& sregs) = 0;
+  // The state an SEV-ES VMSA also records (research/vmm.md §a.4: KVM builds each VMSA from it).
+  virtual Result<x86::Fpu> fpu() const = 0;
+  virtual Status set_fpu(const x86::Fpu& fpu) = 0;
+  virtual Result<std::uint64_t> xcr0() const = 0;
+  virtual Status set_xcr0(std::uint64_t xcr0) = 0;
+  virtual Result<std::vector<x86::Msr>> msrs(std::span<const std::uint32_t> indices) const = 0;
+  virtual Status set_msrs(std::span<const x86::Msr> msrs) = 0;
+  virtual Result<x86::DebugRegs> debug_regs() const = 0;
+  virtual Status set_debug_regs(const x86::DebugRegs& regs) = 0;
+
+  // TDX: KVM_TDX_INIT_VCPU with the vCPU's initial RCX (the TD HOB's GPA).
+  virtual Status tdx_init_vcpu(std::uint64_t rcx);
+  // TDX: KVM_TDX_INIT_MEM_REGION of `source` (whole pages) at `gpa`, which must already be
+  // private; `measure` extends every 256-byte chunk into MRTD. Issued on one vCPU for the VM.
+  virtual Status tdx_init_mem_region(std::uint64_t gpa, ByteView source, bool measure);
+
+ protected:
+  // The name used in "not supported" errors.
+  virtual std::string_view hypervisor_name() const = 0;
 };
 
 struct VmOptions {
   std::uint32_t vcpus = 1;         // checked against the host's limit
-  unsigned long machine_type = 0;  // KVM_CREATE_VM type: 0 = default VM
+  unsigned long machine_type = 0;  // KVM_CREATE_VM type: 0 default, 4 SEV-SNP, 5 TDX
 };
 
 class Vm {
@@ -97,10 +219,47 @@ class Vm {
   // Creates vCPU `id` (also its APIC ID) with the host's supported CPUID, reset state.
   virtual Result<std::unique_ptr<Vcpu>> create_vcpu(std::uint32_t id) = 0;
   virtual Status map_memory(const MemorySlot& slot) = 0;
-  // Creates a guest_memfd of `size` bytes (private memory for confidential guests).
-  virtual Result<int> create_guest_memfd(std::uint64_t size, std::uint64_t flags) = 0;
   // Drives interrupt line `irq` of the in-kernel PIC/IOAPIC.
   virtual Status set_irq_line(std::uint32_t irq, bool level) = 0;
+  // The CPUID entries vCPUs get (function, index, eax, ebx, ecx, edx), before the per-vCPU APIC
+  // ID is filled in: what an SNP CPUID page or a TD's CPUID configuration starts from.
+  virtual std::vector<std::array<std::uint32_t, 6>> cpuid() const = 0;
+
+  // --- confidential computing -----------------------------------------------------------------
+
+  // A guest_memfd of `size` bytes for private memory.
+  virtual Result<std::shared_ptr<const GuestMemfd>> create_guest_memfd(std::uint64_t size);
+  // Lets the guest's page-state changes (KVM_HC_MAP_GPA_RANGE) reach run(), which converts
+  // them. Call before any vCPU runs.
+  virtual Status enable_private_memory_conversions();
+  // Marks [gpa, gpa + size) private (backed by guest_memfd) or shared, and discards the stale
+  // copy in the other backing.
+  virtual Status set_memory_private(std::uint64_t gpa, std::uint64_t size, bool is_private);
+
+  // SEV-SNP: KVM_SEV_INIT2, then SNP_LAUNCH_START (before any vCPU exists).
+  virtual Status sev_init2(const SevInit2& params);
+  virtual Status snp_launch_start(const SnpLaunchStartParams& params);
+  // SNP_LAUNCH_UPDATE of `pages` (whole 4 KiB pages, already private) at `gpa` with page type
+  // `type` (SNP ABI PAGE_TYPE), repeated until KVM has consumed every page. `pages` is
+  // writable: when the firmware rejects a CPUID page (status INVALID_PARAM) it writes the
+  // values it expects into it and KVM copies them back, so the caller can compare and retry.
+  virtual Status snp_launch_update(std::uint64_t gpa, std::span<std::uint8_t> pages,
+                                   std::uint8_t type);
+  // SNP_LAUNCH_FINISH: measures every vCPU's VMSA from its register state, then finalizes.
+  virtual Status snp_launch_finish(const SnpLaunchFinishParams& params);
+  // Linux 7.0 KVM_SEV_SNP_ENABLE_REQ_CERTS: extended guest requests exit with kSnpCertificates.
+  // Fails naming the missing kernel feature on older hosts.
+  virtual Status snp_enable_certificate_requests();
+
+  // TDX: capabilities, KVM_TDX_INIT_VM (before any vCPU), KVM_TDX_FINALIZE_VM (after every
+  // INIT_MEM_REGION: MRTD is fixed and the TD becomes runnable).
+  virtual Result<TdxCapabilities> tdx_capabilities();
+  virtual Status tdx_init_vm(const TdxInitVmParams& params);
+  virtual Status tdx_finalize_vm();
+
+ protected:
+  // The name used in "not supported" errors.
+  virtual std::string_view hypervisor_name() const = 0;
 };
 
 class Hypervisor {

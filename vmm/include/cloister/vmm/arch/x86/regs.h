@@ -1,6 +1,7 @@
 // x86-64 register state as the VMM sees it, independent of the hypervisor's structures.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 
@@ -21,10 +22,11 @@ struct Segment {
   std::uint8_t type = 0;
   bool present = false;
   std::uint8_t dpl = 0;
-  bool db = false;  // default operation size (32-bit)
-  bool s = false;   // code/data (not system)
-  bool l = false;   // 64-bit code
-  bool g = false;   // 4 KiB granularity
+  bool db = false;   // default operation size (32-bit)
+  bool s = false;    // code/data (not system)
+  bool l = false;    // 64-bit code
+  bool g = false;    // 4 KiB granularity
+  bool avl = false;  // available for system software
   bool unusable = false;
 };
 
@@ -38,6 +40,45 @@ struct Sregs {
   DescriptorTable gdt, idt;
   std::uint64_t cr0 = 0, cr2 = 0, cr3 = 0, cr4 = 0, cr8 = 0, efer = 0, apic_base = 0;
 };
+
+// x87/SSE state in FXSAVE terms (SDM vol. 1 §10.5.1): what KVM_GET/SET_FPU move, and what an
+// SEV-ES VMSA records of it (x87_fcw, mxcsr). `ftw` is the abridged (FXSAVE) tag word.
+struct Fpu {
+  std::array<std::array<std::uint8_t, 16>, 8> fpr{};  // ST0-7, 80 bits each in 16 bytes
+  std::uint16_t fcw = 0x37f;                          // x87 control word at reset
+  std::uint16_t fsw = 0;
+  std::uint8_t ftw = 0;
+  std::uint16_t last_opcode = 0;
+  std::uint64_t last_ip = 0;
+  std::uint64_t last_dp = 0;
+  std::array<std::array<std::uint8_t, 16>, 16> xmm{};
+  std::uint32_t mxcsr = 0x1f80;  // MXCSR at reset
+
+  bool operator==(const Fpu&) const = default;
+};
+
+// DR0-3, DR6, DR7 (SDM vol. 3B §18.2).
+struct DebugRegs {
+  std::array<std::uint64_t, 4> db{};
+  std::uint64_t dr6 = 0xffff0ff0;  // reset values
+  std::uint64_t dr7 = 0x400;
+
+  bool operator==(const DebugRegs&) const = default;
+};
+
+struct Msr {
+  std::uint32_t index = 0;
+  std::uint64_t value = 0;
+
+  bool operator==(const Msr&) const = default;
+};
+
+// MSRs the VMM sets beyond EFER (which travels with the special registers).
+inline constexpr std::uint32_t kMsrIa32Pat = 0x277;  // SDM vol. 3A §11.12.2
+inline constexpr std::uint64_t kPatReset = 0x0007040600070406ull;
+
+// XCR0 bit 0 (x87) is architecturally always set (SDM vol. 1 §13.3).
+inline constexpr std::uint64_t kXcr0X87 = 1;
 
 // Control-register and EFER bits used when the VMM builds boot state (SDM vol. 3A §2.5, §2.2.1).
 inline constexpr std::uint64_t kCr0Pe = 1ull << 0;

@@ -1,0 +1,115 @@
+#include "cloister/vmm/hypervisor/hypervisor.h"
+
+namespace cloister::vmm {
+namespace {
+
+Error unsupported(std::string_view hypervisor, std::string_view operation) {
+  return Error(std::string(hypervisor) + ": " + std::string(operation) + " is not supported");
+}
+
+}  // namespace
+
+std::string_view exit_reason_name(ExitReason reason) {
+  switch (reason) {
+    case ExitReason::kIo:
+      return "io";
+    case ExitReason::kMmio:
+      return "mmio";
+    case ExitReason::kHalt:
+      return "hlt";
+    case ExitReason::kShutdown:
+      return "shutdown";
+    case ExitReason::kSystemEvent:
+      return "system_event";
+    case ExitReason::kInternalError:
+      return "internal_error";
+    case ExitReason::kFailEntry:
+      return "fail_entry";
+    case ExitReason::kInterrupted:
+      return "interrupted";
+    case ExitReason::kTdxVmcall:
+      return "tdx_vmcall";
+    case ExitReason::kSnpCertificates:
+      return "snp_certificates";
+    case ExitReason::kOther:
+      return "other";
+  }
+  return "unknown";
+}
+
+std::string_view system_event_name(SystemEvent event) {
+  switch (event) {
+    case SystemEvent::kShutdown:
+      return "shutdown";
+    case SystemEvent::kReset:
+      return "reset";
+    case SystemEvent::kCrash:
+      return "crash";
+    case SystemEvent::kSevTerminate:
+      return "sev_terminate";
+    case SystemEvent::kTdxFatal:
+      return "tdx_fatal";
+    case SystemEvent::kOther:
+      return "other";
+  }
+  return "unknown";
+}
+
+Status Vcpu::complete_exit(std::uint64_t, std::uint64_t) {
+  return unsupported(hypervisor_name(), "completing a TEE exit");
+}
+
+Status Vcpu::tdx_init_vcpu(std::uint64_t) {
+  return unsupported(hypervisor_name(), "TDX (KVM_TDX_INIT_VCPU)");
+}
+
+Status Vcpu::tdx_init_mem_region(std::uint64_t, ByteView, bool) {
+  return unsupported(hypervisor_name(), "TDX (KVM_TDX_INIT_MEM_REGION)");
+}
+
+Result<std::shared_ptr<const GuestMemfd>> Vm::create_guest_memfd(std::uint64_t) {
+  return unsupported(hypervisor_name(), "private memory (guest_memfd)");
+}
+
+Status Vm::enable_private_memory_conversions() {
+  return unsupported(hypervisor_name(), "private memory conversions (KVM_HC_MAP_GPA_RANGE exits)");
+}
+
+Status Vm::set_memory_private(std::uint64_t, std::uint64_t, bool) {
+  return unsupported(hypervisor_name(), "private memory (KVM_SET_MEMORY_ATTRIBUTES)");
+}
+
+Status Vm::sev_init2(const SevInit2&) {
+  return unsupported(hypervisor_name(), "SEV-SNP (KVM_SEV_INIT2)");
+}
+
+Status Vm::snp_launch_start(const SnpLaunchStartParams&) {
+  return unsupported(hypervisor_name(), "SEV-SNP (SNP_LAUNCH_START)");
+}
+
+Status Vm::snp_launch_update(std::uint64_t, std::span<std::uint8_t>, std::uint8_t) {
+  return unsupported(hypervisor_name(), "SEV-SNP (SNP_LAUNCH_UPDATE)");
+}
+
+Status Vm::snp_launch_finish(const SnpLaunchFinishParams&) {
+  return unsupported(hypervisor_name(), "SEV-SNP (SNP_LAUNCH_FINISH)");
+}
+
+Status Vm::snp_enable_certificate_requests() {
+  return unsupported(hypervisor_name(),
+                     "SEV-SNP certificate requests (KVM_SEV_SNP_ENABLE_REQ_CERTS)");
+}
+
+Result<TdxCapabilities> Vm::tdx_capabilities() {
+  return unsupported(hypervisor_name(), "TDX (KVM_TDX_CAPABILITIES)");
+}
+
+Status Vm::tdx_init_vm(const TdxInitVmParams&) {
+  return unsupported(hypervisor_name(), "TDX (KVM_TDX_INIT_VM)");
+}
+
+Status Vm::tdx_finalize_vm() {
+  return unsupported(hypervisor_name(), "TDX (KVM_TDX_FINALIZE_VM)");
+}
+
+}  // namespace cloister::vmm

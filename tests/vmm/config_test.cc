@@ -22,7 +22,7 @@ TEST(ConfigTest, DefaultsForAMinimalDocument) {
   ASSERT_TRUE(c.ok()) << c.error().message();
   EXPECT_EQ(c->vcpus, 1u);
   EXPECT_EQ(c->memory_bytes, 128ull << 20);
-  EXPECT_EQ(c->tee, TeeKind::kNone);
+  EXPECT_EQ(c->tee.kind, TeeKind::kNone);
   EXPECT_EQ(*c->boot.firmware, "/fw.bin");
   EXPECT_EQ(c->console.kind, ConsoleKind::kStdout);
   EXPECT_TRUE(c->seccomp);
@@ -32,7 +32,7 @@ TEST(ConfigTest, DefaultsForAMinimalDocument) {
 TEST(ConfigTest, FullDocumentRoundTrips) {
   json doc = {{"vcpus", 4},
               {"memory", "512M"},
-              {"tee", "sim-snp"},
+              {"tee", "none"},
               {"boot", {{"kernel", "/k"}, {"initrd", "/i"}, {"cmdline", "console=ttyS0"}}},
               {"console", "file:/tmp/console.log"},
               {"disks", {{{"path", "/d.img"}, {"read_only", true}}}},
@@ -43,7 +43,7 @@ TEST(ConfigTest, FullDocumentRoundTrips) {
   ASSERT_TRUE(c.ok()) << c.error().message();
   EXPECT_EQ(c->vcpus, 4u);
   EXPECT_EQ(c->memory_bytes, 512ull << 20);
-  EXPECT_EQ(c->tee, TeeKind::kSimSnp);
+  EXPECT_EQ(c->tee.kind, TeeKind::kNone);
   EXPECT_EQ(c->console.kind, ConsoleKind::kFile);
   EXPECT_EQ(c->console.path, "/tmp/console.log");
   ASSERT_EQ(c->disks.size(), 1u);
@@ -52,6 +52,49 @@ TEST(ConfigTest, FullDocumentRoundTrips) {
   auto again = parse_config(to_json(*c));
   ASSERT_TRUE(again.ok()) << again.error().message();
   EXPECT_EQ(to_json(*again), to_json(*c));
+}
+
+TEST(ConfigTest, TeeOptionsRoundTripAndBelongToTheirTee) {
+  json doc = {{"vcpus", 4},
+              {"tee",
+               {{"kind", "sim-snp"},
+                {"policy", "0x30000"},
+                {"host_data", std::string(64, 'a')},
+                {"vcpu_type", "EPYC-Milan"},
+                {"sim_state_dir", "/var/lib/cloister/sim"},
+                {"sim_platform", {{"tcb", {{"snp", 3}}}}}}},
+              {"boot", {{"igvm", "/g.igvm"}}}};
+  auto c = parse_config(doc);
+  ASSERT_TRUE(c.ok()) << c.error().message();
+  EXPECT_EQ(c->tee.kind, TeeKind::kSimSnp);
+  EXPECT_EQ(*c->tee.policy, 0x30000u);
+  EXPECT_EQ(c->tee.host_data[31], 0xaa);
+  EXPECT_EQ(*c->boot.igvm, "/g.igvm");
+  auto again = parse_config(to_json(*c));
+  ASSERT_TRUE(again.ok()) << again.error().message();
+  EXPECT_EQ(again->tee, c->tee);
+
+  auto with = [](json tee) {
+    return error_of({{"tee", std::move(tee)}, {"boot", {{"firmware", "/f"}}}});
+  };
+  EXPECT_EQ(with({{"kind", "tdx"}, {"policy", 1}}),
+            "config: tee.policy: only valid with tee snp, sim-snp, not tdx");
+  EXPECT_EQ(with({{"kind", "sim-snp"}, {"certificates", "/c"}}),
+            "config: tee.certificates: only valid with tee snp, not sim-snp");
+  EXPECT_EQ(with({{"kind", "tdx"}, {"sim_state_dir", "/s"}}),
+            "config: tee.sim_state_dir: only valid with tee sim-snp, sim-tdx, not tdx");
+  EXPECT_NE(with({{"kind", "sim-tdx"}, {"mr_config_id", "00"}})
+                .find("tee.mr_config_id: expected 48 bytes"),
+            std::string::npos);
+  EXPECT_EQ(with({{"kind", "snp"}, {"id_block", "/b"}}),
+            "config: tee.id_block and tee.id_auth go together: give both or neither");
+  EXPECT_NE(
+      with({{"kind", "snp"}, {"policy", "0xzz"}}).find("tee.policy: expected a 64-bit number"),
+      std::string::npos);
+  EXPECT_EQ(
+      error_of({{"tee", "sim-tdx"}, {"boot", {{"kernel", "/k"}}}}),
+      "config: boot.kernel: a confidential launch (tee sim-tdx) starts from measured firmware "
+      "or an IGVM file, not a bare kernel: give boot.firmware or boot.igvm");
 }
 
 TEST(ConfigTest, RejectsUnknownKeysByName) {
@@ -128,9 +171,13 @@ TEST(ConfigTest, Vsock) {
 }
 
 TEST(ConfigTest, BootNeedsExactlyOneImage) {
-  EXPECT_EQ(error_of({{"vcpus", 1}}), "config: boot: missing (give boot.firmware or boot.kernel)");
-  EXPECT_NE(error_of({{"boot", json::object()}}).find("found neither"), std::string::npos);
-  EXPECT_NE(error_of({{"boot", {{"firmware", "/f"}, {"kernel", "/k"}}}}).find("found both"),
+  EXPECT_EQ(error_of({{"vcpus", 1}}),
+            "config: boot: missing (give boot.firmware, boot.kernel or boot.igvm)");
+  EXPECT_NE(error_of({{"boot", json::object()}}).find("found none"), std::string::npos);
+  EXPECT_NE(error_of({{"boot", {{"firmware", "/f"}, {"kernel", "/k"}}}}).find("found 2"),
+            std::string::npos);
+  EXPECT_NE(error_of({{"boot", {{"igvm", "/g"}}}})
+                .find("boot.igvm: IGVM files describe confidential launches"),
             std::string::npos);
   EXPECT_NE(error_of({{"boot", {{"firmware", "/f"}, {"initrd", "/i"}}}})
                 .find("only valid with boot.kernel"),

@@ -9,7 +9,7 @@ namespace cloister::vmm {
 namespace {
 
 TEST(TeeTest, NoneHasNoMeasurementAndSaysWhy) {
-  auto tee = make_tee_backend(TeeKind::kNone);
+  auto tee = make_tee_backend({}, std::nullopt);
   ASSERT_TRUE(tee.ok());
   EXPECT_EQ((*tee)->machine_type(), 0u);
   EXPECT_FALSE((*tee)->needs_private_memory());
@@ -17,25 +17,29 @@ TEST(TeeTest, NoneHasNoMeasurementAndSaysWhy) {
   EXPECT_NE((*tee)->measurement_note().find("no launch measurement"), std::string::npos);
 }
 
-TEST(TeeTest, ConfidentialBackendsAreRejectedAsNotImplemented) {
+TEST(TeeTest, ConfidentialBackendsNeedAPlanForTheirTee) {
   for (auto kind : {TeeKind::kSimSnp, TeeKind::kSimTdx, TeeKind::kSnp, TeeKind::kTdx}) {
-    auto tee = make_tee_backend(kind);
+    TeeConfig config;
+    config.kind = kind;
+    auto tee = make_tee_backend(config, std::nullopt);
     ASSERT_FALSE(tee.ok());
-    EXPECT_NE(tee.error().message().find("tee " + std::string(tee_name(kind)) +
-                                         ": backend not implemented yet"),
-              std::string::npos);
+    EXPECT_EQ(tee.error().message(),
+              "tee " + std::string(tee_name(kind)) + ": needs a launch plan");
   }
 }
 
 TEST(TeeTest, BuilderFailsOnTheTeeBeforeOpeningKvm) {
   VmConfig config;
-  config.tee = TeeKind::kSnp;
+  config.tee.kind = TeeKind::kSnp;
   config.boot.firmware = "/nonexistent/firmware.bin";
   Logger log(LogFormat::kText, LogLevel::kError);
   Metrics metrics;
-  auto vmm = build_vmm(config, log, metrics, "/nonexistent/kvm");
+  auto vmm = build_vmm(config, log, metrics, kvm_hypervisor("/nonexistent/kvm"));
   ASSERT_FALSE(vmm.ok());
-  EXPECT_NE(vmm.error().message().find("backend not implemented yet"), std::string::npos);
+  EXPECT_NE(vmm.error().message().find(
+                "boot.firmware: cannot read /nonexistent/firmware.bin: No such file or directory"),
+            std::string::npos)
+      << vmm.error().message();
 }
 
 TEST(TeeTest, BuilderReadsBootImagesBeforeOpeningKvm) {
@@ -43,7 +47,7 @@ TEST(TeeTest, BuilderReadsBootImagesBeforeOpeningKvm) {
   config.boot.firmware = "/nonexistent/firmware.bin";
   Logger log(LogFormat::kText, LogLevel::kError);
   Metrics metrics;
-  auto vmm = build_vmm(config, log, metrics, "/nonexistent/kvm");
+  auto vmm = build_vmm(config, log, metrics, kvm_hypervisor("/nonexistent/kvm"));
   ASSERT_FALSE(vmm.ok());
   EXPECT_NE(vmm.error().message().find("/nonexistent/firmware.bin"), std::string::npos);
 }
@@ -56,7 +60,7 @@ TEST(BuilderTest, FailsCleanlyAfterStartingVcpuThreads) {
   config.boot.firmware = firmware;
   Logger log(LogFormat::kText, LogLevel::kError);
   Metrics metrics;
-  auto vmm = build_vmm(config, log, metrics, "/nonexistent/kvm");
+  auto vmm = build_vmm(config, log, metrics, kvm_hypervisor("/nonexistent/kvm"));
   ASSERT_FALSE(vmm.ok());
   EXPECT_EQ(vmm.error().message(), "open /nonexistent/kvm: No such file or directory (errno 2)");
 }

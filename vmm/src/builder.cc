@@ -5,8 +5,15 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
+#include "cloister/common/file.h"
+#include "cloister/common/hex.h"
+#include "cloister/firmware_loader/igvm.h"
+#include "cloister/firmware_loader/ovmf.h"
+#include "cloister/firmware_loader/snp.h"
+#include "cloister/firmware_loader/tdx.h"
 #include "cloister/vmm/arch/x86/layout.h"
 #include "cloister/vmm/devices/virtio.h"
 #include "cloister/vmm/devices/vsock.h"
@@ -68,16 +75,111 @@ IrqLine irq_line(Vm& vm, std::uint32_t irq, Logger& log) {
   };
 }
 
+// The vCPU model of SEV-SNP launches when the configuration names none: QEMU's EPYC-v4.
+constexpr std::string_view kDefaultSnpVcpuType = "EPYC-v4";
+constexpr std::uint64_t kMaxIgvmSize = 256ull << 20;
+
+Result<std::shared_ptr<const Bytes>> read_image(const std::string& what, const std::string& path,
+                                                std::uint64_t limit) {
+  auto bytes = read_file(path);
+  if (!bytes) return bytes.error().with_context(what);
+  if (bytes->empty() || bytes->size() > limit)
+    return Error(what + " " + path + ": " + std::to_string(bytes->size()) +
+                 " bytes, expected 1 to " + std::to_string(limit));
+  return std::make_shared<const Bytes>(std::move(*bytes));
+}
+
+// The LaunchPlan of a confidential launch: the firmware or IGVM file with the configured vCPUs.
+Result<fw::LaunchPlan> confidential_plan(const VmConfig& config) {
+  const bool snp = is_snp(config.tee.kind);
+  if (config.boot.igvm) {
+    CLOISTER_TRY(auto bytes, read_image("boot.igvm", *config.boot.igvm, kMaxIgvmSize));
+    auto file = fw::IgvmFile::parse(std::move(bytes));
+    if (!file) return file.error().with_context("boot.igvm " + *config.boot.igvm);
+    if (!snp) return Error("boot.igvm: TDX launches from IGVM files are not supported yet");
+    auto plan = fw::build_snp_plan(*file);
+    if (!plan) return plan.error().with_context("boot.igvm " + *config.boot.igvm);
+    return plan;
+  }
+  CLOISTER_TRY(auto bytes, read_image("boot.firmware", *config.boot.firmware, L::kFirmwareMaxSize));
+  auto image = fw::OvmfImage::parse(std::move(bytes));
+  if (!image) return image.error().with_context("boot.firmware " + *config.boot.firmware);
+  Result<fw::LaunchPlan> plan = Error("");
+  if (snp) {
+    fw::SnpLaunchOptions options;
+    options.vcpus = config.vcpus;
+    CLOISTER_TRY(
+        options.vcpu_signature,
+        fw::vcpu_signature(config.tee.vcpu_type.value_or(std::string(kDefaultSnpVcpuType))));
+    plan = fw::build_snp_plan(*image, options);
+  } else {
+    plan = fw::build_tdx_plan(*image);
+  }
+  if (!plan) return plan.error().with_context("boot.firmware " + *config.boot.firmware);
+  return plan;
+}
+
+// Guest memory for a confidential launch: RAM, plus regions backing every launch op outside it
+// (the firmware below 4 GiB, an IGVM file's pages), writable by the guest as private memory is.
+Result<std::vector<RegionSpec>> confidential_layout(std::uint64_t ram_size,
+                                                    const fw::LaunchPlan& plan) {
+  std::vector<RegionSpec> specs;
+  specs.push_back({"ram-low", 0, L::low_ram_size(ram_size), false});
+  if (const auto high = L::high_ram_size(ram_size); high > 0)
+    specs.push_back({"ram-high", L::kFourGiB, high, false});
+  auto in_ram = [&](std::uint64_t gpa) {
+    return std::any_of(specs.begin(), specs.end(), [&](const RegionSpec& r) {
+      return gpa >= r.guest_phys_addr && gpa - r.guest_phys_addr < r.size;
+    });
+  };
+  std::vector<std::uint64_t> pages;  // outside RAM
+  for (const fw::LaunchOp& op : plan.ops()) {
+    if (op.type == fw::PageType::kVmsa) continue;
+    for (std::uint64_t gpa = op.gpa; gpa < op.gpa + op.size; gpa += fw::kPageSize)
+      if (!in_ram(gpa)) pages.push_back(gpa);
+  }
+  std::sort(pages.begin(), pages.end());
+  for (std::size_t i = 0; i < pages.size();) {
+    std::size_t j = i + 1;
+    while (j < pages.size() && pages[j] == pages[j - 1] + fw::kPageSize) ++j;
+    const std::uint64_t begin = pages[i], end = pages[j - 1] + fw::kPageSize;
+    const std::pair<std::uint64_t, std::uint64_t> devices[] = {
+        {L::kVirtioMmioBase, L::kVirtioMmioBase + L::kVirtioMmioSlots * L::kVirtioMmioStride},
+        {L::kIoapicAddr, L::kIoapicAddr + fw::kPageSize},
+        {L::kLapicAddr, L::kLapicAddr + fw::kPageSize}};
+    for (const auto& [device_begin, device_end] : devices)
+      if (begin < device_end && device_begin < end)
+        return Error("launch plan: pages at [" + hex_number(begin) + ", " + hex_number(end) +
+                     ") overlap this VM's device window [" + hex_number(device_begin) + ", " +
+                     hex_number(device_end) + ")");
+    specs.push_back({end == L::kFourGiB ? "firmware" : "launch-" + hex_number(begin), begin,
+                     end - begin, false});
+    i = j;
+  }
+  return specs;
+}
+
 }  // namespace
 
+HypervisorFactory kvm_hypervisor(std::string device) {
+  return [device = std::move(device)] { return open_kvm(device); };
+}
+
 Result<std::unique_ptr<Vmm>> build_vmm(const VmConfig& config, Logger& log, Metrics& metrics,
-                                       const std::string& kvm_device) {
+                                       const HypervisorFactory& open_hypervisor) {
   Vmm::Parts parts;
   parts.config = config;
-  // Everything that can be checked without KVM comes first.
-  CLOISTER_TRY(parts.tee, make_tee_backend(config.tee));
-  CLOISTER_TRY(auto images, load_boot_images(config.boot));
-  parts.boot_kind = images.kind;
+  const bool confidential = config.tee.kind != TeeKind::kNone;
+  // Everything that can be checked without the hypervisor comes first.
+  BootImages images;
+  if (confidential) {
+    CLOISTER_TRY(auto plan, confidential_plan(config));
+    CLOISTER_TRY(parts.tee, make_tee_backend(config.tee, std::move(plan)));
+  } else {
+    CLOISTER_TRY(parts.tee, make_tee_backend(config.tee, std::nullopt));
+    CLOISTER_TRY(images, load_boot_images(config.boot));
+  }
+  parts.boot_kind = confidential ? BootKind::kFirmware : images.kind;
   std::vector<std::unique_ptr<VirtioDevice>> virtio_devices;  // slot order: disks, then vsock
   for (const auto& disk : config.disks) {
     CLOISTER_TRY(auto blk, VirtioBlock::open(disk.path, disk.read_only, metrics));
@@ -89,18 +191,23 @@ Result<std::unique_ptr<Vmm>> build_vmm(const VmConfig& config, Logger& log, Metr
     virtio_devices.push_back(std::move(vsock));
   }
   CLOISTER_TRY(auto console, open_console(config.console));
-  // The vCPU threads start now and sandbox themselves while KVM is set up below.
+  std::vector<RegionSpec> layout;
+  if (confidential) {
+    CLOISTER_TRY(layout, confidential_layout(config.memory_bytes, *parts.tee->plan()));
+  } else {
+    layout = memory_layout(config.memory_bytes, images);
+  }
+  // The vCPU threads start now and sandbox themselves while the VM is set up below.
   parts.threads = std::make_unique<VcpuThreads>(config.vcpus, config.seccomp);
 
-  CLOISTER_TRY(parts.hypervisor, open_kvm(kvm_device));
+  CLOISTER_TRY(parts.hypervisor, open_hypervisor());
   VmOptions options;
   options.vcpus = config.vcpus;
   options.machine_type = parts.tee->machine_type();
   CLOISTER_TRY(parts.vm, parts.hypervisor->create_vm(options));
   CLOISTER_CHECK_OK(parts.tee->init_vm(*parts.vm));
 
-  CLOISTER_TRY(auto memory,
-               GuestMemory::create(memory_layout(config.memory_bytes, images), config.hugepages));
+  CLOISTER_TRY(auto memory, GuestMemory::create(layout, config.hugepages));
   parts.memory = std::make_unique<GuestMemory>(std::move(memory));
   std::uint32_t slot = 0;
   for (const auto& region : parts.memory->regions()) {
@@ -110,11 +217,18 @@ Result<std::unique_ptr<Vmm>> build_vmm(const VmConfig& config, Logger& log, Metr
     s.size = region.size;
     s.host_address = region.host;
     s.read_only = region.read_only_to_guest;
+    if (parts.tee->needs_private_memory()) {
+      CLOISTER_TRY(s.guest_memfd, parts.vm->create_guest_memfd(region.size));
+    }
     CLOISTER_CHECK_OK(parts.vm->map_memory(s));
   }
-  CLOISTER_CHECK_OK(parts.vm->create_irqchip(/*pit=*/images.kind != BootKind::kFirmware));
-  CLOISTER_TRY(auto entry,
-               place_boot_images(images, *parts.memory, config.memory_bytes, config.vcpus));
+  CLOISTER_CHECK_OK(parts.vm->create_irqchip(
+      /*pit=*/!confidential && images.kind != BootKind::kFirmware));
+  BootEntry entry;
+  if (!confidential) {
+    CLOISTER_TRY(entry,
+                 place_boot_images(images, *parts.memory, config.memory_bytes, config.vcpus));
+  }
 
   Vm& vm = *parts.vm;
   if (config.console.kind == ConsoleKind::kSocket) parts.console_input_fd = console.first->get();
@@ -155,12 +269,15 @@ Result<std::unique_ptr<Vmm>> build_vmm(const VmConfig& config, Logger& log, Metr
   for (const TeeDevice& d : parts.tee->devices(*parts.memory, log))
     CLOISTER_CHECK_OK(parts.pio.insert(d.device, d.port, d.size));
 
-  log.info("vm.built", "VM ready",
-           {{"boot", boot_kind_name(images.kind)},
-            {"vcpus", config.vcpus},
-            {"memory_bytes", config.memory_bytes},
-            {"tee", tee_name(config.tee)},
-            {"disks", config.disks.size()}});
+  nlohmann::json built = {{"boot", confidential ? (config.boot.igvm ? "igvm" : "firmware")
+                                                : boot_kind_name(images.kind)},
+                          {"vcpus", config.vcpus},
+                          {"memory_bytes", config.memory_bytes},
+                          {"tee", tee_name(config.tee.kind)},
+                          {"hypervisor", parts.hypervisor->name()},
+                          {"disks", config.disks.size()}};
+  if (auto m = parts.tee->measurement()) built[m->name] = to_hex(m->digest);
+  log.info("vm.built", "VM ready", built);
   return std::make_unique<Vmm>(std::move(parts), log, metrics);
 }
 

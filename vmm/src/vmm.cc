@@ -290,7 +290,7 @@ nlohmann::json Vmm::info() const {
                         {"vcpus", parts_.vcpus.size()},
                         {"memory_bytes", parts_.config.memory_bytes},
                         {"boot", boot_kind_name(parts_.boot_kind)},
-                        {"tee", tee_name(parts_.config.tee)},
+                        {"tee", tee_name(parts_.config.tee.kind)},
                         {"hypervisor", parts_.hypervisor->name()},
                         {"config", to_json(parts_.config)}};
   if (auto m = parts_.tee->measurement())

@@ -1,7 +1,8 @@
 // cloister-vmm: runs one VM per process under KVM.
 //   cloister-vmm run --config vm.json [flags that override it]
-//   cloister-vmm run --firmware F | --kernel K [--initrd I] [--cmdline C] --vcpus N --memory 512M
-//                    [--tee none|sim-snp|sim-tdx|snp|tdx] [--api-socket PATH] [--console SPEC] ...
+//   cloister-vmm run --firmware F | --kernel K [--initrd I] | --igvm G [--cmdline C] --vcpus N
+//                    --memory 512M [--tee none|sim-snp|sim-tdx|snp|tdx [TEE options]]
+//                    [--api-socket PATH] [--console SPEC] ...
 //   cloister-vmm validate --config vm.json      prints the canonical config or the first error
 // Exit status: 0 clean stop, 1 host/VMM error, 2 bad configuration, 3 guest fault,
 // 4 guest reported failure through the debug-exit port (docs/operator.md).
@@ -29,9 +30,19 @@ using nlohmann::json;
 constexpr int kExitHostError = 1;
 constexpr int kExitConfig = 2;
 
+// The TEE options, by config key (docs/operator.md "Confidential launch").
+struct TeeFlags {
+  std::optional<std::string> policy, host_data, id_block, id_auth, vcpu_type, certificates;
+  std::optional<std::string> td_attributes, mr_config_id, mr_owner, mr_owner_config, qgs;
+  std::optional<std::string> sim_state, sim_platform;
+  bool author_key = false;
+};
+
 struct Flags {
   std::string config_file;
-  std::optional<std::string> firmware, kernel, initrd, cmdline, memory, tee, api_socket, console;
+  std::optional<std::string> firmware, kernel, igvm, initrd, cmdline, memory, tee, api_socket,
+      console;
+  TeeFlags tee_options;
   std::optional<std::string> log_format, log_level, log_file;
   std::optional<std::uint32_t> vcpus;
   std::optional<std::uint64_t> vsock_cid;
@@ -45,12 +56,34 @@ void add_run_flags(CLI::App& cmd, Flags& f) {
   cmd.add_option("--config", f.config_file, "VM config (JSON); flags below override its keys");
   auto* fw = cmd.add_option("--firmware", f.firmware, "firmware image mapped to end at 4 GiB");
   auto* k = cmd.add_option("--kernel", f.kernel, "kernel: bzImage or ELF64");
+  auto* g = cmd.add_option("--igvm", f.igvm, "IGVM file (confidential launches)");
   fw->excludes(k);
+  g->excludes(fw);
+  g->excludes(k);
   cmd.add_option("--initrd", f.initrd, "initial ramdisk (with --kernel)");
   cmd.add_option("--cmdline", f.cmdline, "kernel command line (firmware: passed through fw_cfg)");
   cmd.add_option("--vcpus", f.vcpus, "number of vCPUs (1-254)");
   cmd.add_option("--memory", f.memory, "guest RAM, e.g. 512M or 2G");
   cmd.add_option("--tee", f.tee, "none | sim-snp | sim-tdx | snp | tdx");
+  TeeFlags& t = f.tee_options;
+  cmd.add_option("--policy", t.policy, "SEV-SNP guest policy (default 0x30000)");
+  cmd.add_option("--host-data", t.host_data, "SEV-SNP HOST_DATA: 64 hex digits");
+  cmd.add_option("--id-block", t.id_block, "SEV-SNP ID block file (96 bytes, with --id-auth)");
+  cmd.add_option("--id-auth", t.id_auth, "SEV-SNP ID authentication file (4096 bytes)");
+  cmd.add_flag("--author-key", t.author_key, "the ID authentication carries an author key");
+  cmd.add_option("--vcpu-type", t.vcpu_type, "SEV-SNP vCPU model, e.g. EPYC-v4 (CPUID(1).EAX)");
+  cmd.add_option("--certificates", t.certificates,
+                 "snp: GHCB certificate table served to extended guest requests");
+  cmd.add_option("--td-attributes", t.td_attributes, "TDX TD attributes (default 0x10000000)");
+  cmd.add_option("--mr-config-id", t.mr_config_id, "TDX MRCONFIGID: 96 hex digits");
+  cmd.add_option("--mr-owner", t.mr_owner, "TDX MROWNER: 96 hex digits");
+  cmd.add_option("--mr-owner-config", t.mr_owner_config, "TDX MROWNERCONFIG: 96 hex digits");
+  cmd.add_option("--qgs", t.qgs,
+                 "tdx: quote generation service, unix:PATH | vsock:CID:PORT | HOST:PORT");
+  cmd.add_option("--sim-state", t.sim_state,
+                 "sim-snp/sim-tdx: the simulated secure processor's state directory");
+  cmd.add_option("--sim-platform", t.sim_platform,
+                 "sim-snp/sim-tdx: JSON file describing the simulated platform (TCB, chip ID)");
   cmd.add_option("--api-socket", f.api_socket, "serve the control API on this UNIX socket");
   cmd.add_option("--console", f.console, "stdout | none | file:PATH | socket:PATH");
   cmd.add_option("--disk", f.disks, "virtio-blk disk: PATH or PATH,ro (repeatable)");
@@ -64,6 +97,42 @@ void add_run_flags(CLI::App& cmd, Flags& f) {
   cmd.add_flag("--hugepages", f.hugepages, "back guest RAM with 2 MiB hugepages");
 }
 
+// --tee and the TEE options patch "tee", turning its short form into an object when needed.
+Status merge_tee_flags(const Flags& f, json& doc) {
+  const TeeFlags& t = f.tee_options;
+  json options = json::object();
+  auto put = [&](const char* key, const std::optional<std::string>& value) {
+    if (value) options[key] = *value;
+  };
+  put("policy", t.policy);
+  put("host_data", t.host_data);
+  put("id_block", t.id_block);
+  put("id_auth", t.id_auth);
+  put("vcpu_type", t.vcpu_type);
+  put("certificates", t.certificates);
+  put("td_attributes", t.td_attributes);
+  put("mr_config_id", t.mr_config_id);
+  put("mr_owner", t.mr_owner);
+  put("mr_owner_config", t.mr_owner_config);
+  put("quote_generation_socket", t.qgs);
+  put("sim_state_dir", t.sim_state);
+  if (t.author_key) options["author_key"] = true;
+  if (t.sim_platform) {
+    CLOISTER_TRY(auto text, read_text_file(*t.sim_platform));
+    json platform = json::parse(text, nullptr, false);
+    if (platform.is_discarded())
+      return Error("--sim-platform " + *t.sim_platform + ": not valid JSON");
+    options["sim_platform"] = std::move(platform);
+  }
+  json tee = doc.contains("tee") ? doc["tee"] : json("none");
+  if (tee.is_string()) tee = json{{"kind", tee}};
+  if (!tee.is_object()) return {};  // the validator names what is wrong with it
+  if (f.tee) tee["kind"] = *f.tee;
+  for (auto& [key, value] : options.items()) tee[key] = value;
+  doc["tee"] = std::move(tee);
+  return {};
+}
+
 // The config file's JSON patched with the flags, so one validator sees every input.
 Result<json> merged_document(const Flags& f) {
   json doc = json::object();
@@ -73,23 +142,22 @@ Result<json> merged_document(const Flags& f) {
     if (doc.is_discarded()) return Error("config " + f.config_file + ": not valid JSON");
     if (!doc.is_object()) return Error("config " + f.config_file + ": expected a JSON object");
   }
-  if (f.firmware || f.kernel) {
+  if (f.firmware || f.kernel || f.igvm) {
     json& boot = doc["boot"];
     if (!boot.is_object()) boot = json::object();
     boot.erase("firmware");
     boot.erase("kernel");
-    if (f.firmware) {
-      boot.erase("initrd");
-      boot["firmware"] = *f.firmware;
-    } else {
-      boot["kernel"] = *f.kernel;
-    }
+    boot.erase("igvm");
+    if (!f.kernel) boot.erase("initrd");
+    if (f.firmware) boot["firmware"] = *f.firmware;
+    if (f.kernel) boot["kernel"] = *f.kernel;
+    if (f.igvm) boot["igvm"] = *f.igvm;
   }
   if (f.initrd) doc["boot"]["initrd"] = *f.initrd;
   if (f.cmdline) doc["boot"]["cmdline"] = *f.cmdline;
   if (f.vcpus) doc["vcpus"] = *f.vcpus;
   if (f.memory) doc["memory"] = *f.memory;
-  if (f.tee) doc["tee"] = *f.tee;
+  CLOISTER_CHECK_OK(merge_tee_flags(f, doc));
   if (f.api_socket) doc["api_socket"] = *f.api_socket;
   if (f.console) doc["console"] = *f.console;
   if (!f.disks.empty()) {
@@ -140,7 +208,7 @@ int run_vm(const VmConfig& config) {
     return kExitHostError;
   }
 
-  auto vmm = build_vmm(config, log, metrics);
+  auto vmm = build_vmm(config, log, metrics, kvm_hypervisor());
   if (!vmm) {
     log.error("vm.build_failed", vmm.error().message());
     return kExitHostError;

@@ -5,6 +5,7 @@
 #include <array>
 #include <charconv>
 
+#include "cloister/common/hex.h"
 #include "cloister/vmm/format.h"
 
 namespace cloister::vmm {
@@ -51,13 +52,147 @@ Result<bool> bool_value(const json& value, std::string_view key) {
   return value.get<bool>();
 }
 
-Result<TeeKind> parse_tee(const json& value) {
+Result<TeeKind> parse_tee_kind(const json& value, std::string_view key) {
   static constexpr std::array<TeeKind, 5> kinds = {TeeKind::kNone, TeeKind::kSimSnp,
                                                    TeeKind::kSimTdx, TeeKind::kSnp, TeeKind::kTdx};
   if (value.is_string())
     for (auto kind : kinds)
       if (value.get<std::string>() == tee_name(kind)) return kind;
-  return bad("tee", "one of none, sim-snp, sim-tdx, snp, tdx", value);
+  return bad(key, "one of none, sim-snp, sim-tdx, snp, tdx", value);
+}
+
+// A 64-bit number as a JSON integer or a "0x…" / decimal string.
+Result<std::uint64_t> u64_value(const json& value, std::string_view key) {
+  if (value.is_number_unsigned()) return value.get<std::uint64_t>();
+  if (value.is_string()) {
+    const std::string& s = value.get_ref<const std::string&>();
+    std::string_view digits = s;
+    int base = 10;
+    if (digits.starts_with("0x") || digits.starts_with("0X")) {
+      digits.remove_prefix(2);
+      base = 16;
+    }
+    std::uint64_t out = 0;
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), out, base);
+    if (!digits.empty() && ec == std::errc() && end == digits.data() + digits.size()) return out;
+  }
+  return bad(key, "a 64-bit number (an integer, or a string like \"0x30000\")", value);
+}
+
+template <std::size_t N>
+Result<std::array<std::uint8_t, N>> hex_array(const json& value, std::string_view key) {
+  if (!value.is_string()) return bad(key, std::to_string(N * 2) + " hex digits", value);
+  auto bytes = from_hex_exact(value.get<std::string>(), N);
+  if (!bytes) return Error("config: " + std::string(key) + ": " + bytes.error().message());
+  std::array<std::uint8_t, N> out;
+  std::copy(bytes->begin(), bytes->end(), out.begin());
+  return out;
+}
+
+// `option` is given: is it valid for `kind`?
+Status tee_option_for(TeeKind kind, std::string_view option, bool snp_ok, bool tdx_ok,
+                      bool sim_only = false, bool hardware_only = false) {
+  const bool sim = kind == TeeKind::kSimSnp || kind == TeeKind::kSimTdx;
+  const bool ok = ((snp_ok && is_snp(kind)) || (tdx_ok && is_tdx(kind))) && (!sim_only || sim) &&
+                  (!hardware_only || !sim);
+  if (ok) return {};
+  std::string valid;
+  if (snp_ok && !sim_only) valid += "snp";
+  if (snp_ok && !hardware_only) valid += std::string(valid.empty() ? "" : ", ") + "sim-snp";
+  if (tdx_ok && !sim_only) valid += std::string(valid.empty() ? "" : ", ") + "tdx";
+  if (tdx_ok && !hardware_only) valid += std::string(valid.empty() ? "" : ", ") + "sim-tdx";
+  return Error("config: tee." + std::string(option) + ": only valid with tee " + valid + ", not " +
+               std::string(tee_name(kind)));
+}
+
+Result<TeeConfig> parse_tee(const json& value) {
+  TeeConfig tee;
+  if (value.is_string()) {
+    CLOISTER_TRY(tee.kind, parse_tee_kind(value, "tee"));
+    return tee;
+  }
+  if (!value.is_object()) return bad("tee", "a TEE name or an object {kind, options...}", value);
+  CLOISTER_CHECK_OK(reject_unknown_keys(
+      value, "tee.",
+      {"kind", "policy", "host_data", "id_block", "id_auth", "author_key", "vcpu_type",
+       "certificates", "td_attributes", "mr_config_id", "mr_owner", "mr_owner_config",
+       "quote_generation_socket", "sim_state_dir", "sim_platform"}));
+  auto kind = value.find("kind");
+  if (kind == value.end())
+    return Error("config: tee.kind: missing (none, sim-snp, sim-tdx, snp, tdx)");
+  CLOISTER_TRY(tee.kind, parse_tee_kind(*kind, "tee.kind"));
+  for (const auto& [key, v] : value.items()) {
+    if (key == "kind") continue;
+    if (key == "policy") {
+      CLOISTER_CHECK_OK(tee_option_for(tee.kind, key, true, false));
+      CLOISTER_TRY(tee.policy, u64_value(v, "tee.policy"));
+    } else if (key == "host_data") {
+      CLOISTER_CHECK_OK(tee_option_for(tee.kind, key, true, false));
+      CLOISTER_TRY(tee.host_data, hex_array<32>(v, "tee.host_data"));
+    } else if (key == "id_block" || key == "id_auth") {
+      CLOISTER_CHECK_OK(tee_option_for(tee.kind, key, true, false));
+      CLOISTER_TRY(auto path, path_value(v, "tee." + key));
+      (key == "id_block" ? tee.id_block : tee.id_auth) = path;
+    } else if (key == "author_key") {
+      CLOISTER_CHECK_OK(tee_option_for(tee.kind, key, true, false));
+      CLOISTER_TRY(tee.author_key, bool_value(v, "tee.author_key"));
+    } else if (key == "vcpu_type") {
+      CLOISTER_CHECK_OK(tee_option_for(tee.kind, key, true, false));
+      if (!v.is_string() || v.get<std::string>().empty())
+        return bad("tee.vcpu_type", "a QEMU vCPU model name like \"EPYC-v4\"", v);
+      tee.vcpu_type = v.get<std::string>();
+    } else if (key == "certificates") {
+      CLOISTER_CHECK_OK(tee_option_for(tee.kind, key, true, false, false, true));
+      CLOISTER_TRY(tee.certificates, path_value(v, "tee.certificates"));
+    } else if (key == "td_attributes") {
+      CLOISTER_CHECK_OK(tee_option_for(tee.kind, key, false, true));
+      CLOISTER_TRY(tee.td_attributes, u64_value(v, "tee.td_attributes"));
+    } else if (key == "mr_config_id" || key == "mr_owner" || key == "mr_owner_config") {
+      CLOISTER_CHECK_OK(tee_option_for(tee.kind, key, false, true));
+      CLOISTER_TRY(auto digest, hex_array<48>(v, "tee." + key));
+      (key == "mr_config_id" ? tee.mr_config_id
+       : key == "mr_owner"   ? tee.mr_owner
+                             : tee.mr_owner_config) = digest;
+    } else if (key == "quote_generation_socket") {
+      CLOISTER_CHECK_OK(tee_option_for(tee.kind, key, false, true, false, true));
+      if (!v.is_string() || v.get<std::string>().empty())
+        return bad("tee.quote_generation_socket", "unix:PATH, vsock:CID:PORT or HOST:PORT", v);
+      tee.quote_generation_socket = v.get<std::string>();
+    } else if (key == "sim_state_dir") {
+      CLOISTER_CHECK_OK(tee_option_for(tee.kind, key, true, true, true));
+      CLOISTER_TRY(tee.sim_state_dir, path_value(v, "tee.sim_state_dir"));
+    } else if (key == "sim_platform") {
+      CLOISTER_CHECK_OK(tee_option_for(tee.kind, key, true, true, true));
+      if (!v.is_object()) return bad("tee.sim_platform", "an object", v);
+      tee.sim_platform = v;
+    }
+  }
+  if (tee.id_block.has_value() != tee.id_auth.has_value())
+    return Error("config: tee.id_block and tee.id_auth go together: give both or neither");
+  if (tee.author_key && !tee.id_block)
+    return Error("config: tee.author_key: needs tee.id_block and tee.id_auth");
+  return tee;
+}
+
+json tee_to_json(const TeeConfig& tee) {
+  json out = {{"kind", tee_name(tee.kind)}};
+  if (tee.policy) out["policy"] = hex_number(*tee.policy);
+  if (tee.host_data != std::array<std::uint8_t, 32>{}) out["host_data"] = to_hex(tee.host_data);
+  if (tee.id_block) out["id_block"] = *tee.id_block;
+  if (tee.id_auth) out["id_auth"] = *tee.id_auth;
+  if (tee.author_key) out["author_key"] = true;
+  if (tee.vcpu_type) out["vcpu_type"] = *tee.vcpu_type;
+  if (tee.certificates) out["certificates"] = *tee.certificates;
+  if (tee.td_attributes) out["td_attributes"] = hex_number(*tee.td_attributes);
+  const std::array<std::uint8_t, 48> zero{};
+  if (tee.mr_config_id != zero) out["mr_config_id"] = to_hex(tee.mr_config_id);
+  if (tee.mr_owner != zero) out["mr_owner"] = to_hex(tee.mr_owner);
+  if (tee.mr_owner_config != zero) out["mr_owner_config"] = to_hex(tee.mr_owner_config);
+  if (tee.quote_generation_socket) out["quote_generation_socket"] = *tee.quote_generation_socket;
+  if (tee.sim_state_dir) out["sim_state_dir"] = *tee.sim_state_dir;
+  if (!tee.sim_platform.is_null()) out["sim_platform"] = tee.sim_platform;
+  if (out.size() == 1) return out["kind"];
+  return out;
 }
 
 Result<ConsoleConfig> parse_console(const json& value) {
@@ -106,10 +241,13 @@ Result<LogConfig> parse_log(const json& value) {
 
 Result<BootConfig> parse_boot(const json& value) {
   if (!value.is_object())
-    return bad("boot", "an object {firmware | kernel, initrd, cmdline}", value);
+    return bad("boot", "an object {firmware | kernel | igvm, initrd, cmdline}", value);
   CLOISTER_CHECK_OK(
-      reject_unknown_keys(value, "boot.", {"firmware", "kernel", "initrd", "cmdline"}));
+      reject_unknown_keys(value, "boot.", {"firmware", "kernel", "igvm", "initrd", "cmdline"}));
   BootConfig boot;
+  if (auto it = value.find("igvm"); it != value.end()) {
+    CLOISTER_TRY(boot.igvm, path_value(*it, "boot.igvm"));
+  }
   if (auto it = value.find("firmware"); it != value.end()) {
     CLOISTER_TRY(boot.firmware, path_value(*it, "boot.firmware"));
   }
@@ -128,10 +266,12 @@ Result<BootConfig> parse_boot(const json& value) {
       return Error("config: boot.cmdline: expected at most 65535 bytes, found " +
                    std::to_string(boot.cmdline.size()));
   }
-  if (boot.firmware.has_value() == boot.kernel.has_value())
+  const int images = (boot.firmware ? 1 : 0) + (boot.kernel ? 1 : 0) + (boot.igvm ? 1 : 0);
+  if (images != 1)
     return Error(
-        std::string("config: boot: expected exactly one of \"firmware\" and \"kernel\", found ") +
-        (boot.firmware ? "both" : "neither"));
+        std::string(
+            "config: boot: expected exactly one of \"firmware\", \"kernel\" and \"igvm\", found ") +
+        (images == 0 ? "none" : std::to_string(images)));
   if (boot.initrd && !boot.kernel)
     return Error("config: boot.initrd: only valid with boot.kernel (firmware loads its own)");
   return boot;
@@ -180,6 +320,14 @@ Result<VsockConfig> parse_vsock(const json& value) {
 }
 
 }  // namespace
+
+bool is_snp(TeeKind tee) {
+  return tee == TeeKind::kSnp || tee == TeeKind::kSimSnp;
+}
+
+bool is_tdx(TeeKind tee) {
+  return tee == TeeKind::kTdx || tee == TeeKind::kSimTdx;
+}
 
 std::string_view tee_name(TeeKind tee) {
   switch (tee) {
@@ -256,8 +404,18 @@ Result<VmConfig> parse_config(const json& doc) {
     CLOISTER_TRY(config.tee, parse_tee(*it));
   }
   auto boot = doc.find("boot");
-  if (boot == doc.end()) return Error("config: boot: missing (give boot.firmware or boot.kernel)");
+  if (boot == doc.end())
+    return Error("config: boot: missing (give boot.firmware, boot.kernel or boot.igvm)");
   CLOISTER_TRY(config.boot, parse_boot(*boot));
+  if (config.tee.kind != TeeKind::kNone && config.boot.kernel)
+    return Error("config: boot.kernel: a confidential launch (tee " +
+                 std::string(tee_name(config.tee.kind)) +
+                 ") starts from measured firmware or an IGVM file, not a bare kernel: give "
+                 "boot.firmware or boot.igvm");
+  if (config.tee.kind == TeeKind::kNone && config.boot.igvm)
+    return Error(
+        "config: boot.igvm: IGVM files describe confidential launches; give tee "
+        "sim-snp, sim-tdx, snp or tdx");
   if (auto it = doc.find("console"); it != doc.end()) {
     CLOISTER_TRY(config.console, parse_console(*it));
   }
@@ -296,6 +454,7 @@ json to_json(const VmConfig& c) {
   json boot = json::object();
   if (c.boot.firmware) boot["firmware"] = *c.boot.firmware;
   if (c.boot.kernel) boot["kernel"] = *c.boot.kernel;
+  if (c.boot.igvm) boot["igvm"] = *c.boot.igvm;
   if (c.boot.initrd) boot["initrd"] = *c.boot.initrd;
   boot["cmdline"] = c.boot.cmdline;
   std::string console;
@@ -321,7 +480,7 @@ json to_json(const VmConfig& c) {
   json out = {{"vcpus", c.vcpus},
               {"memory", c.memory_bytes},
               {"hugepages", c.hugepages},
-              {"tee", tee_name(c.tee)},
+              {"tee", tee_to_json(c.tee)},
               {"boot", boot},
               {"console", console},
               {"disks", disks},

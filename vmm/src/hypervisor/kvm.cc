@@ -435,10 +435,11 @@ class KvmVcpu final : public Vcpu {
 
 class KvmVm final : public Vm {
  public:
-  KvmVm(KvmSys& sys, int kvm_fd, Fd fd, Fd sev_fd, std::size_t run_size,
+  KvmVm(KvmSys& sys, int kvm_fd, unsigned long type, Fd fd, Fd sev_fd, std::size_t run_size,
         std::vector<kvm_cpuid_entry2> cpuid)
       : sys_(sys),
         kvm_fd_(kvm_fd),
+        type_(type),
         fd_(std::move(fd)),
         sev_fd_(std::move(sev_fd)),
         run_size_(run_size),
@@ -579,6 +580,16 @@ class KvmVm final : public Vm {
   }
 
   Status create_irqchip(bool pit) override {
+    if (type_ == kvm_abi::kX86TdxVm) {
+      // A TD's interrupt controllers: local APICs in KVM, the IOAPIC and PIC in userspace
+      // (KVM has no in-kernel IOAPIC for TDX; QEMU requires kernel_irqchip=split).
+      kvm_enable_cap split{};
+      split.cap = KVM_CAP_SPLIT_IRQCHIP;
+      split.args[0] = kIoapicPins;
+      if (ioctl(KVM_ENABLE_CAP, &split) < 0)
+        return os_error("KVM_ENABLE_CAP (KVM_CAP_SPLIT_IRQCHIP)");
+      return {};
+    }
     if (ioctl(KVM_CREATE_IRQCHIP, nullptr) < 0) return os_error("KVM_CREATE_IRQCHIP");
     if (pit) {
       kvm_pit_config config{};
@@ -588,6 +599,10 @@ class KvmVm final : public Vm {
   }
 
   Status set_irq_line(std::uint32_t irq, bool level) override {
+    if (type_ == kvm_abi::kX86TdxVm)
+      return Error("irq " + std::to_string(irq) +
+                   ": a TD's IOAPIC lives in userspace, and this VMM has none yet; device "
+                   "interrupts are not delivered to TDX guests");
     kvm_irq_level line{};
     line.irq = irq;
     line.level = level ? 1 : 0;
@@ -761,8 +776,11 @@ class KvmVm final : public Vm {
     return {};
   }
 
+  static constexpr int kIoapicPins = 24;
+
   KvmSys& sys_;
   int kvm_fd_;  // /dev/kvm, which outlives every VM (the hypervisor owns it)
+  unsigned long type_;
   Fd fd_;
   Fd sev_fd_;  // /dev/sev for SEV-SNP VMs
   std::size_t run_size_;
@@ -972,8 +990,8 @@ class KvmHypervisor final : public Hypervisor {
         return os_error("KVM_SET_TSS_ADDR");
     }
     CLOISTER_TRY(auto cpuid, supported_cpuid());
-    return std::unique_ptr<Vm>(new KvmVm(sys_, fd_.get(), std::move(vm_fd), std::move(sev_fd),
-                                         run_size_, std::move(cpuid)));
+    return std::unique_ptr<Vm>(new KvmVm(sys_, fd_.get(), options.machine_type, std::move(vm_fd),
+                                         std::move(sev_fd), run_size_, std::move(cpuid)));
   }
 
  private:

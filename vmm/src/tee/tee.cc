@@ -1,5 +1,6 @@
 #include "cloister/vmm/tee/tee.h"
 
+#include "backends.h"
 #include "cloister/vmm/hypervisor/kvm_abi.h"
 
 namespace cloister::vmm {
@@ -28,23 +29,29 @@ class NoTee final : public TeeBackend {
 
 }  // namespace
 
-Result<std::unique_ptr<TeeBackend>> make_tee_backend(TeeKind kind) {
-  switch (kind) {
-    case TeeKind::kNone:
-      return std::unique_ptr<TeeBackend>(new NoTee());
+Result<std::unique_ptr<TeeBackend>> make_tee_backend(const TeeConfig& config,
+                                                     std::optional<fw::LaunchPlan> plan) {
+  if (config.kind == TeeKind::kNone) {
+    if (plan) return Error("tee none: a plain VM has no launch plan");
+    return std::unique_ptr<TeeBackend>(new NoTee());
+  }
+  if (!plan) return Error("tee " + std::string(tee_name(config.kind)) + ": needs a launch plan");
+  if (is_snp(config.kind) != (plan->tee() == fw::Tee::kSevSnp))
+    return Error("tee " + std::string(tee_name(config.kind)) + ": the launch plan is for " +
+                 std::string(fw::to_string(plan->tee())));
+  switch (config.kind) {
+    case TeeKind::kSnp:
+      return tee::make_snp_backend(config, std::move(*plan));
+    case TeeKind::kTdx:
+      return tee::make_tdx_backend(config, std::move(*plan));
     case TeeKind::kSimSnp:
     case TeeKind::kSimTdx:
-      return Error("tee " + std::string(tee_name(kind)) +
+      return Error("tee " + std::string(tee_name(config.kind)) +
                    ": backend not implemented yet (the simulated secure processor, which would "
                    "execute the firmware-loader LaunchPlan and sign reports, is not built); use "
                    "tee none");
-    case TeeKind::kSnp:
-    case TeeKind::kTdx:
-      return Error("tee " + std::string(tee_name(kind)) +
-                   ": backend not implemented yet (the KVM " +
-                   (kind == TeeKind::kSnp ? "SEV-SNP" : "TDX") +
-                   " launch sequence, which would execute the firmware-loader LaunchPlan, is not "
-                   "built, and no host here has the hardware to test it); use tee none");
+    case TeeKind::kNone:
+      break;
   }
   return Error("tee: unknown kind");
 }

@@ -4,6 +4,7 @@
 // value, before anything touches KVM. Schema: docs/operator.md.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -18,10 +19,38 @@ namespace cloister::vmm {
 
 enum class TeeKind { kNone, kSimSnp, kSimTdx, kSnp, kTdx };
 std::string_view tee_name(TeeKind tee);
+bool is_snp(TeeKind tee);  // snp or sim-snp
+bool is_tdx(TeeKind tee);  // tdx or sim-tdx
+
+// The confidential-launch options. In JSON, "tee": "sim-snp" or an object whose "kind" is the
+// TEE and whose other keys are these options, each valid only for the TEEs it names.
+struct TeeConfig {
+  TeeKind kind = TeeKind::kNone;
+  // SEV-SNP (snp, sim-snp).
+  std::optional<std::uint64_t> policy;  // guest policy (default 0x30000, or the IGVM file's)
+  std::array<std::uint8_t, 32> host_data{};
+  std::optional<std::string> id_block;      // file: the 96-byte ID block (with id_auth)
+  std::optional<std::string> id_auth;       // file: the 4096-byte ID authentication structure
+  bool author_key = false;                  // id_auth carries an author key signature
+  std::optional<std::string> vcpu_type;     // QEMU vCPU model: CPUID(1).EAX, the VMSAs' RDX
+  std::optional<std::string> certificates;  // snp: GHCB certificate table for extended requests
+  // TDX (tdx, sim-tdx).
+  std::optional<std::uint64_t> td_attributes;  // TD ATTRIBUTES (default SEPT_VE_DISABLE)
+  std::array<std::uint8_t, 48> mr_config_id{};
+  std::array<std::uint8_t, 48> mr_owner{};
+  std::array<std::uint8_t, 48> mr_owner_config{};
+  std::optional<std::string> quote_generation_socket;  // tdx: unix:PATH, vsock:CID:PORT, HOST:PORT
+  // The simulated secure processor (sim-snp, sim-tdx).
+  std::optional<std::string> sim_state_dir;
+  nlohmann::json sim_platform;  // the simulated platform (TCB, chip ID, ...), or null
+
+  bool operator==(const TeeConfig&) const = default;
+};
 
 struct BootConfig {
-  std::optional<std::string> firmware;  // exactly one of firmware and kernel
+  std::optional<std::string> firmware;  // exactly one of firmware, kernel and igvm
   std::optional<std::string> kernel;
+  std::optional<std::string> igvm;    // an IGVM file (confidential launches)
   std::optional<std::string> initrd;  // only with kernel
   std::string cmdline;                // kernel: boot_params; firmware: fw_cfg
 };
@@ -54,7 +83,7 @@ struct VmConfig {
   std::uint32_t vcpus = 1;
   std::uint64_t memory_bytes = 128ull << 20;
   bool hugepages = false;
-  TeeKind tee = TeeKind::kNone;
+  TeeConfig tee;
   BootConfig boot;
   ConsoleConfig console;
   std::vector<DiskConfig> disks;

@@ -75,9 +75,10 @@ class TeeBackend {
   virtual nlohmann::json describe() const = 0;
 };
 
-// The backend for `kind`. `none` always succeeds. sim-snp, sim-tdx, snp and tdx fail with an
-// error saying the backend is not implemented yet: the configuration accepts them so configs
-// can be written ahead, but nothing is launched and KVM is never opened.
-Result<std::unique_ptr<TeeBackend>> make_tee_backend(TeeKind kind);
+// The backend for `config.kind`, executing `plan` (which `none` must not have and every other
+// TEE must). Checks the TEE options against the plan (SNP policy and ID block, TD attributes,
+// files they name) so a bad launch fails before the hypervisor is opened.
+Result<std::unique_ptr<TeeBackend>> make_tee_backend(const TeeConfig& config,
+                                                     std::optional<fw::LaunchPlan> plan);
 
 }  // namespace cloister::vmm

@@ -1,0 +1,107 @@
+// TDX quotes for guests: TDG.VP.VMCALL<GetQuote> (GHCI 1.5) hands the VMM a shared buffer with
+// a TDREPORT; a quote provider turns the TDREPORT into a quote; the VMM writes the quote back
+// and the guest, which polls the buffer's status, reads it (research/vmm.md §a.7, §b.1).
+//
+// Providers: Intel's Quote Generation Service (QGS) over its socket protocol (as QEMU's
+// quote-generation-socket), and the simulated Quoting Enclave of sim-tdx. The buffer format
+// and its checks live here once for both TDX backends.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "cloister/common/bytes.h"
+#include "cloister/common/result.h"
+#include "cloister/vmm/log.h"
+#include "cloister/vmm/memory/guest_memory.h"
+
+namespace cloister::vmm {
+
+class QuoteProvider {
+ public:
+  virtual ~QuoteProvider() = default;
+  // The quote for `tdreport` (a 1024-byte TDREPORT_STRUCT), within `timeout`.
+  virtual Result<Bytes> get_quote(ByteView tdreport, std::chrono::milliseconds timeout) = 0;
+  virtual std::string describe() const = 0;  // "QGS at unix:/run/qgs.sock"
+};
+
+// Intel QGS (DCAP's qgs, tdx-qgs): `address` is unix:PATH, vsock:CID:PORT or HOST:PORT. Each
+// quote is one connection: a 4-byte big-endian length, then qgs_msg_get_quote_req (header
+// {major 1, minor 1, type GET_QUOTE_REQ, size, error_code}, report_size, id_list_size, the
+// TDREPORT); the answer is framed the same way and carries qgs_msg_get_quote_resp.
+Result<std::unique_ptr<QuoteProvider>> qgs_quote_provider(const std::string& address);
+
+// The GHCI GetQuote shared buffer: {u64 version = 1, u64 status, u32 in_len, u32 out_len,
+// data[]}, at most this many bytes (QEMU's TDX_GET_QUOTE_MAX_BUF_LEN).
+inline constexpr std::uint64_t kGetQuoteBufferMax = 128 * 1024;
+inline constexpr std::size_t kGetQuoteHeaderSize = 24;
+inline constexpr std::size_t kTdReportSize = 1024;
+inline constexpr std::uint64_t kGetQuoteStatusSuccess = 0;
+inline constexpr std::uint64_t kGetQuoteStatusInFlight = ~0ull;
+inline constexpr std::uint64_t kGetQuoteStatusError = 0x8000000000000000ull;
+inline constexpr std::uint64_t kGetQuoteStatusServiceUnavailable = 0x8000000000000001ull;
+
+// Checks the guest's buffer at [gpa, gpa + size): 4 KiB aligned, within the limit, in guest
+// RAM, version 1, in_len = 1024. Returns the TDREPORT.
+Result<Bytes> read_get_quote_request(const GuestMemory& memory, std::uint64_t gpa,
+                                     std::uint64_t size);
+
+// Writes the outcome: the quote and SUCCESS, or `failure_status` with out_len 0. A quote that
+// does not fit the buffer is an error. The status is written last, so a guest polling it never
+// sees a partial quote.
+void write_get_quote_result(const GuestMemory& memory, std::uint64_t gpa, std::uint64_t size,
+                            const Result<Bytes>& quote, std::uint64_t failure_status);
+
+// Serves GetQuote asynchronously, as hardware TDX guests expect: submit() validates the buffer,
+// marks it IN_FLIGHT and queues it; one worker asks the provider and writes the result. At most
+// kMaxInFlight requests wait; more are refused with RETRY. The destructor waits for the
+// request in progress (each is bounded by the provider timeout) and drops the queued ones.
+class GetQuoteService {
+ public:
+  static constexpr std::size_t kMaxInFlight = 16;
+  static constexpr std::chrono::seconds kTimeout{30};  // the Linux guest driver's deadline
+
+  GetQuoteService(const GuestMemory& memory, std::unique_ptr<QuoteProvider> provider, Logger& log);
+  ~GetQuoteService();
+  GetQuoteService(const GetQuoteService&) = delete;
+  GetQuoteService& operator=(const GetQuoteService&) = delete;
+
+  // The TDVMCALL status for the guest: SUCCESS (queued), INVALID_OPERAND (bad buffer) or
+  // RETRY (too many requests in flight).
+  std::uint64_t submit(std::uint64_t gpa, std::uint64_t size);
+  const QuoteProvider& provider() const { return *provider_; }
+
+ private:
+  struct Job {
+    std::uint64_t gpa;
+    std::uint64_t size;
+    Bytes tdreport;
+  };
+  void work();
+
+  const GuestMemory& memory_;
+  std::unique_ptr<QuoteProvider> provider_;
+  Logger& log_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<Job> queue_;
+  bool stopping_ = false;
+  std::thread worker_;
+};
+
+// TDVMCALL status codes (GHCI 1.5; Linux arch/x86/include/asm/shared/tdx.h).
+inline constexpr std::uint64_t kTdvmcallSuccess = 0;
+inline constexpr std::uint64_t kTdvmcallRetry = 1;
+inline constexpr std::uint64_t kTdvmcallInvalidOperand = 0x8000000000000000ull;
+
+// Parses a QGS response (after the length prefix) and returns the quote; every length is checked
+// against `response`. Exposed for its fuzz target.
+Result<Bytes> parse_qgs_response(ByteView response);
+
+}  // namespace cloister::vmm

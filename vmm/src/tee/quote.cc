@@ -1,0 +1,350 @@
+#include "cloister/vmm/tee/quote.h"
+
+#include <fcntl.h>
+#include <linux/vm_sockets.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <charconv>
+#include <cstring>
+
+#include "cloister/common/hex.h"
+#include "cloister/vmm/fd.h"
+
+namespace cloister::vmm {
+namespace {
+
+// qgs_msg_lib (DCAP QuoteGeneration/quote_wrapper/qgs_msg_lib): message types and header.
+constexpr std::uint16_t kQgsMajor = 1;
+constexpr std::uint16_t kQgsMinor = 1;
+constexpr std::uint32_t kQgsGetQuoteReq = 0;
+constexpr std::uint32_t kQgsGetQuoteResp = 1;
+constexpr std::size_t kQgsHeaderSize = 16;
+constexpr std::size_t kQgsResponseFixed = kQgsHeaderSize + 8;  // + selected_id_size, quote_size
+constexpr std::uint32_t kQgsMaxMessage = 4 * 1024 * 1024;
+
+void put_le(Bytes& out, std::uint64_t v, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+}
+
+std::uint32_t le32(ByteView b, std::size_t at) {
+  return static_cast<std::uint32_t>(b[at]) | static_cast<std::uint32_t>(b[at + 1]) << 8 |
+         static_cast<std::uint32_t>(b[at + 2]) << 16 | static_cast<std::uint32_t>(b[at + 3]) << 24;
+}
+
+using Clock = std::chrono::steady_clock;
+
+int remaining_ms(Clock::time_point deadline) {
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  return left.count() <= 0 ? 0 : static_cast<int>(left.count());
+}
+
+// Waits until `fd` is ready for `events` or the deadline passes.
+Status wait_for(int fd, short events, Clock::time_point deadline, const std::string& what) {
+  for (;;) {
+    pollfd p{fd, events, 0};
+    const int rc = ::poll(&p, 1, remaining_ms(deadline));
+    if (rc > 0) return {};
+    if (rc == 0) return Error(what + ": timed out");
+    if (errno != EINTR) return os_error(what);
+  }
+}
+
+Status send_all(int fd, ByteView data, Clock::time_point deadline, const std::string& what) {
+  std::size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = ::send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
+    if (n > 0) {
+      done += static_cast<std::size_t>(n);
+    } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+      CLOISTER_CHECK_OK(wait_for(fd, POLLOUT, deadline, what));
+    } else {
+      return os_error(what);
+    }
+  }
+  return {};
+}
+
+Status recv_exact(int fd, std::span<std::uint8_t> out, Clock::time_point deadline,
+                  const std::string& what) {
+  std::size_t done = 0;
+  while (done < out.size()) {
+    const ssize_t n = ::recv(fd, out.data() + done, out.size() - done, 0);
+    if (n > 0) {
+      done += static_cast<std::size_t>(n);
+    } else if (n == 0) {
+      return Error(what + ": the service closed the connection after " + std::to_string(done) +
+                   " of " + std::to_string(out.size()) + " bytes");
+    } else if (errno == EAGAIN || errno == EINTR) {
+      CLOISTER_CHECK_OK(wait_for(fd, POLLIN, deadline, what));
+    } else {
+      return os_error(what);
+    }
+  }
+  return {};
+}
+
+struct QgsAddress {
+  int family = AF_UNIX;
+  std::string path;  // AF_UNIX
+  std::uint32_t cid = 0, port = 0;
+  std::string host, service;  // AF_INET/AF_INET6
+};
+
+Result<std::uint32_t> parse_u32(std::string_view text, const std::string& what) {
+  std::uint32_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size())
+    return Error(what + ": '" + std::string(text) + "' is not a number");
+  return v;
+}
+
+Result<QgsAddress> parse_address(const std::string& address) {
+  const std::string what = "quote generation socket '" + address + "'";
+  QgsAddress out;
+  if (address.starts_with("unix:")) {
+    out.path = address.substr(5);
+    if (out.path.empty() || out.path.size() >= sizeof(sockaddr_un{}.sun_path))
+      return Error(what + ": expected unix:PATH with a path shorter than 108 bytes");
+    return out;
+  }
+  if (address.starts_with("vsock:")) {
+    const std::string rest = address.substr(6);
+    const auto colon = rest.find(':');
+    if (colon == std::string::npos) return Error(what + ": expected vsock:CID:PORT");
+    out.family = AF_VSOCK;
+    CLOISTER_TRY(out.cid, parse_u32(std::string_view(rest).substr(0, colon), what));
+    CLOISTER_TRY(out.port, parse_u32(std::string_view(rest).substr(colon + 1), what));
+    return out;
+  }
+  const auto colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == address.size())
+    return Error(what + ": expected unix:PATH, vsock:CID:PORT or HOST:PORT");
+  out.family = AF_INET;
+  out.host = address.substr(0, colon);
+  if (out.host.size() > 2 && out.host.front() == '[' && out.host.back() == ']')
+    out.host = out.host.substr(1, out.host.size() - 2);
+  out.service = address.substr(colon + 1);
+  CLOISTER_TRY([[maybe_unused]] auto port, parse_u32(out.service, what));
+  return out;
+}
+
+Result<Fd> connect_to(const QgsAddress& a, Clock::time_point deadline, const std::string& what) {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+  int family = a.family;
+  if (a.family == AF_UNIX) {
+    auto* un = reinterpret_cast<sockaddr_un*>(&storage);
+    un->sun_family = AF_UNIX;
+    std::memcpy(un->sun_path, a.path.c_str(), a.path.size() + 1);
+    length = sizeof(sockaddr_un);
+  } else if (a.family == AF_VSOCK) {
+    auto* vm = reinterpret_cast<sockaddr_vm*>(&storage);
+    vm->svm_family = AF_VSOCK;
+    vm->svm_cid = a.cid;
+    vm->svm_port = a.port;
+    length = sizeof(sockaddr_vm);
+  } else {
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    const int rc = ::getaddrinfo(a.host.c_str(), a.service.c_str(), &hints, &found);
+    if (rc != 0 || found == nullptr)
+      return Error(what + ": cannot resolve " + a.host + ": " + ::gai_strerror(rc));
+    std::memcpy(&storage, found->ai_addr, found->ai_addrlen);
+    length = found->ai_addrlen;
+    family = found->ai_family;
+    ::freeaddrinfo(found);
+  }
+  Fd fd(::socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd.valid()) return os_error(what + ": socket");
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&storage), length) < 0) {
+    if (errno != EINPROGRESS && errno != EAGAIN) return os_error(what + ": connect");
+    CLOISTER_CHECK_OK(wait_for(fd.get(), POLLOUT, deadline, what + ": connect"));
+    int err = 0;
+    socklen_t len = sizeof err;
+    ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) return os_error(what + ": connect", err);
+  }
+  return fd;
+}
+
+class QgsProvider final : public QuoteProvider {
+ public:
+  QgsProvider(std::string address, QgsAddress parsed)
+      : address_(std::move(address)), parsed_(std::move(parsed)) {}
+
+  Result<Bytes> get_quote(ByteView tdreport, std::chrono::milliseconds timeout) override {
+    const auto deadline = Clock::now() + timeout;
+    const std::string what = "QGS at " + address_;
+    CLOISTER_TRY(Fd fd, connect_to(parsed_, deadline, what));
+    const std::uint32_t body = static_cast<std::uint32_t>(kQgsHeaderSize + 8 + tdreport.size());
+    Bytes message;
+    for (int shift = 24; shift >= 0; shift -= 8)
+      message.push_back(static_cast<std::uint8_t>(body >> shift));
+    put_le(message, kQgsMajor, 2);
+    put_le(message, kQgsMinor, 2);
+    put_le(message, kQgsGetQuoteReq, 4);
+    put_le(message, body, 4);
+    put_le(message, 0, 4);  // error_code
+    put_le(message, tdreport.size(), 4);
+    put_le(message, 0, 4);  // id_list_size: let the QGS choose the attestation key
+    message.insert(message.end(), tdreport.begin(), tdreport.end());
+    CLOISTER_CHECK_OK(send_all(fd.get(), message, deadline, what + ": send"));
+    std::uint8_t prefix[4];
+    CLOISTER_CHECK_OK(recv_exact(fd.get(), prefix, deadline, what + ": response length"));
+    const std::uint32_t size = static_cast<std::uint32_t>(prefix[0]) << 24 |
+                               static_cast<std::uint32_t>(prefix[1]) << 16 |
+                               static_cast<std::uint32_t>(prefix[2]) << 8 | prefix[3];
+    if (size > kQgsMaxMessage)
+      return Error(what + ": response of " + std::to_string(size) + " bytes exceeds the limit of " +
+                   std::to_string(kQgsMaxMessage));
+    Bytes response(size);
+    CLOISTER_CHECK_OK(recv_exact(fd.get(), response, deadline, what + ": response"));
+    auto quote = parse_qgs_response(response);
+    if (!quote) return quote.error().with_context(what);
+    return quote;
+  }
+
+  std::string describe() const override { return "QGS at " + address_; }
+
+ private:
+  std::string address_;
+  QgsAddress parsed_;
+};
+
+}  // namespace
+
+Result<Bytes> parse_qgs_response(ByteView r) {
+  if (r.size() < kQgsResponseFixed)
+    return Error("QGS response: " + std::to_string(r.size()) + " bytes, expected at least " +
+                 std::to_string(kQgsResponseFixed));
+  const std::uint32_t major = r[0] | r[1] << 8;
+  const std::uint32_t type = le32(r, 4);
+  const std::uint32_t size = le32(r, 8);
+  const std::uint32_t error = le32(r, 12);
+  if (major != kQgsMajor)
+    return Error("QGS response: major version " + std::to_string(major) + ", expected 1");
+  if (type != kQgsGetQuoteResp)
+    return Error("QGS response: message type " + std::to_string(type) +
+                 ", expected 1 (GET_QUOTE_RESP)");
+  if (size != r.size())
+    return Error("QGS response: header size " + std::to_string(size) + " but " +
+                 std::to_string(r.size()) + " bytes were framed");
+  if (error != 0)
+    return Error("QGS response: error code " + hex_number(error) +
+                 " (the service could not "
+                 "produce a quote; see its log)");
+  const std::uint64_t id_size = le32(r, 16);
+  const std::uint64_t quote_size = le32(r, 20);
+  if (quote_size == 0 || kQgsResponseFixed + id_size + quote_size != r.size())
+    return Error("QGS response: selected_id_size " + std::to_string(id_size) + " + quote_size " +
+                 std::to_string(quote_size) + " do not fill the " +
+                 std::to_string(r.size() - kQgsResponseFixed) + " bytes after the header");
+  const auto quote = r.subspan(kQgsResponseFixed + id_size);
+  return Bytes(quote.begin(), quote.end());
+}
+
+Result<std::unique_ptr<QuoteProvider>> qgs_quote_provider(const std::string& address) {
+  CLOISTER_TRY(auto parsed, parse_address(address));
+  return std::unique_ptr<QuoteProvider>(new QgsProvider(address, std::move(parsed)));
+}
+
+Result<Bytes> read_get_quote_request(const GuestMemory& memory, std::uint64_t gpa,
+                                     std::uint64_t size) {
+  const std::string what =
+      "GetQuote buffer at GPA " + hex_number(gpa) + " (" + hex_number(size) + " bytes)";
+  if (gpa % 4096 != 0 || size % 4096 != 0 || size == 0 || size > kGetQuoteBufferMax)
+    return Error(what + ": expected 4 KiB aligned, a multiple of 4 KiB and at most " +
+                 hex_number(kGetQuoteBufferMax) + " bytes (GHCI GetQuote)");
+  CLOISTER_TRY(auto buffer, memory.view(gpa, size, Access::kWrite, what));
+  const std::uint64_t version = load_le64(buffer, 0);
+  const std::uint32_t in_len = le32(buffer, 16);
+  if (version != 1) return Error(what + ": version " + std::to_string(version) + ", expected 1");
+  if (in_len != kTdReportSize)
+    return Error(what + ": in_len " + std::to_string(in_len) + ", expected a " +
+                 std::to_string(kTdReportSize) + "-byte TDREPORT");
+  const auto report = buffer.subspan(kGetQuoteHeaderSize, kTdReportSize);
+  return Bytes(report.begin(), report.end());
+}
+
+void write_get_quote_result(const GuestMemory& memory, std::uint64_t gpa, std::uint64_t size,
+                            const Result<Bytes>& quote, std::uint64_t failure_status) {
+  auto view = memory.view(gpa, size, Access::kWrite, "GetQuote buffer");
+  if (!view) return;  // validated when the request came in; the guest cannot remap RAM
+  std::span<std::uint8_t> buffer = *view;
+  std::uint64_t status = failure_status;
+  std::uint32_t out_len = 0;
+  if (quote && quote->size() <= size - kGetQuoteHeaderSize) {
+    std::copy(quote->begin(), quote->end(), buffer.begin() + kGetQuoteHeaderSize);
+    out_len = static_cast<std::uint32_t>(quote->size());
+    status = kGetQuoteStatusSuccess;
+  }
+  for (int i = 0; i < 4; ++i) buffer[20 + i] = static_cast<std::uint8_t>(out_len >> (8 * i));
+  std::atomic_thread_fence(std::memory_order_release);
+  std::atomic_ref<std::uint64_t> status_field(*reinterpret_cast<std::uint64_t*>(buffer.data() + 8));
+  status_field.store(status, std::memory_order_release);
+}
+
+GetQuoteService::GetQuoteService(const GuestMemory& memory, std::unique_ptr<QuoteProvider> provider,
+                                 Logger& log)
+    : memory_(memory), provider_(std::move(provider)), log_(log), worker_([this] { work(); }) {}
+
+GetQuoteService::~GetQuoteService() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  worker_.join();
+}
+
+std::uint64_t GetQuoteService::submit(std::uint64_t gpa, std::uint64_t size) {
+  auto report = read_get_quote_request(memory_, gpa, size);
+  if (!report) {
+    log_.warn("tdx.get_quote_refused", report.error().message());
+    return kTdvmcallInvalidOperand;
+  }
+  {
+    std::lock_guard lock(mutex_);
+    if (queue_.size() >= kMaxInFlight) return kTdvmcallRetry;
+    write_get_quote_result(memory_, gpa, size, Error("in flight"), kGetQuoteStatusInFlight);
+    queue_.push_back({gpa, size, std::move(*report)});
+  }
+  cv_.notify_one();
+  return kTdvmcallSuccess;
+}
+
+void GetQuoteService::work() {
+  for (;;) {
+    Job job;
+    {
+      std::unique_lock lock(mutex_);
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return;
+      job = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    const auto started = std::chrono::steady_clock::now();
+    auto quote = provider_->get_quote(job.tdreport, kTimeout);
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - started)
+                        .count();
+    if (quote && quote->size() > job.size - kGetQuoteHeaderSize)
+      quote =
+          Error("the " + std::to_string(quote->size()) + "-byte quote does not fit the guest's " +
+                std::to_string(job.size) + "-byte buffer");
+    if (quote)
+      log_.info("tdx.quote", "quote delivered to the guest",
+                {{"bytes", quote->size()}, {"ms", ms}, {"provider", provider_->describe()}});
+    else
+      log_.warn("tdx.quote_failed", quote.error().message(), {{"ms", ms}});
+    write_get_quote_result(memory_, job.gpa, job.size, quote, kGetQuoteStatusError);
+  }
+}
+
+}  // namespace cloister::vmm

@@ -1,5 +1,6 @@
 #include "cloister/vmm/seccomp/seccomp.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/kvm.h>
 #include <sys/ioctl.h>
@@ -8,6 +9,8 @@
 #include <unistd.h>
 
 #include <csignal>
+
+#include "cloister/vmm/hypervisor/kvm_abi.h"
 
 namespace cloister::vmm {
 namespace {
@@ -26,8 +29,8 @@ int in_filtered_child(ThreadClass cls, F body) {
 }
 
 TEST(SeccompTest, ProgramsEndInKillAndCheckTheArchitecture) {
-  for (auto cls :
-       {ThreadClass::kVcpu, ThreadClass::kApi, ThreadClass::kDevice, ThreadClass::kVmm}) {
+  for (auto cls : {ThreadClass::kVcpu, ThreadClass::kApi, ThreadClass::kDevice, ThreadClass::kVmm,
+                   ThreadClass::kQuote}) {
     auto p = seccomp_program(cls);
     ASSERT_GT(p.size(), 10u);
     EXPECT_EQ(p.back().code, BPF_RET | BPF_K);
@@ -67,6 +70,25 @@ TEST(SeccompTest, AllowedCallsWorkAndForbiddenOnesKill) {
                          [] { return ::socket(AF_UNIX, SOCK_STREAM, 0) >= 0 ? 7 : 8; });
   ASSERT_TRUE(WIFEXITED(st));
   EXPECT_EQ(WEXITSTATUS(st), 7);
+  // A confidential guest's conversions run on the vCPU thread: memory attributes and a hole in
+  // guest_memfd (here on bad fds).
+  st = in_filtered_child(ThreadClass::kVcpu, [] {
+    return ::ioctl(-1, kvm_abi::kSetMemoryAttributes, nullptr) < 0 && errno == EBADF &&
+                   ::fallocate(-1, 0, 0, 4096) < 0 && errno == EBADF
+               ? 7
+               : 8;
+  });
+  ASSERT_TRUE(WIFEXITED(st));
+  EXPECT_EQ(WEXITSTATUS(st), 7);
+  // The quote worker connects to the QGS but issues no ioctls and opens no files.
+  st = in_filtered_child(ThreadClass::kQuote,
+                         [] { return ::socket(AF_UNIX, SOCK_STREAM, 0) >= 0 ? 7 : 8; });
+  ASSERT_TRUE(WIFEXITED(st));
+  EXPECT_EQ(WEXITSTATUS(st), 7);
+  st = in_filtered_child(ThreadClass::kQuote,
+                         [] { return ::open("/etc/hosts", O_RDONLY) >= 0 ? 7 : 8; });
+  ASSERT_TRUE(WIFSIGNALED(st));
+  EXPECT_EQ(WTERMSIG(st), SIGSYS);
   // No class may execve.
   st = in_filtered_child(ThreadClass::kVmm, [] {
     char* argv[] = {nullptr};

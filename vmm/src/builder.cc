@@ -264,7 +264,7 @@ Result<std::unique_ptr<Vmm>> build_vmm(const VmConfig& config, Logger& log, Metr
   }
   std::vector<Vcpu*> vcpus;
   for (auto& v : parts.vcpus) vcpus.push_back(v.get());
-  LaunchContext launch{vm, vcpus, *parts.memory, log};
+  LaunchContext launch{vm, vcpus, *parts.memory, log, config.seccomp};
   CLOISTER_CHECK_OK(parts.tee->launch(launch));
   for (const TeeDevice& d : parts.tee->devices(*parts.memory, log))
     CLOISTER_CHECK_OK(parts.pio.insert(d.device, d.port, d.size));

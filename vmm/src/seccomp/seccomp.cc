@@ -10,6 +10,7 @@
 #include <cstddef>
 
 #include "cloister/vmm/fd.h"
+#include "cloister/vmm/hypervisor/kvm_abi.h"
 
 namespace cloister::vmm {
 namespace {
@@ -55,9 +56,11 @@ constexpr int kCommon[] = {
 };
 
 // The vCPU loop and the devices it runs: KVM_RUN, interrupts, register dumps on faults,
-// virtio-blk file I/O.
-constexpr int kVcpu[] = {SYS_ioctl, SYS_pread64, SYS_pwrite64, SYS_fdatasync};
-constexpr unsigned long kVcpuIoctls[] = {KVM_RUN, KVM_IRQ_LINE, KVM_GET_REGS, KVM_GET_SREGS};
+// virtio-blk file I/O, and a confidential guest's private/shared conversions (memory
+// attributes, then discarding the stale copy: madvise or a guest_memfd hole).
+constexpr int kVcpu[] = {SYS_ioctl, SYS_pread64, SYS_pwrite64, SYS_fdatasync, SYS_fallocate};
+constexpr unsigned long kVcpuIoctls[] = {KVM_RUN, KVM_IRQ_LINE, KVM_GET_REGS, KVM_GET_SREGS,
+                                         kvm_abi::kSetMemoryAttributes};
 
 // The API server: accept connections, read requests, write responses.
 constexpr int kApi[] = {SYS_accept4, SYS_recvfrom, SYS_shutdown, SYS_fcntl};
@@ -67,6 +70,10 @@ constexpr int kApi[] = {SYS_accept4, SYS_recvfrom, SYS_shutdown, SYS_fcntl};
 constexpr int kDevice[] = {SYS_epoll_wait, SYS_epoll_pwait, SYS_epoll_ctl, SYS_socket, SYS_connect,
                            SYS_accept4,    SYS_recvfrom,    SYS_shutdown,  SYS_ioctl};
 constexpr unsigned long kDeviceIoctls[] = {KVM_IRQ_LINE};
+
+// The TDX quote worker: one connection to the quote generation service per quote (its address
+// was resolved before the filter).
+constexpr int kQuote[] = {SYS_socket, SYS_connect, SYS_getsockopt, SYS_recvfrom};
 
 // The main thread: signalfd/console input, shutdown and cleanup.
 constexpr int kVmm[] = {SYS_unlink, SYS_shutdown, SYS_recvfrom};
@@ -111,6 +118,9 @@ std::vector<sock_filter> seccomp_program(ThreadClass cls) {
       break;
     case ThreadClass::kVmm:
       allowed.insert(allowed.end(), std::begin(kVmm), std::end(kVmm));
+      break;
+    case ThreadClass::kQuote:
+      allowed.insert(allowed.end(), std::begin(kQuote), std::end(kQuote));
       break;
   }
   constexpr std::uint32_t kNr = offsetof(seccomp_data, nr);

@@ -14,6 +14,7 @@
 
 #include "cloister/common/hex.h"
 #include "cloister/vmm/fd.h"
+#include "cloister/vmm/seccomp/seccomp.h"
 
 namespace cloister::vmm {
 namespace {
@@ -88,11 +89,12 @@ Status recv_exact(int fd, std::span<std::uint8_t> out, Clock::time_point deadlin
   return {};
 }
 
+// A resolved address: name resolution happens once, when the provider is made, so the quote
+// worker needs no files (it runs under seccomp).
 struct QgsAddress {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
   int family = AF_UNIX;
-  std::string path;  // AF_UNIX
-  std::uint32_t cid = 0, port = 0;
-  std::string host, service;  // AF_INET/AF_INET6
 };
 
 Result<std::uint32_t> parse_u32(std::string_view text, const std::string& what) {
@@ -107,62 +109,52 @@ Result<QgsAddress> parse_address(const std::string& address) {
   const std::string what = "quote generation socket '" + address + "'";
   QgsAddress out;
   if (address.starts_with("unix:")) {
-    out.path = address.substr(5);
-    if (out.path.empty() || out.path.size() >= sizeof(sockaddr_un{}.sun_path))
+    const std::string path = address.substr(5);
+    if (path.empty() || path.size() >= sizeof(sockaddr_un{}.sun_path))
       return Error(what + ": expected unix:PATH with a path shorter than 108 bytes");
+    auto* un = reinterpret_cast<sockaddr_un*>(&out.storage);
+    un->sun_family = AF_UNIX;
+    std::memcpy(un->sun_path, path.c_str(), path.size() + 1);
+    out.length = sizeof(sockaddr_un);
     return out;
   }
   if (address.starts_with("vsock:")) {
     const std::string rest = address.substr(6);
     const auto colon = rest.find(':');
     if (colon == std::string::npos) return Error(what + ": expected vsock:CID:PORT");
+    auto* vm = reinterpret_cast<sockaddr_vm*>(&out.storage);
+    vm->svm_family = AF_VSOCK;
+    CLOISTER_TRY(vm->svm_cid, parse_u32(std::string_view(rest).substr(0, colon), what));
+    CLOISTER_TRY(vm->svm_port, parse_u32(std::string_view(rest).substr(colon + 1), what));
     out.family = AF_VSOCK;
-    CLOISTER_TRY(out.cid, parse_u32(std::string_view(rest).substr(0, colon), what));
-    CLOISTER_TRY(out.port, parse_u32(std::string_view(rest).substr(colon + 1), what));
+    out.length = sizeof(sockaddr_vm);
     return out;
   }
   const auto colon = address.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == address.size())
     return Error(what + ": expected unix:PATH, vsock:CID:PORT or HOST:PORT");
-  out.family = AF_INET;
-  out.host = address.substr(0, colon);
-  if (out.host.size() > 2 && out.host.front() == '[' && out.host.back() == ']')
-    out.host = out.host.substr(1, out.host.size() - 2);
-  out.service = address.substr(colon + 1);
-  CLOISTER_TRY([[maybe_unused]] auto port, parse_u32(out.service, what));
+  std::string host = address.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  const std::string service = address.substr(colon + 1);
+  CLOISTER_TRY([[maybe_unused]] auto port, parse_u32(service, what));
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  const int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &found);
+  if (rc != 0 || found == nullptr)
+    return Error(what + ": cannot resolve " + host + ": " + ::gai_strerror(rc));
+  std::memcpy(&out.storage, found->ai_addr, found->ai_addrlen);
+  out.length = found->ai_addrlen;
+  out.family = found->ai_family;
+  ::freeaddrinfo(found);
   return out;
 }
 
 Result<Fd> connect_to(const QgsAddress& a, Clock::time_point deadline, const std::string& what) {
-  sockaddr_storage storage{};
-  socklen_t length = 0;
-  int family = a.family;
-  if (a.family == AF_UNIX) {
-    auto* un = reinterpret_cast<sockaddr_un*>(&storage);
-    un->sun_family = AF_UNIX;
-    std::memcpy(un->sun_path, a.path.c_str(), a.path.size() + 1);
-    length = sizeof(sockaddr_un);
-  } else if (a.family == AF_VSOCK) {
-    auto* vm = reinterpret_cast<sockaddr_vm*>(&storage);
-    vm->svm_family = AF_VSOCK;
-    vm->svm_cid = a.cid;
-    vm->svm_port = a.port;
-    length = sizeof(sockaddr_vm);
-  } else {
-    addrinfo hints{};
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* found = nullptr;
-    const int rc = ::getaddrinfo(a.host.c_str(), a.service.c_str(), &hints, &found);
-    if (rc != 0 || found == nullptr)
-      return Error(what + ": cannot resolve " + a.host + ": " + ::gai_strerror(rc));
-    std::memcpy(&storage, found->ai_addr, found->ai_addrlen);
-    length = found->ai_addrlen;
-    family = found->ai_family;
-    ::freeaddrinfo(found);
-  }
-  Fd fd(::socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  Fd fd(::socket(a.family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!fd.valid()) return os_error(what + ": socket");
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&storage), length) < 0) {
+  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&a.storage), a.length) < 0) {
     if (errno != EINPROGRESS && errno != EAGAIN) return os_error(what + ": connect");
     CLOISTER_CHECK_OK(wait_for(fd.get(), POLLOUT, deadline, what + ": connect"));
     int err = 0;
@@ -291,8 +283,16 @@ void write_get_quote_result(const GuestMemory& memory, std::uint64_t gpa, std::u
 }
 
 GetQuoteService::GetQuoteService(const GuestMemory& memory, std::unique_ptr<QuoteProvider> provider,
-                                 Logger& log)
-    : memory_(memory), provider_(std::move(provider)), log_(log), worker_([this] { work(); }) {}
+                                 Logger& log, bool sandbox)
+    : memory_(memory), provider_(std::move(provider)), log_(log), worker_([this, sandbox] {
+        if (sandbox && seccomp_available()) {
+          if (auto st = install_seccomp(ThreadClass::kQuote); !st) {
+            log_.error("tdx.quote_sandbox", st.error().message());
+            return;
+          }
+        }
+        work();
+      }) {}
 
 GetQuoteService::~GetQuoteService() {
   {

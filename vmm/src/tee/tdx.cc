@@ -92,7 +92,8 @@ class TdxBackend final : public TeeBackend {
     CLOISTER_CHECK_OK(ctx.vm.tdx_finalize_vm());
     memory_ = &ctx.memory;
     if (provider_)
-      quotes_ = std::make_unique<GetQuoteService>(ctx.memory, std::move(provider_), ctx.log);
+      quotes_ =
+          std::make_unique<GetQuoteService>(ctx.memory, std::move(provider_), ctx.log, ctx.sandbox);
     return {};
   }
 

@@ -31,7 +31,8 @@ class QuoteProvider {
   virtual std::string describe() const = 0;  // "QGS at unix:/run/qgs.sock"
 };
 
-// Intel QGS (DCAP's qgs, tdx-qgs): `address` is unix:PATH, vsock:CID:PORT or HOST:PORT. Each
+// Intel QGS (DCAP's qgs, tdx-qgs): `address` is unix:PATH, vsock:CID:PORT or HOST:PORT (resolved
+// here, once). Each
 // quote is one connection: a 4-byte big-endian length, then qgs_msg_get_quote_req (header
 // {major 1, minor 1, type GET_QUOTE_REQ, size, error_code}, report_size, id_list_size, the
 // TDREPORT); the answer is framed the same way and carries qgs_msg_get_quote_resp.
@@ -62,12 +63,14 @@ void write_get_quote_result(const GuestMemory& memory, std::uint64_t gpa, std::u
 // marks it IN_FLIGHT and queues it; one worker asks the provider and writes the result. At most
 // kMaxInFlight requests wait; more are refused with RETRY. The destructor waits for the
 // request in progress (each is bounded by the provider timeout) and drops the queued ones.
+// With `sandbox`, the worker runs under the kQuote seccomp filter.
 class GetQuoteService {
  public:
   static constexpr std::size_t kMaxInFlight = 16;
   static constexpr std::chrono::seconds kTimeout{30};  // the Linux guest driver's deadline
 
-  GetQuoteService(const GuestMemory& memory, std::unique_ptr<QuoteProvider> provider, Logger& log);
+  GetQuoteService(const GuestMemory& memory, std::unique_ptr<QuoteProvider> provider, Logger& log,
+                  bool sandbox);
   ~GetQuoteService();
   GetQuoteService(const GetQuoteService&) = delete;
   GetQuoteService& operator=(const GetQuoteService&) = delete;

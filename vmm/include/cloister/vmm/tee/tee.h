@@ -44,6 +44,7 @@ struct LaunchContext {
   std::span<Vcpu* const> vcpus;
   const GuestMemory& memory;
   Logger& log;
+  bool sandbox = true;  // threads the backend starts install their seccomp filters
 };
 
 // A device the backend places on the port-I/O bus (the simulator's doorbells).

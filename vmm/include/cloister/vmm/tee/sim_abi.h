@@ -16,6 +16,17 @@
  *            encrypted with AES-256-GCM under a VMPCK from the secrets page, the response page
  *            receives the encrypted response, and SW_EXITINFO2 receives the status
  *            (upper 32 bits: VMM error, lower 32 bits: firmware error; 0 = success).
+ *            SW_EXITINFO1 is set to 0, the GHCB's "no action" answer (the simulator never asks
+ *            for an exception to be injected), as KVM does; a guest checks its low 32 bits.
+ *            For SVM_VMGEXIT_EXT_GUEST_REQUEST, RAX is the GPA of the certificate buffer and
+ *            RBX its size in 4 KiB pages. On success the buffer holds the certificate table
+ *            (GHCB specification, "certificate table": 24-byte {GUID, u32 offset, u32 length}
+ *            entries ending with an all-zero entry, then the certificates; only the zero entry
+ *            when there are none). When the buffer is too small the status is
+ *            CLOISTER_SNP_VMM_ERR_INVALID_LEN and RBX receives the number of pages needed. With
+ *            INVALID_LEN and with CLOISTER_SNP_VMM_ERR_BUSY the message did not reach the
+ *            firmware: its sequence number is not spent, and the guest sends the same message
+ *            again.
  *
  *   TDX      The guest fills a cloister_sim_tdcall block with the TDCALL's input registers and
  *            writes the block's page frame number to CLOISTER_SIM_TDX_DOORBELL; the simulated
@@ -57,25 +68,26 @@
 #define CLOISTER_SNP_VMM_ERR_INVALID_LEN 1u
 #define CLOISTER_SNP_VMM_ERR_BUSY 2u
 
-/* Firmware status codes used by the simulator (SNP ABI 56860, "Status Codes"; Linux include/uapi/linux/psp-sev.h). */
+/* Firmware status codes used by the simulator (SNP ABI 56860, "Status Codes"; Linux
+ * include/uapi/linux/psp-sev.h). */
 #define CLOISTER_SNP_FW_INVALID_PARAM 0x16u
 #define CLOISTER_SNP_FW_AEAD_OFLOW 0x1du /* message sequence number out of order or exhausted */
 
 /* Secrets page (SNP ABI 56860, "Secrets Page Format"; Linux struct snp_secrets_page). */
 #define CLOISTER_SNP_SECRETS_VERSION 0x000
-#define CLOISTER_SNP_SECRETS_VMPCK0 0x020 /* VMPCK0..3: 32 bytes each */
+#define CLOISTER_SNP_SECRETS_VMPCK0 0x020  /* VMPCK0..3: 32 bytes each */
 #define CLOISTER_SNP_SECRETS_OS_AREA 0x0a0 /* guest OS area: msg_seqno_0..3 (u32 each) */
 
 /* snp_guest_msg header (SNP ABI 56860, "Message Header Format"; Linux struct snp_guest_msg_hdr). */
-#define CLOISTER_SNP_MSG_AUTHTAG 0x00  /* 32 bytes; AES-256-GCM uses the first 16 */
-#define CLOISTER_SNP_MSG_SEQNO 0x20    /* u64 */
-#define CLOISTER_SNP_MSG_ALGO 0x30     /* u8: 1 = AES-256-GCM */
+#define CLOISTER_SNP_MSG_AUTHTAG 0x00     /* 32 bytes; AES-256-GCM uses the first 16 */
+#define CLOISTER_SNP_MSG_SEQNO 0x20       /* u64 */
+#define CLOISTER_SNP_MSG_ALGO 0x30        /* u8: 1 = AES-256-GCM */
 #define CLOISTER_SNP_MSG_HDR_VERSION 0x31 /* u8: 1 */
-#define CLOISTER_SNP_MSG_HDR_SIZE 0x32 /* u16: 0x60 */
-#define CLOISTER_SNP_MSG_TYPE 0x34     /* u8 */
-#define CLOISTER_SNP_MSG_VERSION 0x35  /* u8: 1 */
-#define CLOISTER_SNP_MSG_SIZE 0x36     /* u16: payload bytes */
-#define CLOISTER_SNP_MSG_VMPCK 0x3c    /* u8: which VMPCK encrypts the message */
+#define CLOISTER_SNP_MSG_HDR_SIZE 0x32    /* u16: 0x60 */
+#define CLOISTER_SNP_MSG_TYPE 0x34        /* u8 */
+#define CLOISTER_SNP_MSG_VERSION 0x35     /* u8: 1 */
+#define CLOISTER_SNP_MSG_SIZE 0x36        /* u16: payload bytes */
+#define CLOISTER_SNP_MSG_VMPCK 0x3c       /* u8: which VMPCK encrypts the message */
 #define CLOISTER_SNP_MSG_HEADER_SIZE 0x60
 /* The AAD is the header from ALGO to its end; the IV is the u64 SEQNO followed by four zero
  * bytes; the ciphertext is the payload. */
@@ -84,8 +96,8 @@
 
 #define CLOISTER_SNP_MSG_REPORT_REQ 5
 #define CLOISTER_SNP_MSG_REPORT_RSP 6
-#define CLOISTER_SNP_REPORT_REQ_SIZE 96     /* report_data[64], vmpl u32, key_sel u32, rsvd */
-#define CLOISTER_SNP_REPORT_RSP_SIZE 1216   /* status u32, report_size u32, rsvd[24], report */
+#define CLOISTER_SNP_REPORT_REQ_SIZE 96   /* report_data[64], vmpl u32, key_sel u32, rsvd */
+#define CLOISTER_SNP_REPORT_RSP_SIZE 1216 /* status u32, report_size u32, rsvd[24], report */
 #define CLOISTER_SNP_REPORT_SIZE 1184
 
 /* ---- TDX ---- */

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "guest_layout.h"
 #include "virtio.h"
 
 #define COM1 0x3f8
@@ -27,7 +28,6 @@
 #define FW_CFG_CMDLINE_DATA 0x15
 #define LAPIC_BASE 0xfee00000ull
 #define IOAPIC_BASE 0xfec00000ull
-#define AP_TRAMPOLINE 0x8000
 #define VIRTIO_MMIO_BASE 0xd0000000ull
 #define VIRTIO_MMIO_SLOTS 8
 #define VIRTIO_MMIO_STRIDE 0x1000
@@ -289,13 +289,15 @@ static void lapic_send_ipi(uint32_t icr_low) {
 }
 
 static uint32_t start_aps(uint32_t cpus) {
-  memcpy((void*)AP_TRAMPOLINE, ap_trampoline_start,
+  memcpy((void*)GUEST_AP_TRAMPOLINE, ap_trampoline_start,
          (size_t)(ap_trampoline_end - ap_trampoline_start));
-  ap_boot_cr3 = (uint32_t)read_cr3();
   map_2m(LAPIC_BASE);
-  lapic_send_ipi(0x000c4500);                         /* INIT, all excluding self */
-  lapic_send_ipi(0x000c4600 | (AP_TRAMPOLINE >> 12)); /* SIPI */
-  lapic_send_ipi(0x000c4600 | (AP_TRAMPOLINE >> 12)); /* second SIPI, as the MP spec asks */
+  lapic_send_ipi(0x000c4500); /* INIT, all excluding self */
+  /* Published after the INIT: TDX APs wait at the reset vector for it instead (firmware_entry.S),
+   * and one that left that wait before an INIT reached it would come online twice. */
+  ap_boot_cr3 = (uint32_t)read_cr3();
+  lapic_send_ipi(0x000c4600 | (GUEST_AP_TRAMPOLINE >> 12)); /* SIPI */
+  lapic_send_ipi(0x000c4600 | (GUEST_AP_TRAMPOLINE >> 12)); /* second SIPI, as the MP spec asks */
   uint64_t deadline = rdtsc() + 20000000000ull;
   while (__atomic_load_n(&cpus_online, __ATOMIC_SEQ_CST) < cpus - 1 && rdtsc() < deadline)
     __asm__ volatile("pause");

@@ -1,13 +1,14 @@
 /* Where the test guest keeps things in guest-physical memory when it boots as firmware, for C,
  * the assembly files and the image's SEV and TDX metadata (firmware_tail.S). firmware.ld places
- * .bss in [GUEST_BSS, GUEST_BSS_END).
+ * .bss (which starts with attest.c's pages) in [GUEST_BSS, GUEST_BSS_END).
  *
  *   0x008000            AP SIPI trampoline
  *   0x010000-0x013fff   boot page tables
  *   0x014000            SEV-SNP secrets page           (SEV metadata SNP_SECRETS)
  *   0x015000            SEV-SNP CPUID page             (SEV metadata CPUID)
  *   0x016000-0x017fff   TD HOB, written by the VMM     (TDX metadata TD_HOB, MR.EXTEND)
- *   0x020000-0x07ffff   .bss: virtio rings and buffers, page-table pool
+ *   0x020000-0x07ffff   .bss: GHCB, guest-message and certificate pages, TDCALL and GetQuote
+ *                       buffers, CC event log, virtio rings and buffers, page-table pool
  *   0x080000-0x09efff   BSP stack (grows down from 0x9f000)
  *   0x200000-0x2fffff   AP stacks, 4 KiB per APIC ID
  *   0xffff0000-         the image (64 KiB, ends at 4 GiB)

@@ -3,7 +3,7 @@
  * every VMM that launches OVMF read this image the same way (research/vmm.md §c.1):
  *
  *   0xfffff000   SEV metadata "ASEV" and, after the TDX metadata GUID, the "TDVF" descriptor
- *   0xffffffac   the footer GUID table: {data, u16 size, GUID} entries, the u16 table size and
+ *   0xffffff8c   the footer GUID table: {data, u16 size, GUID} entries, the u16 table size and
  *                the footer GUID at image end - 48
  *   0xffffffe0   the SEV-ES AP reset vector (real mode, CS.base 0xffff0000, IP 0xffe0)
  *   0xfffffff0   the reset vector, for real mode and for TDX's 32-bit protected mode

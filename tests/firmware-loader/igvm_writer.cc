@@ -169,32 +169,29 @@ Bytes IgvmWriter::build() const {
   return file;
 }
 
-Bytes igvm_from_snp_plan(const fw::LaunchPlan& plan, std::uint64_t policy,
-                         std::optional<Sha384Digest> id_block_ld) {
-  IgvmWriter w;
-  w.platform(IgvmWriter::kSnpMask, 2).guest_policy(policy);
+IgvmWriter& IgvmWriter::snp_plan(const fw::LaunchPlan& plan, std::uint32_t mask) {
   for (const fw::LaunchOp& op : plan.ops()) {
     assert(!op.seeded);
     if (op.type == fw::PageType::kVmsa) {
-      w.vp_context(fw::kSnpVmsaGpa, static_cast<std::uint16_t>(op.vcpu), op.data);
+      vp_context(fw::kSnpVmsaGpa, static_cast<std::uint16_t>(op.vcpu), op.data, mask);
       continue;
     }
     fw::for_each_page(op, [&](std::uint64_t gpa, ByteView page) {
       switch (op.type) {
         case fw::PageType::kNormal:
-          w.page_data(gpa, page);
+          page_data(gpa, page, 0, 0, mask);
           break;
         case fw::PageType::kZero:
-          w.page_data(gpa, {});
+          page_data(gpa, {}, 0, 0, mask);
           break;
         case fw::PageType::kUnmeasured:
-          w.page_data(gpa, {}, 0x2);
+          page_data(gpa, {}, 0x2, 0, mask);
           break;
         case fw::PageType::kSecrets:
-          w.page_data(gpa, {}, 0, 1);
+          page_data(gpa, {}, 0, 1, mask);
           break;
         case fw::PageType::kCpuid:
-          w.page_data(gpa, {}, 0, 2);
+          page_data(gpa, {}, 0, 2, mask);
           break;
         case fw::PageType::kVmsa:
         case fw::PageType::kTdHob:
@@ -203,6 +200,13 @@ Bytes igvm_from_snp_plan(const fw::LaunchPlan& plan, std::uint64_t policy,
       }
     });
   }
+  return *this;
+}
+
+Bytes igvm_from_snp_plan(const fw::LaunchPlan& plan, std::uint64_t policy,
+                         std::optional<Sha384Digest> id_block_ld) {
+  IgvmWriter w;
+  w.platform(IgvmWriter::kSnpMask, 2).guest_policy(policy).snp_plan(plan);
   if (id_block_ld) w.snp_id_block(*id_block_ld);
   return w.build();
 }

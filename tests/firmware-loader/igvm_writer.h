@@ -25,6 +25,7 @@ namespace cloister::testing {
 class IgvmWriter {
  public:
   static constexpr std::uint32_t kSnpMask = 0x1;
+  static constexpr std::uint32_t kTdxMask = 0x2;  // for files with a second (TDX) platform
 
   IgvmWriter& platform(std::uint32_t mask, std::uint8_t type, std::uint16_t version = 1,
                        std::uint8_t highest_vtl = 0);
@@ -43,6 +44,11 @@ class IgvmWriter {
   IgvmWriter& snp_id_block(const Sha384Digest& ld, std::uint32_t mask = kSnpMask);
   // Any header, verbatim (for malformed files).
   IgvmWriter& raw_header(std::uint32_t type, Bytes content);
+  // The directives that launch `plan` (an SNP plan without seeded ops) on the platform `mask`:
+  // each page op becomes 4 KiB PAGE_DATA directives (NORMAL with data, ZERO as pages without
+  // data, UNMEASURED / SECRETS / CPUID by flag and type), each VMSA a VP_CONTEXT at
+  // 0xFFFFFFFFF000.
+  IgvmWriter& snp_plan(const fw::LaunchPlan& plan, std::uint32_t mask = kSnpMask);
 
   Bytes build() const;
 
@@ -57,10 +63,9 @@ class IgvmWriter {
   std::vector<Header> headers_;
 };
 
-// An IGVM file that launches exactly `plan` (an SNP plan without seeded ops): each page op
-// becomes 4 KiB PAGE_DATA directives (NORMAL with data, ZERO as pages without data,
-// UNMEASURED / SECRETS / CPUID by flag and type), each VMSA a VP_CONTEXT at 0xFFFFFFFFF000,
-// and, when `id_block_ld` is given, an SNP_ID_BLOCK expecting that launch digest.
+// An IGVM file with one SEV_SNP platform that launches exactly `plan` (IgvmWriter::snp_plan),
+// with a guest policy and, when `id_block_ld` is given, an SNP_ID_BLOCK expecting that launch
+// digest.
 Bytes igvm_from_snp_plan(const fw::LaunchPlan& plan, std::uint64_t policy = 0x30000,
                          std::optional<Sha384Digest> id_block_ld = std::nullopt);
 

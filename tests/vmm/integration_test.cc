@@ -18,6 +18,8 @@
 #include <sstream>
 #include <thread>
 
+#include "cloister/sdk/guest_evidence.h"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -548,6 +550,54 @@ TEST(VmmIntegrationTest, ConsoleSocketCarriesInputToTheUart) {
   ::close(listener);
   fs::remove(sock);
   EXPECT_EQ(run.last_log()["metrics"]["serial_rx_bytes"], 5);
+}
+
+// Without a simulated secure processor (tee none) the attesting guest must neither hang nor
+// pretend: it sends its reason over the evidence protocol and exits with a failure status.
+TEST(VmmIntegrationTest, AttestationOnAPlainVmSendsTheGuestsReasonOverVsock) {
+  REQUIRE_KVM();
+  const fs::path uds =
+      fs::temp_directory_path() / ("cloister-attest-" + std::to_string(::getpid()));
+  VmmProcess run({"run", "--firmware", guest("test-guest.bin"), "--memory", "16M", "--vsock-uds",
+                  uds.string(), "--cmdline", "attest=snp attest_port=9100"});
+  ASSERT_TRUE(run.wait_for_output("attest: snp, listening on vsock port 9100\n"))
+      << run.out() << run.err();
+  cloister::sdk::ReportData report_data{};
+  report_data[0] = 0x42;
+  cloister::sdk::EvidenceFailure failure = cloister::sdk::EvidenceFailure::kMalformed;
+  const auto evidence = cloister::sdk::fetch_guest_evidence(
+      uds, 9100, report_data, std::chrono::steady_clock::now() + std::chrono::seconds(30),
+      &failure);
+  const std::string reason =
+      "VMPCK0 in the secrets page is empty (disabled, or the VM does not run with --tee sim-snp)";
+  ASSERT_FALSE(evidence.ok());
+  EXPECT_EQ(failure, cloister::sdk::EvidenceFailure::kGuestFailed);
+  EXPECT_EQ(evidence.error().message(),
+            "guest evidence stream: the guest reported no evidence: \"" + reason + "\"");
+  EXPECT_EQ(run.wait(), 4) << run.err();
+  EXPECT_NE(run.out().find("attest: failed: " + reason + "\n"), std::string::npos) << run.out();
+}
+
+TEST(VmmIntegrationTest, AttestationFailsAtBootWithoutWhatItNeeds) {
+  REQUIRE_KVM();
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--firmware", guest("test-guest.bin"), "--cmdline", "attest=tdx"},
+       "attest: failed: TDG.MR.RTMR.EXTEND failed: RAX 0x2 (unchanged: is the VM running with "
+       "--tee sim-tdx?)\n"},
+      {{"--firmware", guest("test-guest.bin"), "--cmdline", "attest=snp"},
+       "attest: failed: no virtio-vsock device (run cloister-vmm with --vsock-uds)\n"},
+      {{"--kernel", guest("test-guest.elf"), "--cmdline", "attest=snp"},
+       "attest: failed: attestation needs the firmware boot (test-guest.bin)\n"},
+      {{"--firmware", guest("test-guest.bin"), "--cmdline", "attest=sev"},
+       "attest: failed: attest= takes snp or tdx\n"},
+  };
+  for (const auto& [args, line] : cases) {
+    std::vector<std::string> argv = {"run", "--memory", "16M"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    VmmProcess run(argv);
+    EXPECT_EQ(run.wait(), 4) << run.err();
+    EXPECT_NE(run.out().find(line), std::string::npos) << run.out();
+  }
 }
 
 TEST(VmmIntegrationTest, ConfigErrorsExitTwoBeforeKvm) {

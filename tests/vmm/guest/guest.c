@@ -9,11 +9,18 @@
  *
  * Command-line words: "mode=hello" (default), "mode=garbage" (write garbage to every I/O port
  * and MMIO hole, then triple-fault on purpose), "mode=idle" (print "idle", then halt with
- * interrupts off until the VMM stops the VM), "exit=N" (exit status for mode=hello). */
+ * interrupts off until the VMM stops the VM), "exit=N" (exit status for mode=hello),
+ * "attest=snp" / "attest=tdx" with "attest_port=N" (firmware boot: serve one attestation
+ * request from the host on vsock port N, default 9000, instead of the vsock ping or echo, and
+ * exit with 0 once the evidence is sent; attest.h). */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "attest.h"
+#include "cloister/sdk/guest_evidence_protocol.h"
+#include "console.h"
+#include "guest_layout.h"
 #include "virtio.h"
 
 #define COM1 0x3f8
@@ -27,7 +34,6 @@
 #define FW_CFG_CMDLINE_DATA 0x15
 #define LAPIC_BASE 0xfee00000ull
 #define IOAPIC_BASE 0xfec00000ull
-#define AP_TRAMPOLINE 0x8000
 #define VIRTIO_MMIO_BASE 0xd0000000ull
 #define VIRTIO_MMIO_SLOTS 8
 #define VIRTIO_MMIO_STRIDE 0x1000
@@ -119,7 +125,7 @@ static void serial_init(void) {
   outb(COM1 + 4, 0x03); /* MCR: DTR | RTS */
 }
 
-static void flush(void) {
+void flush(void) {
   size_t done = 0;
   while (done < line_len) {
     while (!(inb(COM1 + 5) & 0x20)) { /* LSR.THRE */
@@ -136,11 +142,11 @@ static void putc(char c) {
   if (c == '\n' || line_len == sizeof line) flush();
 }
 
-static void print(const char* s) {
+void print(const char* s) {
   while (*s) putc(*s++);
 }
 
-static void print_dec(uint64_t v) {
+void print_dec(uint64_t v) {
   char buf[20];
   int n = 0;
   do buf[n++] = (char)('0' + v % 10);
@@ -160,7 +166,7 @@ static void print_printable(const uint8_t* p, size_t n) {
   for (size_t i = 0; i < n && p[i]; ++i) putc(p[i] >= 0x20 && p[i] < 0x7f ? (char)p[i] : '.');
 }
 
-static __attribute__((noreturn)) void guest_exit(uint8_t status) {
+void guest_exit(uint8_t status) {
   flush();
   outb(DEBUG_EXIT_PORT, status);
   for (;;) __asm__ volatile("cli; hlt");
@@ -289,13 +295,15 @@ static void lapic_send_ipi(uint32_t icr_low) {
 }
 
 static uint32_t start_aps(uint32_t cpus) {
-  memcpy((void*)AP_TRAMPOLINE, ap_trampoline_start,
+  memcpy((void*)GUEST_AP_TRAMPOLINE, ap_trampoline_start,
          (size_t)(ap_trampoline_end - ap_trampoline_start));
-  ap_boot_cr3 = (uint32_t)read_cr3();
   map_2m(LAPIC_BASE);
-  lapic_send_ipi(0x000c4500);                         /* INIT, all excluding self */
-  lapic_send_ipi(0x000c4600 | (AP_TRAMPOLINE >> 12)); /* SIPI */
-  lapic_send_ipi(0x000c4600 | (AP_TRAMPOLINE >> 12)); /* second SIPI, as the MP spec asks */
+  lapic_send_ipi(0x000c4500); /* INIT, all excluding self */
+  /* Published after the INIT: TDX APs wait at the reset vector for it instead (firmware_entry.S),
+   * and one that left that wait before an INIT reached it would come online twice. */
+  ap_boot_cr3 = (uint32_t)read_cr3();
+  lapic_send_ipi(0x000c4600 | (GUEST_AP_TRAMPOLINE >> 12)); /* SIPI */
+  lapic_send_ipi(0x000c4600 | (GUEST_AP_TRAMPOLINE >> 12)); /* second SIPI, as the MP spec asks */
   uint64_t deadline = rdtsc() + 20000000000ull;
   while (__atomic_load_n(&cpus_online, __ATOMIC_SEQ_CST) < cpus - 1 && rdtsc() < deadline)
     __asm__ volatile("pause");
@@ -303,7 +311,7 @@ static uint32_t start_aps(uint32_t cpus) {
 }
 
 /* ---- virtio-mmio probing ---- */
-static void probe_virtio(void) {
+static void probe_virtio(enum attest_tee attest) {
   map_2m(VIRTIO_MMIO_BASE);
   unsigned found = 0;
   for (unsigned slot = 0; slot < VIRTIO_MMIO_SLOTS; ++slot) {
@@ -319,6 +327,10 @@ static void probe_virtio(void) {
     print(" version ");
     print_dec(mmio_read32(base + VIRTIO_MMIO_VERSION));
     print("\n");
+    if (device == VIRTIO_ID_VSOCK && attest != ATTEST_NONE) {
+      const uint64_t port = cmdline_number("attest_port=", CLOISTER_EVIDENCE_DEFAULT_PORT);
+      guest_exit(attest_serve(attest, base, (uint32_t)port) == 0 ? 0 : 1);
+    }
     if (device == VIRTIO_ID_VSOCK) {
       static char text[128];
       uint64_t cid = 0;
@@ -511,6 +523,21 @@ void guest_main(uint64_t boot_kind, const uint8_t* boot_params) {
       }
   }
 
+  const enum attest_tee attest = cmdline_is("attest=", "snp")   ? ATTEST_SNP
+                                 : cmdline_is("attest=", "tdx") ? ATTEST_TDX
+                                                                : ATTEST_NONE;
+  const char* attest_value;
+  if (attest == ATTEST_NONE && cmdline_word("attest=", &attest_value)) {
+    print("attest: failed: attest= takes snp or tdx\n");
+    guest_exit(1);
+  }
+  if (attest != ATTEST_NONE && boot_kind != 0) {
+    /* The image's SEV metadata is what places the secrets page. */
+    print("attest: failed: attestation needs the firmware boot (test-guest.bin)\n");
+    guest_exit(1);
+  }
+  if (attest_measure_boot(attest, cmdline) != 0) guest_exit(1);
+
   if (cmdline_is("mode=", "garbage")) run_garbage(ram_size);
 
   if (cpus > 1) {
@@ -523,7 +550,11 @@ void guest_main(uint64_t boot_kind, const uint8_t* boot_params) {
     if (online != cpus) guest_exit(0x7e);
   }
 
-  probe_virtio();
+  probe_virtio(attest);
+  if (attest != ATTEST_NONE) {
+    print("attest: failed: no virtio-vsock device (run cloister-vmm with --vsock-uds)\n");
+    guest_exit(1);
+  }
 
   if (cmdline_is("mode=", "idle")) {
     print("idle\n");

@@ -19,6 +19,7 @@ gdt_end:
 
         .section .text32, "ax"
         .code32
+        .globl ap32
 ap32:
         LOAD_DATA_SEGMENTS
         movl ap_boot_cr3, %eax
@@ -64,12 +65,7 @@ halt_forever:
         .code16
         .globl ap_trampoline_start, ap_trampoline_end
 ap_trampoline_start:
-        cli
-        lgdtl %cs:(ap_trampoline_gdt_desc - ap_trampoline_start)
-        movl %cr0, %eax
-        orl $1, %eax
-        movl %eax, %cr0
-        ljmpl $CODE32_SEL, $ap32
+        ENTER_PROTECTED_MODE (ap_trampoline_gdt_desc-ap_trampoline_start), ap32
 ap_trampoline_gdt_desc:
         .word GDT_LIMIT
         .long gdt

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "le.h"
+
 #define STATUS_ACKNOWLEDGE 1
 #define STATUS_DRIVER 2
 #define STATUS_DRIVER_OK 4
@@ -107,10 +109,12 @@ static void publish(uint64_t base, uint32_t index, struct vq* q, uint16_t head) 
   wr(base, VIRTIO_MMIO_QUEUE_NOTIFY, index);
 }
 
-/* Waits for the next used element of `q`: 0 on timeout, else 1 with *id and *len. */
-static int wait_used(struct vq* q, uint32_t* id, uint32_t* len) {
-  for (uint32_t spins = 0; q->used.idx == q->last_used; ++spins)
-    if (spins == 20000000) return 0;
+/* Waits for the next used element of `q`, polling at most `spins` times (0: for as long as it
+ * takes): 0 on timeout, else 1 with *id and *len. */
+#define WAIT_SPINS 20000000u
+static int wait_used(struct vq* q, uint32_t* id, uint32_t* len, uint32_t spins) {
+  for (uint32_t n = 1; q->used.idx == q->last_used; ++n)
+    if (spins != 0 && n == spins) return 0;
   __atomic_thread_fence(__ATOMIC_SEQ_CST);
   *id = q->used.ring[q->last_used % QUEUE_SIZE].id;
   *len = q->used.ring[q->last_used % QUEUE_SIZE].len;
@@ -134,92 +138,151 @@ const char* virtio_blk_read_sector0(uint64_t base, uint8_t* out) {
   blkq.desc[2] = (struct virtq_desc){(uint64_t)(uintptr_t)&status_byte, 1, VIRTQ_DESC_F_WRITE, 0};
   publish(base, 0, &blkq, 0);
   uint32_t id, len;
-  if (!wait_used(&blkq, &id, &len)) return "no completion in the used ring";
+  if (!wait_used(&blkq, &id, &len, WAIT_SPINS)) return "no completion in the used ring";
   wr(base, VIRTIO_MMIO_INTERRUPT_ACK, rd(base, VIRTIO_MMIO_INTERRUPT_STATUS));
   if (status_byte != 0) return "request failed (status byte not VIRTIO_BLK_S_OK)";
   return NULL;
 }
 
-/* ---- virtio-vsock ---- */
+/* ---- virtio-vsock: one stream connection at a time (virtio 1.2 §5.10.6) ---- */
 #define VSOCK_HDR 44
 #define VSOCK_HOST_CID 2
 #define VSOCK_GUEST_PORT 1024
+#define VSOCK_TYPE_STREAM 1
 #define VSOCK_OP_REQUEST 1
 #define VSOCK_OP_RESPONSE 2
 #define VSOCK_OP_RST 3
 #define VSOCK_OP_SHUTDOWN 4
 #define VSOCK_OP_RW 5
-#define RX_BUFFERS 4
-#define RX_BUFFER_SIZE 256
+#define VSOCK_OP_CREDIT_UPDATE 6
+#define VSOCK_OP_CREDIT_REQUEST 7
+#define VSOCK_SHUTDOWN_BOTH 3 /* VIRTIO_VSOCK_SHUTDOWN_RCV | VIRTIO_VSOCK_SHUTDOWN_SEND */
+#define RX_BUFFERS 8
+#define RX_BUFFER_SIZE 1024
+#define TX_MAX_PAYLOAD 4096
+/* What the guest buffers per connection (buf_alloc): received bytes wait here until read. */
+#define STREAM_BUFFER 4096
 
 static uint8_t rxbuf[RX_BUFFERS][RX_BUFFER_SIZE];
-static uint8_t txbuf[VSOCK_HDR + 128];
-static uint64_t vsock_cid;
-static uint32_t vsock_received;
+static uint8_t txbuf[VSOCK_HDR + TX_MAX_PAYLOAD];
 
-static void put_le(uint8_t* p, uint64_t v, int n) {
-  for (int i = 0; i < n; ++i) p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint64_t get_le(const uint8_t* p, int n) {
-  uint64_t v = 0;
-  for (int i = n; i-- > 0;) v = (v << 8) | p[i];
-  return v;
-}
+/* The connection (.bss only: see firmware.ld). Byte counters wrap, as the spec's do. */
+static struct {
+  uint64_t base, cid;
+  uint32_t local_port, peer_port;
+  int listening, connecting, connected, reset;
+  uint32_t peer_shutdown; /* VIRTIO_VSOCK_SHUTDOWN_* flags the host sent */
+  uint8_t ring[STREAM_BUFFER];
+  uint32_t ring_in, ring_out; /* ring_out is our fwd_cnt */
+  uint32_t fwd_cnt_sent;      /* the fwd_cnt the host last heard */
+  uint32_t peer_buf_alloc, peer_fwd_cnt, tx_cnt;
+} conn;
 
-static uint32_t vsock_local_port; /* set per connection (.bss only: see firmware.ld) */
-
-static const char* vsock_send(uint64_t base, uint32_t port, uint16_t op, uint32_t flags,
-                              const char* data, uint32_t len) {
+static const char* vsock_send_to(uint32_t src_port, uint32_t dst_port, uint16_t op, uint32_t flags,
+                                 const void* data, uint32_t len) {
+  const uint8_t* bytes = data;
   for (int i = 0; i < VSOCK_HDR; ++i) txbuf[i] = 0;
-  put_le(txbuf + 0, vsock_cid, 8);
-  put_le(txbuf + 8, VSOCK_HOST_CID, 8);
-  put_le(txbuf + 16, vsock_local_port, 4);
-  put_le(txbuf + 20, port, 4);
-  put_le(txbuf + 24, len, 4);
-  put_le(txbuf + 28, 1, 2); /* VIRTIO_VSOCK_TYPE_STREAM */
-  put_le(txbuf + 30, op, 2);
-  put_le(txbuf + 32, flags, 4);
-  put_le(txbuf + 36, RX_BUFFERS * RX_BUFFER_SIZE, 4); /* buf_alloc */
-  put_le(txbuf + 40, vsock_received, 4);              /* fwd_cnt */
-  for (uint32_t i = 0; i < len; ++i) txbuf[VSOCK_HDR + i] = (uint8_t)data[i];
+  le_put(txbuf + 0, conn.cid, 8);
+  le_put(txbuf + 8, VSOCK_HOST_CID, 8);
+  le_put(txbuf + 16, src_port, 4);
+  le_put(txbuf + 20, dst_port, 4);
+  le_put(txbuf + 24, len, 4);
+  le_put(txbuf + 28, VSOCK_TYPE_STREAM, 2);
+  le_put(txbuf + 30, op, 2);
+  le_put(txbuf + 32, flags, 4);
+  le_put(txbuf + 36, STREAM_BUFFER, 4); /* buf_alloc */
+  le_put(txbuf + 40, conn.ring_out, 4); /* fwd_cnt */
+  for (uint32_t i = 0; i < len; ++i) txbuf[VSOCK_HDR + i] = bytes[i];
   txq.desc[0] = (struct virtq_desc){(uint64_t)(uintptr_t)txbuf, VSOCK_HDR + len, 0, 0};
-  publish(base, 1, &txq, 0);
+  publish(conn.base, 1, &txq, 0);
   uint32_t id, used_len;
-  if (!wait_used(&txq, &id, &used_len)) return "the device did not take a tx packet";
+  if (!wait_used(&txq, &id, &used_len, WAIT_SPINS)) return "the device did not take a tx packet";
+  conn.fwd_cnt_sent = conn.ring_out;
+  if (op == VSOCK_OP_RW) conn.tx_cnt += len;
   return NULL;
 }
 
-/* Waits for the next rx packet; copies its header op and payload, then re-posts the buffer. */
-static const char* vsock_receive(uint64_t base, uint16_t* op, char* payload, uint32_t cap,
-                                 uint32_t* len, uint32_t* peer_port, uint32_t* local_port) {
+static const char* vsock_send(uint16_t op, uint32_t flags, const void* data, uint32_t len) {
+  return vsock_send_to(conn.local_port, conn.peer_port, op, flags, data, len);
+}
+
+/* Handles one packet addressed to the connection (or, while listening, asking for it). */
+static const char* vsock_handle(const uint8_t* p, uint32_t payload_len) {
+  const uint16_t op = (uint16_t)le_get(p + 30, 2);
+  const uint32_t src_port = (uint32_t)le_get(p + 16, 4);
+  if (op == VSOCK_OP_REQUEST && conn.listening) {
+    conn.listening = 0;
+    conn.connected = 1;
+    conn.peer_port = src_port;
+  } else if (!(conn.connecting || conn.connected) || src_port != conn.peer_port) {
+    return NULL; /* a stale packet of an earlier connection */
+  }
+  conn.peer_buf_alloc = (uint32_t)le_get(p + 36, 4);
+  conn.peer_fwd_cnt = (uint32_t)le_get(p + 40, 4);
+  if (conn.connecting) { /* the answer to our request */
+    conn.connecting = 0;
+    conn.connected = op == VSOCK_OP_RESPONSE;
+    conn.reset = op == VSOCK_OP_RST;
+    return NULL;
+  }
+  switch (op) {
+    case VSOCK_OP_REQUEST:
+      return vsock_send(VSOCK_OP_RESPONSE, 0, NULL, 0);
+    case VSOCK_OP_RW:
+      if (payload_len > STREAM_BUFFER - (conn.ring_in - conn.ring_out))
+        return "the host sent more than the receive window allows";
+      for (uint32_t i = 0; i < payload_len; ++i)
+        conn.ring[conn.ring_in++ % STREAM_BUFFER] = p[VSOCK_HDR + i];
+      return NULL;
+    case VSOCK_OP_CREDIT_REQUEST:
+      return vsock_send(VSOCK_OP_CREDIT_UPDATE, 0, NULL, 0);
+    case VSOCK_OP_SHUTDOWN:
+      conn.peer_shutdown |= (uint32_t)le_get(p + 32, 4);
+      return NULL;
+    case VSOCK_OP_RST:
+      conn.reset = 1;
+      conn.connected = 0;
+      return NULL;
+    default: /* CREDIT_UPDATE: the credit above is all it carries */
+      return NULL;
+  }
+}
+
+/* Waits for the next rx packet (polling at most `spins` times, 0: no limit), handles it and
+ * re-posts its buffer. Connection requests to other ports are refused. */
+static const char* vsock_poll(uint32_t spins) {
   uint32_t id, used_len;
-  if (!wait_used(&rxq, &id, &used_len)) return "no packet from the host";
-  if (id >= RX_BUFFERS || used_len < VSOCK_HDR) return "malformed rx completion";
+  if (!wait_used(&rxq, &id, &used_len, spins)) return "no packet from the host";
+  if (id >= RX_BUFFERS || used_len < VSOCK_HDR || used_len > RX_BUFFER_SIZE)
+    return "malformed rx completion";
   const uint8_t* p = rxbuf[id];
-  *op = (uint16_t)get_le(p + 30, 2);
-  *len = (uint32_t)get_le(p + 24, 4);
-  *peer_port = (uint32_t)get_le(p + 16, 4);
-  *local_port = (uint32_t)get_le(p + 20, 4);
-  if (*len > used_len - VSOCK_HDR) *len = used_len - VSOCK_HDR;
-  if (*op == VSOCK_OP_RW) vsock_received += *len;
-  uint32_t n = *len < cap ? *len : cap;
-  for (uint32_t i = 0; i < n; ++i) payload[i] = (char)p[VSOCK_HDR + i];
-  *len = n;
+  uint32_t len = (uint32_t)le_get(p + 24, 4);
+  if (len > used_len - VSOCK_HDR) len = used_len - VSOCK_HDR;
+  const char* error = NULL;
+  if ((uint32_t)le_get(p + 20, 4) == conn.local_port) {
+    error = vsock_handle(p, len);
+  } else if (le_get(p + 30, 2) == VSOCK_OP_REQUEST) {
+    error = vsock_send_to((uint32_t)le_get(p + 20, 4), (uint32_t)le_get(p + 16, 4), VSOCK_OP_RST, 0,
+                          NULL, 0);
+  }
   rxq.desc[id] =
       (struct virtq_desc){(uint64_t)(uintptr_t)rxbuf[id], RX_BUFFER_SIZE, VIRTQ_DESC_F_WRITE, 0};
-  publish(base, 0, &rxq, (uint16_t)id);
-  return NULL;
+  publish(conn.base, 0, &rxq, (uint16_t)id);
+  return error;
 }
 
-static const char* vsock_init(uint64_t base, uint64_t* cid) {
+static const char* vsock_init(uint64_t base, uint32_t local_port, uint64_t* cid) {
   const char* error = begin(base);
   if (!error) error = setup_queue(base, 0, &rxq);
   if (!error) error = setup_queue(base, 1, &txq);
   if (!error) error = setup_queue(base, 2, &evq);
   if (error) return error;
   driver_ok(base);
-  vsock_cid = rd(base, 0x100) | ((uint64_t)rd(base, 0x104) << 32);
-  *cid = vsock_cid;
+  __builtin_memset(&conn, 0, sizeof conn);
+  conn.base = base;
+  conn.cid = rd(base, 0x100) | ((uint64_t)rd(base, 0x104) << 32);
+  conn.local_port = local_port;
+  *cid = conn.cid;
   for (uint16_t i = 0; i < RX_BUFFERS; ++i) {
     rxq.desc[i] =
         (struct virtq_desc){(uint64_t)(uintptr_t)rxbuf[i], RX_BUFFER_SIZE, VIRTQ_DESC_F_WRITE, 0};
@@ -228,55 +291,121 @@ static const char* vsock_init(uint64_t base, uint64_t* cid) {
   return NULL;
 }
 
+static uint32_t vsock_available(void) {
+  return conn.ring_in - conn.ring_out;
+}
+
+/* Polls until data is waiting or the host closed or reset the connection. */
+static const char* vsock_wait_data(void) {
+  const char* error = NULL;
+  while (!error && vsock_available() == 0 && !conn.reset && !conn.peer_shutdown)
+    error = vsock_poll(WAIT_SPINS);
+  return error;
+}
+
+/* Moves up to `cap` received bytes to `out`; tells the host about the freed window once half of
+ * it is free again. */
+static const char* vsock_take(void* out, uint32_t cap, uint32_t* len) {
+  uint8_t* o = out;
+  uint32_t n = vsock_available() < cap ? vsock_available() : cap;
+  for (uint32_t i = 0; i < n; ++i) o[i] = conn.ring[conn.ring_out++ % STREAM_BUFFER];
+  *len = n;
+  if (conn.connected && conn.ring_out - conn.fwd_cnt_sent >= STREAM_BUFFER / 2)
+    return vsock_send(VSOCK_OP_CREDIT_UPDATE, 0, NULL, 0);
+  return NULL;
+}
+
+const char* vsock_accept(uint64_t base, uint32_t port, uint32_t spins, uint64_t* cid) {
+  const char* error = vsock_init(base, port, cid);
+  conn.listening = 1;
+  while (!error && !conn.connected) error = vsock_poll(spins);
+  return error;
+}
+
+const char* vsock_read_exact(void* buf, uint32_t len) {
+  uint8_t* out = buf;
+  for (uint32_t done = 0; done < len;) {
+    const char* error = vsock_wait_data();
+    if (error) return error;
+    if (vsock_available() == 0) return "the host closed the connection early";
+    uint32_t n;
+    if ((error = vsock_take(out + done, len - done, &n))) return error;
+    done += n;
+  }
+  return NULL;
+}
+
+/* How many packets the host may send while the guest waits for room in its window. */
+#define CREDIT_WAIT_PACKETS 64
+
+const char* vsock_write(const void* data, uint32_t len) {
+  const uint8_t* p = data;
+  uint32_t waited = 0;
+  while (len > 0) {
+    if (conn.reset || (conn.peer_shutdown & 1)) return "the host closed the connection";
+    const uint32_t credit = conn.peer_buf_alloc - (conn.tx_cnt - conn.peer_fwd_cnt);
+    const char* error;
+    if (credit == 0 || credit > conn.peer_buf_alloc) { /* window full (or nonsense): ask */
+      if (++waited > CREDIT_WAIT_PACKETS) return "the host's receive window stayed full";
+      if ((error = vsock_send(VSOCK_OP_CREDIT_REQUEST, 0, NULL, 0))) return error;
+      if ((error = vsock_poll(WAIT_SPINS))) return error;
+      continue;
+    }
+    waited = 0;
+    uint32_t n = len < credit ? len : credit;
+    if (n > TX_MAX_PAYLOAD) n = TX_MAX_PAYLOAD;
+    if ((error = vsock_send(VSOCK_OP_RW, 0, p, n))) return error;
+    p += n;
+    len -= n;
+  }
+  return NULL;
+}
+
+const char* vsock_close(void) {
+  const char* error = vsock_send(VSOCK_OP_SHUTDOWN, VSOCK_SHUTDOWN_BOTH, NULL, 0);
+  while (!error && !conn.reset && conn.peer_shutdown != VSOCK_SHUTDOWN_BOTH)
+    error = vsock_poll(WAIT_SPINS);
+  if (!error && !conn.reset) error = vsock_send(VSOCK_OP_RST, 0, NULL, 0);
+  conn.connected = 0;
+  return error;
+}
+
 const char* virtio_vsock_echo(uint64_t base, uint32_t port, const char* message, char* reply,
                               uint32_t cap, uint64_t* cid) {
-  const char* error = vsock_init(base, cid);
+  const char* error = vsock_init(base, VSOCK_GUEST_PORT, cid);
   if (error) return error;
-  vsock_local_port = VSOCK_GUEST_PORT;
-  uint16_t op;
-  uint32_t len, peer, local, message_len = 0;
+  uint32_t message_len = 0, len;
   while (message[message_len]) ++message_len;
-  if ((error = vsock_send(base, port, VSOCK_OP_REQUEST, 0, NULL, 0))) return error;
-  if ((error = vsock_receive(base, &op, reply, cap, &len, &peer, &local))) return error;
-  if (op == VSOCK_OP_RST) return "the host refused the connection";
-  if (op != VSOCK_OP_RESPONSE) return "unexpected answer to the connection request";
-  if ((error = vsock_send(base, port, VSOCK_OP_RW, 0, message, message_len))) return error;
-  do {
-    if ((error = vsock_receive(base, &op, reply, cap - 1, &len, &peer, &local))) return error;
-  } while (op != VSOCK_OP_RW && op != VSOCK_OP_RST && op != VSOCK_OP_SHUTDOWN);
-  if (op != VSOCK_OP_RW) return "the host closed the connection without answering";
+  conn.peer_port = port;
+  conn.connecting = 1;
+  if ((error = vsock_send(VSOCK_OP_REQUEST, 0, NULL, 0))) return error;
+  if ((error = vsock_poll(WAIT_SPINS))) return error;
+  if (conn.reset) return "the host refused the connection";
+  if (!conn.connected) return "unexpected answer to the connection request";
+  if ((error = vsock_write(message, message_len))) return error;
+  if ((error = vsock_wait_data())) return error;
+  if (vsock_available() == 0) return "the host closed the connection without answering";
+  if ((error = vsock_take(reply, cap - 1, &len))) return error;
   reply[len] = 0;
-  return vsock_send(base, port, VSOCK_OP_SHUTDOWN, 3, NULL, 0);
+  return vsock_send(VSOCK_OP_SHUTDOWN, VSOCK_SHUTDOWN_BOTH, NULL, 0);
 }
 
 const char* virtio_vsock_serve(uint64_t base, uint32_t port, char* received, uint32_t cap,
                                uint64_t* cid) {
-  const char* error = vsock_init(base, cid);
+  const char* error = vsock_accept(base, port, WAIT_SPINS, cid);
+  uint32_t len;
+  if (!error) error = vsock_wait_data();
   if (error) return error;
-  uint16_t op;
-  uint32_t len, peer = 0, local = 0;
-  vsock_local_port = port;
-  do { /* wait for a connection request to our port; refuse others */
-    if ((error = vsock_receive(base, &op, received, cap, &len, &peer, &local))) return error;
-    if (op == VSOCK_OP_REQUEST && local != port &&
-        (error = vsock_send(base, peer, VSOCK_OP_RST, 0, NULL, 0)))
-      return error;
-  } while (op != VSOCK_OP_REQUEST || local != port);
-  if ((error = vsock_send(base, peer, VSOCK_OP_RESPONSE, 0, NULL, 0))) return error;
-  do {
-    if ((error = vsock_receive(base, &op, received, cap - 1, &len, &peer, &local))) return error;
-  } while (op != VSOCK_OP_RW && op != VSOCK_OP_RST && op != VSOCK_OP_SHUTDOWN);
-  if (op != VSOCK_OP_RW) return "the host closed the connection without sending anything";
+  if (vsock_available() == 0) return "the host closed the connection without sending anything";
+  if ((error = vsock_take(received, cap - 1, &len))) return error;
   received[len] = 0;
-  static char answer[128] = {0};
+  static char answer[128];
   const char prefix[] = "echo: ";
   uint32_t n = 0;
   for (; prefix[n]; ++n) answer[n] = prefix[n];
   for (uint32_t i = 0; i < len && n < sizeof answer; ++i) answer[n++] = received[i];
-  if ((error = vsock_send(base, peer, VSOCK_OP_RW, 0, answer, n))) return error;
-  do { /* the host closes: SHUTDOWN from the device, answered with RST */
-    if ((error = vsock_receive(base, &op, answer, sizeof answer, &len, &peer, &local)))
-      return error;
-  } while (op != VSOCK_OP_SHUTDOWN && op != VSOCK_OP_RST);
-  return op == VSOCK_OP_SHUTDOWN ? vsock_send(base, peer, VSOCK_OP_RST, 0, NULL, 0) : NULL;
+  if ((error = vsock_write(answer, n))) return error;
+  while (!error && !conn.reset && !conn.peer_shutdown) error = vsock_poll(WAIT_SPINS);
+  if (error || conn.reset) return error;
+  return vsock_send(VSOCK_OP_RST, 0, NULL, 0); /* the host closed: SHUTDOWN, answered with RST */
 }

@@ -1,5 +1,5 @@
-/* virtio-mmio (virtio 1.2 §4.2.2 register layout) and a polled virtio-blk reader for the test
- * guest. */
+/* virtio-mmio (virtio 1.2 §4.2.2 register layout), a polled virtio-blk reader and a polled
+ * virtio-vsock stream for the test guest. */
 #pragma once
 #include <stdint.h>
 
@@ -44,3 +44,22 @@ const char* virtio_vsock_echo(uint64_t base, uint32_t port, const char* message,
  * "echo: <it>", and waits for the host to close. Returns NULL or what went wrong. */
 const char* virtio_vsock_serve(uint64_t base, uint32_t port, char* received, uint32_t cap,
                                uint64_t* cid);
+
+/* One vsock stream at a time, accepted from the host. Credit-based flow control both ways
+ * (virtio 1.2 §5.10.6.3): the guest buffers up to 4 KiB it has not read yet and tells the host
+ * when half of that is free again; it sends at most what the host's window allows, in packets of
+ * up to 4 KiB. Every function returns NULL or what went wrong. */
+
+/* Initializes the virtio-vsock device at `base` and waits for a host connection to guest port
+ * `port`, polling the rx queue at most `spins` times per packet (0: waits for as long as it
+ * takes). Requests to other ports are refused. */
+const char* vsock_accept(uint64_t base, uint32_t port, uint32_t spins, uint64_t* cid);
+
+/* Reads exactly `len` bytes of the stream. */
+const char* vsock_read_exact(void* buf, uint32_t len);
+
+/* Sends `len` bytes. */
+const char* vsock_write(const void* data, uint32_t len);
+
+/* Shuts the connection down both ways and waits for the host to close it. */
+const char* vsock_close(void);

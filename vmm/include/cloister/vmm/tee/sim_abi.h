@@ -16,6 +16,17 @@
  *            encrypted with AES-256-GCM under a VMPCK from the secrets page, the response page
  *            receives the encrypted response, and SW_EXITINFO2 receives the status
  *            (upper 32 bits: VMM error, lower 32 bits: firmware error; 0 = success).
+ *            SW_EXITINFO1 is set to 0, the GHCB's "no action" answer (the simulator never asks
+ *            for an exception to be injected), as KVM does; a guest checks its low 32 bits.
+ *            For SVM_VMGEXIT_EXT_GUEST_REQUEST, RAX is the GPA of the certificate buffer and
+ *            RBX its size in 4 KiB pages. On success the buffer holds the certificate table
+ *            (GHCB specification, "certificate table": 24-byte {GUID, u32 offset, u32 length}
+ *            entries ending with an all-zero entry, then the certificates; only the zero entry
+ *            when there are none). When the buffer is too small the status is
+ *            CLOISTER_SNP_VMM_ERR_INVALID_LEN and RBX receives the number of pages needed. With
+ *            INVALID_LEN and with CLOISTER_SNP_VMM_ERR_BUSY the message did not reach the
+ *            firmware: its sequence number is not spent, and the guest sends the same message
+ *            again.
  *
  *   TDX      The guest fills a cloister_sim_tdcall block with the TDCALL's input registers and
  *            writes the block's page frame number to CLOISTER_SIM_TDX_DOORBELL; the simulated

@@ -2,6 +2,7 @@
 // creates Vms, a Vm owns memory slots, interrupt controllers and Vcpus, a Vcpu runs guest code
 // until an exit the VMM must handle. The KVM implementation lives behind open_kvm(); TEE
 // variants (SNP, TDX) change the VM type and add launch steps, not the shape of this interface.
+// The software emulator behind open_emulator() (emu.h) implements the same interface.
 //
 // Contract for every method: errors are returned as values naming the operation (the ioctl for
 // KVM) and the OS error; no method throws.
@@ -47,6 +48,9 @@ struct VcpuExit {
   std::uint32_t system_event_type = 0;
   std::uint32_t suberror = 0;         // kInternalError
   std::uint64_t hardware_reason = 0;  // kFailEntry
+  // kShutdown, kInternalError: the hypervisor's account of the fault when it has one (emu says
+  // which exception or emulation error); empty from KVM.
+  std::string detail;
 };
 
 // A guest-physical range backed by host memory.

@@ -18,6 +18,7 @@ enum class ThreadClass {
   kApi,     // the HTTP API server
   kDevice,  // device threads with host-side event sources (virtio-vsock sockets)
   kVmm,     // the main thread: signals, console input, shutdown
+  kEmu,     // an emu vCPU's emulation thread: translated guest code and the hand-offs to kVcpu
 };
 
 // False in builds with AddressSanitizer/UBSan: their runtimes make system calls (mmap of

@@ -53,6 +53,7 @@ TEST(BuilderTest, FailsCleanlyAfterStartingVcpuThreads) {
   ASSERT_TRUE(write_file_atomic(firmware, Bytes(4096, 0xf4)).ok());
   VmConfig config;
   config.vcpus = 4;
+  config.hypervisor = HypervisorKind::kKvm;  // auto would fall back to the emulator
   config.boot.firmware = firmware;
   Logger log(LogFormat::kText, LogLevel::kError);
   Metrics metrics;

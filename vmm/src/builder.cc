@@ -10,7 +10,7 @@
 #include "cloister/vmm/arch/x86/layout.h"
 #include "cloister/vmm/devices/virtio.h"
 #include "cloister/vmm/devices/vsock.h"
-#include "cloister/vmm/hypervisor/kvm.h"
+#include "cloister/vmm/hypervisor/select.h"
 
 namespace cloister::vmm {
 namespace {
@@ -92,7 +92,8 @@ Result<std::unique_ptr<Vmm>> build_vmm(const VmConfig& config, Logger& log, Metr
   // The vCPU threads start now and sandbox themselves while KVM is set up below.
   parts.threads = std::make_unique<VcpuThreads>(config.vcpus, config.seccomp);
 
-  CLOISTER_TRY(parts.hypervisor, open_kvm(kvm_device));
+  CLOISTER_TRY(parts.hypervisor,
+               open_hypervisor(config.hypervisor, kvm_device, config.seccomp, log));
   VmOptions options;
   options.vcpus = config.vcpus;
   options.machine_type = parts.tee->machine_type();

@@ -1,10 +1,12 @@
-// cloister-vmm: runs one VM per process under KVM.
+// cloister-vmm: runs one VM per process under KVM or, without it, the emulator (emu.h).
 //   cloister-vmm run --config vm.json [flags that override it]
 //   cloister-vmm run --firmware F | --kernel K [--initrd I] [--cmdline C] --vcpus N --memory 512M
-//                    [--tee none|sim-snp|sim-tdx|snp|tdx] [--api-socket PATH] [--console SPEC] ...
+//                    [--tee none|sim-snp|sim-tdx|snp|tdx] [--hypervisor auto|kvm|emu]
+//                    [--api-socket PATH] [--console SPEC] ...
 //   cloister-vmm validate --config vm.json      prints the canonical config or the first error
 // Exit status: 0 clean stop, 1 host/VMM error, 2 bad configuration, 3 guest fault,
 // 4 guest reported failure through the debug-exit port (docs/operator.md).
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -31,7 +33,8 @@ constexpr int kExitConfig = 2;
 
 struct Flags {
   std::string config_file;
-  std::optional<std::string> firmware, kernel, initrd, cmdline, memory, tee, api_socket, console;
+  std::optional<std::string> firmware, kernel, initrd, cmdline, memory, tee, hypervisor, api_socket,
+      console;
   std::optional<std::string> log_format, log_level, log_file;
   std::optional<std::uint32_t> vcpus;
   std::optional<std::uint64_t> vsock_cid;
@@ -51,6 +54,8 @@ void add_run_flags(CLI::App& cmd, Flags& f) {
   cmd.add_option("--vcpus", f.vcpus, "number of vCPUs (1-254)");
   cmd.add_option("--memory", f.memory, "guest RAM, e.g. 512M or 2G");
   cmd.add_option("--tee", f.tee, "none | sim-snp | sim-tdx | snp | tdx");
+  cmd.add_option("--hypervisor", f.hypervisor,
+                 "auto (KVM when /dev/kvm opens, else emu) | kvm | emu (software emulation)");
   cmd.add_option("--api-socket", f.api_socket, "serve the control API on this UNIX socket");
   cmd.add_option("--console", f.console, "stdout | none | file:PATH | socket:PATH");
   cmd.add_option("--disk", f.disks, "virtio-blk disk: PATH or PATH,ro (repeatable)");
@@ -90,6 +95,7 @@ Result<json> merged_document(const Flags& f) {
   if (f.vcpus) doc["vcpus"] = *f.vcpus;
   if (f.memory) doc["memory"] = *f.memory;
   if (f.tee) doc["tee"] = *f.tee;
+  if (f.hypervisor) doc["hypervisor"] = *f.hypervisor;
   if (f.api_socket) doc["api_socket"] = *f.api_socket;
   if (f.console) doc["console"] = *f.console;
   if (!f.disks.empty()) {
@@ -207,7 +213,13 @@ int run_vm(const VmConfig& config) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"cloister-vmm: a KVM virtual machine monitor for confidential guests"};
+  // One malloc arena for every thread. glibc shrinks a thread's arena only after reading
+  // /proc/sys/vm/overcommit_memory once, an open(2) no seccomp filter allows; emu's emulation
+  // threads allocate enough for that to happen when their engines are closed. A VMM's handful of
+  // threads gains nothing from separate arenas.
+  mallopt(M_ARENA_MAX, 1);
+  CLI::App app{
+      "cloister-vmm: a virtual machine monitor for confidential guests (KVM or emulation)"};
   app.require_subcommand(1);
   Flags flags;
   auto* run = app.add_subcommand("run", "build and run a VM until it stops");

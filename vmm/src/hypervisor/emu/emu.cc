@@ -588,9 +588,9 @@ Result<EmuVcpu::Stretch> EmuVcpu::run_stretch(std::optional<x86::Regs> regs,
     stretch.exit.reason = ExitReason::kInternalError;
     stretch.exit.suberror = KVM_INTERNAL_ERROR_EMULATION;
     stretch.exit.detail =
-        "emu: " + std::string(uc_strerror(err)) +
-        ": instructions run from RAM and firmware only, and guest-physical addresses end at " +
-        hex(top_) + " (uc_emu_start)";
+        emu::unicorn_error("emu: uc_emu_start", err).message() +
+        " (instructions run from RAM and firmware only, and guest-physical addresses end at " +
+        hex(top_) + ")";
     stretch.end = Stretch::End::kExit;
     return stretch;
   }
@@ -903,13 +903,7 @@ class EmuHypervisor final : public Hypervisor {
 }  // namespace
 
 Result<std::unique_ptr<Hypervisor>> open_emulator(const EmuOptions& options) {
-  unsigned major = 0, minor = 0;
-  uc_version(&major, &minor);
-  if (major != 2)
-    return Error("emu: expected Unicorn 2 (libunicorn2), found " + std::to_string(major) + "." +
-                 std::to_string(minor));
-  if (!uc_arch_supported(UC_ARCH_X86))
-    return Error("emu: this Unicorn library was built without x86 (UC_ARCH_X86)");
+  CLOISTER_CHECK_OK(emu::load_unicorn());
   return std::unique_ptr<Hypervisor>(new EmuHypervisor(options));
 }
 

@@ -1,5 +1,6 @@
 #include "hypervisor/emu/engine.h"
 
+#include <dlfcn.h>
 #include <sys/mman.h>
 
 #include <utility>
@@ -9,8 +10,98 @@
 
 namespace cloister::vmm::emu {
 
+namespace {
+
+// The Unicorn functions emu calls, resolved from the library.
+struct UnicornApi {
+  decltype(&::uc_version) version;
+  decltype(&::uc_arch_supported) arch_supported;
+  decltype(&::uc_strerror) strerror;
+  decltype(&::uc_open) open;
+  decltype(&::uc_close) close;
+  decltype(&::uc_mem_map_ptr) mem_map_ptr;
+  decltype(&::uc_mem_protect) mem_protect;
+  decltype(&::uc_mmio_map) mmio_map;
+  decltype(&::uc_mem_unmap) mem_unmap;
+  decltype(&::uc_mem_read) mem_read;
+  decltype(&::uc_hook_add) hook_add;
+  decltype(&::uc_reg_read) reg_read;
+  decltype(&::uc_reg_write) reg_write;
+  decltype(&::uc_emu_start) emu_start;
+  decltype(&::uc_emu_stop) emu_stop;
+  decltype(&::uc_context_alloc) context_alloc;
+  decltype(&::uc_context_save) context_save;
+  decltype(&::uc_context_restore) context_restore;
+  decltype(&::uc_context_free) context_free;
+  decltype(&::uc_ctl) ctl;
+};
+
+constexpr const char* kLibrary = "libunicorn.so.2";
+
+template <typename Fn>
+Status resolve(void* library, const char* name, Fn& out) {
+  void* symbol = ::dlsym(library, name);
+  if (!symbol) return Error(std::string("emu: ") + kLibrary + " lacks " + name);
+  out = reinterpret_cast<Fn>(symbol);
+  return {};
+}
+
+Result<UnicornApi> load() {
+  void* library = ::dlopen(kLibrary, RTLD_NOW | RTLD_LOCAL);
+  if (!library)
+    return Error(std::string("emu: cannot load ") + kLibrary + " (" + ::dlerror() +
+                 "); the emulator needs Unicorn 2 (Debian package libunicorn2)");
+  UnicornApi api{};
+  CLOISTER_CHECK_OK(resolve(library, "uc_version", api.version));
+  CLOISTER_CHECK_OK(resolve(library, "uc_arch_supported", api.arch_supported));
+  CLOISTER_CHECK_OK(resolve(library, "uc_strerror", api.strerror));
+  CLOISTER_CHECK_OK(resolve(library, "uc_open", api.open));
+  CLOISTER_CHECK_OK(resolve(library, "uc_close", api.close));
+  CLOISTER_CHECK_OK(resolve(library, "uc_mem_map_ptr", api.mem_map_ptr));
+  CLOISTER_CHECK_OK(resolve(library, "uc_mem_protect", api.mem_protect));
+  CLOISTER_CHECK_OK(resolve(library, "uc_mmio_map", api.mmio_map));
+  CLOISTER_CHECK_OK(resolve(library, "uc_mem_unmap", api.mem_unmap));
+  CLOISTER_CHECK_OK(resolve(library, "uc_mem_read", api.mem_read));
+  CLOISTER_CHECK_OK(resolve(library, "uc_hook_add", api.hook_add));
+  CLOISTER_CHECK_OK(resolve(library, "uc_reg_read", api.reg_read));
+  CLOISTER_CHECK_OK(resolve(library, "uc_reg_write", api.reg_write));
+  CLOISTER_CHECK_OK(resolve(library, "uc_emu_start", api.emu_start));
+  CLOISTER_CHECK_OK(resolve(library, "uc_emu_stop", api.emu_stop));
+  CLOISTER_CHECK_OK(resolve(library, "uc_context_alloc", api.context_alloc));
+  CLOISTER_CHECK_OK(resolve(library, "uc_context_save", api.context_save));
+  CLOISTER_CHECK_OK(resolve(library, "uc_context_restore", api.context_restore));
+  CLOISTER_CHECK_OK(resolve(library, "uc_context_free", api.context_free));
+  CLOISTER_CHECK_OK(resolve(library, "uc_ctl", api.ctl));
+  unsigned major = 0, minor = 0;
+  api.version(&major, &minor);
+  if (major != 2)
+    return Error(std::string("emu: ") + kLibrary + ": expected Unicorn 2, found " +
+                 std::to_string(major) + "." + std::to_string(minor));
+  if (!api.arch_supported(UC_ARCH_X86))
+    return Error(std::string("emu: ") + kLibrary + " was built without x86 (UC_ARCH_X86)");
+  return api;
+}
+
+// The loaded library; thread-safe, loaded at most once.
+const Result<UnicornApi>& library() {
+  static const Result<UnicornApi> api = load();
+  return api;
+}
+
+// After a successful load_unicorn().
+const UnicornApi& uc() {
+  return library().value();
+}
+
+}  // namespace
+
+Status load_unicorn() {
+  if (!library()) return library().error();
+  return {};
+}
+
 Error unicorn_error(std::string_view call, uc_err err) {
-  return Error(std::string(call) + ": " + uc_strerror(err));
+  return Error(std::string(call) + ": " + uc().strerror(err));
 }
 
 namespace {
@@ -40,45 +131,46 @@ HostPages::HostPages(HostPages&& other) noexcept
     : data_(std::exchange(other.data_, nullptr)), size_(other.size_) {}
 
 Result<std::unique_ptr<Engine>> Engine::open() {
-  uc_engine* uc = nullptr;
+  CLOISTER_CHECK_OK(load_unicorn());
+  uc_engine* engine = nullptr;
   CLOISTER_CHECK_OK(
-      check("uc_open (UC_ARCH_X86, UC_MODE_64)", uc_open(UC_ARCH_X86, UC_MODE_64, &uc)));
-  return std::unique_ptr<Engine>(new Engine(uc));
+      check("uc_open (UC_ARCH_X86, UC_MODE_64)", uc().open(UC_ARCH_X86, UC_MODE_64, &engine)));
+  return std::unique_ptr<Engine>(new Engine(engine));
 }
 
 Engine::~Engine() {
-  if (reset_state_) uc_context_free(reset_state_);
-  uc_close(uc_);
+  if (reset_state_) uc().context_free(reset_state_);
+  uc().close(uc_);
 }
 
 Status Engine::map_ram(std::uint64_t gpa, std::uint64_t size, void* host, bool read_only) {
   const std::uint32_t perms = read_only ? UC_PROT_READ | UC_PROT_EXEC : UC_PROT_ALL;
   CLOISTER_CHECK_OK(
-      check(range("uc_mem_map_ptr", gpa, size), uc_mem_map_ptr(uc_, gpa, size, perms, host)));
+      check(range("uc_mem_map_ptr", gpa, size), uc().mem_map_ptr(uc_, gpa, size, perms, host)));
   // uc_mem_map_ptr only records the permissions; uc_mem_protect also marks the region as ROM,
   // which makes the softmmu discard a write once the write-protection hooks have seen it.
   if (read_only)
     CLOISTER_CHECK_OK(
-        check(range("uc_mem_protect", gpa, size), uc_mem_protect(uc_, gpa, size, perms)));
+        check(range("uc_mem_protect", gpa, size), uc().mem_protect(uc_, gpa, size, perms)));
   return {};
 }
 
 Status Engine::map_mmio(std::uint64_t gpa, std::uint64_t size, uc_cb_mmio_read_t on_read,
                         uc_cb_mmio_write_t on_write, void* user) {
   return check(range("uc_mmio_map", gpa, size),
-               uc_mmio_map(uc_, gpa, size, on_read, user, on_write, user));
+               uc().mmio_map(uc_, gpa, size, on_read, user, on_write, user));
 }
 
 Status Engine::unmap(std::uint64_t gpa, std::uint64_t size) {
-  return check(range("uc_mem_unmap", gpa, size), uc_mem_unmap(uc_, gpa, size));
+  return check(range("uc_mem_unmap", gpa, size), uc().mem_unmap(uc_, gpa, size));
 }
 
 Status Engine::add_hook(int type, void* callback, void* user, int insn) {
   uc_hook handle;
   // begin > end: every address (Unicorn's convention).
   const uc_err err = type == UC_HOOK_INSN
-                         ? uc_hook_add(uc_, &handle, type, callback, user, 1, 0, insn)
-                         : uc_hook_add(uc_, &handle, type, callback, user, 1, 0);
+                         ? uc().hook_add(uc_, &handle, type, callback, user, 1, 0, insn)
+                         : uc().hook_add(uc_, &handle, type, callback, user, 1, 0);
   return check("uc_hook_add (type " + std::to_string(type) + ")", err);
 }
 
@@ -93,24 +185,25 @@ Status Engine::write(uc_x86_reg reg, std::uint64_t value) {
 }
 
 Status Engine::read_raw(uc_x86_reg reg, void* value) const {
-  return check("uc_reg_read (register " + std::to_string(reg) + ")", uc_reg_read(uc_, reg, value));
+  return check("uc_reg_read (register " + std::to_string(reg) + ")",
+               uc().reg_read(uc_, reg, value));
 }
 
 Status Engine::write_raw(uc_x86_reg reg, const void* value) {
   return check("uc_reg_write (register " + std::to_string(reg) + ")",
-               uc_reg_write(uc_, reg, value));
+               uc().reg_write(uc_, reg, value));
 }
 
 Result<std::uint64_t> Engine::read_msr(std::uint32_t index) const {
   uc_x86_msr msr{index, 0};
   CLOISTER_CHECK_OK(
-      check("uc_reg_read (MSR " + hex(index) + ")", uc_reg_read(uc_, UC_X86_REG_MSR, &msr)));
+      check("uc_reg_read (MSR " + hex(index) + ")", uc().reg_read(uc_, UC_X86_REG_MSR, &msr)));
   return msr.value;
 }
 
 Status Engine::write_msr(std::uint32_t index, std::uint64_t value) {
   uc_x86_msr msr{index, value};
-  return check("uc_reg_write (MSR " + hex(index) + ")", uc_reg_write(uc_, UC_X86_REG_MSR, &msr));
+  return check("uc_reg_write (MSR " + hex(index) + ")", uc().reg_write(uc_, UC_X86_REG_MSR, &msr));
 }
 
 namespace {
@@ -142,30 +235,30 @@ Status Engine::write_regs(const x86::Regs& regs) {
 }
 
 Status Engine::read_memory(std::uint64_t gpa, void* out, std::size_t size) const {
-  return check(range("uc_mem_read", gpa, size), uc_mem_read(uc_, gpa, out, size));
+  return check(range("uc_mem_read", gpa, size), uc().mem_read(uc_, gpa, out, size));
 }
 
 uc_err Engine::start(std::uint64_t begin, std::uint64_t until) {
-  return uc_emu_start(uc_, begin, until, 0, 0);
+  return uc().emu_start(uc_, begin, until, 0, 0);
 }
 
 void Engine::stop() {
-  uc_emu_stop(uc_);
+  uc().emu_stop(uc_);
 }
 
 Status Engine::save_reset_state() {
   if (!reset_state_)
-    CLOISTER_CHECK_OK(check("uc_context_alloc", uc_context_alloc(uc_, &reset_state_)));
-  return check("uc_context_save", uc_context_save(uc_, reset_state_));
+    CLOISTER_CHECK_OK(check("uc_context_alloc", uc().context_alloc(uc_, &reset_state_)));
+  return check("uc_context_save", uc().context_save(uc_, reset_state_));
 }
 
 Status Engine::restore_reset_state() {
-  return check("uc_context_restore", uc_context_restore(uc_, reset_state_));
+  return check("uc_context_restore", uc().context_restore(uc_, reset_state_));
 }
 
 Status Engine::invalidate_translations(std::uint64_t begin, std::uint64_t end) {
   return check(range("uc_ctl_remove_cache", begin, end - begin),
-               uc_ctl_remove_cache(uc_, begin, end));
+               uc().ctl(uc_, UC_CTL_WRITE(UC_CTL_TB_REMOVE_CACHE, 2), begin, end));
 }
 
 }  // namespace cloister::vmm::emu

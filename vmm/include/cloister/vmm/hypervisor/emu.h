@@ -69,7 +69,8 @@ struct EmuOptions {
   bool seccomp = false;
 };
 
-// Checks that the Unicorn library is version 2 and returns the "emu" hypervisor. VMs accept
+// Loads the Unicorn library (libunicorn.so.2, on first use only, so that KVM runs never load it),
+// checks it is version 2 with x86, and returns the "emu" hypervisor. VMs accept
 // machine_type 0 only. A Vm must be given its memory slots and irqchip before its vCPUs (each
 // vCPU's engine maps the guest memory when it is created); vCPUs may outlive their Vm object.
 Result<std::unique_ptr<Hypervisor>> open_emulator(const EmuOptions& options = {});

@@ -566,8 +566,9 @@ Result<EmuVcpu::Stretch> EmuVcpu::run_stretch(std::optional<x86::Regs> regs,
         loader_.load(*engine_, *map_, *regs, *sregs, machine_->cpuid->writable_efer(), exception_);
     in_loader_ = false;
     CLOISTER_CHECK_OK(loaded);
-    loaded_ = *sregs;
     lapic_.set_tpr(static_cast<std::uint32_t>(sregs->cr8 << 4));
+    std::lock_guard lock(machine_->mutex);
+    loaded_ = *sregs;
     apic_base_ = sregs->apic_base;
   } else if (regs) {
     CLOISTER_CHECK_OK(engine_->write_regs(*regs));

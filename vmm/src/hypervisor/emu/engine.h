@@ -56,8 +56,6 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  uc_engine* get() const { return uc_; }
-
   // Guest-physical [gpa, gpa + size) backed by `host`, readable and executable; writable unless
   // `read_only`, in which case writes reach the UC_HOOK_MEM_WRITE_PROT hooks and are discarded.
   Status map_ram(std::uint64_t gpa, std::uint64_t size, void* host, bool read_only);

@@ -23,6 +23,7 @@ TEST(ConfigTest, DefaultsForAMinimalDocument) {
   EXPECT_EQ(c->vcpus, 1u);
   EXPECT_EQ(c->memory_bytes, 128ull << 20);
   EXPECT_EQ(c->tee.kind, TeeKind::kNone);
+  EXPECT_EQ(c->hypervisor, HypervisorKind::kAuto);
   EXPECT_EQ(*c->boot.firmware, "/fw.bin");
   EXPECT_EQ(c->console.kind, ConsoleKind::kStdout);
   EXPECT_TRUE(c->seccomp);
@@ -33,6 +34,7 @@ TEST(ConfigTest, FullDocumentRoundTrips) {
   json doc = {{"vcpus", 4},
               {"memory", "512M"},
               {"tee", "none"},
+              {"hypervisor", "emu"},
               {"boot", {{"kernel", "/k"}, {"initrd", "/i"}, {"cmdline", "console=ttyS0"}}},
               {"console", "file:/tmp/console.log"},
               {"disks", {{{"path", "/d.img"}, {"read_only", true}}}},
@@ -44,6 +46,8 @@ TEST(ConfigTest, FullDocumentRoundTrips) {
   EXPECT_EQ(c->vcpus, 4u);
   EXPECT_EQ(c->memory_bytes, 512ull << 20);
   EXPECT_EQ(c->tee.kind, TeeKind::kNone);
+  EXPECT_EQ(c->hypervisor, HypervisorKind::kEmu);
+  EXPECT_EQ(to_json(*c)["hypervisor"], "emu");
   EXPECT_EQ(c->console.kind, ConsoleKind::kFile);
   EXPECT_EQ(c->console.path, "/tmp/console.log");
   ASSERT_EQ(c->disks.size(), 1u);
@@ -136,6 +140,9 @@ TEST(ConfigTest, RejectsImpossibleValuesNamingExpectedAndFound) {
   doc = minimal();
   doc["tee"] = "sev";
   EXPECT_NE(error_of(doc).find("one of none, sim-snp, sim-tdx, snp, tdx"), std::string::npos);
+  doc = minimal();
+  doc["hypervisor"] = "tcg";
+  EXPECT_EQ(error_of(doc), "config: hypervisor: expected one of auto, kvm, emu, found \"tcg\"");
   doc = minimal();
   doc["console"] = "serial";
   EXPECT_NE(error_of(doc).find("stdout, none, file:PATH or socket:PATH"), std::string::npos);

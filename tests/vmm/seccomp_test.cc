@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <linux/kvm.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -30,7 +31,7 @@ int in_filtered_child(ThreadClass cls, F body) {
 
 TEST(SeccompTest, ProgramsEndInKillAndCheckTheArchitecture) {
   for (auto cls : {ThreadClass::kVcpu, ThreadClass::kApi, ThreadClass::kDevice, ThreadClass::kVmm,
-                   ThreadClass::kQuote}) {
+                   ThreadClass::kQuote, ThreadClass::kEmu}) {
     auto p = seccomp_program(cls);
     ASSERT_GT(p.size(), 10u);
     EXPECT_EQ(p.back().code, BPF_RET | BPF_K);
@@ -87,6 +88,14 @@ TEST(SeccompTest, AllowedCallsWorkAndForbiddenOnesKill) {
   EXPECT_EQ(WEXITSTATUS(st), 7);
   st = in_filtered_child(ThreadClass::kQuote,
                          [] { return ::open("/etc/hosts", O_RDONLY) >= 0 ? 7 : 8; });
+  // An emulation thread allocates (mmap) but issues no ioctl, not even KVM_RUN.
+  st = in_filtered_child(ThreadClass::kEmu, [] {
+    void* p = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p != MAP_FAILED ? 7 : 8;
+  });
+  ASSERT_TRUE(WIFEXITED(st));
+  EXPECT_EQ(WEXITSTATUS(st), 7);
+  st = in_filtered_child(ThreadClass::kEmu, [] { return ::ioctl(-1, KVM_RUN, 0) ? 7 : 8; });
   ASSERT_TRUE(WIFSIGNALED(st));
   EXPECT_EQ(WTERMSIG(st), SIGSYS);
   // No class may execve.

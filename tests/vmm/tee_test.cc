@@ -34,7 +34,8 @@ TEST(TeeTest, BuilderFailsOnTheTeeBeforeOpeningKvm) {
   config.boot.firmware = "/nonexistent/firmware.bin";
   Logger log(LogFormat::kText, LogLevel::kError);
   Metrics metrics;
-  auto vmm = build_vmm(config, log, metrics, kvm_hypervisor("/nonexistent/kvm"));
+  auto vmm =
+      build_vmm(config, log, metrics, configured_hypervisor(config, log, "/nonexistent/kvm"));
   ASSERT_FALSE(vmm.ok());
   EXPECT_NE(vmm.error().message().find(
                 "boot.firmware: cannot read /nonexistent/firmware.bin: No such file or directory"),
@@ -47,7 +48,8 @@ TEST(TeeTest, BuilderReadsBootImagesBeforeOpeningKvm) {
   config.boot.firmware = "/nonexistent/firmware.bin";
   Logger log(LogFormat::kText, LogLevel::kError);
   Metrics metrics;
-  auto vmm = build_vmm(config, log, metrics, kvm_hypervisor("/nonexistent/kvm"));
+  auto vmm =
+      build_vmm(config, log, metrics, configured_hypervisor(config, log, "/nonexistent/kvm"));
   ASSERT_FALSE(vmm.ok());
   EXPECT_NE(vmm.error().message().find("/nonexistent/firmware.bin"), std::string::npos);
 }
@@ -57,10 +59,12 @@ TEST(BuilderTest, FailsCleanlyAfterStartingVcpuThreads) {
   ASSERT_TRUE(write_file_atomic(firmware, Bytes(4096, 0xf4)).ok());
   VmConfig config;
   config.vcpus = 4;
+  config.hypervisor = HypervisorKind::kKvm;  // auto would fall back to the emulator
   config.boot.firmware = firmware;
   Logger log(LogFormat::kText, LogLevel::kError);
   Metrics metrics;
-  auto vmm = build_vmm(config, log, metrics, kvm_hypervisor("/nonexistent/kvm"));
+  auto vmm =
+      build_vmm(config, log, metrics, configured_hypervisor(config, log, "/nonexistent/kvm"));
   ASSERT_FALSE(vmm.ok());
   EXPECT_EQ(vmm.error().message(), "open /nonexistent/kvm: No such file or directory (errno 2)");
 }

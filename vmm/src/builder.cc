@@ -17,7 +17,7 @@
 #include "cloister/vmm/arch/x86/layout.h"
 #include "cloister/vmm/devices/virtio.h"
 #include "cloister/vmm/devices/vsock.h"
-#include "cloister/vmm/hypervisor/kvm.h"
+#include "cloister/vmm/hypervisor/select.h"
 
 namespace cloister::vmm {
 namespace {
@@ -161,8 +161,10 @@ Result<std::vector<RegionSpec>> confidential_layout(std::uint64_t ram_size,
 
 }  // namespace
 
-HypervisorFactory kvm_hypervisor(std::string device) {
-  return [device = std::move(device)] { return open_kvm(device); };
+HypervisorFactory configured_hypervisor(const VmConfig& config, Logger& log,
+                                        std::string kvm_device) {
+  return [kind = config.hypervisor, seccomp = config.seccomp, &log,
+          device = std::move(kvm_device)] { return open_hypervisor(kind, device, seccomp, log); };
 }
 
 Result<std::unique_ptr<Vmm>> build_vmm(const VmConfig& config, Logger& log, Metrics& metrics,

@@ -31,6 +31,11 @@ void install_kick_handler() {
 
 constexpr unsigned kMaxLoggedUnassigned = 20;
 
+// A fault message with the hypervisor's own account appended, when it gives one.
+std::string with_detail(std::string what, const VcpuExit& exit) {
+  return exit.detail.empty() ? what : what + ": " + exit.detail;
+}
+
 }  // namespace
 
 std::string_view vm_state_name(VmState state) {
@@ -249,7 +254,7 @@ void Vmm::vcpu_thread(std::size_t index, const Status& sandbox) {
         guest_fault(vcpu, "KVM_EXIT_HLT without an in-kernel interrupt controller");
         break;
       case ExitReason::kShutdown:
-        guest_fault(vcpu, "guest triple fault (KVM_EXIT_SHUTDOWN)");
+        guest_fault(vcpu, with_detail("guest triple fault (KVM_EXIT_SHUTDOWN)", *exit));
         break;
       case ExitReason::kSystemEvent:
         if (exit->system_event == SystemEvent::kShutdown)
@@ -264,8 +269,10 @@ void Vmm::vcpu_thread(std::size_t index, const Status& sandbox) {
       case ExitReason::kInternalError:
         guest_fault(
             vcpu,
-            "KVM_EXIT_INTERNAL_ERROR suberror " + std::to_string(exit->suberror) +
-                (exit->suberror == KVM_INTERNAL_ERROR_EMULATION ? " (emulation failure)" : ""));
+            with_detail(
+                "KVM_EXIT_INTERNAL_ERROR suberror " + std::to_string(exit->suberror) +
+                    (exit->suberror == KVM_INTERNAL_ERROR_EMULATION ? " (emulation failure)" : ""),
+                *exit));
         break;
       case ExitReason::kFailEntry:
         guest_fault(vcpu, "KVM_EXIT_FAIL_ENTRY hardware reason " + hex(exit->hardware_reason));

@@ -1,11 +1,13 @@
-// cloister-vmm: runs one VM per process under KVM.
+// cloister-vmm: runs one VM per process under KVM or, without it, the emulator (emu.h).
 //   cloister-vmm run --config vm.json [flags that override it]
 //   cloister-vmm run --firmware F | --kernel K [--initrd I] | --igvm G [--cmdline C] --vcpus N
 //                    --memory 512M [--tee none|sim-snp|sim-tdx|snp|tdx [TEE options]]
+//                    [--hypervisor auto|kvm|emu]
 //                    [--api-socket PATH] [--console SPEC] ...
 //   cloister-vmm validate --config vm.json      prints the canonical config or the first error
 // Exit status: 0 clean stop, 1 host/VMM error, 2 bad configuration, 3 guest fault,
 // 4 guest reported failure through the debug-exit port (docs/operator.md).
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -40,8 +42,8 @@ struct TeeFlags {
 
 struct Flags {
   std::string config_file;
-  std::optional<std::string> firmware, kernel, igvm, initrd, cmdline, memory, tee, api_socket,
-      console;
+  std::optional<std::string> firmware, kernel, igvm, initrd, cmdline, memory, tee, hypervisor,
+      api_socket, console;
   TeeFlags tee_options;
   std::optional<std::string> log_format, log_level, log_file;
   std::optional<std::uint32_t> vcpus;
@@ -84,6 +86,8 @@ void add_run_flags(CLI::App& cmd, Flags& f) {
                  "sim-snp/sim-tdx: the simulated secure processor's state directory");
   cmd.add_option("--sim-platform", t.sim_platform,
                  "sim-snp/sim-tdx: JSON file describing the simulated platform (TCB, chip ID)");
+  cmd.add_option("--hypervisor", f.hypervisor,
+                 "auto (KVM when /dev/kvm opens, else emu) | kvm | emu (software emulation)");
   cmd.add_option("--api-socket", f.api_socket, "serve the control API on this UNIX socket");
   cmd.add_option("--console", f.console, "stdout | none | file:PATH | socket:PATH");
   cmd.add_option("--disk", f.disks, "virtio-blk disk: PATH or PATH,ro (repeatable)");
@@ -158,6 +162,7 @@ Result<json> merged_document(const Flags& f) {
   if (f.vcpus) doc["vcpus"] = *f.vcpus;
   if (f.memory) doc["memory"] = *f.memory;
   CLOISTER_CHECK_OK(merge_tee_flags(f, doc));
+  if (f.hypervisor) doc["hypervisor"] = *f.hypervisor;
   if (f.api_socket) doc["api_socket"] = *f.api_socket;
   if (f.console) doc["console"] = *f.console;
   if (!f.disks.empty()) {
@@ -208,7 +213,7 @@ int run_vm(const VmConfig& config) {
     return kExitHostError;
   }
 
-  auto vmm = build_vmm(config, log, metrics, kvm_hypervisor());
+  auto vmm = build_vmm(config, log, metrics, configured_hypervisor(config, log));
   if (!vmm) {
     log.error("vm.build_failed", vmm.error().message());
     return kExitHostError;
@@ -275,7 +280,13 @@ int run_vm(const VmConfig& config) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"cloister-vmm: a KVM virtual machine monitor for confidential guests"};
+  // One malloc arena for every thread. glibc shrinks a thread's arena only after reading
+  // /proc/sys/vm/overcommit_memory once, an open(2) no seccomp filter allows; emu's emulation
+  // threads allocate enough for that to happen when their engines are closed. A VMM's handful of
+  // threads gains nothing from separate arenas.
+  mallopt(M_ARENA_MAX, 1);
+  CLI::App app{
+      "cloister-vmm: a virtual machine monitor for confidential guests (KVM or emulation)"};
   app.require_subcommand(1);
   Flags flags;
   auto* run = app.add_subcommand("run", "build and run a VM until it stops");

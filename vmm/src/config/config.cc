@@ -195,6 +195,15 @@ json tee_to_json(const TeeConfig& tee) {
   return out;
 }
 
+Result<HypervisorKind> parse_hypervisor(const json& value) {
+  static constexpr std::array<HypervisorKind, 3> kinds = {
+      HypervisorKind::kAuto, HypervisorKind::kKvm, HypervisorKind::kEmu};
+  if (value.is_string())
+    for (auto kind : kinds)
+      if (value.get<std::string>() == hypervisor_kind_name(kind)) return kind;
+  return bad("hypervisor", "one of auto, kvm, emu", value);
+}
+
 Result<ConsoleConfig> parse_console(const json& value) {
   if (!value.is_string()) return bad("console", "stdout, none, file:PATH or socket:PATH", value);
   const std::string& s = value.get_ref<const std::string&>();
@@ -345,6 +354,18 @@ std::string_view tee_name(TeeKind tee) {
   return "unknown";
 }
 
+std::string_view hypervisor_kind_name(HypervisorKind kind) {
+  switch (kind) {
+    case HypervisorKind::kAuto:
+      return "auto";
+    case HypervisorKind::kKvm:
+      return "kvm";
+    case HypervisorKind::kEmu:
+      return "emu";
+  }
+  return "unknown";
+}
+
 Result<std::uint64_t> parse_memory_size(std::string_view text) {
   std::uint64_t value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
@@ -369,9 +390,10 @@ Result<std::uint64_t> parse_memory_size(std::string_view text) {
 
 Result<VmConfig> parse_config(const json& doc) {
   if (!doc.is_object()) return bad("document", "a JSON object", doc);
-  CLOISTER_CHECK_OK(reject_unknown_keys(doc, "",
-                                        {"vcpus", "memory", "hugepages", "tee", "boot", "console",
-                                         "disks", "vsock", "api_socket", "log", "seccomp"}));
+  CLOISTER_CHECK_OK(
+      reject_unknown_keys(doc, "",
+                          {"vcpus", "memory", "hugepages", "tee", "hypervisor", "boot", "console",
+                           "disks", "vsock", "api_socket", "log", "seccomp"}));
   VmConfig config;
   if (auto it = doc.find("vcpus"); it != doc.end()) {
     if (!it->is_number_integer() || it->get<std::int64_t>() < 1 ||
@@ -402,6 +424,9 @@ Result<VmConfig> parse_config(const json& doc) {
   }
   if (auto it = doc.find("tee"); it != doc.end()) {
     CLOISTER_TRY(config.tee, parse_tee(*it));
+  }
+  if (auto it = doc.find("hypervisor"); it != doc.end()) {
+    CLOISTER_TRY(config.hypervisor, parse_hypervisor(*it));
   }
   auto boot = doc.find("boot");
   if (boot == doc.end())
@@ -481,6 +506,7 @@ json to_json(const VmConfig& c) {
               {"memory", c.memory_bytes},
               {"hugepages", c.hugepages},
               {"tee", tee_to_json(c.tee)},
+              {"hypervisor", hypervisor_kind_name(c.hypervisor)},
               {"boot", boot},
               {"console", console},
               {"disks", disks},

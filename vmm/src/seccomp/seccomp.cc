@@ -78,6 +78,11 @@ constexpr int kQuote[] = {SYS_socket, SYS_connect, SYS_getsockopt, SYS_recvfrom}
 // The main thread: signalfd/console input, shutdown and cleanup.
 constexpr int kVmm[] = {SYS_unlink, SYS_shutdown, SYS_recvfrom};
 
+// emu's emulation threads need nothing beyond kCommon: Unicorn sets up its translation buffer
+// when create_vcpu() opens the engine on the main thread, before any filter; afterwards the
+// threads allocate (mmap, brk, madvise through malloc), hand exits to the vCPU threads (futex)
+// and exit. No ioctl, and no file or socket beyond the write/sendto kCommon has for logging.
+
 sock_filter stmt(std::uint16_t code, std::uint32_t k) {
   return BPF_STMT(code, k);
 }
@@ -121,6 +126,8 @@ std::vector<sock_filter> seccomp_program(ThreadClass cls) {
       break;
     case ThreadClass::kQuote:
       allowed.insert(allowed.end(), std::begin(kQuote), std::end(kQuote));
+      break;
+    case ThreadClass::kEmu:
       break;
   }
   constexpr std::uint32_t kNr = offsetof(seccomp_data, nr);

@@ -20,8 +20,10 @@ namespace cloister::vmm {
 // Opens the hypervisor when the builder gets to it; tests pass one over a recording ioctl layer.
 using HypervisorFactory = std::function<Result<std::unique_ptr<Hypervisor>>()>;
 
-// KVM through `device`.
-HypervisorFactory kvm_hypervisor(std::string device = "/dev/kvm");
+// The hypervisor `config` names (its "hypervisor" key: auto, kvm through `kvm_device`, emu),
+// logging the choice to `log`, which must outlive the factory.
+HypervisorFactory configured_hypervisor(const VmConfig& config, Logger& log,
+                                        std::string kvm_device = "/dev/kvm");
 
 // `log` and `metrics` must outlive the returned Vmm.
 Result<std::unique_ptr<Vmm>> build_vmm(const VmConfig& config, Logger& log, Metrics& metrics,

@@ -1,7 +1,7 @@
 // The VM configuration: one JSON document (`cloister-vmm run --config vm.json`), which the
 // command-line flags patch key by key. parse_config() is the only way to obtain a VmConfig and
 // rejects unknown keys and impossible values, naming the key, the expected and the found
-// value, before anything touches KVM. Schema: docs/operator.md.
+// value, before anything touches the hypervisor. Schema: docs/operator.md.
 #pragma once
 
 #include <array>
@@ -47,6 +47,10 @@ struct TeeConfig {
   bool operator==(const TeeConfig&) const = default;
 };
 
+// kAuto: KVM when its device opens, otherwise the emulator (emu.h).
+enum class HypervisorKind { kAuto, kKvm, kEmu };
+std::string_view hypervisor_kind_name(HypervisorKind kind);
+
 struct BootConfig {
   std::optional<std::string> firmware;  // exactly one of firmware, kernel and igvm
   std::optional<std::string> kernel;
@@ -84,6 +88,7 @@ struct VmConfig {
   std::uint64_t memory_bytes = 128ull << 20;
   bool hugepages = false;
   TeeConfig tee;
+  HypervisorKind hypervisor = HypervisorKind::kAuto;
   BootConfig boot;
   ConsoleConfig console;
   std::vector<DiskConfig> disks;

@@ -1,8 +1,8 @@
 // The hypervisor abstraction (Cloud Hypervisor's hypervisor crate in spirit): a Hypervisor
 // creates Vms, a Vm owns memory slots, interrupt controllers and Vcpus, a Vcpu runs guest code
-// until an exit the VMM must handle. KVM lives behind open_kvm(); SEV-SNP and TDX are
-// variations inside this interface (the VM type, launch operations, private memory), not forks
-// of the VMM: a TeeBackend drives them (tee/tee.h).
+// until an exit the VMM must handle. KVM lives behind open_kvm(), the software emulator behind
+// open_emulator() (emu.h); SEV-SNP and TDX are variations inside this interface (the VM type,
+// launch operations, private memory), not forks of the VMM: a TeeBackend drives them (tee/tee.h).
 //
 // Contract for every method: errors are returned as values naming the operation (the ioctl for
 // KVM), the OS error and, for secure-processor commands, the firmware or TDX module status
@@ -94,6 +94,9 @@ struct VcpuExit {
   std::uint64_t hardware_reason = 0;  // kFailEntry
   TdxVmcall tdx_vmcall;
   SnpCertificateRequest snp_certificates;
+  // kShutdown, kInternalError: the hypervisor's account of the fault when it has one (emu says
+  // which exception or emulation error); empty from KVM.
+  std::string detail;
 };
 
 // The owned file of a guest's private memory (KVM_CREATE_GUEST_MEMFD): it cannot be read or

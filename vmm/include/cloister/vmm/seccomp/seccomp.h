@@ -19,6 +19,7 @@ enum class ThreadClass {
   kDevice,  // device threads with host-side event sources (virtio-vsock sockets)
   kVmm,     // the main thread: signals, console input, shutdown
   kQuote,   // the TDX GetQuote worker: connections to the quote generation service
+  kEmu,     // an emu vCPU's emulation thread: translated guest code and the hand-offs to kVcpu
 };
 
 // False in builds with AddressSanitizer/UBSan: their runtimes make system calls (mmap of

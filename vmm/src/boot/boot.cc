@@ -88,8 +88,8 @@ Result<BootImages> load_boot_images(const BootConfig& boot) {
     return images;
   }
   CLOISTER_TRY(Bytes kernel, read_file(*boot.kernel));
-  if (x86::looks_like_bzimage(kernel)) {
-    auto bz = x86::parse_bzimage(kernel);
+  if (fw::looks_like_bzimage(kernel)) {
+    auto bz = fw::parse_bzimage(kernel);
     if (!bz) return bz.error().with_context("kernel " + *boot.kernel);
     if (boot.cmdline.size() > bz->cmdline_size)
       return Error("cmdline: " + std::to_string(boot.cmdline.size()) +
@@ -97,8 +97,8 @@ Result<BootImages> load_boot_images(const BootConfig& boot) {
                    " (setup header cmdline_size)");
     images.kind = BootKind::kBzImage;
     images.bzimage = std::move(*bz);
-  } else if (looks_like_elf(kernel)) {
-    auto elf = parse_elf(kernel);
+  } else if (fw::looks_like_elf(kernel)) {
+    auto elf = fw::parse_elf(kernel);
     if (!elf) return elf.error().with_context("kernel " + *boot.kernel);
     images.kind = BootKind::kElf;
     images.elf = std::move(*elf);
@@ -146,7 +146,7 @@ Result<BootEntry> place_boot_images(const BootImages& images, const GuestMemory&
       return Error("kernel needs RAM up to " + hex(kernel_end) + " (pref_address " + hex(load) +
                    " + init_size), the VM has " + hex(low_ram) + " below the MMIO gap");
     CLOISTER_CHECK_OK(memory.write(load, bz.protected_mode, "kernel"));
-    entry.rip = load + x86::bzimage::kEntry64Offset;
+    entry.rip = load + fw::bzimage::kEntry64Offset;
     initrd_addr_max = bz.initrd_addr_max;
     setup_header = bz.setup_header;
   } else {

@@ -96,6 +96,8 @@ struct LaunchOp {
 struct GpaRange {
   std::uint64_t gpa = 0;
   std::uint64_t size = 0;
+
+  friend bool operator==(const GpaRange&, const GpaRange&) = default;
 };
 
 // IGVM parameter kinds (igvm_defs IgvmVariableHeaderType values).

@@ -48,7 +48,8 @@ Result<std::uint32_t> vcpu_signature(std::string_view model_name);
 // How a VMM sets up an SNP launch, as far as the measurement can see: the initial VMSA
 // registers (snp.md §a.4 table) and how metadata sections are measured.
 struct VmmProfile {
-  std::string_view name;  // sev-snp-measure's --vmm-type spelling: "QEMU", "ec2", "gce"
+  // sev-snp-measure's --vmm-type spelling: "QEMU", "ec2", "gce"; and "cloister"
+  std::string_view name;
   std::uint16_t cs_attrib;
   std::uint16_t cs_attrib_bsp;  // the BSP's CS attributes (ec2: 0x9a, not 0x9b)
   std::uint16_t ss_attrib;
@@ -63,7 +64,13 @@ struct VmmProfile {
   bool cpuid_page_last;        // ec2 measures the CPUID page after all other sections
 };
 
-std::span<const VmmProfile> vmm_profiles();  // QEMU (the default), ec2, gce
+// QEMU (SnpLaunchOptions' default), ec2, gce (sev-snp-measure's models) and cloister.
+std::span<const VmmProfile> vmm_profiles();
+
+// The registers cloister-vmm sets ("cloister"): exactly QEMU's, so an image measured for QEMU
+// and for cloister-vmm agrees. cloister-vmm sets each vCPU's registers from the plan's VMSAs,
+// so it launches whatever profile a plan was built with.
+const VmmProfile& cloister_vmm_profile();
 
 // Case-insensitive lookup by name; fails with the list of known profiles.
 Result<VmmProfile> find_vmm_profile(std::string_view name);

@@ -23,11 +23,6 @@ bool valid_for(Tee tee, PageType type) {
   return false;
 }
 
-// Zero by type, or written by the VMM (the TD HOB).
-bool must_be_empty(PageType type) {
-  return type == PageType::kZero || type == PageType::kTdHob;
-}
-
 std::string describe(std::size_t index, const LaunchOp& op) {
   return "launch op " + std::to_string(index) + " (" + op.label + ", " +
          std::string(to_string(op.type)) + " at GPA " + hex_number(op.gpa) + ", size " +
@@ -145,6 +140,11 @@ LaunchPlanBuilder& LaunchPlanBuilder::set_tdx_page_order(TdxPageOrder order) {
   return *this;
 }
 
+LaunchPlanBuilder& LaunchPlanBuilder::set_tdx_vcpu_count(std::uint32_t vcpus) {
+  plan_.vcpu_count_ = vcpus;
+  return *this;
+}
+
 LaunchPlanBuilder& LaunchPlanBuilder::add_parameter_area(const ParameterArea& area) {
   plan_.parameter_areas_.push_back(area);
   return *this;
@@ -170,6 +170,8 @@ Result<LaunchPlan> LaunchPlanBuilder::build() && {
     return Error("launch plan: a TDX plan cannot carry an SNP policy or ID block");
   if (snp && plan.tdx_page_order_ != TdxPageOrder::kSinglePass)
     return Error("launch plan: an SNP plan has no TDX page order");
+  if (snp && plan.vcpu_count_ != 0)
+    return Error("launch plan: an SNP plan cannot carry a TDX vCPU count");
 
   for (std::size_t i = 0; i < plan.parameter_areas_.size(); ++i) {
     const ParameterArea& area = plan.parameter_areas_[i];
@@ -225,7 +227,7 @@ Result<LaunchPlan> LaunchPlanBuilder::build() && {
       return Error(what + ": the range ends beyond the 52-bit guest-physical space");
     if (op.data.size() > op.size)
       return Error(what + ": " + hex_number(op.data.size()) + " bytes of data do not fit");
-    if (must_be_empty(op.type) && !op.data.empty())
+    if (op.type == PageType::kZero && !op.data.empty())
       return Error(what + ": this page type carries no data, found " + hex_number(op.data.size()) +
                    " bytes");
     if (op.tdx_extend && snp) return Error(what + ": MR.EXTEND is a TDX operation");
@@ -276,7 +278,7 @@ Result<LaunchPlan> LaunchPlanBuilder::build() && {
     return Error(describe(b.index, plan.ops_[b.index]) + " overlaps " +
                  describe(a.index, plan.ops_[a.index]));
   }
-  plan.vcpu_count_ = vcpus;
+  if (snp) plan.vcpu_count_ = vcpus;
   plan.snp_.vmsa_features = features.value_or(0);
   return std::move(plan);
 }

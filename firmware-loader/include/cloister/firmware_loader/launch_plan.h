@@ -15,11 +15,12 @@
 //     CPUID configuration; with data (IGVM) it is the CPUID table the guest expects, which
 //     the firmware checks. The firmware initializes kSecrets pages. snp() gives the
 //     KVM_SEV_INIT2 vmsa_features and, from IGVM files, the guest policy and ID block.
-//   * TDX (tee() == Tee::kTdx): an op is one KVM_TDX_INIT_MEM_REGION over the range, with
-//     KVM_TDX_MEASURE_MEMORY_REGION iff tdx_extend. kTdHob ops are where the VMM writes the
-//     TD HOB (its GPA is the INIT_VCPU RCX); kZero ops are zero-filled temporary memory.
+//   * TDX (tee() == Tee::kTdx): an op is one KVM_TDX_INIT_MEM_REGION of its contents over
+//     the range, with KVM_TDX_MEASURE_MEMORY_REGION iff tdx_extend. The kTdHob op holds the TD
+//     HOB (tdx.h) and its GPA is the KVM_TDX_INIT_VCPU RCX; kZero ops are zero-filled memory.
 //     tdx_page_order() says in which order the TDX module saw the PAGE.ADD/MR.EXTEND steps;
 //     upstream KVM always does kSinglePass, so a KVM backend rejects kTwoPass plans.
+//     vcpu_count() is the number of vCPUs to create.
 //   * IGVM plans may also carry parameter areas: an op with `parameter_area` set is an
 //     unmeasured copy of that area, into which the VMM first writes the parameters() it
 //     supports (vCPU count, memory map, ...), and required_memory() ranges the VMM must back.
@@ -58,11 +59,12 @@ std::string_view to_string(Tee tee);  // "snp", "tdx"
 enum class PageType : std::uint8_t {
   kNormal,      // SNP NORMAL; TDX PAGE.ADD of the contents (MR.EXTEND iff tdx_extend)
   kZero,        // SNP ZERO (firmware zero-fills, measures the type only); TDX zeroed PAGE.ADD
+                // (MR.EXTEND iff tdx_extend)
   kUnmeasured,  // SNP UNMEASURED: contents loaded, not measured
   kSecrets,     // SNP SECRETS page
   kCpuid,       // SNP CPUID page
   kVmsa,        // SNP VMSA of vCPU `vcpu`
-  kTdHob,       // TDX TD HOB: the VMM writes the HOB, then PAGE.ADD (MR.EXTEND iff tdx_extend)
+  kTdHob,       // TDX TD HOB (`data`, tdx.h): PAGE.ADD (MR.EXTEND iff tdx_extend)
 };
 std::string_view to_string(PageType type);  // "normal", "zero", ..., "td-hob"
 
@@ -149,7 +151,7 @@ class LaunchPlan {
   Tee tee() const { return tee_; }
   std::span<const LaunchOp> ops() const { return ops_; }
   // SNP: the number of VMSAs (0 for a firmware-only plan, which cannot be launched).
-  // TDX: 0; vCPUs do not enter MRTD.
+  // TDX: the vCPUs the TD is built for (announced in the TD HOB).
   std::uint32_t vcpu_count() const { return vcpu_count_; }
   // SNP: the launch digest the seeded ops are already folded into.
   const std::optional<Sha384Digest>& snp_seed() const { return snp_seed_; }
@@ -192,6 +194,7 @@ class LaunchPlanBuilder {
   LaunchPlanBuilder& set_snp_policy(std::uint64_t policy);
   LaunchPlanBuilder& set_snp_id_block(const SnpIdBlock& id_block);
   LaunchPlanBuilder& set_tdx_page_order(TdxPageOrder order);
+  LaunchPlanBuilder& set_tdx_vcpu_count(std::uint32_t vcpus);
   LaunchPlanBuilder& add_parameter_area(const ParameterArea& area);
   LaunchPlanBuilder& add_parameter(const Parameter& parameter);
   LaunchPlanBuilder& add_required_memory(const GpaRange& range);

@@ -1,5 +1,7 @@
 // The machine a Cloister guest runs on, as far as its launch depends on it: where guest RAM
-// lies and the limits cloister-vmm enforces, in one place for the VMM and the launch plans.
+// lies and the limits cloister-vmm enforces. cloister-vmm backs exactly ram_ranges() and a TDX
+// plan's TD HOB (tdx.h) describes exactly those ranges, so what the VMM backs and what the
+// firmware is told, and measures, cannot differ.
 #pragma once
 
 #include <cstdint>

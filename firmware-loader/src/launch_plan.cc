@@ -11,8 +11,8 @@ bool valid_for(Tee tee, PageType type) {
   switch (type) {
     case PageType::kNormal:
     case PageType::kZero:
-      return true;
     case PageType::kUnmeasured:
+      return true;
     case PageType::kSecrets:
     case PageType::kCpuid:
     case PageType::kVmsa:
@@ -145,6 +145,11 @@ LaunchPlanBuilder& LaunchPlanBuilder::set_tdx_vcpu_count(std::uint32_t vcpus) {
   return *this;
 }
 
+LaunchPlanBuilder& LaunchPlanBuilder::set_tdx_policy(std::uint64_t policy) {
+  plan_.tdx_.policy = policy;
+  return *this;
+}
+
 LaunchPlanBuilder& LaunchPlanBuilder::add_parameter_area(const ParameterArea& area) {
   plan_.parameter_areas_.push_back(area);
   return *this;
@@ -170,8 +175,8 @@ Result<LaunchPlan> LaunchPlanBuilder::build() && {
     return Error("launch plan: a TDX plan cannot carry an SNP policy or ID block");
   if (snp && plan.tdx_page_order_ != TdxPageOrder::kSinglePass)
     return Error("launch plan: an SNP plan has no TDX page order");
-  if (snp && plan.vcpu_count_ != 0)
-    return Error("launch plan: an SNP plan cannot carry a TDX vCPU count");
+  if (snp && (plan.vcpu_count_ != 0 || plan.tdx_.policy))
+    return Error("launch plan: an SNP plan cannot carry a TDX vCPU count or policy");
 
   for (std::size_t i = 0; i < plan.parameter_areas_.size(); ++i) {
     const ParameterArea& area = plan.parameter_areas_[i];
@@ -231,6 +236,8 @@ Result<LaunchPlan> LaunchPlanBuilder::build() && {
       return Error(what + ": this page type carries no data, found " + hex_number(op.data.size()) +
                    " bytes");
     if (op.tdx_extend && snp) return Error(what + ": MR.EXTEND is a TDX operation");
+    if (op.tdx_extend && op.type == PageType::kUnmeasured)
+      return Error(what + ": unmeasured pages are never MR.EXTENDed");
     if (op.seeded) {
       if (!snp || !plan.snp_seed_)
         return Error(what + ": marked as covered by a seed digest, but the plan has none");

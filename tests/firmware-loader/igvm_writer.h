@@ -25,6 +25,7 @@ namespace cloister::testing {
 class IgvmWriter {
  public:
   static constexpr std::uint32_t kSnpMask = 0x1;
+  static constexpr std::uint32_t kTdxMask = 0x2;  // the compatibility mask tests give TDX
 
   IgvmWriter& platform(std::uint32_t mask, std::uint8_t type, std::uint16_t version = 1,
                        std::uint8_t highest_vtl = 0);

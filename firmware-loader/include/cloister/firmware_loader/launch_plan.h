@@ -17,10 +17,11 @@
 //     KVM_SEV_INIT2 vmsa_features and, from IGVM files, the guest policy and ID block.
 //   * TDX (tee() == Tee::kTdx): an op is one KVM_TDX_INIT_MEM_REGION of its contents over
 //     the range, with KVM_TDX_MEASURE_MEMORY_REGION iff tdx_extend. The kTdHob op holds the TD
-//     HOB (tdx.h) and its GPA is the KVM_TDX_INIT_VCPU RCX; kZero ops are zero-filled memory.
-//     tdx_page_order() says in which order the TDX module saw the PAGE.ADD/MR.EXTEND steps;
-//     upstream KVM always does kSinglePass, so a KVM backend rejects kTwoPass plans.
-//     vcpu_count() is the number of vCPUs to create.
+//     HOB (tdx.h) and its GPA is the KVM_TDX_INIT_VCPU RCX; kZero ops are zero-filled memory;
+//     kUnmeasured ops are never extended. tdx_page_order() says in which order the TDX module
+//     saw the PAGE.ADD/MR.EXTEND steps; upstream KVM always does kSinglePass, so a KVM
+//     backend rejects kTwoPass plans. vcpu_count() is the number of vCPUs to create; tdx()
+//     gives an IGVM file's TDX policy.
 //   * IGVM plans may also carry parameter areas: an op with `parameter_area` set is an
 //     unmeasured copy of that area, into which the VMM first writes the parameters() it
 //     supports (vCPU count, memory map, ...), and required_memory() ranges the VMM must back.
@@ -60,7 +61,7 @@ enum class PageType : std::uint8_t {
   kNormal,      // SNP NORMAL; TDX PAGE.ADD of the contents (MR.EXTEND iff tdx_extend)
   kZero,        // SNP ZERO (firmware zero-fills, measures the type only); TDX zeroed PAGE.ADD
                 // (MR.EXTEND iff tdx_extend)
-  kUnmeasured,  // SNP UNMEASURED: contents loaded, not measured
+  kUnmeasured,  // contents loaded, not measured: SNP UNMEASURED; TDX PAGE.ADD, no MR.EXTEND
   kSecrets,     // SNP SECRETS page
   kCpuid,       // SNP CPUID page
   kVmsa,        // SNP VMSA of vCPU `vcpu`
@@ -146,6 +147,12 @@ struct SnpGuestConfig {
   std::optional<SnpIdBlock> id_block;   // from an IGVM SNP_ID_BLOCK header
 };
 
+struct TdxGuestConfig {
+  // From an IGVM GUEST_POLICY header: igvm_defs TdxPolicy (bit 0 debug_allowed, bit 1
+  // sept_ve_disable, bit 2 migratable; the rest zero), igvm.h.
+  std::optional<std::uint64_t> policy;
+};
+
 class LaunchPlan {
  public:
   Tee tee() const { return tee_; }
@@ -156,6 +163,7 @@ class LaunchPlan {
   // SNP: the launch digest the seeded ops are already folded into.
   const std::optional<Sha384Digest>& snp_seed() const { return snp_seed_; }
   const SnpGuestConfig& snp() const { return snp_; }
+  const TdxGuestConfig& tdx() const { return tdx_; }
   TdxPageOrder tdx_page_order() const { return tdx_page_order_; }
   std::span<const ParameterArea> parameter_areas() const { return parameter_areas_; }
   std::span<const Parameter> parameters() const { return parameters_; }
@@ -171,6 +179,7 @@ class LaunchPlan {
   std::uint32_t vcpu_count_ = 0;
   std::optional<Sha384Digest> snp_seed_;
   SnpGuestConfig snp_;
+  TdxGuestConfig tdx_;
   TdxPageOrder tdx_page_order_ = TdxPageOrder::kSinglePass;
   std::vector<ParameterArea> parameter_areas_;
   std::vector<Parameter> parameters_;
@@ -195,6 +204,7 @@ class LaunchPlanBuilder {
   LaunchPlanBuilder& set_snp_id_block(const SnpIdBlock& id_block);
   LaunchPlanBuilder& set_tdx_page_order(TdxPageOrder order);
   LaunchPlanBuilder& set_tdx_vcpu_count(std::uint32_t vcpus);
+  LaunchPlanBuilder& set_tdx_policy(std::uint64_t policy);
   LaunchPlanBuilder& add_parameter_area(const ParameterArea& area);
   LaunchPlanBuilder& add_parameter(const Parameter& parameter);
   LaunchPlanBuilder& add_required_memory(const GpaRange& range);

@@ -21,7 +21,8 @@ inline constexpr std::uint64_t kMmioGapStart = 0xc0000000;
 // IOAPIC takes the ID after the last vCPU.
 inline constexpr std::uint32_t kMaxVcpus = 254;
 
-// The most guest RAM cloister-vmm backs (1 TiB).
+// The most guest RAM cloister-vmm backs (1 TiB). IGVM files declaring more memory than this
+// are refused.
 inline constexpr std::uint64_t kMaxGuestMemory = 1ull << 40;
 
 // The guest RAM when none is given: cloister-vmm's default, 128 MiB.

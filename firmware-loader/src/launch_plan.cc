@@ -135,6 +135,11 @@ LaunchPlanBuilder& LaunchPlanBuilder::set_snp_id_block(const SnpIdBlock& id_bloc
   return *this;
 }
 
+LaunchPlanBuilder& LaunchPlanBuilder::set_snp_kernel_hashes(const SevHashes& hashes) {
+  plan_.snp_.kernel_hashes = hashes;
+  return *this;
+}
+
 LaunchPlanBuilder& LaunchPlanBuilder::set_tdx_page_order(TdxPageOrder order) {
   plan_.tdx_page_order_ = order;
   return *this;
@@ -171,8 +176,8 @@ Result<LaunchPlan> LaunchPlanBuilder::build() && {
   const bool snp = tee == Tee::kSevSnp;
 
   if (!snp && plan.snp_seed_) return Error("launch plan: a TDX plan cannot have an SNP seed");
-  if (!snp && (plan.snp_.policy || plan.snp_.id_block))
-    return Error("launch plan: a TDX plan cannot carry an SNP policy or ID block");
+  if (!snp && (plan.snp_.policy || plan.snp_.id_block || plan.snp_.kernel_hashes))
+    return Error("launch plan: a TDX plan cannot carry an SNP policy, ID block or kernel hashes");
   if (snp && plan.tdx_page_order_ != TdxPageOrder::kSinglePass)
     return Error("launch plan: an SNP plan has no TDX page order");
   if (snp && (plan.vcpu_count_ != 0 || plan.tdx_.policy))

@@ -217,6 +217,7 @@ Status add_metadata_sections(LaunchPlanBuilder& builder, const OvmfImage& image,
           std::copy(table.begin(), table.end(), page.begin() + static_cast<std::ptrdiff_t>(offset));
           op.type = PageType::kNormal;
           op.data = builder.keep(std::move(page));
+          builder.set_snp_kernel_hashes(*kernel_hashes);
           op.label += " with the SEV hashes table at offset " + hex_number(offset);
         }
         break;

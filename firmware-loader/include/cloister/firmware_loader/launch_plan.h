@@ -14,7 +14,8 @@
 //     vmsa.h gives the registers). A kCpuid page without data is filled by the VMM from its
 //     CPUID configuration; with data (IGVM) it is the CPUID table the guest expects, which
 //     the firmware checks. The firmware initializes kSecrets pages. snp() gives the
-//     KVM_SEV_INIT2 vmsa_features and, from IGVM files, the guest policy and ID block.
+//     KVM_SEV_INIT2 vmsa_features, a measured direct boot's kernel hashes and, from IGVM
+//     files, the guest policy and ID block.
 //   * TDX (tee() == Tee::kTdx): an op is one KVM_TDX_INIT_MEM_REGION of its contents over
 //     the range, with KVM_TDX_MEASURE_MEMORY_REGION iff tdx_extend. The kTdHob op holds the TD
 //     HOB (tdx.h) and its GPA is the KVM_TDX_INIT_VCPU RCX; kZero ops are zero-filled memory;
@@ -140,11 +141,26 @@ struct SnpIdBlock {
   bool author_key_enabled = false;
 };
 
+// SHA-256 of the kernel, initrd and command line that OVMF compares with what fw_cfg delivers
+// (QEMU target/i386/sev.c SevHashTable; sev-snp-measure sev_hashes.py). QEMU hashes the kernel
+// as setup || payload the way its x86 loader splits a bzImage, with the setup header left
+// unpatched under SEV: together, the file as given.
+struct SevHashes {
+  Sha256Digest kernel{};
+  Sha256Digest initrd{};   // of the empty string when there is no initrd
+  Sha256Digest cmdline{};  // of the UTF-8 command line plus its NUL ("\0" when none)
+
+  static SevHashes compute(ByteView kernel, ByteView initrd, std::string_view cmdline);
+};
+
 struct SnpGuestConfig {
   // SEV_FEATURES of the plan's VMSAs (all equal): KVM_SEV_INIT2 vmsa_features.
   std::uint64_t vmsa_features = 0;
   std::optional<std::uint64_t> policy;  // from an IGVM GUEST_POLICY header
   std::optional<SnpIdBlock> id_block;   // from an IGVM SNP_ID_BLOCK header
+  // Measured direct boot: the hashes in the plan's SEV hashes page, which the kernel, initrd
+  // and command line the VMM hands OVMF must match.
+  std::optional<SevHashes> kernel_hashes;
 };
 
 struct TdxGuestConfig {
@@ -202,6 +218,7 @@ class LaunchPlanBuilder {
   LaunchPlanBuilder& set_snp_seed(const Sha384Digest& seed);
   LaunchPlanBuilder& set_snp_policy(std::uint64_t policy);
   LaunchPlanBuilder& set_snp_id_block(const SnpIdBlock& id_block);
+  LaunchPlanBuilder& set_snp_kernel_hashes(const SevHashes& hashes);
   LaunchPlanBuilder& set_tdx_page_order(TdxPageOrder order);
   LaunchPlanBuilder& set_tdx_vcpu_count(std::uint32_t vcpus);
   LaunchPlanBuilder& set_tdx_policy(std::uint64_t policy);

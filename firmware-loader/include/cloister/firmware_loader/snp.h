@@ -77,17 +77,8 @@ Result<VmmProfile> find_vmm_profile(std::string_view name);
 
 // --- SEV hashes table (measured direct boot) ----------------------------------------------------
 
-// SHA-256 of the kernel, initrd and command line that OVMF compares with what fw_cfg delivers
-// (QEMU target/i386/sev.c SevHashTable; sev-snp-measure sev_hashes.py).
-struct SevHashes {
-  Sha256Digest kernel{};
-  Sha256Digest initrd{};   // of the empty string when there is no initrd
-  Sha256Digest cmdline{};  // of the UTF-8 command line plus its NUL ("\0" when none)
-
-  static SevHashes compute(ByteView kernel, ByteView initrd, std::string_view cmdline);
-};
-
-// The 168-byte table {GUID, u16 length, 3 x {GUID, u16 50, SHA-256}}, zero-padded to 176.
+// SevHashes (launch_plan.h) in the layout OVMF reads: the 168-byte table {GUID, u16 length, 3 x
+// {GUID, u16 50, SHA-256}}, zero-padded to 176.
 inline constexpr std::size_t kSevHashTableSize = 176;
 std::array<std::uint8_t, kSevHashTableSize> sev_hash_table(const SevHashes& hashes);
 

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "cloister/common/hex.h"
+#include "cloister/firmware_loader/machine.h"
 #include "crc32.h"
 #include "igvm_defs.h"
 #include "snp_abi_defs.h"
@@ -387,6 +388,148 @@ SnpIdBlock convert_id_block(ByteView raw, std::uint64_t policy) {
   return out;
 }
 
+// How messages name a platform, and why only VTL 0 is launched.
+struct PlatformWords {
+  std::uint8_t type;
+  std::uint16_t version;
+  std::string_view header_name;  // "SEV_SNP", as igvm_defs names the platform type
+  std::string_view tee;          // "SEV-SNP"
+  std::string_view rebuild;      // "an SNP target"
+  std::string_view vtl_reason;
+};
+constexpr PlatformWords kSnpWords{
+    igvm::kPlatformSevSnp, igvm::kSevSnpPlatformVersion,   "SEV_SNP", "SEV-SNP",
+    "an SNP target",       "KVM launches no VMPL layering"};
+constexpr PlatformWords kTdxWords{
+    igvm::kPlatformTdx, igvm::kTdxPlatformVersion,         "TDX", "TDX",
+    "a TDX target",     "TD partitioning is not supported"};
+
+// The one SUPPORTED_PLATFORM header of the platform, at its igvm_defs version and VTL 0.
+Result<const IgvmPlatform*> select_platform(const IgvmFile& file, const PlatformWords& w) {
+  const IgvmPlatform* found = nullptr;
+  for (const IgvmPlatform& p : file.platforms()) {
+    if (p.platform_type != w.type) continue;
+    if (found != nullptr)
+      return Error("IGVM file declares two " + std::string(w.header_name) + " platforms");
+    found = &p;
+  }
+  if (found == nullptr) {
+    return Error("IGVM file has no " + std::string(w.header_name) +
+                 " SUPPORTED_PLATFORM header: it was not built for " + std::string(w.tee) +
+                 " (rebuild it with " + std::string(w.rebuild) + ")");
+  }
+  if (found->platform_version != w.version || found->highest_vtl != 0) {
+    return Error("IGVM " + std::string(w.header_name) + " platform: version " +
+                 std::to_string(found->platform_version) + " and highest VTL " +
+                 std::to_string(found->highest_vtl) + " are not supported (expected version " +
+                 std::to_string(w.version) + ", VTL 0: " + std::string(w.vtl_reason) + ")");
+  }
+  return found;
+}
+
+// The GUEST_POLICY of the platform with `mask`, if the file has one.
+Result<std::optional<std::uint64_t>> select_policy(const IgvmFile& file, std::uint32_t mask,
+                                                   std::string_view name) {
+  std::optional<std::uint64_t> policy;
+  for (const IgvmGuestPolicy& p : file.guest_policies()) {
+    if ((p.compatibility_mask & mask) == 0) continue;
+    if (policy) return Error("IGVM file has two GUEST_POLICY headers for " + std::string(name));
+    policy = p.policy;
+  }
+  return policy;
+}
+
+// The page flags neither platform launches.
+Status check_page_flags(const IgvmPageData& page, const std::string& what) {
+  if (page.flags & igvm::kPageFlag2Mb)
+    return Error(what + ": 2 MiB pages are not supported; rebuild with 4 KiB pages");
+  if (page.flags & igvm::kPageFlagShared)
+    return Error(what + ": shared (host-visible) pages are not supported");
+  return {};
+}
+
+// What both platform builders do alike while walking the directives: parameter areas, their
+// insertion and parameters, required memory, and the bound on declared guest memory.
+class DirectiveWalk {
+ public:
+  DirectiveWalk(LaunchPlanBuilder& builder, std::uint32_t mask) : builder_(builder), mask_(mask) {}
+
+  // Handles `d` if it is one of the directives above; returns whether it was.
+  Result<bool> common(const IgvmDirective& d, const std::string& where);
+
+  // Counts `bytes` more guest memory declared by `what`; fails beyond kMaxGuestMemory, so a
+  // small file cannot make a loader back (or a plan list) more than cloister-vmm runs.
+  Status declare(std::uint64_t bytes, const std::string& what);
+
+ private:
+  struct AreaState {
+    std::uint64_t size;
+    ByteView initial;
+    bool inserted;
+  };
+  LaunchPlanBuilder& builder_;
+  std::uint32_t mask_;
+  std::map<std::uint32_t, AreaState> areas_;
+  std::uint64_t declared_ = 0;
+};
+
+Status DirectiveWalk::declare(std::uint64_t bytes, const std::string& what) {
+  if (bytes > kMaxGuestMemory - declared_) {
+    return Error(what + ": the file declares more than " + hex_number(kMaxGuestMemory) +
+                 " bytes (1 TiB) of guest memory, the most cloister-vmm backs");
+  }
+  declared_ += bytes;
+  return {};
+}
+
+Result<bool> DirectiveWalk::common(const IgvmDirective& d, const std::string& where) {
+  if (const auto* area = std::get_if<IgvmParameterAreaHeader>(&d)) {
+    const std::string what = where + " (PARAMETER_AREA " + std::to_string(area->index) + ")";
+    if (!areas_.emplace(area->index, AreaState{area->size, area->initial, false}).second)
+      return Error(what + ": the index is declared twice");
+    CLOISTER_CHECK_OK(declare(area->size, what));
+    builder_.add_parameter_area({area->index, area->size, area->initial});
+    return true;
+  }
+  if (const auto* insert = std::get_if<IgvmParameterInsert>(&d)) {
+    if ((insert->compatibility_mask & mask_) == 0) return true;
+    auto it = areas_.find(insert->index);
+    if (it == areas_.end() || it->second.inserted) {
+      return Error(where + " (PARAMETER_INSERT of area " + std::to_string(insert->index) +
+                   " at GPA " + hex_number(insert->gpa) + "): " +
+                   (it == areas_.end() ? "the area is not declared before"
+                                       : "the area was inserted already"));
+    }
+    it->second.inserted = true;
+    builder_.add({.gpa = insert->gpa,
+                  .size = it->second.size,
+                  .type = PageType::kUnmeasured,
+                  .data = it->second.initial,
+                  .parameter_area = insert->index,
+                  .label = where + " (parameter area " + std::to_string(insert->index) + ")"});
+    return true;
+  }
+  if (const auto* use = std::get_if<IgvmParameterUse>(&d)) {
+    auto it = areas_.find(use->index);
+    if (it == areas_.end() || it->second.inserted) {
+      return Error(where + " (" + std::string(to_string(use->kind)) + " parameter): area " +
+                   std::to_string(use->index) +
+                   (it == areas_.end() ? " is not declared before"
+                                       : " was inserted already and can no longer change"));
+    }
+    builder_.add_parameter({use->kind, use->index, use->byte_offset});
+    return true;
+  }
+  if (const auto* mem = std::get_if<IgvmRequiredMemory>(&d)) {
+    if ((mem->compatibility_mask & mask_) == 0) return true;
+    CLOISTER_CHECK_OK(
+        declare(mem->size, where + " (REQUIRED_MEMORY at GPA " + hex_number(mem->gpa) + ")"));
+    builder_.add_required_memory({mem->gpa, mem->size});
+    return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 Result<IgvmFile> IgvmFile::parse(std::shared_ptr<const Bytes> file) {
@@ -401,56 +544,33 @@ Result<IgvmFile> IgvmFile::parse(std::shared_ptr<const Bytes> file) {
 }
 
 Result<LaunchPlan> build_snp_plan(const IgvmFile& file, const IgvmLoadOptions& options) {
-  const IgvmPlatform* snp = nullptr;
-  for (const IgvmPlatform& p : file.platforms()) {
-    if (p.platform_type != igvm::kPlatformSevSnp) continue;
-    if (snp != nullptr) return Error("IGVM file declares two SEV_SNP platforms");
-    snp = &p;
-  }
-  if (snp == nullptr) {
-    return Error(
-        "IGVM file has no SEV_SNP SUPPORTED_PLATFORM header: it was not built for "
-        "SEV-SNP (rebuild it with an SNP target)");
-  }
-  if (snp->platform_version != igvm::kSevSnpPlatformVersion || snp->highest_vtl != 0) {
-    return Error("IGVM SEV_SNP platform: version " + std::to_string(snp->platform_version) +
-                 " and highest VTL " + std::to_string(snp->highest_vtl) +
-                 " are not supported (expected version 1, VTL 0: KVM launches no VMPL layering)");
-  }
+  CLOISTER_TRY(const IgvmPlatform* snp, select_platform(file, kSnpWords));
   const std::uint32_t mask = snp->compatibility_mask;
 
   LaunchPlanBuilder builder(Tee::kSevSnp);
   builder.keep(file.shared_bytes());
-  std::optional<std::uint64_t> policy;
-  for (const IgvmGuestPolicy& p : file.guest_policies()) {
-    if ((p.compatibility_mask & mask) == 0) continue;
-    if (policy) return Error("IGVM file has two GUEST_POLICY headers for SEV_SNP");
-    if ((p.policy & snp_abi::kPolicyMustBeOne) == 0) {
-      return Error("IGVM GUEST_POLICY " + hex_number(p.policy) +
+  CLOISTER_TRY(const auto policy, select_policy(file, mask, "SEV_SNP"));
+  if (policy) {
+    if ((*policy & snp_abi::kPolicyMustBeOne) == 0) {
+      return Error("IGVM GUEST_POLICY " + hex_number(*policy) +
                    ": bit 17 (reserved, must be one) is clear; KVM rejects such a policy");
     }
-    policy = p.policy;
+    builder.set_snp_policy(*policy);
   }
-  if (policy) builder.set_snp_policy(*policy);
 
-  struct AreaState {
-    std::uint64_t size;
-    ByteView initial;
-    bool inserted;
-  };
-  std::map<std::uint32_t, AreaState> areas;
+  DirectiveWalk walk(builder, mask);
   std::map<std::uint16_t, ByteView> vmsas;
   std::optional<ByteView> id_block;
   for (std::size_t i = 0; i < file.directives().size(); ++i) {
     const IgvmDirective& d = file.directives()[i];
     const std::string where = "IGVM directive " + std::to_string(i);
+    CLOISTER_TRY(const bool handled, walk.common(d, where));
+    if (handled) continue;
     if (const auto* page = std::get_if<IgvmPageData>(&d)) {
       if ((page->compatibility_mask & mask) == 0) continue;
       const std::string what = where + " (PAGE_DATA at GPA " + hex_number(page->gpa) + ")";
-      if (page->flags & igvm::kPageFlag2Mb)
-        return Error(what + ": 2 MiB pages are not supported; rebuild with 4 KiB pages");
-      if (page->flags & igvm::kPageFlagShared)
-        return Error(what + ": shared (host-visible) pages are not supported");
+      CLOISTER_CHECK_OK(check_page_flags(*page, what));
+      CLOISTER_CHECK_OK(walk.declare(kPageSize, what));
       LaunchOp op{.gpa = page->gpa, .size = kPageSize, .data = page->data, .label = what};
       switch (page->data_type) {
         case igvm::kDataSecrets:
@@ -481,40 +601,6 @@ Result<LaunchPlan> build_snp_plan(const IgvmFile& file, const IgvmLoadOptions& o
       }
       if (!vmsas.emplace(vp->vp_index, vp->vmsa).second)
         return Error(what + ": a second VP context for the same VP");
-    } else if (const auto* area = std::get_if<IgvmParameterAreaHeader>(&d)) {
-      if (!areas.emplace(area->index, AreaState{area->size, area->initial, false}).second) {
-        return Error(where + " (PARAMETER_AREA " + std::to_string(area->index) +
-                     "): the index is declared twice");
-      }
-      builder.add_parameter_area({area->index, area->size, area->initial});
-    } else if (const auto* insert = std::get_if<IgvmParameterInsert>(&d)) {
-      if ((insert->compatibility_mask & mask) == 0) continue;
-      auto it = areas.find(insert->index);
-      if (it == areas.end() || it->second.inserted) {
-        return Error(where + " (PARAMETER_INSERT of area " + std::to_string(insert->index) +
-                     " at GPA " + hex_number(insert->gpa) + "): " +
-                     (it == areas.end() ? "the area is not declared before"
-                                        : "the area was inserted already"));
-      }
-      it->second.inserted = true;
-      builder.add({.gpa = insert->gpa,
-                   .size = it->second.size,
-                   .type = PageType::kUnmeasured,
-                   .data = it->second.initial,
-                   .parameter_area = insert->index,
-                   .label = where + " (parameter area " + std::to_string(insert->index) + ")"});
-    } else if (const auto* use = std::get_if<IgvmParameterUse>(&d)) {
-      auto it = areas.find(use->index);
-      if (it == areas.end() || it->second.inserted) {
-        return Error(where + " (" + std::string(to_string(use->kind)) + " parameter): area " +
-                     std::to_string(use->index) +
-                     (it == areas.end() ? " is not declared before"
-                                        : " was inserted already and can no longer change"));
-      }
-      builder.add_parameter({use->kind, use->index, use->byte_offset});
-    } else if (const auto* mem = std::get_if<IgvmRequiredMemory>(&d)) {
-      if ((mem->compatibility_mask & mask) == 0) continue;
-      builder.add_required_memory({mem->gpa, mem->size});
     } else if (const auto* id = std::get_if<IgvmSnpIdBlock>(&d)) {
       if ((id->compatibility_mask & mask) == 0) continue;
       if (id_block) return Error(where + " (SNP_ID_BLOCK): a second ID block");
@@ -541,6 +627,70 @@ Result<LaunchPlan> build_snp_plan(const IgvmFile& file, const IgvmLoadOptions& o
     ++expected;
   }
   if (id_block) builder.set_snp_id_block(convert_id_block(*id_block, policy.value_or(0)));
+  return std::move(builder).build();
+}
+
+Result<LaunchPlan> build_tdx_plan(const IgvmFile& file, const IgvmTdxOptions& options) {
+  CLOISTER_TRY(const IgvmPlatform* tdx, select_platform(file, kTdxWords));
+  const std::uint32_t mask = tdx->compatibility_mask;
+  if (options.vcpus == 0)
+    return Error("zero vCPUs: a TD needs at least one; give --vcpus N (N >= 1)");
+
+  LaunchPlanBuilder builder(Tee::kTdx);
+  builder.keep(file.shared_bytes());
+  builder.set_tdx_page_order(options.page_order);
+  builder.set_tdx_vcpu_count(options.vcpus);
+  CLOISTER_TRY(const auto policy, select_policy(file, mask, "TDX"));
+  if (policy) {
+    if ((*policy & ~kIgvmTdxPolicyKnownBits) != 0) {
+      return Error("IGVM GUEST_POLICY " + hex_number(*policy) + " for TDX: bits " +
+                   hex_number(*policy & ~kIgvmTdxPolicyKnownBits) +
+                   " are reserved (igvm_defs TdxPolicy defines debug_allowed, sept_ve_disable "
+                   "and migratable in bits 0-2) and must be zero");
+    }
+    builder.set_tdx_policy(*policy);
+  }
+
+  DirectiveWalk walk(builder, mask);
+  for (std::size_t i = 0; i < file.directives().size(); ++i) {
+    const IgvmDirective& d = file.directives()[i];
+    const std::string where = "IGVM directive " + std::to_string(i);
+    CLOISTER_TRY(const bool handled, walk.common(d, where));
+    if (handled) continue;
+    if (const auto* page = std::get_if<IgvmPageData>(&d)) {
+      if ((page->compatibility_mask & mask) == 0) continue;
+      const std::string what = where + " (PAGE_DATA at GPA " + hex_number(page->gpa) + ")";
+      CLOISTER_CHECK_OK(check_page_flags(*page, what));
+      if (page->data_type != igvm::kDataNormal) {
+        return Error(what + ": data_type " + std::to_string(page->data_type) +
+                     " (SECRETS / CPUID) is an SEV-SNP page type; a TD has no such pages");
+      }
+      CLOISTER_CHECK_OK(walk.declare(kPageSize, what));
+      const bool measured = (page->flags & igvm::kPageFlagUnmeasured) == 0;
+      builder.add({.gpa = page->gpa,
+                   .size = kPageSize,
+                   .type = !measured            ? PageType::kUnmeasured
+                           : page->data.empty() ? PageType::kZero
+                                                : PageType::kNormal,
+                   .data = page->data,
+                   .tdx_extend = measured,
+                   .label = what});
+    } else if (const auto* vp = std::get_if<IgvmVpContext>(&d)) {
+      if ((vp->compatibility_mask & mask) == 0) continue;
+      return Error(where + " (VP_CONTEXT of VP " + std::to_string(vp->vp_index) +
+                   "): a TD's vCPUs start in the architectural reset state the TDX module sets "
+                   "(TDH.VP.INIT), so a file cannot give them a context; rebuild the file "
+                   "without a TDX VP_CONTEXT");
+    } else if (const auto* id = std::get_if<IgvmSnpIdBlock>(&d)) {
+      if ((id->compatibility_mask & mask) != 0)
+        return Error(where + " (SNP_ID_BLOCK): an SEV-SNP ID block does not apply to TDX");
+    } else if (const auto* other = std::get_if<IgvmOtherPlatformDirective>(&d)) {
+      if ((other->compatibility_mask & mask) != 0) {
+        return Error(where + " (type " + hex_number(other->type) +
+                     "): this directive does not apply to TDX");
+      }
+    }
+  }
   return std::move(builder).build();
 }
 

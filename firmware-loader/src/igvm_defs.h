@@ -60,7 +60,8 @@ inline constexpr std::size_t kVbsMeasurementSize = 864;
 inline constexpr std::uint8_t kPlatformNative = 0, kPlatformVsm = 1, kPlatformSevSnp = 2,
                               kPlatformTdx = 3, kPlatformSev = 4, kPlatformSevEs = 5,
                               kPlatformCca = 6;
-inline constexpr std::uint16_t kSevSnpPlatformVersion = 1;
+inline constexpr std::uint16_t kSevSnpPlatformVersion = 1;  // IGVM_SEV_SNP_PLATFORM_VERSION
+inline constexpr std::uint16_t kTdxPlatformVersion = 1;     // IGVM_TDX_PLATFORM_VERSION
 
 // IgvmPageDataFlags and IgvmPageDataType.
 inline constexpr std::uint32_t kPageFlag2Mb = 1u << 0;

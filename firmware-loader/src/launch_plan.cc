@@ -11,8 +11,8 @@ bool valid_for(Tee tee, PageType type) {
   switch (type) {
     case PageType::kNormal:
     case PageType::kZero:
-      return true;
     case PageType::kUnmeasured:
+      return true;
     case PageType::kSecrets:
     case PageType::kCpuid:
     case PageType::kVmsa:
@@ -21,11 +21,6 @@ bool valid_for(Tee tee, PageType type) {
       return tee == Tee::kTdx;
   }
   return false;
-}
-
-// Zero by type, or written by the VMM (the TD HOB).
-bool must_be_empty(PageType type) {
-  return type == PageType::kZero || type == PageType::kTdHob;
 }
 
 std::string describe(std::size_t index, const LaunchOp& op) {
@@ -140,8 +135,23 @@ LaunchPlanBuilder& LaunchPlanBuilder::set_snp_id_block(const SnpIdBlock& id_bloc
   return *this;
 }
 
+LaunchPlanBuilder& LaunchPlanBuilder::set_snp_kernel_hashes(const SevHashes& hashes) {
+  plan_.snp_.kernel_hashes = hashes;
+  return *this;
+}
+
 LaunchPlanBuilder& LaunchPlanBuilder::set_tdx_page_order(TdxPageOrder order) {
   plan_.tdx_page_order_ = order;
+  return *this;
+}
+
+LaunchPlanBuilder& LaunchPlanBuilder::set_tdx_vcpu_count(std::uint32_t vcpus) {
+  plan_.vcpu_count_ = vcpus;
+  return *this;
+}
+
+LaunchPlanBuilder& LaunchPlanBuilder::set_tdx_policy(std::uint64_t policy) {
+  plan_.tdx_.policy = policy;
   return *this;
 }
 
@@ -166,10 +176,12 @@ Result<LaunchPlan> LaunchPlanBuilder::build() && {
   const bool snp = tee == Tee::kSevSnp;
 
   if (!snp && plan.snp_seed_) return Error("launch plan: a TDX plan cannot have an SNP seed");
-  if (!snp && (plan.snp_.policy || plan.snp_.id_block))
-    return Error("launch plan: a TDX plan cannot carry an SNP policy or ID block");
+  if (!snp && (plan.snp_.policy || plan.snp_.id_block || plan.snp_.kernel_hashes))
+    return Error("launch plan: a TDX plan cannot carry an SNP policy, ID block or kernel hashes");
   if (snp && plan.tdx_page_order_ != TdxPageOrder::kSinglePass)
     return Error("launch plan: an SNP plan has no TDX page order");
+  if (snp && (plan.vcpu_count_ != 0 || plan.tdx_.policy))
+    return Error("launch plan: an SNP plan cannot carry a TDX vCPU count or policy");
 
   for (std::size_t i = 0; i < plan.parameter_areas_.size(); ++i) {
     const ParameterArea& area = plan.parameter_areas_[i];
@@ -225,10 +237,12 @@ Result<LaunchPlan> LaunchPlanBuilder::build() && {
       return Error(what + ": the range ends beyond the 52-bit guest-physical space");
     if (op.data.size() > op.size)
       return Error(what + ": " + hex_number(op.data.size()) + " bytes of data do not fit");
-    if (must_be_empty(op.type) && !op.data.empty())
+    if (op.type == PageType::kZero && !op.data.empty())
       return Error(what + ": this page type carries no data, found " + hex_number(op.data.size()) +
                    " bytes");
     if (op.tdx_extend && snp) return Error(what + ": MR.EXTEND is a TDX operation");
+    if (op.tdx_extend && op.type == PageType::kUnmeasured)
+      return Error(what + ": unmeasured pages are never MR.EXTENDed");
     if (op.seeded) {
       if (!snp || !plan.snp_seed_)
         return Error(what + ": marked as covered by a seed digest, but the plan has none");
@@ -276,7 +290,7 @@ Result<LaunchPlan> LaunchPlanBuilder::build() && {
     return Error(describe(b.index, plan.ops_[b.index]) + " overlaps " +
                  describe(a.index, plan.ops_[a.index]));
   }
-  plan.vcpu_count_ = vcpus;
+  if (snp) plan.vcpu_count_ = vcpus;
   plan.snp_.vmsa_features = features.value_or(0);
   return std::move(plan);
 }

@@ -62,7 +62,22 @@ constexpr VmmProfile kVmmProfiles[] = {
      .x87_fcw = 0,
      .sec_mem_page_type = PageType::kUnmeasured,
      .cpuid_page_last = false},
+    // The registers cloister-vmm sets: QEMU's, so an image measured for QEMU and for
+    // cloister-vmm agrees.
+    {.name = "cloister",
+     .cs_attrib = 0x9b,
+     .cs_attrib_bsp = 0x9b,
+     .ss_attrib = 0x93,
+     .tr_attrib = 0x8b,
+     .rdx_is_vcpu_signature = true,
+     .rdx = 0,
+     .g_pat = 0x0007040600070406,
+     .mxcsr = 0x1f80,
+     .x87_fcw = 0x37f,
+     .sec_mem_page_type = PageType::kZero,
+     .cpuid_page_last = false},
 };
+constexpr const VmmProfile& kCloisterProfile = kVmmProfiles[3];
 
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
@@ -202,6 +217,7 @@ Status add_metadata_sections(LaunchPlanBuilder& builder, const OvmfImage& image,
           std::copy(table.begin(), table.end(), page.begin() + static_cast<std::ptrdiff_t>(offset));
           op.type = PageType::kNormal;
           op.data = builder.keep(std::move(page));
+          builder.set_snp_kernel_hashes(*kernel_hashes);
           op.label += " with the SEV hashes table at offset " + hex_number(offset);
         }
         break;
@@ -324,10 +340,17 @@ std::span<const VmmProfile> vmm_profiles() {
   return kVmmProfiles;
 }
 
+const VmmProfile& cloister_vmm_profile() {
+  return kCloisterProfile;
+}
+
 Result<VmmProfile> find_vmm_profile(std::string_view name) {
-  for (const VmmProfile& p : kVmmProfiles)
+  std::string known;
+  for (const VmmProfile& p : kVmmProfiles) {
     if (iequals(p.name, name)) return p;
-  return Error("unknown VMM type '" + std::string(name) + "' (known: QEMU, ec2, gce)");
+    known += (known.empty() ? "" : ", ") + std::string(p.name);
+  }
+  return Error("unknown VMM type '" + std::string(name) + "' (known: " + known + ")");
 }
 
 SevHashes SevHashes::compute(ByteView kernel, ByteView initrd, std::string_view cmdline) {

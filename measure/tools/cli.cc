@@ -13,10 +13,8 @@
 
 #include "cloister/common/file.h"
 #include "cloister/common/hex.h"
-#include "cloister/firmware_loader/igvm.h"
+#include "cloister/firmware_loader/launch.h"
 #include "cloister/firmware_loader/ovmf.h"
-#include "cloister/firmware_loader/snp.h"
-#include "cloister/firmware_loader/tdx.h"
 #include "cloister/measure/reference_values.h"
 #include "cloister/measure/snp_digest.h"
 #include "cloister/measure/tdx_mrtd.h"
@@ -56,13 +54,6 @@ Result<std::shared_ptr<const Bytes>> load(const std::string& option, const std::
   auto bytes = read_file(path);
   if (!bytes) return bytes.error().with_context(option);
   return std::make_shared<const Bytes>(std::move(bytes).value());
-}
-
-Result<fw::OvmfImage> load_image(const std::string& option, const std::string& path) {
-  CLOISTER_TRY(auto bytes, load(option, path));
-  auto image = fw::OvmfImage::parse(std::move(bytes));
-  if (!image) return image.error().with_context(option + " " + path);
-  return image;
 }
 
 // What one measurement run produced, before it is printed.
@@ -125,6 +116,27 @@ Status emit(const Measurement& m, const OutputOptions& o, std::ostream& out) {
   return {};
 }
 
+// ---- inputs --------------------------------------------------------------------------------
+
+// A file option and the input it fills; `path` is empty when the option is not given.
+struct FileArg {
+  std::string option;
+  std::string path;
+  std::optional<fw::LaunchFile>* input;
+};
+
+// Names the given files ("--ovmf PATH"), checks the inputs, reads the files, plans the launch.
+Result<fw::LaunchPlan> plan_with_files(fw::LaunchInputs& in, const std::vector<FileArg>& files) {
+  for (const FileArg& f : files)
+    if (!f.path.empty()) *f.input = fw::LaunchFile{f.option + " " + f.path, nullptr};
+  CLOISTER_CHECK_OK(fw::check_launch_inputs(in));
+  for (const FileArg& f : files) {
+    if (f.path.empty()) continue;
+    CLOISTER_TRY((*f.input)->bytes, load(f.option, f.path));
+  }
+  return fw::plan_launch(in);
+}
+
 // ---- snp -----------------------------------------------------------------------------------
 
 struct SnpArgs {
@@ -133,87 +145,93 @@ struct SnpArgs {
   std::string guest_features = "0x1", vmm_type = "QEMU", snp_ovmf_hash;
   std::string igvm_zero_pages = "zero";
   std::optional<std::int64_t> vcpus;
-  std::optional<std::int64_t> vcpu_family, vcpu_model, vcpu_stepping, vars_size;
+  std::optional<std::uint32_t> vcpu_family, vcpu_model, vcpu_stepping;
+  std::optional<std::int64_t> vars_size;
   bool dump_vmsa = false;
   // Which options were given at all (an empty --append is still given).
   bool has_append = false, has_vcpu_sig = false, has_guest_features = false, has_vmm_type = false;
 };
 
-Result<std::optional<std::uint32_t>> vcpu_signature_from(const SnpArgs& a) {
-  const int ways = (a.vcpu_type.empty() ? 0 : 1) + (a.has_vcpu_sig ? 1 : 0) +
-                   (a.vcpu_family || a.vcpu_model || a.vcpu_stepping ? 1 : 0);
-  if (ways > 1) {
-    return Error(
-        "give the vCPU signature one way only: --vcpu-type, --vcpu-sig, or "
-        "--vcpu-family/--vcpu-model/--vcpu-stepping");
+Result<std::optional<std::uint32_t>> vcpus_from(const std::optional<std::int64_t>& vcpus) {
+  if (!vcpus) return std::optional<std::uint32_t>();
+  if (*vcpus < 0 || *vcpus > 0xffffffffll)
+    return Error("--vcpus " + std::to_string(*vcpus) + " is out of range");
+  return std::optional<std::uint32_t>(static_cast<std::uint32_t>(*vcpus));
+}
+
+// The OVMF_VARS size of snp:svsm: --vars-size, or the size of --vars-file.
+Result<std::optional<std::uint64_t>> vars_size_from(const SnpArgs& a) {
+  if (!a.vars_file.empty()) {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(a.vars_file, ec);
+    if (ec) return Error("--vars-file: cannot read " + a.vars_file + ": " + ec.message());
+    if (a.vars_size && static_cast<std::uint64_t>(*a.vars_size) != size) {
+      return Error("--vars-size " + std::to_string(*a.vars_size) + " does not match the " +
+                   std::to_string(size) + "-byte --vars-file " + a.vars_file +
+                   ": drop one of them");
+    }
+    return std::optional<std::uint64_t>(size);
   }
-  if (!a.vcpu_type.empty()) {
-    CLOISTER_TRY(const std::uint32_t sig, fw::vcpu_signature(a.vcpu_type));
-    return std::optional<std::uint32_t>(sig);
+  if (!a.vars_size) return std::optional<std::uint64_t>();
+  if (*a.vars_size < 0) return Error("--vars-size must not be negative");
+  return std::optional<std::uint64_t>(static_cast<std::uint64_t>(*a.vars_size));
+}
+
+// The launch inputs the options give. sev-snp-measure's defaults (VMM type QEMU, guest
+// features 0x1) apply where the options do: not to IGVM files.
+Result<fw::LaunchInputs> snp_inputs(const SnpArgs& a) {
+  if (a.mode == "sev" || a.mode == "seves") {
+    return Error("--mode " + a.mode +
+                 " is not supported: cloister-measure measures SEV-SNP "
+                 "(--mode snp, snp:ovmf-hash or snp:svsm)");
   }
+  fw::LaunchInputs in;
+  in.snp_mode = a.mode == "snp:ovmf-hash" ? fw::SnpMode::kFirmwareOnly
+                : a.mode == "snp:svsm"    ? fw::SnpMode::kSvsm
+                                          : fw::SnpMode::kSnp;
+  CLOISTER_TRY(in.vcpus, vcpus_from(a.vcpus));
+  const bool igvm = !a.igvm.empty();
+  if (a.has_vmm_type || !igvm) {
+    CLOISTER_TRY(in.vmm, fw::find_vmm_profile(a.vmm_type));
+  }
+  if (!a.vcpu_type.empty()) in.vcpu_signature.type = a.vcpu_type;
   if (a.has_vcpu_sig) {
     CLOISTER_TRY(const std::uint64_t sig, parse_number("--vcpu-sig", a.vcpu_sig));
     if (sig > 0xffffffffull) return Error("--vcpu-sig " + a.vcpu_sig + " does not fit 32 bits");
-    return std::optional<std::uint32_t>(static_cast<std::uint32_t>(sig));
+    in.vcpu_signature.signature = static_cast<std::uint32_t>(sig);
   }
-  if (a.vcpu_family || a.vcpu_model || a.vcpu_stepping) {
-    if (!a.vcpu_family || !a.vcpu_model || !a.vcpu_stepping)
-      return Error("--vcpu-family, --vcpu-model and --vcpu-stepping go together: give all three");
-    if (*a.vcpu_family < 0 || *a.vcpu_family > 0x10e || *a.vcpu_model < 0 || *a.vcpu_model > 0xff ||
-        *a.vcpu_stepping < 0 || *a.vcpu_stepping > 0xf) {
-      return Error(
-          "--vcpu-family/--vcpu-model/--vcpu-stepping out of range (family 0..270, "
-          "model 0..255, stepping 0..15)");
-    }
-    return std::optional<std::uint32_t>(fw::vcpu_signature(
-        static_cast<std::uint32_t>(*a.vcpu_family), static_cast<std::uint32_t>(*a.vcpu_model),
-        static_cast<std::uint32_t>(*a.vcpu_stepping)));
+  in.vcpu_signature.family = a.vcpu_family;
+  in.vcpu_signature.model = a.vcpu_model;
+  in.vcpu_signature.stepping = a.vcpu_stepping;
+  if (a.has_guest_features || !igvm) {
+    CLOISTER_TRY(in.guest_features, parse_number("--guest-features", a.guest_features));
   }
-  return std::optional<std::uint32_t>();
+  if (!a.snp_ovmf_hash.empty()) {
+    auto seed = from_hex_exact(a.snp_ovmf_hash, 48);
+    if (!seed) return seed.error().with_context("--snp-ovmf-hash");
+    Sha384Digest digest{};
+    std::copy(seed->begin(), seed->end(), digest.begin());
+    in.firmware_digest = digest;
+  }
+  if (a.has_append) in.direct_boot.cmdline = a.append;
+  CLOISTER_TRY(in.vars_size, vars_size_from(a));
+  in.igvm_zero_pages =
+      a.igvm_zero_pages == "normal" ? fw::IgvmZeroPages::kNormalZero : fw::IgvmZeroPages::kSnpZero;
+  return in;
 }
 
-Result<Measurement> measure_igvm(const SnpArgs& a) {
-  const std::pair<bool, const char*> not_for_igvm[] = {
-      {!a.ovmf.empty(), "--ovmf"},
-      {!a.kernel.empty() || !a.initrd.empty() || a.has_append, "--kernel/--initrd/--append"},
-      {!a.vcpu_type.empty() || a.has_vcpu_sig || a.vcpu_family || a.vcpu_model || a.vcpu_stepping,
-       "--vcpu-type/--vcpu-sig/--vcpu-family"},
-      {a.has_vmm_type, "--vmm-type"},
-      {a.has_guest_features, "--guest-features"},
-      {!a.snp_ovmf_hash.empty(), "--snp-ovmf-hash"},
-      {!a.svsm.empty() || a.vars_size || !a.vars_file.empty(), "--svsm/--vars-size/--vars-file"},
-  };
-  for (const auto& [given, name] : not_for_igvm) {
-    if (given) {
-      return Error(std::string(name) +
-                   " does not apply to --igvm: the IGVM file itself fixes "
-                   "the pages and VMSAs; drop it");
-    }
-  }
-  if (a.mode != "snp") return Error("--igvm is measured in mode snp, not " + a.mode);
-  CLOISTER_TRY(auto bytes, load("--igvm", a.igvm));
-  auto file = fw::IgvmFile::parse(std::move(bytes));
-  if (!file) return file.error().with_context("--igvm " + a.igvm);
-  fw::IgvmLoadOptions options;
-  options.zero_pages =
-      a.igvm_zero_pages == "normal" ? fw::IgvmZeroPages::kNormalZero : fw::IgvmZeroPages::kSnpZero;
-  auto plan = fw::build_snp_plan(*file, options);
-  if (!plan) return plan.error().with_context("--igvm " + a.igvm);
-  if (a.vcpus && static_cast<std::uint64_t>(*a.vcpus) != plan->vcpu_count()) {
-    return Error("--vcpus " + std::to_string(*a.vcpus) + " but the IGVM file has VP contexts for " +
-                 std::to_string(plan->vcpu_count()) + " vCPUs: drop --vcpus or rebuild the file");
-  }
-  CLOISTER_TRY(const Sha384Digest digest, snp_launch_digest(*plan));
+Result<Measurement> measure_igvm(const SnpArgs& a, const fw::LaunchPlan& plan) {
+  CLOISTER_TRY(const Sha384Digest digest, snp_launch_digest(plan));
   Measurement m;
   m.digest = digest;
   m.label = "SNP launch measurement";
   m.document = {{"tee", "snp"},
                 {"mode", "snp"},
                 {"inputs", {{"igvm", a.igvm}, {"igvm_zero_pages", a.igvm_zero_pages}}},
-                {"vcpus", plan->vcpu_count()},
-                {"vmsa_features", hex_number(plan->snp().vmsa_features)}};
-  if (plan->snp().policy) m.document["guest_policy"] = hex_number(*plan->snp().policy);
-  if (const auto& id = plan->snp().id_block) {
+                {"vcpus", plan.vcpu_count()},
+                {"vmsa_features", hex_number(plan.snp().vmsa_features)}};
+  if (plan.snp().policy) m.document["guest_policy"] = hex_number(*plan.snp().policy);
+  if (const auto& id = plan.snp().id_block) {
     const std::string expected = to_hex(id->expected_launch_digest);
     m.document["id_block_launch_digest"] = expected;
     if (id->expected_launch_digest != digest) {
@@ -225,100 +243,40 @@ Result<Measurement> measure_igvm(const SnpArgs& a) {
   return m;
 }
 
-// Measured direct boot: the SEV hashes of kernel, initrd and command line.
-Status add_direct_boot(const SnpArgs& a, fw::SnpLaunchOptions& o, json& inputs) {
-  CLOISTER_TRY(auto kernel, load("--kernel", a.kernel));
-  std::shared_ptr<const Bytes> initrd = std::make_shared<const Bytes>();
-  if (!a.initrd.empty()) {
-    CLOISTER_TRY(initrd, load("--initrd", a.initrd));
+// The inputs that determine the digest of modes snp, snp:ovmf-hash and snp:svsm.
+json snp_document(const SnpArgs& a, const fw::LaunchInputs& in, const fw::LaunchPlan& plan) {
+  json inputs = {{"ovmf", a.ovmf}};
+  if (in.snp_mode == fw::SnpMode::kFirmwareOnly) return inputs;
+  inputs["vcpus"] = *in.vcpus;
+  inputs["vmm_type"] = std::string(in.vmm->name);
+  if (auto sig = fw::resolve_vcpu_signature(in.vcpu_signature); sig && *sig)
+    inputs["vcpu_signature"] = hex_number(**sig);
+  if (in.snp_mode == fw::SnpMode::kSnp) inputs["guest_features"] = hex_number(*in.guest_features);
+  if (in.firmware_digest) inputs["snp_ovmf_hash"] = to_hex(*in.firmware_digest);
+  if (const auto& hashes = plan.snp().kernel_hashes) {
+    inputs["kernel"] = {{"path", a.kernel}, {"sha256", to_hex(hashes->kernel)}};
+    inputs["initrd"] = {{"path", a.initrd}, {"sha256", to_hex(hashes->initrd)}};
+    inputs["append"] = a.append;
   }
-  o.kernel_hashes = fw::SevHashes::compute(*kernel, *initrd, a.append);
-  inputs["kernel"] = {{"path", a.kernel}, {"sha256", to_hex(o.kernel_hashes->kernel)}};
-  inputs["initrd"] = {{"path", a.initrd}, {"sha256", to_hex(o.kernel_hashes->initrd)}};
-  inputs["append"] = a.append;
-  return {};
-}
-
-// snp:svsm: the SVSM image and the OVMF_VARS size that places it.
-Status add_svsm(const SnpArgs& a, fw::SnpLaunchOptions& o, json& inputs,
-                std::optional<fw::OvmfImage>& svsm) {
-  if (a.svsm.empty()) return Error("snp:svsm mode needs --svsm PATH (the COCONUT-SVSM binary)");
-  CLOISTER_TRY(svsm, load_image("--svsm", a.svsm));
-  o.svsm = &*svsm;
-  if (!a.vars_file.empty()) {
-    std::error_code ec;
-    const auto size = std::filesystem::file_size(a.vars_file, ec);
-    if (ec) return Error("--vars-file: cannot read " + a.vars_file + ": " + ec.message());
-    if (a.vars_size && static_cast<std::uint64_t>(*a.vars_size) != size) {
-      return Error("--vars-size " + std::to_string(*a.vars_size) + " does not match the " +
-                   std::to_string(size) + "-byte --vars-file " + a.vars_file +
-                   ": drop one of them");
-    }
-    o.vars_size = size;
-  } else if (a.vars_size) {
-    if (*a.vars_size < 0) return Error("--vars-size must not be negative");
-    o.vars_size = static_cast<std::uint64_t>(*a.vars_size);
-  } else {
-    return Error("snp:svsm mode needs --vars-size SIZE or --vars-file PATH (OVMF_VARS)");
+  if (in.snp_mode == fw::SnpMode::kSvsm) {
+    inputs["svsm"] = a.svsm;
+    inputs["vars_size"] = *in.vars_size;
   }
-  inputs["svsm"] = a.svsm;
-  inputs["vars_size"] = o.vars_size;
-  return {};
-}
-
-// The launch options of modes snp and snp:svsm, and the inputs that determine the digest.
-Status launch_options(const SnpArgs& a, fw::SnpLaunchOptions& o, json& inputs,
-                      std::optional<fw::OvmfImage>& svsm) {
-  if ((!a.initrd.empty() || !a.append.empty()) && a.kernel.empty())
-    return Error("--initrd and --append need --kernel: give the kernel they boot with");
-  if (!a.vcpus) return Error("missing --vcpus N in guest mode '" + a.mode + "'");
-  if (*a.vcpus < 0 || *a.vcpus > 0xffffffffll)
-    return Error("--vcpus " + std::to_string(*a.vcpus) + " is out of range");
-  o.vcpus = static_cast<std::uint32_t>(*a.vcpus);
-  CLOISTER_TRY(o.vmm, fw::find_vmm_profile(a.vmm_type));
-  CLOISTER_TRY(o.vcpu_signature, vcpu_signature_from(a));
-  CLOISTER_TRY(o.guest_features, parse_number("--guest-features", a.guest_features));
-  inputs["vcpus"] = o.vcpus;
-  inputs["vmm_type"] = std::string(o.vmm.name);
-  if (o.vcpu_signature) inputs["vcpu_signature"] = hex_number(*o.vcpu_signature);
-  if (o.mode == fw::SnpMode::kSnp) inputs["guest_features"] = hex_number(o.guest_features);
-  if (!a.snp_ovmf_hash.empty()) {
-    if (o.mode != fw::SnpMode::kSnp) return Error("--snp-ovmf-hash only works with --mode snp");
-    auto seed = from_hex_exact(a.snp_ovmf_hash, 48);
-    if (!seed) return seed.error().with_context("--snp-ovmf-hash");
-    Sha384Digest digest{};
-    std::copy(seed->begin(), seed->end(), digest.begin());
-    o.firmware_digest = digest;
-    inputs["snp_ovmf_hash"] = to_hex(digest);
-  }
-  if (!a.kernel.empty()) CLOISTER_CHECK_OK(add_direct_boot(a, o, inputs));
-  if (o.mode == fw::SnpMode::kSvsm) CLOISTER_CHECK_OK(add_svsm(a, o, inputs, svsm));
-  return {};
+  return inputs;
 }
 
 Result<Measurement> measure_snp(const SnpArgs& a) {
-  if (a.mode == "sev" || a.mode == "seves") {
-    return Error("--mode " + a.mode +
-                 " is not supported: cloister-measure measures SEV-SNP "
-                 "(--mode snp, snp:ovmf-hash or snp:svsm)");
-  }
-  if (!a.igvm.empty()) return measure_igvm(a);
-  if (a.ovmf.empty()) return Error("missing --ovmf PATH (or --igvm PATH): the firmware to measure");
-
-  fw::SnpLaunchOptions o;
-  o.mode = a.mode == "snp:ovmf-hash" ? fw::SnpMode::kFirmwareOnly
-           : a.mode == "snp:svsm"    ? fw::SnpMode::kSvsm
-                                     : fw::SnpMode::kSnp;
-  CLOISTER_TRY(const fw::OvmfImage ovmf, load_image("--ovmf", a.ovmf));
-  json inputs = {{"ovmf", a.ovmf}};
-  std::optional<fw::OvmfImage> svsm;
-  if (o.mode != fw::SnpMode::kFirmwareOnly) CLOISTER_CHECK_OK(launch_options(a, o, inputs, svsm));
-
-  auto plan = fw::build_snp_plan(ovmf, o);
-  if (!plan) return plan.error();
-  CLOISTER_TRY(const Sha384Digest digest, snp_launch_digest(*plan));
+  CLOISTER_TRY(fw::LaunchInputs in, snp_inputs(a));
+  CLOISTER_TRY(const fw::LaunchPlan plan,
+               plan_with_files(in, {{"--ovmf", a.ovmf, &in.firmware},
+                                    {"--igvm", a.igvm, &in.igvm},
+                                    {"--kernel", a.kernel, &in.direct_boot.kernel},
+                                    {"--initrd", a.initrd, &in.direct_boot.initrd},
+                                    {"--svsm", a.svsm, &in.svsm}}));
+  if (in.igvm) return measure_igvm(a, plan);
+  CLOISTER_TRY(const Sha384Digest digest, snp_launch_digest(plan));
   if (a.dump_vmsa) {
-    for (const fw::LaunchOp& op : plan->ops()) {
+    for (const fw::LaunchOp& op : plan.ops()) {
       if (op.type != fw::PageType::kVmsa) continue;
       const std::string name = "vmsa" + std::to_string(op.vcpu) + ".bin";
       if (auto written = write_file_atomic(name, op.data); !written)
@@ -327,35 +285,50 @@ Result<Measurement> measure_snp(const SnpArgs& a) {
   }
   Measurement m;
   m.digest = digest;
-  m.label = o.mode == fw::SnpMode::kFirmwareOnly ? "SNP firmware digest (ovmf-hash)"
-                                                 : "SNP launch measurement";
-  m.document = {{"tee", "snp"}, {"mode", a.mode}, {"inputs", inputs}};
+  m.label = in.snp_mode == fw::SnpMode::kFirmwareOnly ? "SNP firmware digest (ovmf-hash)"
+                                                      : "SNP launch measurement";
+  m.document = {{"tee", "snp"}, {"mode", a.mode}, {"inputs", snp_document(a, in, plan)}};
   return m;
 }
 
 // ---- tdx -----------------------------------------------------------------------------------
 
 struct TdxArgs {
-  std::string ovmf;
+  std::string ovmf, igvm;
   std::string page_order = "single-pass";
+  std::optional<std::string> memory;
+  std::optional<std::int64_t> vcpus;
 };
 
 Result<Measurement> measure_tdx(const TdxArgs& a) {
-  if (a.ovmf.empty()) return Error("missing --ovmf PATH: the TDVF firmware to measure");
-  fw::TdxLaunchOptions o;
-  o.page_order =
+  fw::LaunchInputs in;
+  in.tee = fw::Tee::kTdx;
+  in.page_order =
       a.page_order == "two-pass" ? fw::TdxPageOrder::kTwoPass : fw::TdxPageOrder::kSinglePass;
-  CLOISTER_TRY(const fw::OvmfImage ovmf, load_image("--ovmf", a.ovmf));
-  auto plan = fw::build_tdx_plan(ovmf, o);
-  if (!plan) return plan.error().with_context("--ovmf " + a.ovmf);
-  CLOISTER_TRY(const Sha384Digest mrtd, tdx_mrtd(*plan));
+  if (a.memory) {
+    CLOISTER_TRY(in.memory_bytes, fw::parse_memory_size(*a.memory));
+  }
+  CLOISTER_TRY(in.vcpus, vcpus_from(a.vcpus));
+  CLOISTER_TRY(const fw::LaunchPlan plan, plan_with_files(in, {{"--ovmf", a.ovmf, &in.firmware},
+                                                               {"--igvm", a.igvm, &in.igvm}}));
+  CLOISTER_TRY(const Sha384Digest mrtd, tdx_mrtd(plan));
   Measurement m;
   m.tee = fw::Tee::kTdx;
   m.digest = mrtd;
   m.label = "TDX MRTD";
-  m.document = {{"tee", "tdx"}, {"inputs", {{"ovmf", a.ovmf}, {"page_order", a.page_order}}}};
-  if (auto cfv = tdvf_cfv_digest(ovmf)) {
-    m.document["cfv_sha384"] = to_hex(*cfv);
+  json inputs = {{"page_order", a.page_order}, {"vcpus", plan.vcpu_count()}};
+  if (in.igvm) {
+    inputs["igvm"] = a.igvm;
+  } else {
+    inputs["ovmf"] = a.ovmf;
+    inputs["memory"] = in.memory_bytes.value_or(fw::kDefaultGuestMemory);
+  }
+  m.document = {{"tee", "tdx"}, {"inputs", inputs}};
+  if (plan.tdx().policy) m.document["guest_policy"] = hex_number(*plan.tdx().policy);
+  if (in.firmware) {
+    if (auto image = fw::OvmfImage::parse(in.firmware->bytes)) {
+      if (auto cfv = tdvf_cfv_digest(*image)) m.document["cfv_sha384"] = to_hex(*cfv);
+    }
   }
   return m;
 }
@@ -421,7 +394,8 @@ int run_snp(std::span<const std::string> args, std::ostream& out, std::ostream& 
   app.add_option("--vcpu-family", a.vcpu_family, "vCPU family");
   app.add_option("--vcpu-model", a.vcpu_model, "vCPU model");
   app.add_option("--vcpu-stepping", a.vcpu_stepping, "vCPU stepping");
-  auto* vmm = app.add_option("--vmm-type", a.vmm_type, "VMM type: QEMU, ec2, gce");
+  auto* vmm = app.add_option("--vmm-type", a.vmm_type,
+                             "VMM type: QEMU (default), ec2, gce, cloister (cloister-vmm)");
   app.add_option("--kernel", a.kernel, "Kernel file (measured direct boot)");
   app.add_option("--initrd", a.initrd, "Initrd file (with --kernel)");
   auto* append = app.add_option("--append", a.append, "Kernel command line (with --kernel)");
@@ -447,13 +421,17 @@ int run_snp(std::span<const std::string> args, std::ostream& out, std::ostream& 
 }
 
 int run_tdx(std::span<const std::string> args, std::ostream& out, std::ostream& err) {
-  CLI::App app("Expected TDX MRTD of a TDVF (OVMF) image", "cloister-measure tdx");
+  CLI::App app("Expected TDX MRTD of a TDVF (OVMF) image or an IGVM file", "cloister-measure tdx");
   TdxArgs a;
   OutputOptions o;
   app.add_option("--ovmf", a.ovmf, "TDVF/OVMF file to measure (the unified image)");
+  app.add_option("--igvm", a.igvm, "IGVM file to measure (instead of --ovmf)");
   app.add_option("--page-order", a.page_order,
                  "single-pass (upstream KVM/QEMU, default) or two-pass (Canonical QEMU 8.2)")
       ->check(CLI::IsMember({"single-pass", "two-pass"}));
+  app.add_option("--memory", a.memory,
+                 "Guest RAM for the TD HOB, e.g. 512M, 2G (default 128M, cloister-vmm's)");
+  app.add_option("--vcpus", a.vcpus, "vCPUs announced in the TD HOB (default 1)");
   add_output_options(app, o);
   if (auto code = parse(app, args, out, err)) return *code;
   auto m = measure_tdx(a);

@@ -1,9 +1,12 @@
-// The cloister-measure command line, as a function so tests can run it in-process.
+// The cloister-measure command line, as a function so tests can run it in-process: options
+// become fw::LaunchInputs, fw::plan_launch() checks them and builds the plan (the same call
+// cloister-vmm makes), and `measure` folds the plan.
 //
 //   cloister-measure snp [--mode snp|snp:ovmf-hash|snp:svsm] --ovmf PATH ... (sev-snp-measure's
-//                        options, same names and meanings)
+//                        options, same names and meanings; --vmm-type also takes cloister)
 //   cloister-measure snp --igvm PATH [--vcpus N]
-//   cloister-measure tdx --ovmf PATH [--page-order single-pass|two-pass]
+//   cloister-measure tdx (--ovmf PATH | --igvm PATH) [--page-order single-pass|two-pass]
+//                        [--memory SIZE] [--vcpus N]
 //   cloister-measure --mode snp ... (no subcommand: sev-snp-measure drop-in, means "snp")
 // Common: --output-format hex|base64, --json, --policy-out FILE, -v/--verbose.
 //

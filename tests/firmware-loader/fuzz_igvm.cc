@@ -1,5 +1,5 @@
-// Fuzz target: the IGVM parser and the SNP plan builder on whatever it accepts. Each input is
-// tried as given and with its header checksum recomputed, so mutations get past the CRC check
+// Fuzz target: the IGVM parser and the SNP and TDX plan builders on whatever it accepts. Each input
+// is tried as given and with its header checksum recomputed, so mutations get past the CRC check
 // into the variable headers. Every view a plan hands out is read byte by byte, so ASan catches
 // one that points outside the input.
 #include <cstddef>
@@ -12,23 +12,28 @@
 
 namespace {
 
+std::uint64_t touch(const cloister::Result<cloister::fw::LaunchPlan>& plan) {
+  if (!plan) return plan.error().message().size();
+  std::uint64_t sum = 0;
+  for (const auto& op : plan->ops()) {
+    cloister::fw::for_each_page(op, [&](std::uint64_t gpa, cloister::ByteView page) {
+      sum += gpa + std::accumulate(page.begin(), page.end(), std::uint64_t{0});
+    });
+  }
+  for (const auto& area : plan->parameter_areas())
+    if (!area.initial.empty()) sum += area.initial.back();
+  if (plan->snp().id_block) sum += plan->snp().id_block->id_auth[0x240];
+  return sum;
+}
+
 void exercise(std::shared_ptr<const cloister::Bytes> bytes) {
   using namespace cloister::fw;
   auto file = IgvmFile::parse(std::move(bytes));
   if (!file) return;
   volatile std::uint64_t sink = 0;
-  for (IgvmZeroPages mode : {IgvmZeroPages::kSnpZero, IgvmZeroPages::kNormalZero}) {
-    auto plan = build_snp_plan(*file, {mode});
-    if (!plan) continue;
-    for (const auto& op : plan->ops()) {
-      for_each_page(op, [&](std::uint64_t gpa, cloister::ByteView page) {
-        sink = sink + gpa + std::accumulate(page.begin(), page.end(), std::uint64_t{0});
-      });
-    }
-    for (const auto& area : plan->parameter_areas())
-      if (!area.initial.empty()) sink = sink + area.initial.back();
-    if (plan->snp().id_block) sink = sink + plan->snp().id_block->id_auth[0x240];
-  }
+  for (IgvmZeroPages mode : {IgvmZeroPages::kSnpZero, IgvmZeroPages::kNormalZero})
+    sink = sink + touch(build_snp_plan(*file, {mode}));
+  sink = sink + touch(build_tdx_plan(*file, {TdxPageOrder::kTwoPass, 2}));
 }
 
 }  // namespace

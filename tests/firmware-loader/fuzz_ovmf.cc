@@ -52,5 +52,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   svsm.vars_size = 0x1000;
   sink = sink + touch(build_snp_plan(*image, svsm));
   sink = sink + touch(build_tdx_plan(*image, {TdxPageOrder::kTwoPass}));
+  sink = sink + touch(build_tdx_plan(*image, {.ram_bytes = 5ull << 30, .vcpus = 254}));
   return 0;
 }

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "cloister/common/hex.h"
+#include "cloister/firmware_loader/machine.h"
 #include "cloister/firmware_loader/vmsa.h"
 #include "igvm_writer.h"
 #include "test_util.h"
@@ -281,6 +282,163 @@ TEST(Igvm, PlanRejectionsNameTheDirective) {
     SCOPED_TRACE(c.name);
     EXPECT_THAT(error_of(plan_of(c.writer.build())), HasSubstr(c.error));
   }
+}
+
+Result<LaunchPlan> tdx_plan_of(const Bytes& bytes, IgvmTdxOptions options = {}) {
+  auto file = parse(bytes);
+  if (!file) return file.error();
+  return build_tdx_plan(*file, options);
+}
+
+constexpr std::uint32_t kTdx = IgvmWriter::kTdxMask;
+
+// One file for both TEEs: SNP headers under mask 1, TDX headers under mask 2, a parameter area
+// both insert.
+IgvmWriter dual_file() {
+  static const Bytes data(kPageSize, 0x5a);
+  static const Bytes vmsa = vmsa_page(0x1);
+  IgvmWriter w;
+  w.platform(IgvmWriter::kSnpMask, 2)
+      .platform(kTdx, 3)
+      .guest_policy(0x30000)
+      .guest_policy(0x6, kTdx)
+      .page_data(0x100000, data)
+      .page_data(0x100000, data, 0, 0, kTdx)
+      .page_data(0x101000, {}, 0, 0, kTdx)
+      .page_data(0x102000, data, 0x2, 0, kTdx)
+      .page_data(0x103000, {}, 0, 1)
+      .parameter_area(0x2000, 3)
+      .parameter(0x307, 3, 0)
+      .parameter_insert(0x104000, 3)
+      .parameter_insert(0x200000, 3, kTdx)
+      .required_memory(0x0, 0x100000, kTdx)
+      .vp_context(kSnpVmsaGpa, 0, vmsa);
+  return w;
+}
+
+TEST(IgvmTdx, BuildsTheTdxPlanFromTheTdxHeadersOnly) {
+  auto plan = tdx_plan_of(dual_file().build(), {TdxPageOrder::kTwoPass, 3});
+  ASSERT_TRUE(plan.ok()) << plan.error().message();
+  EXPECT_EQ(plan->tee(), Tee::kTdx);
+  EXPECT_EQ(plan->tdx_page_order(), TdxPageOrder::kTwoPass);
+  EXPECT_EQ(plan->vcpu_count(), 3u);
+  EXPECT_EQ(plan->tdx().policy, 0x6u);
+  const auto ops = plan->ops();
+  ASSERT_EQ(ops.size(), 4u);
+  EXPECT_EQ(ops[0].type, PageType::kNormal);
+  EXPECT_EQ(ops[0].gpa, 0x100000u);
+  EXPECT_EQ(ops[0].data.size(), kPageSize);
+  EXPECT_TRUE(ops[0].tdx_extend);
+  EXPECT_EQ(ops[1].type, PageType::kZero) << "file_offset 0: a measured page of zeros";
+  EXPECT_TRUE(ops[1].data.empty());
+  EXPECT_TRUE(ops[1].tdx_extend);
+  EXPECT_EQ(ops[2].type, PageType::kUnmeasured);
+  EXPECT_EQ(ops[2].data.size(), kPageSize) << "unmeasured pages keep their contents";
+  EXPECT_FALSE(ops[2].tdx_extend);
+  EXPECT_EQ(ops[3].type, PageType::kUnmeasured);
+  EXPECT_EQ(ops[3].gpa, 0x200000u);
+  EXPECT_EQ(ops[3].parameter_area, 3u);
+  EXPECT_FALSE(ops[3].tdx_extend);
+  ASSERT_EQ(plan->parameters().size(), 1u);
+  EXPECT_EQ(plan->parameters()[0].kind, IgvmParameterKind::kVpCount);
+  ASSERT_EQ(plan->required_memory().size(), 1u);
+  EXPECT_EQ(plan->required_memory()[0].size, 0x100000u);
+}
+
+TEST(IgvmTdx, TheSnpPlanOfTheSameFileIgnoresTheTdxHeaders) {
+  auto plan = plan_of(dual_file().build());
+  ASSERT_TRUE(plan.ok()) << plan.error().message();
+  const auto ops = plan->ops();
+  ASSERT_EQ(ops.size(), 4u);
+  EXPECT_EQ(ops[0].gpa, 0x100000u);
+  EXPECT_EQ(ops[1].type, PageType::kSecrets);
+  EXPECT_EQ(ops[2].gpa, 0x104000u);
+  EXPECT_EQ(ops[3].type, PageType::kVmsa);
+  EXPECT_EQ(plan->snp().policy, 0x30000u);
+  EXPECT_TRUE(plan->required_memory().empty());
+}
+
+TEST(IgvmTdx, RejectionsNameTheDirectiveAndTheReason) {
+  const Bytes page(kPageSize, 1);
+  struct Case {
+    const char* name;
+    IgvmWriter writer;
+    const char* error;
+  };
+  std::vector<Case> cases;
+  cases.push_back({"no tdx", IgvmWriter().platform(1, 2),
+                   "IGVM file has no TDX SUPPORTED_PLATFORM header: it was not built for TDX "
+                   "(rebuild it with a TDX target)"});
+  cases.push_back({"two tdx", IgvmWriter().platform(1, 3).platform(2, 3), "two TDX platforms"});
+  cases.push_back({"vtl", IgvmWriter().platform(kTdx, 3, 1, 1),
+                   "IGVM TDX platform: version 1 and highest VTL 1 are not supported (expected "
+                   "version 1, VTL 0: TD partitioning is not supported)"});
+  cases.push_back({"version", IgvmWriter().platform(kTdx, 3, 2), "version 2 and highest VTL 0"});
+  cases.push_back({"vp context", IgvmWriter().platform(kTdx, 3).vp_context(0, 0, {}, kTdx),
+                   "IGVM directive 0 (VP_CONTEXT of VP 0): a TD's vCPUs start in the "
+                   "architectural reset state"});
+  cases.push_back({"secrets", IgvmWriter().platform(kTdx, 3).page_data(0, {}, 0, 1, kTdx),
+                   "IGVM directive 0 (PAGE_DATA at GPA 0x0): data_type 1 (SECRETS / CPUID) is "
+                   "an SEV-SNP page type"});
+  cases.push_back({"2 MiB", IgvmWriter().platform(kTdx, 3).page_data(0, page, 0x1, 0, kTdx),
+                   "2 MiB pages are not supported"});
+  cases.push_back({"shared", IgvmWriter().platform(kTdx, 3).page_data(0, page, 0x4, 0, kTdx),
+                   "shared (host-visible) pages are not supported"});
+  cases.push_back({"policy", IgvmWriter().platform(kTdx, 3).guest_policy(0x30000, kTdx),
+                   "IGVM GUEST_POLICY 0x30000 for TDX: bits 0x30000 are reserved"});
+  cases.push_back({"two policies",
+                   IgvmWriter().platform(kTdx, 3).guest_policy(1, kTdx).guest_policy(1, kTdx),
+                   "two GUEST_POLICY headers for TDX"});
+  cases.push_back({"id block", IgvmWriter().platform(kTdx, 3).snp_id_block({}, kTdx),
+                   "(SNP_ID_BLOCK): an SEV-SNP ID block does not apply to TDX"});
+  cases.push_back({"vbs", IgvmWriter().platform(kTdx, 3).raw_header(0x311, Bytes(864, 0x2)),
+                   "(type 0x311): this directive does not apply to TDX"});
+  cases.push_back({"overlap",
+                   IgvmWriter()
+                       .platform(kTdx, 3)
+                       .page_data(0x1000, page, 0, 0, kTdx)
+                       .page_data(0x1000, {}, 0, 0, kTdx),
+                   "overlaps launch op 0"});
+  for (Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    EXPECT_THAT(error_of(tdx_plan_of(c.writer.build())), HasSubstr(c.error));
+  }
+  EXPECT_EQ(error_of(tdx_plan_of(IgvmWriter().platform(kTdx, 3).build(), {.vcpus = 0})),
+            "zero vCPUs: a TD needs at least one; give --vcpus N (N >= 1)");
+}
+
+// A file may declare at most kMaxGuestMemory (1 TiB) of guest memory for a platform.
+TEST(IgvmTdx, BothBuildersBoundTheDeclaredMemory) {
+  const Bytes big = IgvmWriter()
+                        .platform(IgvmWriter::kSnpMask, 2)
+                        .platform(kTdx, 3)
+                        .page_data(0, {}, 0, 0, kTdx)
+                        .parameter_area(kMaxGuestMemory, 1)
+                        .build();
+  EXPECT_TRUE(plan_of(big).ok()) << "SEV-SNP counts its own headers only: exactly 1 TiB";
+  EXPECT_EQ(error_of(plan_of(IgvmWriter()
+                                 .platform(IgvmWriter::kSnpMask, 2)
+                                 .parameter_area(kMaxGuestMemory, 1)
+                                 .page_data(0, {})
+                                 .build())),
+            "IGVM directive 1 (PAGE_DATA at GPA 0x0): the file declares more than 0x10000000000 "
+            "bytes (1 TiB) of guest memory, the most cloister-vmm backs");
+  EXPECT_EQ(error_of(tdx_plan_of(big)),
+            "IGVM directive 1 (PARAMETER_AREA 1): the file declares more than 0x10000000000 "
+            "bytes (1 TiB) of guest memory, the most cloister-vmm backs");
+  const Bytes at_bound = IgvmWriter()
+                             .platform(kTdx, 3)
+                             .parameter_area(kMaxGuestMemory - kPageSize, 1)
+                             .page_data(0, {}, 0, 0, kTdx)
+                             .build();
+  EXPECT_TRUE(tdx_plan_of(at_bound).ok());
+  const Bytes required = IgvmWriter()
+                             .platform(kTdx, 3)
+                             .parameter_area(kMaxGuestMemory - kPageSize, 1)
+                             .required_memory(0, 0x2000, kTdx)
+                             .build();
+  EXPECT_THAT(error_of(tdx_plan_of(required)),
+              HasSubstr("IGVM directive 1 (REQUIRED_MEMORY at GPA 0x0): the file declares more"));
 }
 
 }  // namespace

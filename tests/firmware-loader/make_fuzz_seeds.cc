@@ -89,5 +89,16 @@ int main(int argc, char** argv) {
       .vp_context(cloister::fw::kSnpVmsaGpa, 0, vmsa)
       .snp_id_block({});
   ok &= write(out / "igvm" / "all_directives.igvm", all.build());
+  IgvmWriter tdx_file;
+  tdx_file.platform(IgvmWriter::kTdxMask, 3)
+      .guest_policy(0x2, IgvmWriter::kTdxMask)
+      .page_data(0x100000, page, 0, 0, IgvmWriter::kTdxMask)
+      .page_data(0x101000, {}, 0, 0, IgvmWriter::kTdxMask)
+      .page_data(0x102000, page, 0x2, 0, IgvmWriter::kTdxMask)
+      .parameter_area(0x1000, 7)
+      .parameter(0x307, 7, 0)
+      .parameter_insert(0x103000, 7, IgvmWriter::kTdxMask)
+      .required_memory(0x0, 0x100000, IgvmWriter::kTdxMask);
+  ok &= write(out / "igvm" / "tdx.igvm", tdx_file.build());
   return ok ? 0 : 1;
 }

@@ -23,6 +23,17 @@ OvmfImageBuilder amdsev_like_image(std::size_t size) {
   return b;
 }
 
+OvmfImageBuilder tdvf_like_image(std::uint32_t hob_attributes) {
+  OvmfImageBuilder b(0x4000);
+  b.tdx_metadata({{0x2000, 0x2000, 0xffffe000, 0x2000, 0, 1},
+                  {0x0, 0x1000, 0xffffc000, 0x1000, 1, 0},
+                  {0, 0, 0x810000, 0x10000, 3, 0},
+                  {0, 0, 0x80b000, 0x2000, 3, 0},
+                  {0, 0, 0x809000, 0x2000, 2, hob_attributes},
+                  {0, 0, 0x800000, 0x6000, 3, 0}});
+  return b;
+}
+
 OvmfImageBuilder& OvmfImageBuilder::entry(const fw::Guid& guid, Bytes data) {
   entries_.emplace_back(guid, std::move(data));
   return *this;

@@ -79,6 +79,11 @@ class OvmfImageBuilder {
 // SVSM_CAA 0x80f000, SNP_KERNEL_HASHES 0x810000.
 OvmfImageBuilder amdsev_like_image(std::size_t size = 0x4000);
 
+// A TDVF laid out as Debian 12's OVMF.fd (research/tdx.md §c): BFV (MR.EXTEND) at the end of the
+// image, CFV, TempMem 0x810000+0x10000, TempMem 0x80b000+0x2000, TD_HOB 0x809000+0x2000 with
+// `hob_attributes`, TempMem 0x800000+0x6000, in that metadata order.
+OvmfImageBuilder tdvf_like_image(std::uint32_t hob_attributes = 0);
+
 // The little-endian bytes of `value`.
 Bytes le32(std::uint32_t value);
 

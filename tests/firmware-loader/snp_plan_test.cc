@@ -1,6 +1,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <tuple>
+
 #include "cloister/common/hex.h"
 #include "cloister/firmware_loader/snp.h"
 #include "cloister/firmware_loader/vmsa.h"
@@ -52,7 +54,23 @@ TEST(VmmProfiles, LookupIsCaseInsensitiveAndNamesTheChoices) {
   EXPECT_TRUE(ec2->cpuid_page_last);
   EXPECT_EQ(find_vmm_profile("gce")->sec_mem_page_type, PageType::kUnmeasured);
   EXPECT_EQ(vmm_profiles()[0].name, "QEMU");
-  EXPECT_THAT(error_of(find_vmm_profile("krun")), HasSubstr("(known: QEMU, ec2, gce)"));
+  EXPECT_THAT(error_of(find_vmm_profile("krun")), HasSubstr("(known: QEMU, ec2, gce, cloister)"));
+}
+
+// cloister-vmm's registers are QEMU's: every field but the name is equal, so an image
+// measured for QEMU and for cloister-vmm agrees.
+TEST(VmmProfiles, CloisterIsQemusRegisters) {
+  const VmmProfile& cloister = cloister_vmm_profile();
+  EXPECT_EQ(cloister.name, "cloister");
+  EXPECT_EQ(find_vmm_profile("Cloister")->name, "cloister");
+  VmmProfile qemu = *find_vmm_profile("QEMU");
+  qemu.name = cloister.name;
+  const auto fields = [](const VmmProfile& p) {
+    return std::make_tuple(p.name, p.cs_attrib, p.cs_attrib_bsp, p.ss_attrib, p.tr_attrib,
+                           p.rdx_is_vcpu_signature, p.rdx, p.g_pat, p.mxcsr, p.x87_fcw,
+                           p.sec_mem_page_type, p.cpuid_page_last);
+  };
+  EXPECT_EQ(fields(cloister), fields(qemu));
 }
 
 TEST(SevHashes, TableLayoutMatchesQemu) {

@@ -1,5 +1,5 @@
-// Boot-protocol structures: bzImage header parsing (synthetic headers and, when available, a
-// real Debian kernel), boot_params, e820, ELF, and placing images in guest memory.
+// Boot-protocol structures: a real Debian kernel's header (when available) in boot_params,
+// e820, MP tables, and placing parsed images in guest memory.
 #include "cloister/vmm/boot/boot.h"
 
 #include <gtest/gtest.h>
@@ -8,135 +8,21 @@
 #include <filesystem>
 
 #include "cloister/common/file.h"
+#include "cloister/firmware_loader/bzimage.h"
+#include "cloister/firmware_loader/elf.h"
 #include "cloister/vmm/arch/x86/boot_params.h"
-#include "cloister/vmm/arch/x86/bzimage.h"
 #include "cloister/vmm/arch/x86/e820.h"
 #include "cloister/vmm/arch/x86/layout.h"
 #include "cloister/vmm/arch/x86/mptable.h"
-#include "cloister/vmm/boot/elf.h"
+#include "kernel_builder.h"
 
 namespace cloister::vmm {
 namespace {
 
 using namespace x86;
-
-// A minimal valid bzImage: 1 setup sector plus the boot sector, then `payload` bytes.
-Bytes synthetic_bzimage(std::size_t payload = 4096) {
-  Bytes image(2 * 512 + payload, 0);
-  std::span<std::uint8_t> out(image);
-  image[bzimage::kSetupSects] = 1;
-  store_le32(out, bzimage::kSyssize, static_cast<std::uint32_t>((payload + 15) / 16));
-  store_le16(out, bzimage::kBootFlag, 0xaa55);
-  image[bzimage::kJump] = 0xeb;
-  image[bzimage::kJump + 1] = 0x6a;  // header through 0x26c
-  store_le32(out, bzimage::kHeaderMagic, 0x53726448);
-  store_le16(out, bzimage::kVersion, 0x020f);
-  image[bzimage::kLoadflags] = 0x01;
-  store_le32(out, bzimage::kInitrdAddrMax, 0x7fffffff);
-  store_le32(out, bzimage::kKernelAlignment, 0x200000);
-  image[bzimage::kRelocatableKernel] = 1;
-  store_le16(out, bzimage::kXloadflags, 0x0003);
-  store_le32(out, bzimage::kCmdlineSize, 2047);
-  store_le64(out, bzimage::kPrefAddress, 0x1000000);
-  store_le32(out, bzimage::kInitSize, 0x20000);
-  for (std::size_t i = 0; i < payload; ++i) image[1024 + i] = static_cast<std::uint8_t>(i);
-  return image;
-}
-
-std::string bz_error(const Bytes& image) {
-  auto r = parse_bzimage(image);
-  EXPECT_FALSE(r.ok());
-  return r.ok() ? "" : r.error().message();
-}
-
-TEST(BzImageTest, ParsesASyntheticHeader) {
-  Bytes image = synthetic_bzimage();
-  ASSERT_TRUE(looks_like_bzimage(image));
-  auto bz = parse_bzimage(image);
-  ASSERT_TRUE(bz.ok()) << bz.error().message();
-  EXPECT_EQ(bz->version, 0x020f);
-  EXPECT_EQ(bz->setup_size, 1024u);
-  EXPECT_EQ(bz->pref_address, 0x1000000u);
-  EXPECT_EQ(bz->init_size, 0x20000u);
-  EXPECT_TRUE(bz->relocatable);
-  EXPECT_EQ(bz->cmdline_size, 2047u);
-  EXPECT_EQ(bz->protected_mode.size(), 4096u);
-  EXPECT_EQ(bz->protected_mode[5], 5);
-  EXPECT_EQ(bz->setup_header.size(), 0x26cu - 0x1f1u);
-}
-
-TEST(BzImageTest, RejectsEachBrokenFieldByName) {
-  {
-    Bytes i = synthetic_bzimage();
-    i[bzimage::kBootFlag] = 0;
-    EXPECT_EQ(bz_error(i), "bzImage boot_flag (offset 0x1fe): expected 0xaa55, found 0xaa00");
-  }
-  {
-    Bytes i = synthetic_bzimage();
-    i[bzimage::kHeaderMagic] = 'X';
-    EXPECT_NE(bz_error(i).find("bzImage header (offset 0x202): expected \"HdrS\""),
-              std::string::npos);
-  }
-  {
-    Bytes i = synthetic_bzimage();
-    store_le16(i, bzimage::kVersion, 0x0206);
-    EXPECT_EQ(
-        bz_error(i),
-        "bzImage version (offset 0x206): expected >= 0x020c (boot protocol 2.12), found 0x206");
-  }
-  {
-    Bytes i = synthetic_bzimage();
-    i[bzimage::kJump + 1] = 0x10;
-    EXPECT_NE(bz_error(i).find("header length"), std::string::npos);
-  }
-  {
-    Bytes i = synthetic_bzimage();
-    i[bzimage::kSetupSects] = 200;
-    EXPECT_NE(bz_error(i).find("setup_sects (offset 0x1f1)"), std::string::npos);
-  }
-  {
-    Bytes i = synthetic_bzimage();
-    store_le32(i, bzimage::kSyssize, 0x10000);
-    EXPECT_NE(bz_error(i).find("syssize (offset 0x1f4)"), std::string::npos);
-  }
-  {
-    Bytes i = synthetic_bzimage();
-    i[bzimage::kLoadflags] = 0;
-    EXPECT_NE(bz_error(i).find("loadflags (offset 0x211): expected LOADED_HIGH"),
-              std::string::npos);
-  }
-  {
-    Bytes i = synthetic_bzimage();
-    store_le16(i, bzimage::kXloadflags, 0x0002);
-    EXPECT_NE(bz_error(i).find("xloadflags (offset 0x236): expected XLF_KERNEL_64"),
-              std::string::npos);
-  }
-  {
-    Bytes i = synthetic_bzimage();
-    store_le32(i, bzimage::kKernelAlignment, 0x300000);
-    EXPECT_NE(bz_error(i).find("kernel_alignment (offset 0x230): expected a power of two"),
-              std::string::npos);
-  }
-  {
-    Bytes i = synthetic_bzimage();
-    i[bzimage::kRelocatableKernel] = 0;
-    store_le64(i, bzimage::kPrefAddress, 0x1100000);
-    EXPECT_NE(
-        bz_error(i).find("pref_address (offset 0x258): expected a multiple of kernel_alignment"),
-        std::string::npos);
-  }
-  {
-    Bytes i = synthetic_bzimage();
-    store_le32(i, bzimage::kInitSize, 100);
-    EXPECT_NE(bz_error(i).find("init_size (offset 0x260)"), std::string::npos);
-  }
-  {
-    Bytes i = synthetic_bzimage();
-    store_le32(i, bzimage::kCmdlineSize, 0);
-    EXPECT_NE(bz_error(i).find("cmdline_size"), std::string::npos);
-  }
-  EXPECT_NE(bz_error(Bytes(100, 0)).find("too short"), std::string::npos);
-}
+using ::cloister::testing::synthetic_bzimage;
+using ::cloister::testing::synthetic_elf;
+namespace bzimage = fw::bzimage;
 
 TEST(BzImageTest, RealDebianKernelHeader) {
   const char* env = std::getenv("CLOISTER_DEBIAN_KERNEL_DIR");
@@ -154,7 +40,7 @@ TEST(BzImageTest, RealDebianKernelHeader) {
                     "test) could not download linux-image-cloud-amd64's kernel package";
   auto image = read_file(*kernel);
   ASSERT_TRUE(image.ok()) << image.error().message();
-  auto bz = parse_bzimage(*image);
+  auto bz = fw::parse_bzimage(*image);
   ASSERT_TRUE(bz.ok()) << kernel->string() << ": " << bz.error().message();
   // Facts every Debian 12 amd64 kernel has: boot protocol 2.15, 64-bit entry, relocatable,
   // loaded at 16 MiB, 2 MiB alignment, 2 KiB command lines.
@@ -263,55 +149,11 @@ TEST(MpTableTest, FloatingPointerTableAndEntries) {
   EXPECT_EQ(irqs, 16);
 }
 
-Bytes synthetic_elf(std::uint64_t paddr, std::uint64_t filesz, std::uint64_t memsz) {
-  Bytes f(64 + 56 + filesz, 0);
-  std::span<std::uint8_t> o(f);
-  f[0] = 0x7f, f[1] = 'E', f[2] = 'L', f[3] = 'F', f[4] = 2, f[5] = 1, f[6] = 1;
-  store_le16(o, 16, 2);
-  store_le16(o, 18, 62);
-  store_le32(o, 20, 1);
-  store_le64(o, 24, paddr + 0x10);
-  store_le64(o, 32, 64);
-  store_le16(o, 54, 56);
-  store_le16(o, 56, 1);
-  store_le32(o, 64, 1);
-  store_le64(o, 64 + 8, 120);
-  store_le64(o, 64 + 24, paddr);
-  store_le64(o, 64 + 32, filesz);
-  store_le64(o, 64 + 40, memsz);
-  for (std::size_t i = 0; i < filesz; ++i) f[120 + i] = 0xab;
-  return f;
-}
-
-TEST(ElfTest, ParsesLoadSegments) {
-  auto elf = parse_elf(synthetic_elf(0x100000, 32, 64));
-  ASSERT_TRUE(elf.ok()) << elf.error().message();
-  EXPECT_EQ(elf->entry, 0x100010u);
-  ASSERT_EQ(elf->segments.size(), 1u);
-  EXPECT_EQ(elf->segments[0].file_offset, 120u);
-  EXPECT_EQ(elf->segments[0].mem_size, 64u);
-}
-
-TEST(ElfTest, RejectsBrokenHeaders) {
-  Bytes f = synthetic_elf(0x100000, 32, 64);
-  f[18] = 3;  // EM_386
-  EXPECT_EQ(parse_elf(f).error().message(), "ELF e_machine: expected 62 (EM_X86_64), found 3");
-  f = synthetic_elf(0x100000, 32, 16);
-  EXPECT_NE(parse_elf(f).error().message().find("p_memsz: expected >= p_filesz"),
-            std::string::npos);
-  f = synthetic_elf(0x100000, 32, 64);
-  store_le64(f, 64 + 32, 4096);
-  EXPECT_NE(parse_elf(f).error().message().find("runs past the"), std::string::npos);
-  f = synthetic_elf(0x100000, 32, 64);
-  store_le16(f, 56, 1000);
-  EXPECT_NE(parse_elf(f).error().message().find("e_phnum"), std::string::npos);
-}
-
 TEST(BootPlacementTest, ElfKernelGetsBootParamsPageTablesAndCmdline) {
   BootImages images;
   images.kind = BootKind::kElf;
   images.elf_file = synthetic_elf(0x100000, 32, 64);
-  images.elf = *parse_elf(images.elf_file);
+  images.elf = *fw::parse_elf(images.elf_file);
   images.cmdline = "console=ttyS0";
   images.initrd = Bytes{'R', 'D'};
   const std::uint64_t ram = 16ull << 20;
@@ -354,7 +196,7 @@ TEST(BootPlacementTest, ElfKernelGetsBootParamsPageTablesAndCmdline) {
 TEST(BootPlacementTest, KernelThatDoesNotFitIsRejected) {
   BootImages images;
   images.kind = BootKind::kBzImage;
-  images.bzimage = *parse_bzimage(synthetic_bzimage());
+  images.bzimage = *fw::parse_bzimage(synthetic_bzimage());
   auto mem = GuestMemory::create(memory_layout(8ull << 20, images), false);
   ASSERT_TRUE(mem.ok());
   auto entry = place_boot_images(images, *mem, 8ull << 20, 1);

@@ -192,16 +192,6 @@ TEST(ConfigTest, BootNeedsExactlyOneImage) {
   EXPECT_NE(error_of({{"boot", {{"kernel", ""}}}}).find("non-empty path"), std::string::npos);
 }
 
-TEST(ConfigTest, MemorySizes) {
-  EXPECT_EQ(*parse_memory_size("512M"), 512ull << 20);
-  EXPECT_EQ(*parse_memory_size("2G"), 2ull << 30);
-  EXPECT_EQ(*parse_memory_size("65536K"), 64ull << 20);
-  EXPECT_EQ(*parse_memory_size("4194304"), 4ull << 20);
-  EXPECT_FALSE(parse_memory_size("").ok());
-  EXPECT_FALSE(parse_memory_size("M").ok());
-  EXPECT_FALSE(parse_memory_size("-1M").ok());
-}
-
 TEST(ConfigTest, RejectsNonJsonText) {
   auto c = parse_config_text("{\"boot\": ");
   ASSERT_FALSE(c.ok());

@@ -344,8 +344,9 @@ TEST(TeeLaunchTest, SnpIgvmLaunchCarriesTheFilesPolicyAndIdBlock) {
   Metrics metrics;
   auto refused = build_vmm(two, log, metrics, [&] { return open_kvm("/dev/kvm", recorder); });
   ASSERT_FALSE(refused.ok());
-  EXPECT_NE(refused.error().message().find("it has VMSAs for 1 vCPUs, the VM has 2"),
-            std::string::npos)
+  EXPECT_NE(
+      refused.error().message().find("--vcpus 2 but the IGVM file has VP contexts for 1 vCPUs"),
+      std::string::npos)
       << refused.error().message();
 }
 

@@ -10,10 +10,7 @@
 
 #include "cloister/common/file.h"
 #include "cloister/common/hex.h"
-#include "cloister/firmware_loader/igvm.h"
-#include "cloister/firmware_loader/ovmf.h"
-#include "cloister/firmware_loader/snp.h"
-#include "cloister/firmware_loader/tdx.h"
+#include "cloister/firmware_loader/launch.h"
 #include "cloister/vmm/arch/x86/layout.h"
 #include "cloister/vmm/devices/virtio.h"
 #include "cloister/vmm/devices/vsock.h"
@@ -75,9 +72,9 @@ IrqLine irq_line(Vm& vm, std::uint32_t irq, Logger& log) {
   };
 }
 
+constexpr std::uint64_t kMaxIgvmSize = 256ull << 20;
 // The vCPU model of SEV-SNP launches when the configuration names none: QEMU's EPYC-v4.
 constexpr std::string_view kDefaultSnpVcpuType = "EPYC-v4";
-constexpr std::uint64_t kMaxIgvmSize = 256ull << 20;
 
 Result<std::shared_ptr<const Bytes>> read_image(const std::string& what, const std::string& path,
                                                 std::uint64_t limit) {
@@ -89,34 +86,25 @@ Result<std::shared_ptr<const Bytes>> read_image(const std::string& what, const s
   return std::make_shared<const Bytes>(std::move(*bytes));
 }
 
-// The LaunchPlan of a confidential launch: the firmware or IGVM file with the configured vCPUs.
+// The LaunchPlan of a confidential launch, from the same function cloister-measure calls, with
+// the VM's vCPUs, memory and vCPU model, and cloister-vmm's VMM profile (fw::plan_launch's
+// default): the plan cloister-measure predicts for the same inputs.
 Result<fw::LaunchPlan> confidential_plan(const VmConfig& config) {
-  const bool snp = is_snp(config.tee.kind);
+  fw::LaunchInputs in;
+  in.tee = is_snp(config.tee.kind) ? fw::Tee::kSevSnp : fw::Tee::kTdx;
+  in.vcpus = config.vcpus;
   if (config.boot.igvm) {
     CLOISTER_TRY(auto bytes, read_image("boot.igvm", *config.boot.igvm, kMaxIgvmSize));
-    auto file = fw::IgvmFile::parse(std::move(bytes));
-    if (!file) return file.error().with_context("boot.igvm " + *config.boot.igvm);
-    if (!snp) return Error("boot.igvm: TDX launches from IGVM files are not supported yet");
-    auto plan = fw::build_snp_plan(*file);
-    if (!plan) return plan.error().with_context("boot.igvm " + *config.boot.igvm);
-    return plan;
-  }
-  CLOISTER_TRY(auto bytes, read_image("boot.firmware", *config.boot.firmware, L::kFirmwareMaxSize));
-  auto image = fw::OvmfImage::parse(std::move(bytes));
-  if (!image) return image.error().with_context("boot.firmware " + *config.boot.firmware);
-  Result<fw::LaunchPlan> plan = Error("");
-  if (snp) {
-    fw::SnpLaunchOptions options;
-    options.vcpus = config.vcpus;
-    CLOISTER_TRY(
-        options.vcpu_signature,
-        fw::vcpu_signature(config.tee.vcpu_type.value_or(std::string(kDefaultSnpVcpuType))));
-    plan = fw::build_snp_plan(*image, options);
+    in.igvm = fw::LaunchFile{"boot.igvm " + *config.boot.igvm, std::move(bytes)};
   } else {
-    plan = fw::build_tdx_plan(*image);
+    CLOISTER_TRY(auto bytes,
+                 read_image("boot.firmware", *config.boot.firmware, L::kFirmwareMaxSize));
+    in.firmware = fw::LaunchFile{"boot.firmware " + *config.boot.firmware, std::move(bytes)};
+    if (in.tee == fw::Tee::kTdx) in.memory_bytes = config.memory_bytes;
   }
-  if (!plan) return plan.error().with_context("boot.firmware " + *config.boot.firmware);
-  return plan;
+  if (in.tee == fw::Tee::kSevSnp && !config.boot.igvm)
+    in.vcpu_signature.type = config.tee.vcpu_type.value_or(std::string(kDefaultSnpVcpuType));
+  return fw::plan_launch(in);
 }
 
 // Guest memory for a confidential launch: RAM, plus regions backing every launch op outside it
@@ -124,9 +112,9 @@ Result<fw::LaunchPlan> confidential_plan(const VmConfig& config) {
 Result<std::vector<RegionSpec>> confidential_layout(std::uint64_t ram_size,
                                                     const fw::LaunchPlan& plan) {
   std::vector<RegionSpec> specs;
-  specs.push_back({"ram-low", 0, L::low_ram_size(ram_size), false});
-  if (const auto high = L::high_ram_size(ram_size); high > 0)
-    specs.push_back({"ram-high", L::kFourGiB, high, false});
+  const auto ram = fw::ram_ranges(ram_size);
+  for (std::size_t i = 0; i < ram.size(); ++i)
+    specs.push_back({i == 0 ? "ram-low" : "ram-high", ram[i].gpa, ram[i].size, false});
   auto in_ram = [&](std::uint64_t gpa) {
     return std::any_of(specs.begin(), specs.end(), [&](const RegionSpec& r) {
       return gpa >= r.guest_phys_addr && gpa - r.guest_phys_addr < r.size;

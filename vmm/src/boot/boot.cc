@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "cloister/common/file.h"
+#include "cloister/firmware_loader/machine.h"
 #include "cloister/vmm/arch/x86/boot_params.h"
 #include "cloister/vmm/arch/x86/e820.h"
 #include "cloister/vmm/arch/x86/layout.h"
@@ -28,6 +29,12 @@ constexpr std::uint16_t kDataSelector = 0x18;
 constexpr std::uint16_t kTssSelector = 0x20;
 constexpr std::uint64_t kDefaultInitrdAddrMax = 0x37ffffff;  // protocol < 2.03 default
 
+// The end of the RAM below the MMIO gap, where kernel, initrd and boot structures go.
+std::uint64_t low_ram_end(std::uint64_t ram_size) {
+  const auto ram = fw::ram_ranges(ram_size);
+  return ram.empty() ? 0 : ram.front().size;
+}
+
 Status write_le64_array(const GuestMemory& memory, std::uint64_t gpa,
                         std::span<const std::uint64_t> values, std::string_view what) {
   Bytes bytes(values.size() * 8);
@@ -50,7 +57,7 @@ Result<std::uint64_t> place_initrd(const BootImages& images, const GuestMemory& 
                                    std::uint64_t ram_size, std::uint64_t kernel_end,
                                    std::uint64_t addr_max) {
   const Bytes& initrd = *images.initrd;
-  const std::uint64_t top = std::min(L::low_ram_size(ram_size), addr_max + 1);
+  const std::uint64_t top = std::min(low_ram_end(ram_size), addr_max + 1);
   if (initrd.size() > top || ((top - initrd.size()) & ~0xfffull) < kernel_end)
     return Error("initrd: " + std::to_string(initrd.size()) +
                  " bytes do not fit between the kernel end " + hex(kernel_end) + " and " +
@@ -88,8 +95,8 @@ Result<BootImages> load_boot_images(const BootConfig& boot) {
     return images;
   }
   CLOISTER_TRY(Bytes kernel, read_file(*boot.kernel));
-  if (x86::looks_like_bzimage(kernel)) {
-    auto bz = x86::parse_bzimage(kernel);
+  if (fw::looks_like_bzimage(kernel)) {
+    auto bz = fw::parse_bzimage(kernel);
     if (!bz) return bz.error().with_context("kernel " + *boot.kernel);
     if (boot.cmdline.size() > bz->cmdline_size)
       return Error("cmdline: " + std::to_string(boot.cmdline.size()) +
@@ -97,8 +104,8 @@ Result<BootImages> load_boot_images(const BootConfig& boot) {
                    " (setup header cmdline_size)");
     images.kind = BootKind::kBzImage;
     images.bzimage = std::move(*bz);
-  } else if (looks_like_elf(kernel)) {
-    auto elf = parse_elf(kernel);
+  } else if (fw::looks_like_elf(kernel)) {
+    auto elf = fw::parse_elf(kernel);
     if (!elf) return elf.error().with_context("kernel " + *boot.kernel);
     images.kind = BootKind::kElf;
     images.elf = std::move(*elf);
@@ -115,9 +122,9 @@ Result<BootImages> load_boot_images(const BootConfig& boot) {
 
 std::vector<RegionSpec> memory_layout(std::uint64_t ram_size, const BootImages& images) {
   std::vector<RegionSpec> specs;
-  specs.push_back({"ram-low", 0, L::low_ram_size(ram_size), false});
-  if (const auto high = L::high_ram_size(ram_size); high > 0)
-    specs.push_back({"ram-high", L::kFourGiB, high, false});
+  const auto ram = fw::ram_ranges(ram_size);
+  for (std::size_t i = 0; i < ram.size(); ++i)
+    specs.push_back({i == 0 ? "ram-low" : "ram-high", ram[i].gpa, ram[i].size, false});
   if (images.kind == BootKind::kFirmware)
     specs.push_back(
         {"firmware", L::kFourGiB - images.firmware.size(), images.firmware.size(), true});
@@ -131,7 +138,7 @@ Result<BootEntry> place_boot_images(const BootImages& images, const GuestMemory&
         memory.load(L::kFourGiB - images.firmware.size(), images.firmware, "firmware"));
     return BootEntry{};
   }
-  const std::uint64_t low_ram = L::low_ram_size(ram_size);
+  const std::uint64_t low_ram = low_ram_end(ram_size);
   BootEntry entry;
   entry.long_mode = true;
   entry.boot_params = L::kZeroPageAddr;
@@ -146,7 +153,7 @@ Result<BootEntry> place_boot_images(const BootImages& images, const GuestMemory&
       return Error("kernel needs RAM up to " + hex(kernel_end) + " (pref_address " + hex(load) +
                    " + init_size), the VM has " + hex(low_ram) + " below the MMIO gap");
     CLOISTER_CHECK_OK(memory.write(load, bz.protected_mode, "kernel"));
-    entry.rip = load + x86::bzimage::kEntry64Offset;
+    entry.rip = load + fw::bzimage::kEntry64Offset;
     initrd_addr_max = bz.initrd_addr_max;
     setup_header = bz.setup_header;
   } else {

@@ -366,28 +366,6 @@ std::string_view hypervisor_kind_name(HypervisorKind kind) {
   return "unknown";
 }
 
-Result<std::uint64_t> parse_memory_size(std::string_view text) {
-  std::uint64_t value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end == text.data())
-    return Error("memory: expected a size like 512M, 2G or a byte count, found \"" +
-                 std::string(text) + "\"");
-  std::string_view suffix(end, static_cast<std::size_t>(text.data() + text.size() - end));
-  unsigned shift = 0;
-  if (suffix == "K" || suffix == "k" || suffix == "KiB")
-    shift = 10;
-  else if (suffix == "M" || suffix == "m" || suffix == "MiB")
-    shift = 20;
-  else if (suffix == "G" || suffix == "g" || suffix == "GiB")
-    shift = 30;
-  else if (!suffix.empty())
-    return Error("memory: unknown size suffix \"" + std::string(suffix) +
-                 "\" (expected K, M or G)");
-  if (shift && value > (~0ull >> shift))
-    return Error("memory: \"" + std::string(text) + "\" overflows 64 bits");
-  return value << shift;
-}
-
 Result<VmConfig> parse_config(const json& doc) {
   if (!doc.is_object()) return bad("document", "a JSON object", doc);
   CLOISTER_CHECK_OK(
@@ -408,7 +386,7 @@ Result<VmConfig> parse_config(const json& doc) {
     if (it->is_number_unsigned() || (it->is_number_integer() && it->get<std::int64_t>() >= 0)) {
       config.memory_bytes = it->get<std::uint64_t>();
     } else if (it->is_string()) {
-      CLOISTER_TRY(config.memory_bytes, parse_memory_size(it->get<std::string>()));
+      CLOISTER_TRY(config.memory_bytes, fw::parse_memory_size(it->get<std::string>()));
     } else {
       return bad("memory", "a size like \"512M\" or a byte count", *it);
     }

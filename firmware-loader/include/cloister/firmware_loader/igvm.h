@@ -1,5 +1,5 @@
 // IGVM (Independent Guest Virtual Machine) files, format version 1 (microsoft/igvm igvm_defs),
-// parsed and turned into an SEV-SNP LaunchPlan for KVM.
+// parsed and turned into an SEV-SNP or a TDX LaunchPlan for KVM.
 //
 // IgvmFile::parse is the one parser of the format: fixed header (magic, version, sizes, CRC-32
 // checksum), the 8-byte aligned variable headers in their three sections (platform,
@@ -27,6 +27,22 @@
 //   SNP_ID_BLOCK         -> LaunchPlan::snp().id_block in KVM LAUNCH_FINISH layout (ID block
 //                        version 1 and the GUEST_POLICY policy, as QEMU fills them)
 //   any other type       rejected, unless its "ignorable" bit 31 is set
+//
+// Supported for TDX (the same file may also target SEV-SNP; each builder reads only the
+// headers with its platform's compatibility mask):
+//   SUPPORTED_PLATFORM   exactly one TDX platform (version 1, highest VTL 0)
+//   GUEST_POLICY         igvm_defs TdxPolicy (kIgvmTdxPolicy* below) -> LaunchPlan::tdx().policy
+//   PAGE_DATA            4 KiB pages, each one TDH.MEM.PAGE.ADD: data -> kNormal, file_offset 0
+//                        -> kZero (a page of zeros), both MR.EXTENDed; the UNMEASURED flag ->
+//                        kUnmeasured (PAGE.ADD only). SECRETS / CPUID data types, 2 MiB and
+//                        shared pages are rejected.
+//   PARAMETER_AREA, PARAMETER_INSERT, the parameters, REQUIRED_MEMORY, ERROR_RANGE
+//                        as for SEV-SNP (inserted areas are kUnmeasured)
+//   VP_CONTEXT           rejected: a TD's vCPUs start in the architectural reset state
+//   SNP_ID_BLOCK, VBS_MEASUREMENT   rejected when they name the TDX platform
+//
+// Both builders refuse a file whose pages, parameter areas and required memory for the
+// platform add up to more than kMaxGuestMemory (machine.h), the most cloister-vmm backs.
 #pragma once
 
 #include <cstdint>
@@ -139,8 +155,31 @@ struct IgvmLoadOptions {
 // The SEV-SNP plan of the file's SEV_SNP platform. Fails (naming the directive) when there is
 // no such platform, on unsupported page flags or types, VP contexts at a GPA other than
 // 0xFFFFFFFFF000, missing or duplicate vp_index values, unknown or reused parameter areas,
-// more than one ID block or guest policy, a guest policy without the must-be-one bit 17, and
-// on anything LaunchPlanBuilder rejects (overlapping pages, ...).
+// more than one ID block or guest policy, a guest policy without the must-be-one bit 17, more
+// declared memory than kMaxGuestMemory, and on anything LaunchPlanBuilder rejects
+// (overlapping pages, ...).
 Result<LaunchPlan> build_snp_plan(const IgvmFile& file, const IgvmLoadOptions& options = {});
+
+// igvm_defs TdxPolicy, the GUEST_POLICY of a TDX platform: which TD attributes the guest
+// allows or needs. debug_allowed: the TD may be a debug TD (ATTRIBUTES.DEBUG, bit 0);
+// sept_ve_disable: the TD expects ATTRIBUTES.SEPT_VE_DISABLE (bit 28); migratable: the TD may
+// migrate (ATTRIBUTES.MIGRATABLE, TD migration spec). Bits 63:3 are reserved, zero.
+inline constexpr std::uint64_t kIgvmTdxPolicyDebugAllowed = 1ull << 0;
+inline constexpr std::uint64_t kIgvmTdxPolicySeptVeDisable = 1ull << 1;
+inline constexpr std::uint64_t kIgvmTdxPolicyMigratable = 1ull << 2;
+inline constexpr std::uint64_t kIgvmTdxPolicyKnownBits =
+    kIgvmTdxPolicyDebugAllowed | kIgvmTdxPolicySeptVeDisable | kIgvmTdxPolicyMigratable;
+
+struct IgvmTdxOptions {
+  TdxPageOrder page_order = TdxPageOrder::kSinglePass;
+  std::uint32_t vcpus = 1;  // LaunchPlan::vcpu_count(); the file's VP_COUNT is the VMM's to fill
+};
+
+// The TDX plan of the file's TDX platform. Fails (naming the directive) when there is no such
+// platform, on a VP context for it, on SNP page types, 2 MiB or shared pages, SNP ID blocks or
+// VBS measurements for TDX, a guest policy with reserved bits set, zero vCPUs, the parameter
+// area errors and the memory bound of build_snp_plan, and on anything LaunchPlanBuilder
+// rejects.
+Result<LaunchPlan> build_tdx_plan(const IgvmFile& file, const IgvmTdxOptions& options = {});
 
 }  // namespace cloister::fw

@@ -14,12 +14,15 @@
 //     vmsa.h gives the registers). A kCpuid page without data is filled by the VMM from its
 //     CPUID configuration; with data (IGVM) it is the CPUID table the guest expects, which
 //     the firmware checks. The firmware initializes kSecrets pages. snp() gives the
-//     KVM_SEV_INIT2 vmsa_features and, from IGVM files, the guest policy and ID block.
-//   * TDX (tee() == Tee::kTdx): an op is one KVM_TDX_INIT_MEM_REGION over the range, with
-//     KVM_TDX_MEASURE_MEMORY_REGION iff tdx_extend. kTdHob ops are where the VMM writes the
-//     TD HOB (its GPA is the INIT_VCPU RCX); kZero ops are zero-filled temporary memory.
-//     tdx_page_order() says in which order the TDX module saw the PAGE.ADD/MR.EXTEND steps;
-//     upstream KVM always does kSinglePass, so a KVM backend rejects kTwoPass plans.
+//     KVM_SEV_INIT2 vmsa_features, a measured direct boot's kernel hashes and, from IGVM
+//     files, the guest policy and ID block.
+//   * TDX (tee() == Tee::kTdx): an op is one KVM_TDX_INIT_MEM_REGION of its contents over
+//     the range, with KVM_TDX_MEASURE_MEMORY_REGION iff tdx_extend. The kTdHob op holds the TD
+//     HOB (tdx.h) and its GPA is the KVM_TDX_INIT_VCPU RCX; kZero ops are zero-filled memory;
+//     kUnmeasured ops are never extended. tdx_page_order() says in which order the TDX module
+//     saw the PAGE.ADD/MR.EXTEND steps; upstream KVM always does kSinglePass, so a KVM
+//     backend rejects kTwoPass plans. vcpu_count() is the number of vCPUs to create; tdx()
+//     gives an IGVM file's TDX policy.
 //   * IGVM plans may also carry parameter areas: an op with `parameter_area` set is an
 //     unmeasured copy of that area, into which the VMM first writes the parameters() it
 //     supports (vCPU count, memory map, ...), and required_memory() ranges the VMM must back.
@@ -58,11 +61,12 @@ std::string_view to_string(Tee tee);  // "snp", "tdx"
 enum class PageType : std::uint8_t {
   kNormal,      // SNP NORMAL; TDX PAGE.ADD of the contents (MR.EXTEND iff tdx_extend)
   kZero,        // SNP ZERO (firmware zero-fills, measures the type only); TDX zeroed PAGE.ADD
-  kUnmeasured,  // SNP UNMEASURED: contents loaded, not measured
+                // (MR.EXTEND iff tdx_extend)
+  kUnmeasured,  // contents loaded, not measured: SNP UNMEASURED; TDX PAGE.ADD, no MR.EXTEND
   kSecrets,     // SNP SECRETS page
   kCpuid,       // SNP CPUID page
   kVmsa,        // SNP VMSA of vCPU `vcpu`
-  kTdHob,       // TDX TD HOB: the VMM writes the HOB, then PAGE.ADD (MR.EXTEND iff tdx_extend)
+  kTdHob,       // TDX TD HOB (`data`, tdx.h): PAGE.ADD (MR.EXTEND iff tdx_extend)
 };
 std::string_view to_string(PageType type);  // "normal", "zero", ..., "td-hob"
 
@@ -96,6 +100,8 @@ struct LaunchOp {
 struct GpaRange {
   std::uint64_t gpa = 0;
   std::uint64_t size = 0;
+
+  friend bool operator==(const GpaRange&, const GpaRange&) = default;
 };
 
 // IGVM parameter kinds (igvm_defs IgvmVariableHeaderType values).
@@ -135,11 +141,32 @@ struct SnpIdBlock {
   bool author_key_enabled = false;
 };
 
+// SHA-256 of the kernel, initrd and command line that OVMF compares with what fw_cfg delivers
+// (QEMU target/i386/sev.c SevHashTable; sev-snp-measure sev_hashes.py). QEMU hashes the kernel
+// as setup || payload the way its x86 loader splits a bzImage, with the setup header left
+// unpatched under SEV: together, the file as given.
+struct SevHashes {
+  Sha256Digest kernel{};
+  Sha256Digest initrd{};   // of the empty string when there is no initrd
+  Sha256Digest cmdline{};  // of the UTF-8 command line plus its NUL ("\0" when none)
+
+  static SevHashes compute(ByteView kernel, ByteView initrd, std::string_view cmdline);
+};
+
 struct SnpGuestConfig {
   // SEV_FEATURES of the plan's VMSAs (all equal): KVM_SEV_INIT2 vmsa_features.
   std::uint64_t vmsa_features = 0;
   std::optional<std::uint64_t> policy;  // from an IGVM GUEST_POLICY header
   std::optional<SnpIdBlock> id_block;   // from an IGVM SNP_ID_BLOCK header
+  // Measured direct boot: the hashes in the plan's SEV hashes page, which the kernel, initrd
+  // and command line the VMM hands OVMF must match.
+  std::optional<SevHashes> kernel_hashes;
+};
+
+struct TdxGuestConfig {
+  // From an IGVM GUEST_POLICY header: igvm_defs TdxPolicy (bit 0 debug_allowed, bit 1
+  // sept_ve_disable, bit 2 migratable; the rest zero), igvm.h.
+  std::optional<std::uint64_t> policy;
 };
 
 class LaunchPlan {
@@ -147,11 +174,12 @@ class LaunchPlan {
   Tee tee() const { return tee_; }
   std::span<const LaunchOp> ops() const { return ops_; }
   // SNP: the number of VMSAs (0 for a firmware-only plan, which cannot be launched).
-  // TDX: 0; vCPUs do not enter MRTD.
+  // TDX: the vCPUs the TD is built for (announced in the TD HOB).
   std::uint32_t vcpu_count() const { return vcpu_count_; }
   // SNP: the launch digest the seeded ops are already folded into.
   const std::optional<Sha384Digest>& snp_seed() const { return snp_seed_; }
   const SnpGuestConfig& snp() const { return snp_; }
+  const TdxGuestConfig& tdx() const { return tdx_; }
   TdxPageOrder tdx_page_order() const { return tdx_page_order_; }
   std::span<const ParameterArea> parameter_areas() const { return parameter_areas_; }
   std::span<const Parameter> parameters() const { return parameters_; }
@@ -167,6 +195,7 @@ class LaunchPlan {
   std::uint32_t vcpu_count_ = 0;
   std::optional<Sha384Digest> snp_seed_;
   SnpGuestConfig snp_;
+  TdxGuestConfig tdx_;
   TdxPageOrder tdx_page_order_ = TdxPageOrder::kSinglePass;
   std::vector<ParameterArea> parameter_areas_;
   std::vector<Parameter> parameters_;
@@ -189,7 +218,10 @@ class LaunchPlanBuilder {
   LaunchPlanBuilder& set_snp_seed(const Sha384Digest& seed);
   LaunchPlanBuilder& set_snp_policy(std::uint64_t policy);
   LaunchPlanBuilder& set_snp_id_block(const SnpIdBlock& id_block);
+  LaunchPlanBuilder& set_snp_kernel_hashes(const SevHashes& hashes);
   LaunchPlanBuilder& set_tdx_page_order(TdxPageOrder order);
+  LaunchPlanBuilder& set_tdx_vcpu_count(std::uint32_t vcpus);
+  LaunchPlanBuilder& set_tdx_policy(std::uint64_t policy);
   LaunchPlanBuilder& add_parameter_area(const ParameterArea& area);
   LaunchPlanBuilder& add_parameter(const Parameter& parameter);
   LaunchPlanBuilder& add_required_memory(const GpaRange& range);

@@ -48,7 +48,8 @@ Result<std::uint32_t> vcpu_signature(std::string_view model_name);
 // How a VMM sets up an SNP launch, as far as the measurement can see: the initial VMSA
 // registers (snp.md §a.4 table) and how metadata sections are measured.
 struct VmmProfile {
-  std::string_view name;  // sev-snp-measure's --vmm-type spelling: "QEMU", "ec2", "gce"
+  // sev-snp-measure's --vmm-type spelling: "QEMU", "ec2", "gce"; and "cloister"
+  std::string_view name;
   std::uint16_t cs_attrib;
   std::uint16_t cs_attrib_bsp;  // the BSP's CS attributes (ec2: 0x9a, not 0x9b)
   std::uint16_t ss_attrib;
@@ -63,24 +64,21 @@ struct VmmProfile {
   bool cpuid_page_last;        // ec2 measures the CPUID page after all other sections
 };
 
-std::span<const VmmProfile> vmm_profiles();  // QEMU (the default), ec2, gce
+// QEMU (SnpLaunchOptions' default), ec2, gce (sev-snp-measure's models) and cloister.
+std::span<const VmmProfile> vmm_profiles();
+
+// The registers cloister-vmm sets ("cloister"): exactly QEMU's, so an image measured for QEMU
+// and for cloister-vmm agrees. cloister-vmm sets each vCPU's registers from the plan's VMSAs,
+// so it launches whatever profile a plan was built with.
+const VmmProfile& cloister_vmm_profile();
 
 // Case-insensitive lookup by name; fails with the list of known profiles.
 Result<VmmProfile> find_vmm_profile(std::string_view name);
 
 // --- SEV hashes table (measured direct boot) ----------------------------------------------------
 
-// SHA-256 of the kernel, initrd and command line that OVMF compares with what fw_cfg delivers
-// (QEMU target/i386/sev.c SevHashTable; sev-snp-measure sev_hashes.py).
-struct SevHashes {
-  Sha256Digest kernel{};
-  Sha256Digest initrd{};   // of the empty string when there is no initrd
-  Sha256Digest cmdline{};  // of the UTF-8 command line plus its NUL ("\0" when none)
-
-  static SevHashes compute(ByteView kernel, ByteView initrd, std::string_view cmdline);
-};
-
-// The 168-byte table {GUID, u16 length, 3 x {GUID, u16 50, SHA-256}}, zero-padded to 176.
+// SevHashes (launch_plan.h) in the layout OVMF reads: the 168-byte table {GUID, u16 length, 3 x
+// {GUID, u16 50, SHA-256}}, zero-padded to 176.
 inline constexpr std::size_t kSevHashTableSize = 176;
 std::array<std::uint8_t, kSevHashTableSize> sev_hash_table(const SevHashes& hashes);
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <string>
 
-#include "cloister/vmm/arch/x86/bzimage.h"
+#include "cloister/firmware_loader/bzimage.h"
 
 namespace cloister::vmm::x86 {
 
@@ -20,18 +20,18 @@ Result<std::array<std::uint8_t, zero_page::kSize>> build_zero_page(const ZeroPag
                    " bytes fit in boot_params, found " + std::to_string(in.setup_header.size()));
     std::copy(in.setup_header.begin(), in.setup_header.end(), page.begin() + kSetupHeader);
   } else {
-    store_le16(out, bzimage::kBootFlag, bzimage::kBootFlagValue);
-    store_le32(out, bzimage::kHeaderMagic, bzimage::kHeaderMagicValue);
-    store_le16(out, bzimage::kVersion, 0x020f);
-    page[bzimage::kLoadflags] = bzimage::kLoadedHigh;
+    store_le16(out, fw::bzimage::kBootFlag, fw::bzimage::kBootFlagValue);
+    store_le32(out, fw::bzimage::kHeaderMagic, fw::bzimage::kHeaderMagicValue);
+    store_le16(out, fw::bzimage::kVersion, 0x020f);
+    page[fw::bzimage::kLoadflags] = fw::bzimage::kLoadedHigh;
   }
-  page[bzimage::kTypeOfLoader] = kLoaderUndefined;
-  store_le32(out, bzimage::kCmdLinePtr, static_cast<std::uint32_t>(in.cmdline_addr));
+  page[fw::bzimage::kTypeOfLoader] = kLoaderUndefined;
+  store_le32(out, fw::bzimage::kCmdLinePtr, static_cast<std::uint32_t>(in.cmdline_addr));
   store_le32(out, kExtCmdLinePtr, static_cast<std::uint32_t>(in.cmdline_addr >> 32));
-  store_le32(out, bzimage::kCmdlineSize, in.cmdline_size);
-  store_le32(out, bzimage::kRamdiskImage, static_cast<std::uint32_t>(in.initrd_addr));
+  store_le32(out, fw::bzimage::kCmdlineSize, in.cmdline_size);
+  store_le32(out, fw::bzimage::kRamdiskImage, static_cast<std::uint32_t>(in.initrd_addr));
   store_le32(out, kExtRamdiskImage, static_cast<std::uint32_t>(in.initrd_addr >> 32));
-  store_le32(out, bzimage::kRamdiskSize, static_cast<std::uint32_t>(in.initrd_size));
+  store_le32(out, fw::bzimage::kRamdiskSize, static_cast<std::uint32_t>(in.initrd_size));
   store_le32(out, kExtRamdiskSize, static_cast<std::uint32_t>(in.initrd_size >> 32));
   page[kE820Entries] = static_cast<std::uint8_t>(in.e820.size());
   for (std::size_t i = 0; i < in.e820.size(); ++i) {

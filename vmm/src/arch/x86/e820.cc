@@ -1,5 +1,6 @@
 #include "cloister/vmm/arch/x86/e820.h"
 
+#include "cloister/firmware_loader/machine.h"
 #include "cloister/vmm/arch/x86/layout.h"
 
 namespace cloister::vmm::x86 {
@@ -9,11 +10,13 @@ std::vector<E820Entry> build_e820(std::uint64_t ram_size) {
   map.push_back({0, layout::kEbdaStart, E820Type::kRam});
   map.push_back(
       {layout::kEbdaStart, layout::kHighMemStart - layout::kEbdaStart, E820Type::kReserved});
-  const std::uint64_t low = layout::low_ram_size(ram_size);
-  if (low > layout::kHighMemStart)
-    map.push_back({layout::kHighMemStart, low - layout::kHighMemStart, E820Type::kRam});
-  if (const std::uint64_t high = layout::high_ram_size(ram_size); high > 0)
-    map.push_back({layout::kFourGiB, high, E820Type::kRam});
+  for (const fw::GpaRange& ram : fw::ram_ranges(ram_size)) {
+    if (ram.gpa != 0) {
+      map.push_back({ram.gpa, ram.size, E820Type::kRam});
+    } else if (ram.size > layout::kHighMemStart) {
+      map.push_back({layout::kHighMemStart, ram.size - layout::kHighMemStart, E820Type::kRam});
+    }
+  }
   return map;
 }
 

@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "cloister/common/bytes.h"
-#include "cloister/vmm/arch/x86/bzimage.h"
+#include "cloister/firmware_loader/bzimage.h"
+#include "cloister/firmware_loader/elf.h"
 #include "cloister/vmm/arch/x86/regs.h"
-#include "cloister/vmm/boot/elf.h"
 #include "cloister/vmm/config/config.h"
 #include "cloister/vmm/memory/guest_memory.h"
 
@@ -22,10 +22,10 @@ std::string_view boot_kind_name(BootKind kind);
 
 struct BootImages {
   BootKind kind = BootKind::kFirmware;
-  Bytes firmware;                       // kFirmware: the whole flash image
-  std::optional<x86::BzImage> bzimage;  // kBzImage
-  Bytes elf_file;                       // kElf: the file, and its parsed headers
-  std::optional<ElfImage> elf;
+  Bytes firmware;                      // kFirmware: the whole flash image
+  std::optional<fw::BzImage> bzimage;  // kBzImage
+  Bytes elf_file;                      // kElf: the file, and its parsed headers
+  std::optional<fw::ElfImage> elf;
   std::optional<Bytes> initrd;
   std::string cmdline;
 };

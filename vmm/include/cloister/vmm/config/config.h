@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cloister/common/result.h"
+#include "cloister/firmware_loader/machine.h"
 #include "cloister/vmm/log.h"
 
 namespace cloister::vmm {
@@ -85,7 +86,7 @@ struct LogConfig {
 
 struct VmConfig {
   std::uint32_t vcpus = 1;
-  std::uint64_t memory_bytes = 128ull << 20;
+  std::uint64_t memory_bytes = fw::kDefaultGuestMemory;
   bool hugepages = false;
   TeeConfig tee;
   HypervisorKind hypervisor = HypervisorKind::kAuto;
@@ -98,13 +99,10 @@ struct VmConfig {
   bool seccomp = true;
 };
 
-inline constexpr std::uint32_t kMaxVcpus = 254;  // xAPIC IDs; 255 is the broadcast ID
+inline constexpr std::uint32_t kMaxVcpus = fw::kMaxVcpus;
 inline constexpr std::uint64_t kMinMemory = 4ull << 20;
-inline constexpr std::uint64_t kMaxMemory = 1ull << 40;
+inline constexpr std::uint64_t kMaxMemory = fw::kMaxGuestMemory;
 inline constexpr std::size_t kMaxVirtioDevices = 8;  // virtio-mmio slots: disks + vsock
-
-// "512M", "2G", "65536K", "4194304" (bytes). Suffixes are binary (K = 1024).
-Result<std::uint64_t> parse_memory_size(std::string_view text);
 
 Result<VmConfig> parse_config(const nlohmann::json& document);
 Result<VmConfig> parse_config_text(std::string_view json_text);

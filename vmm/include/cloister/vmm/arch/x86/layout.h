@@ -1,6 +1,8 @@
 // The guest-physical layout of a Cloister x86-64 VM. Low addresses follow the Linux boot
 // protocol conventions Firecracker uses (boot.rst "The 64-bit boot protocol"); the MMIO gap
 // below 4 GiB holds the virtio-mmio devices, the IOAPIC, the local APICs and the firmware.
+// Where guest RAM lies around the gap is fw::ram_ranges() (firmware_loader/machine.h), which
+// the launch plans' TD HOB describes too.
 #pragma once
 
 #include <cstdint>
@@ -20,7 +22,6 @@ inline constexpr std::uint64_t kEbdaStart = 0x9fc00;
 inline constexpr std::uint64_t kHighMemStart = 0x100000;
 
 inline constexpr std::uint64_t kFourGiB = 1ull << 32;
-inline constexpr std::uint64_t kMmioGapStart = 0xc0000000;  // RAM above this moves to 4 GiB
 inline constexpr std::uint64_t kVirtioMmioBase = 0xd0000000;
 inline constexpr std::uint64_t kVirtioMmioStride = 0x1000;
 inline constexpr std::uint32_t kVirtioMmioSlots = 8;
@@ -37,13 +38,5 @@ inline constexpr std::uint16_t kI8042DataPort = 0x60;
 inline constexpr std::uint16_t kI8042CommandPort = 0x64;
 inline constexpr std::uint16_t kDebugExitPort = 0xf4;  // QEMU isa-debug-exit, iobase=0xf4 iosize=4
 inline constexpr std::uint16_t kFwCfgPort = 0x510;     // selector; data at 0x511
-
-// Guest RAM below the MMIO gap, and above 4 GiB, for `ram_size` bytes of RAM.
-inline constexpr std::uint64_t low_ram_size(std::uint64_t ram_size) {
-  return ram_size < kMmioGapStart ? ram_size : kMmioGapStart;
-}
-inline constexpr std::uint64_t high_ram_size(std::uint64_t ram_size) {
-  return ram_size - low_ram_size(ram_size);
-}
 
 }  // namespace cloister::vmm::x86::layout

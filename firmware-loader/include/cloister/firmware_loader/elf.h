@@ -1,13 +1,14 @@
 // ELF64 executables for direct boot (test guests, vmlinux): the one parser of this untrusted
-// format in the VMM. Only what a loader needs: the entry point and the PT_LOAD segments.
+// format. Only what a loader needs: the entry point and the PT_LOAD segments.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
 #include "cloister/common/bytes.h"
+#include "cloister/common/result.h"
 
-namespace cloister::vmm {
+namespace cloister::fw {
 
 struct ElfSegment {
   std::uint64_t file_offset;
@@ -27,4 +28,4 @@ Result<ElfImage> parse_elf(ByteView file);
 
 bool looks_like_elf(ByteView file);
 
-}  // namespace cloister::vmm
+}  // namespace cloister::fw

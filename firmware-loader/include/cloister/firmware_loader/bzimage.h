@@ -1,14 +1,15 @@
 // Linux bzImage parsing (Documentation/arch/x86/boot.rst, "THE REAL-MODE KERNEL HEADER").
 // Offsets below are file offsets of the setup header fields. parse_bzimage() is the one parser
-// of this untrusted format; it checks every field the loader relies on and names the field,
-// the expected and the found value on rejection.
+// of this untrusted format; it checks every field a 64-bit direct-boot loader relies on and
+// names the field, the expected and the found value on rejection.
 #pragma once
 
 #include <cstdint>
 
 #include "cloister/common/bytes.h"
+#include "cloister/common/result.h"
 
-namespace cloister::vmm::x86 {
+namespace cloister::fw {
 
 namespace bzimage {
 inline constexpr std::size_t kSetupSects = 0x1f1;
@@ -40,6 +41,8 @@ inline constexpr std::uint16_t kXlfKernel64 = 0x0001;
 inline constexpr std::uint32_t kEntry64Offset = 0x200;  // 64-bit entry from the load address
 }  // namespace bzimage
 
+// A parsed bzImage. The file splits, as the x86 boot loaders split it, into the real-mode setup
+// part [0, setup_size) and the protected-mode payload [setup_size, end).
 struct BzImage {
   std::uint16_t version = 0;
   std::uint32_t setup_size = 0;  // (setup_sects + 1) * 512 bytes, real-mode part
@@ -63,4 +66,4 @@ Result<BzImage> parse_bzimage(ByteView image);
 // choose between the bzImage and ELF parsers before calling either.
 bool looks_like_bzimage(ByteView image);
 
-}  // namespace cloister::vmm::x86
+}  // namespace cloister::fw

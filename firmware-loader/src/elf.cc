@@ -1,10 +1,10 @@
-#include "cloister/vmm/boot/elf.h"
+#include "cloister/firmware_loader/elf.h"
 
 #include <string>
 
-#include "cloister/vmm/format.h"
+#include "cloister/common/hex.h"
 
-namespace cloister::vmm {
+namespace cloister::fw {
 namespace {
 
 // ELF-64 Object File Format 1.5, §3 (header) and §5 (program header).
@@ -51,8 +51,9 @@ Result<ElfImage> parse_elf(ByteView file) {
     return Error("ELF e_phnum: expected 1.." + std::to_string(kMaxPhdrs) + ", found " +
                  std::to_string(phnum));
   if (phoff > file.size() || std::uint64_t{phnum} * kPhdrSize > file.size() - phoff)
-    return Error("ELF e_phoff: program headers at " + hex(phoff) + " (" + std::to_string(phnum) +
-                 " x 56 bytes) run past the " + std::to_string(file.size()) + "-byte file");
+    return Error("ELF e_phoff: program headers at " + hex_number(phoff) + " (" +
+                 std::to_string(phnum) + " x 56 bytes) run past the " +
+                 std::to_string(file.size()) + "-byte file");
 
   ElfImage image{entry, {}};
   for (std::uint16_t i = 0; i < phnum; ++i) {
@@ -67,13 +68,15 @@ Result<ElfImage> parse_elf(ByteView file) {
     CLOISTER_TRY(auto p_memsz, ph.u64("p_memsz"));
     if (p_type != kPtLoad) continue;
     if (p_offset > file.size() || p_filesz > file.size() - p_offset)
-      return Error(where + " p_offset/p_filesz: " + hex(p_offset) + " + " + hex(p_filesz) +
-                   " runs past the " + std::to_string(file.size()) + "-byte file");
+      return Error(where + " p_offset/p_filesz: " + hex_number(p_offset) + " + " +
+                   hex_number(p_filesz) + " runs past the " + std::to_string(file.size()) +
+                   "-byte file");
     if (p_filesz > p_memsz)
-      return Error(where + " p_memsz: expected >= p_filesz " + hex(p_filesz) + ", found " +
-                   hex(p_memsz));
+      return Error(where + " p_memsz: expected >= p_filesz " + hex_number(p_filesz) + ", found " +
+                   hex_number(p_memsz));
     if (p_paddr + p_memsz < p_paddr)
-      return Error(where + " p_paddr: " + hex(p_paddr) + " + " + hex(p_memsz) + " wraps around");
+      return Error(where + " p_paddr: " + hex_number(p_paddr) + " + " + hex_number(p_memsz) +
+                   " wraps around");
     if (p_memsz == 0) continue;
     image.segments.push_back({p_offset, p_filesz, p_paddr, p_memsz});
   }
@@ -81,4 +84,4 @@ Result<ElfImage> parse_elf(ByteView file) {
   return image;
 }
 
-}  // namespace cloister::vmm
+}  // namespace cloister::fw

@@ -3,12 +3,12 @@
 #include <cstdint>
 #include <cstdlib>
 
-#include "cloister/vmm/boot/elf.h"
+#include "cloister/firmware_loader/elf.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size);
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  auto elf = cloister::vmm::parse_elf({data, size});
+  auto elf = cloister::fw::parse_elf({data, size});
   if (elf.ok())
     for (const auto& s : elf->segments)
       if (s.file_offset > size || s.file_size > size - s.file_offset) std::abort();

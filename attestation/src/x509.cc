@@ -229,6 +229,19 @@ Bytes PublicKey::spki_der() const {
   return out;
 }
 
+Bytes PublicKey::ec_point() const {
+  if (EVP_PKEY_get_base_id(key_.get()) != EVP_PKEY_EC) return {};
+  std::size_t len = 0;
+  if (EVP_PKEY_get_octet_string_param(key_.get(), OSSL_PKEY_PARAM_PUB_KEY, nullptr, 0, &len) != 1)
+    return {};
+  Bytes point(len);
+  if (EVP_PKEY_get_octet_string_param(key_.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(),
+                                      point.size(), &len) != 1 ||
+      point.empty() || point[0] != 0x04)
+    return {};
+  return Bytes(point.begin() + 1, point.end());
+}
+
 bool PublicKey::equals(const PublicKey& other) const {
   return EVP_PKEY_eq(key_.get(), other.key_.get()) == 1;
 }

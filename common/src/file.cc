@@ -67,11 +67,11 @@ Result<std::string> read_text_file(const std::filesystem::path& path) {
   return read_all<std::string>(path);
 }
 
-Status write_file_atomic(const std::filesystem::path& path, ByteView data) {
+Status write_file_atomic(const std::filesystem::path& path, ByteView data, unsigned mode) {
   std::filesystem::path tmp = path;
   tmp += ".tmp." + std::to_string(::getpid());
   {
-    Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
     if (fd.get() < 0) return os_error("create", tmp, errno);
     std::size_t done = 0;
     while (done < data.size()) {

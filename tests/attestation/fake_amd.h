@@ -1,18 +1,13 @@
-// A test-only certificate hierarchy shaped exactly like AMD's (RSA-4096 ARK -> ASK/ASVK,
-// RSASSA-PSS SHA-384 salt 48, P-384 VCEK/VLEK with KDS extensions), for exercising what real
-// vectors cannot: revoked intermediates, other chips, unsigned reports. Its RSA keys are
-// generated at build time (CLOISTER_FAKE_AMD_KEYS_DIR), never committed.
+// Test helpers over the simulated AMD hierarchy (cloister::attestation_sim, in the tests' shared
+// state directory) for exercising what real vectors cannot: revoked intermediates, other chips,
+// unsigned reports, VLEKs, VEKs with a wrong TCB or an expired validity.
 #pragma once
 
-#include <memory>
 #include <string>
 #include <vector>
 
-#include "cloister/attestation/snp/certs.h"
+#include "cloister/attestation/sim/amd.h"
 #include "cloister/attestation/snp/report.h"
-#include "cloister/attestation/x509.h"
-
-typedef struct evp_pkey_st EVP_PKEY;
 
 namespace cloister::testing {
 
@@ -20,11 +15,7 @@ using attestation::Certificate;
 using attestation::Crl;
 using attestation::snp::Product;
 using attestation::snp::TcbParts;
-
-struct FakeVek {
-  Certificate cert;
-  std::shared_ptr<EVP_PKEY> key;
-};
+using FakeVek = attestation::sim::CertifiedKey;
 
 struct VekSpec {
   TcbParts tcb{};
@@ -32,31 +23,27 @@ struct VekSpec {
   std::string csp_id{};  // VLEK
   UnixTime not_before = 1600000000;
   UnixTime not_after = 2000000000;
-  std::string issuer_cn{};     // defaults to the product's ASK/ASVK name
-  std::string product_name{};  // defaults to the product name
 };
 
 class FakeAmd {
  public:
-  // Loads the build-time keys; fails the calling test if they are missing.
+  // The product's simulated hierarchy; fails the calling test if it cannot be opened.
   explicit FakeAmd(Product product);
 
-  attestation::snp::AmdCa ca() const;
-  const Certificate& ark() const { return ark_; }
-  const Certificate& ask() const { return ask_; }
-  const Certificate& asvk() const { return asvk_; }
+  attestation::snp::AmdCa ca() const { return amd_.ca(); }
+  const Certificate& ark() const { return amd_.ark().cert; }
+  const Certificate& ask() const { return amd_.ask().cert; }
+  const Certificate& asvk() const { return amd_.asvk().cert; }
 
   FakeVek vcek(const VekSpec& spec) const;
   FakeVek vlek(const VekSpec& spec) const;
   // A CRL signed by the ARK listing `revoked` serials (big-endian magnitudes).
   Crl crl(const std::vector<Bytes>& revoked, UnixTime this_update, UnixTime next_update) const;
-  // A CRL signed by another key than the ARK.
+  // A CRL naming the ARK as issuer but signed by the ASK.
   Crl crl_signed_by_ask(UnixTime this_update, UnixTime next_update) const;
 
  private:
-  Product product_;
-  std::shared_ptr<EVP_PKEY> ark_key_, ask_key_, asvk_key_;
-  Certificate ark_, ask_, asvk_;
+  attestation::sim::SimulatedAmd amd_;
 };
 
 // A v3 report for `product` with the given TCB in every TCB field and chip ID, signed by `vek`.

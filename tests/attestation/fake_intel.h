@@ -1,26 +1,22 @@
-// A test-only Intel DCAP hierarchy shaped exactly like Intel's (P-256 Root CA -> PCK Platform
-// CA -> PCK leaf with SGX extensions; Root CA -> TCB Signing), able to issue TDX quotes, CRLs,
-// and signed TCB Info / QE Identity, for exercising what the real vectors cannot: revoked or
-// expired PCKs, a QE report that does not bind its key, TCB statuses the real collateral never
-// yields. P-256 keys are generated in-process (fast), never committed.
+// Test helpers over the simulated Intel DCAP hierarchy (cloister::attestation_sim, in the tests'
+// shared state directory) that issue quotes, CRLs and collateral the simulated QE and Intel never
+// would, for exercising what the real vectors cannot: revoked or expired PCKs, a QE report that
+// does not bind its key, TCB statuses the real collateral never yields.
 #pragma once
 
 #include <array>
-#include <memory>
 #include <nlohmann/json.hpp>
-#include <optional>
 #include <string>
 #include <vector>
 
+#include "cloister/attestation/sim/intel.h"
 #include "cloister/attestation/tdx/collateral.h"
-#include "cloister/attestation/x509.h"
-
-typedef struct evp_pkey_st EVP_PKEY;
 
 namespace cloister::testing {
 
 using attestation::Certificate;
 using attestation::Crl;
+using FakePck = attestation::sim::CertifiedKey;
 
 struct PckSpec {
   std::array<std::uint8_t, 16> tcb_components{3, 3, 2, 2, 4, 1, 0, 5};
@@ -29,11 +25,6 @@ struct PckSpec {
   UnixTime not_before = 1700000000;  // 2023-11-14
   UnixTime not_after = 1900000000;   // 2030-03-17
   long serial = 0x5eed;
-};
-
-struct FakePck {
-  Certificate cert;
-  std::shared_ptr<EVP_PKEY> key;
 };
 
 struct QuoteSpec {
@@ -51,24 +42,21 @@ struct QuoteSpec {
 
 class FakeIntel {
  public:
+  // The hierarchy of the shared simulated host.
   FakeIntel();
+  // Another host's hierarchy (other keys).
+  static FakeIntel second_host();
 
-  const Certificate& root() const { return root_; }
-  const Certificate& platform_ca() const { return platform_ca_; }
-  const Certificate& tcb_signing() const { return tcb_signing_; }
-  attestation::PublicKey root_key() const { return root_.public_key(); }
+  const Certificate& root() const { return intel_.root().cert; }
+  const Certificate& platform_ca() const { return intel_.platform_ca().cert; }
+  const Certificate& tcb_signing() const { return intel_.tcb_signing().cert; }
+  attestation::PublicKey root_key() const { return root().public_key(); }
 
   FakePck pck(const PckSpec& spec = {}) const;
   Bytes quote(const FakePck& pck, const QuoteSpec& spec = {}) const;
 
   Crl root_crl(const std::vector<Bytes>& revoked, UnixTime this_update, UnixTime next_update) const;
   Crl pck_crl(const std::vector<Bytes>& revoked, UnixTime this_update, UnixTime next_update) const;
-
-  // {"tcbInfo": <body>, "signature": "<hex>"} signed by the TCB Signing key.
-  std::string tcb_info_response(const nlohmann::json& tcb_info) const;
-  std::string qe_identity_response(const nlohmann::json& qe_identity) const;
-  // TCB Signing certificate then Root CA, PEM.
-  std::string signing_chain_pem() const;
 
   // Collateral for a 90c06f000000 platform valid over [from, to): TCB Info (levels as given,
   // or Intel's 2024-11 ones), QE Identity, both CRLs (nothing revoked) and the signing chain.
@@ -78,8 +66,8 @@ class FakeIntel {
                                              const nlohmann::json& qe_levels = nullptr) const;
 
  private:
-  std::shared_ptr<EVP_PKEY> root_key_, platform_key_, signing_key_;
-  Certificate root_, platform_ca_, tcb_signing_;
+  explicit FakeIntel(attestation::sim::SimulatedIntel intel) : intel_(std::move(intel)) {}
+  attestation::sim::SimulatedIntel intel_;
 };
 
 // A TCB level as TCB Info writes it.

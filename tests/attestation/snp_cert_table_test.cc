@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "cloister/attestation/snp/abi.h"
 #include "cloister/attestation/snp/cert_table.h"
 #include "cloister/attestation/snp/certs.h"
 #include "cloister/common/hex.h"
@@ -45,6 +46,45 @@ TEST(SnpCertTable, ParsesTheConstructedTable) {
   std::vector<std::pair<Guid, Bytes>> again;
   for (const auto& e : *entries) again.emplace_back(e.guid, e.data);
   EXPECT_EQ(encode_cert_table(again), table);
+}
+
+// encode_cert_table() reproduces both tables in the shared vectors: the constructed table and
+// the table half of the constructed report+table file (same bytes, GHCB layout).
+TEST(SnpCertTableWriter, ReproducesTheVectorsTables) {
+  CLOISTER_REQUIRE_VECTOR(table_path, "snp/CONSTRUCTED_certtable_milan_vcek_ask_ark.bin");
+  CLOISTER_REQUIRE_VECTOR(combined_path, "snp/CONSTRUCTED_milan_v2_report_plus_certtable.bin");
+  const Bytes combined = read_vector(combined_path);
+  ASSERT_GT(combined.size(), kReportSize);
+  for (const Bytes& table :
+       {read_vector(table_path), Bytes(combined.begin() + kReportSize, combined.end())}) {
+    auto entries = parse_cert_table(table);
+    ASSERT_TRUE(entries) << entries.error().message();
+    std::vector<std::pair<Guid, Bytes>> pairs;
+    for (const auto& e : *entries) pairs.emplace_back(e.guid, e.data);
+    EXPECT_EQ(encode_cert_table(pairs), table);
+  }
+}
+
+// Entries written by the encoder parse back with the same GUIDs, data, and packed offsets.
+TEST(SnpCertTableWriter, ConstructedTablesParseBack) {
+  const std::vector<std::pair<Guid, Bytes>> entries = {
+      {guid_for(CertTableRole::kVcek), Bytes(1500, 0x01)},
+      {guid_for(CertTableRole::kAskOrAsvk), Bytes(1700, 0x02)},
+      {guid_for(CertTableRole::kArk), Bytes(1700, 0x03)}};
+  const Bytes table = encode_cert_table(entries);
+  EXPECT_EQ(table.size(), 8192u);
+  auto parsed = parse_cert_table(table);
+  ASSERT_TRUE(parsed) << parsed.error().message();
+  ASSERT_EQ(parsed->size(), 3u);
+  std::uint32_t offset = 4 * 24;
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ((*parsed)[i].guid, entries[i].first);
+    EXPECT_EQ((*parsed)[i].data, entries[i].second);
+    EXPECT_EQ((*parsed)[i].offset, offset);
+    offset += static_cast<std::uint32_t>(entries[i].second.size());
+  }
+  EXPECT_EQ(encode_cert_table({}).size(), 4096u);
+  EXPECT_TRUE(parse_cert_table(encode_cert_table({}))->empty());
 }
 
 class SnpCertTableRejects : public ::testing::Test {

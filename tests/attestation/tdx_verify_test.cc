@@ -404,7 +404,7 @@ TEST_F(FakeTdx, RevokedPckAndRevokedCaAreRejected) {
 
   // A PCK CRL signed by another key is not trusted, and revocation is then unknown.
   TdxCollateral forged = fake.collateral(kFrom, kTo);
-  FakeIntel other;
+  const FakeIntel other = FakeIntel::second_host();
   for (auto& crl : forged.crls) {
     if (crl.value.issuer_cn() == kPlatformCaCn) crl.value = other.pck_crl({}, kFrom, kTo);
   }

@@ -61,21 +61,17 @@ bool starts_with(const std::string& s, std::string_view prefix) {
   return s.compare(0, prefix.size(), prefix) == 0;
 }
 
-const char* const kAmdNameFields[][2] = {{"OU", "Engineering"},
-                                         {"C", "US"},
-                                         {"L", "Santa Clara"},
-                                         {"ST", "CA"},
-                                         {"O", "Advanced Micro Devices"}};
-
-// AMD's fixed subject/issuer attributes besides CN.
-std::string amd_name_problem(const Certificate& c) {
-  for (const auto& field : kAmdNameFields) {
-    if (c.subject_attribute(field[0]) != field[1])
-      return std::string("subject ") + field[0] + " is '" + c.subject_attribute(field[0]) +
-             "', expected '" + field[1] + "'";
-    if (c.issuer_attribute(field[0]) != field[1])
-      return std::string("issuer ") + field[0] + " is '" + c.issuer_attribute(field[0]) +
-             "', expected '" + field[1] + "'";
+// The subject and issuer attributes besides CN every certificate of a chain shares with its
+// pinned ARK (AMD's: OU=Engineering, C=US, L=Santa Clara, ST=CA, O=Advanced Micro Devices).
+std::string name_problem(const Certificate& c, const Certificate& anchor) {
+  for (const char* field : {"OU", "C", "L", "ST", "O"}) {
+    const std::string want = anchor.subject_attribute(field);
+    if (c.subject_attribute(field) != want)
+      return std::string("subject ") + field + " is '" + c.subject_attribute(field) +
+             "', expected '" + want + "'";
+    if (c.issuer_attribute(field) != want)
+      return std::string("issuer ") + field + " is '" + c.issuer_attribute(field) +
+             "', expected '" + want + "'";
   }
   return {};
 }
@@ -310,7 +306,7 @@ void check_vek_chain(const Certificate& anchor, const Certificate& ark, const Ce
   if (ark.issuer_cn() != want_ark) ark_problems.push_back("not self-issued");
   if (ark.version() != 3) ark_problems.push_back("not an X.509 v3 certificate");
   if (!ark.public_key().is_rsa(4096)) ark_problems.push_back("key is not RSA-4096");
-  ark_problems.push_back(amd_name_problem(ark));
+  ark_problems.push_back(name_problem(ark, anchor));
   ark_problems.push_back(pss_problem(ark));
   // The pinned certificate itself is trusted by being pinned; its self-signature adds nothing.
   // Any other ARK (same key, other bytes) must carry a valid self-signature.
@@ -324,7 +320,7 @@ void check_vek_chain(const Certificate& anchor, const Certificate& ark, const Ce
   if (ica.issuer_cn() != want_ark) ica_problems.push_back("issuer CN is not " + want_ark);
   if (ica.version() != 3) ica_problems.push_back("not an X.509 v3 certificate");
   if (!ica.public_key().is_rsa(4096)) ica_problems.push_back("key is not RSA-4096");
-  ica_problems.push_back(amd_name_problem(ica));
+  ica_problems.push_back(name_problem(ica, anchor));
   ica_problems.push_back(pss_problem(ica));
   ica_problems.push_back(signature_problem(ica, anchor));
   if (ica.serial().empty()) ica_problems.push_back("serial number is 0");
@@ -335,7 +331,7 @@ void check_vek_chain(const Certificate& anchor, const Certificate& ark, const Ce
   if (vek.issuer_cn() != want_ica) vek_problems.push_back("issuer CN is not " + want_ica);
   if (vek.version() != 3) vek_problems.push_back("not an X.509 v3 certificate");
   if (!vek.public_key().is_ec_curve(NID_secp384r1)) vek_problems.push_back("key is not EC P-384");
-  vek_problems.push_back(amd_name_problem(vek));
+  vek_problems.push_back(name_problem(vek, anchor));
   vek_problems.push_back(pss_problem(vek));
   vek_problems.push_back(signature_problem(vek, ica));
   cert_check(out, "snp.chain.vek", vek, want_vek + " signed by " + want_ica, vek_problems);

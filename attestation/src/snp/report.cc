@@ -14,6 +14,18 @@ std::array<std::uint8_t, N> copy_field(ByteView raw, std::size_t offset) {
   return out;
 }
 
+void put_field(Bytes& out, std::size_t offset, ByteView field) {
+  std::copy(field.begin(), field.end(), out.begin() + static_cast<std::ptrdiff_t>(offset));
+}
+
+// Which optional fields a version's layout carries (an unknown version: none).
+bool layout_has_cpuid(std::uint32_t version) {
+  return version >= 3 && version <= kMaxReportVersion;
+}
+bool layout_has_mit_vectors(std::uint32_t version) {
+  return version == 5;
+}
+
 bool bit(std::uint64_t value, unsigned n) {
   return (value >> n) & 1;
 }
@@ -55,6 +67,24 @@ std::array<std::uint8_t, 8> TcbVersion::bytes() const {
 
 std::string TcbVersion::to_hex() const {
   return cloister::to_hex(bytes());
+}
+
+Result<TcbVersion> TcbVersion::from_parts(Product product, const TcbParts& p) {
+  std::array<std::uint8_t, 8> b{};
+  if (uses_fmc_tcb_layout(product)) {
+    if (!p.fmc) {
+      return Error("TCB for " + std::string(product_name(product)) +
+                   ": the FMC SPL is missing (this product's TCB_VERSION starts with it)");
+    }
+    b = {*p.fmc, p.bl, p.tee, p.snp, 0, 0, 0, p.ucode};
+  } else {
+    if (p.fmc) {
+      return Error("TCB for " + std::string(product_name(product)) +
+                   ": an FMC SPL was given, but this product's TCB_VERSION has none");
+    }
+    b = {p.bl, p.tee, 0, 0, 0, 0, p.snp, p.ucode};
+  }
+  return TcbVersion(load_le64(b, 0));
 }
 
 TcbParts TcbVersion::parts(Product product) const {
@@ -199,8 +229,8 @@ Result<SnpReport> decode_snp_report(ByteView bytes) {
   }
   // Layout: v3 and v4 add the CPUID fields, v5 the mitigation vectors. An unknown version is
   // decoded with the v2 layout (nothing optional is read from it).
-  const bool has_cpuid = known_version && r.version >= 3;
-  const bool has_mit_vectors = known_version && r.version >= 5;
+  const bool has_cpuid = layout_has_cpuid(r.version);
+  const bool has_mit_vectors = layout_has_mit_vectors(r.version);
   if (has_cpuid) {
     r.cpuid =
         CpuidInfo{raw[offset::kCpuidFamId], raw[offset::kCpuidModId], raw[offset::kCpuidStep]};
@@ -250,6 +280,61 @@ Result<SnpReport> parse_snp_report(ByteView bytes) {
   CLOISTER_TRY(SnpReport report, decode_snp_report(bytes));
   if (!report.format_problems.empty()) return Error(report.format_problems.front());
   return report;
+}
+
+Result<Bytes> encode_snp_report(const SnpReport& r) {
+  const std::string version = "version " + std::to_string(r.version);
+  if (r.cpuid.has_value() != layout_has_cpuid(r.version)) {
+    return Error("CPUID_FAM_ID/CPUID_MOD_ID/CPUID_STEP: a " + version + " report " +
+                 (r.cpuid ? "has no CPUID fields, found them set" : "carries them, found none"));
+  }
+  const bool mit = layout_has_mit_vectors(r.version);
+  if (r.launch_mit_vector.has_value() != mit || r.current_mit_vector.has_value() != mit) {
+    return Error("LAUNCH_MIT_VECTOR/CURRENT_MIT_VECTOR: a " + version + " report " +
+                 (mit ? "carries both" : "has neither") + ", found LAUNCH_MIT_VECTOR " +
+                 (r.launch_mit_vector ? "set" : "unset") + " and CURRENT_MIT_VECTOR " +
+                 (r.current_mit_vector ? "set" : "unset"));
+  }
+  Bytes out(kReportSize, 0);
+  store_le32(out, offset::kVersion, r.version);
+  store_le32(out, offset::kGuestSvn, r.guest_svn);
+  store_le64(out, offset::kPolicy, r.policy);
+  put_field(out, offset::kFamilyId, r.family_id);
+  put_field(out, offset::kImageId, r.image_id);
+  store_le32(out, offset::kVmpl, r.vmpl);
+  store_le32(out, offset::kSignatureAlgo, r.signature_algo);
+  store_le64(out, offset::kCurrentTcb, r.current_tcb.raw());
+  store_le64(out, offset::kPlatformInfo, r.platform_info);
+  store_le32(out, offset::kSignerInfo, r.signer_info);
+  put_field(out, offset::kReportData, r.report_data);
+  put_field(out, offset::kMeasurement, r.measurement);
+  put_field(out, offset::kHostData, r.host_data);
+  put_field(out, offset::kIdKeyDigest, r.id_key_digest);
+  put_field(out, offset::kAuthorKeyDigest, r.author_key_digest);
+  put_field(out, offset::kReportId, r.report_id);
+  put_field(out, offset::kReportIdMa, r.report_id_ma);
+  store_le64(out, offset::kReportedTcb, r.reported_tcb.raw());
+  if (r.cpuid) {
+    out[offset::kCpuidFamId] = r.cpuid->family;
+    out[offset::kCpuidModId] = r.cpuid->model;
+    out[offset::kCpuidStep] = r.cpuid->stepping;
+  }
+  put_field(out, offset::kChipId, r.chip_id);
+  store_le64(out, offset::kCommittedTcb, r.committed_tcb.raw());
+  out[offset::kCurrentBuild] = r.current_version.build;
+  out[offset::kCurrentMinor] = r.current_version.minor;
+  out[offset::kCurrentMajor] = r.current_version.major;
+  out[offset::kCommittedBuild] = r.committed_version.build;
+  out[offset::kCommittedMinor] = r.committed_version.minor;
+  out[offset::kCommittedMajor] = r.committed_version.major;
+  store_le64(out, offset::kLaunchTcb, r.launch_tcb.raw());
+  if (r.launch_mit_vector) {
+    store_le64(out, offset::kLaunchMitVector, *r.launch_mit_vector);
+    store_le64(out, offset::kCurrentMitVector, *r.current_mit_vector);
+  }
+  put_field(out, offset::kSignatureR, r.signature_r);
+  put_field(out, offset::kSignatureS, r.signature_s);
+  return out;
 }
 
 }  // namespace cloister::attestation::snp

@@ -83,4 +83,59 @@ std::string oid_to_string(ByteView body) {
   return out;
 }
 
+Bytes encode(std::uint8_t tag, ByteView value) {
+  Bytes out{tag};
+  if (value.size() < 0x80) {
+    out.push_back(static_cast<std::uint8_t>(value.size()));
+  } else {
+    Bytes length;
+    for (std::size_t n = value.size(); n != 0; n >>= 8)
+      length.insert(length.begin(), static_cast<std::uint8_t>(n));
+    out.push_back(static_cast<std::uint8_t>(0x80 | length.size()));
+    out.insert(out.end(), length.begin(), length.end());
+  }
+  out.insert(out.end(), value.begin(), value.end());
+  return out;
+}
+
+Bytes encode_unsigned(std::uint8_t tag, std::uint64_t value) {
+  Bytes body;
+  do {
+    body.insert(body.begin(), static_cast<std::uint8_t>(value));
+    value >>= 8;
+  } while (value != 0);
+  if (body.front() & 0x80) body.insert(body.begin(), 0x00);
+  return encode(tag, body);
+}
+
+Bytes encode_oid(std::string_view dotted) {
+  std::vector<std::uint64_t> arcs;
+  std::uint64_t arc = 0;
+  for (char c : dotted) {
+    if (c == '.') {
+      arcs.push_back(arc);
+      arc = 0;
+    } else {
+      arc = arc * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+  }
+  arcs.push_back(arc);
+  Bytes body;
+  auto base128 = [&](std::uint64_t v) {
+    Bytes digits{static_cast<std::uint8_t>(v & 0x7f)};
+    for (v >>= 7; v != 0; v >>= 7)
+      digits.insert(digits.begin(), static_cast<std::uint8_t>(0x80 | (v & 0x7f)));
+    body.insert(body.end(), digits.begin(), digits.end());
+  };
+  base128(arcs[0] * 40 + (arcs.size() > 1 ? arcs[1] : 0));
+  for (std::size_t i = 2; i < arcs.size(); ++i) base128(arcs[i]);
+  return encode(kOid, body);
+}
+
+Bytes encode_sequence(std::initializer_list<ByteView> elements) {
+  Bytes body;
+  for (ByteView e : elements) body.insert(body.end(), e.begin(), e.end());
+  return encode(kSequence, body);
+}
+
 }  // namespace cloister::attestation::tdx::der

@@ -12,6 +12,42 @@ std::array<std::uint8_t, N> copy_field(ByteView raw, std::size_t offset) {
   return out;
 }
 
+// Appends little-endian integers and byte strings.
+class Appender {
+ public:
+  explicit Appender(Bytes& out) : out_(out) {}
+  void u16(std::uint16_t v) { out_.insert(out_.end(), {std::uint8_t(v), std::uint8_t(v >> 8)}); }
+  void u32(std::uint32_t v) {
+    u16(static_cast<std::uint16_t>(v));
+    u16(static_cast<std::uint16_t>(v >> 16));
+  }
+  void u64(std::uint64_t v) {
+    u32(static_cast<std::uint32_t>(v));
+    u32(static_cast<std::uint32_t>(v >> 32));
+  }
+  void bytes(ByteView b) { out_.insert(out_.end(), b.begin(), b.end()); }
+
+ private:
+  Bytes& out_;
+};
+
+void encode_td_report(const TdReport& r, Appender& out) {
+  out.bytes(r.tee_tcb_svn);
+  out.bytes(r.mr_seam);
+  out.bytes(r.mr_signer_seam);
+  out.bytes(r.seam_attributes);
+  out.u64(r.td_attributes);
+  out.u64(r.xfam);
+  out.bytes(r.mr_td);
+  out.bytes(r.mr_config_id);
+  out.bytes(r.mr_owner);
+  out.bytes(r.mr_owner_config);
+  for (const auto& rtmr : r.rtmr) out.bytes(rtmr);
+  out.bytes(r.report_data);
+  if (r.tee_tcb_svn2) out.bytes(*r.tee_tcb_svn2);
+  if (r.mr_service_td) out.bytes(*r.mr_service_td);
+}
+
 std::string hex32(std::uint32_t v) {
   char buf[16];
   std::snprintf(buf, sizeof buf, "0x%08x", v);
@@ -233,6 +269,85 @@ Result<TdxQuote> decode_tdx_quote(ByteView bytes) {
   q.raw.assign(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(end));
   q.trailing_bytes = bytes.size() - end;
   return q;
+}
+
+std::array<std::uint8_t, kQeReportSize> encode_qe_report(const QeReport& q) {
+  std::array<std::uint8_t, kQeReportSize> out = q.raw;
+  auto put = [&](std::size_t at, ByteView field) {
+    std::copy(field.begin(), field.end(), out.begin() + static_cast<std::ptrdiff_t>(at));
+  };
+  put(qe_offset::kCpuSvn, q.cpu_svn);
+  store_le32(out, qe_offset::kMiscSelect, q.misc_select);
+  put(qe_offset::kAttributes, q.attributes);
+  put(qe_offset::kMrEnclave, q.mr_enclave);
+  put(qe_offset::kMrSigner, q.mr_signer);
+  store_le16(out, qe_offset::kIsvProdId, q.isv_prod_id);
+  store_le16(out, qe_offset::kIsvSvn, q.isv_svn);
+  put(qe_offset::kReportData, q.report_data);
+  return out;
+}
+
+Result<Bytes> encode_tdx_quote(const TdxQuote& q) {
+  const QuoteHeader& h = q.header;
+  bool v15 = false;
+  if (h.version == kQuoteVersion4) {
+    if (h.tee_type != kTeeTypeTdx) {
+      return Error("tee_type: a v4 quote this library writes is a TDX quote (" +
+                   hex32(kTeeTypeTdx) + "), found " + hex32(h.tee_type));
+    }
+    if (q.body_type) {
+      return Error("body_type: a v4 quote has none, found " + std::to_string(*q.body_type));
+    }
+  } else if (h.version == kQuoteVersion5) {
+    if (q.body_type != kBodyTypeTdReport10 && q.body_type != kBodyTypeTdReport15) {
+      return Error("body_type: expected 2 (TD report 1.0) or 3 (TD report 1.5), found " +
+                   (q.body_type ? std::to_string(*q.body_type) : std::string("none")));
+    }
+    v15 = q.body_type == kBodyTypeTdReport15;
+  } else {
+    return Error("version: expected 4 or 5 (TDX quote), found " + std::to_string(h.version));
+  }
+  if (q.td_report.tee_tcb_svn2.has_value() != v15 || q.td_report.mr_service_td.has_value() != v15) {
+    return Error(std::string("TEE_TCB_SVN2/MRSERVICETD: ") +
+                 (v15 ? "a TD report 1.5 carries both" : "a TD report 1.0 has neither"));
+  }
+  if (q.qe_auth_data.size() > 0xffff) {
+    return Error("QE auth data: at most 65535 bytes (u16 size), found " +
+                 std::to_string(q.qe_auth_data.size()));
+  }
+
+  Bytes cert_data;
+  Appender cert(cert_data);
+  cert.bytes(encode_qe_report(q.qe_report));
+  cert.bytes(q.qe_report_signature);
+  cert.u16(static_cast<std::uint16_t>(q.qe_auth_data.size()));
+  cert.bytes(q.qe_auth_data);
+  cert.u16(q.pck_cert_data_type);
+  cert.u32(static_cast<std::uint32_t>(q.pck_cert_data.size()));
+  cert.bytes(q.pck_cert_data);
+
+  Bytes out;
+  Appender w(out);
+  w.u16(h.version);
+  w.u16(h.att_key_type);
+  w.u32(h.tee_type);
+  w.bytes(h.reserved);
+  w.bytes(h.qe_vendor_id);
+  w.bytes(h.user_data);
+  if (q.body_type) {
+    w.u16(*q.body_type);
+    w.u32(static_cast<std::uint32_t>(v15 ? kTdReport15Size : kTdReport10Size));
+  }
+  encode_td_report(q.td_report, w);
+  constexpr std::size_t kCertDataHeaderSize = 6;  // u16 type, u32 size
+  w.u32(static_cast<std::uint32_t>(kEcdsaSignatureSize + kEcdsaPublicKeySize + kCertDataHeaderSize +
+                                   cert_data.size()));
+  w.bytes(q.signature);
+  w.bytes(q.attestation_key);
+  w.u16(q.cert_data_type);
+  w.u32(static_cast<std::uint32_t>(cert_data.size()));
+  w.bytes(cert_data);
+  return out;
 }
 
 Result<TdxQuote> parse_tdx_quote(ByteView bytes) {

@@ -25,6 +25,8 @@ class PublicKey {
   static Result<PublicKey> from_ec_point(int curve_nid, ByteView xy);
 
   Bytes spki_der() const;
+  // The raw x||y of an EC key's point (the inverse of from_ec_point()); empty for other keys.
+  Bytes ec_point() const;
   // Same key (algorithm, parameters and public value). Cheaper than comparing spki_der().
   bool equals(const PublicKey& other) const;
   // "EC P-384", "RSA 4096", …

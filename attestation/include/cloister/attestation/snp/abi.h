@@ -96,4 +96,53 @@ inline constexpr unsigned kSignerInfoSigningKeyShift = 2;
 inline constexpr std::uint32_t kSignerInfoSigningKeyMask = 0x7;
 inline constexpr std::uint32_t kSignerInfoReservedMask = ~0x1Fu;  // bits 31:5
 
+// ---- Guest messages (SNP_GUEST_REQUEST; ABI "Message Header Format", MSG_REPORT_REQ/RSP) ----
+// A message is a 96-byte header and an AES-256-GCM encrypted payload, in one 4 KiB page. The IV
+// is the u64 sequence number followed by four zero bytes; the AAD is header bytes 0x30-0x5F.
+// cloister-vmm's sim_abi.h carries the same numbers for guests written in C.
+namespace guest_msg {
+inline constexpr std::size_t kPageSize = 4096;
+inline constexpr std::size_t kHeaderSize = 0x60;
+inline constexpr std::size_t kAuthTag = 0x00;  // 32 bytes; AES-256-GCM uses the first 16
+inline constexpr std::size_t kAuthTagSize = 16;
+inline constexpr std::size_t kSeqno = 0x20;  // u64
+inline constexpr std::size_t kAlgo = 0x30;   // u8
+inline constexpr std::size_t kHdrVersion = 0x31;
+inline constexpr std::size_t kHdrSize = 0x32;  // u16
+inline constexpr std::size_t kMsgType = 0x34;  // u8
+inline constexpr std::size_t kMsgVersion = 0x35;
+inline constexpr std::size_t kMsgSize = 0x36;  // u16: payload bytes
+inline constexpr std::size_t kVmpck = 0x3c;    // u8: the VMPCK that encrypts the message
+inline constexpr std::size_t kAadOffset = 0x30;
+inline constexpr std::size_t kAadSize = 0x30;
+inline constexpr std::uint8_t kAlgoAes256Gcm = 1;
+inline constexpr std::uint8_t kHeaderVersion = 1;
+inline constexpr std::uint8_t kMsgVersion1 = 1;
+inline constexpr std::uint8_t kTypeReportReq = 5;
+inline constexpr std::uint8_t kTypeReportRsp = 6;
+// MSG_REPORT_REQ: REPORT_DATA[64], u32 VMPL, u32 KEY_SEL (0 either key, 1 VCEK, 2 VLEK), 24
+// reserved bytes.
+inline constexpr std::size_t kReportReqSize = 96;
+inline constexpr std::size_t kReportReqVmpl = 64;
+inline constexpr std::size_t kReportReqKeySel = 68;
+// MSG_REPORT_RSP: u32 STATUS, u32 REPORT_SIZE, 24 reserved bytes, the report.
+inline constexpr std::size_t kReportRspSize = 0x20 + kReportSize;
+inline constexpr std::size_t kReportRspReport = 0x20;
+}  // namespace guest_msg
+
+// Firmware status codes (ABI "Status Codes").
+inline constexpr std::uint32_t kStatusSuccess = 0x00;
+inline constexpr std::uint32_t kStatusInvalidParam = 0x16;
+// The message sequence number is out of order or exhausted.
+inline constexpr std::uint32_t kStatusAeadOflow = 0x1d;
+
+// ---- Secrets page (ABI "Secrets Page Format"; Linux struct snp_secrets_page) ----------------
+namespace secrets {
+inline constexpr std::size_t kPageSize = 4096;
+inline constexpr std::size_t kVersion = 0x000;  // u32
+inline constexpr std::size_t kFms = 0x008;     // u32: CPUID Fn0000_0001_EAX (family/model/stepping)
+inline constexpr std::size_t kVmpck0 = 0x020;  // VMPCK0..3, 32 bytes each
+inline constexpr std::size_t kVmpckSize = 32;
+}  // namespace secrets
+
 }  // namespace cloister::attestation::snp

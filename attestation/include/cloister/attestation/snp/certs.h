@@ -93,8 +93,10 @@ const Certificate* builtin_amd_ica(Product product, VekKind kind);
 
 // Checks of the chain ark -> ica -> vek that do not depend on time, appended as
 // "snp.chain.ark", "snp.chain.ica" and "snp.chain.vek": signatures (RSASSA-PSS, SHA-384,
-// MGF1-SHA-384, salt 48), AMD subject and issuer names for `product` and `kind`, X.509 v3, key
-// types (ARK/ICA RSA-4096, VEK EC P-384), and that the ARK is `anchor` (same public key).
+// MGF1-SHA-384, salt 48), AMD's CNs for `product` and `kind`, the other subject and issuer
+// attributes equal to the anchor's (for AMD's ARKs: OU=Engineering, C=US, L=Santa Clara, ST=CA,
+// O=Advanced Micro Devices; a simulated root carries its own OU), X.509 v3, key types (ARK/ICA
+// RSA-4096, VEK EC P-384), and that the ARK is `anchor` (same public key).
 // Serial number 0 is accepted for the VEK only (AMD issues every VCEK/VLEK with serial 0).
 void check_vek_chain(const Certificate& anchor, const Certificate& ark, const Certificate& ica,
                      const Certificate& vek, Product product, VekKind kind, Checks& out);

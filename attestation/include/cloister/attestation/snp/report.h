@@ -5,6 +5,8 @@
 // bytes or bits) is recorded in SnpReport::format_problems, each naming the field, so that a
 // verifier can still run (and report) the signature check over a malformed report.
 // parse_snp_report() is the strict form for callers that only want well-formed reports.
+// encode_snp_report() is their inverse: for every report that decodes without format problems,
+// encode_snp_report(decode_snp_report(bytes)) reproduces the bytes.
 #pragma once
 
 #include <array>
@@ -47,6 +49,9 @@ class TcbVersion {
   std::array<std::uint8_t, 8> bytes() const;
   std::string to_hex() const;
   TcbParts parts(Product product) const;
+  // The inverse of parts(): fails when `parts` has an FMC SPL and the product's layout has none,
+  // or lacks one and the layout needs it.
+  static Result<TcbVersion> from_parts(Product product, const TcbParts& parts);
   // True when the bytes reserved in this product's layout are zero.
   bool reserved_bytes_zero(Product product) const;
   bool operator==(const TcbVersion&) const = default;
@@ -103,6 +108,7 @@ struct CpuidInfo {
   std::uint8_t family = 0;    // CPUID_FAM_ID: extended + base family
   std::uint8_t model = 0;     // CPUID_MOD_ID: (extended model << 4) | base model
   std::uint8_t stepping = 0;  // CPUID_STEP
+  bool operator==(const CpuidInfo&) const = default;
 };
 
 struct SnpReport {
@@ -148,6 +154,8 @@ struct SnpReport {
   ByteView signed_bytes() const { return ByteView(raw).first(kSignedSize); }
   // The product named by the CPUID fields (v3+), if recognised.
   std::optional<Product> cpuid_product() const;
+
+  bool operator==(const SnpReport&) const = default;
 };
 
 // Decodes exactly kReportSize bytes; fails only on a wrong size ("report is 1000 bytes,
@@ -156,5 +164,11 @@ Result<SnpReport> decode_snp_report(ByteView bytes);
 
 // decode_snp_report() that also fails with the first format problem.
 Result<SnpReport> parse_snp_report(ByteView bytes);
+
+// The kReportSize bytes of `report`, written from its typed fields (`raw` and `format_problems`
+// are not read); reserved fields are zero. The version decides the layout as in the decoder:
+// versions 3-5 carry `cpuid`, version 5 the two mitigation vectors, and any other version
+// neither. Fails, naming the field, when the optional fields do not match the version.
+Result<Bytes> encode_snp_report(const SnpReport& report);
 
 }  // namespace cloister::attestation::snp

@@ -91,4 +91,40 @@ inline constexpr std::size_t kIsvSvn = 258;      // u16
 inline constexpr std::size_t kReportData = 320;  // 64
 }  // namespace qe_offset
 
+// ---- TDREPORT_STRUCT (Intel TDX Module ABI, TDG.MR.REPORT): 1024 bytes ------------------------
+// REPORTMACSTRUCT (256) | TEE_TCB_INFO (239) | reserved (17) | TDINFO_STRUCT (512).
+inline constexpr std::size_t kTdReportStructSize = 1024;
+inline constexpr std::size_t kTeeTcbInfoSize = 239;
+inline constexpr std::size_t kTdInfoSize = 512;
+inline constexpr std::uint8_t kReportTypeTdx = 0x81;  // REPORTTYPE.TYPE
+namespace tdreport_offset {
+// REPORTMACSTRUCT
+inline constexpr std::size_t kReportType = 0;       // TYPE, SUBTYPE, VERSION, reserved
+inline constexpr std::size_t kCpuSvn = 16;          // 16
+inline constexpr std::size_t kTeeTcbInfoHash = 32;  // 48: SHA-384 of TEE_TCB_INFO
+inline constexpr std::size_t kTeeInfoHash = 80;     // 48: SHA-384 of TDINFO_STRUCT
+inline constexpr std::size_t kReportData = 128;     // 64
+inline constexpr std::size_t kMac = 224;            // 32
+// TEE_TCB_INFO, relative to its start at 256
+inline constexpr std::size_t kTeeTcbInfo = 256;
+inline constexpr std::size_t kValid = 0;  // 8
+inline constexpr std::size_t kTeeTcbSvn = 8;
+inline constexpr std::size_t kMrSeam = 24;
+inline constexpr std::size_t kMrSignerSeam = 72;
+inline constexpr std::size_t kSeamAttributes = 120;  // 8
+inline constexpr std::size_t kTeeTcbSvn2 = 128;      // 16 (TDX 1.5)
+inline constexpr std::size_t kTeeTcbInfoReserved = 144;
+// TDINFO_STRUCT, relative to its start at 512
+inline constexpr std::size_t kTdInfo = 512;
+inline constexpr std::size_t kAttributes = 0;  // u64
+inline constexpr std::size_t kXfam = 8;        // u64
+inline constexpr std::size_t kMrTd = 16;
+inline constexpr std::size_t kMrConfigId = 64;
+inline constexpr std::size_t kMrOwner = 112;
+inline constexpr std::size_t kMrOwnerConfig = 160;
+inline constexpr std::size_t kRtmr = 208;        // 4 x 48
+inline constexpr std::size_t kServTdHash = 400;  // 48 (TDX 1.5)
+inline constexpr std::size_t kTdInfoReserved = 448;
+}  // namespace tdreport_offset
+
 }  // namespace cloister::attestation::tdx

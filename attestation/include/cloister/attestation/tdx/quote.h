@@ -8,7 +8,9 @@
 // that does not embed the PCK chain, unused bytes inside the signature data) are recorded in
 // TdxQuote::format_problems, so a verifier can still check (and report) the signatures.
 // parse_tdx_quote() is the strict form. Bytes after the signature data are not signed and not
-// part of the quote; they are counted in trailing_bytes.
+// part of the quote; they are counted in trailing_bytes. encode_tdx_quote() is the inverse: for
+// every quote that decodes without format problems, encode_tdx_quote(decode_tdx_quote(bytes))
+// reproduces the bytes up to the end of the signature data (TdxQuote::raw).
 #pragma once
 
 #include <array>
@@ -31,6 +33,7 @@ struct QuoteHeader {
   std::array<std::uint8_t, 4> reserved{};  // bytes 8..11: zero in every real quote
   std::array<std::uint8_t, 16> qe_vendor_id{};
   std::array<std::uint8_t, 20> user_data{};
+  bool operator==(const QuoteHeader&) const = default;
 };
 
 // The TD report body. Byte arrays keep the quote's byte order; td_attributes and xfam are the
@@ -53,9 +56,12 @@ struct TdReport {
   std::optional<Bytes48> mr_service_td;
 
   bool debug() const { return td_attributes & (1ull << td_attribute_bit::kDebug); }
+  bool operator==(const TdReport&) const = default;
 };
 
-// The Quoting Enclave's SGX REPORT body, which the PCK key signs.
+// The Quoting Enclave's SGX REPORT body, which the PCK key signs. `raw` holds all 384 bytes,
+// including the fields this library does not decode (ISVEXTPRODID, CONFIGID, CONFIGSVN,
+// ISVFAMILYID).
 struct QeReport {
   std::array<std::uint8_t, kQeReportSize> raw{};
   std::array<std::uint8_t, 16> cpu_svn{};
@@ -66,6 +72,7 @@ struct QeReport {
   std::uint16_t isv_prod_id = 0;
   std::uint16_t isv_svn = 0;
   std::array<std::uint8_t, 64> report_data{};
+  bool operator==(const QeReport&) const = default;
 };
 
 struct TdxQuote {
@@ -105,5 +112,18 @@ Result<TdxQuote> decode_tdx_quote(ByteView bytes);
 
 // decode_tdx_quote() that also fails with the first format problem.
 Result<TdxQuote> parse_tdx_quote(ByteView bytes);
+
+// The 384 bytes of a QE report: `raw` with the decoded fields written over it, so the fields
+// this library does not decode keep raw's bytes.
+std::array<std::uint8_t, kQeReportSize> encode_qe_report(const QeReport& report);
+
+// The quote bytes (header through the end of the signature data) written from the typed fields:
+// the header, the v5 body type (the body size follows from it), the TD report, the signature
+// data with the QE report as encode_qe_report() writes it. Every size field is computed; `raw`,
+// `body_size`, `signature_data_len`, `signed_size`, `trailing_bytes` and `format_problems` are
+// not read. Fails, naming the field, for values no quote can hold: a version other than 4 or 5,
+// a v4 quote for another TEE or with a body type, a v5 quote without a TD report body type, TD
+// report 1.5 fields that do not match the body type, or QE auth data over 65535 bytes.
+Result<Bytes> encode_tdx_quote(const TdxQuote& quote);
 
 }  // namespace cloister::attestation::tdx

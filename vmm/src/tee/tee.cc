@@ -45,11 +45,9 @@ Result<std::unique_ptr<TeeBackend>> make_tee_backend(const TeeConfig& config,
     case TeeKind::kTdx:
       return tee::make_tdx_backend(config, std::move(*plan));
     case TeeKind::kSimSnp:
+      return tee::make_sim_snp_backend(config, std::move(*plan));
     case TeeKind::kSimTdx:
-      return Error("tee " + std::string(tee_name(config.kind)) +
-                   ": backend not implemented yet (the simulated secure processor, which would "
-                   "execute the firmware-loader LaunchPlan and sign reports, is not built); use "
-                   "tee none");
+      return tee::make_sim_tdx_backend(config, std::move(*plan));
     case TeeKind::kNone:
       break;
   }

@@ -32,7 +32,7 @@ Status known_keys(const json& object, const std::string& where,
 
 Result<std::uint64_t> number(const json& value, const std::string& key, std::uint64_t max) {
   std::uint64_t out = 0;
-  if (value.is_number_unsigned()) {
+  if (value.is_number_unsigned() || (value.is_number_integer() && value.get<std::int64_t>() >= 0)) {
     out = value.get<std::uint64_t>();
   } else if (value.is_string()) {
     std::string_view text = value.get_ref<const std::string&>();

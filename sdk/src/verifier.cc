@@ -3,9 +3,11 @@
 #include <map>
 #include <mutex>
 
+#include "cloister/attestation/simulated.h"
 #include "cloister/attestation/snp/cert_table.h"
 #include "cloister/attestation/snp/report_json.h"
 #include "cloister/attestation/tdx/report_json.h"
+#include "cloister/common/hex.h"
 #include "cloister/policy/snp.h"
 #include "cloister/policy/tdx.h"
 
@@ -52,7 +54,29 @@ void add_table(ByteView table, const std::string& where, snp::SnpEvidence& evide
               std::to_string(entries->size()) + " entries (" + roles + ") from " + where);
 }
 
+bool is_ark(const Certificate& cert) {
+  return snp::identify_amd_cert(cert).role == snp::AmdCertRole::kArk;
+}
+
+// The anchor when the named root check passed.
+std::optional<TrustAnchor> anchor_if_passed(const Checks& checks, const std::string& check,
+                                            const Certificate& root) {
+  const auto* c = checks.find(check);
+  if (c == nullptr || c->status != CheckStatus::kPass) return std::nullopt;
+  return TrustAnchor{root.subject_string(), to_hex(root.fingerprint()),
+                     attestation::is_simulated(root)};
+}
+
 }  // namespace
+
+Status check_trust_root(const Certificate& root) {
+  if (auto ok = root.verify_signed_by(root.public_key()); !ok)
+    return Error("trust root " + root.subject_string() +
+                 ": expected a self-signed root certificate, found one its own key does not "
+                 "sign (" +
+                 ok.error().message() + ")");
+  return {};
+}
 
 struct Verifier::Impl {
   explicit Impl(VerifierOptions o)
@@ -67,7 +91,11 @@ struct Verifier::Impl {
       p.online = o.online;
       c.pcs = std::make_shared<tdx::PcsClient>(p);
     }
-    c.trusted_root = o.tdx_trusted_root;
+    for (const auto& root : o.trust_roots) {
+      if (is_ark(root)) continue;
+      if (c.trusted_roots.empty()) c.trusted_roots.push_back(tdx::intel_sgx_root_key());
+      c.trusted_roots.push_back(root.public_key());
+    }
     return c;
   }
 
@@ -81,6 +109,8 @@ struct Verifier::Impl {
       c.kds = std::make_shared<snp::KdsClient>(k);
     }
     c.trusted_cas = o.trusted_cas;
+    for (const auto& root : o.trust_roots)
+      if (is_ark(root)) c.trusted_arks.push_back(root);
     return c;
   }
 
@@ -185,6 +215,8 @@ Result<Verdict> Verifier::Impl::verify_tdx(const VerifyRequest& request) const {
   verdict.checks = v.checks;
   policy::evaluate_tdx_policy(tdx_policy, v, verdict.checks);
   verdict.report = tdx::tdx_report_to_json(v);
+  if (v.pck_chain)
+    verdict.trust_anchor = anchor_if_passed(v.checks, "tdx.pck.chain.root", v.pck_chain->root);
   return verdict;
 }
 
@@ -233,6 +265,7 @@ Result<Verdict> Verifier::Impl::verify_snp(const VerifyRequest& request) const {
   for (const auto& c : v.checks.all()) verdict.checks.add(c);
   policy::evaluate_snp_policy(snp_policy, v, verdict.checks);
   verdict.report = v.report ? snp::snp_report_to_json(*v.report, v.product) : nlohmann::json();
+  if (v.anchor) verdict.trust_anchor = anchor_if_passed(v.checks, "snp.chain.ark", *v.anchor);
   return verdict;
 }
 
@@ -245,8 +278,18 @@ nlohmann::json Verdict::to_json() const {
                     {"found", c.found},
                     {"detail", c.detail}});
   }
-  return {
-      {"verdict", passed() ? "pass" : "fail"}, {"tee", tee}, {"checks", list}, {"report", report}};
+  nlohmann::json anchor;
+  if (trust_anchor) {
+    anchor = {{"subject", trust_anchor->subject},
+              {"fingerprint", trust_anchor->fingerprint},
+              {"simulated", trust_anchor->simulated}};
+  }
+  return {{"verdict", passed() ? "pass" : "fail"},
+          {"tee", tee},
+          {"simulated", trust_anchor && trust_anchor->simulated},
+          {"trust_anchor", anchor},
+          {"checks", list},
+          {"report", report}};
 }
 
 std::string Verdict::to_text() const {
@@ -289,9 +332,17 @@ std::string Verdict::to_text() const {
     out += "  report_data  " + report.value("report_data", "") + "\n";
     out += "  chip_id      " + report.value("chip_id", "") + "\n";
   }
+  if (trust_anchor) {
+    out += "  trust anchor " + trust_anchor->subject + "\n";
+    if (trust_anchor->simulated)
+      out +=
+          "               SIMULATED secure processor: this evidence proves nothing about "
+          "hardware\n";
+  }
   out += "\nverdict: ";
   if (passed()) {
-    out += "PASS (" + std::to_string(checks.all().size()) + " checks)\n";
+    out += "PASS (" + std::to_string(checks.all().size()) + " checks" +
+           (trust_anchor && trust_anchor->simulated ? ", simulated" : "") + ")\n";
   } else {
     out += "FAIL (" + std::to_string(failed) + " of " + std::to_string(checks.all().size()) +
            " checks failed:";

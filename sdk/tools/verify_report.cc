@@ -30,7 +30,7 @@ int main(int argc, char** argv) {
       "unreadable input.",
       "verify-report"};
   std::string report_path;
-  std::vector<std::string> cert_paths, crl_paths, measurements, collateral_paths;
+  std::vector<std::string> cert_paths, crl_paths, measurements, collateral_paths, root_paths;
   std::string cert_table_path, cache_dir, product, policy_path, report_data, host_data, at;
   std::string tee, event_log_path;
   std::string kds_url = cloister::attestation::snp::kKdsBaseUrl;
@@ -52,6 +52,12 @@ int main(int argc, char** argv) {
                  "Certificate files (DER or PEM, bundles allowed): VCEK/VLEK, ASK/ASVK, ARK");
   app.add_option("--cert-table", cert_table_path,
                  "Extended-report certificate table (GHCB GUID table)");
+  app.add_option("--trust-root", root_paths,
+                 "Also trust this self-signed root (PEM or DER), beside AMD's and Intel's pinned "
+                 "ones: an ARK-<product> anchors SEV-SNP chains, any other TDX PCK chains. For "
+                 "the simulated secure processor: <state>/amd/<product>/ark.crt.pem or "
+                 "<state>/intel/root.crt.pem (docs/simulated-tee.md); verdicts then say "
+                 "simulated");
   app.add_option("--crl", crl_paths, "CRL files (DER or PEM): AMD's, or Intel's root and PCK CRLs");
   app.add_option("--cache-dir", cache_dir,
                  "Certificate/CRL/collateral cache directory (KDS and PCS layouts, see "
@@ -158,6 +164,17 @@ int main(int argc, char** argv) {
   if (!product.empty()) request.product = product;
 
   cloister::sdk::VerifierOptions options;
+  for (const auto& path : root_paths) {
+    auto bytes = cloister::read_file(path);
+    if (!bytes) return usage_error(bytes.error().message());
+    auto roots = cloister::attestation::parse_certificates(*bytes);
+    if (!roots) return usage_error("--trust-root " + path + ": " + roots.error().message());
+    for (auto& root : *roots) {
+      if (auto ok = cloister::sdk::check_trust_root(root); !ok)
+        return usage_error("--trust-root " + path + ": " + ok.error().message());
+      options.trust_roots.push_back(std::move(root));
+    }
+  }
   if (!cache_dir.empty()) options.cache_dir = cache_dir;
   options.online = online;
   options.kds_url = kds_url;

@@ -99,7 +99,7 @@ snp::SnpVerification verify(const SimulatedSnp& platform, const Bytes& report) {
   snp::SnpVerifyOptions options;
   options.time = unix_now();
   options.require_crl = true;
-  return snp::SnpVerifier({nullptr, {platform.amd().ca()}})
+  return snp::SnpVerifier({nullptr, {platform.amd().ca()}, {}})
       .verify(evidence_of(platform, report), options);
 }
 

@@ -49,7 +49,8 @@ tdx::TdxVerification verify(const SimulatedTdx& p, const Bytes& quote) {
   EXPECT_TRUE(tdx::add_collateral(*collateral, p.collateral_path().string(), evidence.collateral));
   tdx::TdxVerifyOptions options;
   options.time = unix_now();
-  return tdx::TdxVerifier({nullptr, p.intel().root().cert.public_key()}).verify(evidence, options);
+  return tdx::TdxVerifier({nullptr, {p.intel().root().cert.public_key()}})
+      .verify(evidence, options);
 }
 
 std::string dump(const Checks& checks) {

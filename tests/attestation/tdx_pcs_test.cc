@@ -89,7 +89,7 @@ class TdxPcsOnline : public ::testing::Test {
     TdxVerifyOptions options;
     options.time = at;
     options.allow_stale_collateral = true;  // the 2023 collateral is long past nextUpdate
-    return TdxVerifier({client(online), std::nullopt}).verify(evidence_, options);
+    return TdxVerifier({client(online), {}}).verify(evidence_, options);
   }
 
   LoopbackHttpServer server_;

@@ -321,7 +321,7 @@ TEST(TdxVerify, WrongRootIsRejected) {
   options.time = *parse_rfc3339("2026-06-01T00:00:00Z");
   TdxEvidence evidence;
   evidence.quote = tdx_vector("phala/quote_v4_b0c06f.dat");
-  const TdxVerification v = TdxVerifier({nullptr, fake.root_key()}).verify(evidence, options);
+  const TdxVerification v = TdxVerifier({nullptr, {fake.root_key()}}).verify(evidence, options);
   EXPECT_EQ(status_of(v, "tdx.pck.chain.root"), CheckStatus::kFail);
   EXPECT_EQ(detail_of(v, "tdx.pck.chain.root"),
             "the PCK chain ends in a root whose public key is not the trusted Intel SGX Root CA "
@@ -356,7 +356,7 @@ class FakeTdx : public ::testing::Test {
     return f;
   }
   const FakeIntel& fake = shared();
-  TdxVerifier verifier{TdxVerifierConfig{nullptr, shared().root_key()}};
+  TdxVerifier verifier{TdxVerifierConfig{nullptr, {shared().root_key()}}};
   FakePck pck = fake.pck();
 };
 

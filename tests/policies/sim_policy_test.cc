@@ -35,7 +35,7 @@ snp::SnpVerification snp_evidence(const sim::SimulatedSnp& platform) {
     e.certificates.push_back({attestation::Certificate::from_der(entry.data).value(), "table"});
   snp::SnpVerifyOptions options;
   options.time = unix_now();
-  auto v = snp::SnpVerifier({nullptr, {platform.amd().ca()}}).verify(e, options);
+  auto v = snp::SnpVerifier({nullptr, {platform.amd().ca()}, {}}).verify(e, options);
   EXPECT_EQ(v.checks.failures(), std::vector<std::string>{});
   return v;
 }
@@ -67,7 +67,7 @@ tdx::TdxVerification tdx_evidence(const sim::SimulatedTdx& platform) {
   tdx::TdxVerifyOptions options;
   options.time = unix_now();
   auto v =
-      tdx::TdxVerifier({nullptr, platform.intel().root().cert.public_key()}).verify(e, options);
+      tdx::TdxVerifier({nullptr, {platform.intel().root().cert.public_key()}}).verify(e, options);
   EXPECT_EQ(v.checks.failures(), std::vector<std::string>{});
   return v;
 }

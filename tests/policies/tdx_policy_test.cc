@@ -79,7 +79,7 @@ TEST(TdxPolicy, DebugTdsAreRejectedUnlessAllowed) {
   e.collateral = fake.collateral(1767225600, 1769904000);
   TdxVerifyOptions o;
   o.time = 1768435200;
-  const TdxVerification v = TdxVerifier({nullptr, fake.root_key()}).verify(e, o);
+  const TdxVerification v = TdxVerifier({nullptr, {fake.root_key()}}).verify(e, o);
   EXPECT_TRUE(v.checks.passed());
   Checks c = evaluate(default_tdx_policy(), v);
   EXPECT_EQ(c.failures(), std::vector<std::string>{"policy.tdx.debug"});
@@ -145,7 +145,7 @@ TEST(TdxPolicy, AcceptedStatusesAdvisoriesAndCollateralAge) {
   e.collateral = fake.collateral(1767225600, 1769904000);  // issued 2026-01-01
   TdxVerifyOptions o;
   o.time = 1768435200;  // 2026-01-15
-  const TdxVerification v = TdxVerifier({nullptr, fake.root_key()}).verify(e, o);
+  const TdxVerification v = TdxVerifier({nullptr, {fake.root_key()}}).verify(e, o);
   ASSERT_EQ(v.tcb->status, TcbStatus::kOutOfDate);
   Checks d = evaluate(default_tdx_policy(), v);
   EXPECT_EQ(d.failures(), std::vector<std::string>{"policy.tdx.tcb_status"});
@@ -172,7 +172,7 @@ TEST(TdxPolicy, AcceptedStatusesAdvisoriesAndCollateralAge) {
   // Without collateral nothing about the TCB can be accepted.
   TdxEvidence bare = e;
   bare.collateral = {};
-  const TdxVerification unknown = TdxVerifier({nullptr, fake.root_key()}).verify(bare, o);
+  const TdxVerification unknown = TdxVerifier({nullptr, {fake.root_key()}}).verify(bare, o);
   Checks u = evaluate(
       policy(R"({"accepted_advisory_ids": [], "collateral": {"maximum_age_days": 1}})"), unknown);
   EXPECT_EQ(u.failures(),

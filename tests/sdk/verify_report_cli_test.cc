@@ -100,3 +100,30 @@ TEST(VerifyReportCli, BadEvidenceIsAFailedVerificationNotAUsageError) {
 }
 
 }  // namespace
+
+TEST(VerifyReportCli, TheVerdictNamesItsTrustAnchorAndATrustRootMustBeSelfSigned) {
+  CLOISTER_REQUIRE_SNP_FACTS();
+  const std::string base =
+      v("genoa_v5_vcek_report.oak.bin") + " --certs " + v("genoa_vcek.oak.der") + kAt;
+  auto real = run(base + " --json");
+  EXPECT_EQ(real.status, 0) << real.out;
+  auto j = nlohmann::json::parse(real.out);
+  EXPECT_EQ(j["simulated"], false);
+  EXPECT_EQ(j["trust_anchor"]["simulated"], false);
+  EXPECT_NE(j["trust_anchor"]["subject"].get<std::string>().find("CN=ARK-Genoa"),
+            std::string::npos);
+  EXPECT_NE(j["trust_anchor"]["subject"].get<std::string>().find("O=Advanced Micro Devices"),
+            std::string::npos);
+
+  // A VCEK is not a root: its issuer's key signs it, not its own.
+  auto leaf = run(base + " --trust-root " + v("genoa_vcek.oak.der"));
+  EXPECT_EQ(leaf.status, 2);
+  EXPECT_NE(leaf.out.find("--trust-root " + v("genoa_vcek.oak.der") + ": trust root "),
+            std::string::npos)
+      << leaf.out;
+  EXPECT_NE(leaf.out.find("expected a self-signed root certificate"), std::string::npos);
+  // KDS's chain holds the ASK before the ARK: one certificate that is not a root refuses all.
+  EXPECT_EQ(run(base + " --trust-root " + v("kds_vcek_cert_chain_genoa.pem")).status, 2);
+  EXPECT_EQ(run(base + " --trust-root " + v("genoa_v5_vcek_report.oak.bin")).status, 2);
+  EXPECT_EQ(run(base + " --trust-root /nonexistent/root.pem").status, 2);
+}

@@ -221,10 +221,20 @@ void check_revocation(const std::vector<Sourced<Crl>>& crls, const Certificate& 
 }
 
 SnpVerifier::SnpVerifier(SnpVerifierConfig config)
-    : kds_(std::move(config.kds)), trusted_cas_(std::move(config.trusted_cas)) {}
+    : kds_(std::move(config.kds)),
+      trusted_cas_(std::move(config.trusted_cas)),
+      trusted_arks_(std::move(config.trusted_arks)) {}
 
-std::optional<SnpVerifier::TrustedCerts> SnpVerifier::trusted_certs(Product product,
-                                                                    VekKind kind) const {
+std::optional<SnpVerifier::TrustedCerts> SnpVerifier::trusted_certs(
+    Product product, VekKind kind, const Certificate* presented_ark,
+    const Certificate* presented_ica) const {
+  for (const auto& ark : trusted_arks_) {
+    if (ark.subject_cn() != ark_cn(product)) continue;
+    if ((presented_ark != nullptr && presented_ark->public_key().equals(ark.public_key())) ||
+        (presented_ark == nullptr && presented_ica != nullptr &&
+         presented_ica->verify_signed_by(ark.public_key())))
+      return TrustedCerts{&ark, nullptr};
+  }
   if (trusted_cas_.empty()) {
     const Certificate* ark = builtin_amd_ark(product);
     if (ark == nullptr) return std::nullopt;
@@ -342,7 +352,12 @@ SnpVerification SnpVerifier::verify(const SnpEvidence& evidence,
   // The chain to AMD's pinned root.
   std::shared_ptr<const ChainResult> chain;
   if (vek && product) {
-    const auto trusted = trusted_certs(*product, *kind);
+    const auto& ica_list = *kind == VekKind::kVcek ? supplied.asks : supplied.asvks;
+    const Sourced<Certificate>* supplied_ica = SuppliedCerts::find(ica_list, *product);
+    const Sourced<Certificate>* supplied_ark = SuppliedCerts::find(supplied.arks, *product);
+    const auto trusted =
+        trusted_certs(*product, *kind, supplied_ark ? &supplied_ark->value : nullptr,
+                      supplied_ica ? &supplied_ica->value : nullptr);
     auto foreign = supplied.foreign(*product);
     if (!foreign.empty()) {
       checks.fail("snp.chain.product",
@@ -350,17 +365,16 @@ SnpVerification SnpVerifier::verify(const SnpEvidence& evidence,
                   join(foreign, ", "),
                   "certificates of another product were supplied (cross-product chain)");
     }
+    std::optional<Certificate> ica;
+    std::optional<Certificate> kds_ark;
     if (!trusted) {
       checks.fail("snp.chain.ark", "AMD root for " + std::string(product_name(*product)), "none",
                   "no trusted ARK for " + std::string(product_name(*product)) +
                       " (AMD has published none this library pins)");
+    } else if (supplied_ica) {
+      ica = supplied_ica->value;
     } else {
-      std::optional<Certificate> ica;
-      std::optional<Certificate> kds_ark;
-      const auto& ica_list = *kind == VekKind::kVcek ? supplied.asks : supplied.asvks;
-      if (const auto* s = SuppliedCerts::find(ica_list, *product)) {
-        ica = s->value;
-      } else if (kds_) {
+      if (kds_) {
         std::lock_guard lock(mutex_);
         auto fetched = kds_->cert_chain(*product, *kind);
         if (fetched && *fetched) {
@@ -368,8 +382,14 @@ SnpVerification SnpVerifier::verify(const SnpEvidence& evidence,
           kds_ark = (*fetched)->value[1];
         }
       }
-      if (!ica) ica = *trusted->ica;
-      const Sourced<Certificate>* supplied_ark = SuppliedCerts::find(supplied.arks, *product);
+      if (!ica && trusted->ica) ica = *trusted->ica;
+    }
+    if (trusted && !ica) {
+      checks.fail("snp.chain.ica", ica_cn(*product, *kind), "none",
+                  "the evidence carries no intermediate certificate for the trusted " +
+                      trusted->ark->subject_cn() + " (supply it with --certs)");
+    } else if (trusted) {
+      out.anchor = *trusted->ark;
       const Certificate& ark =
           supplied_ark ? supplied_ark->value : (kds_ark ? *kds_ark : *trusted->ark);
       chain = chain_result(*trusted->ark, ark, *ica, vek->value, *product, *kind);

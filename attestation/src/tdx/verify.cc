@@ -288,10 +288,15 @@ void check_event_log(const TdxQuote& q, const Bytes& event_log, TdxVerification&
 }  // namespace
 
 TdxVerifier::TdxVerifier(TdxVerifierConfig config)
-    : pcs_(std::move(config.pcs)), configured_root_(std::move(config.trusted_root)) {}
+    : pcs_(std::move(config.pcs)), configured_roots_(std::move(config.trusted_roots)) {}
 
-const PublicKey& TdxVerifier::trusted_root() const {
-  return configured_root_ ? *configured_root_ : intel_sgx_root_key();
+const PublicKey& TdxVerifier::trusted_root(const Certificate* presented) const {
+  if (configured_roots_.empty()) return intel_sgx_root_key();
+  if (presented != nullptr) {
+    for (const auto& root : configured_roots_)
+      if (root.equals(presented->public_key())) return root;
+  }
+  return configured_roots_.front();
 }
 
 std::shared_ptr<const TdxVerifier::ChainResult> TdxVerifier::chain_result(
@@ -311,7 +316,7 @@ std::shared_ptr<const TdxVerifier::ChainResult> TdxVerifier::chain_result(
   } else {
     result->chain = *chain;
     Checks checks;
-    check_pck_chain(*chain, trusted_root(), checks);
+    check_pck_chain(*chain, trusted_root(&chain->root), checks);
     auto extensions = pck_extensions(chain->leaf);
     check_pck_extensions(*chain, extensions, checks);
     if (extensions) result->extensions = *extensions;
@@ -353,13 +358,14 @@ bool TdxVerifier::crl_signature_ok(const Crl& crl, const PublicKey& key,
   return ok;
 }
 
-bool TdxVerifier::signed_by_trusted_root(const Certificate& cert) const {
-  const std::string cache_key = "cert" + to_hex(cert.fingerprint());
+bool TdxVerifier::signed_by_root(const Certificate& cert, const PublicKey& root) const {
+  const std::string cache_key =
+      "cert" + to_hex(cert.fingerprint()) + to_hex(sha256(root.spki_der()));
   {
     std::lock_guard lock(mutex_);
     if (auto it = signatures_.find(cache_key); it != signatures_.end()) return it->second;
   }
-  const bool ok = static_cast<bool>(cert.verify_signed_by(trusted_root()));
+  const bool ok = static_cast<bool>(cert.verify_signed_by(root));
   std::lock_guard lock(mutex_);
   if (signatures_.size() >= kMaxCached) signatures_.clear();
   signatures_.emplace(cache_key, ok);
@@ -458,6 +464,7 @@ TdxVerification TdxVerifier::verify(const TdxEvidence& evidence,
 
   // ---- Collateral -----------------------------------------------------------------------
   const PckChain* pck = out.pck_chain ? &*out.pck_chain : nullptr;
+  const PublicKey& root = trusted_root(pck ? &pck->root : nullptr);
   const PckExtensions* ext = out.pck_extensions ? &*out.pck_extensions : nullptr;
   if (ext) out.tcb_info_url = pcs_tcb_info_url(kPcsBaseUrl, ext->fmspc);
 
@@ -498,7 +505,7 @@ TdxVerification TdxVerifier::verify(const TdxEvidence& evidence,
     checks.fail("tdx.crl.root", root_crl_expected, "none",
                 "no Root CA CRL supplied, cached or fetched (Intel serves it at " +
                     std::string(kIntelRootCaCrlUrl) + ")");
-  } else if (!crl_signature_ok(root_crl->value, trusted_root(), "trusted root")) {
+  } else if (!crl_signature_ok(root_crl->value, root, to_hex(sha256(root.spki_der())))) {
     checks.fail("tdx.crl.root", root_crl_expected, crl_found(*root_crl),
                 "the CRL is not an ECDSA-SHA256 signature of the trusted root");
   } else {
@@ -592,11 +599,10 @@ TdxVerification TdxVerifier::verify(const TdxEvidence& evidence,
         problems.push_back("key is " + c.public_key().describe() + ", expected EC P-256");
       if (c.issuer_cn() != kRootCaCn)
         problems.push_back("issuer is '" + c.issuer_cn() + "', expected '" + kRootCaCn + "'");
-      if (!signed_by_trusted_root(c))
+      if (!signed_by_root(c, root))
         problems.push_back("its signature does not verify with the trusted root key");
       for (const auto& other : all.certificates) {
-        if (other.value.subject_cn() == kRootCaCn &&
-            !other.value.public_key().equals(trusted_root()))
+        if (other.value.subject_cn() == kRootCaCn && !other.value.public_key().equals(root))
           problems.push_back("the collateral's root certificate (" + other.source +
                              ") is not the trusted root");
       }

@@ -61,19 +61,36 @@ struct VerifierOptions {
   std::string pcs_url = attestation::tdx::kPcsBaseUrl;
   // Trusted AMD CAs; empty: the AMD roots built into the library.
   std::vector<attestation::snp::AmdCa> trusted_cas;
-  // The root TDX PCK chains and collateral must end in; unset: the Intel SGX Root CA key
-  // built into the library.
-  std::optional<attestation::PublicKey> tdx_trusted_root;
+  // Self-signed roots trusted beside the vendors' pinned ones, such as a simulated secure
+  // processor's (docs/simulated-tee.md): an ARK-<product> certificate anchors SEV-SNP chains
+  // (the intermediate comes with the evidence), any other anchors TDX PCK chains and collateral.
+  // Never set by default; check_trust_root() says whether a certificate can be one.
+  std::vector<attestation::Certificate> trust_roots;
+};
+
+// Ok when `root` can be a trust root: self-signed (its signature verifies with its own key).
+Status check_trust_root(const attestation::Certificate& root);
+
+// The root a verdict's certificate chain was checked against and found to end in.
+struct TrustAnchor {
+  std::string subject;      // RFC 2253 one-line form
+  std::string fingerprint;  // SHA-256 of the DER, hex
+  // The root is a simulated secure processor's (its subject OU is
+  // attestation::kSimulatedOrganizationalUnit): the evidence proves nothing about hardware.
+  bool simulated = false;
 };
 
 struct Verdict {
   std::string tee;  // "snp" or "tdx"
   attestation::Checks checks;
   nlohmann::json report;  // every field (hex strings); null when the evidence is not a report
+  // Set when the chain's root check passed.
+  std::optional<TrustAnchor> trust_anchor;
 
   bool passed() const { return checks.passed(); }
-  // {"verdict": "pass"|"fail", "tee", "checks": [{"name","status","expected","found","detail"}],
-  //  "report": {...}}
+  // {"verdict": "pass"|"fail", "tee", "simulated": bool,
+  //  "trust_anchor": {"subject","fingerprint","simulated"} or null,
+  //  "checks": [{"name","status","expected","found","detail"}], "report": {...}}
   nlohmann::json to_json() const;
   // One line per check, then the verdict.
   std::string to_text() const;

@@ -37,6 +37,7 @@ struct SnpVerifyOptions {
 struct SnpVerification {
   std::optional<SnpReport> report;  // absent when the bytes are not a report at all
   std::optional<Product> product;
+  std::optional<Certificate> anchor;  // the trusted ARK the chain was checked against
   std::optional<Certificate> vek;
   std::optional<VekKind> vek_kind;
   std::optional<VekExtensions> vek_extensions;
@@ -52,6 +53,11 @@ struct SnpVerifierConfig {
   // (builtin_amd_ca()). Anything else (a test hierarchy, a simulated secure processor's root)
   // must be configured explicitly.
   std::vector<AmdCa> trusted_cas;
+  // Self-signed ARKs (subject CN ARK-<product>) trusted beside those CAs, such as a simulated
+  // secure processor's. The intermediate (ASK/ASVK) must come with the evidence. A chain is
+  // checked against the ARK it presents when that is one of these (or one its intermediate's
+  // signature verifies with), else against the CA above.
+  std::vector<Certificate> trusted_arks;
 };
 
 // Thread-safe. Results of chain checks (the RSA signatures and the VEK's decoded extensions and
@@ -75,15 +81,20 @@ class SnpVerifier {
                                                   const Certificate& ica, const Certificate& vek,
                                                   Product product, VekKind kind) const;
 
-  // The trusted ARK and the intermediate for `kind`: the configured CAs, else the built-in ones.
+  // The trusted ARK and the intermediate for `kind` (nullptr: it must come with the evidence):
+  // one of the trusted ARKs the presented chain leads to, else the configured CAs, else the
+  // built-in ones.
   struct TrustedCerts {
     const Certificate* ark;
     const Certificate* ica;
   };
-  std::optional<TrustedCerts> trusted_certs(Product product, VekKind kind) const;
+  std::optional<TrustedCerts> trusted_certs(Product product, VekKind kind,
+                                            const Certificate* presented_ark,
+                                            const Certificate* presented_ica) const;
 
   std::shared_ptr<KdsClient> kds_;
   std::vector<AmdCa> trusted_cas_;
+  std::vector<Certificate> trusted_arks_;
   mutable std::mutex mutex_;  // guards kds_ use and cache_
   mutable std::map<std::string, std::shared_ptr<const ChainResult>> cache_;
 };

@@ -61,10 +61,11 @@ struct TdxVerification {
 struct TdxVerifierConfig {
   // Supplies collateral the evidence lacks (cache, then PCS when online).
   std::shared_ptr<PcsClient> pcs;
-  // The root the PCK chain and the collateral signing chain must end in. Unset: the Intel SGX
-  // Root CA key pinned in this library. Anything else (a test hierarchy, a simulated secure
-  // processor's root) must be configured explicitly.
-  std::optional<PublicKey> trusted_root;
+  // The roots a PCK chain and the collateral signing chain may end in; each quote is checked
+  // against the one its PCK chain presents (else the first). Empty: the Intel SGX Root CA key
+  // pinned in this library. Anything else (a test hierarchy, a simulated secure processor's
+  // root) must be configured explicitly; list intel_sgx_root_key() too to keep trusting Intel.
+  std::vector<PublicKey> trusted_roots;
 };
 
 // Thread-safe. What does not depend on the quote's own bytes or the time is cached, keyed by
@@ -91,14 +92,15 @@ class TdxVerifier {
   bool signature_ok(const PublicKey& key, const std::string& key_id, ByteView message,
                     ByteView raw_signature) const;
   bool crl_signature_ok(const Crl& crl, const PublicKey& key, const std::string& key_id) const;
-  // Memoised check that `cert` is signed by the trusted root.
-  bool signed_by_trusted_root(const Certificate& cert) const;
+  // Memoised check that `cert` is signed by `root`.
+  bool signed_by_root(const Certificate& cert, const PublicKey& root) const;
 
-  // The configured root, else Intel's (built on first use: SNP-only callers never pay for it).
-  const PublicKey& trusted_root() const;
+  // The trusted root with the key `presented` carries, else the first configured root, else
+  // Intel's (built on first use: SNP-only callers never pay for it).
+  const PublicKey& trusted_root(const Certificate* presented) const;
 
   std::shared_ptr<PcsClient> pcs_;
-  std::optional<PublicKey> configured_root_;
+  std::vector<PublicKey> configured_roots_;
   mutable std::mutex mutex_;  // guards pcs_ use and the caches
   mutable std::map<std::string, std::shared_ptr<const ChainResult>> chains_;
   mutable std::map<std::string, bool> signatures_;

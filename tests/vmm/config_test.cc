@@ -192,6 +192,19 @@ TEST(ConfigTest, BootNeedsExactlyOneImage) {
   EXPECT_NE(error_of({{"boot", {{"kernel", ""}}}}).find("non-empty path"), std::string::npos);
 }
 
+TEST(ConfigTest, HardwareTeesNeedKvm) {
+  EXPECT_EQ(error_of({{"tee", "snp"}, {"hypervisor", "emu"}, {"boot", {{"firmware", "/f"}}}}),
+            "config: hypervisor: emu cannot launch tee snp (SEV-SNP and TDX need KVM on capable "
+            "hardware): give hypervisor kvm or auto, or tee sim-snp / sim-tdx");
+  EXPECT_NE(error_of({{"tee", "tdx"}, {"hypervisor", "emu"}, {"boot", {{"igvm", "/g"}}}})
+                .find("emu cannot launch tee tdx"),
+            std::string::npos);
+  for (const char* tee : {"sim-snp", "sim-tdx"}) {
+    auto ok = parse_config({{"tee", tee}, {"hypervisor", "emu"}, {"boot", {{"firmware", "/f"}}}});
+    EXPECT_TRUE(ok.ok()) << tee << ": " << ok.error().message();
+  }
+}
+
 TEST(ConfigTest, RejectsNonJsonText) {
   auto c = parse_config_text("{\"boot\": ");
   ASSERT_FALSE(c.ok());

@@ -151,8 +151,14 @@ Result<std::vector<RegionSpec>> confidential_layout(std::uint64_t ram_size,
 
 HypervisorFactory configured_hypervisor(const VmConfig& config, Logger& log,
                                         std::string kvm_device) {
-  return [kind = config.hypervisor, seccomp = config.seccomp, &log,
-          device = std::move(kvm_device)] { return open_hypervisor(kind, device, seccomp, log); };
+  // SEV-SNP and TDX hardware launches need KVM: `auto` does not fall back to the emulator.
+  const bool hardware_tee = config.tee.kind == TeeKind::kSnp || config.tee.kind == TeeKind::kTdx;
+  const HypervisorKind kind = hardware_tee && config.hypervisor == HypervisorKind::kAuto
+                                  ? HypervisorKind::kKvm
+                                  : config.hypervisor;
+  return [kind, seccomp = config.seccomp, &log, device = std::move(kvm_device)] {
+    return open_hypervisor(kind, device, seccomp, log);
+  };
 }
 
 Result<std::unique_ptr<Vmm>> build_vmm(const VmConfig& config, Logger& log, Metrics& metrics,

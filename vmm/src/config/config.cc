@@ -415,6 +415,12 @@ Result<VmConfig> parse_config(const json& doc) {
                  std::string(tee_name(config.tee.kind)) +
                  ") starts from measured firmware or an IGVM file, not a bare kernel: give "
                  "boot.firmware or boot.igvm");
+  if ((config.tee.kind == TeeKind::kSnp || config.tee.kind == TeeKind::kTdx) &&
+      config.hypervisor == HypervisorKind::kEmu)
+    return Error("config: hypervisor: emu cannot launch tee " +
+                 std::string(tee_name(config.tee.kind)) +
+                 " (SEV-SNP and TDX need KVM on capable hardware): give hypervisor kvm or auto, "
+                 "or tee sim-snp / sim-tdx");
   if (config.tee.kind == TeeKind::kNone && config.boot.igvm)
     return Error(
         "config: boot.igvm: IGVM files describe confidential launches; give tee "

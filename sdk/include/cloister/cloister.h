@@ -71,7 +71,9 @@ int cloister_verifier_new(const char* options_json, cloister_verifier** out, cha
 void cloister_verifier_free(cloister_verifier* verifier);
 
 /* Verifies. On CLOISTER_PASS or CLOISTER_FAIL, *verdict_json receives
- *   {"verdict": "pass"|"fail", "tee": "snp"|"tdx", "checks": [...], "report": {...}};
+ *   {"verdict": "pass"|"fail", "tee": "snp"|"tdx", "simulated": bool,
+ *    "trust_anchor": {"subject", "fingerprint", "simulated"} or null, "checks": [...],
+ *    "report": {...}};
  * on CLOISTER_EINVAL it receives {"error": "..."}. */
 int cloister_verify(const cloister_verifier* verifier, const cloister_verify_request* request,
                     char** verdict_json);

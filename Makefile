@@ -35,13 +35,18 @@ sanitize: deps
 	@cmake --build build-asan -j$(JOBS) -- --no-print-directory
 	@ctest --test-dir build-asan -j$(JOBS) --output-on-failure
 
-# libFuzzer binaries (clang); runs each over its seed corpus. Fuzz longer with e.g.
-#   build-fuzz/tests/attestation/fuzz_snp_report -max_total_time=600 CORPUS_DIR
+# libFuzzer binaries (clang); runs each over its seed corpus with a per-input timeout and an RSS
+# limit. With FUZZ_SECONDS=N (and optionally FUZZ_TARGETS="fuzz_igvm fuzz_ovmf") also a campaign:
+# every target fuzzes N seconds, new coverage is merged into its in-tree corpus, and a table of
+# executions is printed (scripts/fuzz-campaign.sh).
+FUZZ_SECONDS ?=
+FUZZ_TARGETS ?=
 fuzz:
 	@scripts/install-deps.sh build fuzz
 	@CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCLOISTER_FUZZ=ON >/dev/null
 	@cmake --build build-fuzz -j$(JOBS) -- --no-print-directory
 	@ctest --test-dir build-fuzz -j$(JOBS) -L fuzz --output-on-failure
+	@if [ -n "$(FUZZ_SECONDS)" ]; then scripts/fuzz-campaign.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS); fi
 
 format:
 	@git ls-files '*.cc' '*.c' '*.h' | xargs clang-format -i

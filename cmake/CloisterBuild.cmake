@@ -111,4 +111,15 @@ function(cloister_fuzzer name)
                    ${PROJECT_SOURCE_DIR}/tests/fuzz/run-corpus.sh $<TARGET_FILE:${name}>
                    ${ARG_CORPUS})
   set_tests_properties(fuzz.${name}.corpus PROPERTIES LABELS fuzz)
+  # One line per target for scripts/fuzz-campaign.sh: name, binary, seed corpus specs.
+  list(JOIN ARG_CORPUS " " corpus)
+  set_property(GLOBAL APPEND PROPERTY CLOISTER_FUZZERS
+                                      "${name} $<TARGET_FILE:${name}> ${corpus}")
+endfunction()
+
+# Writes BUILD/fuzz-targets.txt from every cloister_fuzzer(); call once, after all folders.
+function(cloister_write_fuzz_manifest)
+  get_property(fuzzers GLOBAL PROPERTY CLOISTER_FUZZERS)
+  list(JOIN fuzzers "\n" content)
+  file(GENERATE OUTPUT ${CMAKE_BINARY_DIR}/fuzz-targets.txt CONTENT "${content}\n")
 endfunction()

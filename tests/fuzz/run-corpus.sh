@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Runs a fuzz target over its seed corpus.
+# Runs a fuzz target over its seed corpus. A libFuzzer binary (make fuzz) gets a per-input
+# timeout and an RSS limit, so a slow or memory-hungry input fails the test as a finding
+# ($FUZZ_TIMEOUT seconds, default 10; $FUZZ_RSS_MB, default 2048); the replay driver of the
+# other builds ignores those flags.
 # usage: run-corpus.sh TARGET PATH...
 #   PATH is a file or directory in the source tree, or vectors:RELATIVE (a file, directory or
 #   glob inside the shared vectors), which is skipped with a note when the vectors are absent.
@@ -32,4 +35,4 @@ if [[ ${#inputs[@]} -eq 0 ]]; then
   exit 1
 fi
 echo "running $(basename "$target") over ${#inputs[@]} seed inputs"
-exec "$target" "${inputs[@]}"
+exec "$target" -timeout="${FUZZ_TIMEOUT:-10}" -rss_limit_mb="${FUZZ_RSS_MB:-2048}" "${inputs[@]}"

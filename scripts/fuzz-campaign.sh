@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# A fuzzing campaign over the libFuzzer build (make fuzz FUZZ_SECONDS=N calls it): each target
+# runs for SECONDS from its seeds with a per-input timeout and an RSS limit (so hangs and memory
+# blow-ups are findings), the inputs that add coverage are merged back into the target's in-tree
+# corpus, and a table of executions per target is printed and written to
+# BUILD/fuzz-report.md. A crash, timeout or OOM leaves its input in BUILD/fuzz-artifacts/ and
+# makes the script exit 1.
+# usage: scripts/fuzz-campaign.sh BUILD_DIR SECONDS [TARGET...]
+set -euo pipefail
+build=$(cd "$1" && pwd)
+seconds=$2
+shift 2
+wanted=("$@")
+root="$(cd "$(dirname "$0")/.." && pwd)"
+manifest="$build/fuzz-targets.txt"
+vectors=${CLOISTER_VECTORS:-$root/../shared/vectors}
+timeout=${FUZZ_TIMEOUT:-10}
+rss_mb=${FUZZ_RSS_MB:-2048}
+[[ -f "$manifest" ]] || { echo "fuzz-campaign: $manifest missing (configure with -DCLOISTER_FUZZ=ON)" >&2; exit 2; }
+[[ "$seconds" =~ ^[0-9]+$ && "$seconds" -gt 0 ]] || { echo "fuzz-campaign: SECONDS must be a positive integer, found '$seconds'" >&2; exit 2; }
+
+mkdir -p "$build/fuzz-work" "$build/fuzz-artifacts"
+report="$build/fuzz-report.md"
+{
+  echo "| target | seconds | executions | exec/s | peak RSS MiB | in-tree corpus | result |"
+  echo "|---|---:|---:|---:|---:|---:|---|"
+} >"$report"
+failed=0
+while read -r name binary specs; do
+  [[ -n "$name" ]] || continue
+  if [[ ${#wanted[@]} -gt 0 ]] && ! printf '%s\n' "${wanted[@]}" | grep -qx "$name"; then continue; fi
+  work="$build/fuzz-work/$name"
+  mkdir -p "$work"
+  intree=""
+  for spec in $specs; do
+    if [[ "$spec" == vectors:* ]]; then
+      [[ -d "$vectors" ]] || continue
+      spec="$vectors/${spec#vectors:}"
+    fi
+    for match in $spec; do
+      if [[ -d "$match" ]]; then
+        [[ -z "$intree" && "$match" == "$root"/* ]] && intree=$match
+        find "$match" -type f -exec cp -n -t "$work" {} +
+      elif [[ -f "$match" ]]; then
+        cp -n "$match" "$work/"
+      fi
+    done
+  done
+  log="$build/fuzz-work/$name.log"
+  status=0
+  "$binary" "$work" -max_total_time="$seconds" -timeout="$timeout" -rss_limit_mb="$rss_mb" \
+    -print_final_stats=1 -artifact_prefix="$build/fuzz-artifacts/$name-" >"$log" 2>&1 || status=$?
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log" | tail -1)
+  result=clean
+  if [[ $status -ne 0 ]]; then
+    result="FINDING (exit $status, see $log)"
+    failed=1
+  fi
+  size="-"
+  if [[ -n "$intree" ]]; then
+    "$binary" -merge=1 -timeout="$timeout" -rss_limit_mb="$rss_mb" "$intree" "$work" >>"$log" 2>&1 || true
+    size=$(find "$intree" -type f | wc -l)
+  fi
+  rate=$(( ${execs:-0} / seconds ))
+  printf '| %s | %d | %s | %s | %s | %s | %s |\n' "$name" "$seconds" "${execs:-?}" "$rate" \
+    "${rss:-?}" "$size" "$result" | tee -a "$report"
+done <"$manifest"
+echo "fuzz-campaign: table written to $report"
+exit $failed

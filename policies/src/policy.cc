@@ -475,7 +475,7 @@ Result<Policy> parse_policy(std::string_view text) {
 }
 
 Result<Policy> load_policy(const std::filesystem::path& path) {
-  CLOISTER_TRY(std::string text, read_text_file(path));
+  CLOISTER_TRY(std::string text, read_text_file(path, kPolicyFileLimit));
   auto policy = parse_policy(text);
   if (!policy) return policy.error().with_context(path.string());
   return policy;

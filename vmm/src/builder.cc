@@ -72,17 +72,14 @@ IrqLine irq_line(Vm& vm, std::uint32_t irq, Logger& log) {
   };
 }
 
-constexpr std::uint64_t kMaxIgvmSize = 256ull << 20;
 // The vCPU model of SEV-SNP launches when the configuration names none: QEMU's EPYC-v4.
 constexpr std::string_view kDefaultSnpVcpuType = "EPYC-v4";
 
 Result<std::shared_ptr<const Bytes>> read_image(const std::string& what, const std::string& path,
-                                                std::uint64_t limit) {
-  auto bytes = read_file(path);
+                                                const FileLimit& limit) {
+  auto bytes = read_file(path, limit);
   if (!bytes) return bytes.error().with_context(what);
-  if (bytes->empty() || bytes->size() > limit)
-    return Error(what + " " + path + ": " + std::to_string(bytes->size()) +
-                 " bytes, expected 1 to " + std::to_string(limit));
+  if (bytes->empty()) return Error(what + " " + path + ": the file is empty");
   return std::make_shared<const Bytes>(std::move(*bytes));
 }
 
@@ -94,11 +91,11 @@ Result<fw::LaunchPlan> confidential_plan(const VmConfig& config) {
   in.tee = is_snp(config.tee.kind) ? fw::Tee::kSevSnp : fw::Tee::kTdx;
   in.vcpus = config.vcpus;
   if (config.boot.igvm) {
-    CLOISTER_TRY(auto bytes, read_image("boot.igvm", *config.boot.igvm, kMaxIgvmSize));
+    CLOISTER_TRY(auto bytes, read_image("boot.igvm", *config.boot.igvm, fw::kIgvmFileLimit));
     in.igvm = fw::LaunchFile{"boot.igvm " + *config.boot.igvm, std::move(bytes)};
   } else {
     CLOISTER_TRY(auto bytes,
-                 read_image("boot.firmware", *config.boot.firmware, L::kFirmwareMaxSize));
+                 read_image("boot.firmware", *config.boot.firmware, fw::kFirmwareFileLimit));
     in.firmware = fw::LaunchFile{"boot.firmware " + *config.boot.firmware, std::move(bytes)};
     if (in.tee == fw::Tee::kTdx) in.memory_bytes = config.memory_bytes;
   }

@@ -122,8 +122,9 @@ Status merge_tee_flags(const Flags& f, json& doc) {
   put("sim_state_dir", t.sim_state);
   if (t.author_key) options["author_key"] = true;
   if (t.sim_platform) {
-    CLOISTER_TRY(auto text, read_text_file(*t.sim_platform));
-    json platform = json::parse(text, nullptr, false);
+    auto text = read_text_file(*t.sim_platform, kSimPlatformFileLimit);
+    if (!text) return text.error().with_context("--sim-platform");
+    json platform = json::parse(*text, nullptr, false);
     if (platform.is_discarded())
       return Error("--sim-platform " + *t.sim_platform + ": not valid JSON");
     options["sim_platform"] = std::move(platform);
@@ -141,8 +142,9 @@ Status merge_tee_flags(const Flags& f, json& doc) {
 Result<json> merged_document(const Flags& f) {
   json doc = json::object();
   if (!f.config_file.empty()) {
-    CLOISTER_TRY(auto text, read_text_file(f.config_file));
-    doc = json::parse(text, nullptr, false);
+    auto text = read_text_file(f.config_file, kConfigFileLimit);
+    if (!text) return text.error().with_context("config");
+    doc = json::parse(*text, nullptr, false);
     if (doc.is_discarded()) return Error("config " + f.config_file + ": not valid JSON");
     if (!doc.is_object()) return Error("config " + f.config_file + ": expected a JSON object");
   }

@@ -53,6 +53,7 @@
 #include <vector>
 
 #include "cloister/common/bytes.h"
+#include "cloister/common/file.h"
 #include "cloister/common/result.h"
 #include "cloister/firmware_loader/launch_plan.h"
 
@@ -125,6 +126,10 @@ struct IgvmOtherPlatformDirective {
 using IgvmDirective =
     std::variant<IgvmPageData, IgvmVpContext, IgvmParameterAreaHeader, IgvmParameterInsert,
                  IgvmParameterUse, IgvmRequiredMemory, IgvmSnpIdBlock, IgvmOtherPlatformDirective>;
+
+// An IGVM file as cloister-vmm and cloister-measure load it (the format allows 4 GiB).
+inline constexpr FileLimit kIgvmFileLimit{
+    256u << 20, "an IGVM file can be (COCONUT-SVSM's files are a few MiB)"};
 
 class IgvmFile {
  public:

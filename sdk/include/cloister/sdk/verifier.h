@@ -14,10 +14,18 @@
 #include "cloister/attestation/tdx/verify.h"
 #include "cloister/attestation/verdict.h"
 #include "cloister/common/bytes.h"
+#include "cloister/common/file.h"
 #include "cloister/common/time.h"
 #include "cloister/policy/policy.h"
 
 namespace cloister::sdk {
+
+// An evidence file (verify-report REPORT). A TDX quote is about 5 KiB with its PCK chain; Linux
+// hands an SNP guest at most 16 KiB of certificate table.
+inline constexpr FileLimit kEvidenceFileLimit{
+    1u << 20,
+    "an SEV-SNP report with its certificate table or a TDX quote can be (a report is 1184 bytes, "
+    "a quote about 5 KiB)"};
 
 struct VerifyRequest {
   // SEV-SNP: the 1184-byte report, optionally followed by the extended-report certificate table

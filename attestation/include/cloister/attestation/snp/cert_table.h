@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cloister/common/bytes.h"
+#include "cloister/common/file.h"
 
 namespace cloister::attestation::snp {
 
@@ -37,6 +38,12 @@ struct CertTableEntry {
   std::uint32_t length = 0;
   Bytes data;
 };
+
+// A certificate table file (verify-report --cert-table).
+inline constexpr FileLimit kCertTableFileLimit{
+    1u << 20,
+    "an extended-report certificate table can be (VCEK, ASK and ARK take about 5 KiB; Linux "
+    "hands a guest at most 16 KiB)"};
 
 // Parses a table. Rejected, with the entry index and reason: no terminator, an entry whose data
 // lies inside the header or past the end, zero-length entries, overlapping data, duplicate

@@ -152,6 +152,13 @@ struct TdxCollateral {
   }
 };
 
+// One collateral input (file, cache entry or fetched body). The limit is what the HTTP client
+// takes from PCS (HttpClientOptions::max_body_bytes), so cached collateral always reads back.
+inline constexpr FileLimit kCollateralFileLimit{
+    4u << 20,
+    "TDX collateral can be (a TCB Info is about 10 KiB, a whole collateral bundle about 30 KiB; "
+    "4 MiB is what cloister fetches)"};
+
 // Adds one collateral input, recognised by content: a PCS TCB Info or QE Identity response
 // (JSON), a collateral bundle (JSON with the keys tcb_info, tcb_info_signature,
 // tcb_info_issuer_chain, qe_identity, qe_identity_signature, qe_identity_issuer_chain, pck_crl,

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cloister/attestation/tdx/quote.h"
+#include "cloister/common/file.h"
 
 namespace cloister::attestation::tdx {
 
@@ -99,6 +100,10 @@ struct CcEventLog {
   std::vector<CcEvent> events;  // after the header
   std::size_t bytes_used = 0;   // header + events; the rest of the area is 0xFF (or 0x00) fill
 };
+
+// An event log file (verify-report --event-log): the CCEL log area as the guest read it.
+inline constexpr FileLimit kEventLogFileLimit{
+    16u << 20, "a CC event log can be (firmware boot logs take tens of KiB)"};
 
 // Parses a log. Every length is checked before it is read; rejected, naming the event number
 // and offset: a missing or malformed Spec ID header, a log without SHA-384, an event whose

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cloister/common/file.h"
 #include "cloister/common/result.h"
 #include "cloister/firmware_loader/machine.h"
 #include "cloister/vmm/log.h"
@@ -103,6 +104,12 @@ inline constexpr std::uint32_t kMaxVcpus = fw::kMaxVcpus;
 inline constexpr std::uint64_t kMinMemory = 4ull << 20;
 inline constexpr std::uint64_t kMaxMemory = fw::kMaxGuestMemory;
 inline constexpr std::size_t kMaxVirtioDevices = 8;  // virtio-mmio slots: disks + vsock
+
+// A config file (--config) and a simulated platform description (--sim-platform).
+inline constexpr FileLimit kConfigFileLimit{1u << 20,
+                                            "a VM config can be (a config is a few hundred bytes)"};
+inline constexpr FileLimit kSimPlatformFileLimit{
+    64u << 10, "a simulated platform description can be (it is a few hundred bytes)"};
 
 Result<VmConfig> parse_config(const nlohmann::json& document);
 Result<VmConfig> parse_config_text(std::string_view json_text);

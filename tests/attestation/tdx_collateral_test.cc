@@ -168,7 +168,7 @@ TEST(TdxCollateral, OutOfRangeAndMalformedValuesAreRejected) {
             "YYYY-MM-DD (expected e.g. 2025-11-21T00:00:00Z)");
   // The same key twice: two parsers could disagree on which value the signature covers.
   EXPECT_EQ(tcb_info_error("\"pceId\":\"0000\"", "\"pceId\":\"0000\",\"pceId\":\"0001\""),
-            "TCB Info: duplicate key 'pceId'");
+            "TCB Info: duplicate key \"pceId\" at /pceId");
   EXPECT_EQ(parse_tcb_info_response("{\"tcbInfo\":{},\"signature\":\"00\",\"extra\":1}")
                 .error()
                 .message(),

@@ -49,7 +49,13 @@ TEST(Policy, EmptyPolicyMeansSecureDefaults) {
 }
 
 TEST(Policy, ErrorsNameTheJsonPath) {
-  EXPECT_EQ(error_of("{"), "policy: not valid JSON");
+  EXPECT_EQ(error_of("{"),
+            "policy: not valid JSON (parse error at line 1, column 2: syntax error while parsing "
+            "object key - unexpected end of input; expected string literal)");
+  EXPECT_EQ(error_of(R"({"snp": {"measurements": []}, "snp": {}})"),
+            "policy: duplicate key \"snp\" at /snp");
+  EXPECT_EQ(error_of(R"({"tdx": {"mr_td": [], "mr_td": []}})"),
+            "policy: duplicate key \"mr_td\" at /tdx/mr_td");
   EXPECT_EQ(error_of("[]"), "policy /: expected an object");
   EXPECT_EQ(error_of(R"({"version": 2})"), "policy /version: expected 1 (the only policy version)");
   EXPECT_EQ(error_of(R"({"snp": {"measurements": ["00"]}})"),

@@ -18,6 +18,7 @@
 #include <optional>
 
 #include "cloister/common/file.h"
+#include "cloister/common/json.h"
 #include "cloister/vmm/api/api.h"
 #include "cloister/vmm/builder.h"
 #include "cloister/vmm/config/config.h"
@@ -124,10 +125,8 @@ Status merge_tee_flags(const Flags& f, json& doc) {
   if (t.sim_platform) {
     auto text = read_text_file(*t.sim_platform, kSimPlatformFileLimit);
     if (!text) return text.error().with_context("--sim-platform");
-    json platform = json::parse(*text, nullptr, false);
-    if (platform.is_discarded())
-      return Error("--sim-platform " + *t.sim_platform + ": not valid JSON");
-    options["sim_platform"] = std::move(platform);
+    CLOISTER_TRY(options["sim_platform"],
+                 parse_json_strict(*text, "--sim-platform " + *t.sim_platform));
   }
   json tee = doc.contains("tee") ? doc["tee"] : json("none");
   if (tee.is_string()) tee = json{{"kind", tee}};
@@ -144,8 +143,7 @@ Result<json> merged_document(const Flags& f) {
   if (!f.config_file.empty()) {
     auto text = read_text_file(f.config_file, kConfigFileLimit);
     if (!text) return text.error().with_context("config");
-    doc = json::parse(*text, nullptr, false);
-    if (doc.is_discarded()) return Error("config " + f.config_file + ": not valid JSON");
+    CLOISTER_TRY(doc, parse_json_strict(*text, "config " + f.config_file));
     if (!doc.is_object()) return Error("config " + f.config_file + ": expected a JSON object");
   }
   if (f.firmware || f.kernel || f.igvm) {

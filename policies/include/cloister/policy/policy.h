@@ -147,7 +147,8 @@ inline constexpr FileLimit kPolicyFileLimit{
 
 // Strict parse. Errors name the JSON path: "policy /snp/measurements/1: expected 48 bytes (96
 // hex digits), found 47 bytes", "policy /snp/guest_policy: unknown key 'allow_debugg'",
-// "policy /tdx/accepted_tcb_statuses/0: 'Revoked' cannot be accepted".
+// "policy /tdx/accepted_tcb_statuses/0: 'Revoked' cannot be accepted"; a key given twice in one
+// object is refused too: "policy: duplicate key \"snp\" at /snp".
 Result<Policy> parse_policy(std::string_view json_text);
 // parse_policy() of the file at `path`, read within kPolicyFileLimit.
 Result<Policy> load_policy(const std::filesystem::path& path);

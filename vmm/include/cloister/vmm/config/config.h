@@ -112,6 +112,8 @@ inline constexpr FileLimit kSimPlatformFileLimit{
     64u << 10, "a simulated platform description can be (it is a few hundred bytes)"};
 
 Result<VmConfig> parse_config(const nlohmann::json& document);
+// parse_config() of JSON text, parsed strictly: a key given twice in one object is refused with
+// its path ("config: duplicate key \"vcpus\" at /vcpus").
 Result<VmConfig> parse_config_text(std::string_view json_text);
 
 // The canonical JSON of a config (as vm.info reports it); parse_config(to_json(c)) == c.

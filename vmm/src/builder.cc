@@ -152,20 +152,25 @@ HypervisorFactory configured_hypervisor(const VmConfig& config, Logger& log,
           device = std::move(kvm_device)] { return open_hypervisor(kind, device, seccomp, log); };
 }
 
-Result<std::unique_ptr<Vmm>> build_vmm(const VmConfig& config, Logger& log, Metrics& metrics,
-                                       const HypervisorFactory& open_hypervisor) {
+Result<VmInputs> load_vm_inputs(const VmConfig& config) {
+  VmInputs inputs;
+  if (config.tee.kind != TeeKind::kNone) {
+    CLOISTER_TRY(auto plan, confidential_plan(config));
+    CLOISTER_TRY(inputs.tee, make_tee_backend(config.tee, std::move(plan)));
+  } else {
+    CLOISTER_TRY(inputs.tee, make_tee_backend(config.tee, std::nullopt));
+    CLOISTER_TRY(inputs.images, load_boot_images(config.boot));
+  }
+  return inputs;
+}
+
+Result<std::unique_ptr<Vmm>> build_vmm(const VmConfig& config, VmInputs inputs, Logger& log,
+                                       Metrics& metrics, const HypervisorFactory& open_hypervisor) {
   Vmm::Parts parts;
   parts.config = config;
   const bool confidential = config.tee.kind != TeeKind::kNone;
-  // Everything that can be checked without the hypervisor comes first.
-  BootImages images;
-  if (confidential) {
-    CLOISTER_TRY(auto plan, confidential_plan(config));
-    CLOISTER_TRY(parts.tee, make_tee_backend(config.tee, std::move(plan)));
-  } else {
-    CLOISTER_TRY(parts.tee, make_tee_backend(config.tee, std::nullopt));
-    CLOISTER_TRY(images, load_boot_images(config.boot));
-  }
+  parts.tee = std::move(inputs.tee);
+  const BootImages& images = inputs.images;
   parts.boot_kind = confidential ? BootKind::kFirmware : images.kind;
   std::vector<std::unique_ptr<VirtioDevice>> virtio_devices;  // slot order: disks, then vsock
   for (const auto& disk : config.disks) {

@@ -5,8 +5,9 @@
 //                    [--hypervisor auto|kvm|emu]
 //                    [--api-socket PATH] [--console SPEC] ...
 //   cloister-vmm validate --config vm.json      prints the canonical config or the first error
-// Exit status: 0 clean stop, 1 host/VMM error, 2 bad configuration, 3 guest fault,
-// 4 guest reported failure through the debug-exit port (docs/operator.md).
+// Exit status: 0 clean stop, 1 host/VMM error, 2 bad configuration or input file (unreadable,
+// too large or malformed), 3 guest fault, 4 guest reported failure through the debug-exit port
+// (docs/operator.md).
 #include <malloc.h>
 #include <poll.h>
 #include <signal.h>
@@ -213,7 +214,13 @@ int run_vm(const VmConfig& config) {
     return kExitHostError;
   }
 
-  auto vmm = build_vmm(config, log, metrics, configured_hypervisor(config, log));
+  auto inputs = load_vm_inputs(config);
+  if (!inputs) {
+    log.error("vm.input_invalid", inputs.error().message());
+    return kExitConfig;
+  }
+  auto vmm =
+      build_vmm(config, std::move(*inputs), log, metrics, configured_hypervisor(config, log));
   if (!vmm) {
     log.error("vm.build_failed", vmm.error().message());
     return kExitHostError;

@@ -129,10 +129,16 @@ using IgvmDirective =
 
 // An IGVM file as cloister-vmm and cloister-measure load it (the format allows 4 GiB).
 inline constexpr FileLimit kIgvmFileLimit{
-    256u << 20, "an IGVM file can be (COCONUT-SVSM's files are a few MiB)"};
+    256u << 20,
+    "an IGVM file can be (a launch populates at most 1 GiB; COCONUT-SVSM's files are a few MiB)"};
+
+// The most variable headers a file may have. Nearly all are PAGE_DATA, one 4 KiB page each, and
+// a launch populates at most kMaxLaunchMemory (launch_plan.h): 262144 pages.
+inline constexpr std::size_t kMaxIgvmHeaders = kMaxLaunchMemory / kPageSize;
 
 class IgvmFile {
  public:
+  // Parses a file (see the top of this header); also fails beyond kMaxIgvmHeaders headers.
   static Result<IgvmFile> parse(std::shared_ptr<const Bytes> file);
 
   std::span<const IgvmPlatform> platforms() const { return platforms_; }

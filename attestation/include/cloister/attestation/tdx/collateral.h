@@ -165,7 +165,8 @@ inline constexpr FileLimit kCollateralFileLimit{
 // pck_crl_issuer_chain, root_ca_crl: CRLs as hex DER, chains as PEM, signed structures as the
 // verbatim JSON string — the shape Phala's dcap-qvl and shared/vectors/tdx/phala use), PEM
 // certificates (issuer chains), or a CRL (DER or PEM). `source` names the input in the
-// collateral's Sourced entries and in errors.
+// collateral's Sourced entries and in errors. Inputs larger than kCollateralFileLimit are refused
+// before they are parsed.
 Status add_collateral(ByteView data, const std::string& source, TdxCollateral& out);
 
 }  // namespace cloister::attestation::tdx

@@ -14,6 +14,7 @@
 
 #include "cloister/common/file.h"
 #include "cloister/common/hex.h"
+#include "cloister/firmware_loader/machine.h"
 #include "cloister/firmware_loader/ovmf.h"
 #include "cloister/firmware_loader/snp.h"
 #include "cloister/measure/snp_digest.h"
@@ -39,7 +40,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const int runs = argc > 3 ? std::atoi(argv[3]) : 31;
-  auto bytes = cloister::read_file(argv[1]);
+  auto bytes = cloister::read_file(argv[1], cloister::fw::kFirmwareFileLimit);
   if (!bytes) {
     std::fprintf(stderr, "measure_bench: %s\n", bytes.error().message().c_str());
     return 2;

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "cloister/attestation/snp/verify.h"
+#include "cloister/attestation/tdx/collateral.h"
 #include "cloister/attestation/tdx/verify.h"
 #include "cloister/common/file.h"
 #include "cloister/common/sha.h"
@@ -70,8 +71,8 @@ double raw_verify_rate(double seconds, EVP_PKEY* key, const EVP_MD* md,
 int bench_snp(int argc, char** argv) {
   if (argc < 4) die("usage: bench-verify snp REPORT VCEK [SECONDS]");
   const double seconds = argc > 4 ? std::atof(argv[4]) : 3.0;
-  auto report_bytes = cloister::read_file(argv[2]);
-  auto vcek_bytes = cloister::read_file(argv[3]);
+  auto report_bytes = cloister::read_file(argv[2], cloister::sdk::kEvidenceFileLimit);
+  auto vcek_bytes = cloister::read_file(argv[3], cloister::attestation::kCertificateFileLimit);
   if (!report_bytes || !vcek_bytes) die("cannot read inputs");
   auto report = snp::parse_snp_report(*report_bytes);
   auto vcek = cloister::attestation::parse_certificates(*vcek_bytes);
@@ -128,8 +129,9 @@ cloister::Bytes der_signature(cloister::ByteView rs) {
 int bench_tdx(int argc, char** argv) {
   if (argc < 5) die("usage: bench-verify tdx QUOTE COLLATERAL AT [SECONDS]");
   const double seconds = argc > 5 ? std::atof(argv[5]) : 3.0;
-  auto quote_bytes = cloister::read_file(argv[2]);
-  auto collateral_bytes = cloister::read_file(argv[3]);
+  auto quote_bytes = cloister::read_file(argv[2], cloister::sdk::kEvidenceFileLimit);
+  auto collateral_bytes =
+      cloister::read_file(argv[3], cloister::attestation::tdx::kCollateralFileLimit);
   auto at = cloister::parse_rfc3339(argv[4]);
   if (!quote_bytes || !collateral_bytes || !at) die("cannot read inputs");
   auto quote = tdx::parse_tdx_quote(*quote_bytes);

@@ -4,8 +4,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 namespace cloister {
 namespace {
@@ -28,29 +30,64 @@ class Fd {
   int fd_;
 };
 
+std::string_view file_kind(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "an unknown kind of file";
+}
+
+Error too_large(std::string_view name, const std::string& found, const FileLimit& limit) {
+  return Error(std::string(name) + ": " + found + ", larger than the " +
+               size_in_words(limit.max_bytes) + " " + std::string(limit.format));
+}
+
+Error not_regular(const std::filesystem::path& path, mode_t mode) {
+  return Error(path.string() + ": " + std::string(file_kind(mode)) +
+               ", not a regular file: give the input as a file (save a stream to a file first)");
+}
+
 template <typename Buffer>
-Result<Buffer> read_all(const std::filesystem::path& path) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) return os_error("read", path, errno);
+Result<Buffer> read_bounded(const std::filesystem::path& path, const FileLimit& limit) {
+  // O_NONBLOCK: opening a FIFO without a writer would block in open(2) until one comes.
+  Fd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
   struct stat st {};
+  if (fd.get() < 0) {
+    const int err = errno;
+    // A socket cannot be opened at all (ENXIO): say what it is rather than the errno.
+    if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+      return not_regular(path, st.st_mode);
+    return os_error("read", path, err);
+  }
   if (::fstat(fd.get(), &st) != 0) return os_error("stat", path, errno);
-  if (S_ISDIR(st.st_mode)) return os_error("read", path, EISDIR);
-  // A regular file is read straight into a buffer of its size: one copy, no re-allocation.
-  // Anything else (a pipe, a device, a file that grows meanwhile) continues in chunks.
+  if (!S_ISREG(st.st_mode)) return not_regular(path, st.st_mode);
+  const auto stat_size = static_cast<std::uint64_t>(st.st_size);
+  if (stat_size > limit.max_bytes)
+    return too_large(path.string(), std::to_string(stat_size) + " bytes", limit);
+  // Read straight into a buffer of the size fstat() saw; past it (a file that grows, procfs
+  // reporting 0) in chunks, up to one byte beyond the limit.
+  constexpr std::uint64_t kChunk = 65536;
   Buffer out;
+  out.resize(static_cast<std::size_t>(stat_size));
   std::size_t size = 0;
-  if (S_ISREG(st.st_mode)) out.resize(static_cast<std::size_t>(st.st_size));
-  char chunk[65536];
   for (;;) {
-    const bool into_out = size < out.size();
-    ssize_t n = into_out ? ::read(fd.get(), out.data() + size, out.size() - size)
-                         : ::read(fd.get(), chunk, sizeof chunk);
+    if (size == out.size()) {
+      if (size > limit.max_bytes) {
+        return too_large(
+            path.string(),
+            "more than " + std::to_string(limit.max_bytes) + " bytes (it grew while being read)",
+            limit);
+      }
+      out.resize(size + static_cast<std::size_t>(std::min(kChunk, limit.max_bytes + 1 - size)));
+    }
+    const ssize_t n = ::read(fd.get(), out.data() + size, out.size() - size);
     if (n < 0) {
       if (errno == EINTR) continue;
       return os_error("read", path, errno);
     }
     if (n == 0) break;
-    if (!into_out) out.insert(out.end(), chunk, chunk + n);
     size += static_cast<std::size_t>(n);
   }
   out.resize(size);
@@ -59,12 +96,26 @@ Result<Buffer> read_all(const std::filesystem::path& path) {
 
 }  // namespace
 
-Result<Bytes> read_file(const std::filesystem::path& path) {
-  return read_all<Bytes>(path);
+std::string size_in_words(std::uint64_t bytes) {
+  constexpr std::pair<unsigned, const char*> kUnits[] = {{30, "GiB"}, {20, "MiB"}, {10, "KiB"}};
+  for (const auto& [shift, unit] : kUnits) {
+    const std::uint64_t one = std::uint64_t{1} << shift;
+    if (bytes >= one && bytes % one == 0) return std::to_string(bytes >> shift) + " " + unit;
+  }
+  return std::to_string(bytes) + (bytes == 1 ? " byte" : " bytes");
 }
 
-Result<std::string> read_text_file(const std::filesystem::path& path) {
-  return read_all<std::string>(path);
+Status FileLimit::check(std::string_view name, std::uint64_t size) const {
+  if (size <= max_bytes) return {};
+  return too_large(name, std::to_string(size) + " bytes", *this);
+}
+
+Result<Bytes> read_file(const std::filesystem::path& path, const FileLimit& limit) {
+  return read_bounded<Bytes>(path, limit);
+}
+
+Result<std::string> read_text_file(const std::filesystem::path& path, const FileLimit& limit) {
+  return read_bounded<std::string>(path, limit);
 }
 
 Status write_file_atomic(const std::filesystem::path& path, ByteView data, unsigned mode) {

@@ -197,6 +197,11 @@ Status Parser::run() {
   Section stage = Section::kPlatform;
   for (at_ = var_offset; at_ < data_start_; ++index_) {
     type_ = 0;
+    if (index_ == kMaxIgvmHeaders) {
+      return fail("a file has at most " + std::to_string(kMaxIgvmHeaders) +
+                  " variable headers (one per 4 KiB page of the at most " +
+                  size_in_words(kMaxLaunchMemory) + " a launch populates)");
+    }
     if (data_start_ - at_ < igvm::kVariableHeaderSize) {
       return fail("truncated: " + std::to_string(data_start_ - at_) +
                   " bytes left in the variable header section, a header needs 8");

@@ -1,5 +1,6 @@
 #include "cloister/firmware_loader/launch_plan.h"
 
+#include "cloister/common/file.h"
 #include "cloister/common/hex.h"
 #include "ranges.h"
 #include "vmsa_layout.h"
@@ -224,6 +225,7 @@ Result<LaunchPlan> LaunchPlanBuilder::build() && {
   bool seen_unseeded = false;
   std::optional<std::uint64_t> features;
   std::uint32_t vcpus = 0;
+  std::uint64_t populated = 0;  // bytes of non-VMSA ops so far
   for (std::size_t i = 0; i < plan.ops_.size(); ++i) {
     const LaunchOp& op = plan.ops_[i];
     const std::string what = describe(i, op);
@@ -282,6 +284,13 @@ Result<LaunchPlan> LaunchPlanBuilder::build() && {
       return Error(what +
                    ": follows a VMSA; KVM measures the VMSAs in LAUNCH_FINISH, after "
                    "every page");
+    }
+    populated += op.size;
+    if (populated > kMaxLaunchMemory) {
+      return Error(what + ": brings the memory the plan puts in place before the guest runs to " +
+                   hex_number(populated) + " bytes, more than the " +
+                   size_in_words(kMaxLaunchMemory) +
+                   " a launch may populate (fw::kMaxLaunchMemory)");
     }
     spans.push_back({op.gpa, op.gpa + op.size, i});
   }

@@ -61,6 +61,10 @@ Result<std::uint32_t> metadata_entry_count(ByteView b, std::size_t start, const 
   if (version != edk2::kMetadataVersion)
     return Error(where + ": expected version 1, found " + std::to_string(version));
   if (count == 0) return Error(where + ": the section list is empty");
+  if (count > kMaxMetadataSections) {
+    return Error(where + ": " + std::to_string(count) + " sections, more than the " +
+                 std::to_string(kMaxMetadataSections) + " a metadata list may have");
+  }
   const std::uint64_t needed = edk2::kMetadataHeaderSize + std::uint64_t{count} * entry_size;
   if (length < needed) {
     return Error(where + ": " + std::string(length_field) + " " + std::to_string(length) +

@@ -50,8 +50,9 @@ std::string base64(ByteView bytes) {
   return out;
 }
 
-Result<std::shared_ptr<const Bytes>> load(const std::string& option, const std::string& path) {
-  auto bytes = read_file(path);
+Result<std::shared_ptr<const Bytes>> load(const std::string& option, const std::string& path,
+                                          const FileLimit& limit) {
+  auto bytes = read_file(path, limit);
   if (!bytes) return bytes.error().with_context(option);
   return std::make_shared<const Bytes>(std::move(bytes).value());
 }
@@ -118,11 +119,13 @@ Status emit(const Measurement& m, const OutputOptions& o, std::ostream& out) {
 
 // ---- inputs --------------------------------------------------------------------------------
 
-// A file option and the input it fills; `path` is empty when the option is not given.
+// A file option, the input it fills and its format's limit; `path` is empty when the option is
+// not given.
 struct FileArg {
   std::string option;
   std::string path;
   std::optional<fw::LaunchFile>* input;
+  const FileLimit& limit;
 };
 
 // Names the given files ("--ovmf PATH"), checks the inputs, reads the files, plans the launch.
@@ -132,7 +135,7 @@ Result<fw::LaunchPlan> plan_with_files(fw::LaunchInputs& in, const std::vector<F
   CLOISTER_CHECK_OK(fw::check_launch_inputs(in));
   for (const FileArg& f : files) {
     if (f.path.empty()) continue;
-    CLOISTER_TRY((*f.input)->bytes, load(f.option, f.path));
+    CLOISTER_TRY((*f.input)->bytes, load(f.option, f.path, f.limit));
   }
   return fw::plan_launch(in);
 }
@@ -267,12 +270,13 @@ json snp_document(const SnpArgs& a, const fw::LaunchInputs& in, const fw::Launch
 
 Result<Measurement> measure_snp(const SnpArgs& a) {
   CLOISTER_TRY(fw::LaunchInputs in, snp_inputs(a));
-  CLOISTER_TRY(const fw::LaunchPlan plan,
-               plan_with_files(in, {{"--ovmf", a.ovmf, &in.firmware},
-                                    {"--igvm", a.igvm, &in.igvm},
-                                    {"--kernel", a.kernel, &in.direct_boot.kernel},
-                                    {"--initrd", a.initrd, &in.direct_boot.initrd},
-                                    {"--svsm", a.svsm, &in.svsm}}));
+  CLOISTER_TRY(
+      const fw::LaunchPlan plan,
+      plan_with_files(in, {{"--ovmf", a.ovmf, &in.firmware, fw::kFirmwareFileLimit},
+                           {"--igvm", a.igvm, &in.igvm, fw::kIgvmFileLimit},
+                           {"--kernel", a.kernel, &in.direct_boot.kernel, fw::kKernelFileLimit},
+                           {"--initrd", a.initrd, &in.direct_boot.initrd, fw::kInitrdFileLimit},
+                           {"--svsm", a.svsm, &in.svsm, fw::kFirmwareFileLimit}}));
   if (in.igvm) return measure_igvm(a, plan);
   CLOISTER_TRY(const Sha384Digest digest, snp_launch_digest(plan));
   if (a.dump_vmsa) {
@@ -309,8 +313,9 @@ Result<Measurement> measure_tdx(const TdxArgs& a) {
     CLOISTER_TRY(in.memory_bytes, fw::parse_memory_size(*a.memory));
   }
   CLOISTER_TRY(in.vcpus, vcpus_from(a.vcpus));
-  CLOISTER_TRY(const fw::LaunchPlan plan, plan_with_files(in, {{"--ovmf", a.ovmf, &in.firmware},
-                                                               {"--igvm", a.igvm, &in.igvm}}));
+  CLOISTER_TRY(const fw::LaunchPlan plan,
+               plan_with_files(in, {{"--ovmf", a.ovmf, &in.firmware, fw::kFirmwareFileLimit},
+                                    {"--igvm", a.igvm, &in.igvm, fw::kIgvmFileLimit}}));
   CLOISTER_TRY(const Sha384Digest mrtd, tdx_mrtd(plan));
   Measurement m;
   m.tee = fw::Tee::kTdx;

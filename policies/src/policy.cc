@@ -6,6 +6,7 @@
 
 #include "cloister/common/file.h"
 #include "cloister/common/hex.h"
+#include "cloister/common/json.h"
 
 namespace cloister::policy {
 namespace {
@@ -456,8 +457,7 @@ TdxPolicy default_tdx_policy() {
 }
 
 Result<Policy> parse_policy(std::string_view text) {
-  json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) return Error("policy: not valid JSON");
+  CLOISTER_TRY(json doc, parse_json_strict(text, "policy"));
   ObjectReader top(doc, "");
   CLOISTER_CHECK_OK(top.only({"$schema", "version", "snp", "tdx"}));
   if (const json* v = top.get("version")) {
@@ -475,7 +475,7 @@ Result<Policy> parse_policy(std::string_view text) {
 }
 
 Result<Policy> load_policy(const std::filesystem::path& path) {
-  CLOISTER_TRY(std::string text, read_text_file(path));
+  CLOISTER_TRY(std::string text, read_text_file(path, kPolicyFileLimit));
   auto policy = parse_policy(text);
   if (!policy) return policy.error().with_context(path.string());
   return policy;

@@ -1,5 +1,6 @@
 // Verifies an SEV-SNP report with the C++ SDK and prints one line per check.
 // usage: verify_cpp REPORT [CERT...]   (time: $CLOISTER_AT seconds since the epoch, default now)
+#include <cloister/attestation/x509.h>
 #include <cloister/common/file.h>
 #include <cloister/sdk/verifier.h>
 
@@ -12,14 +13,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   cloister::sdk::VerifyRequest request;
-  auto report = cloister::read_file(argv[1]);
+  auto report = cloister::read_file(argv[1], cloister::sdk::kEvidenceFileLimit);
   if (!report) {
     std::cerr << report.error().message() << "\n";
     return 2;
   }
   request.evidence = *report;
   for (int i = 2; i < argc; ++i) {
-    auto cert = cloister::read_file(argv[i]);
+    auto cert = cloister::read_file(argv[i], cloister::attestation::kCertificateFileLimit);
     if (!cert) {
       std::cerr << cert.error().message() << "\n";
       return 2;

@@ -164,6 +164,7 @@ Verifier::Verifier(Verifier&&) noexcept = default;
 Verifier& Verifier::operator=(Verifier&&) noexcept = default;
 
 Result<Verdict> Verifier::verify(const VerifyRequest& request) const {
+  CLOISTER_CHECK_OK(kEvidenceFileLimit.check("evidence", request.evidence.size()));
   const std::string tee = request.tee.value_or(detect_tee(request.evidence));
   if (tee == "snp") return impl_->verify_snp(request);
   if (tee == "tdx") return impl_->verify_tdx(request);

@@ -5,6 +5,10 @@
 #include <cstdio>
 #include <iostream>
 
+#include "cloister/attestation/snp/cert_table.h"
+#include "cloister/attestation/tdx/collateral.h"
+#include "cloister/attestation/tdx/event_log.h"
+#include "cloister/attestation/x509.h"
 #include "cloister/common/file.h"
 #include "cloister/common/hex.h"
 #include "cloister/sdk/verifier.h"
@@ -90,21 +94,22 @@ int main(int argc, char** argv) {
   }
 
   cloister::sdk::VerifyRequest request;
-  auto evidence = cloister::read_file(report_path);
+  auto evidence = cloister::read_file(report_path, cloister::sdk::kEvidenceFileLimit);
   if (!evidence) return usage_error(evidence.error().message());
   request.evidence = std::move(evidence).value();
   for (const auto& path : cert_paths) {
-    auto bytes = cloister::read_file(path);
+    auto bytes = cloister::read_file(path, cloister::attestation::kCertificateFileLimit);
     if (!bytes) return usage_error(bytes.error().message());
     request.certificates.push_back(std::move(bytes).value());
   }
   for (const auto& path : crl_paths) {
-    auto bytes = cloister::read_file(path);
+    auto bytes = cloister::read_file(path, cloister::attestation::kCrlFileLimit);
     if (!bytes) return usage_error(bytes.error().message());
     request.crls.push_back(std::move(bytes).value());
   }
   if (!cert_table_path.empty()) {
-    auto bytes = cloister::read_file(cert_table_path);
+    auto bytes =
+        cloister::read_file(cert_table_path, cloister::attestation::snp::kCertTableFileLimit);
     if (!bytes) return usage_error(bytes.error().message());
     request.cert_table = std::move(bytes).value();
   }
@@ -116,12 +121,13 @@ int main(int argc, char** argv) {
   request.tee = tee.empty() ? cloister::sdk::detect_tee(request.evidence) : tee;
   const bool is_tdx = *request.tee == "tdx";
   for (const auto& path : collateral_paths) {
-    auto bytes = cloister::read_file(path);
+    auto bytes = cloister::read_file(path, cloister::attestation::tdx::kCollateralFileLimit);
     if (!bytes) return usage_error(bytes.error().message());
     request.collateral.push_back(std::move(bytes).value());
   }
   if (!event_log_path.empty()) {
-    auto bytes = cloister::read_file(event_log_path);
+    auto bytes =
+        cloister::read_file(event_log_path, cloister::attestation::tdx::kEventLogFileLimit);
     if (!bytes) return usage_error(bytes.error().message());
     request.event_log = std::move(bytes).value();
   }
@@ -165,7 +171,7 @@ int main(int argc, char** argv) {
 
   cloister::sdk::VerifierOptions options;
   for (const auto& path : root_paths) {
-    auto bytes = cloister::read_file(path);
+    auto bytes = cloister::read_file(path, cloister::attestation::kCertificateFileLimit);
     if (!bytes) return usage_error(bytes.error().message());
     auto roots = cloister::attestation::parse_certificates(*bytes);
     if (!roots) return usage_error("--trust-root " + path + ": " + roots.error().message());

@@ -9,6 +9,7 @@
 #include "cloister/common/hex.h"
 #include "support/command.h"
 #include "support/sim_state.h"
+#include "support/vectors.h"
 
 namespace cloister::attestation::sim {
 namespace {
@@ -385,7 +386,8 @@ TEST(SimSnp, TheSecretsPageHoldsFreshVmpcks) {
 // firmware reads it, and seals the same bytes.
 TEST(SimSnp, MessagesMatchAnIndependentAesGcm) {
   const auto page = read_file(fs::path(CLOISTER_SOURCE_DIR) /
-                              "tests/attestation/corpus/sim_guest_message/report_req_seq1.bin");
+                                  "tests/attestation/corpus/sim_guest_message/report_req_seq1.bin",
+                              testing::kTestFileLimit);
   ASSERT_TRUE(page);
   auto m = parse_guest_message(*page);
   ASSERT_TRUE(m) << m.error().message();

@@ -8,6 +8,7 @@
 #include "cloister/attestation/sim/intel.h"
 #include "cloister/common/file.h"
 #include "support/sim_state.h"
+#include "support/vectors.h"
 
 namespace cloister::attestation::sim {
 namespace {
@@ -142,7 +143,7 @@ TEST(SimStateDir, CorruptOrPartialStateIsANamedErrorNeverRegenerated) {
     const fs::path dir = scratch.path() / "intel";
     const fs::path file = dir / damage.file;
     damage.apply(file);
-    const auto before = read_file(file);
+    const auto before = read_file(file, testing::kTestFileLimit);
     auto intel = SimulatedIntel::open(*state);
     ASSERT_FALSE(intel);
     EXPECT_THAT(intel.error().message(), HasSubstr(dir.string() + "/" + damage.problem));
@@ -150,7 +151,7 @@ TEST(SimStateDir, CorruptOrPartialStateIsANamedErrorNeverRegenerated) {
                 HasSubstr("Delete " + dir.string() +
                           " to have it generated anew (evidence signed under the old keys stops "
                           "verifying), or restore it from a backup"));
-    const auto after = read_file(file);
+    const auto after = read_file(file, testing::kTestFileLimit);
     EXPECT_EQ(before.ok(), after.ok());
     if (before && after) {
       EXPECT_EQ(*before, *after);

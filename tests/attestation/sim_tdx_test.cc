@@ -44,7 +44,7 @@ std::array<std::uint8_t, 64> sample_report_data() {
 tdx::TdxVerification verify(const SimulatedTdx& p, const Bytes& quote) {
   tdx::TdxEvidence evidence;
   evidence.quote = quote;
-  const auto collateral = read_file(p.collateral_path());
+  const auto collateral = read_file(p.collateral_path(), tdx::kCollateralFileLimit);
   EXPECT_TRUE(collateral);
   EXPECT_TRUE(tdx::add_collateral(*collateral, p.collateral_path().string(), evidence.collateral));
   tdx::TdxVerifyOptions options;
@@ -268,7 +268,7 @@ TEST(SimTdx, TheCollateralFileIsWhatVerifyReportReads) {
   const SimulatedTdx& p = platform();
   EXPECT_EQ(p.collateral_path().parent_path(), shared_sim_state().root() / "intel" / "collateral");
   EXPECT_EQ(p.collateral_path().filename().string().rfind("90c06f000000-", 0), 0u);
-  const auto text = read_file(p.collateral_path());
+  const auto text = read_file(p.collateral_path(), tdx::kCollateralFileLimit);
   ASSERT_TRUE(text);
   tdx::TdxCollateral c;
   ASSERT_TRUE(tdx::add_collateral(*text, "file", c));

@@ -155,5 +155,26 @@ TEST_F(SnpCertTableRejects, UnknownGuidsAreKept) {
   EXPECT_EQ((*r)[0].role, CertTableRole::kUnknown);
 }
 
+// One entry per GUID: a table lists at most kMaxCertTableEntries before its terminator, so a
+// large random "table" cannot make the parser collect millions of entries.
+TEST(SnpCertTable, AtMostTheEntryLimitIsParsed) {
+  std::vector<std::pair<Guid, Bytes>> entries;
+  for (std::size_t i = 0; i <= kMaxCertTableEntries; ++i) {
+    Guid guid{};
+    guid[0] = static_cast<std::uint8_t>(i + 1);
+    guid[15] = 0xee;
+    entries.emplace_back(guid, Bytes{static_cast<std::uint8_t>(i)});
+  }
+  const Bytes over = encode_cert_table(entries);
+  entries.pop_back();
+  auto at_limit = parse_cert_table(encode_cert_table(entries));
+  ASSERT_TRUE(at_limit) << at_limit.error().message();
+  EXPECT_EQ(at_limit->size(), kMaxCertTableEntries);
+  auto refused = parse_cert_table(over);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().message(),
+            "certificate table entry 64: a table has at most 64 entries (one per GUID) before its "
+            "all-zero terminator");
+}
 }  // namespace
 }  // namespace cloister::attestation::snp

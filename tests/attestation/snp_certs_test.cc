@@ -169,7 +169,8 @@ TEST(SnpCerts, GenoaChainForMilanVcekFails) {
 TEST(SnpCerts, CertificateWithUndecodableKeyIsRejected) {
   auto der =
       cloister::read_file(std::string(CLOISTER_SOURCE_DIR) +
-                          "/tests/attestation/corpus/x509/regression_undecodable_ec_key.der");
+                              "/tests/attestation/corpus/x509/regression_undecodable_ec_key.der",
+                          kCertificateFileLimit);
   ASSERT_TRUE(der);
   auto cert = Certificate::from_der(*der);
   ASSERT_FALSE(cert);

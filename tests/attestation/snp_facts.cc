@@ -8,7 +8,7 @@ const nlohmann::json& snp_facts() {
   static const nlohmann::json facts = [] {
     auto path = vector_path("snp/expected_facts.json");
     if (!path) return nlohmann::json();
-    auto text = read_text_file(*path);
+    auto text = read_text_file(*path, kTestFileLimit);
     if (!text) return nlohmann::json();
     return nlohmann::json::parse(*text);
   }();

@@ -107,7 +107,7 @@ TEST_F(SnpKdsOnline, FetchesOnceThenServesFromCache) {
   EXPECT_EQ((*fetched)->source, "fetched " + server_.base_url() + url_);
   auto cached_path =
       cache_ / "vcek/v1/Milan" / to_hex(report_.chip_id) / (report_.reported_tcb.to_hex() + ".der");
-  EXPECT_EQ(*read_file(cached_path), vcek_der_);
+  EXPECT_EQ(*read_file(cached_path, kCertificateFileLimit), vcek_der_);
   // Offline now: the cache answers.
   auto again = client(false).vcek(Product::kMilan, report_.chip_id, report_.reported_tcb);
   ASSERT_TRUE(again && again->has_value());

@@ -168,7 +168,7 @@ TEST(TdxCollateral, OutOfRangeAndMalformedValuesAreRejected) {
             "YYYY-MM-DD (expected e.g. 2025-11-21T00:00:00Z)");
   // The same key twice: two parsers could disagree on which value the signature covers.
   EXPECT_EQ(tcb_info_error("\"pceId\":\"0000\"", "\"pceId\":\"0000\",\"pceId\":\"0001\""),
-            "TCB Info: duplicate key 'pceId'");
+            "TCB Info: duplicate key \"pceId\" at /pceId");
   EXPECT_EQ(parse_tcb_info_response("{\"tcbInfo\":{},\"signature\":\"00\",\"extra\":1}")
                 .error()
                 .message(),
@@ -223,6 +223,12 @@ TEST(TdxCollateral, InputsAreRecognisedByContent) {
   EXPECT_EQ(add_collateral(as_bytes("garbage"), "g.bin", c).error().message(),
             "g.bin: not TDX collateral (expected TCB Info or QE Identity JSON, a collateral "
             "bundle, PEM certificates, or a CRL in DER or PEM)");
+  // Inputs beyond kCollateralFileLimit are refused before they are parsed.
+  const Bytes huge(kCollateralFileLimit.max_bytes + 1, ' ');
+  EXPECT_EQ(add_collateral(huge, "huge.json", c).error().message(),
+            "huge.json: 4194305 bytes, larger than the 4 MiB TDX collateral can be (a TCB Info is "
+            "about 10 KiB, a whole collateral bundle about 30 KiB; 4 MiB is what cloister "
+            "fetches)");
 }
 
 // Every single-bit flip in the signed tcbInfo / enclaveIdentity bytes is rejected: the JSON no

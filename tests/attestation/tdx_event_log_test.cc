@@ -173,5 +173,28 @@ TEST(TdxEventLog, CcelTableMatchesTheFacts) {
             "CCEL table: expected 56 bytes, found 40");
 }
 
+// A log holds at most kMaxEvents events after its header: the vector's header followed by its
+// first event kMaxEvents times parses, once more is refused naming the event.
+TEST(TdxEventLog, AtMostTheEventLimitIsParsed) {
+  CLOISTER_REQUIRE_TDX_FACTS();
+  const Bytes bytes = tdx_vector("gtg/ccel_cos113_eventlog.bin");
+  auto log = parse_cc_event_log(bytes);
+  ASSERT_TRUE(log);
+  ASSERT_GE(log->events.size(), 2u);
+  const ByteView header = ByteView(bytes).first(log->events[0].offset);
+  const ByteView event =
+      ByteView(bytes).subspan(log->events[0].offset, log->events[1].offset - log->events[0].offset);
+  Bytes many(header.begin(), header.end());
+  for (std::size_t i = 0; i < kMaxEvents; ++i) many.insert(many.end(), event.begin(), event.end());
+  auto at_limit = parse_cc_event_log(many);
+  ASSERT_TRUE(at_limit) << at_limit.error().message();
+  EXPECT_EQ(at_limit->events.size(), kMaxEvents);
+  many.insert(many.end(), event.begin(), event.end());
+  auto refused = parse_cc_event_log(many);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().message(),
+            "event 65537 (offset " + std::to_string(header.size() + kMaxEvents * event.size()) +
+                "): a log holds at most 65536 events after its header");
+}
 }  // namespace
 }  // namespace cloister::attestation::tdx

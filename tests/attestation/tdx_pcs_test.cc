@@ -123,7 +123,7 @@ TEST_F(TdxPcsOnline, FetchesOnceThenServesFromCache) {
         "tdx/v4/qe/identity.json", "tdx/v4/qe/identity.chain.pem", "sgx/v4/pckcrl/platform.der",
         "sgx/v4/pckcrl/platform.chain.pem", "sgx/rootcacrl.der"})
     EXPECT_TRUE(std::filesystem::exists(cache_ / file)) << file;
-  EXPECT_EQ(*read_file(cache_ / "tdx/v4/tcb/90c06f000000.json"),
+  EXPECT_EQ(*read_file(cache_ / "tdx/v4/tcb/90c06f000000.json", kCollateralFileLimit),
             tdx_vector("gtg/tcbinfo_90c06f000000.json"));
 
   // Offline, the cache answers: the same verdict, nothing requested.

@@ -441,5 +441,42 @@ TEST(IgvmTdx, BothBuildersBoundTheDeclaredMemory) {
               HasSubstr("IGVM directive 1 (REQUIRED_MEMORY at GPA 0x0): the file declares more"));
 }
 
+// A few hundred bytes that insert a 1 TiB parameter area: the measurement would hash 2^28
+// unmeasured pages (minutes). The plan is refused, naming the directive and the limit.
+TEST(Igvm, PageRangeBombIsRefusedNamingTheLimit) {
+  const Bytes bomb = IgvmWriter()
+                         .platform(IgvmWriter::kSnpMask, 2)
+                         .platform(kTdx, 3)
+                         .parameter_area(kMaxGuestMemory - kPageSize, 1)
+                         .parameter_insert(0x100000, 1, IgvmWriter::kSnpMask | kTdx)
+                         .build();
+  EXPECT_LT(bomb.size(), 1024u);
+  const std::string refused =
+      "brings the memory the plan puts in place before the guest runs to 0xfffffff000 bytes, "
+      "more than the 1 GiB a launch may populate (fw::kMaxLaunchMemory)";
+  EXPECT_THAT(error_of(plan_of(bomb)),
+              HasSubstr("launch op 0 (IGVM directive 1 (parameter area 1), unmeasured at GPA "
+                        "0x100000, size 0xfffffff000): " +
+                        refused));
+  EXPECT_THAT(error_of(tdx_plan_of(bomb)), HasSubstr(refused));
+  // The same area at the limit is a plan.
+  const Bytes at_limit = IgvmWriter()
+                             .platform(IgvmWriter::kSnpMask, 2)
+                             .parameter_area(kMaxLaunchMemory, 1)
+                             .parameter_insert(0x100000, 1)
+                             .build();
+  EXPECT_TRUE(plan_of(at_limit).ok());
+}
+
+TEST(Igvm, AtMostTheHeaderLimitIsParsed) {
+  IgvmWriter w;
+  w.platform(IgvmWriter::kSnpMask, 2);
+  for (std::size_t i = 1; i < kMaxIgvmHeaders; ++i) w.raw_header(0x80000fff, {});
+  EXPECT_TRUE(parse(w.build()).ok());
+  w.raw_header(0x80000fff, {});
+  EXPECT_THAT(error_of(parse(w.build())),
+              HasSubstr(": a file has at most 262144 variable headers (one per 4 KiB page of the "
+                        "at most 1 GiB a launch populates)"));
+}
 }  // namespace
 }  // namespace cloister::fw

@@ -230,5 +230,20 @@ TEST(LaunchPlan, SnpPageTypeCodesAreTheFirmwareValues) {
   EXPECT_EQ(snp_page_type_code(PageType::kCpuid), 6);
 }
 
+// Every page a plan populates costs the loader a copy and the measurement a hash: a plan may
+// populate kMaxLaunchMemory (1 GiB), and the op that goes beyond it is named.
+TEST(LaunchPlan, PopulatesAtMostTheLaunchMemoryLimit) {
+  LaunchPlanBuilder at_limit(Tee::kSevSnp);
+  at_limit.add(page(0, PageType::kZero, kMaxLaunchMemory / 2))
+      .add(page(kMaxLaunchMemory, PageType::kUnmeasured, kMaxLaunchMemory / 2));
+  EXPECT_TRUE(std::move(at_limit).build().ok());
+  LaunchPlanBuilder over(Tee::kSevSnp);
+  over.add(page(0, PageType::kZero, kMaxLaunchMemory / 2))
+      .add(page(kMaxLaunchMemory, PageType::kUnmeasured, kMaxLaunchMemory / 2 + kPageSize));
+  EXPECT_EQ(error_of(std::move(over).build()),
+            "launch op 1 (test page, unmeasured at GPA 0x40000000, size 0x20001000): brings the "
+            "memory the plan puts in place before the guest runs to 0x40001000 bytes, more than "
+            "the 1 GiB a launch may populate (fw::kMaxLaunchMemory)");
+}
 }  // namespace
 }  // namespace cloister::fw

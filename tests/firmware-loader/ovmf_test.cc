@@ -211,7 +211,21 @@ TEST(OvmfImage, RejectsMalformedSevMetadataHeaders) {
     Bytes bytes = b.build();
     store_le32(bytes, at + 12, 0x10000000);
     store_le32(bytes, at + 4, 0xffffffff);
-    EXPECT_THAT(error_of(parse(bytes)->sev_metadata()), HasSubstr("run past the end"));
+    EXPECT_THAT(error_of(parse(bytes)->sev_metadata()),
+                HasSubstr("268435456 sections, more than the 64 a metadata list may have"));
+  }
+  {
+    // Metadata 0x100 bytes before the end: 21 sections do not fit there.
+    OvmfImageBuilder near_end(0x2000);
+    near_end.entry(guids::kSevMetadata, ::cloister::testing::le32(0x100));
+    Bytes bytes = near_end.build();
+    const std::size_t header = bytes.size() - 0x100;
+    std::copy_n("ASEV", 4, bytes.begin() + static_cast<std::ptrdiff_t>(header));
+    store_le32(bytes, header + 4, 0xffffffff);
+    store_le32(bytes, header + 8, 1);
+    store_le32(bytes, header + 12, 21);
+    EXPECT_THAT(error_of(parse(bytes)->sev_metadata()),
+                HasSubstr("21 sections (268 bytes) run past the end of the 0x2000-byte image"));
   }
   {
     OvmfImageBuilder far(0x2000);
@@ -286,5 +300,26 @@ TEST(OvmfImage, RejectsMalformedTdvfDescriptors) {
               HasSubstr("the firmware has no TDX metadata"));
 }
 
+// A metadata list may declare kMaxMetadataSections (64) sections; the count is refused before a
+// section is read.
+TEST(OvmfImage, MetadataListsHoldAtMostTheSectionLimit) {
+  std::vector<SevSectionSpec> sev;
+  std::vector<TdvfSectionSpec> tdvf;
+  for (std::uint32_t i = 0; i < kMaxMetadataSections; ++i) {
+    sev.push_back({0x800000 + i * 0x1000, 0x1000, 1});
+    tdvf.push_back({0, 0, 0x800000 + i * 0x1000, 0x1000, 3, 0});
+  }
+  auto sev_ok = parse(OvmfImageBuilder(0x8000).sev_metadata(sev).build());
+  EXPECT_TRUE(sev_ok->sev_metadata().ok());
+  auto tdvf_ok = parse(OvmfImageBuilder(0x8000).tdx_metadata(tdvf).build());
+  EXPECT_TRUE(tdvf_ok->tdx_metadata().ok());
+  sev.push_back({0x900000, 0x1000, 1});
+  tdvf.push_back({0, 0, 0x900000, 0x1000, 3, 0});
+  EXPECT_THAT(error_of(parse(OvmfImageBuilder(0x8000).sev_metadata(sev).build())->sev_metadata()),
+              HasSubstr("SEV metadata at offset 0x7800: 65 sections, more than the 64 a "
+                        "metadata list may have"));
+  EXPECT_THAT(error_of(parse(OvmfImageBuilder(0x8000).tdx_metadata(tdvf).build())->tdx_metadata()),
+              HasSubstr(": 65 sections, more than the 64 a metadata list may have"));
+}
 }  // namespace
 }  // namespace cloister::fw

@@ -8,11 +8,15 @@
 #include "cloister/common/file.h"
 #include "fuzz/fuzz_target.h"
 
+// libFuzzer's inputs are at most -max_len bytes (4096 unless set); seeds from the shared vectors
+// are a few MiB at most.
+constexpr cloister::FileLimit kFuzzInputLimit{64u << 20, "a fuzz input can be"};
+
 int main(int argc, char** argv) {
   int replayed = 0;
   for (int i = 1; i < argc; ++i) {
     if (argv[i][0] == '-') continue;  // libFuzzer flags, meaningless here
-    auto bytes = cloister::read_file(argv[i]);
+    auto bytes = cloister::read_file(argv[i], kFuzzInputLimit);
     if (!bytes) {
       std::fprintf(stderr, "replay: %s\n", bytes.error().message().c_str());
       return 1;

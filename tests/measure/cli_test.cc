@@ -13,6 +13,7 @@
 
 #include "cloister/common/file.h"
 #include "cloister/common/hex.h"
+#include "cloister/policy/policy.h"
 #include "snp_case.h"
 #include "support/vectors.h"
 
@@ -121,7 +122,7 @@ TEST_F(CliTest, PolicyOutWritesTheVerifierPolicy) {
   ASSERT_EQ(r.code, kExitOk) << r.err;
   const std::string m = expected("deb_qemu_genoa_2vcpu_gf1");
   EXPECT_EQ(r.out, m + "\n");
-  auto text = read_text_file(policy);
+  auto text = read_text_file(policy, cloister::policy::kPolicyFileLimit);
   ASSERT_TRUE(text.ok());
   EXPECT_EQ(nlohmann::json::parse(*text),
             nlohmann::json::parse(R"({"snp": {"measurements": [")" + m + R"("]}})"));
@@ -148,8 +149,8 @@ TEST_F(CliTest, DumpVmsaWritesOnePagePerVcpu) {
                         "EPYC-v4", "--dump-vmsa"});
   std::filesystem::current_path(previous);
   ASSERT_EQ(r.code, kExitOk) << r.err;
-  auto bsp = read_file(tmp.file("vmsa0.bin"));
-  auto ap = read_file(tmp.file("vmsa1.bin"));
+  auto bsp = read_file(tmp.file("vmsa0.bin"), testing::kTestFileLimit);
+  auto ap = read_file(tmp.file("vmsa1.bin"), testing::kTestFileLimit);
   ASSERT_TRUE(bsp.ok() && ap.ok());
   EXPECT_EQ(bsp->size(), 4096u);
   EXPECT_EQ(load_le64(*bsp, 0x178), 0xfff0u);  // BSP RIP

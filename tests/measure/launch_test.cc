@@ -144,7 +144,7 @@ TEST(TdHob, EntersMrtdExactlyWhenItsSectionIsExtended) {
 // Debian's TDVF does not extend its TD_HOB section, so its MRTD (the shared vector's, when the
 // package file is that one) does not depend on the TD HOB this project writes.
 TEST(TdHob, DebianOvmfMrtdDoesNotDependOnTheHob) {
-  auto firmware = read_file("/usr/share/ovmf/OVMF.fd");
+  auto firmware = read_file("/usr/share/ovmf/OVMF.fd", fw::kFirmwareFileLimit);
   if (!firmware) {
     GTEST_SKIP() << "no /usr/share/ovmf/OVMF.fd (" << firmware.error().message()
                  << "): install Debian's ovmf package (scripts/deps/build.txt)";

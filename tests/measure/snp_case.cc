@@ -4,8 +4,10 @@
 
 #include "cloister/common/file.h"
 #include "cloister/common/hex.h"
+#include "cloister/firmware_loader/machine.h"
 #include "cloister/firmware_loader/ovmf.h"
 #include "cloister/firmware_loader/snp.h"
+#include "support/vectors.h"
 
 namespace cloister::testing {
 namespace {
@@ -15,7 +17,7 @@ bool present(const nlohmann::json& c, const char* key) {
 }
 
 Result<fw::OvmfImage> image(const std::filesystem::path& path) {
-  auto bytes = read_file(path);
+  auto bytes = read_file(path, fw::kFirmwareFileLimit);
   if (!bytes) return bytes.error();
   return fw::OvmfImage::parse(std::make_shared<const Bytes>(std::move(bytes).value()));
 }
@@ -27,7 +29,7 @@ std::uint64_t number(const nlohmann::json& v) {
 }  // namespace
 
 nlohmann::json load_json(const std::filesystem::path& path) {
-  auto text = read_text_file(path);
+  auto text = read_text_file(path, kTestFileLimit);
   if (!text) {
     ADD_FAILURE() << text.error().message();
     return nlohmann::json();
@@ -57,10 +59,11 @@ Result<fw::LaunchPlan> snp_case_plan(const nlohmann::json& c, const std::filesys
   }
   o.guest_features = number(c["guest_features"]);
   if (present(c, "kernel")) {
-    CLOISTER_TRY(const Bytes kernel, read_file(dir / c["kernel"].get<std::string>()));
+    CLOISTER_TRY(const Bytes kernel,
+                 read_file(dir / c["kernel"].get<std::string>(), fw::kKernelFileLimit));
     Bytes initrd;
     if (present(c, "initrd")) {
-      CLOISTER_TRY(initrd, read_file(dir / c["initrd"].get<std::string>()));
+      CLOISTER_TRY(initrd, read_file(dir / c["initrd"].get<std::string>(), fw::kInitrdFileLimit));
     }
     const std::string append = present(c, "append") ? c["append"].get<std::string>() : "";
     o.kernel_hashes = fw::SevHashes::compute(kernel, initrd, append);

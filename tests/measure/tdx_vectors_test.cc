@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "cloister/common/file.h"
 #include "cloister/common/hex.h"
+#include "cloister/firmware_loader/machine.h"
 #include "cloister/firmware_loader/tdx.h"
 #include "cloister/measure/tdx_mrtd.h"
 #include "snp_case.h"
@@ -203,7 +204,7 @@ TEST(TdxVectors, DebianPackageFileCases) {
       words >> word;
       ASSERT_EQ(word, "cat") << "only 'cat A B ...' constructions are understood";
       while (words >> word) {
-        auto part = read_file(word);
+        auto part = read_file(word, fw::kFirmwareFileLimit);
         if (!part) {
           available = false;
           break;
@@ -212,7 +213,7 @@ TEST(TdxVectors, DebianPackageFileCases) {
       }
       available = available && to_hex(sha256(image)) == c["image_sha256"].get<std::string>();
     } else {
-      auto file = read_file(c["file"].get<std::string>());
+      auto file = read_file(c["file"].get<std::string>(), fw::kFirmwareFileLimit);
       available = file.ok();
       if (available) image = std::move(file).value();
     }

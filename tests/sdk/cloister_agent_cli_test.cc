@@ -5,8 +5,11 @@
 
 #include <filesystem>
 
+#include "cloister/attestation/snp/cert_table.h"
+#include "cloister/attestation/tdx/event_log.h"
 #include "cloister/common/file.h"
 #include "cloister/sdk/guest_evidence_protocol.h"
+#include "cloister/sdk/verifier.h"
 #include "fake_guest.h"
 #include "support/command.h"
 
@@ -54,8 +57,11 @@ TEST_F(AgentCli, WritesTheSnpReportAndCertificateTable) {
   EXPECT_EQ(r.out, "wrote " + (out_ / "report.bin").string() + " (snp-report, 1184 bytes)\n" +
                        "wrote " + (out_ / "cert-table.bin").string() +
                        " (snp-cert-table, 4096 bytes)\n");
-  EXPECT_EQ(*cloister::read_file(out_ / "report.bin"), Bytes(1184, 7));
-  EXPECT_EQ(*cloister::read_file(out_ / "cert-table.bin"), Bytes(4096, 8));
+  EXPECT_EQ(*cloister::read_file(out_ / "report.bin", cloister::sdk::kEvidenceFileLimit),
+            Bytes(1184, 7));
+  EXPECT_EQ(*cloister::read_file(out_ / "cert-table.bin",
+                                 cloister::attestation::snp::kCertTableFileLimit),
+            Bytes(4096, 8));
   std::array<std::uint8_t, 64> expected{};
   expected[63] = 0xff;
   EXPECT_EQ(guest.report_data(), expected);
@@ -66,8 +72,11 @@ TEST_F(AgentCli, WritesTheTdxQuoteAndEventLog) {
                          {CLOISTER_EVIDENCE_CC_EVENT_LOG, Bytes(145, 2)}}));
   const auto r = run(evidence_args(guest.path()));
   EXPECT_EQ(r.status, 0) << r.out;
-  EXPECT_EQ(*cloister::read_file(out_ / "quote.bin"), Bytes(5000, 1));
-  EXPECT_EQ(*cloister::read_file(out_ / "event-log.bin"), Bytes(145, 2));
+  EXPECT_EQ(*cloister::read_file(out_ / "quote.bin", cloister::sdk::kEvidenceFileLimit),
+            Bytes(5000, 1));
+  EXPECT_EQ(
+      *cloister::read_file(out_ / "event-log.bin", cloister::attestation::tdx::kEventLogFileLimit),
+      Bytes(145, 2));
   EXPECT_FALSE(fs::exists(out_ / "report.bin"));
 }
 

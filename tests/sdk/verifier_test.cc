@@ -81,6 +81,20 @@ TEST(SdkVerifier, UnusableInputsAreErrorsNotVerdicts) {
   EXPECT_EQ(Verifier().verify(c).error().message().rfind("CRL input 1:", 0), 0u);
 }
 
+// Evidence beyond kEvidenceFileLimit is refused before it is parsed, whatever it holds.
+TEST(SdkVerifier, EvidenceBeyondItsLimitIsAnError) {
+  VerifyRequest r;
+  r.evidence = Bytes(kEvidenceFileLimit.max_bytes, 0x5a);
+  EXPECT_TRUE(Verifier().verify(r).ok());
+  r.evidence.push_back(0x5a);
+  auto refused = Verifier().verify(r);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().message(),
+            "evidence: 1048577 bytes, larger than the 1 MiB an SEV-SNP report with its "
+            "certificate table or a TDX quote can be (a report is 1184 bytes, a quote about 5 "
+            "KiB)");
+}
+
 TEST(SdkVerifier, PolicyRevocationSettingsApply) {
   CLOISTER_REQUIRE_SNP_FACTS();
   auto r = request_for("genoa_v5_vcek_report.oak.bin", {"genoa_vcek.oak.der"});

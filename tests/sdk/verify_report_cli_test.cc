@@ -3,8 +3,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cloister/attestation/snp/cert_table.h"
+#include "cloister/attestation/tdx/collateral.h"
+#include "cloister/attestation/tdx/event_log.h"
+#include "cloister/attestation/x509.h"
+#include "cloister/policy/policy.h"
+#include "cloister/sdk/verifier.h"
 #include "snp_facts.h"
 #include "support/command.h"
+#include "support/hostile_files.h"
 
 namespace {
 
@@ -97,6 +104,70 @@ TEST(VerifyReportCli, BadEvidenceIsAFailedVerificationNotAUsageError) {
   EXPECT_NE(offline.out.find("https://kdsintf.amd.com/vcek/v1/Turin/"
                              "3b42092f69c656d3?fmcSPL=0&blSPL=1&teeSPL=0&snpSPL=2&ucodeSPL=71"),
             std::string::npos);
+}
+
+// Files that must not be read whole are refused before a byte is read: exit 2, naming the file
+// and what it is or the limit it exceeds.
+TEST(VerifyReportCli, DevicesFifosDirectoriesAndHugeFilesExitTwo) {
+  cloister::testing::HostileFiles files;
+  const std::string not_regular = ", not a regular file: give the input as a file";
+  auto zero = run("/dev/zero");
+  EXPECT_EQ(zero.status, 2);
+  EXPECT_EQ(zero.out.rfind("verify-report: /dev/zero: a character device" + not_regular, 0), 0u)
+      << zero.out;
+  auto fifo = run(files.fifo().string());
+  EXPECT_EQ(fifo.status, 2);
+  EXPECT_NE(fifo.out.find(files.fifo().string() + ": a FIFO" + not_regular), std::string::npos)
+      << fifo.out;
+  auto dir = run(files.directory().string());
+  EXPECT_EQ(dir.status, 2);
+  EXPECT_NE(dir.out.find(files.directory().string() + ": a directory" + not_regular),
+            std::string::npos)
+      << dir.out;
+  const auto gigabyte = files.sparse("report.bin", 1ull << 30);
+  auto huge = run(gigabyte.string());
+  EXPECT_EQ(huge.status, 2);
+  EXPECT_EQ(huge.out, "verify-report: " + gigabyte.string() +
+                          ": 1073741824 bytes, larger than the 1 MiB an SEV-SNP report with its "
+                          "certificate table or a TDX quote can be (a report is 1184 bytes, a "
+                          "quote about 5 KiB)\n");
+}
+
+TEST(VerifyReportCli, EachInputOneByteOverItsLimitExitsTwoNamingTheLimit) {
+  namespace att = cloister::attestation;
+  cloister::testing::HostileFiles files;
+  const std::string report = files.file("report.bin", cloister::Bytes(1184, 0)).string();
+  const struct {
+    std::string option;
+    cloister::FileLimit limit;
+  } inputs[] = {
+      {"", cloister::sdk::kEvidenceFileLimit},
+      {"--certs", att::kCertificateFileLimit},
+      {"--crl", att::kCrlFileLimit},
+      {"--cert-table", att::snp::kCertTableFileLimit},
+      {"--policy", cloister::policy::kPolicyFileLimit},
+      {"--collateral", att::tdx::kCollateralFileLimit},
+      {"--event-log", att::tdx::kEventLogFileLimit},
+  };
+  for (const auto& input : inputs) {
+    const auto over = files.over("over" + input.option, input.limit).string();
+    auto r = run(input.option.empty() ? over : report + " " + input.option + " " + over);
+    EXPECT_EQ(r.status, 2) << input.option << ": " << r.out;
+    EXPECT_NE(r.out.find(over + ": " + std::to_string(input.limit.max_bytes + 1) + " bytes, " +
+                         cloister::testing::refusal(input.limit)),
+              std::string::npos)
+        << input.option << ": " << r.out;
+  }
+}
+
+TEST(VerifyReportCli, PolicyWithADuplicateKeyExitsTwoNamingIt) {
+  cloister::testing::HostileFiles files;
+  const std::string report = files.file("report.bin", cloister::Bytes(1184, 0)).string();
+  const std::string json = R"({"snp": {"measurements": []}, "snp": {}})";
+  const auto policy = files.file("policy.json", cloister::as_bytes(json)).string();
+  auto r = run(report + " --policy " + policy);
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.out, "verify-report: " + policy + ": policy: duplicate key \"snp\" at /snp\n");
 }
 
 }  // namespace

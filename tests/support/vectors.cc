@@ -27,7 +27,7 @@ std::optional<std::filesystem::path> vector_path(const std::string& relative) {
 }
 
 Bytes read_vector(const std::filesystem::path& path) {
-  auto bytes = read_file(path);
+  auto bytes = read_file(path, kTestFileLimit);
   if (!bytes) {
     ADD_FAILURE() << bytes.error().message();
     return {};

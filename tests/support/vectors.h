@@ -11,8 +11,13 @@
 #include <string>
 
 #include "cloister/common/bytes.h"
+#include "cloister/common/file.h"
 
 namespace cloister::testing {
+
+// Test data files (vectors, corpus files, files a test wrote) that have no format limit of their
+// own: all are far smaller.
+inline constexpr FileLimit kTestFileLimit{64u << 20, "a test data file can be"};
 
 // The vectors directory if it exists.
 std::optional<std::filesystem::path> vectors_dir();

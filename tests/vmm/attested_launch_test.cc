@@ -15,6 +15,7 @@
 #include "cloister/common/hex.h"
 #include "cloister/sdk/guest_evidence.h"
 #include "support/command.h"
+#include "support/vectors.h"
 #include "vmm_process.h"
 
 namespace {
@@ -59,7 +60,7 @@ std::string fresh_nonce() {
 // The image with one byte of its banner text changed: the guest still boots, but it is not the
 // image the tenant measured.
 std::string tampered_copy(const std::string& image, const fs::path& dir) {
-  auto bytes = read_file(image);
+  auto bytes = read_file(image, kTestFileLimit);
   EXPECT_TRUE(bytes.ok());
   const std::string banner = "cloister test guest: boot=";
   const std::string text(bytes->begin(), bytes->end());

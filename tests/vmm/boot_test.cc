@@ -10,6 +10,7 @@
 #include "cloister/common/file.h"
 #include "cloister/firmware_loader/bzimage.h"
 #include "cloister/firmware_loader/elf.h"
+#include "cloister/firmware_loader/machine.h"
 #include "cloister/vmm/arch/x86/boot_params.h"
 #include "cloister/vmm/arch/x86/e820.h"
 #include "cloister/vmm/arch/x86/layout.h"
@@ -38,7 +39,7 @@ TEST(BzImageTest, RealDebianKernelHeader) {
     GTEST_SKIP() << "no Debian kernel in " << dir
                  << " or /boot: tests/vmm/fetch-debian-kernel.sh (the vmm.fetch_debian_kernel "
                     "test) could not download linux-image-cloud-amd64's kernel package";
-  auto image = read_file(*kernel);
+  auto image = read_file(*kernel, fw::kKernelFileLimit);
   ASSERT_TRUE(image.ok()) << image.error().message();
   auto bz = fw::parse_bzimage(*image);
   ASSERT_TRUE(bz.ok()) << kernel->string() << ": " << bz.error().message();

@@ -208,7 +208,12 @@ TEST(ConfigTest, HardwareTeesNeedKvm) {
 TEST(ConfigTest, RejectsNonJsonText) {
   auto c = parse_config_text("{\"boot\": ");
   ASSERT_FALSE(c.ok());
-  EXPECT_EQ(c.error().message(), "config: not valid JSON");
+  EXPECT_EQ(c.error().message(),
+            "config: not valid JSON (parse error at line 1, column 10: syntax error while parsing "
+            "value - unexpected end of input; expected '[', '{', or a literal)");
+  auto twice = parse_config_text(R"({"boot": {"firmware": "/a", "firmware": "/b"}})");
+  ASSERT_FALSE(twice.ok());
+  EXPECT_EQ(twice.error().message(), "config: duplicate key \"firmware\" at /boot/firmware");
   EXPECT_FALSE(parse_config_text("[1, 2]").ok());
 }
 

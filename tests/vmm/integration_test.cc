@@ -462,9 +462,13 @@ TEST(VmmIntegrationTest, ConfigErrorsExitTwoBeforeKvm) {
   const fs::path plain =
       fs::temp_directory_path() / ("cloister-plain-" + std::to_string(::getpid()));
   std::ofstream(plain) << std::string(4096, '\xf4');
+  // A malformed input file is an input to fix, like a bad config (exit 2), not a VM failure.
   VmmProcess tee({"run", "--firmware", plain.string(), "--tee", "tdx"});
-  EXPECT_EQ(tee.wait(), 1);
-  EXPECT_NE(tee.err().find("OVMF image has no footer table"), std::string::npos) << tee.err();
+  EXPECT_EQ(tee.wait(), 2);
+  EXPECT_NE(tee.err().find("vm.input_invalid: boot.firmware " + plain.string() +
+                           ": OVMF image has no footer table"),
+            std::string::npos)
+      << tee.err();
   fs::remove(plain);
 }
 

@@ -63,7 +63,10 @@ struct Launched {
 void build(Launched& out, const VmConfig& config) {
   Logger log(LogFormat::kText, LogLevel::kError);
   static Metrics metrics;
-  auto vmm = build_vmm(config, log, metrics, [&] { return open_kvm("/dev/kvm", out.recorder); });
+  auto inputs = load_vm_inputs(config);
+  ASSERT_TRUE(inputs.ok()) << inputs.error().message();
+  auto vmm = build_vmm(config, std::move(*inputs), log, metrics,
+                       [&] { return open_kvm("/dev/kvm", out.recorder); });
   ASSERT_TRUE(vmm.ok()) << vmm.error().message();
   out.vmm = std::move(vmm).value();
 }
@@ -339,10 +342,7 @@ TEST(TeeLaunchTest, SnpIgvmLaunchCarriesTheFilesPolicyAndIdBlock) {
   // An IGVM file fixes the vCPU count.
   VmConfig two = config;
   two.vcpus = 2;
-  KvmRecorder recorder;
-  Logger log(LogFormat::kText, LogLevel::kError);
-  Metrics metrics;
-  auto refused = build_vmm(two, log, metrics, [&] { return open_kvm("/dev/kvm", recorder); });
+  auto refused = load_vm_inputs(two);
   ASSERT_FALSE(refused.ok());
   EXPECT_NE(
       refused.error().message().find("--vcpus 2 but the IGVM file has VP contexts for 1 vCPUs"),
@@ -350,22 +350,16 @@ TEST(TeeLaunchTest, SnpIgvmLaunchCarriesTheFilesPolicyAndIdBlock) {
       << refused.error().message();
 }
 
-TEST(TeeLaunchTest, SnpPolicyConflictsAreRefusedBeforeKvmIsOpened) {
+// load_vm_inputs() takes no hypervisor: what it refuses is refused before KVM is opened.
+TEST(TeeLaunchTest, SnpPolicyConflictsAreRefusedWithTheInputs) {
   const Bytes image = testing::amdsev_like_image(0x8000).build();
   VmConfig config = base_config(TeeKind::kSnp, 1);
   config.boot.firmware = temp_file("amdsev-policy.fd", image);
   config.tee.policy = 0x10000;  // reserved bit 17 clear
-  Logger log(LogFormat::kText, LogLevel::kError);
-  Metrics metrics;
-  bool opened = false;
-  auto vmm = build_vmm(config, log, metrics, [&]() -> Result<std::unique_ptr<Hypervisor>> {
-    opened = true;
-    return Error("not reached");
-  });
-  ASSERT_FALSE(vmm.ok());
-  EXPECT_EQ(vmm.error().message(),
+  auto inputs = load_vm_inputs(config);
+  ASSERT_FALSE(inputs.ok());
+  EXPECT_EQ(inputs.error().message(),
             "tee.policy 0x10000: bit 17 is reserved and must be one (SNP ABI guest policy)");
-  EXPECT_FALSE(opened);
 }
 
 TEST(TeeLaunchTest, TdxOvmfLaunchFollowsQemusOrder) {
@@ -447,7 +441,10 @@ TEST(TeeLaunchTest, TdxAttributesTheModuleLacksAreRefused) {
   KvmRecorder recorder;
   Logger log(LogFormat::kText, LogLevel::kError);
   Metrics metrics;
-  auto vmm = build_vmm(config, log, metrics, [&] { return open_kvm("/dev/kvm", recorder); });
+  auto inputs = load_vm_inputs(config);
+  ASSERT_TRUE(inputs.ok()) << inputs.error().message();
+  auto vmm = build_vmm(config, std::move(*inputs), log, metrics,
+                       [&] { return open_kvm("/dev/kvm", recorder); });
   ASSERT_FALSE(vmm.ok());
   EXPECT_EQ(vmm.error().message(),
             "tee.td_attributes 0x40000000: bits 0x40000000 are not supported by this TDX module "

@@ -28,30 +28,23 @@ TEST(TeeTest, ConfidentialBackendsNeedAPlanForTheirTee) {
   }
 }
 
-TEST(TeeTest, BuilderFailsOnTheTeeBeforeOpeningKvm) {
+TEST(TeeTest, InputsOfAConfidentialLaunchNameTheMissingFile) {
   VmConfig config;
   config.tee.kind = TeeKind::kSnp;
   config.boot.firmware = "/nonexistent/firmware.bin";
-  Logger log(LogFormat::kText, LogLevel::kError);
-  Metrics metrics;
-  auto vmm =
-      build_vmm(config, log, metrics, configured_hypervisor(config, log, "/nonexistent/kvm"));
-  ASSERT_FALSE(vmm.ok());
-  EXPECT_NE(vmm.error().message().find(
-                "boot.firmware: cannot read /nonexistent/firmware.bin: No such file or directory"),
-            std::string::npos)
-      << vmm.error().message();
+  auto inputs = load_vm_inputs(config);
+  ASSERT_FALSE(inputs.ok());
+  EXPECT_EQ(inputs.error().message(),
+            "boot.firmware: cannot read /nonexistent/firmware.bin: No such file or directory");
 }
 
-TEST(TeeTest, BuilderReadsBootImagesBeforeOpeningKvm) {
+TEST(TeeTest, InputsOfAPlainVmNameTheMissingFile) {
   VmConfig config;
   config.boot.firmware = "/nonexistent/firmware.bin";
-  Logger log(LogFormat::kText, LogLevel::kError);
-  Metrics metrics;
-  auto vmm =
-      build_vmm(config, log, metrics, configured_hypervisor(config, log, "/nonexistent/kvm"));
-  ASSERT_FALSE(vmm.ok());
-  EXPECT_NE(vmm.error().message().find("/nonexistent/firmware.bin"), std::string::npos);
+  auto inputs = load_vm_inputs(config);
+  ASSERT_FALSE(inputs.ok());
+  EXPECT_EQ(inputs.error().message(),
+            "firmware: cannot read /nonexistent/firmware.bin: No such file or directory");
 }
 
 TEST(BuilderTest, FailsCleanlyAfterStartingVcpuThreads) {
@@ -63,8 +56,10 @@ TEST(BuilderTest, FailsCleanlyAfterStartingVcpuThreads) {
   config.boot.firmware = firmware;
   Logger log(LogFormat::kText, LogLevel::kError);
   Metrics metrics;
-  auto vmm =
-      build_vmm(config, log, metrics, configured_hypervisor(config, log, "/nonexistent/kvm"));
+  auto inputs = load_vm_inputs(config);
+  ASSERT_TRUE(inputs.ok()) << inputs.error().message();
+  auto vmm = build_vmm(config, std::move(*inputs), log, metrics,
+                       configured_hypervisor(config, log, "/nonexistent/kvm"));
   ASSERT_FALSE(vmm.ok());
   EXPECT_EQ(vmm.error().message(), "open /nonexistent/kvm: No such file or directory (errno 2)");
 }

@@ -72,17 +72,14 @@ IrqLine irq_line(Vm& vm, std::uint32_t irq, Logger& log) {
   };
 }
 
-constexpr std::uint64_t kMaxIgvmSize = 256ull << 20;
 // The vCPU model of SEV-SNP launches when the configuration names none: QEMU's EPYC-v4.
 constexpr std::string_view kDefaultSnpVcpuType = "EPYC-v4";
 
 Result<std::shared_ptr<const Bytes>> read_image(const std::string& what, const std::string& path,
-                                                std::uint64_t limit) {
-  auto bytes = read_file(path);
+                                                const FileLimit& limit) {
+  auto bytes = read_file(path, limit);
   if (!bytes) return bytes.error().with_context(what);
-  if (bytes->empty() || bytes->size() > limit)
-    return Error(what + " " + path + ": " + std::to_string(bytes->size()) +
-                 " bytes, expected 1 to " + std::to_string(limit));
+  if (bytes->empty()) return Error(what + " " + path + ": the file is empty");
   return std::make_shared<const Bytes>(std::move(*bytes));
 }
 
@@ -94,11 +91,11 @@ Result<fw::LaunchPlan> confidential_plan(const VmConfig& config) {
   in.tee = is_snp(config.tee.kind) ? fw::Tee::kSevSnp : fw::Tee::kTdx;
   in.vcpus = config.vcpus;
   if (config.boot.igvm) {
-    CLOISTER_TRY(auto bytes, read_image("boot.igvm", *config.boot.igvm, kMaxIgvmSize));
+    CLOISTER_TRY(auto bytes, read_image("boot.igvm", *config.boot.igvm, fw::kIgvmFileLimit));
     in.igvm = fw::LaunchFile{"boot.igvm " + *config.boot.igvm, std::move(bytes)};
   } else {
     CLOISTER_TRY(auto bytes,
-                 read_image("boot.firmware", *config.boot.firmware, L::kFirmwareMaxSize));
+                 read_image("boot.firmware", *config.boot.firmware, fw::kFirmwareFileLimit));
     in.firmware = fw::LaunchFile{"boot.firmware " + *config.boot.firmware, std::move(bytes)};
     if (in.tee == fw::Tee::kTdx) in.memory_bytes = config.memory_bytes;
   }
@@ -161,20 +158,25 @@ HypervisorFactory configured_hypervisor(const VmConfig& config, Logger& log,
   };
 }
 
-Result<std::unique_ptr<Vmm>> build_vmm(const VmConfig& config, Logger& log, Metrics& metrics,
-                                       const HypervisorFactory& open_hypervisor) {
+Result<VmInputs> load_vm_inputs(const VmConfig& config) {
+  VmInputs inputs;
+  if (config.tee.kind != TeeKind::kNone) {
+    CLOISTER_TRY(auto plan, confidential_plan(config));
+    CLOISTER_TRY(inputs.tee, make_tee_backend(config.tee, std::move(plan)));
+  } else {
+    CLOISTER_TRY(inputs.tee, make_tee_backend(config.tee, std::nullopt));
+    CLOISTER_TRY(inputs.images, load_boot_images(config.boot));
+  }
+  return inputs;
+}
+
+Result<std::unique_ptr<Vmm>> build_vmm(const VmConfig& config, VmInputs inputs, Logger& log,
+                                       Metrics& metrics, const HypervisorFactory& open_hypervisor) {
   Vmm::Parts parts;
   parts.config = config;
   const bool confidential = config.tee.kind != TeeKind::kNone;
-  // Everything that can be checked without the hypervisor comes first.
-  BootImages images;
-  if (confidential) {
-    CLOISTER_TRY(auto plan, confidential_plan(config));
-    CLOISTER_TRY(parts.tee, make_tee_backend(config.tee, std::move(plan)));
-  } else {
-    CLOISTER_TRY(parts.tee, make_tee_backend(config.tee, std::nullopt));
-    CLOISTER_TRY(images, load_boot_images(config.boot));
-  }
+  parts.tee = std::move(inputs.tee);
+  const BootImages& images = inputs.images;
   parts.boot_kind = confidential ? BootKind::kFirmware : images.kind;
   std::vector<std::unique_ptr<VirtioDevice>> virtio_devices;  // slot order: disks, then vsock
   for (const auto& disk : config.disks) {

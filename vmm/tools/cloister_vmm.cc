@@ -5,8 +5,9 @@
 //                    [--hypervisor auto|kvm|emu]
 //                    [--api-socket PATH] [--console SPEC] ...
 //   cloister-vmm validate --config vm.json      prints the canonical config or the first error
-// Exit status: 0 clean stop, 1 host/VMM error, 2 bad configuration, 3 guest fault,
-// 4 guest reported failure through the debug-exit port (docs/operator.md).
+// Exit status: 0 clean stop, 1 host/VMM error, 2 bad configuration or input file (unreadable,
+// too large or malformed), 3 guest fault, 4 guest reported failure through the debug-exit port
+// (docs/operator.md).
 #include <malloc.h>
 #include <poll.h>
 #include <signal.h>
@@ -18,6 +19,7 @@
 #include <optional>
 
 #include "cloister/common/file.h"
+#include "cloister/common/json.h"
 #include "cloister/vmm/api/api.h"
 #include "cloister/vmm/builder.h"
 #include "cloister/vmm/config/config.h"
@@ -122,11 +124,10 @@ Status merge_tee_flags(const Flags& f, json& doc) {
   put("sim_state_dir", t.sim_state);
   if (t.author_key) options["author_key"] = true;
   if (t.sim_platform) {
-    CLOISTER_TRY(auto text, read_text_file(*t.sim_platform));
-    json platform = json::parse(text, nullptr, false);
-    if (platform.is_discarded())
-      return Error("--sim-platform " + *t.sim_platform + ": not valid JSON");
-    options["sim_platform"] = std::move(platform);
+    auto text = read_text_file(*t.sim_platform, kSimPlatformFileLimit);
+    if (!text) return text.error().with_context("--sim-platform");
+    CLOISTER_TRY(options["sim_platform"],
+                 parse_json_strict(*text, "--sim-platform " + *t.sim_platform));
   }
   json tee = doc.contains("tee") ? doc["tee"] : json("none");
   if (tee.is_string()) tee = json{{"kind", tee}};
@@ -141,9 +142,9 @@ Status merge_tee_flags(const Flags& f, json& doc) {
 Result<json> merged_document(const Flags& f) {
   json doc = json::object();
   if (!f.config_file.empty()) {
-    CLOISTER_TRY(auto text, read_text_file(f.config_file));
-    doc = json::parse(text, nullptr, false);
-    if (doc.is_discarded()) return Error("config " + f.config_file + ": not valid JSON");
+    auto text = read_text_file(f.config_file, kConfigFileLimit);
+    if (!text) return text.error().with_context("config");
+    CLOISTER_TRY(doc, parse_json_strict(*text, "config " + f.config_file));
     if (!doc.is_object()) return Error("config " + f.config_file + ": expected a JSON object");
   }
   if (f.firmware || f.kernel || f.igvm) {
@@ -213,7 +214,13 @@ int run_vm(const VmConfig& config) {
     return kExitHostError;
   }
 
-  auto vmm = build_vmm(config, log, metrics, configured_hypervisor(config, log));
+  auto inputs = load_vm_inputs(config);
+  if (!inputs) {
+    log.error("vm.input_invalid", inputs.error().message());
+    return kExitConfig;
+  }
+  auto vmm =
+      build_vmm(config, std::move(*inputs), log, metrics, configured_hypervisor(config, log));
   if (!vmm) {
     log.error("vm.build_failed", vmm.error().message());
     return kExitHostError;

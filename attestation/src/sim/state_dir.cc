@@ -44,6 +44,12 @@ Status make_private_directories(const fs::path& root, const fs::path& relative) 
   return {};
 }
 
+// Every state file is a PEM key or certificate or a hex value: a few KiB at most.
+constexpr FileLimit kStateFileLimit{
+    64u << 10,
+    "a simulated secure processor state file can be (keys, certificates and hex values "
+    "take at most a few KiB)"};
+
 Error corrupt(const fs::path& file, const std::string& problem) {
   return Error("simulated secure processor state: " + file.string() + ": " + problem + ". Delete " +
                file.parent_path().string() +
@@ -62,7 +68,7 @@ Result<Bytes> read_state_file(const fs::path& file, bool secret) {
                  mode_string(st.st_mode) + ", so others may read the key; run chmod 600 " +
                  file.string());
   }
-  auto bytes = read_file(file);
+  auto bytes = read_file(file, kStateFileLimit);
   if (!bytes) return Error("simulated secure processor state: " + bytes.error().message());
   return bytes;
 }

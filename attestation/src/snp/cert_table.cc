@@ -93,6 +93,10 @@ Result<std::vector<CertTableEntry>> parse_cert_table(ByteView table) {
         return Error(where + ": zero GUID with non-zero offset/length (malformed terminator)");
       break;
     }
+    if (entries.size() == kMaxCertTableEntries) {
+      return Error(where + ": a table has at most " + std::to_string(kMaxCertTableEntries) +
+                   " entries (one per GUID) before its all-zero terminator");
+    }
     CertTableEntry entry;
     entry.guid = *guid;
     entry.role = role_of(entry.guid);

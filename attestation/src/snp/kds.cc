@@ -72,7 +72,7 @@ Result<std::optional<Sourced<Certificate>>> KdsClient::vcek(Product product, Byt
     path = product_dir(*options_.cache_dir, product, VekKind::kVcek) / to_hex(hw_id) /
            (reported_tcb.to_hex() + ".der");
     if (std::filesystem::exists(*path)) {
-      CLOISTER_TRY(Bytes der, read_file(*path));
+      CLOISTER_TRY(Bytes der, read_file(*path, kCertificateFileLimit));
       auto cert = Certificate::from_der(der);
       if (!cert) return cert.error().with_context("cached VCEK " + path->string());
       return std::optional<Sourced<Certificate>>(
@@ -104,7 +104,7 @@ Result<std::optional<Sourced<std::vector<Certificate>>>> KdsClient::cert_chain(P
   if (options_.cache_dir) {
     path = product_dir(*options_.cache_dir, product, kind) / "cert_chain.pem";
     if (std::filesystem::exists(*path)) {
-      CLOISTER_TRY(Bytes pem, read_file(*path));
+      CLOISTER_TRY(Bytes pem, read_file(*path, kCertificateFileLimit));
       auto certs = parse_certificates(pem);
       if (!certs) return certs.error().with_context("cached " + path->string());
       return check(std::move(certs).value(), "cache " + path->string());
@@ -127,7 +127,7 @@ Result<std::optional<Sourced<Crl>>> KdsClient::crl(Product product, VekKind kind
   if (options_.cache_dir) {
     path = product_dir(*options_.cache_dir, product, kind) / "crl.der";
     if (std::filesystem::exists(*path)) {
-      CLOISTER_TRY(Bytes der, read_file(*path));
+      CLOISTER_TRY(Bytes der, read_file(*path, kCrlFileLimit));
       auto crl = Crl::parse(der);
       if (!crl) return crl.error().with_context("cached CRL " + path->string());
       cached = Sourced<Crl>{std::move(crl).value(), "cache " + path->string()};

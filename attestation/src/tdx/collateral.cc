@@ -441,6 +441,7 @@ Status verify_p256_signature(const PublicKey& key, ByteView message, ByteView ra
 }
 
 Status add_collateral(ByteView data, const std::string& source, TdxCollateral& out) {
+  CLOISTER_CHECK_OK(kCollateralFileLimit.check(source, data.size()));
   std::string_view text(reinterpret_cast<const char*>(data.data()), data.size());
   const std::size_t first = text.find_first_not_of(" \t\r\n");
   if (first != std::string_view::npos && text[first] == '{') {

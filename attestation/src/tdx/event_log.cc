@@ -259,6 +259,11 @@ Result<CcEventLog> parse_cc_event_log(ByteView log) {
   while (!is_fill(log.subspan(r.offset()))) {
     const std::size_t index = out.events.size() + 1;
     const std::size_t offset = r.offset();
+    if (out.events.size() == kMaxEvents) {
+      return Error("event " + std::to_string(index) + " (offset " + std::to_string(offset) +
+                   "): a log holds at most " + std::to_string(kMaxEvents) +
+                   " events after its header");
+    }
     CLOISTER_TRY(CcEvent e, at_event(parse_event(r, out.spec_id), index, offset));
     out.events.push_back(std::move(e));
   }

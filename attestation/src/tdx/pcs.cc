@@ -56,10 +56,10 @@ Status PcsClient::signed_json(const std::string& url, const std::filesystem::pat
         *options_.cache_dir / relative.parent_path() / (relative.stem().string() + ".chain.pem");
     if (std::filesystem::exists(*path)) {
       TdxCollateral cached;
-      CLOISTER_TRY(Bytes body, read_file(*path));
+      CLOISTER_TRY(Bytes body, read_file(*path, kCollateralFileLimit));
       CLOISTER_CHECK_OK(add_collateral(body, "cache " + path->string(), cached));
       if (std::filesystem::exists(*chain_path)) {
-        CLOISTER_TRY(Bytes chain, read_file(*chain_path));
+        CLOISTER_TRY(Bytes chain, read_file(*chain_path, kCollateralFileLimit));
         CLOISTER_CHECK_OK(add_collateral(chain, "cache " + chain_path->string(), cached));
       }
       if ((tcb_info ? cached.tcb_infos.size() : cached.qe_identities.size()) != 1) {
@@ -105,14 +105,14 @@ Status PcsClient::crl(const std::string& url, const std::filesystem::path& relat
     chain_path =
         *options_.cache_dir / relative.parent_path() / (relative.stem().string() + ".chain.pem");
     if (std::filesystem::exists(*path)) {
-      CLOISTER_TRY(Bytes der, read_file(*path));
+      CLOISTER_TRY(Bytes der, read_file(*path, kCrlFileLimit));
       auto parsed = Crl::parse(der);
       if (!parsed) return parsed.error().with_context("cached CRL " + path->string());
       auto next = parsed->next_update();
       if (!options_.online || (next && now < *next)) {
         out.crls.push_back({std::move(parsed).value(), "cache " + path->string()});
         if (chain_header != nullptr && std::filesystem::exists(*chain_path)) {
-          CLOISTER_TRY(Bytes chain, read_file(*chain_path));
+          CLOISTER_TRY(Bytes chain, read_file(*chain_path, kCollateralFileLimit));
           CLOISTER_CHECK_OK(add_collateral(chain, "cache " + chain_path->string(), out));
         }
         return {};

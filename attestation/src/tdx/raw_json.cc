@@ -1,8 +1,5 @@
 #include "raw_json.h"
 
-#include <set>
-#include <vector>
-
 namespace cloister::attestation::tdx {
 namespace {
 
@@ -52,27 +49,6 @@ std::size_t skip_value(std::string_view s, std::size_t i) {
 }
 
 }  // namespace
-
-Result<nlohmann::json> parse_json_strict(std::string_view text, const std::string& what) {
-  std::vector<std::set<std::string>> keys;
-  std::string duplicate;
-  auto callback = [&](int, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
-    using E = nlohmann::json::parse_event_t;
-    if (event == E::object_start) {
-      keys.emplace_back();
-    } else if (event == E::object_end) {
-      if (!keys.empty()) keys.pop_back();
-    } else if (event == E::key && !keys.empty()) {
-      const std::string& key = parsed.get_ref<const std::string&>();
-      if (!keys.back().insert(key).second && duplicate.empty()) duplicate = key;
-    }
-    return true;
-  };
-  nlohmann::json doc = nlohmann::json::parse(text, callback, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) return Error(what + ": not valid JSON");
-  if (!duplicate.empty()) return Error(what + ": duplicate key '" + duplicate + "'");
-  return doc;
-}
 
 Result<RawObject> parse_raw_object(std::string_view text, const std::string& what) {
   CLOISTER_TRY(nlohmann::json doc, parse_json_strict(text, what));

@@ -7,13 +7,10 @@
 #include <string>
 #include <string_view>
 
+#include "cloister/common/json.h"
 #include "cloister/common/result.h"
 
 namespace cloister::attestation::tdx {
-
-// Parses `text` as JSON, rejecting duplicate object keys at any depth (two parsers could
-// otherwise disagree on which value a signature covers). `what` names the document in errors.
-Result<nlohmann::json> parse_json_strict(std::string_view text, const std::string& what);
 
 // A JSON object and the exact source text of each top-level member's value.
 struct RawObject {
@@ -21,7 +18,8 @@ struct RawObject {
   std::map<std::string, std::string_view, std::less<>> raw_members;  // views into the input
 };
 
-// parse_json_strict() of an object, plus its members' raw text.
+// parse_json_strict() of an object (duplicate keys are refused: two parsers could otherwise
+// disagree on which value a signature covers), plus its members' raw text.
 Result<RawObject> parse_raw_object(std::string_view text, const std::string& what);
 
 }  // namespace cloister::attestation::tdx

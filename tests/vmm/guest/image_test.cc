@@ -28,7 +28,7 @@ std::string guest_file(const std::string& name) {
 }
 
 std::shared_ptr<const Bytes> load(const std::string& name) {
-  auto bytes = read_file(guest_file(name));
+  auto bytes = read_file(guest_file(name), fw::kIgvmFileLimit);
   EXPECT_TRUE(bytes.ok()) << bytes.error().message();
   return std::make_shared<const Bytes>(bytes.ok() ? std::move(bytes).value() : Bytes());
 }

@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "cloister/common/file.h"
+#include "cloister/firmware_loader/machine.h"
 #include "cloister/firmware_loader/ovmf.h"
 #include "cloister/firmware_loader/snp.h"
 #include "cloister/firmware_loader/tdx.h"
@@ -46,7 +47,7 @@ void add_tdx_plan(IgvmWriter& w, const fw::LaunchPlan& plan) {
 
 Result<Bytes> build(const std::string& image_path, std::uint32_t vcpus,
                     std::string_view vcpu_type) {
-  auto bytes = cloister::read_file(image_path);
+  auto bytes = cloister::read_file(image_path, fw::kFirmwareFileLimit);
   if (!bytes) return bytes.error();
   auto image = fw::OvmfImage::parse(std::make_shared<const Bytes>(std::move(bytes).value()));
   if (!image) return image.error().with_context(image_path);

@@ -85,16 +85,20 @@ Result<BootImages> load_boot_images(const BootConfig& boot) {
   BootImages images;
   images.cmdline = boot.cmdline;
   if (boot.firmware) {
-    CLOISTER_TRY(images.firmware, read_file(*boot.firmware));
+    auto firmware = read_file(*boot.firmware, fw::kFirmwareFileLimit);
+    if (!firmware) return firmware.error().with_context("firmware");
+    images.firmware = std::move(*firmware);
     const std::size_t size = images.firmware.size();
-    if (size == 0 || size % 4096 != 0 || size > L::kFirmwareMaxSize)
+    if (size == 0 || size % 4096 != 0)
       return Error("firmware " + *boot.firmware +
-                   ": expected a multiple of 4 KiB up to 16 MiB, found " + std::to_string(size) +
+                   ": expected a non-zero multiple of 4 KiB, found " + std::to_string(size) +
                    " bytes");
     images.kind = BootKind::kFirmware;
     return images;
   }
-  CLOISTER_TRY(Bytes kernel, read_file(*boot.kernel));
+  auto read_kernel = read_file(*boot.kernel, fw::kKernelFileLimit);
+  if (!read_kernel) return read_kernel.error().with_context("kernel");
+  Bytes kernel = std::move(*read_kernel);
   if (fw::looks_like_bzimage(kernel)) {
     auto bz = fw::parse_bzimage(kernel);
     if (!bz) return bz.error().with_context("kernel " + *boot.kernel);
@@ -115,7 +119,9 @@ Result<BootImages> load_boot_images(const BootConfig& boot) {
                  ": neither a bzImage (boot_flag 0xaa55 and \"HdrS\") nor an ELF file");
   }
   if (boot.initrd) {
-    CLOISTER_TRY(images.initrd, read_file(*boot.initrd));
+    auto initrd = read_file(*boot.initrd, fw::kInitrdFileLimit);
+    if (!initrd) return initrd.error().with_context("initrd");
+    images.initrd = std::move(*initrd);
   }
   return images;
 }

@@ -6,6 +6,7 @@
 #include <charconv>
 
 #include "cloister/common/hex.h"
+#include "cloister/common/json.h"
 #include "cloister/vmm/format.h"
 
 namespace cloister::vmm {
@@ -454,8 +455,7 @@ Result<VmConfig> parse_config(const json& doc) {
 }
 
 Result<VmConfig> parse_config_text(std::string_view text) {
-  json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) return Error("config: not valid JSON");
+  CLOISTER_TRY(json doc, parse_json_strict(text, "config"));
   return parse_config(doc);
 }
 

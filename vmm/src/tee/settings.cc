@@ -11,9 +11,16 @@ namespace {
 constexpr std::size_t kIdBlockPolicyOffset = 88;  // SNP ABI ID_BLOCK: LD, FAMILY_ID, IMAGE_ID,
                                                   // VERSION, GUEST_SVN, then POLICY
 
+// The ID block and ID authentication files hold exactly one structure each (SNP ABI Tables 75
+// and 76).
+constexpr FileLimit kIdBlockFileLimit{96, "an SEV-SNP ID block is (SNP ABI ID_BLOCK)"};
+constexpr FileLimit kIdAuthFileLimit{
+    4096, "an SEV-SNP ID authentication structure is (SNP ABI ID_AUTH_INFO)"};
+
 template <std::size_t N>
-Result<std::array<std::uint8_t, N>> read_exact(const std::string& option, const std::string& path) {
-  auto bytes = read_file(path);
+Result<std::array<std::uint8_t, N>> read_exact(const std::string& option, const std::string& path,
+                                               const FileLimit& limit) {
+  auto bytes = read_file(path, limit);
   if (!bytes) return bytes.error().with_context(option);
   if (bytes->size() != N)
     return Error(option + " " + path + ": expected exactly " + std::to_string(N) +
@@ -44,8 +51,8 @@ Result<SnpSettings> resolve_snp_settings(const TeeConfig& config, const fw::Laun
     return Error(
         "tee.id_block: the IGVM file carries its own SNP ID block; drop --id-block/--id-auth");
   if (config.id_block) {
-    CLOISTER_TRY(s.id_block, read_exact<96>("tee.id_block", *config.id_block));
-    CLOISTER_TRY(s.id_auth, read_exact<4096>("tee.id_auth", *config.id_auth));
+    CLOISTER_TRY(s.id_block, read_exact<96>("tee.id_block", *config.id_block, kIdBlockFileLimit));
+    CLOISTER_TRY(s.id_auth, read_exact<4096>("tee.id_auth", *config.id_auth, kIdAuthFileLimit));
     s.author_key = config.author_key;
   } else if (const auto& id = plan.snp().id_block) {
     s.id_block = id->id_block;

@@ -13,8 +13,11 @@
 namespace cloister::vmm::tee {
 namespace {
 
-constexpr std::uint64_t kSevFeatureSnpActive = 1;        // SEV_FEATURES bit 0, implied by an SNP VM
-constexpr std::size_t kMaxCertificateTable = 16 * 1024;  // Linux SEV_FW_BLOB_MAX_SIZE
+constexpr std::uint64_t kSevFeatureSnpActive = 1;  // SEV_FEATURES bit 0, implied by an SNP VM
+// The certificate table served to extended guest requests: Linux guests offer at most
+// SEV_FW_BLOB_MAX_SIZE (16 KiB) for it.
+constexpr FileLimit kCertificateTableFileLimit{
+    16u << 10, "a GHCB certificate table can be (Linux guests accept at most 16 KiB)"};
 
 // "leaf 0x1.0 EAX: 0x… -> 0x…" for every CPUID-page value the firmware corrected.
 std::string cpuid_corrections(ByteView ours, ByteView firmware) {
@@ -137,12 +140,10 @@ Result<std::unique_ptr<TeeBackend>> make_snp_backend(const TeeConfig& config, fw
   CLOISTER_TRY(auto settings, resolve_snp_settings(config, plan));
   std::optional<Bytes> certificates;
   if (config.certificates) {
-    auto table = read_file(*config.certificates);
+    auto table = read_file(*config.certificates, kCertificateTableFileLimit);
     if (!table) return table.error().with_context("tee.certificates");
-    if (table->empty() || table->size() > kMaxCertificateTable)
-      return Error("tee.certificates " + *config.certificates + ": " +
-                   std::to_string(table->size()) +
-                   " bytes; a GHCB certificate table holds 1 to 16384 bytes");
+    if (table->empty())
+      return Error("tee.certificates " + *config.certificates + ": the file is empty");
     certificates = std::move(*table);
   }
   CLOISTER_TRY(const Sha384Digest expected, measure::snp_launch_digest(plan));

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cloister/common/bytes.h"
+#include "cloister/common/file.h"
 #include "cloister/common/sha.h"
 #include "cloister/common/time.h"
 
@@ -98,6 +99,16 @@ class Certificate {
   Sha256Digest fingerprint_{};
   PublicKey public_key_;
 };
+
+// A certificate file (DER, or PEM with one or more certificates): VCEK, ASK/ARK, Intel's chains.
+inline constexpr FileLimit kCertificateFileLimit{
+    1u << 20,
+    "a certificate file can be (a certificate is 1-2 KiB, a PEM chain of three about 5 KiB)"};
+
+// A CRL file (DER or PEM). The limit is what the HTTP client takes from KDS and PCS
+// (HttpClientOptions::max_body_bytes), so a cached CRL always reads back.
+inline constexpr FileLimit kCrlFileLimit{
+    4u << 20, "a CRL can be (AMD's and Intel's CRLs are 1-2 KiB; 4 MiB is what cloister fetches)"};
 
 // One or more certificates from PEM text (every CERTIFICATE block, other blocks ignored) or
 // a single DER certificate. Fails when nothing parses, naming the block that did not.

@@ -53,6 +53,7 @@
 #include <vector>
 
 #include "cloister/common/bytes.h"
+#include "cloister/common/file.h"
 #include "cloister/common/result.h"
 #include "cloister/firmware_loader/launch_plan.h"
 
@@ -126,8 +127,18 @@ using IgvmDirective =
     std::variant<IgvmPageData, IgvmVpContext, IgvmParameterAreaHeader, IgvmParameterInsert,
                  IgvmParameterUse, IgvmRequiredMemory, IgvmSnpIdBlock, IgvmOtherPlatformDirective>;
 
+// An IGVM file as cloister-vmm and cloister-measure load it (the format allows 4 GiB).
+inline constexpr FileLimit kIgvmFileLimit{
+    256u << 20,
+    "an IGVM file can be (a launch populates at most 1 GiB; COCONUT-SVSM's files are a few MiB)"};
+
+// The most variable headers a file may have. Nearly all are PAGE_DATA, one 4 KiB page each, and
+// a launch populates at most kMaxLaunchMemory (launch_plan.h): 262144 pages.
+inline constexpr std::size_t kMaxIgvmHeaders = kMaxLaunchMemory / kPageSize;
+
 class IgvmFile {
  public:
+  // Parses a file (see the top of this header); also fails beyond kMaxIgvmHeaders headers.
   static Result<IgvmFile> parse(std::shared_ptr<const Bytes> file);
 
   std::span<const IgvmPlatform> platforms() const { return platforms_; }

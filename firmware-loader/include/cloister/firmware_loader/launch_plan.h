@@ -55,6 +55,13 @@ inline constexpr std::uint64_t kSnpVmsaGpa = 0xFFFFFFFFF000;
 // Guest-physical addresses are at most 52 bits wide on both TEEs.
 inline constexpr std::uint64_t kMaxGpa = 1ull << 52;
 
+// The most memory one plan's ops may put in place before the guest runs (VMSAs aside). Every
+// page costs the loader a copy or a zeroing and the measurement a hash, so a small file that
+// declares a huge range (an IGVM parameter area, a TDVF TempMem section) must not turn into
+// minutes of hashing. Real plans stay far below: OVMF and TDVF add a few MiB, IGVM files with
+// an embedded kernel tens of MiB.
+inline constexpr std::uint64_t kMaxLaunchMemory = 1ull << 30;
+
 enum class Tee { kSevSnp, kTdx };
 std::string_view to_string(Tee tee);  // "snp", "tdx"
 
@@ -203,8 +210,9 @@ class LaunchPlan {
 };
 
 // Assembles a plan; build() checks it against the contract above and names the offending op
-// (index and label) with the expected and found values when it does not hold. The firmware
-// builders (snp.h, tdx.h, igvm.h) use it, and so can a VMM with a guest of its own.
+// (index and label) with the expected and found values when it does not hold, and refuses ops
+// adding up to more than kMaxLaunchMemory. The firmware builders (snp.h, tdx.h, igvm.h) use it,
+// and so can a VMM with a guest of its own.
 class LaunchPlanBuilder {
  public:
   explicit LaunchPlanBuilder(Tee tee) : plan_(tee) {}

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cloister/common/file.h"
 #include "cloister/common/result.h"
 #include "cloister/firmware_loader/launch_plan.h"
 
@@ -27,6 +28,21 @@ inline constexpr std::uint64_t kMaxGuestMemory = 1ull << 40;
 
 // The guest RAM when none is given: cloister-vmm's default, 128 MiB.
 inline constexpr std::uint64_t kDefaultGuestMemory = 128ull << 20;
+
+// The boot files cloister-vmm loads and cloister-measure measures, whole, in memory.
+// Firmware (OVMF, TDVF, a COCONUT-SVSM image): cloister-vmm maps it read-only to end at 4 GiB,
+// in a flash window of at most 16 MiB [0xff000000, 4 GiB).
+inline constexpr FileLimit kFirmwareFileLimit{
+    16u << 20,
+    "a firmware image can be (it is mapped to end at 4 GiB in at most 16 MiB; OVMF is "
+    "2 or 4 MiB)"};
+// A kernel (bzImage or ELF): x86-64 Linux maps at most 1 GiB of kernel image
+// (KERNEL_IMAGE_SIZE, arch/x86/include/asm/page_64_types.h).
+inline constexpr FileLimit kKernelFileLimit{
+    1u << 30, "a kernel can be (x86-64 Linux maps at most 1 GiB of kernel image)"};
+// An initrd: it is placed in RAM below the MMIO gap at kMmioGapStart.
+inline constexpr FileLimit kInitrdFileLimit{
+    kMmioGapStart, "an initrd can be (it must fit in guest RAM below the MMIO gap at 3 GiB)"};
 
 // Guest RAM for `ram_bytes` bytes: [0, min(ram_bytes, kMmioGapStart)) and the rest from 4 GiB,
 // in ascending order; empty ranges are left out.

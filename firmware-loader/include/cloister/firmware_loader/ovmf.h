@@ -79,6 +79,10 @@ struct SevHashTableLocation {
   std::uint32_t size = 0;
 };
 
+// The most sections an "ASEV" or "TDVF" metadata list may declare. edk2's OVMF and TDVF images
+// declare fewer than a dozen; each is a range the plan populates and checks for overlaps.
+inline constexpr std::uint32_t kMaxMetadataSections = 64;
+
 // A parsed firmware image. Holds the image bytes (shared, never copied) and views into them.
 // Immutable after parse; cheap to copy.
 //
@@ -115,17 +119,17 @@ class OvmfImage {
 
   // The "ASEV" sections in metadata order. Fails when the image has no SEV metadata entry, or
   // when the metadata is malformed: offset outside the image, bad signature or version, a
-  // section list that is empty or runs past its declared size or the image, sections that are
-  // empty, not 4 KiB aligned, beyond 4 GiB, of unknown type, overlapping each other, or
-  // secrets/CPUID sections that are not exactly one page.
+  // section list that is empty, longer than kMaxMetadataSections or runs past its declared size
+  // or the image, sections that are empty, not 4 KiB aligned, beyond 4 GiB, of unknown type,
+  // overlapping each other, or secrets/CPUID sections that are not exactly one page.
   Result<std::vector<SevMetadataSection>> sev_metadata() const;
 
   // The "TDVF" sections in metadata order. Fails when the image has no TDX metadata entry, or
   // when the metadata is malformed: offset outside the image, missing TDX metadata GUID before
-  // the descriptor, bad signature or version, truncated or empty section list, unknown types
-  // or attribute bits, unaligned or empty memory ranges, RawDataSize > MemoryDataSize, data
-  // ranges outside the image, BFV/CFV without data or HOB/memory sections with data,
-  // PAGE.AUG combined with MR.EXTEND, and overlapping memory ranges.
+  // the descriptor, bad signature or version, truncated, empty or too long (kMaxMetadataSections)
+  // section list, unknown types or attribute bits, unaligned or empty memory ranges, RawDataSize
+  // > MemoryDataSize, data ranges outside the image, BFV/CFV without data or HOB/memory sections
+  // with data, PAGE.AUG combined with MR.EXTEND, and overlapping memory ranges.
   Result<std::vector<TdvfSection>> tdx_metadata() const;
 
  private:

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "cloister/common/bytes.h"
+#include "cloister/common/file.h"
 
 namespace cloister::policy {
 
@@ -139,10 +140,17 @@ struct Policy {
 SnpPolicy default_snp_policy();
 TdxPolicy default_tdx_policy();
 
+// A policy file (verify-report --policy).
+inline constexpr FileLimit kPolicyFileLimit{
+    1u << 20,
+    "an appraisal policy can be (policies are a few KiB, a thousand measurements 100 KiB)"};
+
 // Strict parse. Errors name the JSON path: "policy /snp/measurements/1: expected 48 bytes (96
 // hex digits), found 47 bytes", "policy /snp/guest_policy: unknown key 'allow_debugg'",
-// "policy /tdx/accepted_tcb_statuses/0: 'Revoked' cannot be accepted".
+// "policy /tdx/accepted_tcb_statuses/0: 'Revoked' cannot be accepted"; a key given twice in one
+// object is refused too: "policy: duplicate key \"snp\" at /snp".
 Result<Policy> parse_policy(std::string_view json_text);
+// parse_policy() of the file at `path`, read within kPolicyFileLimit.
 Result<Policy> load_policy(const std::filesystem::path& path);
 
 // The policy as JSON in the schema's shape (every field, defaults included).

@@ -14,10 +14,19 @@
 #include "cloister/attestation/tdx/verify.h"
 #include "cloister/attestation/verdict.h"
 #include "cloister/common/bytes.h"
+#include "cloister/common/file.h"
 #include "cloister/common/time.h"
 #include "cloister/policy/policy.h"
 
 namespace cloister::sdk {
+
+// Evidence (VerifyRequest::evidence), as a file or in memory: Verifier::verify() refuses more.
+// A TDX quote is about 5 KiB with its PCK chain; Linux hands an SNP guest at most 16 KiB of
+// certificate table.
+inline constexpr FileLimit kEvidenceFileLimit{
+    1u << 20,
+    "an SEV-SNP report with its certificate table or a TDX quote can be (a report is 1184 bytes, "
+    "a quote about 5 KiB)"};
 
 struct VerifyRequest {
   // SEV-SNP: the 1184-byte report, optionally followed by the extended-report certificate table
@@ -104,10 +113,11 @@ class Verifier {
   Verifier(Verifier&&) noexcept;
   Verifier& operator=(Verifier&&) noexcept;
 
-  // A verdict for any evidence bytes. Fails (no verdict) only when an input the caller supplied
-  // is unusable: a certificate, CRL or collateral file that does not parse, an unknown product
-  // name or TEE, an input the evidence's TEE does not take (a certificate table or product for
-  // a TDX quote, collateral or an event log for an SNP report).
+  // A verdict for any evidence bytes up to kEvidenceFileLimit. Fails (no verdict) only when an
+  // input the caller supplied is unusable: evidence beyond that limit, a certificate, CRL or
+  // collateral file that does not parse, an unknown product name or TEE, an input the evidence's
+  // TEE does not take (a certificate table or product for a TDX quote, collateral or an event log
+  // for an SNP report).
   Result<Verdict> verify(const VerifyRequest& request) const;
 
  private:

@@ -1,6 +1,7 @@
-// Turns a validated VmConfig into a Vmm ready to start (Firecracker's builder). Everything that
-// can be checked without a hypervisor comes first — the TEE backend and its launch plan, the
-// boot images, devices — then the hypervisor is opened, the VM, its memory (guest_memfd-backed
+// Turns a validated VmConfig into a Vmm ready to start (Firecracker's builder), in two steps.
+// load_vm_inputs() reads and checks every input file — the TEE backend and its launch plan, the
+// boot images — so that what fails there is an input to fix (cloister-vmm exits 2). build_vmm()
+// then creates the devices, opens the hypervisor, the VM, its memory (guest_memfd-backed
 // for confidential guests), devices and vCPUs are created, and the images are placed: by the
 // boot loader for plain VMs, by the TEE backend executing the LaunchPlan for confidential ones.
 #pragma once
@@ -13,6 +14,7 @@
 #include "cloister/vmm/hypervisor/hypervisor.h"
 #include "cloister/vmm/log.h"
 #include "cloister/vmm/metrics.h"
+#include "cloister/vmm/tee/tee.h"
 #include "cloister/vmm/vmm.h"
 
 namespace cloister::vmm {
@@ -25,8 +27,23 @@ using HypervisorFactory = std::function<Result<std::unique_ptr<Hypervisor>>()>;
 HypervisorFactory configured_hypervisor(const VmConfig& config, Logger& log,
                                         std::string kvm_device = "/dev/kvm");
 
-// `log` and `metrics` must outlive the returned Vmm.
-Result<std::unique_ptr<Vmm>> build_vmm(const VmConfig& config, Logger& log, Metrics& metrics,
-                                       const HypervisorFactory& open_hypervisor);
+// What a VM is built from besides its config, read and checked before anything else happens.
+struct VmInputs {
+  // The TEE backend; for a confidential launch it holds the LaunchPlan of boot.firmware or
+  // boot.igvm.
+  std::unique_ptr<TeeBackend> tee;
+  BootImages images;  // a plain VM's firmware or kernel (and initrd); unused for confidential ones
+};
+
+// Reads and parses the files `config` names (boot images, IGVM file, TEE settings files: each
+// within its format's limit) and sets up the TEE backend, without touching the hypervisor. Every
+// failure names the file or key and means an input or the configuration must change.
+Result<VmInputs> load_vm_inputs(const VmConfig& config);
+
+// Builds the VM `config` describes from `inputs` (load_vm_inputs(config)). Its failures are
+// host or VMM errors: devices, the hypervisor, guest memory. `log` and `metrics` must outlive the
+// returned Vmm.
+Result<std::unique_ptr<Vmm>> build_vmm(const VmConfig& config, VmInputs inputs, Logger& log,
+                                       Metrics& metrics, const HypervisorFactory& open_hypervisor);
 
 }  // namespace cloister::vmm

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cloister/common/bytes.h"
+#include "cloister/common/file.h"
 
 namespace cloister::attestation::snp {
 
@@ -38,10 +39,20 @@ struct CertTableEntry {
   Bytes data;
 };
 
-// Parses a table. Rejected, with the entry index and reason: no terminator, an entry whose data
-// lies inside the header or past the end, zero-length entries, overlapping data, duplicate
-// GUIDs. Unknown GUIDs are kept (role kUnknown). Bytes after the last entry's data (page padding)
-// are allowed.
+// A certificate table file (verify-report --cert-table).
+inline constexpr FileLimit kCertTableFileLimit{
+    1u << 20,
+    "an extended-report certificate table can be (VCEK, ASK and ARK take about 5 KiB; Linux "
+    "hands a guest at most 16 KiB)"};
+
+// The most entries a table may have: one per GUID, and six GUIDs are defined (a VCEK or VLEK,
+// the ASK, the ARK, a CRL, extra platform info); the rest is room for GUIDs yet to come.
+inline constexpr std::size_t kMaxCertTableEntries = 64;
+
+// Parses a table. Rejected, with the entry index and reason: more than kMaxCertTableEntries
+// entries, no terminator, an entry whose data lies inside the header or past the end,
+// zero-length entries, overlapping data, duplicate GUIDs. Unknown GUIDs are kept (role
+// kUnknown). Bytes after the last entry's data (page padding) are allowed.
 Result<std::vector<CertTableEntry>> parse_cert_table(ByteView table);
 
 // Builds a table in the same layout (what a host puts in the extended report), padded with

@@ -152,13 +152,21 @@ struct TdxCollateral {
   }
 };
 
+// One collateral input (file, cache entry or fetched body). The limit is what the HTTP client
+// takes from PCS (HttpClientOptions::max_body_bytes), so cached collateral always reads back.
+inline constexpr FileLimit kCollateralFileLimit{
+    4u << 20,
+    "TDX collateral can be (a TCB Info is about 10 KiB, a whole collateral bundle about 30 KiB; "
+    "4 MiB is what cloister fetches)"};
+
 // Adds one collateral input, recognised by content: a PCS TCB Info or QE Identity response
 // (JSON), a collateral bundle (JSON with the keys tcb_info, tcb_info_signature,
 // tcb_info_issuer_chain, qe_identity, qe_identity_signature, qe_identity_issuer_chain, pck_crl,
 // pck_crl_issuer_chain, root_ca_crl: CRLs as hex DER, chains as PEM, signed structures as the
 // verbatim JSON string — the shape Phala's dcap-qvl and shared/vectors/tdx/phala use), PEM
 // certificates (issuer chains), or a CRL (DER or PEM). `source` names the input in the
-// collateral's Sourced entries and in errors.
+// collateral's Sourced entries and in errors. Inputs larger than kCollateralFileLimit are refused
+// before they are parsed.
 Status add_collateral(ByteView data, const std::string& source, TdxCollateral& out);
 
 }  // namespace cloister::attestation::tdx

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cloister/attestation/tdx/quote.h"
+#include "cloister/common/file.h"
 
 namespace cloister::attestation::tdx {
 
@@ -100,14 +101,23 @@ struct CcEventLog {
   std::size_t bytes_used = 0;   // header + events; the rest of the area is 0xFF (or 0x00) fill
 };
 
+// An event log file (verify-report --event-log): the CCEL log area as the guest read it.
+inline constexpr FileLimit kEventLogFileLimit{
+    16u << 20, "a CC event log can be (firmware boot logs take tens of KiB)"};
+
+// The most events a log may hold after its header. A firmware's boot log has a few hundred;
+// each event costs a digest check and a replay step, so a log cannot make a verifier do
+// unbounded work within its size limit.
+inline constexpr std::size_t kMaxEvents = 65536;
+
 // Parses a log. Every length is checked before it is read; rejected, naming the event number
-// and offset: a missing or malformed Spec ID header, a log without SHA-384, an event whose
-// digests do not follow the header's algorithm list, an MR index outside 1..4 on an extended
-// event, a truncated event, and non-fill bytes after the last event. Each event's digest is
-// checked against its data where the event type defines that relation (EV_SEPARATOR,
-// EV_EFI_ACTION, EV_EFI_GPT_EVENT: the data; EV_EFI_VARIABLE_DRIVER_CONFIG / _AUTHORITY /
-// _BOOT2: the whole UEFI_VARIABLE_DATA; EV_EFI_VARIABLE_BOOT: its VariableData, as EDK II
-// measures Boot#### variables); a mismatch is recorded, not an error.
+// and offset: more than kMaxEvents events, a missing or malformed Spec ID header, a log without
+// SHA-384, an event whose digests do not follow the header's algorithm list, an MR index
+// outside 1..4 on an extended event, a truncated event, and non-fill bytes after the last event.
+// Each event's digest is checked against its data where the event type defines that relation
+// (EV_SEPARATOR, EV_EFI_ACTION, EV_EFI_GPT_EVENT: the data; EV_EFI_VARIABLE_DRIVER_CONFIG /
+// _AUTHORITY / _BOOT2: the whole UEFI_VARIABLE_DATA; EV_EFI_VARIABLE_BOOT: its VariableData,
+// as EDK II measures Boot#### variables); a mismatch is recorded, not an error.
 Result<CcEventLog> parse_cc_event_log(ByteView log);
 
 struct RtmrReplay {

@@ -30,9 +30,9 @@ struct BootImages {
   std::string cmdline;
 };
 
-// Reads the files the boot config names and parses them strictly. A firmware image must be a
-// non-empty multiple of 4 KiB no larger than 16 MiB; a kernel is a bzImage (64-bit entry
-// capable) or an ELF64 x86-64 executable.
+// Reads the files the boot config names (within fw::kFirmwareFileLimit, kKernelFileLimit,
+// kInitrdFileLimit: machine.h) and parses them strictly. A firmware image must be a non-empty
+// multiple of 4 KiB; a kernel is a bzImage (64-bit entry capable) or an ELF64 x86-64 executable.
 Result<BootImages> load_boot_images(const BootConfig& boot);
 
 // Guest memory regions for `ram_size` bytes of RAM (split around the MMIO gap) plus, for

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cloister/common/file.h"
 #include "cloister/common/result.h"
 #include "cloister/firmware_loader/machine.h"
 #include "cloister/vmm/log.h"
@@ -104,7 +105,15 @@ inline constexpr std::uint64_t kMinMemory = 4ull << 20;
 inline constexpr std::uint64_t kMaxMemory = fw::kMaxGuestMemory;
 inline constexpr std::size_t kMaxVirtioDevices = 8;  // virtio-mmio slots: disks + vsock
 
+// A config file (--config) and a simulated platform description (--sim-platform).
+inline constexpr FileLimit kConfigFileLimit{1u << 20,
+                                            "a VM config can be (a config is a few hundred bytes)"};
+inline constexpr FileLimit kSimPlatformFileLimit{
+    64u << 10, "a simulated platform description can be (it is a few hundred bytes)"};
+
 Result<VmConfig> parse_config(const nlohmann::json& document);
+// parse_config() of JSON text, parsed strictly: a key given twice in one object is refused with
+// its path ("config: duplicate key \"vcpus\" at /vcpus").
 Result<VmConfig> parse_config_text(std::string_view json_text);
 
 // The canonical JSON of a config (as vm.info reports it); parse_config(to_json(c)) == c.

@@ -28,8 +28,6 @@ inline constexpr std::uint32_t kVirtioMmioSlots = 8;
 inline constexpr std::uint32_t kVirtioFirstIrq = 5;  // slot i uses IRQ 5 + i
 inline constexpr std::uint64_t kIoapicAddr = 0xfec00000;
 inline constexpr std::uint64_t kLapicAddr = 0xfee00000;
-inline constexpr std::uint64_t kFirmwareMaxSize = 16ull
-                                                  << 20;  // ends at 4 GiB, starts >= 0xff000000
 
 // Legacy I/O ports.
 inline constexpr std::uint16_t kCom1Port = 0x3f8;

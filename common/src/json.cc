@@ -1,0 +1,103 @@
+#include "cloister/common/json.h"
+
+#include <set>
+#include <vector>
+
+namespace cloister {
+namespace {
+
+using nlohmann::json;
+
+// "~" and "/" escaped as RFC 6901 §3 says.
+std::string pointer_token(const std::string& key) {
+  std::string out;
+  for (char c : key) {
+    if (c == '~') {
+      out += "~0";
+    } else if (c == '/') {
+      out += "~1";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// Where the parser is: one frame per open object or array, with the member or element it is in.
+class JsonPosition {
+ public:
+  void open(bool array) { frames_.push_back({array, 0, {}, {}}); }
+  void close() {
+    frames_.pop_back();
+    next_element();
+  }
+  void next_element() {
+    if (!frames_.empty() && frames_.back().array) ++frames_.back().index;
+  }
+  // Enters member `key` of the innermost object; false when the object already has one.
+  bool enter_member(const std::string& key) {
+    Frame& object = frames_.back();
+    object.key = key;
+    return object.keys.insert(key).second;
+  }
+  std::string pointer() const {
+    std::string out;
+    for (const Frame& f : frames_)
+      out += "/" + (f.array ? std::to_string(f.index) : pointer_token(f.key));
+    return out;
+  }
+
+ private:
+  struct Frame {
+    bool array;
+    std::size_t index;
+    std::string key;
+    std::set<std::string> keys;
+  };
+  std::vector<Frame> frames_;
+};
+
+}  // namespace
+
+Result<json> parse_json_strict(std::string_view text, const std::string& what) {
+  JsonPosition position;
+  std::string duplicate;
+  auto callback = [&](int, json::parse_event_t event, json& parsed) {
+    using E = json::parse_event_t;
+    switch (event) {
+      case E::object_start:
+        position.open(false);
+        break;
+      case E::array_start:
+        position.open(true);
+        break;
+      case E::object_end:
+      case E::array_end:
+        position.close();
+        break;
+      case E::key: {
+        const auto& key = parsed.get_ref<const std::string&>();
+        if (!position.enter_member(key) && duplicate.empty())
+          duplicate = "duplicate key " + json(key).dump() + " at " + position.pointer();
+        break;
+      }
+      case E::value:
+        position.next_element();
+        break;
+    }
+    return true;
+  };
+  try {
+    json doc = json::parse(text, callback);
+    if (!duplicate.empty()) return Error(what + ": " + duplicate);
+    return doc;
+  } catch (const json::exception& e) {
+    // e.what() is "[json.exception.parse_error.101] parse error at line 1, column 9: …".
+    std::string_view reason = e.what();
+    if (const auto end = reason.find("] "); reason.starts_with("[json.") && end != reason.npos)
+      reason.remove_prefix(end + 2);
+    return Error(what + ": not valid JSON (" + std::string(reason) + ")");
+  }
+}
+
+}  // namespace cloister

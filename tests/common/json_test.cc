@@ -1,0 +1,46 @@
+#include "cloister/common/json.h"
+
+#include <gtest/gtest.h>
+
+namespace cloister {
+namespace {
+
+std::string error_of(std::string_view text) {
+  auto doc = parse_json_strict(text, "doc");
+  return doc ? "<parsed>" : doc.error().message();
+}
+
+TEST(StrictJson, ParsesWhatNlohmannParses) {
+  auto doc = parse_json_strict(R"({"a": [1, {"b": 2}, {"b": 3}], "c": {"b": 4}})", "doc");
+  ASSERT_TRUE(doc) << doc.error().message();
+  EXPECT_EQ((*doc)["a"][2]["b"], 3);
+  EXPECT_EQ((*doc)["c"]["b"], 4);
+  EXPECT_EQ(*parse_json_strict("[]", "doc"), nlohmann::json::array());
+  EXPECT_EQ(*parse_json_strict("7", "doc"), 7);
+}
+
+// The same key in different objects is no duplicate; in one object it is, at any depth, named by
+// its JSON Pointer (RFC 6901, "~" and "/" escaped).
+TEST(StrictJson, DuplicateKeysAreRefusedWithTheirPointer) {
+  EXPECT_EQ(error_of(R"({"snp": {}, "snp": {}})"), "doc: duplicate key \"snp\" at /snp");
+  EXPECT_EQ(error_of(R"({"a": [1, [], {"x": 1, "y": 2, "x": 3}]})"),
+            "doc: duplicate key \"x\" at /a/2/x");
+  EXPECT_EQ(error_of(R"([{"k": 1}, {"k": 1}, {"a/b": {"~": 1, "~": 2}}])"),
+            "doc: duplicate key \"~\" at /2/a~1b/~0");
+  EXPECT_EQ(error_of(R"({"a": {"b": 1}, "a": {"b": 1, "b": 2}})"),
+            "doc: duplicate key \"a\" at /a");
+  EXPECT_EQ(error_of("{\"\\u0041\": 1, \"A\": 2}"), "doc: duplicate key \"A\" at /A");
+}
+
+TEST(StrictJson, InvalidJsonSaysWhereAndWhy) {
+  EXPECT_EQ(error_of("{\"a\": }"),
+            "doc: not valid JSON (parse error at line 1, column 7: syntax error while parsing "
+            "value - unexpected '}'; expected '[', '{', or a literal)");
+  EXPECT_EQ(error_of("1e400"), "doc: not valid JSON (number overflow parsing '1e400')");
+  EXPECT_EQ(error_of(""),
+            "doc: not valid JSON (parse error at line 1, column 1: syntax error while parsing "
+            "value - unexpected end of input; expected '[', '{', or a literal)");
+}
+
+}  // namespace
+}  // namespace cloister

@@ -2,58 +2,10 @@
 
 #include <gtest/gtest.h>
 
-#include "cloister/vmm/api/http.h"
-
 namespace cloister::vmm {
 namespace {
 
 using nlohmann::json;
-
-TEST(HttpTest, ParsesRequestsIncrementally) {
-  std::string wire =
-      "PUT /api/v1/vm.pause HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}GET /a";
-  EXPECT_FALSE(http::parse_request(wire.substr(0, 20)).value().has_value());
-  auto p = http::parse_request(wire);
-  ASSERT_TRUE(p.ok()) << p.error().message();
-  ASSERT_TRUE(p->has_value());
-  EXPECT_EQ((*p)->request.method, "PUT");
-  EXPECT_EQ((*p)->request.path, "/api/v1/vm.pause");
-  EXPECT_EQ((*p)->request.body, "{}");
-  EXPECT_EQ((*p)->request.headers.at("host"), "x");
-  EXPECT_TRUE((*p)->request.keep_alive);
-  EXPECT_EQ((*p)->consumed, wire.size() - 6);
-}
-
-TEST(HttpTest, QueryAndConnectionClose) {
-  auto p = http::parse_request(
-      "GET /api/v1/metrics?format=prometheus HTTP/1.1\r\nConnection: close\r\n\r\n");
-  ASSERT_TRUE(p.ok() && p->has_value());
-  EXPECT_EQ((*p)->request.path, "/api/v1/metrics");
-  EXPECT_EQ((*p)->request.query, "format=prometheus");
-  EXPECT_FALSE((*p)->request.keep_alive);
-}
-
-TEST(HttpTest, RejectsMalformedRequests) {
-  for (const char* bad :
-       {"GET /\r\n\r\n", "GET / HTTP/2\r\n\r\n", "G(T / HTTP/1.1\r\n\r\n", "GET x HTTP/1.1\r\n\r\n",
-        "GET / HTTP/1.1\r\n folded\r\n\r\n", "GET / HTTP/1.1\r\nNoColon\r\n\r\n",
-        "GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
-        "GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n",
-        "GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
-        "GET / HTTP/1.1\r\nContent-Length: 999999999\r\n\r\n"}) {
-    EXPECT_FALSE(http::parse_request(bad).ok()) << bad;
-  }
-  EXPECT_FALSE(http::parse_request(std::string(9000, 'a')).ok());
-}
-
-TEST(HttpTest, FormatsResponses) {
-  EXPECT_EQ(http::format_response(204, "application/json", "", true),
-            "HTTP/1.1 204 No Content\r\nServer: cloister-vmm\r\nContent-Length: 0\r\n\r\n");
-  EXPECT_EQ(
-      http::format_response(200, "text/plain", "ok", false),
-      "HTTP/1.1 200 OK\r\nServer: cloister-vmm\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n"
-      "Connection: close\r\n\r\nok");
-}
 
 class FakeController : public ApiController {
  public:

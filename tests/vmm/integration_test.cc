@@ -288,10 +288,13 @@ TEST(VmmIntegrationTest, ApiReportsPausesResumesAndShutsDownARunningVm) {
   EXPECT_EQ(prom.first, 200);
   EXPECT_NE(prom.second.find("cloister_vmm_serial_tx_bytes_total "), std::string::npos);
   EXPECT_EQ(http(sock, "GET", "/api/v1/nope").first, 404);
-  // Garbage on the API socket gets 400 and changes nothing.
+  // Garbage on the API socket gets 400, requests over the size limits 431 (headers) and 413
+  // (body), and none of them changes anything.
   EXPECT_EQ(raw_http_status(sock, "GARBAGE\r\n\r\n"), 400);
   EXPECT_EQ(raw_http_status(sock, "GET / HTTP/1.1\r\nX: " + std::string(10000, 'a') + "\r\n\r\n"),
-            400);
+            431);
+  EXPECT_EQ(raw_http_status(sock, "PUT /api/v1/vm.pause HTTP/1.1\r\nContent-Length: 65537\r\n\r\n"),
+            413);
   EXPECT_EQ(
       raw_http_status(sock, "PUT /api/v1/vm.pause HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"),
       400);

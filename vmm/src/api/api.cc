@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <string_view>
+#include <variant>
 
 #include "cloister/vmm/seccomp/seccomp.h"
 #include "cloister/vmm/vmm.h"
@@ -16,17 +18,18 @@ namespace cloister::vmm {
 namespace {
 
 constexpr const char* kVersion = "0.1.0";
+constexpr std::string_view kServerName = "cloister-vmm";
 constexpr int kIdleTimeoutMs = 5000;
 
-ApiResponse json_response(int status, const nlohmann::json& body) {
+http::Response json_response(int status, const nlohmann::json& body) {
   return {status, "application/json", body.dump() + "\n", ""};
 }
 
-ApiResponse error_response(int status, const std::string& message) {
+http::Response error_response(int status, const std::string& message) {
   return json_response(status, {{"error", message}});
 }
 
-ApiResponse no_content() {
+http::Response no_content() {
   return {204, "application/json", "", ""};
 }
 
@@ -50,7 +53,7 @@ bool send_all(int fd, const std::string& data) {
 
 }  // namespace
 
-ApiResponse route(const http::Request& req, ApiController& controller) {
+http::Response route(const http::Request& req, ApiController& controller) {
   controller.metrics().api_requests.fetch_add(1, std::memory_order_relaxed);
   struct Route {
     const char* path;
@@ -65,7 +68,7 @@ ApiResponse route(const http::Request& req, ApiController& controller) {
   const Route* found = nullptr;
   for (const auto& r : routes)
     if (req.path == r.path) found = &r;
-  ApiResponse response;
+  http::Response response;
   if (!found) {
     response = error_response(404, "no such endpoint: " + req.path);
   } else if (req.method != found->method) {
@@ -173,20 +176,18 @@ void ApiServer::serve_connection(int fd) {
   char chunk[4096];
   for (;;) {
     auto parsed = http::parse_request(buffer);
-    if (!parsed) {
+    if (const auto* rejection = std::get_if<http::Rejection>(&parsed)) {
       controller_.metrics().api_errors.fetch_add(1, std::memory_order_relaxed);
-      send_all(fd, http::format_response(
-                       400, "application/json",
-                       nlohmann::json{{"error", parsed.error().message()}}.dump() + "\n", false));
+      send_all(fd, http::format_response(error_response(rejection->status, rejection->reason),
+                                         kServerName, false));
       return;
     }
-    if (*parsed) {
-      const auto& req = (*parsed)->request;
-      ApiResponse response = route(req, controller_);
+    if (const auto* complete = std::get_if<http::Parsed>(&parsed)) {
+      const http::Request req = complete->request;
+      http::Response response = route(req, controller_);
       log_.debug("api.request", req.method + " " + req.path, {{"status", response.status}});
-      buffer.erase(0, (*parsed)->consumed);
-      if (!send_all(fd, http::format_response(response.status, response.content_type, response.body,
-                                              req.keep_alive, response.extra_headers)) ||
+      buffer.erase(0, complete->consumed);
+      if (!send_all(fd, http::format_response(response, kServerName, req.keep_alive)) ||
           !req.keep_alive)
         return;
       continue;

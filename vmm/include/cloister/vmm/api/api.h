@@ -13,8 +13,8 @@
 #include <string>
 #include <thread>
 
+#include "cloister/common/http.h"
 #include "cloister/common/result.h"
-#include "cloister/vmm/api/http.h"
 #include "cloister/vmm/fd.h"
 #include "cloister/vmm/log.h"
 #include "cloister/vmm/metrics.h"
@@ -33,14 +33,7 @@ class ApiController {
   virtual Metrics& metrics() = 0;
 };
 
-struct ApiResponse {
-  int status = 200;
-  std::string content_type = "application/json";
-  std::string body;
-  std::string extra_headers;
-};
-
-ApiResponse route(const http::Request& request, ApiController& controller);
+http::Response route(const http::Request& request, ApiController& controller);
 
 // Serves the API on a UNIX socket from its own thread (which installs the API seccomp filter
 // when `seccomp` is set). A stale socket file at `path` is replaced; a live one is an error.

@@ -1,59 +1,20 @@
 #include "cloister/vmm/api/api.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
-#include "cloister/vmm/api/http.h"
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "cloister/vmm/seccomp/seccomp.h"
+#include "support/api_client.h"
 
 namespace cloister::vmm {
 namespace {
 
 using nlohmann::json;
-
-TEST(HttpTest, ParsesRequestsIncrementally) {
-  std::string wire =
-      "PUT /api/v1/vm.pause HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}GET /a";
-  EXPECT_FALSE(http::parse_request(wire.substr(0, 20)).value().has_value());
-  auto p = http::parse_request(wire);
-  ASSERT_TRUE(p.ok()) << p.error().message();
-  ASSERT_TRUE(p->has_value());
-  EXPECT_EQ((*p)->request.method, "PUT");
-  EXPECT_EQ((*p)->request.path, "/api/v1/vm.pause");
-  EXPECT_EQ((*p)->request.body, "{}");
-  EXPECT_EQ((*p)->request.headers.at("host"), "x");
-  EXPECT_TRUE((*p)->request.keep_alive);
-  EXPECT_EQ((*p)->consumed, wire.size() - 6);
-}
-
-TEST(HttpTest, QueryAndConnectionClose) {
-  auto p = http::parse_request(
-      "GET /api/v1/metrics?format=prometheus HTTP/1.1\r\nConnection: close\r\n\r\n");
-  ASSERT_TRUE(p.ok() && p->has_value());
-  EXPECT_EQ((*p)->request.path, "/api/v1/metrics");
-  EXPECT_EQ((*p)->request.query, "format=prometheus");
-  EXPECT_FALSE((*p)->request.keep_alive);
-}
-
-TEST(HttpTest, RejectsMalformedRequests) {
-  for (const char* bad :
-       {"GET /\r\n\r\n", "GET / HTTP/2\r\n\r\n", "G(T / HTTP/1.1\r\n\r\n", "GET x HTTP/1.1\r\n\r\n",
-        "GET / HTTP/1.1\r\n folded\r\n\r\n", "GET / HTTP/1.1\r\nNoColon\r\n\r\n",
-        "GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
-        "GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n",
-        "GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
-        "GET / HTTP/1.1\r\nContent-Length: 999999999\r\n\r\n"}) {
-    EXPECT_FALSE(http::parse_request(bad).ok()) << bad;
-  }
-  EXPECT_FALSE(http::parse_request(std::string(9000, 'a')).ok());
-}
-
-TEST(HttpTest, FormatsResponses) {
-  EXPECT_EQ(http::format_response(204, "application/json", "", true),
-            "HTTP/1.1 204 No Content\r\nServer: cloister-vmm\r\nContent-Length: 0\r\n\r\n");
-  EXPECT_EQ(
-      http::format_response(200, "text/plain", "ok", false),
-      "HTTP/1.1 200 OK\r\nServer: cloister-vmm\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n"
-      "Connection: close\r\n\r\nok");
-}
+using namespace cloister::testing;
 
 class FakeController : public ApiController {
  public:
@@ -131,6 +92,48 @@ TEST(ApiRouteTest, UnknownPathsAndMethods) {
   EXPECT_EQ(r.extra_headers, "Allow: PUT\r\n");
   EXPECT_FALSE(c.paused);
   EXPECT_EQ(json::parse(route(req("GET", "/api/v1/vmm.ping"), c).body)["version"], "0.1.0");
+}
+
+// The real ApiServer in this process, its thread under the API seccomp filter (a system call
+// the filter lacks would kill the test binary): several clients at once, the size limits with
+// the API's JSON error bodies, refusals counted as api_errors, and the socket file removed.
+TEST(ApiServerTest, ServesConcurrentClientsUnderItsSeccompFilter) {
+  const std::filesystem::path sock = std::filesystem::temp_directory_path() /
+                                     ("cloister-api-unit-" + std::to_string(::getpid()) + ".sock");
+  FakeController c;
+  Logger log(LogFormat::kJson, LogLevel::kError);
+  auto server = ApiServer::start(sock.string(), c, log, seccomp_available());
+  ASSERT_TRUE(server) << server.error().message();
+
+  std::vector<Fd> idle;
+  for (int i = 0; i < 10; ++i) idle.push_back(connect_unix(sock));
+  Fd partial = connect_unix(sock);
+  ASSERT_TRUE(send_all(partial, "GET /api/v1/vm.info HTTP/1.1\r\nHost:"));
+
+  Reply info = round_trip(sock, get_request("/api/v1/vm.info"));
+  ASSERT_EQ(info.status, 200) << info.body;
+  EXPECT_EQ(json::parse(info.body)["state"], "running");
+  EXPECT_NE(info.headers.find("Server: cloister-vmm\r\n"), std::string::npos);
+
+  Reply headers =
+      round_trip(sock, "GET /api/v1/vm.info HTTP/1.1\r\nX: " + std::string(9000, 'a') + "\r\n\r\n");
+  EXPECT_EQ(headers.status, 431);
+  const std::string too_long = json::parse(headers.body)["error"];
+  EXPECT_TRUE(too_long.starts_with("HTTP header section: ")) << too_long;
+  EXPECT_TRUE(too_long.ends_with(" bytes exceeds the 8192-byte limit")) << too_long;
+  Reply body = round_trip(sock, "PUT /api/v1/vm.pause HTTP/1.1\r\nContent-Length: 65537\r\n\r\n");
+  EXPECT_EQ(body.status, 413);
+  EXPECT_EQ(json::parse(body.body)["error"],
+            "HTTP body: Content-Length 65537 exceeds the 65536-byte limit");
+  EXPECT_FALSE(c.paused);
+
+  EXPECT_TRUE(server_holds(partial));
+  for (const Fd& fd : idle) EXPECT_TRUE(server_holds(fd));
+  EXPECT_EQ(c.m.api_requests.load(), 1u);
+  EXPECT_EQ(c.m.api_errors.load(), 2u);
+  server->reset();
+  EXPECT_TRUE(server_released(partial));
+  EXPECT_FALSE(std::filesystem::exists(sock));
 }
 
 }  // namespace

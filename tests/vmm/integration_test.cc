@@ -11,7 +11,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -19,6 +21,7 @@
 #include <thread>
 
 #include "cloister/sdk/guest_evidence.h"
+#include "support/api_client.h"
 #include "vmm_process.h"
 
 namespace {
@@ -288,10 +291,13 @@ TEST(VmmIntegrationTest, ApiReportsPausesResumesAndShutsDownARunningVm) {
   EXPECT_EQ(prom.first, 200);
   EXPECT_NE(prom.second.find("cloister_vmm_serial_tx_bytes_total "), std::string::npos);
   EXPECT_EQ(http(sock, "GET", "/api/v1/nope").first, 404);
-  // Garbage on the API socket gets 400 and changes nothing.
+  // Garbage on the API socket gets 400, requests over the size limits 431 (headers) and 413
+  // (body), and none of them changes anything.
   EXPECT_EQ(raw_http_status(sock, "GARBAGE\r\n\r\n"), 400);
   EXPECT_EQ(raw_http_status(sock, "GET / HTTP/1.1\r\nX: " + std::string(10000, 'a') + "\r\n\r\n"),
-            400);
+            431);
+  EXPECT_EQ(raw_http_status(sock, "PUT /api/v1/vm.pause HTTP/1.1\r\nContent-Length: 65537\r\n\r\n"),
+            413);
   EXPECT_EQ(
       raw_http_status(sock, "PUT /api/v1/vm.pause HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"),
       400);
@@ -300,6 +306,77 @@ TEST(VmmIntegrationTest, ApiReportsPausesResumesAndShutsDownARunningVm) {
   EXPECT_EQ(http(sock, "PUT", "/api/v1/vm.shutdown").first, 204);
   EXPECT_EQ(run.wait(), 0) << run.err();
   EXPECT_FALSE(fs::exists(sock));
+}
+
+// Issue 10's hostile API clients, all connected at once to a running VMM: 50 idle connections,
+// one that pipelines requests and never reads the answers, one that sends its request a byte at
+// a time. A fresh vm.info is answered while every one of them is still connected, and SIGTERM
+// then stops the VMM cleanly with them still connected.
+TEST(VmmIntegrationTest, ApiServesAFreshRequestAndStopsOnSigtermWhileHostileClientsHang) {
+  const fs::path sock =
+      fs::temp_directory_path() / ("cloister-api-hostile-" + std::to_string(::getpid()) + ".sock");
+  VmmProcess run(
+      run_args({"run", "--firmware", guest("test-guest.bin"), "--memory", "16M", "--cmdline",
+                "mode=idle", "--api-socket", sock.string(), "--log-format", "json"}));
+  ASSERT_TRUE(run.wait_for_output("idle\n")) << run.out() << run.err();
+
+  std::vector<cloister::Fd> idle;
+  for (int i = 0; i < 50; ++i) {
+    idle.push_back(connect_unix(sock));
+    ASSERT_TRUE(idle.back().valid()) << std::strerror(errno);
+  }
+
+  // 64 KiB of pipelined vm.info requests ask for megabytes of answers, far more than socket
+  // buffers hold: the server is left with a response this client never takes.
+  cloister::Fd pipeliner = connect_unix(sock);
+  const std::string one = get_request("/api/v1/vm.info");
+  std::string burst;
+  while (burst.size() < 64 * 1024) burst += one;
+  std::string_view unsent = burst;
+  while (!unsent.empty()) {
+    ssize_t n = ::send(pipeliner.get(), unsent.data(), unsent.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      unsent.remove_prefix(static_cast<std::size_t>(n));
+      continue;
+    }
+    ASSERT_TRUE(errno == EAGAIN || errno == EWOULDBLOCK) << std::strerror(errno);
+    pollfd p{pipeliner.get(), POLLOUT, 0};
+    // The server reads only between answers; once it is stuck writing, the rest stays unsent.
+    if (::poll(&p, 1, 500) == 0) break;
+  }
+
+  // A request header trickled one byte every 300 ms, never finished within the test.
+  cloister::Fd slowloris = connect_unix(sock);
+  const std::string slow = "GET /api/v1/vm.info HTTP/1.1\r\nX-Slow: " + std::string(1000, 'x');
+  std::atomic<int> trickled{0};
+  std::atomic<bool> done{false};
+  std::thread trickler([&] {
+    for (std::size_t i = 0; i < slow.size() && !done; ++i) {
+      if (::send(slowloris.get(), &slow[i], 1, MSG_NOSIGNAL) != 1) return;
+      ++trickled;
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    }
+  });
+  for (int i = 0; i < 2000 && trickled < 3; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_GE(trickled, 3);
+
+  Reply fresh = round_trip(sock, get_request("/api/v1/vm.info"));
+  EXPECT_EQ(fresh.status, 200) << fresh.body;
+  EXPECT_EQ(json::parse(fresh.body, nullptr, false).value("state", ""), "running") << fresh.body;
+  EXPECT_TRUE(server_holds(pipeliner));
+  EXPECT_TRUE(server_holds(slowloris));
+  int idle_held = 0;
+  for (const auto& fd : idle) idle_held += server_holds(fd);
+  EXPECT_EQ(idle_held, 50);
+
+  ::kill(run.pid(), SIGTERM);
+  EXPECT_EQ(run.wait(), 0) << run.err();
+  EXPECT_EQ(run.last_log()["reason"], "requested");
+  EXPECT_EQ(run.last_log()["msg"], "signal 15");
+  EXPECT_FALSE(fs::exists(sock));
+  done = true;
+  trickler.join();
 }
 
 // Debian's OVMF (package ovmf) mapped at the top of 4 GiB and entered at its reset vector. On

@@ -1,14 +1,8 @@
 #include "cloister/vmm/api/api.h"
 
-#include <poll.h>
-#include <sys/eventfd.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
-#include <cstring>
-
+#include "cloister/common/socket.h"
 #include "cloister/vmm/seccomp/seccomp.h"
 #include "cloister/vmm/vmm.h"
 
@@ -16,41 +10,31 @@ namespace cloister::vmm {
 namespace {
 
 constexpr const char* kVersion = "0.1.0";
-constexpr int kIdleTimeoutMs = 5000;
 
-ApiResponse json_response(int status, const nlohmann::json& body) {
+http::Response json_response(int status, const nlohmann::json& body) {
   return {status, "application/json", body.dump() + "\n", ""};
 }
 
-ApiResponse error_response(int status, const std::string& message) {
+http::Response error_response(int status, const std::string& message) {
   return json_response(status, {{"error", message}});
 }
 
-ApiResponse no_content() {
+http::Response no_content() {
   return {204, "application/json", "", ""};
 }
 
-sockaddr_un socket_address(const std::string& path) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
-  return addr;
-}
-
-bool send_all(int fd, const std::string& data) {
-  std::size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    done += static_cast<std::size_t>(n);
-  }
-  return true;
+// Refusals are client mistakes or overload, worth a warning only when the VMM turns clients
+// away; the rest is debug detail.
+LogLevel event_level(const http::ServerEvent& event) {
+  using Kind = http::ServerEvent::Kind;
+  if (event.kind == Kind::kHandlerFailed || event.kind == Kind::kFailed) return LogLevel::kError;
+  if (event.kind == Kind::kAcceptFailed || event.status == 503) return LogLevel::kWarn;
+  return LogLevel::kDebug;
 }
 
 }  // namespace
 
-ApiResponse route(const http::Request& req, ApiController& controller) {
+http::Response route(const http::Request& req, ApiController& controller) {
   controller.metrics().api_requests.fetch_add(1, std::memory_order_relaxed);
   struct Route {
     const char* path;
@@ -65,7 +49,7 @@ ApiResponse route(const http::Request& req, ApiController& controller) {
   const Route* found = nullptr;
   for (const auto& r : routes)
     if (req.path == r.path) found = &r;
-  ApiResponse response;
+  http::Response response;
   if (!found) {
     response = error_response(404, "no such endpoint: " + req.path);
   } else if (req.method != found->method) {
@@ -107,98 +91,49 @@ ApiResponse route(const http::Request& req, ApiController& controller) {
 Result<std::unique_ptr<ApiServer>> ApiServer::start(const std::string& path,
                                                     ApiController& controller, Logger& log,
                                                     bool seccomp) {
-  int raw = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (raw < 0) return os_error("API socket");
-  Fd listener(raw);
-  sockaddr_un addr = socket_address(path);
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) == 0) {
-    if (!S_ISSOCK(st.st_mode)) return Error("API socket " + path + ": exists and is not a socket");
-    Fd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (probe.valid() &&
-        ::connect(probe.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0)
-      return Error("API socket " + path + ": another process is serving it");
+  auto listener = listen_unix(path);
+  if (!listener) return listener.error().with_context("control API");
+  http::ServerOptions options;
+  options.name = "cloister-vmm";
+  options.idle_timeout = kApiIdleTimeout;
+  options.request_timeout = kApiRequestTimeout;
+  options.response_timeout = kApiResponseTimeout;
+  options.max_connections = kApiMaxConnections;
+  options.error_response = error_response;
+  if (seccomp && seccomp_available())
+    options.thread_init = [] { return install_seccomp(ThreadClass::kApi); };
+  options.on_event = [&controller, &log](const http::ServerEvent& event) {
+    if (event.status >= 400)
+      controller.metrics().api_errors.fetch_add(1, std::memory_order_relaxed);
+    nlohmann::json fields = nlohmann::json::object();
+    if (event.status) fields["status"] = event.status;
+    log.log(event_level(event), "api.connection", event.message, fields);
+  };
+  auto server = http::Server::start(
+      std::move(*listener),
+      [&controller, &log](const http::Request& request) {
+        http::Response response = route(request, controller);
+        log.debug("api.request", request.method + " " + request.path,
+                  {{"status", response.status}});
+        return response;
+      },
+      std::move(options));
+  if (!server) {
     ::unlink(path.c_str());
+    return server.error().with_context("control API");
   }
-  if (::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0)
-    return os_error("bind API socket " + path);
-  if (::listen(listener.get(), 8) < 0) return os_error("listen on API socket " + path);
-  Fd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (!wake.valid()) return os_error("eventfd for the API server");
-  std::unique_ptr<ApiServer> server(
-      new ApiServer(path, std::move(listener), std::move(wake), controller, log));
-  server->thread_ = std::thread([s = server.get(), seccomp] { s->serve(seccomp); });
-  log.info("api.listening", "control API ready", {{"socket", path}});
-  return server;
+  log.info(
+      "api.listening", "control API ready",
+      {{"socket", path}, {"max_connections", kApiMaxConnections}, {"backlog", kListenBacklog}});
+  return std::unique_ptr<ApiServer>(new ApiServer(path, std::move(*server)));
 }
 
-ApiServer::ApiServer(std::string path, Fd listener, Fd wake, ApiController& controller, Logger& log)
-    : path_(std::move(path)),
-      listener_(std::move(listener)),
-      wake_(std::move(wake)),
-      controller_(controller),
-      log_(log) {}
+ApiServer::ApiServer(std::string path, std::unique_ptr<http::Server> server)
+    : path_(std::move(path)), server_(std::move(server)) {}
 
 ApiServer::~ApiServer() {
-  const std::uint64_t one = 1;
-  [[maybe_unused]] auto n = ::write(wake_.get(), &one, sizeof one);
-  if (thread_.joinable()) thread_.join();
+  server_->stop();
   ::unlink(path_.c_str());
-}
-
-void ApiServer::serve(bool seccomp) {
-  if (seccomp && seccomp_available()) {
-    if (auto st = install_seccomp(ThreadClass::kApi); !st) {
-      log_.error("api.seccomp", st.error().message());
-      return;
-    }
-  }
-  for (;;) {
-    pollfd fds[2] = {{listener_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
-    if (::poll(fds, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      log_.error("api.poll", std::strerror(errno));
-      return;
-    }
-    if (fds[1].revents) return;
-    if (!(fds[0].revents & POLLIN)) continue;
-    Fd conn(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
-    if (!conn.valid()) continue;
-    serve_connection(conn.get());
-  }
-}
-
-void ApiServer::serve_connection(int fd) {
-  std::string buffer;
-  char chunk[4096];
-  for (;;) {
-    auto parsed = http::parse_request(buffer);
-    if (!parsed) {
-      controller_.metrics().api_errors.fetch_add(1, std::memory_order_relaxed);
-      send_all(fd, http::format_response(
-                       400, "application/json",
-                       nlohmann::json{{"error", parsed.error().message()}}.dump() + "\n", false));
-      return;
-    }
-    if (*parsed) {
-      const auto& req = (*parsed)->request;
-      ApiResponse response = route(req, controller_);
-      log_.debug("api.request", req.method + " " + req.path, {{"status", response.status}});
-      buffer.erase(0, (*parsed)->consumed);
-      if (!send_all(fd, http::format_response(response.status, response.content_type, response.body,
-                                              req.keep_alive, response.extra_headers)) ||
-          !req.keep_alive)
-        return;
-      continue;
-    }
-    pollfd fds[2] = {{fd, POLLIN, 0}, {wake_.get(), POLLIN, 0}};
-    int ready = ::poll(fds, 2, kIdleTimeoutMs);
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready <= 0 || fds[1].revents) return;
-    ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
-    if (n <= 0) return;
-    buffer.append(chunk, static_cast<std::size_t>(n));
-  }
 }
 
 nlohmann::json VmmApiController::info() {

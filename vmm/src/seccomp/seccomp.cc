@@ -62,8 +62,10 @@ constexpr int kVcpu[] = {SYS_ioctl, SYS_pread64, SYS_pwrite64, SYS_fdatasync, SY
 constexpr unsigned long kVcpuIoctls[] = {KVM_RUN, KVM_IRQ_LINE, KVM_GET_REGS, KVM_GET_SREGS,
                                          kvm_abi::kSetMemoryAttributes};
 
-// The API server: accept connections, read requests, write responses.
-constexpr int kApi[] = {SYS_accept4, SYS_recvfrom, SYS_shutdown, SYS_fcntl};
+// The API server (common/http_server.h): one epoll loop that accepts connections, reads
+// requests, writes responses and half-closes finished connections.
+constexpr int kApi[] = {SYS_epoll_wait, SYS_epoll_pwait, SYS_epoll_ctl,
+                        SYS_accept4,    SYS_recvfrom,    SYS_shutdown};
 
 // Device threads: epoll over host sockets, connecting to the host sockets guests ask for,
 // moving bytes, and interrupting the guest.

@@ -1,10 +1,11 @@
-#include "cloister/vmm/api/http.h"
+#include "cloister/common/http.h"
 
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <utility>
 
-namespace cloister::vmm::http {
+namespace cloister::http {
 namespace {
 
 bool is_tchar(char c) {
@@ -24,17 +25,25 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
+Rejection bad_request(std::string reason) {
+  return Rejection{400, std::move(reason)};
+}
+
+Rejection header_section_too_large(std::size_t found, bool complete, const Limits& limits) {
+  return Rejection{431, "HTTP header section: " + std::string(complete ? "" : "at least ") +
+                            std::to_string(found) + " bytes exceeds the " +
+                            std::to_string(limits.max_header_bytes) + "-byte limit"};
+}
+
 }  // namespace
 
-Result<std::optional<Parsed>> parse_request(std::string_view buffer) {
+ParseResult parse_request(std::string_view buffer, const Limits& limits) {
   const std::size_t header_end = buffer.find("\r\n\r\n");
-  if (header_end == std::string_view::npos) {
-    if (buffer.size() > kMaxHeaderBytes)
-      return Error("HTTP header section exceeds " + std::to_string(kMaxHeaderBytes) + " bytes");
-    return std::optional<Parsed>();
-  }
-  if (header_end + 4 > kMaxHeaderBytes)
-    return Error("HTTP header section exceeds " + std::to_string(kMaxHeaderBytes) + " bytes");
+  const std::size_t header_bytes =
+      header_end == std::string_view::npos ? buffer.size() : header_end + 4;
+  if (header_bytes > limits.max_header_bytes)
+    return header_section_too_large(header_bytes, header_end != std::string_view::npos, limits);
+  if (header_end == std::string_view::npos) return Incomplete{};
   std::string_view head = buffer.substr(0, header_end);
   Request req;
 
@@ -44,20 +53,20 @@ Result<std::optional<Parsed>> parse_request(std::string_view buffer) {
   const std::size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
   if (sp1 == std::string_view::npos || sp2 == std::string_view::npos ||
       line.find(' ', sp2 + 1) != std::string_view::npos)
-    return Error("HTTP request line: expected \"METHOD TARGET HTTP/1.1\"");
+    return bad_request("HTTP request line: expected \"METHOD TARGET HTTP/1.1\"");
   req.method = std::string(line.substr(0, sp1));
   std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
   req.version = std::string(line.substr(sp2 + 1));
   if (req.method.empty() || !std::all_of(req.method.begin(), req.method.end(), is_tchar))
-    return Error("HTTP request line: invalid method");
+    return bad_request("HTTP request line: invalid method");
   if (target.empty() || target.front() != '/')
-    return Error("HTTP request line: expected an origin-form target starting with '/'");
+    return bad_request("HTTP request line: expected an origin-form target starting with '/'");
   for (char c : target)
     if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f)
-      return Error("HTTP request line: control or non-ASCII byte in the target");
+      return bad_request("HTTP request line: control or non-ASCII byte in the target");
   if (req.version != "HTTP/1.1" && req.version != "HTTP/1.0")
-    return Error("HTTP request line: expected HTTP/1.1 or HTTP/1.0, found \"" +
-                 req.version.substr(0, 16) + "\"");
+    return bad_request("HTTP request line: expected HTTP/1.1 or HTTP/1.0, found \"" +
+                       req.version.substr(0, 16) + "\"");
   const std::size_t q = target.find('?');
   req.path = std::string(target.substr(0, q));
   if (q != std::string_view::npos) req.query = std::string(target.substr(q + 1));
@@ -69,26 +78,26 @@ Result<std::optional<Parsed>> parse_request(std::string_view buffer) {
     const std::size_t end = rest.find("\r\n");
     std::string_view field = rest.substr(0, end);
     rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 2);
-    if (field.empty()) return Error("HTTP header: empty line inside the header section");
+    if (field.empty()) return bad_request("HTTP header: empty line inside the header section");
     if (field.front() == ' ' || field.front() == '\t')
-      return Error("HTTP header: obsolete line folding is not accepted");
+      return bad_request("HTTP header: obsolete line folding is not accepted");
     const std::size_t colon = field.find(':');
     if (colon == std::string_view::npos || colon == 0)
-      return Error("HTTP header: expected \"name: value\"");
+      return bad_request("HTTP header: expected \"name: value\"");
     std::string_view name = field.substr(0, colon);
     if (!std::all_of(name.begin(), name.end(), is_tchar))
-      return Error("HTTP header: invalid character in a field name");
+      return bad_request("HTTP header: invalid character in a field name");
     std::string_view value = trim(field.substr(colon + 1));
     for (char c : value)
       if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f)
-        return Error("HTTP header: control character in a field value");
+        return bad_request("HTTP header: control character in a field value");
     std::string key = lower(name);
     if (key == "content-length" && req.headers.count(key))
-      return Error("HTTP header: duplicate Content-Length");
+      return bad_request("HTTP header: duplicate Content-Length");
     req.headers[key] = std::string(value);
   }
   if (req.headers.count("transfer-encoding"))
-    return Error("HTTP header: Transfer-Encoding is not supported; send Content-Length");
+    return bad_request("HTTP header: Transfer-Encoding is not supported; send Content-Length");
   if (auto it = req.headers.find("connection"); it != req.headers.end()) {
     const std::string v = lower(it->second);
     if (v == "close") req.keep_alive = false;
@@ -100,15 +109,16 @@ Result<std::optional<Parsed>> parse_request(std::string_view buffer) {
     const std::string& v = it->second;
     auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), body_len);
     if (ec != std::errc() || ptr != v.data() + v.size() || v.empty())
-      return Error("HTTP header: Content-Length is not a decimal number");
-    if (body_len > kMaxBodyBytes)
-      return Error("HTTP body: " + v + " bytes exceeds the " + std::to_string(kMaxBodyBytes) +
-                   "-byte limit");
+      return bad_request("HTTP header: Content-Length \"" + v.substr(0, 20) +
+                         "\" is not a decimal number");
+    if (body_len > limits.max_body_bytes)
+      return Rejection{413, "HTTP body: Content-Length " + v + " exceeds the " +
+                                std::to_string(limits.max_body_bytes) + "-byte limit"};
   }
   const std::size_t total = header_end + 4 + body_len;
-  if (buffer.size() < total) return std::optional<Parsed>();
+  if (buffer.size() < total) return Incomplete{};
   req.body = std::string(buffer.substr(header_end + 4, body_len));
-  return std::optional<Parsed>(Parsed{std::move(req), total});
+  return Parsed{std::move(req), total};
 }
 
 std::string_view status_text(int status) {
@@ -123,29 +133,34 @@ std::string_view status_text(int status) {
       return "Not Found";
     case 405:
       return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
     case 409:
       return "Conflict";
     case 413:
       return "Content Too Large";
+    case 431:
+      return "Request Header Fields Too Large";
     case 500:
       return "Internal Server Error";
+    case 503:
+      return "Service Unavailable";
     default:
       return "Unknown";
   }
 }
 
-std::string format_response(int status, std::string_view content_type, std::string_view body,
-                            bool keep_alive, std::string_view extra_headers) {
-  std::string out =
-      "HTTP/1.1 " + std::to_string(status) + " " + std::string(status_text(status)) + "\r\n";
-  out += "Server: cloister-vmm\r\n";
-  if (!body.empty()) out += "Content-Type: " + std::string(content_type) + "\r\n";
-  out += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+std::string format_response(const Response& response, std::string_view server, bool keep_alive) {
+  std::string out = "HTTP/1.1 " + std::to_string(response.status) + " " +
+                    std::string(status_text(response.status)) + "\r\n";
+  out += "Server: " + std::string(server) + "\r\n";
+  if (!response.body.empty()) out += "Content-Type: " + response.content_type + "\r\n";
+  out += "Content-Length: " + std::to_string(response.body.size()) + "\r\n";
   if (!keep_alive) out += "Connection: close\r\n";
-  out += extra_headers;
+  out += response.extra_headers;
   out += "\r\n";
-  out += body;
+  out += response.body;
   return out;
 }
 
-}  // namespace cloister::vmm::http
+}  // namespace cloister::http

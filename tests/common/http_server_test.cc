@@ -1,0 +1,340 @@
+#include "cloister/common/http_server.h"
+
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cloister/common/socket.h"
+#include "support/api_client.h"
+
+namespace cloister::http {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+using namespace cloister::testing;
+constexpr int kGuardMs = static_cast<int>(kGuard.count());
+
+fs::path socket_path(const std::string& name) {
+  return fs::temp_directory_path() /
+         ("cloister-http-" + std::to_string(::getpid()) + "-" + name + ".sock");
+}
+
+// A server on a fresh socket whose handler answers the path, padded to `body_bytes`, and that
+// records its events.
+class ServerTest : public ::testing::Test {
+ protected:
+  void start(ServerOptions options = {}, std::size_t body_bytes = 0) {
+    path_ = socket_path(::testing::UnitTest::GetInstance()->current_test_info()->name());
+    auto listener = listen_unix(path_);
+    ASSERT_TRUE(listener) << listener.error().message();
+    options.name = "test";
+    options.on_event = [this](const ServerEvent& e) {
+      std::lock_guard lock(mutex_);
+      events_.push_back(e);
+    };
+    auto server = Server::start(
+        std::move(*listener),
+        [body_bytes](const Request& r) {
+          if (r.path == "/throw") throw std::runtime_error("handler exploded");
+          std::string body = r.method + " " + r.path + " " + r.body;
+          if (body.size() < body_bytes) body.resize(body_bytes, '.');
+          return Response{200, "text/plain", body, ""};
+        },
+        std::move(options));
+    ASSERT_TRUE(server) << server.error().message();
+    server_ = std::move(*server);
+  }
+  void TearDown() override {
+    if (server_) server_->stop();
+    fs::remove(path_);
+  }
+  Fd client() {
+    Fd fd = connect_unix(path_);
+    EXPECT_TRUE(fd.valid()) << std::strerror(errno);
+    return fd;
+  }
+  Reply request(const std::string& wire) { return round_trip(path_, wire); }
+  std::vector<ServerEvent> events() {
+    std::lock_guard lock(mutex_);
+    return events_;
+  }
+  bool saw(ServerEvent::Kind kind, int status = 0) {
+    for (const auto& e : events())
+      if (e.kind == kind && e.status == status) return true;
+    return false;
+  }
+
+  fs::path path_;
+  std::unique_ptr<Server> server_;
+  std::mutex mutex_;
+  std::vector<ServerEvent> events_;
+};
+
+TEST_F(ServerTest, AnswersPipelinedRequestsInOrderOnAKeptAliveConnection) {
+  start();
+  Fd fd = client();
+  ASSERT_TRUE(send_all(fd, get_request("/a") + "PUT /b HTTP/1.1\r\nContent-Length: 3\r\n\r\nxyz" +
+                               get_request("/c")));
+  std::string pending;
+  EXPECT_EQ(read_reply(fd, pending).body, "GET /a ");
+  EXPECT_EQ(read_reply(fd, pending).body, "PUT /b xyz");
+  Reply third = read_reply(fd, pending);
+  EXPECT_EQ(third.body, "GET /c ");
+  EXPECT_NE(third.headers.find("Server: test\r\n"), std::string::npos);
+  EXPECT_TRUE(server_holds(fd));
+  // A later request on the same connection.
+  ASSERT_TRUE(send_all(fd, get_request("/d", true)));
+  Reply last = read_reply(fd, pending);
+  EXPECT_EQ(last.body, "GET /d ");
+  EXPECT_NE(last.headers.find("Connection: close\r\n"), std::string::npos);
+  EXPECT_TRUE(server_released(fd));
+}
+
+// The issue's three hostile clients at once, then a fresh one: it is answered while all of them
+// are still connected, and stop() returns with them connected.
+TEST_F(ServerTest, SlowPipeliningAndIdleClientsDoNotDelayAFreshRequest) {
+  // Deadlines far beyond the test, so that every hostile client is still connected at the end.
+  ServerOptions options;
+  options.idle_timeout = options.request_timeout = options.response_timeout = milliseconds(600'000);
+  start(options, 16 * 1024);
+  std::vector<Fd> idle;
+  for (int i = 0; i < 50; ++i) idle.push_back(client());
+
+  // Pipelines 200 requests and never reads: 200 answers of 16 KiB outgrow any socket buffer, so
+  // the server ends up with a response it cannot finish writing.
+  Fd pipeliner = client();
+  std::string burst;
+  for (int i = 0; i < 200; ++i) burst += get_request("/p");
+  ASSERT_TRUE(send_all(pipeliner, burst));
+
+  // Sends a header one byte every 200 ms and never finishes it within the test.
+  Fd slowloris = client();
+  const std::string slow = "GET /slow HTTP/1.1\r\nX-Slow: " + std::string(1000, 'x');
+  std::atomic<int> trickled{0};
+  std::atomic<bool> done{false};
+  std::thread trickler([&] {
+    for (std::size_t i = 0; i < slow.size() && !done; ++i) {
+      if (::send(slowloris.get(), &slow[i], 1, MSG_NOSIGNAL) != 1) return;
+      ++trickled;
+      std::this_thread::sleep_for(milliseconds(200));
+    }
+  });
+  for (int i = 0; i < kGuardMs / 10 && trickled < 3; ++i)
+    std::this_thread::sleep_for(milliseconds(10));
+  EXPECT_GE(trickled, 3);
+
+  Reply fresh = request(get_request("/fresh"));
+  EXPECT_EQ(fresh.status, 200);
+  EXPECT_EQ(fresh.body.substr(0, 11), "GET /fresh ");
+  EXPECT_TRUE(server_holds(pipeliner));
+  EXPECT_TRUE(server_holds(slowloris));
+  for (const Fd& fd : idle) EXPECT_TRUE(server_holds(fd));
+
+  auto stopped = std::async(std::launch::async, [this] { server_->stop(); });
+  EXPECT_EQ(stopped.wait_for(milliseconds(kGuardMs)), std::future_status::ready);
+  EXPECT_TRUE(server_released(pipeliner));
+  EXPECT_TRUE(server_released(slowloris));
+  for (const Fd& fd : idle) EXPECT_TRUE(server_released(fd));
+  done = true;
+  trickler.join();
+  EXPECT_TRUE(events().empty());
+}
+
+// The request deadline counts from the first byte and bytes do not extend it: a client that
+// keeps trickling is answered 408 long before its request could be complete.
+TEST_F(ServerTest, ATricklingRequestGets408AtItsDeadline) {
+  ServerOptions options;
+  options.request_timeout = milliseconds(300);
+  start(options);
+  Fd fd = client();
+  const std::string wire = "GET /slow HTTP/1.1\r\nX-Slow: " + std::string(2000, 'x');
+  std::size_t sent = 0;
+  for (; sent < wire.size(); ++sent) {
+    pollfd p{fd.get(), POLLIN, 0};
+    if (::poll(&p, 1, 20) > 0) break;  // the server answered
+    if (::send(fd.get(), &wire[sent], 1, MSG_NOSIGNAL) != 1) break;
+  }
+  EXPECT_LT(sent, wire.size());
+  Reply reply = read_reply(fd);
+  EXPECT_EQ(reply.status, 408);
+  EXPECT_NE(reply.headers.find("Connection: close\r\n"), std::string::npos);
+  EXPECT_EQ(reply.body, "the request did not arrive whole within 300 ms of its first byte\n");
+  EXPECT_TRUE(server_released(fd));
+  EXPECT_TRUE(saw(ServerEvent::Kind::kRejected, 408));
+}
+
+TEST_F(ServerTest, AnIdleConnectionIsClosedAtTheIdleDeadline) {
+  ServerOptions options;
+  options.idle_timeout = milliseconds(100);
+  start(options);
+  Fd fd = client();
+  EXPECT_TRUE(server_released(fd));
+  char byte;
+  EXPECT_EQ(::recv(fd.get(), &byte, 1, 0), 0);  // closed without an answer
+  EXPECT_TRUE(saw(ServerEvent::Kind::kTimedOut));
+}
+
+TEST_F(ServerTest, AClientThatDoesNotReadIsClosedAtTheResponseDeadline) {
+  ServerOptions options;
+  options.response_timeout = milliseconds(300);
+  start(options, 64 * 1024);
+  Fd fd = client();
+  std::string burst;
+  for (int i = 0; i < 100; ++i) burst += get_request("/p");
+  ASSERT_TRUE(send_all(fd, burst));
+  // The connection is closed (POLLHUP) while answers are still unread in its buffer.
+  pollfd p{fd.get(), 0, 0};
+  const auto guard = std::chrono::steady_clock::now() + milliseconds(kGuardMs);
+  while (std::chrono::steady_clock::now() < guard && !(p.revents & POLLHUP)) ::poll(&p, 1, 50);
+  EXPECT_TRUE(p.revents & POLLHUP);
+  EXPECT_TRUE(saw(ServerEvent::Kind::kTimedOut));
+  EXPECT_EQ(request(get_request("/after")).status, 200);
+}
+
+TEST_F(ServerTest, OversizedRequestsGet431Or413AndTheConnectionCloses) {
+  ServerOptions options;
+  options.limits = Limits{256, 16};
+  start(options);
+  Fd big_head = client();
+  ASSERT_TRUE(send_all(big_head, "GET / HTTP/1.1\r\nX: " + std::string(300, 'a')));
+  Reply r431 = read_reply(big_head);
+  EXPECT_EQ(r431.status, 431);
+  EXPECT_TRUE(server_released(big_head));
+
+  Fd big_body = client();
+  ASSERT_TRUE(send_all(big_body, "PUT / HTTP/1.1\r\nContent-Length: 17\r\n\r\n"));
+  Reply r413 = read_reply(big_body);
+  EXPECT_EQ(r413.status, 413);
+  EXPECT_EQ(r413.body, "HTTP body: Content-Length 17 exceeds the 16-byte limit\n");
+  EXPECT_TRUE(server_released(big_body));
+
+  EXPECT_EQ(request("GARBAGE\r\n\r\n").status, 400);
+  EXPECT_TRUE(saw(ServerEvent::Kind::kRejected, 431));
+  EXPECT_TRUE(saw(ServerEvent::Kind::kRejected, 413));
+  EXPECT_TRUE(saw(ServerEvent::Kind::kRejected, 400));
+}
+
+TEST_F(ServerTest, AtTheConnectionCapTheOldestIdleConnectionMakesRoom) {
+  ServerOptions options;
+  options.max_connections = 3;
+  start(options);
+  // Each connection is accepted and becomes idle in turn (a round trip), a first.
+  std::vector<Fd> conns;
+  for (int i = 0; i < 3; ++i) {
+    conns.push_back(client());
+    ASSERT_TRUE(send_all(conns.back(), get_request("/warm")));
+    ASSERT_EQ(read_reply(conns.back()).status, 200);
+  }
+  Fd fourth = client();
+  ASSERT_TRUE(send_all(fourth, get_request("/fourth")));
+  EXPECT_EQ(read_reply(fourth).status, 200);
+  EXPECT_TRUE(server_released(conns[0]));
+  EXPECT_TRUE(server_holds(conns[1]));
+  EXPECT_TRUE(server_holds(conns[2]));
+  EXPECT_TRUE(saw(ServerEvent::Kind::kEvicted));
+}
+
+TEST_F(ServerTest, AtTheConnectionCapWithNoneIdleNewConnectionsGet503) {
+  ServerOptions options;
+  options.max_connections = 2;
+  start(options);
+  // Two connections in the middle of a request: busy, not idle. Each sends a request and the
+  // start of the next; the server has read that start when it answers the first.
+  Fd a = client();
+  ASSERT_TRUE(send_all(a, get_request("/a") + "GET /a2 HTTP/1.1\r\n"));
+  ASSERT_EQ(read_reply(a).status, 200);
+  Fd b = client();
+  ASSERT_TRUE(send_all(b, get_request("/b") + "GET /b2 HTTP/1.1\r\n"));
+  ASSERT_EQ(read_reply(b).status, 200);
+  Reply refused = request(get_request("/c"));
+  EXPECT_EQ(refused.status, 503);
+  EXPECT_NE(refused.headers.find("Retry-After: 1\r\n"), std::string::npos);
+  EXPECT_TRUE(server_holds(a));
+  EXPECT_TRUE(server_holds(b));
+  EXPECT_TRUE(saw(ServerEvent::Kind::kRejected, 503));
+}
+
+TEST_F(ServerTest, AHandlerExceptionBecomes500) {
+  start();
+  Reply r = request(get_request("/throw"));
+  EXPECT_EQ(r.status, 500);
+  EXPECT_EQ(r.body, "GET /throw: handler exploded\n");
+  EXPECT_TRUE(saw(ServerEvent::Kind::kHandlerFailed, 500));
+  EXPECT_EQ(request(get_request("/ok")).status, 200);
+}
+
+TEST_F(ServerTest, ErrorBodiesComeFromTheOwner) {
+  ServerOptions options;
+  options.error_response = [](int status, const std::string& reason) {
+    return Response{status, "application/json", "{\"error\":\"" + reason + "\"}", ""};
+  };
+  start(options);
+  Reply r = request("PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.body,
+            "{\"error\":\"HTTP header: Transfer-Encoding is not supported; send "
+            "Content-Length\"}");
+  EXPECT_NE(r.headers.find("Content-Type: application/json\r\n"), std::string::npos);
+}
+
+TEST(ServerStartTest, AFailingThreadInitFailsStart) {
+  const fs::path path = socket_path("init");
+  auto listener = listen_unix(path);
+  ASSERT_TRUE(listener) << listener.error().message();
+  ServerOptions options;
+  options.thread_init = [] { return Status(Error("seccomp: refused")); };
+  auto server = Server::start(
+      std::move(*listener), [](const Request&) { return Response{}; }, std::move(options));
+  ASSERT_FALSE(server);
+  EXPECT_EQ(server.error().message(), "HTTP server thread: seccomp: refused");
+  fs::remove(path);
+}
+
+TEST(ListenUnixTest, ReplacesAStaleSocketAndRefusesALiveOneOrAnotherFile) {
+  const fs::path path = socket_path("listen");
+  {
+    auto first = listen_unix(path);
+    ASSERT_TRUE(first) << first.error().message();
+    auto second = listen_unix(path);
+    ASSERT_FALSE(second);
+    EXPECT_EQ(second.error().message(),
+              "socket " + path.string() + ": another process is serving it");
+  }
+  // The first listener is closed; its file is stale now.
+  auto again = listen_unix(path);
+  ASSERT_TRUE(again) << again.error().message();
+  struct stat st {};
+  ASSERT_EQ(::lstat(path.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  fs::remove(path);
+
+  std::ofstream(path) << "not a socket";
+  auto file = listen_unix(path);
+  ASSERT_FALSE(file);
+  EXPECT_EQ(file.error().message(), "socket " + path.string() + ": exists and is not a socket");
+  fs::remove(path);
+
+  const std::string too_long = "/tmp/" + std::string(200, 's');
+  auto long_path = listen_unix(too_long);
+  ASSERT_FALSE(long_path);
+  EXPECT_EQ(long_path.error().message(),
+            "socket " + too_long + ": path is 205 bytes; expected 1 to 107");
+}
+
+}  // namespace
+}  // namespace cloister::http

@@ -144,6 +144,7 @@ class EmuVcpu final : public Vcpu {
   Result<VcpuExit> run() override;
   void request_exit() override;
   void clear_exit_request() override;
+  std::vector<Ioctl> run_ioctls() const override { return {}; }  // the engine thread runs the guest
   Result<x86::Regs> regs() const override;
   Status set_regs(const x86::Regs& regs) override;
   Result<x86::Sregs> sregs() const override;
@@ -1000,6 +1001,7 @@ class EmuVm final : public Vm {
     machine_->irq_lines[irq] = level;
     return {};
   }
+  std::vector<Ioctl> irq_ioctls() const override { return {}; }
 
  private:
   std::shared_ptr<Machine> machine_;

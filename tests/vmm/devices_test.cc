@@ -444,23 +444,48 @@ TEST(VsockTest, MalformedTrafficBreaksOnlyTheDevice) {
   EXPECT_EQ(m.virtio_device_errors.load(), 1u);
 }
 
-TEST(VcpuThreadsTest, DispatchRunsEachIndexOnceAndJoinReleasesIdleThreads) {
+TEST(VcpuThreadsTest, EveryThreadIsSandboxedBeforeAnyRunsAndJoinReleasesIdleThreads) {
   std::mutex m;
-  std::vector<std::size_t> seen;
+  std::vector<std::size_t> sandboxed, ran;
   {
-    VcpuThreads threads(3, /*seccomp=*/false);
+    VcpuThreads threads(3);
     EXPECT_EQ(threads.size(), 3u);
-    threads.dispatch([&](std::size_t i, const Status& sandbox) {
-      EXPECT_TRUE(sandbox.ok());
+    ASSERT_TRUE(threads
+                    .sandbox([&](std::size_t i) {
+                      std::lock_guard lock(m);
+                      sandboxed.push_back(i);
+                      return Status{};
+                    })
+                    .ok());
+    {
       std::lock_guard lock(m);
-      seen.push_back(i);
+      EXPECT_EQ(sandboxed.size(), 3u);  // all of them, before any body was handed out
+      EXPECT_TRUE(ran.empty());
+    }
+    EXPECT_FALSE(threads.sandbox([](std::size_t) { return Status{}; }).ok());  // once only
+    threads.run([&](std::size_t i) {
+      std::lock_guard lock(m);
+      ran.push_back(i);
     });
-    threads.dispatch([&](std::size_t, const Status&) { ADD_FAILURE() << "dispatched twice"; });
+    threads.run([&](std::size_t) { ADD_FAILURE() << "run twice"; });
     threads.join();
   }
-  std::sort(seen.begin(), seen.end());
-  EXPECT_EQ(seen, (std::vector<std::size_t>{0, 1, 2}));
-  VcpuThreads idle(2, false);  // never dispatched: the destructor must not hang
+  std::sort(ran.begin(), ran.end());
+  EXPECT_EQ(ran, (std::vector<std::size_t>{0, 1, 2}));
+  VcpuThreads idle(2);  // never sandboxed: the destructor must not hang
+}
+
+TEST(VcpuThreadsTest, OneFailedSandboxKeepsEveryThreadFromRunning) {
+  VcpuThreads threads(3);
+  auto st = threads.sandbox([](std::size_t i) -> Status {
+    if (i == 1) return Error("seccomp(SECCOMP_SET_MODE_FILTER): Invalid argument (errno 22)");
+    return {};
+  });
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().message(),
+            "vCPU 1: seccomp(SECCOMP_SET_MODE_FILTER): Invalid argument (errno 22)");
+  threads.run([](std::size_t) { ADD_FAILURE() << "a thread ran after a failed sandbox"; });
+  threads.join();
 }
 
 TEST(GuestMemoryTest, HugepagesEitherWorkOrSayWhatIsMissing) {

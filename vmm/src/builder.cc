@@ -193,8 +193,8 @@ Result<std::unique_ptr<Vmm>> build_vmm(const VmConfig& config, Logger& log, Metr
   } else {
     layout = memory_layout(config.memory_bytes, images);
   }
-  // The vCPU threads start now and sandbox themselves while the VM is set up below.
-  parts.threads = std::make_unique<VcpuThreads>(config.vcpus, config.seccomp);
+  // The vCPU threads start now, while the VM is set up below; Vmm::start() sandboxes them.
+  parts.threads = std::make_unique<VcpuThreads>(config.vcpus);
 
   CLOISTER_TRY(parts.hypervisor, open_hypervisor());
   VmOptions options;

@@ -52,7 +52,7 @@ class Vmm final : public StopSink {
     // Readable fd whose bytes are console input (the console socket), or -1.
     int console_input_fd = -1;
     std::vector<std::unique_ptr<Vcpu>> vcpus;
-    // One per vCPU, started (and sandboxed) before the VM was built.
+    // One per vCPU, started before the VM was built; start() sandboxes them.
     std::unique_ptr<VcpuThreads> threads;
   };
 
@@ -61,8 +61,11 @@ class Vmm final : public StopSink {
   Vmm(const Vmm&) = delete;
   Vmm& operator=(const Vmm&) = delete;
 
-  // Hands each vCPU to its thread, which has installed its seccomp filter (when the config
-  // asks for it) before this; guest code runs from here on.
+  // Has every vCPU thread install its seccomp filter (when the config asks for it), then hands
+  // each vCPU to its thread:
+  // guest code runs from here on, and only when every vCPU thread is filtered. The other threads
+  // (devices, API, quote worker, emu engines) filter themselves; the caller filters its own
+  // thread before this (ThreadClass::kVmm).
   Status start();
   // Parks every vCPU outside KVM_RUN; returns once all are parked.
   Status pause();
@@ -82,7 +85,8 @@ class Vmm final : public StopSink {
   Metrics& metrics() { return metrics_; }
 
  private:
-  void vcpu_thread(std::size_t index, const Status& sandbox);
+  Status sandbox_vcpu_thread(std::size_t index);
+  void vcpu_thread(std::size_t index);
   void handle_io(const VcpuExit& exit);
   void handle_mmio(const VcpuExit& exit);
   void guest_fault(Vcpu& vcpu, const std::string& what);

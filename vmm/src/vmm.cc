@@ -94,9 +94,12 @@ Status Vmm::start() {
   return {};
 }
 
-Status Vmm::sandbox_vcpu_thread(std::size_t) {
+Status Vmm::sandbox_vcpu_thread(std::size_t index) {
   if (!parts_.config.seccomp || !seccomp_available()) return {};
-  return install_seccomp(ThreadClass::kVcpu);
+  SeccompScope scope;
+  scope.ioctls = parts_.vcpus[index]->run_ioctls();
+  for (const Ioctl& irq : parts_.vm->irq_ioctls()) scope.ioctls.push_back(irq);
+  return install_seccomp(ThreadClass::kVcpu, scope);
 }
 
 void Vmm::kick_all_locked() {

@@ -232,10 +232,13 @@ int run_vm(const VmConfig& config) {
   int console_input = (*vmm)->console_input_fd();
   if (console_input < 0 && config.console.kind == ConsoleKind::kStdout && ::isatty(0))
     console_input = 0;
-  // This thread is filtered before the guest runs, and start() filters the vCPU threads before
+  // This thread is filtered before the guest runs, like every other: the device, API and quote
+  // threads filtered themselves when they started, and start() filters the vCPU threads before
   // handing them their vCPUs.
   if (config.seccomp && seccomp_available()) {
-    if (auto st = install_seccomp(ThreadClass::kVmm); !st) {
+    SeccompScope scope;
+    scope.ioctls = (*vmm)->irq_ioctls();
+    if (auto st = install_seccomp(ThreadClass::kVmm, scope); !st) {
       log.error("seccomp.failed", st.error().with_context("main thread").message());
       return kExitHostError;
     }

@@ -127,7 +127,8 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(const std::string& path,
   if (!wake.valid()) return os_error("eventfd for the API server");
   std::unique_ptr<ApiServer> server(
       new ApiServer(path, std::move(listener), std::move(wake), controller, log));
-  server->thread_ = std::thread([s = server.get(), seccomp] { s->serve(seccomp); });
+  CLOISTER_TRY(server->thread_, start_sandboxed_thread(ThreadClass::kApi, seccomp, {},
+                                                       [s = server.get()] { s->serve(); }));
   log.info("api.listening", "control API ready", {{"socket", path}});
   return server;
 }
@@ -146,13 +147,7 @@ ApiServer::~ApiServer() {
   ::unlink(path_.c_str());
 }
 
-void ApiServer::serve(bool seccomp) {
-  if (seccomp && seccomp_available()) {
-    if (auto st = install_seccomp(ThreadClass::kApi); !st) {
-      log_.error("api.seccomp", st.error().message());
-      return;
-    }
-  }
+void ApiServer::serve() {
   for (;;) {
     pollfd fds[2] = {{listener_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
     if (::poll(fds, 2, -1) < 0) {

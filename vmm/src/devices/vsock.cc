@@ -7,7 +7,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <optional>
+#include <string_view>
 
 #include "cloister/vmm/seccomp/seccomp.h"
 
@@ -49,6 +52,7 @@ namespace {
 
 using namespace vsock;
 constexpr std::size_t kMaxControlBacklog = 256;
+constexpr std::size_t kMaxHandshakeLine = 32;  // "CONNECT 4294967295" is 18 bytes
 constexpr int kSendTimeoutMs = 1000;
 
 // Writes `data` across the device-writable buffers of `chain`, in order.
@@ -71,6 +75,19 @@ std::size_t writable_bytes(const VirtqChain& chain) {
   return total;
 }
 
+// "CONNECT <port>" (the line without its newline): the port, or nullopt.
+std::optional<std::uint32_t> parse_connect(std::string_view line) {
+  constexpr std::string_view kPrefix = "CONNECT ";
+  if (!line.starts_with(kPrefix) || line.size() == kPrefix.size()) return std::nullopt;
+  std::uint64_t port = 0;
+  for (char ch : line.substr(kPrefix.size())) {
+    if (ch < '0' || ch > '9') return std::nullopt;
+    port = port * 10 + static_cast<std::uint64_t>(ch - '0');
+    if (port > 0xffffffffu) return std::nullopt;
+  }
+  return static_cast<std::uint32_t>(port);
+}
+
 bool send_all(int fd, ByteView data) {
   std::size_t done = 0;
   while (done < data.size()) {
@@ -91,18 +108,18 @@ bool send_all(int fd, ByteView data) {
 
 }  // namespace
 
-Result<std::unique_ptr<VirtioVsock>> VirtioVsock::create(std::uint64_t guest_cid,
-                                                         std::string uds_path, bool seccomp,
-                                                         Logger& log, Metrics& metrics) {
-  if (guest_cid < 3 || guest_cid > 0xffffffffu)
-    return Error("vsock guest_cid: expected 3..4294967295, found " + std::to_string(guest_cid));
+Result<std::unique_ptr<VirtioVsock>> VirtioVsock::create(const VsockConfig& config, Logger& log,
+                                                         Metrics& metrics) {
+  const std::string& uds_path = config.uds_path;
+  if (config.guest_cid < 3 || config.guest_cid > 0xffffffffu)
+    return Error("vsock guest_cid: expected 3..4294967295, found " +
+                 std::to_string(config.guest_cid));
   Fd epoll(::epoll_create1(EPOLL_CLOEXEC));
   if (!epoll.valid()) return os_error("epoll_create1 for virtio-vsock");
   Fd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!wake.valid()) return os_error("eventfd for virtio-vsock");
   epoll_event ev{};
   ev.events = EPOLLIN;
-  ev.data.u64 = 0;
   if (::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, wake.get(), &ev) < 0) return os_error("epoll_ctl");
   Fd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!listener.valid()) return os_error("vsock socket " + uds_path);
@@ -112,19 +129,16 @@ Result<std::unique_ptr<VirtioVsock>> VirtioVsock::create(std::uint64_t guest_cid
   if (::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0)
     return os_error("bind vsock socket " + uds_path + " (remove a stale file?)");
   if (::listen(listener.get(), 16) < 0) return os_error("listen on vsock socket " + uds_path);
-  ev.data.u64 = 1;
   if (::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, listener.get(), &ev) < 0)
     return os_error("epoll_ctl");
-  return std::unique_ptr<VirtioVsock>(new VirtioVsock(guest_cid, std::move(uds_path), seccomp,
-                                                      std::move(epoll), std::move(wake),
+  return std::unique_ptr<VirtioVsock>(new VirtioVsock(config, std::move(epoll), std::move(wake),
                                                       std::move(listener), log, metrics));
 }
 
-VirtioVsock::VirtioVsock(std::uint64_t guest_cid, std::string uds_path, bool seccomp, Fd epoll,
-                         Fd wake, Fd listener, Logger& log, Metrics& metrics)
-    : guest_cid_(guest_cid),
-      uds_path_(std::move(uds_path)),
-      seccomp_(seccomp),
+VirtioVsock::VirtioVsock(const VsockConfig& config, Fd epoll, Fd wake, Fd listener, Logger& log,
+                         Metrics& metrics)
+    : guest_cid_(config.guest_cid),
+      uds_path_(config.uds_path),
       epoll_(std::move(epoll)),
       wake_(std::move(wake)),
       listener_(std::move(listener)),
@@ -143,26 +157,29 @@ void VirtioVsock::read_config(std::uint64_t offset, std::span<std::uint8_t> data
     data[i] = offset + i < sizeof config ? config[offset + i] : 0;
 }
 
-void VirtioVsock::set_event_callback(std::function<void()> callback) {
-  callback_ = std::move(callback);
-  thread_ = std::thread([this] { run(); });
+Status VirtioVsock::start(VirtqueueLink& link, const DeviceSandbox& sandbox) {
+  link_ = &link;
+  SeccompScope scope;
+  scope.ioctls = sandbox.irq_ioctls;
+  scope.socket_families = {AF_UNIX};
+  CLOISTER_TRY(thread_, start_sandboxed_thread(ThreadClass::kVsock, sandbox.seccomp,
+                                               std::move(scope), [this] { run(); }));
+  return {};
+}
+
+void VirtioVsock::kick() {
+  const std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(wake_.get(), &one, sizeof one);
 }
 
 void VirtioVsock::stop() {
   if (!thread_.joinable()) return;
   stopping_.store(true);
-  const std::uint64_t one = 1;
-  [[maybe_unused]] auto n = ::write(wake_.get(), &one, sizeof one);
+  kick();
   thread_.join();
 }
 
 void VirtioVsock::run() {
-  if (seccomp_ && seccomp_available()) {
-    if (auto st = install_seccomp(ThreadClass::kDevice); !st) {
-      log_.error("vsock.seccomp", st.error().message());
-      return;
-    }
-  }
   epoll_event events[16];
   for (;;) {
     int n = ::epoll_wait(epoll_.get(), events, 16, -1);
@@ -174,31 +191,32 @@ void VirtioVsock::run() {
     while (::read(wake_.get(), &drained, sizeof drained) > 0) {
     }
     if (stopping_.load()) return;
-    callback_();
+    round();
   }
 }
 
-Result<bool> VirtioVsock::process(std::uint16_t index, std::span<Virtqueue>, const GuestMemory&) {
-  if (index <= 1) {  // new tx packets, or rx buffers for pending data: the device thread works
-    const std::uint64_t one = 1;
-    [[maybe_unused]] auto n = ::write(wake_.get(), &one, sizeof one);
+void VirtioVsock::round() {
+  const std::uint64_t generation = link_->generation();
+  if (generation != generation_) {  // the driver reset the device
+    drop_all();
+    generation_ = generation;
   }
-  return false;
-}
-
-Result<bool> VirtioVsock::poll(std::span<Virtqueue> queues, const GuestMemory& memory) {
-  bool used = false;
   accept_host_connections();
   advance_handshakes();
-  CLOISTER_CHECK_OK(handle_tx(queues[1], memory, used));
-  CLOISTER_CHECK_OK(deliver_rx(queues[0], memory, used));
-  return used;
+  handle_tx(generation);
+  deliver_rx(generation);
 }
 
-void VirtioVsock::reset() {
+void VirtioVsock::drop_all() {
   connections_.clear();
   control_.clear();
   handshakes_.clear();
+}
+
+void VirtioVsock::watch(int fd) {
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
+  ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev);
 }
 
 void VirtioVsock::accept_host_connections() {
@@ -206,10 +224,7 @@ void VirtioVsock::accept_host_connections() {
     Fd conn(::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
     if (!conn.valid()) return;
     if (handshakes_.size() + connections_.size() >= kMaxConnections) continue;  // refused
-    epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
-    ev.data.u64 = 1;
-    ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, conn.get(), &ev);
+    watch(conn.get());
     handshakes_.push_back({std::move(conn), {}});
   }
 }
@@ -221,65 +236,62 @@ void VirtioVsock::advance_handshakes() {
     HostHandshake& hs = handshakes_[i];
     char buf[64];
     bool closed = false;
-    while (hs.line.find('\n') == std::string::npos && hs.line.size() <= 32) {
+    while (hs.line.find('\n') == std::string::npos && hs.line.size() <= kMaxHandshakeLine) {
       const ssize_t n = ::recv(hs.socket.get(), buf, sizeof buf, MSG_DONTWAIT);
       if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) closed = true;
       if (n <= 0) break;
       hs.line.append(buf, static_cast<std::size_t>(n));
     }
     const std::size_t nl = hs.line.find('\n');
-    if (!closed && nl == std::string::npos && hs.line.size() <= 32) {
+    if (!closed && nl == std::string::npos && hs.line.size() <= kMaxHandshakeLine) {
       ++i;  // wait for the rest of the line
       continue;
     }
-    std::uint32_t port = 0;
-    bool ok = nl != std::string::npos && hs.line.rfind("CONNECT ", 0) == 0 && nl > 8;
-    for (std::size_t k = 8; ok && k < nl; ++k) {
-      ok = hs.line[k] >= '0' && hs.line[k] <= '9' && port < 429496729u;
-      port = port * 10 + static_cast<std::uint32_t>(hs.line[k] - '0');
-    }
-    if (ok && !closed) {
-      while (connections_.count({port, next_host_port_})) ++next_host_port_;
+    std::optional<std::uint32_t> port;
+    if (!closed && nl != std::string::npos)
+      port = parse_connect(std::string_view(hs.line).substr(0, nl));
+    if (port) {
+      while (connections_.count({*port, next_host_port_})) ++next_host_port_;
       const std::uint32_t host_port = next_host_port_++;
       Connection conn;
       conn.socket = std::move(hs.socket);
-      conn.guest_port = port;
+      conn.guest_port = *port;
       conn.host_port = host_port;
       conn.connecting = true;
-      auto [pos, inserted] = connections_.emplace(Key{port, host_port}, std::move(conn));
-      queue_control(&pos->second, port, host_port, kOpRequest);
-    } else {
-      ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, hs.socket.get(), nullptr);
+      auto [pos, inserted] = connections_.emplace(Key{*port, host_port}, std::move(conn));
+      queue_control(&pos->second, *port, host_port, kOpRequest);
     }
     handshakes_.erase(handshakes_.begin() + static_cast<std::ptrdiff_t>(i));
   }
 }
 
-Status VirtioVsock::handle_tx(Virtqueue& tx, const GuestMemory& memory, bool& used) {
-  for (;;) {
-    CLOISTER_TRY(auto chain, tx.pop(memory));
-    if (!chain) return {};
+void VirtioVsock::handle_tx(std::uint64_t generation) {
+  const GuestMemory& memory = link_->memory();
+  while (auto chain = link_->pop(generation, 1)) {
     Bytes packet;
     for (const auto& b : chain->buffers) {
       if (b.device_writable) continue;
       if (packet.size() + b.len > kHeaderSize + kMaxPayload)
-        return Error("virtio-vsock tx packet " + std::to_string(chain->head) + ": longer than " +
-                     std::to_string(kHeaderSize + kMaxPayload) + " bytes");
+        return link_->fail(generation, "virtio-vsock tx packet " + std::to_string(chain->head) +
+                                           ": longer than " +
+                                           std::to_string(kHeaderSize + kMaxPayload) + " bytes");
       const std::size_t at = packet.size();
       packet.resize(at + b.len);
-      CLOISTER_CHECK_OK(
-          memory.read(b.addr, std::span(packet).subspan(at), "virtio-vsock tx buffer"));
+      if (auto st = memory.read(b.addr, std::span(packet).subspan(at), "virtio-vsock tx buffer");
+          !st)
+        return link_->fail(generation, st.error().message());
     }
-    CLOISTER_CHECK_OK(tx.push_used(memory, chain->head, 0));
-    used = true;
+    link_->push(generation, 1, chain->head, 0);
     if (packet.size() < kHeaderSize)
-      return Error("virtio-vsock tx packet " + std::to_string(chain->head) + ": " +
-                   std::to_string(packet.size()) + " bytes, shorter than the 44-byte header");
+      return link_->fail(generation, "virtio-vsock tx packet " + std::to_string(chain->head) +
+                                         ": " + std::to_string(packet.size()) +
+                                         " bytes, shorter than the 44-byte header");
     const Header h = parse_header(packet);
     ByteView payload = ByteView(packet).subspan(kHeaderSize);
     if (h.len != payload.size())
-      return Error("virtio-vsock tx packet: header len " + std::to_string(h.len) + ", found " +
-                   std::to_string(payload.size()) + " payload bytes");
+      return link_->fail(generation, "virtio-vsock tx packet: header len " + std::to_string(h.len) +
+                                         ", found " + std::to_string(payload.size()) +
+                                         " payload bytes");
     handle_packet(h, payload);
   }
 }
@@ -338,10 +350,7 @@ void VirtioVsock::handle_packet(const Header& h, ByteView payload) {
         queue_control(nullptr, h.src_port, h.dst_port, kOpRst);
         return;
       }
-      epoll_event ev{};
-      ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
-      ev.data.u64 = 1;
-      ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, sock.get(), &ev);
+      watch(sock.get());
       Connection conn;
       conn.socket = std::move(sock);
       conn.guest_port = h.src_port;
@@ -374,7 +383,7 @@ void VirtioVsock::handle_packet(const Header& h, ByteView payload) {
       }
       if (h.flags & kShutdownSend) ::shutdown(c->socket.get(), SHUT_WR);
       return;
-    case kOpResponse:
+    case kOpResponse: {
       if (!c || !c->connecting) return queue_control(nullptr, h.src_port, h.dst_port, kOpRst);
       c->connecting = false;
       metrics_.vsock_connections.fetch_add(1, std::memory_order_relaxed);
@@ -384,6 +393,7 @@ void VirtioVsock::handle_packet(const Header& h, ByteView payload) {
         close_connection(key);
       }
       return;
+    }
     case kOpRst:
       return close_connection(key);
     case kOpCreditUpdate:
@@ -401,16 +411,17 @@ void VirtioVsock::handle_packet(const Header& h, ByteView payload) {
   }
 }
 
-Status VirtioVsock::deliver_rx(Virtqueue& rx, const GuestMemory& memory, bool& used) {
+void VirtioVsock::deliver_rx(std::uint64_t generation) {
+  const GuestMemory& memory = link_->memory();
   std::uint8_t header[kHeaderSize];
   while (!control_.empty()) {
-    CLOISTER_TRY(auto chain, rx.pop(memory));
-    if (!chain) return {};
+    auto chain = link_->pop(generation, 0);
+    if (!chain) return;
     write_header(control_.front(), header);
     control_.pop_front();
-    CLOISTER_CHECK_OK(scatter(memory, *chain, header));
-    CLOISTER_CHECK_OK(rx.push_used(memory, chain->head, kHeaderSize));
-    used = true;
+    if (auto st = scatter(memory, *chain, header); !st)
+      return link_->fail(generation, st.error().message());
+    link_->push(generation, 0, chain->head, kHeaderSize);
   }
   for (auto& [key, c] : connections_) {
     while (!c.host_eof && !c.connecting) {
@@ -419,11 +430,12 @@ Status VirtioVsock::deliver_rx(Virtqueue& rx, const GuestMemory& memory, bool& u
       std::uint8_t probe;
       ssize_t peek = ::recv(c.socket.get(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
       if (peek < 0 && (errno == EAGAIN || errno == EINTR)) break;
-      CLOISTER_TRY(auto chain, rx.pop(memory));
-      if (!chain) return {};  // more data waits in the socket until the guest posts buffers
+      auto chain = link_->pop(generation, 0);
+      if (!chain) return;  // more data waits in the socket until the guest posts buffers
       const std::size_t room = writable_bytes(*chain);
       if (room <= kHeaderSize)
-        return Error("virtio-vsock rx buffer: at most 44 bytes, no room for data");
+        return link_->fail(generation,
+                           "virtio-vsock rx buffer: at most 44 bytes, no room for data");
       Header h;
       h.src_cid = kHostCid;
       h.dst_cid = guest_cid_;
@@ -456,13 +468,12 @@ Status VirtioVsock::deliver_rx(Virtqueue& rx, const GuestMemory& memory, bool& u
         c.host_eof = true;
       }
       write_header(h, packet);
-      CLOISTER_CHECK_OK(scatter(memory, *chain, packet));
-      CLOISTER_CHECK_OK(
-          rx.push_used(memory, chain->head, static_cast<std::uint32_t>(packet.size())));
-      used = true;
+      c.last_fwd_cnt_sent = c.fwd_cnt;
+      if (auto st = scatter(memory, *chain, packet); !st)
+        return link_->fail(generation, st.error().message());
+      link_->push(generation, 0, chain->head, static_cast<std::uint32_t>(packet.size()));
     }
   }
-  return {};
 }
 
 }  // namespace cloister::vmm

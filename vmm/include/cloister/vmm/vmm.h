@@ -61,11 +61,11 @@ class Vmm final : public StopSink {
   Vmm(const Vmm&) = delete;
   Vmm& operator=(const Vmm&) = delete;
 
-  // Has every vCPU thread install its seccomp filter (when the config asks for it), then hands
-  // each vCPU to its thread:
+  // Has every vCPU thread install its seccomp filter (when the config asks for it), with the
+  // ioctls of its vCPU and of the VM's interrupt lines, then hands each vCPU to its thread:
   // guest code runs from here on, and only when every vCPU thread is filtered. The other threads
-  // (devices, API, quote worker, emu engines) filter themselves; the caller filters its own
-  // thread before this (ThreadClass::kVmm).
+  // (devices, API, quote worker, emu engines) filtered themselves when they started; the caller
+  // filters its own thread before this (ThreadClass::kVmm with irq_ioctls()).
   Status start();
   // Parks every vCPU outside KVM_RUN; returns once all are parked.
   Status pause();
@@ -80,6 +80,9 @@ class Vmm final : public StopSink {
   VmState state() const;
   nlohmann::json info() const;
   Serial* serial() { return parts_.serial.get(); }
+  // What raising a device interrupt issues (Vm::irq_ioctls): console input on the main thread
+  // raises the UART's.
+  std::vector<Ioctl> irq_ioctls() const { return parts_.vm->irq_ioctls(); }
   int console_input_fd() const { return parts_.console_input_fd; }
   Logger& log() { return log_; }
   Metrics& metrics() { return metrics_; }

@@ -325,7 +325,8 @@ Status EmuVcpu::attach() {
   // KVM; without one, all start at the reset vector.
   waiting_for_sipi_ = irqchip && id_ != 0;
   machine_->vcpus.push_back(this);
-  thread_ = std::thread([this] { engine_main(); });
+  CLOISTER_TRY(thread_, start_sandboxed_thread(ThreadClass::kEmu, machine_->options.seccomp, {},
+                                               [this] { engine_main(); }));
   return {};
 }
 
@@ -586,18 +587,10 @@ Result<x86::Sregs> EmuVcpu::sregs() const {
 // ---- the engine thread ----
 
 void EmuVcpu::engine_main() {
-  Status sandbox;
-  if (machine_->options.seccomp && seccomp_available())
-    sandbox = install_seccomp(ThreadClass::kEmu);
   std::unique_lock lock(machine_->mutex);
   for (;;) {
     engine_cv_.wait(lock, [&] { return run_requested_ || stopping_; });
     if (stopping_) return;
-    if (!sandbox) {
-      publish(sandbox.error().with_context("emu: seccomp filter of the emulation thread of vCPU " +
-                                           std::to_string(id_)));
-      continue;
-    }
     publish(execute(lock));
   }
 }

@@ -42,8 +42,9 @@ struct ApiResponse {
 
 ApiResponse route(const http::Request& request, ApiController& controller);
 
-// Serves the API on a UNIX socket from its own thread (which installs the API seccomp filter
-// when `seccomp` is set). A stale socket file at `path` is replaced; a live one is an error.
+// Serves the API on a UNIX socket from its own thread, which has installed the API seccomp
+// filter (when `seccomp` is set) by the time start() returns. A stale socket file at `path` is
+// replaced; a live one is an error.
 class ApiServer {
  public:
   static Result<std::unique_ptr<ApiServer>> start(const std::string& path,
@@ -55,7 +56,7 @@ class ApiServer {
 
  private:
   ApiServer(std::string path, Fd listener, Fd wake, ApiController& controller, Logger& log);
-  void serve(bool seccomp);
+  void serve();
   void serve_connection(int fd);
 
   std::string path_;

@@ -6,9 +6,9 @@
 //     after that the socket carries the stream.
 // Packets, credit and connection state follow §5.10.6.
 //
-// Threading: the notifying vCPU only wakes the device thread; the device thread does all
-// socket I/O and queue processing through the transport (VirtioMmio::device_event), with the
-// transport lock held, so connection state needs no lock of its own.
+// Threading: the notifying vCPU only wakes the device thread. The device thread owns every
+// connection and does all socket I/O, and takes the transport lock only for each ring access
+// (VirtqueueLink), so a host peer never stalls a vCPU touching the device's registers.
 #pragma once
 
 #include <atomic>
@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "cloister/vmm/config/config.h"
 #include "cloister/vmm/devices/virtio.h"
 #include "cloister/vmm/fd.h"
 
@@ -48,10 +49,9 @@ void write_header(const Header& h, std::span<std::uint8_t> out);
 
 class VirtioVsock final : public VirtioDevice {
  public:
-  // `guest_cid` >= 3; `uds_path` is the prefix of the host sockets guests connect to.
-  // The device thread installs the device seccomp filter when `seccomp` is set.
-  static Result<std::unique_ptr<VirtioVsock>> create(std::uint64_t guest_cid, std::string uds_path,
-                                                     bool seccomp, Logger& log, Metrics& metrics);
+  // Listens on config.uds_path (guest_cid >= 3).
+  static Result<std::unique_ptr<VirtioVsock>> create(const VsockConfig& config, Logger& log,
+                                                     Metrics& metrics);
   ~VirtioVsock() override;
 
   std::string_view name() const override { return "virtio-vsock"; }
@@ -60,11 +60,9 @@ class VirtioVsock final : public VirtioDevice {
   std::uint16_t num_queues() const override { return 3; }  // rx, tx, event
   std::uint16_t queue_max_size() const override { return 256; }
   void read_config(std::uint64_t offset, std::span<std::uint8_t> data) const override;
-  Result<bool> process(std::uint16_t index, std::span<Virtqueue> queues,
-                       const GuestMemory& memory) override;
-  void set_event_callback(std::function<void()> callback) override;
-  Result<bool> poll(std::span<Virtqueue> queues, const GuestMemory& memory) override;
-  void reset() override;
+  // The device thread runs under the kVsock filter: sockets of family AF_UNIX only.
+  Status start(VirtqueueLink& link, const DeviceSandbox& sandbox) override;
+  void kick() override;
   void stop() override;
 
  private:
@@ -85,29 +83,34 @@ class VirtioVsock final : public VirtioDevice {
   };
   using Key = std::pair<std::uint32_t, std::uint32_t>;  // (guest port, host port)
 
-  VirtioVsock(std::uint64_t guest_cid, std::string uds_path, bool seccomp, Fd epoll, Fd wake,
-              Fd listener, Logger& log, Metrics& metrics);
+  VirtioVsock(const VsockConfig& config, Fd epoll, Fd wake, Fd listener, Logger& log,
+              Metrics& metrics);
+  void run();
+  void round();
+  void drop_all();
   void accept_host_connections();
   void advance_handshakes();
-  void run();
-  Status handle_tx(Virtqueue& tx, const GuestMemory& memory, bool& used);
+  void handle_tx(std::uint64_t generation);
   void handle_packet(const vsock::Header& h, ByteView payload);
+  void deliver_rx(std::uint64_t generation);
   void queue_control(const Connection* c, std::uint32_t guest_port, std::uint32_t host_port,
                      std::uint16_t op, std::uint32_t flags = 0);
   void close_connection(Key key);
-  Status deliver_rx(Virtqueue& rx, const GuestMemory& memory, bool& used);
+  void watch(int fd);
 
-  std::uint64_t guest_cid_;
-  std::string uds_path_;
-  bool seccomp_;
+  const std::uint64_t guest_cid_;
+  const std::string uds_path_;
   Fd epoll_;
   Fd wake_;
   Fd listener_;  // uds_path
   Logger& log_;
   Metrics& metrics_;
+  VirtqueueLink* link_ = nullptr;
   std::atomic<bool> stopping_{false};
-  std::function<void()> callback_;
   std::thread thread_;
+
+  // Device thread only.
+  std::uint64_t generation_ = 0;
   std::map<Key, Connection> connections_;
   std::deque<vsock::Header> control_;  // packets for the guest without payload
   std::vector<HostHandshake> handshakes_;

@@ -1,6 +1,5 @@
 #include "cloister/vmm/devices/vsock.h"
 
-#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -8,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
 #include <optional>
 #include <string_view>
@@ -53,7 +53,6 @@ namespace {
 using namespace vsock;
 constexpr std::size_t kMaxControlBacklog = 256;
 constexpr std::size_t kMaxHandshakeLine = 32;  // "CONNECT 4294967295" is 18 bytes
-constexpr int kSendTimeoutMs = 1000;
 
 // Writes `data` across the device-writable buffers of `chain`, in order.
 Status scatter(const GuestMemory& memory, const VirtqChain& chain, ByteView data) {
@@ -88,22 +87,12 @@ std::optional<std::uint32_t> parse_connect(std::string_view line) {
   return static_cast<std::uint32_t>(port);
 }
 
-bool send_all(int fd, ByteView data) {
-  std::size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n > 0) {
-      done += static_cast<std::size_t>(n);
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN) {
-      pollfd p{fd, POLLOUT, 0};
-      if (::poll(&p, 1, kSendTimeoutMs) > 0) continue;
-    }
-    return false;
-  }
-  return true;
+// epoll_wait's timeout until `next` (-1: no deadline).
+int timeout_until(std::chrono::steady_clock::time_point next) {
+  if (next == std::chrono::steady_clock::time_point::max()) return -1;
+  const auto left =
+      std::chrono::ceil<std::chrono::milliseconds>(next - std::chrono::steady_clock::now()).count();
+  return static_cast<int>(std::clamp<long long>(left, 0, INT_MAX));
 }
 
 }  // namespace
@@ -139,6 +128,8 @@ VirtioVsock::VirtioVsock(const VsockConfig& config, Fd epoll, Fd wake, Fd listen
                          Metrics& metrics)
     : guest_cid_(config.guest_cid),
       uds_path_(config.uds_path),
+      handshake_timeout_(config.handshake_timeout_ms),
+      host_send_timeout_(config.host_send_timeout_ms),
       epoll_(std::move(epoll)),
       wake_(std::move(wake)),
       listener_(std::move(listener)),
@@ -181,8 +172,9 @@ void VirtioVsock::stop() {
 
 void VirtioVsock::run() {
   epoll_event events[16];
+  Clock::time_point next = Clock::time_point::max();
   for (;;) {
-    int n = ::epoll_wait(epoll_.get(), events, 16, -1);
+    int n = ::epoll_wait(epoll_.get(), events, 16, timeout_until(next));
     if (n < 0 && errno != EINTR) {
       log_.error("vsock.epoll", os_error("epoll_wait").message());
       return;
@@ -191,20 +183,31 @@ void VirtioVsock::run() {
     while (::read(wake_.get(), &drained, sizeof drained) > 0) {
     }
     if (stopping_.load()) return;
-    round();
+    next = round();
   }
 }
 
-void VirtioVsock::round() {
+VirtioVsock::Clock::time_point VirtioVsock::round() {
   const std::uint64_t generation = link_->generation();
   if (generation != generation_) {  // the driver reset the device
     drop_all();
     generation_ = generation;
   }
+  const Clock::time_point now = Clock::now();
   accept_host_connections();
-  advance_handshakes();
+  advance_handshakes(now);
   handle_tx(generation);
+  flush_to_host(now);
+  expire_connects(now);
   deliver_rx(generation);
+
+  Clock::time_point next = Clock::time_point::max();
+  for (const HostHandshake& hs : handshakes_) next = std::min(next, hs.deadline);
+  for (const auto& [key, c] : connections_) {
+    if (c.connecting) next = std::min(next, c.connect_deadline);
+    if (!c.to_host.empty()) next = std::min(next, c.to_host.front().deadline);
+  }
+  return next;
 }
 
 void VirtioVsock::drop_all() {
@@ -215,42 +218,59 @@ void VirtioVsock::drop_all() {
 
 void VirtioVsock::watch(int fd) {
   epoll_event ev{};
-  ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev);
 }
 
+std::size_t VirtioVsock::pending_host_connections() const {
+  return handshakes_.size() + static_cast<std::size_t>(std::count_if(
+                                  connections_.begin(), connections_.end(),
+                                  [](const auto& kv) { return kv.second.connecting; }));
+}
+
+// Host connections over either cap are accepted and closed at once: the peer reads EOF and may
+// retry, and no number of idle peers keeps a later one from getting in once theirs time out.
 void VirtioVsock::accept_host_connections() {
   for (;;) {
     Fd conn(::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
     if (!conn.valid()) return;
-    if (handshakes_.size() + connections_.size() >= kMaxConnections) continue;  // refused
+    if (pending_host_connections() >= kMaxPendingHostConnections ||
+        handshakes_.size() + connections_.size() >= kMaxConnections) {
+      metrics_.vsock_refused.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
     watch(conn.get());
-    handshakes_.push_back({std::move(conn), {}});
+    handshakes_.push_back({std::move(conn), Clock::now() + handshake_timeout_});
   }
 }
 
-// Reads "CONNECT <port>\n" from host connections; a complete line becomes a connection in the
-// connecting state and a REQUEST to the guest. Malformed lines close the socket.
-void VirtioVsock::advance_handshakes() {
+// Reads "CONNECT <port>\n" from host connections, leaving whatever follows the line in the
+// socket; a complete line becomes a connection in the connecting state and a REQUEST to the
+// guest. Malformed lines, closed sockets and lines not complete by the deadline close the
+// socket.
+void VirtioVsock::advance_handshakes(Clock::time_point now) {
   for (std::size_t i = 0; i < handshakes_.size();) {
     HostHandshake& hs = handshakes_[i];
-    char buf[64];
-    bool closed = false;
-    while (hs.line.find('\n') == std::string::npos && hs.line.size() <= kMaxHandshakeLine) {
-      const ssize_t n = ::recv(hs.socket.get(), buf, sizeof buf, MSG_DONTWAIT);
-      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) closed = true;
-      if (n <= 0) break;
-      hs.line.append(buf, static_cast<std::size_t>(n));
-    }
-    const std::size_t nl = hs.line.find('\n');
-    if (!closed && nl == std::string::npos && hs.line.size() <= kMaxHandshakeLine) {
-      ++i;  // wait for the rest of the line
+    char buf[kMaxHandshakeLine + 1];
+    const ssize_t n = ::recv(hs.socket.get(), buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
+    const bool closed = n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR);
+    const std::string_view seen(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+    const std::size_t nl = seen.find('\n');
+    if (!closed && nl == std::string_view::npos && seen.size() <= kMaxHandshakeLine) {
+      if (now < hs.deadline) {
+        ++i;  // wait for the rest of the line
+        continue;
+      }
+      metrics_.vsock_handshake_timeouts.fetch_add(1, std::memory_order_relaxed);
+      log_.info("vsock.handshake_timeout", "host connection closed: no CONNECT line in time",
+                {{"timeout_ms", handshake_timeout_.count()}, {"bytes_received", seen.size()}});
+      handshakes_.erase(handshakes_.begin() + static_cast<std::ptrdiff_t>(i));
       continue;
     }
     std::optional<std::uint32_t> port;
-    if (!closed && nl != std::string::npos)
-      port = parse_connect(std::string_view(hs.line).substr(0, nl));
-    if (port) {
+    if (!closed && nl != std::string_view::npos) port = parse_connect(seen.substr(0, nl));
+    if (port &&
+        ::recv(hs.socket.get(), buf, nl + 1, MSG_DONTWAIT) == static_cast<ssize_t>(nl + 1)) {
       while (connections_.count({*port, next_host_port_})) ++next_host_port_;
       const std::uint32_t host_port = next_host_port_++;
       Connection conn;
@@ -258,10 +278,26 @@ void VirtioVsock::advance_handshakes() {
       conn.guest_port = *port;
       conn.host_port = host_port;
       conn.connecting = true;
+      conn.connect_deadline = hs.deadline;  // the guest must answer within the same deadline
       auto [pos, inserted] = connections_.emplace(Key{*port, host_port}, std::move(conn));
       queue_control(&pos->second, *port, host_port, kOpRequest);
     }
     handshakes_.erase(handshakes_.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+}
+
+// Host-initiated connections the guest did not answer by the handshake deadline: RST, so that a
+// late answer finds no connection, and the host socket closed.
+void VirtioVsock::expire_connects(Clock::time_point now) {
+  for (auto it = connections_.begin(); it != connections_.end();) {
+    const Key key = it->first;
+    const bool expired = it->second.connecting && it->second.connect_deadline <= now;
+    ++it;
+    if (!expired) continue;
+    metrics_.vsock_handshake_timeouts.fetch_add(1, std::memory_order_relaxed);
+    log_.info("vsock.handshake_timeout", "host connection closed: the guest did not accept in time",
+              {{"port", key.first}, {"timeout_ms", handshake_timeout_.count()}});
+    reset_connection(key);
   }
 }
 
@@ -310,6 +346,13 @@ void VirtioVsock::queue_control(const Connection* c, std::uint32_t guest_port,
   h.buf_alloc = kBufAlloc;
   h.fwd_cnt = c ? c->fwd_cnt : 0;
   control_.push_back(h);
+}
+
+void VirtioVsock::reset_connection(Key key) {
+  auto it = connections_.find(key);
+  if (it == connections_.end()) return;
+  queue_control(nullptr, it->second.guest_port, it->second.host_port, kOpRst);
+  close_connection(key);
 }
 
 void VirtioVsock::close_connection(Key key) {
@@ -364,34 +407,34 @@ void VirtioVsock::handle_packet(const Header& h, ByteView payload) {
     }
     case kOpRw:
       if (!c) return queue_control(nullptr, h.src_port, h.dst_port, kOpRst);
-      if (!send_all(c->socket.get(), payload)) {
-        queue_control(nullptr, h.src_port, h.dst_port, kOpRst);
-        return close_connection(key);
+      // Data before the connection is up, after the guest shut its sending side, or past the
+      // credit it was given (§5.10.6.3) breaks the stream.
+      if (c->connecting || c->guest_shut_send || c->guest_closed ||
+          c->to_host_bytes + payload.size() > kBufAlloc)
+        return reset_connection(key);
+      if (!payload.empty()) {
+        c->to_host.push_back(
+            {Bytes(payload.begin(), payload.end()), 0, Clock::now() + host_send_timeout_});
+        c->to_host_bytes += payload.size();
       }
-      c->fwd_cnt += static_cast<std::uint32_t>(payload.size());
-      metrics_.vsock_bytes_to_host.fetch_add(payload.size(), std::memory_order_relaxed);
-      if (c->fwd_cnt - c->last_fwd_cnt_sent >= kBufAlloc / 4) {
-        c->last_fwd_cnt_sent = c->fwd_cnt;
-        queue_control(c, h.src_port, h.dst_port, kOpCreditUpdate);
-      }
-      return;
+      return;  // flush_to_host() writes it
     case kOpShutdown:
       if (!c) return;
-      if ((h.flags & (kShutdownRcv | kShutdownSend)) == (kShutdownRcv | kShutdownSend)) {
-        queue_control(nullptr, h.src_port, h.dst_port, kOpRst);
-        return close_connection(key);
-      }
-      if (h.flags & kShutdownSend) ::shutdown(c->socket.get(), SHUT_WR);
+      // Both directions: the guest expects RST once the host side is done, which
+      // flush_to_host() sends when the bytes on their way to the host are written.
+      if ((h.flags & (kShutdownRcv | kShutdownSend)) == (kShutdownRcv | kShutdownSend))
+        c->guest_closed = true;
+      if (h.flags & kShutdownSend) c->guest_shut_send = true;
       return;
     case kOpResponse: {
       if (!c || !c->connecting) return queue_control(nullptr, h.src_port, h.dst_port, kOpRst);
       c->connecting = false;
       metrics_.vsock_connections.fetch_add(1, std::memory_order_relaxed);
-      if (const std::string ok = "OK " + std::to_string(c->host_port) + "\n";
-          !send_all(c->socket.get(), as_bytes(ok))) {
-        queue_control(nullptr, h.src_port, h.dst_port, kOpRst);
-        close_connection(key);
-      }
+      // Nothing was written to this socket yet: the line fits its buffer, or the peer is gone.
+      const std::string ok = "OK " + std::to_string(c->host_port) + "\n";
+      if (::send(c->socket.get(), ok.data(), ok.size(), MSG_NOSIGNAL | MSG_DONTWAIT) !=
+          static_cast<ssize_t>(ok.size()))
+        reset_connection(key);
       return;
     }
     case kOpRst:
@@ -411,6 +454,61 @@ void VirtioVsock::handle_packet(const Header& h, ByteView payload) {
   }
 }
 
+// Writes what each connection holds for its host peer, as far as the host socket takes it
+// without blocking, then applies the deadline: bytes that arrived more than host_send_timeout
+// ago and are still not written reset the connection.
+void VirtioVsock::flush_to_host(Clock::time_point now) {
+  for (auto it = connections_.begin(); it != connections_.end();) {
+    const Key key = it->first;
+    Connection& c = it->second;
+    ++it;
+    bool host_gone = false;
+    while (!c.to_host.empty()) {
+      ToHost& chunk = c.to_host.front();
+      const ssize_t n = ::send(c.socket.get(), chunk.data.data() + chunk.sent,
+                               chunk.data.size() - chunk.sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n > 0) {
+        const auto sent = static_cast<std::size_t>(n);
+        chunk.sent += sent;
+        c.to_host_bytes -= sent;
+        c.fwd_cnt += static_cast<std::uint32_t>(sent);
+        metrics_.vsock_bytes_to_host.fetch_add(sent, std::memory_order_relaxed);
+        if (chunk.sent == chunk.data.size()) c.to_host.pop_front();
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      host_gone = !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+      break;
+    }
+    if (host_gone) {
+      reset_connection(key);
+      continue;
+    }
+    if (!c.to_host.empty() && c.to_host.front().deadline <= now) {
+      metrics_.vsock_host_timeouts.fetch_add(1, std::memory_order_relaxed);
+      log_.warn("vsock.host_stalled", "connection reset: the host peer did not read in time",
+                {{"guest_port", c.guest_port},
+                 {"host_port", c.host_port},
+                 {"unwritten_bytes", c.to_host_bytes},
+                 {"timeout_ms", host_send_timeout_.count()}});
+      reset_connection(key);
+      continue;
+    }
+    if (c.to_host.empty() && c.guest_closed) {
+      reset_connection(key);
+      continue;
+    }
+    if (c.to_host.empty() && c.guest_shut_send && !c.host_shut) {
+      ::shutdown(c.socket.get(), SHUT_WR);
+      c.host_shut = true;
+    }
+    if (c.fwd_cnt - c.last_fwd_cnt_sent >= kBufAlloc / 4) {
+      c.last_fwd_cnt_sent = c.fwd_cnt;
+      queue_control(&c, c.guest_port, c.host_port, kOpCreditUpdate);
+    }
+  }
+}
+
 void VirtioVsock::deliver_rx(std::uint64_t generation) {
   const GuestMemory& memory = link_->memory();
   std::uint8_t header[kHeaderSize];
@@ -424,7 +522,7 @@ void VirtioVsock::deliver_rx(std::uint64_t generation) {
     link_->push(generation, 0, chain->head, kHeaderSize);
   }
   for (auto& [key, c] : connections_) {
-    while (!c.host_eof && !c.connecting) {
+    while (!c.host_eof && !c.connecting && !c.guest_closed) {
       const std::uint32_t in_flight = c.rx_cnt - c.peer_fwd_cnt;
       if (in_flight >= c.peer_buf_alloc) break;  // the guest's window is full
       std::uint8_t probe;

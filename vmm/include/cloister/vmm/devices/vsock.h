@@ -7,14 +7,23 @@
 // Packets, credit and connection state follow §5.10.6.
 //
 // Threading: the notifying vCPU only wakes the device thread. The device thread owns every
-// connection and does all socket I/O, and takes the transport lock only for each ring access
-// (VirtqueueLink), so a host peer never stalls a vCPU touching the device's registers.
+// connection and does all socket I/O, non-blocking, and takes the transport lock only for each
+// ring access (VirtqueueLink), so no host peer can stall a vCPU or the other connections.
+//
+// Bounds, so that no host peer can hold the device or lock others out:
+//   - bytes the guest sends wait in a per-connection buffer of kBufAlloc bytes (the credit the
+//     guest is given) until the host socket takes them; bytes that have waited longer than
+//     host_send_timeout_ms (VsockConfig) reset the connection: RST to the guest (§5.10.6.5),
+//     the host socket closed. A guest that sends past its credit is reset too;
+//   - a host connection must complete its handshake ("CONNECT <P>\n" and the guest's answer)
+//     within handshake_timeout_ms, and at most kMaxPendingHostConnections may be in their
+//     handshake at once, kMaxConnections open in all; more are accepted and closed at once.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <deque>
-#include <functional>
 #include <map>
 #include <string>
 #include <thread>
@@ -36,6 +45,7 @@ inline constexpr std::uint32_t kShutdownRcv = 1, kShutdownSend = 2;
 inline constexpr std::uint32_t kBufAlloc = 256 * 1024;  // what we can buffer per connection
 inline constexpr std::size_t kMaxPayload = 64 * 1024;
 inline constexpr std::size_t kMaxConnections = 64;
+inline constexpr std::size_t kMaxPendingHostConnections = 16;
 
 struct Header {
   std::uint64_t src_cid = 0, dst_cid = 0;
@@ -66,40 +76,60 @@ class VirtioVsock final : public VirtioDevice {
   void stop() override;
 
  private:
+  using Clock = std::chrono::steady_clock;
+  // Guest bytes on their way to the host socket, with the time by which they must be written.
+  struct ToHost {
+    Bytes data;
+    std::size_t sent = 0;
+    Clock::time_point deadline;
+  };
   struct Connection {
     Fd socket;
     std::uint32_t guest_port = 0, host_port = 0;
     std::uint32_t peer_buf_alloc = 0, peer_fwd_cnt = 0;  // the guest's receive window
     std::uint32_t rx_cnt = 0;                            // bytes we sent to the guest
-    std::uint32_t fwd_cnt = 0;                           // guest bytes we passed to the host
+    std::uint32_t fwd_cnt = 0;                           // guest bytes written to the host
     std::uint32_t last_fwd_cnt_sent = 0;
+    std::deque<ToHost> to_host;
+    std::size_t to_host_bytes = 0;
     bool host_eof = false;
     bool connecting = false;  // host-initiated: REQUEST sent, the guest has not answered yet
+    Clock::time_point connect_deadline;  // while connecting
+    bool guest_shut_send = false;        // SHUT_WR the host socket once to_host is written
+    bool host_shut = false;              // ...done
+    bool guest_closed = false;           // RST and close once to_host is written
   };
   // A host connection on uds_path that has not finished its "CONNECT <port>\n" line.
   struct HostHandshake {
     Fd socket;
-    std::string line;
+    Clock::time_point deadline;
   };
   using Key = std::pair<std::uint32_t, std::uint32_t>;  // (guest port, host port)
 
   VirtioVsock(const VsockConfig& config, Fd epoll, Fd wake, Fd listener, Logger& log,
               Metrics& metrics);
   void run();
-  void round();
+  // One round of work; returns when the thread should wake next without an event.
+  Clock::time_point round();
   void drop_all();
   void accept_host_connections();
-  void advance_handshakes();
+  void advance_handshakes(Clock::time_point now);
+  void expire_connects(Clock::time_point now);
   void handle_tx(std::uint64_t generation);
   void handle_packet(const vsock::Header& h, ByteView payload);
+  void flush_to_host(Clock::time_point now);
   void deliver_rx(std::uint64_t generation);
   void queue_control(const Connection* c, std::uint32_t guest_port, std::uint32_t host_port,
                      std::uint16_t op, std::uint32_t flags = 0);
+  void reset_connection(Key key);  // RST to the guest, host socket closed
   void close_connection(Key key);
   void watch(int fd);
+  std::size_t pending_host_connections() const;
 
   const std::uint64_t guest_cid_;
   const std::string uds_path_;
+  const std::chrono::milliseconds handshake_timeout_;
+  const std::chrono::milliseconds host_send_timeout_;
   Fd epoll_;
   Fd wake_;
   Fd listener_;  // uds_path

@@ -163,6 +163,24 @@ TEST(ConfigTest, Vsock) {
   ASSERT_TRUE(c->vsock.has_value());
   EXPECT_EQ(c->vsock->guest_cid, 3u);
   EXPECT_EQ(c->vsock->uds_path, "/run/vm.vsock");
+  EXPECT_EQ(c->vsock->handshake_timeout_ms, 5000u);
+  EXPECT_EQ(c->vsock->host_send_timeout_ms, 10000u);
+  doc["vsock"]["handshake_timeout_ms"] = 250;
+  doc["vsock"]["host_send_timeout_ms"] = 600000;
+  c = parse_config(doc);
+  ASSERT_TRUE(c.ok()) << c.error().message();
+  EXPECT_EQ(c->vsock->handshake_timeout_ms, 250u);
+  EXPECT_EQ(c->vsock->host_send_timeout_ms, 600000u);
+  EXPECT_EQ(to_json(*c)["vsock"]["handshake_timeout_ms"], 250);
+  doc["vsock"]["handshake_timeout_ms"] = 99;
+  EXPECT_EQ(error_of(doc),
+            "config: vsock.handshake_timeout_ms: expected milliseconds, an integer 100..600000, "
+            "found 99");
+  doc["vsock"]["handshake_timeout_ms"] = 100;
+  doc["vsock"]["host_send_timeout_ms"] = "10s";
+  EXPECT_NE(error_of(doc).find("vsock.host_send_timeout_ms: expected milliseconds"),
+            std::string::npos);
+  doc["vsock"].erase("host_send_timeout_ms");
   doc["vsock"]["guest_cid"] = 2;
   EXPECT_NE(error_of(doc).find("vsock.guest_cid: expected an integer 3..4294967295"),
             std::string::npos);

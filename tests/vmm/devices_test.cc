@@ -1,7 +1,9 @@
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -11,6 +13,7 @@
 #include "cloister/vmm/devices/legacy.h"
 #include "cloister/vmm/devices/virtio.h"
 #include "cloister/vmm/devices/vsock.h"
+#include "cloister/vmm/seccomp/seccomp.h"
 #include "cloister/vmm/vstate/vcpu_threads.h"
 
 namespace cloister::vmm {
@@ -164,8 +167,15 @@ class VirtioBlockTest : public ::testing::Test {
     memory_ = std::make_unique<GuestMemory>(std::move(*mem));
     auto blk = VirtioBlock::open(disk_path_, false, metrics_);
     ASSERT_TRUE(blk.ok()) << blk.error().message();
-    dev_ = std::make_unique<VirtioMmio>(
-        std::move(*blk), *memory_, [this](bool l) { irq_ = l; }, log_, metrics_);
+    auto transport = VirtioMmio::create(
+        std::move(*blk), *memory_,
+        [this](bool l) {
+          irq_ = l;
+          irq_thread_ = std::this_thread::get_id();
+        },
+        DeviceSandbox{}, log_, metrics_);
+    ASSERT_TRUE(transport.ok()) << transport.error().message();
+    dev_ = std::move(*transport);
   }
   void TearDown() override { std::remove(disk_path_.c_str()); }
 
@@ -226,6 +236,16 @@ class VirtioBlockTest : public ::testing::Test {
     EXPECT_TRUE(memory_->read(kUsed + 2, b, "test").ok());
     return load_le16(b, 0);
   }
+  // Requests complete on the device thread: waits (up to 2 s) for `condition`.
+  template <typename F>
+  bool eventually(F condition) {
+    for (int i = 0; i < 2000 && !condition(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return condition();
+  }
+  bool used_reaches(std::uint16_t n) {
+    return eventually([&] { return used_idx() == n; });
+  }
   std::uint8_t byte_at(std::uint64_t gpa) {
     std::uint8_t b[1];
     EXPECT_TRUE(memory_->read(gpa, b, "test").ok());
@@ -238,8 +258,9 @@ class VirtioBlockTest : public ::testing::Test {
   Logger log_{LogFormat::kText, LogLevel::kError};
   std::string disk_path_;
   std::unique_ptr<GuestMemory> memory_;
-  std::unique_ptr<VirtioMmio> dev_;
-  bool irq_ = false;
+  std::shared_ptr<VirtioMmio> dev_;
+  std::atomic<bool> irq_ = false;
+  std::atomic<std::thread::id> irq_thread_;
 };
 
 TEST_F(VirtioBlockTest, IdentifiesAsBlockDevice) {
@@ -259,11 +280,13 @@ TEST_F(VirtioBlockTest, ReadsASectorAndInterrupts) {
   desc(1, kData, 512, virtio::kDescFWrite | virtio::kDescFNext, 2);
   desc(2, kStatus, 1, virtio::kDescFWrite, 0);
   submit(0, 1);
-  EXPECT_EQ(used_idx(), 1);
+  ASSERT_TRUE(used_reaches(1));
   EXPECT_EQ(byte_at(kStatus), 0);
   EXPECT_EQ(byte_at(kData), 'S');
   EXPECT_EQ(byte_at(kData + 7), '1');
-  EXPECT_TRUE(irq_);
+  ASSERT_TRUE(eventually([&] { return irq_.load(); }));
+  // The notifying thread only kicked the device: its own thread did the read and interrupted.
+  EXPECT_NE(irq_thread_.load(), std::this_thread::get_id());
   EXPECT_EQ(reg(0x060), 1u);
   set(0x064, 1);
   EXPECT_FALSE(irq_);
@@ -278,7 +301,7 @@ TEST_F(VirtioBlockTest, OutOfRangeSectorGetsIoError) {
   desc(1, kData, 512, virtio::kDescFWrite | virtio::kDescFNext, 2);
   desc(2, kStatus, 1, virtio::kDescFWrite, 0);
   submit(0, 1);
-  EXPECT_EQ(used_idx(), 1);
+  ASSERT_TRUE(used_reaches(1));
   EXPECT_EQ(byte_at(kStatus), 1);  // VIRTIO_BLK_S_IOERR
 }
 
@@ -287,8 +310,8 @@ TEST_F(VirtioBlockTest, DescriptorLoopBreaksTheDeviceNotTheVmm) {
   desc(0, kHdr, 16, virtio::kDescFNext, 1);
   desc(1, kData, 512, virtio::kDescFNext, 0);  // back to 0
   submit(0, 1);
+  ASSERT_TRUE(eventually([&] { return (reg(0x070) & virtio::kStatusNeedsReset) != 0; }));
   EXPECT_EQ(used_idx(), 0);
-  EXPECT_EQ(reg(0x070) & virtio::kStatusNeedsReset, virtio::kStatusNeedsReset);
   EXPECT_EQ(metrics_.virtio_device_errors.load(), 1u);
   set(0x070, 0);  // a reset recovers the device
   EXPECT_EQ(reg(0x070), 0u);
@@ -302,12 +325,14 @@ TEST_F(VirtioBlockTest, BuffersOutsideGuestMemoryAreRejected) {
   desc(1, 0xfff00000, 512, virtio::kDescFWrite | virtio::kDescFNext, 2);
   desc(2, kStatus, 1, virtio::kDescFWrite, 0);
   submit(0, 1);
+  ASSERT_TRUE(used_reaches(1));
   EXPECT_EQ(byte_at(kStatus), 1);  // IOERR for the request, device still usable
   set(0x0a0, 0x7fffffff);          // queue is live: address writes are ignored
+  put64(kStatus, 0xff);
   desc(1, 0x100000 - 256, 512, virtio::kDescFWrite | virtio::kDescFNext, 2);  // straddles the end
   submit(0, 2);
+  ASSERT_TRUE(used_reaches(2));
   EXPECT_EQ(byte_at(kStatus), 1);
-  EXPECT_EQ(used_idx(), 2);
   // A queue size that is not a power of two is refused.
   set(0x070, 0);
   set(0x030, 0);
@@ -315,10 +340,56 @@ TEST_F(VirtioBlockTest, BuffersOutsideGuestMemoryAreRejected) {
   EXPECT_EQ(reg(0x070) & virtio::kStatusNeedsReset, virtio::kStatusNeedsReset);
 }
 
+// A write, a flush and a read back, served by a device thread under the kBlock filter. In a
+// child process, which a call outside the filter would kill.
+TEST_F(VirtioBlockTest, WritesFlushesAndReadsUnderTheBlockFilter) {
+  if (!seccomp_available())
+    GTEST_SKIP() << "sanitizer build: seccomp filters are disabled (docs/operator.md)";
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    auto blk = VirtioBlock::open(disk_path_, false, metrics_);
+    if (!blk.ok()) _exit(10);
+    auto filtered = VirtioMmio::create(std::move(*blk), *memory_, nullptr,
+                                       DeviceSandbox{/*seccomp=*/true, {}}, log_, metrics_);
+    if (!filtered.ok()) _exit(11);
+    // The fixture's transport, whose thread did not survive the fork, is never destroyed here.
+    const std::shared_ptr<VirtioMmio> unfiltered = dev_;
+    dev_ = *filtered;
+    bring_up();
+    if (!memory_->write(kData, Bytes(512, 'W'), "test").ok()) _exit(15);
+    put32(kHdr, 1);  // VIRTIO_BLK_T_OUT
+    put64(kHdr + 8, 2);
+    desc(0, kHdr, 16, virtio::kDescFNext, 1);
+    desc(1, kData, 512, virtio::kDescFNext, 2);
+    desc(2, kStatus, 1, virtio::kDescFWrite, 0);
+    submit(0, 1);
+    if (!used_reaches(1) || byte_at(kStatus) != 0) _exit(12);
+    put32(kHdr, 4);  // VIRTIO_BLK_T_FLUSH
+    desc(1, kStatus, 1, virtio::kDescFWrite, 0);
+    put64(kStatus, 0xff);
+    submit(0, 2);
+    if (!used_reaches(2) || byte_at(kStatus) != 0) _exit(13);
+    put32(kHdr, 0);  // VIRTIO_BLK_T_IN
+    desc(1, kData + 0x200, 512, virtio::kDescFWrite | virtio::kDescFNext, 2);
+    put64(kStatus, 0xff);
+    submit(0, 3);
+    if (!used_reaches(3) || byte_at(kStatus) != 0 || byte_at(kData + 0x200) != 'W') _exit(14);
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  std::ifstream disk(disk_path_, std::ios::binary);
+  disk.seekg(1024);
+  EXPECT_EQ(disk.get(), 'W');  // sector 2 reached the file
+}
+
 TEST(VsockTest, ListeningSocketPathMustBeFree) {
   Metrics m;
   Logger log{LogFormat::kText, LogLevel::kError};
-  auto bad = VirtioVsock::create(3, "/nonexistent/dir/vsock", false, log, m);
+  auto bad = VirtioVsock::create(VsockConfig{3, "/nonexistent/dir/vsock"}, log, m);
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.error().message().find("bind vsock socket /nonexistent/dir/vsock"),
             std::string::npos);
@@ -343,8 +414,8 @@ TEST(VsockTest, RejectsInvalidGuestCid) {
   Logger log{LogFormat::kText, LogLevel::kError};
   const std::string uds =
       ::testing::TempDir() + "/cloister-vsock-cid-" + std::to_string(::getpid());
-  EXPECT_FALSE(VirtioVsock::create(2, uds, false, log, m).ok());
-  auto ok = VirtioVsock::create(3, uds, false, log, m);
+  EXPECT_FALSE(VirtioVsock::create(VsockConfig{2, uds}, log, m).ok());
+  auto ok = VirtioVsock::create(VsockConfig{3, uds}, log, m);
   ASSERT_TRUE(ok.ok());
   std::uint8_t cid[8];
   (*ok)->read_config(0, cid);
@@ -362,9 +433,11 @@ TEST(VsockTest, MalformedTrafficBreaksOnlyTheDevice) {
   // Nothing listens on "<uds>_99", so the RW below meets no connection.
   const std::string uds =
       ::testing::TempDir() + "/cloister-vsock-unit-" + std::to_string(::getpid());
-  auto dev = VirtioVsock::create(3, uds, false, log, m);
+  auto dev = VirtioVsock::create(VsockConfig{3, uds}, log, m);
   ASSERT_TRUE(dev.ok());
-  VirtioMmio t(std::move(*dev), *mem, nullptr, log, m);
+  auto transport = VirtioMmio::create(std::move(*dev), *mem, nullptr, DeviceSandbox{}, log, m);
+  ASSERT_TRUE(transport.ok()) << transport.error().message();
+  VirtioMmio& t = **transport;
   auto set = [&](std::uint64_t off, std::uint32_t v) {
     std::uint8_t b[4];
     store_le32(b, 0, v);
@@ -444,23 +517,48 @@ TEST(VsockTest, MalformedTrafficBreaksOnlyTheDevice) {
   EXPECT_EQ(m.virtio_device_errors.load(), 1u);
 }
 
-TEST(VcpuThreadsTest, DispatchRunsEachIndexOnceAndJoinReleasesIdleThreads) {
+TEST(VcpuThreadsTest, EveryThreadIsSandboxedBeforeAnyRunsAndJoinReleasesIdleThreads) {
   std::mutex m;
-  std::vector<std::size_t> seen;
+  std::vector<std::size_t> sandboxed, ran;
   {
-    VcpuThreads threads(3, /*seccomp=*/false);
+    VcpuThreads threads(3);
     EXPECT_EQ(threads.size(), 3u);
-    threads.dispatch([&](std::size_t i, const Status& sandbox) {
-      EXPECT_TRUE(sandbox.ok());
+    ASSERT_TRUE(threads
+                    .sandbox([&](std::size_t i) {
+                      std::lock_guard lock(m);
+                      sandboxed.push_back(i);
+                      return Status{};
+                    })
+                    .ok());
+    {
       std::lock_guard lock(m);
-      seen.push_back(i);
+      EXPECT_EQ(sandboxed.size(), 3u);  // all of them, before any body was handed out
+      EXPECT_TRUE(ran.empty());
+    }
+    EXPECT_FALSE(threads.sandbox([](std::size_t) { return Status{}; }).ok());  // once only
+    threads.run([&](std::size_t i) {
+      std::lock_guard lock(m);
+      ran.push_back(i);
     });
-    threads.dispatch([&](std::size_t, const Status&) { ADD_FAILURE() << "dispatched twice"; });
+    threads.run([&](std::size_t) { ADD_FAILURE() << "run twice"; });
     threads.join();
   }
-  std::sort(seen.begin(), seen.end());
-  EXPECT_EQ(seen, (std::vector<std::size_t>{0, 1, 2}));
-  VcpuThreads idle(2, false);  // never dispatched: the destructor must not hang
+  std::sort(ran.begin(), ran.end());
+  EXPECT_EQ(ran, (std::vector<std::size_t>{0, 1, 2}));
+  VcpuThreads idle(2);  // never sandboxed: the destructor must not hang
+}
+
+TEST(VcpuThreadsTest, OneFailedSandboxKeepsEveryThreadFromRunning) {
+  VcpuThreads threads(3);
+  auto st = threads.sandbox([](std::size_t i) -> Status {
+    if (i == 1) return Error("seccomp(SECCOMP_SET_MODE_FILTER): Invalid argument (errno 22)");
+    return {};
+  });
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().message(),
+            "vCPU 1: seccomp(SECCOMP_SET_MODE_FILTER): Invalid argument (errno 22)");
+  threads.run([](std::size_t) { ADD_FAILURE() << "a thread ran after a failed sandbox"; });
+  threads.join();
 }
 
 TEST(GuestMemoryTest, HugepagesEitherWorkOrSayWhatIsMissing) {

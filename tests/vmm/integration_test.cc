@@ -28,6 +28,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using namespace std::chrono_literals;
 using namespace cloister::testing;
 
 const std::string kGuestDir = CLOISTER_TEST_GUEST_DIR;
@@ -223,6 +224,159 @@ TEST(VmmIntegrationTest, VsockRejectsMalformedHostHandshakes) {
   }
   ::kill(run.pid(), SIGTERM);
   EXPECT_EQ(run.wait(), 0) << run.err();
+}
+
+// A JSON config file in the temporary directory, removed with the object.
+class TempConfig {
+ public:
+  TempConfig(const std::string& name, const json& doc)
+      : path_(fs::temp_directory_path() / (name + "-" + std::to_string(::getpid()) + ".json")) {
+    std::ofstream(path_) << doc.dump();
+  }
+  ~TempConfig() { fs::remove(path_); }
+  std::string path() const { return path_.string(); }
+
+ private:
+  fs::path path_;
+};
+
+// Connects to the vsock device's host socket and completes "CONNECT <port>\n"; -1 on failure.
+int vsock_host_connect(const fs::path& uds, std::uint32_t port) {
+  int fd = unix_connect(uds);
+  if (fd < 0) return -1;
+  const std::string line = "CONNECT " + std::to_string(port) + "\n";
+  std::string answer;
+  char ch;
+  if (::write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) return -1;
+  while (answer.size() < 32 && ::read(fd, &ch, 1) == 1 && ch != '\n') answer += ch;
+  if (answer.rfind("OK ", 0) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Waits up to `seconds` for `fd` to be readable and reads from it: what read(2) returned.
+ssize_t read_within(int fd, int seconds) {
+  pollfd p{fd, POLLIN, 0};
+  if (::poll(&p, 1, seconds * 1000) <= 0) return -2;
+  char buf[4096];
+  return ::read(fd, buf, sizeof buf);
+}
+
+// The guest echoes every byte back; the host sends and never reads. The guest's bytes fill the
+// host socket and the device's per-connection buffer, the guest waits for credit, and after
+// host_send_timeout_ms the device resets the connection (RST to the guest, the host socket
+// closed). Meanwhile the VM runs: the API answers and every vCPU parks and resumes.
+TEST(VmmIntegrationTest, VsockHostPeerThatNeverReadsIsResetWhileTheGuestAndApiRun) {
+  const std::string tag = std::to_string(::getpid());
+  const fs::path uds = fs::temp_directory_path() / ("cloister-vsock-stall-" + tag);
+  const fs::path api = fs::temp_directory_path() / ("cloister-vsock-stall-" + tag + ".sock");
+  TempConfig cfg("cloister-vsock-stall",
+                 {{"vsock", {{"uds_path", uds.string()}, {"host_send_timeout_ms", 2000}}}});
+  VmmProcess run(run_args({"run", "--config", cfg.path(), "--firmware", guest("test-guest.bin"),
+                           "--memory", "16M", "--cmdline", "vsock_echo=5000 mode=idle",
+                           "--api-socket", api.string(), "--log-format", "json"}));
+  ASSERT_TRUE(run.wait_for_output("virtio-vsock: echoing on port 5000\n")) << run.err();
+  const int fd = vsock_host_connect(uds, 5000);
+  ASSERT_GE(fd, 0) << std::strerror(errno);
+  ASSERT_EQ(::fcntl(fd, F_SETFL, O_NONBLOCK), 0);
+
+  const std::string block(64 * 1024, 'x');
+  bool checked_api = false;
+  auto last_progress = std::chrono::steady_clock::now();
+  const auto give_up = last_progress + std::chrono::seconds(60);
+  while (run.out().find("the host reset the connection") == std::string::npos &&
+         std::chrono::steady_clock::now() < give_up) {
+    const ssize_t n = ::send(fd, block.data(), block.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      last_progress = std::chrono::steady_clock::now();
+      continue;
+    }
+    if (errno != EAGAIN) break;  // the device closed its end
+    if (!checked_api && std::chrono::steady_clock::now() - last_progress > 500ms) {
+      // Nothing moves: the guest waits for credit, the device holds unwritten bytes.
+      checked_api = true;
+      auto [status, body] = http(api, "GET", "/api/v1/vm.info");
+      EXPECT_EQ(status, 200) << body;
+      EXPECT_EQ(json::parse(body)["state"], "running");
+      EXPECT_EQ(http(api, "PUT", "/api/v1/vm.pause").first, 204);  // no vCPU is stuck
+      EXPECT_EQ(http(api, "PUT", "/api/v1/vm.resume").first, 204);
+    }
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_TRUE(checked_api);
+  ASSERT_TRUE(run.wait_for_output("idle\n")) << run.out() << run.err();
+  // The guest sent its whole window (the device's 256 KiB buffer) and more before it waited.
+  const std::string out = run.out();
+  const std::string prefix = "virtio-vsock: cid 3, echoed ";
+  const auto at = out.find(prefix);
+  ASSERT_NE(at, std::string::npos) << out;
+  const std::uint64_t echoed = std::stoull(out.substr(at + prefix.size()));
+  EXPECT_GT(echoed, 256u * 1024) << out;
+  EXPECT_NE(out.find(" bytes, the host reset the connection\n", at), std::string::npos) << out;
+  // The host's end was closed: once what it holds is read, EOF or a reset.
+  ASSERT_EQ(::fcntl(fd, F_SETFL, 0), 0);
+  ssize_t got;
+  while ((got = read_within(fd, 10)) > 0) {
+  }
+  EXPECT_NE(got, -2) << "the VMM kept the host connection open";
+  ::close(fd);
+  auto metrics = http(api, "GET", "/api/v1/metrics");
+  ASSERT_EQ(metrics.first, 200);
+  EXPECT_EQ(json::parse(metrics.second)["vsock_host_timeouts"], 1);
+  EXPECT_EQ(json::parse(http(api, "GET", "/api/v1/vm.info").second)["state"], "running");
+  ::kill(run.pid(), SIGTERM);
+  EXPECT_EQ(run.wait(), 0) << run.err();
+  json stalled = run.log_event("vsock.host_stalled");
+  ASSERT_FALSE(stalled.is_null()) << run.err();
+  EXPECT_EQ(stalled["timeout_ms"], 2000);
+  EXPECT_EQ(stalled["guest_port"], 5000);
+}
+
+// Host connections that never send "CONNECT <port>\n" are closed after handshake_timeout_ms;
+// while 16 wait, one more is refused at once; afterwards a well-behaved host gets in.
+TEST(VmmIntegrationTest, VsockHandshakesTimeOutAndPendingHostConnectionsAreCapped) {
+  const fs::path uds =
+      fs::temp_directory_path() / ("cloister-vsock-idle-" + std::to_string(::getpid()));
+  TempConfig cfg("cloister-vsock-idle",
+                 {{"vsock", {{"uds_path", uds.string()}, {"handshake_timeout_ms", 2000}}}});
+  VmmProcess run(
+      run_args({"run", "--config", cfg.path(), "--firmware", guest("test-guest.bin"), "--memory",
+                "16M", "--cmdline", "vsock_echo=5000 mode=idle", "--log-format", "json"}));
+  ASSERT_TRUE(run.wait_for_output("virtio-vsock: echoing on port 5000\n")) << run.err();
+  std::vector<int> idle;
+  for (int i = 0; i < 16; ++i) {  // kMaxPendingHostConnections
+    const int fd = unix_connect(uds);
+    ASSERT_GE(fd, 0) << std::strerror(errno);
+    idle.push_back(fd);
+    if (i % 2) {
+      ASSERT_EQ(::write(fd, "CONN", 4), 4);  // half a line, never finished
+    }
+  }
+  const int extra = unix_connect(uds);
+  ASSERT_GE(extra, 0) << std::strerror(errno);
+  EXPECT_EQ(read_within(extra, 10), 0);  // closed without an answer
+  ::close(extra);
+  for (int fd : idle) {
+    EXPECT_LE(read_within(fd, 10), 0);  // closed by the VMM (EOF, or a reset if bytes were left)
+    ::close(fd);
+  }
+  const int fd = vsock_host_connect(uds, 5000);
+  ASSERT_GE(fd, 0) << std::strerror(errno);
+  ASSERT_EQ(::write(fd, "hello", 5), 5);
+  char buf[16];
+  ASSERT_EQ(::read(fd, buf, sizeof buf), 5);
+  EXPECT_EQ(std::string(buf, 5), "hello");
+  ::close(fd);
+  ASSERT_TRUE(run.wait_for_output("echoed 5 bytes, the host closed the connection\n")) << run.out();
+  ::kill(run.pid(), SIGTERM);
+  ASSERT_EQ(run.wait(), 0) << run.err();
+  json metrics = run.last_log()["metrics"];
+  EXPECT_EQ(metrics["vsock_handshake_timeouts"], 16);
+  EXPECT_EQ(metrics["vsock_refused"], 1);
+  EXPECT_EQ(metrics["vsock_connections"], 1);
+  EXPECT_EQ(run.log_event("vsock.handshake_timeout")["timeout_ms"], 2000);
 }
 
 TEST(VmmIntegrationTest, GarbageWritingGuestEndsWithAnErrorAndTheVmmExitsCleanly) {

@@ -210,7 +210,9 @@ TEST(QuoteTest, GetQuoteIsAnsweredAsynchronouslyIntoTheGuestBuffer) {
     return Bytes(300, 0x99);
   };
   Logger log(LogFormat::kText, LogLevel::kError);
-  GetQuoteService service(guest.memory, std::move(provider), log, /*sandbox=*/false);
+  auto running = GetQuoteService::start(guest.memory, std::move(provider), log, /*sandbox=*/false);
+  ASSERT_TRUE(running.ok()) << running.error().message();
+  GetQuoteService& service = **running;
   guest.request(0x10000);
   EXPECT_EQ(service.submit(0x10000, 0x2000), kTdvmcallSuccess);
   EXPECT_EQ(guest.status(0x10000), kGetQuoteStatusInFlight);
@@ -237,7 +239,9 @@ TEST(QuoteTest, BadBuffersAndTooManyRequestsAreRefused) {
     return Error("the QGS is gone");
   };
   Logger log(LogFormat::kText, LogLevel::kError);
-  GetQuoteService service(guest.memory, std::move(provider), log, /*sandbox=*/false);
+  auto running = GetQuoteService::start(guest.memory, std::move(provider), log, /*sandbox=*/false);
+  ASSERT_TRUE(running.ok()) << running.error().message();
+  GetQuoteService& service = **running;
   guest.request(0x20000, 2);
   EXPECT_EQ(service.submit(0x20000, 0x1000), kTdvmcallInvalidOperand);  // version
   guest.request(0x20000, 1, 512);

@@ -6,105 +6,263 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <csignal>
+#include <string>
 
 #include "cloister/vmm/hypervisor/kvm_abi.h"
 
 namespace cloister::vmm {
 namespace {
 
-// Runs `body` in a forked child after installing the filter for `cls`; returns the wait status.
+constexpr ThreadClass kClasses[] = {ThreadClass::kVcpu,  ThreadClass::kApi, ThreadClass::kVsock,
+                                    ThreadClass::kBlock, ThreadClass::kVmm, ThreadClass::kQuote,
+                                    ThreadClass::kEmu};
+
+// Runs `body` in a forked child after installing the filter for `cls` with `scope`; returns the
+// wait status. 100: the filter could not be installed.
 template <typename F>
-int in_filtered_child(ThreadClass cls, F body) {
-  pid_t pid = fork();
+int in_filtered_child(ThreadClass cls, const SeccompScope& scope, F body) {
+  const pid_t pid = ::fork();
   if (pid == 0) {
-    if (!install_seccomp(cls)) _exit(100);
+    if (!install_seccomp(cls, scope)) _exit(100);
     _exit(body());
   }
   int status = 0;
-  waitpid(pid, &status, 0);
+  ::waitpid(pid, &status, 0);
   return status;
 }
 
+std::string describe(int status) {
+  if (WIFSIGNALED(status)) return "killed by signal " + std::to_string(WTERMSIG(status));
+  return "exited with " + std::to_string(WEXITSTATUS(status));
+}
+
+::testing::AssertionResult KilledBySeccomp(int status) {
+  if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << describe(status) << ", expected SIGSYS";
+}
+
+::testing::AssertionResult Allowed(int status) {
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 7) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << describe(status) << ", expected the call to pass (7)";
+}
+
+// What a thread of `cls` is given on a KVM VM: the vCPU's and the VM's descriptors (here
+// /dev/null, `fd`) with the requests those threads issue, AF_UNIX for the vsock device and the
+// quote worker (a unix: QGS).
+SeccompScope typical_scope(ThreadClass cls, int fd) {
+  SeccompScope scope;
+  switch (cls) {
+    case ThreadClass::kVcpu:
+      scope.ioctls = {{fd, KVM_RUN}, {fd, KVM_GET_REGS}, {fd, KVM_GET_SREGS}, {fd, KVM_IRQ_LINE}};
+      break;
+    case ThreadClass::kVsock:
+      scope.ioctls = {{fd, KVM_IRQ_LINE}};
+      scope.socket_families = {AF_UNIX};
+      break;
+    case ThreadClass::kBlock:
+    case ThreadClass::kVmm:
+      scope.ioctls = {{fd, KVM_IRQ_LINE}};
+      break;
+    case ThreadClass::kQuote:
+      scope.socket_families = {AF_UNIX};
+      break;
+    case ThreadClass::kApi:
+    case ThreadClass::kEmu:
+      break;
+  }
+  return scope;
+}
+
+class DevNull {
+ public:
+  DevNull() : fd_(::open("/dev/null", O_RDWR | O_CLOEXEC)) {}
+  ~DevNull() { ::close(fd_); }
+  int fd() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
 TEST(SeccompTest, ProgramsEndInKillAndCheckTheArchitecture) {
-  for (auto cls : {ThreadClass::kVcpu, ThreadClass::kApi, ThreadClass::kDevice, ThreadClass::kVmm,
-                   ThreadClass::kQuote, ThreadClass::kEmu}) {
-    auto p = seccomp_program(cls);
-    ASSERT_GT(p.size(), 10u);
-    EXPECT_EQ(p.back().code, BPF_RET | BPF_K);
-    EXPECT_EQ(p.back().k, 0x80000000u);  // SECCOMP_RET_KILL_PROCESS
-    EXPECT_EQ(p[1].k, 0xc000003eu);      // AUDIT_ARCH_X86_64
+  for (auto cls : kClasses) {
+    auto p = seccomp_program(cls, typical_scope(cls, 5));
+    ASSERT_TRUE(p.ok()) << p.error().message();
+    ASSERT_GT(p->size(), 10u);
+    EXPECT_EQ(p->back().code, BPF_RET | BPF_K);
+    EXPECT_EQ(p->back().k, 0x80000000u);  // SECCOMP_RET_KILL_PROCESS
+    EXPECT_EQ((*p)[1].k, 0xc000003eu);    // AUDIT_ARCH_X86_64
   }
 }
 
-TEST(SeccompTest, AllowedCallsWorkAndForbiddenOnesKill) {
+TEST(SeccompTest, ScopesAreBounded) {
+  SeccompScope scope;
+  scope.ioctls.assign(33, Ioctl{3, KVM_RUN});
+  auto p = seccomp_program(ThreadClass::kVcpu, scope);
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.error().message(),
+            "seccomp scope of the vcpu class: 33 ioctls and 0 socket families, expected at most 32 "
+            "each");
+}
+
+// The three rules every class shares, whatever its scope: no executable memory, no socket of a
+// family the scope does not name (none for most classes), no ioctl but the scope's KVM pairs.
+TEST(SeccompTest, EveryClassKillsExecutableMemoryForeignSocketsAndNonKvmIoctls) {
   if (!seccomp_available())
     GTEST_SKIP() << "sanitizer build: seccomp filters are disabled (docs/operator.md)";
-  // write(2) is allowed for every class.
-  int st = in_filtered_child(ThreadClass::kVcpu, [] { return ::write(2, "", 0) == 0 ? 7 : 8; });
-  ASSERT_TRUE(WIFEXITED(st));
-  EXPECT_EQ(WEXITSTATUS(st), 7);
-  // A vCPU thread never creates sockets.
-  st = in_filtered_child(ThreadClass::kVcpu,
-                         [] { return ::socket(AF_UNIX, SOCK_STREAM, 0) >= 0 ? 7 : 8; });
-  ASSERT_TRUE(WIFSIGNALED(st));
-  EXPECT_EQ(WTERMSIG(st), SIGSYS);
-  // The API thread may accept but not issue ioctls.
-  st = in_filtered_child(ThreadClass::kApi,
-                         [] { return ::ioctl(0, 0x5401 /* TCGETS */, nullptr) ? 7 : 8; });
-  ASSERT_TRUE(WIFSIGNALED(st));
-  EXPECT_EQ(WTERMSIG(st), SIGSYS);
-  // vCPU threads may issue KVM_RUN (here on a bad fd: EBADF, but the filter lets it through)...
-  st = in_filtered_child(ThreadClass::kVcpu,
-                         [] { return ::ioctl(-1, KVM_RUN, 0) < 0 && errno == EBADF ? 7 : 8; });
-  ASSERT_TRUE(WIFEXITED(st));
-  EXPECT_EQ(WEXITSTATUS(st), 7);
-  // ...but no other ioctl (here TCGETS).
-  st = in_filtered_child(ThreadClass::kVcpu, [] { return ::ioctl(0, 0x5401, nullptr) ? 7 : 8; });
-  ASSERT_TRUE(WIFSIGNALED(st));
-  EXPECT_EQ(WTERMSIG(st), SIGSYS);
-  // Device threads may open sockets (virtio-vsock), vCPU threads may not (above).
-  st = in_filtered_child(ThreadClass::kDevice,
-                         [] { return ::socket(AF_UNIX, SOCK_STREAM, 0) >= 0 ? 7 : 8; });
-  ASSERT_TRUE(WIFEXITED(st));
-  EXPECT_EQ(WEXITSTATUS(st), 7);
-  // A confidential guest's conversions run on the vCPU thread: memory attributes and a hole in
-  // guest_memfd (here on bad fds).
-  st = in_filtered_child(ThreadClass::kVcpu, [] {
-    return ::ioctl(-1, kvm_abi::kSetMemoryAttributes, nullptr) < 0 && errno == EBADF &&
-                   ::fallocate(-1, 0, 0, 4096) < 0 && errno == EBADF
-               ? 7
-               : 8;
-  });
-  ASSERT_TRUE(WIFEXITED(st));
-  EXPECT_EQ(WEXITSTATUS(st), 7);
-  // The quote worker connects to the QGS but issues no ioctls and opens no files.
-  st = in_filtered_child(ThreadClass::kQuote,
-                         [] { return ::socket(AF_UNIX, SOCK_STREAM, 0) >= 0 ? 7 : 8; });
-  ASSERT_TRUE(WIFEXITED(st));
-  EXPECT_EQ(WEXITSTATUS(st), 7);
-  st = in_filtered_child(ThreadClass::kQuote,
-                         [] { return ::open("/etc/hosts", O_RDONLY) >= 0 ? 7 : 8; });
-  // An emulation thread allocates (mmap) but issues no ioctl, not even KVM_RUN.
-  st = in_filtered_child(ThreadClass::kEmu, [] {
+  DevNull kvm;
+  ASSERT_GE(kvm.fd(), 0);
+  for (auto cls : kClasses) {
+    SCOPED_TRACE(std::string(thread_class_name(cls)));
+    const SeccompScope scope = typical_scope(cls, kvm.fd());
+    // Ordinary memory stays available: malloc needs it.
+    EXPECT_TRUE(Allowed(in_filtered_child(cls, scope, [] {
+      void* p = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      return p != MAP_FAILED && ::mprotect(p, 4096, PROT_READ) == 0 ? 7 : 8;
+    })));
+    EXPECT_TRUE(KilledBySeccomp(in_filtered_child(cls, scope, [] {
+      void* p = ::mmap(nullptr, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      return p != MAP_FAILED ? 7 : 8;
+    })));
+    EXPECT_TRUE(KilledBySeccomp(in_filtered_child(cls, scope, [] {
+      void* p = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      return ::mprotect(p, 4096, PROT_READ | PROT_WRITE | PROT_EXEC) == 0 ? 7 : 8;
+    })));
+    EXPECT_TRUE(KilledBySeccomp(in_filtered_child(
+        cls, scope, [] { return ::socket(AF_INET, SOCK_STREAM, 0) >= 0 ? 7 : 8; })));
+    EXPECT_TRUE(KilledBySeccomp(in_filtered_child(cls, scope, [] {
+      termios t{};
+      return ::ioctl(0, TCGETS, &t) == 0 ? 7 : 8;
+    })));
+  }
+}
+
+// The ioctls a scope names pass on their descriptor only, with the request compared in all 64
+// bits.
+TEST(SeccompTest, IoctlsAreTiedToTheirDescriptorAndComparedInFull) {
+  if (!seccomp_available())
+    GTEST_SKIP() << "sanitizer build: seccomp filters are disabled (docs/operator.md)";
+  DevNull vcpu, other;
+  ASSERT_GE(vcpu.fd(), 0);
+  ASSERT_GE(other.fd(), 0);
+  const SeccompScope scope = typical_scope(ThreadClass::kVcpu, vcpu.fd());
+  const int fd = vcpu.fd(), wrong = other.fd();
+  // /dev/null answers ENOTTY: the filter let the call through.
+  EXPECT_TRUE(Allowed(in_filtered_child(ThreadClass::kVcpu, scope, [fd] {
+    return ::ioctl(fd, KVM_RUN, 0) < 0 && errno == ENOTTY ? 7 : 8;
+  })));
+  EXPECT_TRUE(KilledBySeccomp(in_filtered_child(
+      ThreadClass::kVcpu, scope, [wrong] { return ::ioctl(wrong, KVM_RUN, 0) < 0 ? 7 : 8; })));
+  EXPECT_TRUE(KilledBySeccomp(in_filtered_child(ThreadClass::kVcpu, scope, [fd] {
+    const unsigned long request = KVM_RUN | (1ul << 32);  // the kernel would see KVM_RUN
+    return ::syscall(SYS_ioctl, fd, request, 0) < 0 ? 7 : 8;
+  })));
+  // A KVM request the scope does not name, on the right descriptor.
+  EXPECT_TRUE(KilledBySeccomp(in_filtered_child(ThreadClass::kVcpu, scope, [fd] {
+    return ::ioctl(fd, kvm_abi::kSetMemoryAttributes, nullptr) < 0 ? 7 : 8;
+  })));
+  // The API and emulation threads issue no ioctl at all, whatever a scope says.
+  EXPECT_TRUE(KilledBySeccomp(in_filtered_child(
+      ThreadClass::kEmu, scope, [fd] { return ::ioctl(fd, KVM_RUN, 0) < 0 ? 7 : 8; })));
+  EXPECT_TRUE(KilledBySeccomp(in_filtered_child(
+      ThreadClass::kApi, scope, [fd] { return ::ioctl(fd, KVM_RUN, 0) < 0 ? 7 : 8; })));
+}
+
+TEST(SeccompTest, SocketFamiliesAreTheScopes) {
+  if (!seccomp_available())
+    GTEST_SKIP() << "sanitizer build: seccomp filters are disabled (docs/operator.md)";
+  SeccompScope unix_only;
+  unix_only.socket_families = {AF_UNIX};
+  EXPECT_TRUE(Allowed(in_filtered_child(ThreadClass::kVsock, unix_only, [] {
+    return ::socket(AF_UNIX, SOCK_STREAM, 0) >= 0 ? 7 : 8;
+  })));
+  EXPECT_TRUE(KilledBySeccomp(in_filtered_child(ThreadClass::kVsock, unix_only, [] {
+    return ::socket(AF_VSOCK, SOCK_STREAM, 0) >= 0 ? 7 : 8;
+  })));
+  // A quote worker configured for vsock:CID:PORT gets AF_VSOCK and nothing else.
+  SeccompScope vsock_only;
+  vsock_only.socket_families = {AF_VSOCK};
+  EXPECT_TRUE(KilledBySeccomp(in_filtered_child(ThreadClass::kQuote, vsock_only, [] {
+    return ::socket(AF_UNIX, SOCK_STREAM, 0) >= 0 ? 7 : 8;
+  })));
+  // A class that does not list socket(2) never gets it.
+  EXPECT_TRUE(KilledBySeccomp(in_filtered_child(ThreadClass::kBlock, unix_only, [] {
+    return ::socket(AF_UNIX, SOCK_STREAM, 0) >= 0 ? 7 : 8;
+  })));
+}
+
+TEST(SeccompTest, MremapMayMoveButNotPlace) {
+  if (!seccomp_available())
+    GTEST_SKIP() << "sanitizer build: seccomp filters are disabled (docs/operator.md)";
+  EXPECT_TRUE(Allowed(in_filtered_child(ThreadClass::kApi, {}, [] {
     void* p = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return p != MAP_FAILED ? 7 : 8;
-  });
-  ASSERT_TRUE(WIFEXITED(st));
-  EXPECT_EQ(WEXITSTATUS(st), 7);
-  st = in_filtered_child(ThreadClass::kEmu, [] { return ::ioctl(-1, KVM_RUN, 0) ? 7 : 8; });
-  ASSERT_TRUE(WIFSIGNALED(st));
-  EXPECT_EQ(WTERMSIG(st), SIGSYS);
+    return ::mremap(p, 4096, 1 << 20, MREMAP_MAYMOVE) != MAP_FAILED ? 7 : 8;
+  })));
+  EXPECT_TRUE(KilledBySeccomp(in_filtered_child(ThreadClass::kApi, {}, [] {
+    void* p = ::mmap(nullptr, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void* target = static_cast<char*>(p) + 4096;
+    return ::mremap(p, 4096, 4096, MREMAP_MAYMOVE | MREMAP_FIXED, target) != MAP_FAILED ? 7 : 8;
+  })));
+}
+
+TEST(SeccompTest, ClassesKeepTheirOwnCalls) {
+  if (!seccomp_available())
+    GTEST_SKIP() << "sanitizer build: seccomp filters are disabled (docs/operator.md)";
+  DevNull file;
+  ASSERT_GE(file.fd(), 0);
+  const int fd = file.fd();
+  // The block thread reads and writes its file; the vCPU thread no longer does (virtio-blk runs
+  // on its own thread).
+  EXPECT_TRUE(Allowed(in_filtered_child(ThreadClass::kBlock, {}, [fd] {
+    char b[8];
+    return ::pread(fd, b, sizeof b, 0) == 0 && ::pwrite(fd, b, sizeof b, 0) == 8 ? 7 : 8;
+  })));
+  EXPECT_TRUE(KilledBySeccomp(in_filtered_child(ThreadClass::kVcpu, {}, [fd] {
+    char b[8];
+    return ::pread(fd, b, sizeof b, 0) == 0 ? 7 : 8;
+  })));
+  // A confidential guest's conversions run on the vCPU thread: a hole in guest_memfd (here on
+  // a bad descriptor).
+  EXPECT_TRUE(Allowed(in_filtered_child(ThreadClass::kVcpu, {}, [] {
+    return ::fallocate(-1, 0, 0, 4096) < 0 && errno == EBADF ? 7 : 8;
+  })));
+  // The quote worker opens no files.
+  EXPECT_TRUE(KilledBySeccomp(in_filtered_child(
+      ThreadClass::kQuote, {}, [] { return ::open("/etc/hosts", O_RDONLY) >= 0 ? 7 : 8; })));
   // No class may execve.
-  st = in_filtered_child(ThreadClass::kVmm, [] {
-    char* argv[] = {nullptr};
-    return ::execve("/bin/true", argv, argv) == 0 ? 7 : 8;
-  });
-  ASSERT_TRUE(WIFSIGNALED(st));
-  EXPECT_EQ(WTERMSIG(st), SIGSYS);
+  for (auto cls : kClasses) {
+    SCOPED_TRACE(std::string(thread_class_name(cls)));
+    EXPECT_TRUE(KilledBySeccomp(in_filtered_child(cls, {}, [] {
+      char* argv[] = {nullptr};
+      return ::execve("/bin/true", argv, argv) == 0 ? 7 : 8;
+    })));
+  }
+}
+
+TEST(SeccompTest, SandboxedThreadsRunOnlyOnceFiltered) {
+  if (!seccomp_available())
+    GTEST_SKIP() << "sanitizer build: seccomp filters are disabled (docs/operator.md)";
+  std::atomic<bool> ran = false;
+  auto thread =
+      start_sandboxed_thread(ThreadClass::kEmu, /*enabled=*/true, {}, [&] { ran = true; });
+  ASSERT_TRUE(thread.ok()) << thread.error().message();
+  thread->join();
+  EXPECT_TRUE(ran);
+  SeccompScope too_big;
+  too_big.socket_families.assign(33, AF_UNIX);
+  ran = false;
+  auto refused =
+      start_sandboxed_thread(ThreadClass::kVsock, /*enabled=*/true, too_big, [&] { ran = true; });
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().message().rfind("seccomp filter of the vsock thread: ", 0), 0u)
+      << refused.error().message();
+  EXPECT_FALSE(ran);
 }
 
 }  // namespace

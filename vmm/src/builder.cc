@@ -184,8 +184,7 @@ Result<std::unique_ptr<Vmm>> build_vmm(const VmConfig& config, VmInputs inputs, 
     virtio_devices.push_back(std::move(blk));
   }
   if (config.vsock) {
-    CLOISTER_TRY(auto vsock, VirtioVsock::create(config.vsock->guest_cid, config.vsock->uds_path,
-                                                 config.seccomp, log, metrics));
+    CLOISTER_TRY(auto vsock, VirtioVsock::create(*config.vsock, log, metrics));
     virtio_devices.push_back(std::move(vsock));
   }
   CLOISTER_TRY(auto console, open_console(config.console));
@@ -195,8 +194,8 @@ Result<std::unique_ptr<Vmm>> build_vmm(const VmConfig& config, VmInputs inputs, 
   } else {
     layout = memory_layout(config.memory_bytes, images);
   }
-  // The vCPU threads start now and sandbox themselves while the VM is set up below.
-  parts.threads = std::make_unique<VcpuThreads>(config.vcpus, config.seccomp);
+  // The vCPU threads start now, while the VM is set up below; Vmm::start() sandboxes them.
+  parts.threads = std::make_unique<VcpuThreads>(config.vcpus);
 
   CLOISTER_TRY(parts.hypervisor, open_hypervisor());
   VmOptions options;
@@ -240,10 +239,14 @@ Result<std::unique_ptr<Vmm>> build_vmm(const VmConfig& config, VmInputs inputs, 
       parts.pio.insert(std::make_shared<DebugExit>(*parts.stop_relay), L::kDebugExitPort, 4));
   CLOISTER_CHECK_OK(parts.pio.insert(std::make_shared<I8042>(*parts.stop_relay), L::kI8042DataPort,
                                      L::kI8042CommandPort - L::kI8042DataPort + 1));
+  // Each device thread starts here, filtered before it returns: it raises its interrupt line.
+  const DeviceSandbox device_sandbox{config.seccomp, vm.irq_ioctls()};
   for (std::size_t i = 0; i < virtio_devices.size(); ++i) {
-    auto transport = std::make_shared<VirtioMmio>(
-        std::move(virtio_devices[i]), *parts.memory,
-        irq_line(vm, L::kVirtioFirstIrq + static_cast<std::uint32_t>(i), log), log, metrics);
+    CLOISTER_TRY(
+        auto transport,
+        VirtioMmio::create(std::move(virtio_devices[i]), *parts.memory,
+                           irq_line(vm, L::kVirtioFirstIrq + static_cast<std::uint32_t>(i), log),
+                           device_sandbox, log, metrics));
     CLOISTER_CHECK_OK(parts.mmio.insert(transport, L::kVirtioMmioBase + i * L::kVirtioMmioStride,
                                         virtio::kMmioSize));
   }

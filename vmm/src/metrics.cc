@@ -26,6 +26,9 @@ std::vector<std::pair<const char*, std::uint64_t>> snapshot(const Metrics& m) {
           {"vsock_packets_tx", get(m.vsock_packets_tx)},
           {"vsock_bytes_to_host", get(m.vsock_bytes_to_host)},
           {"vsock_bytes_to_guest", get(m.vsock_bytes_to_guest)},
+          {"vsock_host_timeouts", get(m.vsock_host_timeouts)},
+          {"vsock_handshake_timeouts", get(m.vsock_handshake_timeouts)},
+          {"vsock_refused", get(m.vsock_refused)},
           {"api_requests", get(m.api_requests)},
           {"api_errors", get(m.api_errors)}};
 }

@@ -8,6 +8,7 @@
 
 #include "cloister/common/hex.h"
 #include "cloister/vmm/format.h"
+#include "cloister/vmm/seccomp/seccomp.h"
 
 namespace cloister::vmm {
 namespace {
@@ -61,6 +62,7 @@ Vmm::Vmm(Parts parts, Logger& log, Metrics& metrics)
       stop_event_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
   parked_.assign(parts_.vcpus.size(), false);
   parts_.stop_relay->set_target(this);
+  install_kick_handler();  // here, while rt_sigaction is allowed: no filter permits it
 }
 
 Vmm::~Vmm() {
@@ -76,17 +78,28 @@ VmState Vmm::state() const {
 
 Status Vmm::start() {
   if (!stop_event_.valid()) return os_error("eventfd for stop notifications");
-  install_kick_handler();
+  {
+    std::lock_guard lock(mutex_);
+    if (state_ != VmState::kCreated)
+      return Error("start: the VM is " + std::string(vm_state_name(state_)));
+  }
+  CLOISTER_CHECK_OK(
+      parts_.threads->sandbox([this](std::size_t index) { return sandbox_vcpu_thread(index); }));
   std::lock_guard lock(mutex_);
-  if (state_ != VmState::kCreated)
-    return Error("start: the VM is " + std::string(vm_state_name(state_)));
   state_ = VmState::kRunning;
   started_at_ = std::chrono::steady_clock::now();
   running_threads_ = parts_.vcpus.size();
-  parts_.threads->dispatch(
-      [this](std::size_t index, const Status& sandbox) { vcpu_thread(index, sandbox); });
+  parts_.threads->run([this](std::size_t index) { vcpu_thread(index); });
   log_.info("vm.started", "VM running", {{"vcpus", parts_.vcpus.size()}});
   return {};
+}
+
+Status Vmm::sandbox_vcpu_thread(std::size_t index) {
+  if (!parts_.config.seccomp || !seccomp_available()) return {};
+  SeccompScope scope;
+  scope.ioctls = parts_.vcpus[index]->run_ioctls();
+  for (const Ioctl& irq : parts_.vm->irq_ioctls()) scope.ioctls.push_back(irq);
+  return install_seccomp(ThreadClass::kVcpu, scope);
 }
 
 void Vmm::kick_all_locked() {
@@ -209,18 +222,8 @@ void Vmm::handle_mmio(const VcpuExit& exit) {
   }
 }
 
-void Vmm::vcpu_thread(std::size_t index, const Status& sandbox) {
+void Vmm::vcpu_thread(std::size_t index) {
   Vcpu& vcpu = *parts_.vcpus[index];
-  auto finish = [&] {
-    std::lock_guard lock(mutex_);
-    --running_threads_;
-    cv_.notify_all();
-  };
-  if (!sandbox) {
-    request_stop({StopKind::kHostError, 0,
-                  "vCPU " + std::to_string(index) + ": " + sandbox.error().message()});
-    return finish();
-  }
   for (;;) {
     {
       std::unique_lock lock(mutex_);
@@ -288,7 +291,9 @@ void Vmm::vcpu_thread(std::size_t index, const Status& sandbox) {
         break;
     }
   }
-  finish();
+  std::lock_guard lock(mutex_);
+  --running_threads_;
+  cv_.notify_all();
 }
 
 nlohmann::json Vmm::info() const {

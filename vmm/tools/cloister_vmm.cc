@@ -239,16 +239,22 @@ int run_vm(const VmConfig& config) {
   int console_input = (*vmm)->console_input_fd();
   if (console_input < 0 && config.console.kind == ConsoleKind::kStdout && ::isatty(0))
     console_input = 0;
-  if (auto st = (*vmm)->start(); !st) {
-    log.error("vm.start_failed", st.error().message());
-    return kExitHostError;
-  }
+  // This thread is filtered before the guest runs, like every other: the device, API and quote
+  // threads filtered themselves when they started, and start() filters the vCPU threads before
+  // handing them their vCPUs.
   if (config.seccomp && seccomp_available()) {
-    if (auto st = install_seccomp(ThreadClass::kVmm); !st) {
-      (*vmm)->request_stop({StopKind::kHostError, 0, st.error().message()});
+    SeccompScope scope;
+    scope.ioctls = (*vmm)->irq_ioctls();
+    if (auto st = install_seccomp(ThreadClass::kVmm, scope); !st) {
+      log.error("seccomp.failed", st.error().with_context("main thread").message());
+      return kExitHostError;
     }
   } else if (config.seccomp) {
     log.warn("seccomp.unavailable", "this is a sanitizer build: seccomp filters are not installed");
+  }
+  if (auto st = (*vmm)->start(); !st) {
+    log.error("vm.start_failed", st.error().message());
+    return kExitHostError;
   }
 
   for (;;) {

@@ -4,8 +4,9 @@
  * vCPUs with INIT-SIPI-SIPI, probes virtio-mmio devices (reading the first sector of a
  * virtio-blk disk; sending "ping from the test guest" over virtio-vsock to host port
  * "vsock_port=N", default 1234, and printing the answer, or with "vsock_listen=N" accepting
- * one host connection on port N and echoing it), and exits through the isa-debug-exit port
- * with a status.
+ * one host connection on port N and echoing it, or with "vsock_echo=N" accepting one host
+ * connection on port N and echoing every byte until the host closes or resets it), and exits
+ * through the isa-debug-exit port with a status.
  *
  * Command-line words: "mode=hello" (default), "mode=garbage" (write garbage to every I/O port
  * and MMIO hole, then triple-fault on purpose), "mode=idle" (print "idle", then halt with
@@ -336,7 +337,22 @@ static void probe_virtio(enum attest_tee attest) {
       uint64_t cid = 0;
       const char* error;
       const uint64_t listen = cmdline_number("vsock_listen=", 0);
-      if (listen) {
+      const uint64_t echo = cmdline_number("vsock_echo=", 0);
+      if (echo) {
+        print("virtio-vsock: echoing on port ");
+        print_dec(echo);
+        print("\n");
+        flush();
+        uint64_t echoed = 0;
+        error = virtio_vsock_echo_stream(base, (uint32_t)echo, &echoed, &cid);
+        print("virtio-vsock: cid ");
+        print_dec(cid);
+        print(", echoed ");
+        print_dec(echoed);
+        print(" bytes, ");
+        print(error ? error : "the host closed the connection");
+        print("\n");
+      } else if (listen) {
         print("virtio-vsock: listening on port ");
         print_dec(listen);
         print("\n");

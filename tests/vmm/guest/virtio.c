@@ -295,12 +295,17 @@ static uint32_t vsock_available(void) {
   return conn.ring_in - conn.ring_out;
 }
 
-/* Polls until data is waiting or the host closed or reset the connection. */
-static const char* vsock_wait_data(void) {
+/* Polls until data is waiting or the host closed or reset the connection, at most `spins`
+ * times per packet (0: for as long as it takes). */
+static const char* vsock_wait_data_for(uint32_t spins) {
   const char* error = NULL;
   while (!error && vsock_available() == 0 && !conn.reset && !conn.peer_shutdown)
-    error = vsock_poll(WAIT_SPINS);
+    error = vsock_poll(spins);
   return error;
+}
+
+static const char* vsock_wait_data(void) {
+  return vsock_wait_data_for(WAIT_SPINS);
 }
 
 /* Moves up to `cap` received bytes to `out`; tells the host about the freed window once half of
@@ -408,4 +413,32 @@ const char* virtio_vsock_serve(uint64_t base, uint32_t port, char* received, uin
   while (!error && !conn.reset && !conn.peer_shutdown) error = vsock_poll(WAIT_SPINS);
   if (error || conn.reset) return error;
   return vsock_send(VSOCK_OP_RST, 0, NULL, 0); /* the host closed: SHUTDOWN, answered with RST */
+}
+
+const char* virtio_vsock_echo_stream(uint64_t base, uint32_t port, uint64_t* echoed,
+                                     uint64_t* cid) {
+  static uint8_t chunk[TX_MAX_PAYLOAD];
+  const char* error = vsock_accept(base, port, 0, cid);
+  *echoed = 0;
+  while (!error) {
+    if ((error = vsock_wait_data_for(0))) break;
+    if (conn.reset) return "the host reset the connection";
+    if (vsock_available() == 0) return vsock_close(); /* the host shut the stream down */
+    uint32_t len;
+    if ((error = vsock_take(chunk, sizeof chunk, &len))) break;
+    for (uint32_t done = 0; done < len && !error;) {
+      /* The host announces room it frees (CREDIT_UPDATE); until then only a packet can help. */
+      const uint32_t credit = conn.peer_buf_alloc - (conn.tx_cnt - conn.peer_fwd_cnt);
+      if (conn.reset) return "the host reset the connection";
+      if (credit == 0 || credit > conn.peer_buf_alloc) {
+        error = vsock_poll(0);
+        continue;
+      }
+      const uint32_t n = len - done < credit ? len - done : credit;
+      error = vsock_send(VSOCK_OP_RW, 0, chunk + done, n);
+      done += n;
+    }
+    if (!error) *echoed += len;
+  }
+  return error;
 }

@@ -45,6 +45,12 @@ const char* virtio_vsock_echo(uint64_t base, uint32_t port, const char* message,
 const char* virtio_vsock_serve(uint64_t base, uint32_t port, char* received, uint32_t cap,
                                uint64_t* cid);
 
+/* Accepts one host-initiated connection to guest port `port` on the virtio-vsock device at
+ * `base` and sends back every byte it receives, waiting for as long as the host's window stays
+ * full, until the host closes the connection (NULL) or resets it ("the host reset the
+ * connection"). Stores the bytes echoed in *echoed. */
+const char* virtio_vsock_echo_stream(uint64_t base, uint32_t port, uint64_t* echoed, uint64_t* cid);
+
 /* One vsock stream at a time, accepted from the host. Credit-based flow control both ways
  * (virtio 1.2 §5.10.6.3): the guest buffers up to 4 KiB it has not read yet and tells the host
  * when half of that is free again; it sends at most what the host's window allows, in packets of

@@ -310,10 +310,27 @@ Result<std::vector<DiskConfig>> parse_disks(const json& value) {
   return disks;
 }
 
+Result<std::uint32_t> timeout_ms_value(const json& value, std::string_view key) {
+  if (!value.is_number_integer() || value.get<std::int64_t>() < kMinVsockTimeoutMs ||
+      value.get<std::int64_t>() > kMaxVsockTimeoutMs)
+    return bad(key,
+               "milliseconds, an integer " + std::to_string(kMinVsockTimeoutMs) + ".." +
+                   std::to_string(kMaxVsockTimeoutMs),
+               value);
+  return value.get<std::uint32_t>();
+}
+
 Result<VsockConfig> parse_vsock(const json& value) {
-  if (!value.is_object()) return bad("vsock", "an object {guest_cid, uds_path}", value);
-  CLOISTER_CHECK_OK(reject_unknown_keys(value, "vsock.", {"guest_cid", "uds_path"}));
+  if (!value.is_object()) return bad("vsock", "an object {guest_cid, uds_path, ...}", value);
+  CLOISTER_CHECK_OK(reject_unknown_keys(
+      value, "vsock.", {"guest_cid", "uds_path", "handshake_timeout_ms", "host_send_timeout_ms"}));
   VsockConfig vsock;
+  if (auto it = value.find("handshake_timeout_ms"); it != value.end()) {
+    CLOISTER_TRY(vsock.handshake_timeout_ms, timeout_ms_value(*it, "vsock.handshake_timeout_ms"));
+  }
+  if (auto it = value.find("host_send_timeout_ms"); it != value.end()) {
+    CLOISTER_TRY(vsock.host_send_timeout_ms, timeout_ms_value(*it, "vsock.host_send_timeout_ms"));
+  }
   if (auto it = value.find("guest_cid"); it != value.end()) {
     if (!it->is_number_integer() || it->get<std::int64_t>() < 3 ||
         it->get<std::int64_t>() > 0xffffffffll)
@@ -497,7 +514,11 @@ json to_json(const VmConfig& c) {
               {"log", log},
               {"seccomp", c.seccomp}};
   if (c.api_socket) out["api_socket"] = *c.api_socket;
-  if (c.vsock) out["vsock"] = {{"guest_cid", c.vsock->guest_cid}, {"uds_path", c.vsock->uds_path}};
+  if (c.vsock)
+    out["vsock"] = {{"guest_cid", c.vsock->guest_cid},
+                    {"uds_path", c.vsock->uds_path},
+                    {"handshake_timeout_ms", c.vsock->handshake_timeout_ms},
+                    {"host_send_timeout_ms", c.vsock->host_send_timeout_ms}};
   return out;
 }
 

@@ -7,6 +7,7 @@
 #include <atomic>
 
 #include "cloister/vmm/format.h"
+#include "cloister/vmm/seccomp/seccomp.h"
 
 namespace cloister::vmm {
 namespace {
@@ -95,6 +96,16 @@ Result<bool> Virtqueue::interrupts_suppressed(const GuestMemory& memory) const {
   return (flags & kAvailFNoInterrupt) != 0;
 }
 
+Result<std::shared_ptr<VirtioMmio>> VirtioMmio::create(std::unique_ptr<VirtioDevice> device,
+                                                       const GuestMemory& memory, IrqLine irq,
+                                                       const DeviceSandbox& sandbox, Logger& log,
+                                                       Metrics& metrics) {
+  std::shared_ptr<VirtioMmio> transport(
+      new VirtioMmio(std::move(device), memory, std::move(irq), log, metrics));
+  CLOISTER_CHECK_OK(transport->device_->start(*transport, sandbox));
+  return transport;
+}
+
 VirtioMmio::VirtioMmio(std::unique_ptr<VirtioDevice> device, const GuestMemory& memory, IrqLine irq,
                        Logger& log, Metrics& metrics)
     : device_(std::move(device)),
@@ -103,11 +114,44 @@ VirtioMmio::VirtioMmio(std::unique_ptr<VirtioDevice> device, const GuestMemory& 
       log_(log),
       metrics_(metrics) {
   queues_.resize(device_->num_queues());
-  device_->set_event_callback([this] { device_event(); });
 }
 
 VirtioMmio::~VirtioMmio() {
   device_->stop();
+}
+
+std::uint64_t VirtioMmio::generation() const {
+  std::lock_guard lock(mutex_);
+  return generation_;
+}
+
+bool VirtioMmio::live_locked(std::uint64_t generation) const {
+  return generation == generation_ && (status_ & kStatusDriverOk) && !(status_ & kStatusNeedsReset);
+}
+
+std::optional<VirtqChain> VirtioMmio::pop(std::uint64_t generation, std::uint16_t queue) {
+  std::lock_guard lock(mutex_);
+  if (!live_locked(generation) || queue >= queues_.size()) return std::nullopt;
+  auto chain = queues_[queue].pop(memory_);
+  if (!chain) {
+    fail_locked(chain.error().message());
+    return std::nullopt;
+  }
+  return std::move(*chain);
+}
+
+void VirtioMmio::push(std::uint64_t generation, std::uint16_t queue, std::uint16_t head,
+                      std::uint32_t written) {
+  std::lock_guard lock(mutex_);
+  if (!live_locked(generation) || queue >= queues_.size()) return;
+  if (auto st = queues_[queue].push_used(memory_, head, written); !st)
+    return fail_locked(st.error().message());
+  interrupt_unless_suppressed_locked(queues_[queue]);
+}
+
+void VirtioMmio::fail(std::uint64_t generation, const std::string& why) {
+  std::lock_guard lock(mutex_);
+  if (live_locked(generation)) fail_locked(why);
 }
 
 void VirtioMmio::interrupt_unless_suppressed_locked(const Virtqueue& queue) {
@@ -116,21 +160,14 @@ void VirtioMmio::interrupt_unless_suppressed_locked(const Virtqueue& queue) {
   if (!*suppressed) set_interrupt_locked(kInterruptUsedBuffer);
 }
 
-void VirtioMmio::device_event() {
-  std::lock_guard lock(mutex_);
-  if (!(status_ & kStatusDriverOk) || (status_ & kStatusNeedsReset)) return;
-  auto used = device_->poll(queues_, memory_);
-  if (!used) return fail_locked(used.error().message());
-  if (*used) interrupt_unless_suppressed_locked(queues_.front());
-}
-
 Virtqueue* VirtioMmio::selected_locked() {
   return queue_sel_ < queues_.size() ? &queues_[queue_sel_] : nullptr;
 }
 
 void VirtioMmio::reset_locked() {
   for (auto& q : queues_) q.reset();
-  device_->reset();
+  ++generation_;
+  device_->kick();  // the device drops its state for the old generation
   status_ = 0;
   device_features_sel_ = driver_features_sel_ = queue_sel_ = 0;
   driver_features_ = 0;
@@ -154,15 +191,6 @@ void VirtioMmio::fail_locked(const std::string& why) {
     log_.warn("virtio.device_error", "guest broke the device; it needs a reset",
               {{"device", device_->name()}, {"reason", why}});
   }
-}
-
-void VirtioMmio::notify_locked(std::uint32_t queue) {
-  metrics_.virtio_notifications.fetch_add(1, std::memory_order_relaxed);
-  if (!(status_ & kStatusDriverOk) || (status_ & kStatusNeedsReset) || queue >= queues_.size())
-    return;
-  auto used = device_->process(static_cast<std::uint16_t>(queue), queues_, memory_);
-  if (!used) return fail_locked(used.error().message());
-  if (*used) interrupt_unless_suppressed_locked(queues_[queue]);
 }
 
 void VirtioMmio::read(std::uint64_t offset, std::span<std::uint8_t> data) {
@@ -257,8 +285,9 @@ void VirtioMmio::write(std::uint64_t offset, std::span<const std::uint8_t> data)
       }
       q->ready = v == 1;
       break;
-    case 0x050:
-      notify_locked(v);
+    case 0x050:  // QueueNotify: the device thread does the work
+      metrics_.virtio_notifications.fetch_add(1, std::memory_order_relaxed);
+      if (live_locked(generation_) && v < queues_.size()) device_->kick();
       break;
     case 0x064:
       interrupt_status_ &= ~v;
@@ -274,7 +303,9 @@ void VirtioMmio::write(std::uint64_t offset, std::span<const std::uint8_t> data)
         const bool subset = (driver_features_ & ~device_->features()) == 0;
         if (!subset || !(driver_features_ & kFVersion1)) next &= ~kStatusFeaturesOk;
       }
+      const bool driver_ok = (next & kStatusDriverOk) && !(status_ & kStatusDriverOk);
       status_ = next;
+      if (driver_ok) device_->kick();  // work that waited for the driver (host connections)
       break;
     }
     case 0x080:
@@ -329,16 +360,58 @@ void VirtioBlock::read_config(std::uint64_t offset, std::span<std::uint8_t> data
     data[i] = offset + i < sizeof config ? config[offset + i] : 0;
 }
 
-Result<bool> VirtioBlock::process(std::uint16_t index, std::span<Virtqueue> queues,
-                                  const GuestMemory& memory) {
-  Virtqueue& queue = queues[index];
-  bool used = false;
+VirtioBlock::~VirtioBlock() {
+  stop();
+}
+
+Status VirtioBlock::start(VirtqueueLink& link, const DeviceSandbox& sandbox) {
+  link_ = &link;
+  SeccompScope scope;
+  scope.ioctls = sandbox.irq_ioctls;
+  CLOISTER_TRY(thread_, start_sandboxed_thread(ThreadClass::kBlock, sandbox.seccomp,
+                                               std::move(scope), [this] { run(); }));
+  return {};
+}
+
+void VirtioBlock::kick() {
+  {
+    std::lock_guard lock(wake_mutex_);
+    kicked_ = true;
+  }
+  wake_.notify_one();
+}
+
+void VirtioBlock::stop() {
+  if (!thread_.joinable()) return;
+  {
+    std::lock_guard lock(wake_mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  thread_.join();
+}
+
+void VirtioBlock::run() {
   for (;;) {
-    CLOISTER_TRY(auto chain, queue.pop(memory));
-    if (!chain) return used;
-    CLOISTER_TRY(auto written, execute(*chain, memory));
-    CLOISTER_CHECK_OK(queue.push_used(memory, chain->head, written));
-    used = true;
+    {
+      std::unique_lock lock(wake_mutex_);
+      wake_.wait(lock, [&] { return kicked_ || stopping_; });
+      if (stopping_) return;
+      kicked_ = false;
+    }
+    // Every available request, one at a time; the transport lock is held only inside pop and
+    // push, never during the file I/O.
+    const std::uint64_t generation = link_->generation();
+    while (!stopping_) {
+      auto chain = link_->pop(generation, 0);
+      if (!chain) break;
+      auto written = execute(*chain, link_->memory());
+      if (!written) {
+        link_->fail(generation, written.error().message());
+        break;
+      }
+      link_->push(generation, 0, chain->head, *written);
+    }
   }
 }
 

@@ -1,13 +1,16 @@
 #include "cloister/vmm/devices/vsock.h"
 
-#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <climits>
 #include <cstring>
+#include <optional>
+#include <string_view>
 
 #include "cloister/vmm/seccomp/seccomp.h"
 
@@ -49,7 +52,7 @@ namespace {
 
 using namespace vsock;
 constexpr std::size_t kMaxControlBacklog = 256;
-constexpr int kSendTimeoutMs = 1000;
+constexpr std::size_t kMaxHandshakeLine = 32;  // "CONNECT 4294967295" is 18 bytes
 
 // Writes `data` across the device-writable buffers of `chain`, in order.
 Status scatter(const GuestMemory& memory, const VirtqChain& chain, ByteView data) {
@@ -71,38 +74,41 @@ std::size_t writable_bytes(const VirtqChain& chain) {
   return total;
 }
 
-bool send_all(int fd, ByteView data) {
-  std::size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n > 0) {
-      done += static_cast<std::size_t>(n);
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN) {
-      pollfd p{fd, POLLOUT, 0};
-      if (::poll(&p, 1, kSendTimeoutMs) > 0) continue;
-    }
-    return false;
+// "CONNECT <port>" (the line without its newline): the port, or nullopt.
+std::optional<std::uint32_t> parse_connect(std::string_view line) {
+  constexpr std::string_view kPrefix = "CONNECT ";
+  if (!line.starts_with(kPrefix) || line.size() == kPrefix.size()) return std::nullopt;
+  std::uint64_t port = 0;
+  for (char ch : line.substr(kPrefix.size())) {
+    if (ch < '0' || ch > '9') return std::nullopt;
+    port = port * 10 + static_cast<std::uint64_t>(ch - '0');
+    if (port > 0xffffffffu) return std::nullopt;
   }
-  return true;
+  return static_cast<std::uint32_t>(port);
+}
+
+// epoll_wait's timeout until `next` (-1: no deadline).
+int timeout_until(std::chrono::steady_clock::time_point next) {
+  if (next == std::chrono::steady_clock::time_point::max()) return -1;
+  const auto left =
+      std::chrono::ceil<std::chrono::milliseconds>(next - std::chrono::steady_clock::now()).count();
+  return static_cast<int>(std::clamp<long long>(left, 0, INT_MAX));
 }
 
 }  // namespace
 
-Result<std::unique_ptr<VirtioVsock>> VirtioVsock::create(std::uint64_t guest_cid,
-                                                         std::string uds_path, bool seccomp,
-                                                         Logger& log, Metrics& metrics) {
-  if (guest_cid < 3 || guest_cid > 0xffffffffu)
-    return Error("vsock guest_cid: expected 3..4294967295, found " + std::to_string(guest_cid));
+Result<std::unique_ptr<VirtioVsock>> VirtioVsock::create(const VsockConfig& config, Logger& log,
+                                                         Metrics& metrics) {
+  const std::string& uds_path = config.uds_path;
+  if (config.guest_cid < 3 || config.guest_cid > 0xffffffffu)
+    return Error("vsock guest_cid: expected 3..4294967295, found " +
+                 std::to_string(config.guest_cid));
   Fd epoll(::epoll_create1(EPOLL_CLOEXEC));
   if (!epoll.valid()) return os_error("epoll_create1 for virtio-vsock");
   Fd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!wake.valid()) return os_error("eventfd for virtio-vsock");
   epoll_event ev{};
   ev.events = EPOLLIN;
-  ev.data.u64 = 0;
   if (::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, wake.get(), &ev) < 0) return os_error("epoll_ctl");
   Fd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!listener.valid()) return os_error("vsock socket " + uds_path);
@@ -112,19 +118,18 @@ Result<std::unique_ptr<VirtioVsock>> VirtioVsock::create(std::uint64_t guest_cid
   if (::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0)
     return os_error("bind vsock socket " + uds_path + " (remove a stale file?)");
   if (::listen(listener.get(), 16) < 0) return os_error("listen on vsock socket " + uds_path);
-  ev.data.u64 = 1;
   if (::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, listener.get(), &ev) < 0)
     return os_error("epoll_ctl");
-  return std::unique_ptr<VirtioVsock>(new VirtioVsock(guest_cid, std::move(uds_path), seccomp,
-                                                      std::move(epoll), std::move(wake),
+  return std::unique_ptr<VirtioVsock>(new VirtioVsock(config, std::move(epoll), std::move(wake),
                                                       std::move(listener), log, metrics));
 }
 
-VirtioVsock::VirtioVsock(std::uint64_t guest_cid, std::string uds_path, bool seccomp, Fd epoll,
-                         Fd wake, Fd listener, Logger& log, Metrics& metrics)
-    : guest_cid_(guest_cid),
-      uds_path_(std::move(uds_path)),
-      seccomp_(seccomp),
+VirtioVsock::VirtioVsock(const VsockConfig& config, Fd epoll, Fd wake, Fd listener, Logger& log,
+                         Metrics& metrics)
+    : guest_cid_(config.guest_cid),
+      uds_path_(config.uds_path),
+      handshake_timeout_(config.handshake_timeout_ms),
+      host_send_timeout_(config.host_send_timeout_ms),
       epoll_(std::move(epoll)),
       wake_(std::move(wake)),
       listener_(std::move(listener)),
@@ -143,29 +148,33 @@ void VirtioVsock::read_config(std::uint64_t offset, std::span<std::uint8_t> data
     data[i] = offset + i < sizeof config ? config[offset + i] : 0;
 }
 
-void VirtioVsock::set_event_callback(std::function<void()> callback) {
-  callback_ = std::move(callback);
-  thread_ = std::thread([this] { run(); });
+Status VirtioVsock::start(VirtqueueLink& link, const DeviceSandbox& sandbox) {
+  link_ = &link;
+  SeccompScope scope;
+  scope.ioctls = sandbox.irq_ioctls;
+  scope.socket_families = {AF_UNIX};
+  CLOISTER_TRY(thread_, start_sandboxed_thread(ThreadClass::kVsock, sandbox.seccomp,
+                                               std::move(scope), [this] { run(); }));
+  return {};
+}
+
+void VirtioVsock::kick() {
+  const std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(wake_.get(), &one, sizeof one);
 }
 
 void VirtioVsock::stop() {
   if (!thread_.joinable()) return;
   stopping_.store(true);
-  const std::uint64_t one = 1;
-  [[maybe_unused]] auto n = ::write(wake_.get(), &one, sizeof one);
+  kick();
   thread_.join();
 }
 
 void VirtioVsock::run() {
-  if (seccomp_ && seccomp_available()) {
-    if (auto st = install_seccomp(ThreadClass::kDevice); !st) {
-      log_.error("vsock.seccomp", st.error().message());
-      return;
-    }
-  }
   epoll_event events[16];
+  Clock::time_point next = Clock::time_point::max();
   for (;;) {
-    int n = ::epoll_wait(epoll_.get(), events, 16, -1);
+    int n = ::epoll_wait(epoll_.get(), events, 16, timeout_until(next));
     if (n < 0 && errno != EINTR) {
       log_.error("vsock.epoll", os_error("epoll_wait").message());
       return;
@@ -174,112 +183,151 @@ void VirtioVsock::run() {
     while (::read(wake_.get(), &drained, sizeof drained) > 0) {
     }
     if (stopping_.load()) return;
-    callback_();
+    next = round();
   }
 }
 
-Result<bool> VirtioVsock::process(std::uint16_t index, std::span<Virtqueue>, const GuestMemory&) {
-  if (index <= 1) {  // new tx packets, or rx buffers for pending data: the device thread works
-    const std::uint64_t one = 1;
-    [[maybe_unused]] auto n = ::write(wake_.get(), &one, sizeof one);
+VirtioVsock::Clock::time_point VirtioVsock::round() {
+  const std::uint64_t generation = link_->generation();
+  if (generation != generation_) {  // the driver reset the device
+    drop_all();
+    generation_ = generation;
   }
-  return false;
-}
-
-Result<bool> VirtioVsock::poll(std::span<Virtqueue> queues, const GuestMemory& memory) {
-  bool used = false;
+  const Clock::time_point now = Clock::now();
   accept_host_connections();
-  advance_handshakes();
-  CLOISTER_CHECK_OK(handle_tx(queues[1], memory, used));
-  CLOISTER_CHECK_OK(deliver_rx(queues[0], memory, used));
-  return used;
+  advance_handshakes(now);
+  handle_tx(generation);
+  flush_to_host(now);
+  expire_connects(now);
+  deliver_rx(generation);
+
+  Clock::time_point next = Clock::time_point::max();
+  for (const HostHandshake& hs : handshakes_) next = std::min(next, hs.deadline);
+  for (const auto& [key, c] : connections_) {
+    if (c.connecting) next = std::min(next, c.connect_deadline);
+    if (!c.to_host.empty()) next = std::min(next, c.to_host.front().deadline);
+  }
+  return next;
 }
 
-void VirtioVsock::reset() {
+void VirtioVsock::drop_all() {
   connections_.clear();
   control_.clear();
   handshakes_.clear();
 }
 
+void VirtioVsock::watch(int fd) {
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev);
+}
+
+std::size_t VirtioVsock::pending_host_connections() const {
+  return handshakes_.size() + static_cast<std::size_t>(std::count_if(
+                                  connections_.begin(), connections_.end(),
+                                  [](const auto& kv) { return kv.second.connecting; }));
+}
+
+// Host connections over either cap are accepted and closed at once: the peer reads EOF and may
+// retry, and no number of idle peers keeps a later one from getting in once theirs time out.
 void VirtioVsock::accept_host_connections() {
   for (;;) {
     Fd conn(::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
     if (!conn.valid()) return;
-    if (handshakes_.size() + connections_.size() >= kMaxConnections) continue;  // refused
-    epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
-    ev.data.u64 = 1;
-    ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, conn.get(), &ev);
-    handshakes_.push_back({std::move(conn), {}});
+    if (pending_host_connections() >= kMaxPendingHostConnections ||
+        handshakes_.size() + connections_.size() >= kMaxConnections) {
+      metrics_.vsock_refused.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    watch(conn.get());
+    handshakes_.push_back({std::move(conn), Clock::now() + handshake_timeout_});
   }
 }
 
-// Reads "CONNECT <port>\n" from host connections; a complete line becomes a connection in the
-// connecting state and a REQUEST to the guest. Malformed lines close the socket.
-void VirtioVsock::advance_handshakes() {
+// Reads "CONNECT <port>\n" from host connections, leaving whatever follows the line in the
+// socket; a complete line becomes a connection in the connecting state and a REQUEST to the
+// guest. Malformed lines, closed sockets and lines not complete by the deadline close the
+// socket.
+void VirtioVsock::advance_handshakes(Clock::time_point now) {
   for (std::size_t i = 0; i < handshakes_.size();) {
     HostHandshake& hs = handshakes_[i];
-    char buf[64];
-    bool closed = false;
-    while (hs.line.find('\n') == std::string::npos && hs.line.size() <= 32) {
-      const ssize_t n = ::recv(hs.socket.get(), buf, sizeof buf, MSG_DONTWAIT);
-      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) closed = true;
-      if (n <= 0) break;
-      hs.line.append(buf, static_cast<std::size_t>(n));
-    }
-    const std::size_t nl = hs.line.find('\n');
-    if (!closed && nl == std::string::npos && hs.line.size() <= 32) {
-      ++i;  // wait for the rest of the line
+    char buf[kMaxHandshakeLine + 1];
+    const ssize_t n = ::recv(hs.socket.get(), buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
+    const bool closed = n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR);
+    const std::string_view seen(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+    const std::size_t nl = seen.find('\n');
+    if (!closed && nl == std::string_view::npos && seen.size() <= kMaxHandshakeLine) {
+      if (now < hs.deadline) {
+        ++i;  // wait for the rest of the line
+        continue;
+      }
+      metrics_.vsock_handshake_timeouts.fetch_add(1, std::memory_order_relaxed);
+      log_.info("vsock.handshake_timeout", "host connection closed: no CONNECT line in time",
+                {{"timeout_ms", handshake_timeout_.count()}, {"bytes_received", seen.size()}});
+      handshakes_.erase(handshakes_.begin() + static_cast<std::ptrdiff_t>(i));
       continue;
     }
-    std::uint32_t port = 0;
-    bool ok = nl != std::string::npos && hs.line.rfind("CONNECT ", 0) == 0 && nl > 8;
-    for (std::size_t k = 8; ok && k < nl; ++k) {
-      ok = hs.line[k] >= '0' && hs.line[k] <= '9' && port < 429496729u;
-      port = port * 10 + static_cast<std::uint32_t>(hs.line[k] - '0');
-    }
-    if (ok && !closed) {
-      while (connections_.count({port, next_host_port_})) ++next_host_port_;
+    std::optional<std::uint32_t> port;
+    if (!closed && nl != std::string_view::npos) port = parse_connect(seen.substr(0, nl));
+    if (port &&
+        ::recv(hs.socket.get(), buf, nl + 1, MSG_DONTWAIT) == static_cast<ssize_t>(nl + 1)) {
+      while (connections_.count({*port, next_host_port_})) ++next_host_port_;
       const std::uint32_t host_port = next_host_port_++;
       Connection conn;
       conn.socket = std::move(hs.socket);
-      conn.guest_port = port;
+      conn.guest_port = *port;
       conn.host_port = host_port;
       conn.connecting = true;
-      auto [pos, inserted] = connections_.emplace(Key{port, host_port}, std::move(conn));
-      queue_control(&pos->second, port, host_port, kOpRequest);
-    } else {
-      ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, hs.socket.get(), nullptr);
+      conn.connect_deadline = hs.deadline;  // the guest must answer within the same deadline
+      auto [pos, inserted] = connections_.emplace(Key{*port, host_port}, std::move(conn));
+      queue_control(&pos->second, *port, host_port, kOpRequest);
     }
     handshakes_.erase(handshakes_.begin() + static_cast<std::ptrdiff_t>(i));
   }
 }
 
-Status VirtioVsock::handle_tx(Virtqueue& tx, const GuestMemory& memory, bool& used) {
-  for (;;) {
-    CLOISTER_TRY(auto chain, tx.pop(memory));
-    if (!chain) return {};
+// Host-initiated connections the guest did not answer by the handshake deadline: RST, so that a
+// late answer finds no connection, and the host socket closed.
+void VirtioVsock::expire_connects(Clock::time_point now) {
+  for (auto it = connections_.begin(); it != connections_.end();) {
+    const Key key = it->first;
+    const bool expired = it->second.connecting && it->second.connect_deadline <= now;
+    ++it;
+    if (!expired) continue;
+    metrics_.vsock_handshake_timeouts.fetch_add(1, std::memory_order_relaxed);
+    log_.info("vsock.handshake_timeout", "host connection closed: the guest did not accept in time",
+              {{"port", key.first}, {"timeout_ms", handshake_timeout_.count()}});
+    reset_connection(key);
+  }
+}
+
+void VirtioVsock::handle_tx(std::uint64_t generation) {
+  const GuestMemory& memory = link_->memory();
+  while (auto chain = link_->pop(generation, 1)) {
     Bytes packet;
     for (const auto& b : chain->buffers) {
       if (b.device_writable) continue;
       if (packet.size() + b.len > kHeaderSize + kMaxPayload)
-        return Error("virtio-vsock tx packet " + std::to_string(chain->head) + ": longer than " +
-                     std::to_string(kHeaderSize + kMaxPayload) + " bytes");
+        return link_->fail(generation, "virtio-vsock tx packet " + std::to_string(chain->head) +
+                                           ": longer than " +
+                                           std::to_string(kHeaderSize + kMaxPayload) + " bytes");
       const std::size_t at = packet.size();
       packet.resize(at + b.len);
-      CLOISTER_CHECK_OK(
-          memory.read(b.addr, std::span(packet).subspan(at), "virtio-vsock tx buffer"));
+      if (auto st = memory.read(b.addr, std::span(packet).subspan(at), "virtio-vsock tx buffer");
+          !st)
+        return link_->fail(generation, st.error().message());
     }
-    CLOISTER_CHECK_OK(tx.push_used(memory, chain->head, 0));
-    used = true;
+    link_->push(generation, 1, chain->head, 0);
     if (packet.size() < kHeaderSize)
-      return Error("virtio-vsock tx packet " + std::to_string(chain->head) + ": " +
-                   std::to_string(packet.size()) + " bytes, shorter than the 44-byte header");
+      return link_->fail(generation, "virtio-vsock tx packet " + std::to_string(chain->head) +
+                                         ": " + std::to_string(packet.size()) +
+                                         " bytes, shorter than the 44-byte header");
     const Header h = parse_header(packet);
     ByteView payload = ByteView(packet).subspan(kHeaderSize);
     if (h.len != payload.size())
-      return Error("virtio-vsock tx packet: header len " + std::to_string(h.len) + ", found " +
-                   std::to_string(payload.size()) + " payload bytes");
+      return link_->fail(generation, "virtio-vsock tx packet: header len " + std::to_string(h.len) +
+                                         ", found " + std::to_string(payload.size()) +
+                                         " payload bytes");
     handle_packet(h, payload);
   }
 }
@@ -298,6 +346,13 @@ void VirtioVsock::queue_control(const Connection* c, std::uint32_t guest_port,
   h.buf_alloc = kBufAlloc;
   h.fwd_cnt = c ? c->fwd_cnt : 0;
   control_.push_back(h);
+}
+
+void VirtioVsock::reset_connection(Key key) {
+  auto it = connections_.find(key);
+  if (it == connections_.end()) return;
+  queue_control(nullptr, it->second.guest_port, it->second.host_port, kOpRst);
+  close_connection(key);
 }
 
 void VirtioVsock::close_connection(Key key) {
@@ -338,10 +393,7 @@ void VirtioVsock::handle_packet(const Header& h, ByteView payload) {
         queue_control(nullptr, h.src_port, h.dst_port, kOpRst);
         return;
       }
-      epoll_event ev{};
-      ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
-      ev.data.u64 = 1;
-      ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, sock.get(), &ev);
+      watch(sock.get());
       Connection conn;
       conn.socket = std::move(sock);
       conn.guest_port = h.src_port;
@@ -355,35 +407,36 @@ void VirtioVsock::handle_packet(const Header& h, ByteView payload) {
     }
     case kOpRw:
       if (!c) return queue_control(nullptr, h.src_port, h.dst_port, kOpRst);
-      if (!send_all(c->socket.get(), payload)) {
-        queue_control(nullptr, h.src_port, h.dst_port, kOpRst);
-        return close_connection(key);
+      // Data before the connection is up, after the guest shut its sending side, or past the
+      // credit it was given (§5.10.6.3) breaks the stream.
+      if (c->connecting || c->guest_shut_send || c->guest_closed ||
+          c->to_host_bytes + payload.size() > kBufAlloc)
+        return reset_connection(key);
+      if (!payload.empty()) {
+        c->to_host.push_back(
+            {Bytes(payload.begin(), payload.end()), 0, Clock::now() + host_send_timeout_});
+        c->to_host_bytes += payload.size();
       }
-      c->fwd_cnt += static_cast<std::uint32_t>(payload.size());
-      metrics_.vsock_bytes_to_host.fetch_add(payload.size(), std::memory_order_relaxed);
-      if (c->fwd_cnt - c->last_fwd_cnt_sent >= kBufAlloc / 4) {
-        c->last_fwd_cnt_sent = c->fwd_cnt;
-        queue_control(c, h.src_port, h.dst_port, kOpCreditUpdate);
-      }
-      return;
+      return;  // flush_to_host() writes it
     case kOpShutdown:
       if (!c) return;
-      if ((h.flags & (kShutdownRcv | kShutdownSend)) == (kShutdownRcv | kShutdownSend)) {
-        queue_control(nullptr, h.src_port, h.dst_port, kOpRst);
-        return close_connection(key);
-      }
-      if (h.flags & kShutdownSend) ::shutdown(c->socket.get(), SHUT_WR);
+      // Both directions: the guest expects RST once the host side is done, which
+      // flush_to_host() sends when the bytes on their way to the host are written.
+      if ((h.flags & (kShutdownRcv | kShutdownSend)) == (kShutdownRcv | kShutdownSend))
+        c->guest_closed = true;
+      if (h.flags & kShutdownSend) c->guest_shut_send = true;
       return;
-    case kOpResponse:
+    case kOpResponse: {
       if (!c || !c->connecting) return queue_control(nullptr, h.src_port, h.dst_port, kOpRst);
       c->connecting = false;
       metrics_.vsock_connections.fetch_add(1, std::memory_order_relaxed);
-      if (const std::string ok = "OK " + std::to_string(c->host_port) + "\n";
-          !send_all(c->socket.get(), as_bytes(ok))) {
-        queue_control(nullptr, h.src_port, h.dst_port, kOpRst);
-        close_connection(key);
-      }
+      // Nothing was written to this socket yet: the line fits its buffer, or the peer is gone.
+      const std::string ok = "OK " + std::to_string(c->host_port) + "\n";
+      if (::send(c->socket.get(), ok.data(), ok.size(), MSG_NOSIGNAL | MSG_DONTWAIT) !=
+          static_cast<ssize_t>(ok.size()))
+        reset_connection(key);
       return;
+    }
     case kOpRst:
       return close_connection(key);
     case kOpCreditUpdate:
@@ -401,29 +454,86 @@ void VirtioVsock::handle_packet(const Header& h, ByteView payload) {
   }
 }
 
-Status VirtioVsock::deliver_rx(Virtqueue& rx, const GuestMemory& memory, bool& used) {
+// Writes what each connection holds for its host peer, as far as the host socket takes it
+// without blocking, then applies the deadline: bytes that arrived more than host_send_timeout
+// ago and are still not written reset the connection.
+void VirtioVsock::flush_to_host(Clock::time_point now) {
+  for (auto it = connections_.begin(); it != connections_.end();) {
+    const Key key = it->first;
+    Connection& c = it->second;
+    ++it;
+    bool host_gone = false;
+    while (!c.to_host.empty()) {
+      ToHost& chunk = c.to_host.front();
+      const ssize_t n = ::send(c.socket.get(), chunk.data.data() + chunk.sent,
+                               chunk.data.size() - chunk.sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n > 0) {
+        const auto sent = static_cast<std::size_t>(n);
+        chunk.sent += sent;
+        c.to_host_bytes -= sent;
+        c.fwd_cnt += static_cast<std::uint32_t>(sent);
+        metrics_.vsock_bytes_to_host.fetch_add(sent, std::memory_order_relaxed);
+        if (chunk.sent == chunk.data.size()) c.to_host.pop_front();
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      host_gone = !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+      break;
+    }
+    if (host_gone) {
+      reset_connection(key);
+      continue;
+    }
+    if (!c.to_host.empty() && c.to_host.front().deadline <= now) {
+      metrics_.vsock_host_timeouts.fetch_add(1, std::memory_order_relaxed);
+      log_.warn("vsock.host_stalled", "connection reset: the host peer did not read in time",
+                {{"guest_port", c.guest_port},
+                 {"host_port", c.host_port},
+                 {"unwritten_bytes", c.to_host_bytes},
+                 {"timeout_ms", host_send_timeout_.count()}});
+      reset_connection(key);
+      continue;
+    }
+    if (c.to_host.empty() && c.guest_closed) {
+      reset_connection(key);
+      continue;
+    }
+    if (c.to_host.empty() && c.guest_shut_send && !c.host_shut) {
+      ::shutdown(c.socket.get(), SHUT_WR);
+      c.host_shut = true;
+    }
+    if (c.fwd_cnt - c.last_fwd_cnt_sent >= kBufAlloc / 4) {
+      c.last_fwd_cnt_sent = c.fwd_cnt;
+      queue_control(&c, c.guest_port, c.host_port, kOpCreditUpdate);
+    }
+  }
+}
+
+void VirtioVsock::deliver_rx(std::uint64_t generation) {
+  const GuestMemory& memory = link_->memory();
   std::uint8_t header[kHeaderSize];
   while (!control_.empty()) {
-    CLOISTER_TRY(auto chain, rx.pop(memory));
-    if (!chain) return {};
+    auto chain = link_->pop(generation, 0);
+    if (!chain) return;
     write_header(control_.front(), header);
     control_.pop_front();
-    CLOISTER_CHECK_OK(scatter(memory, *chain, header));
-    CLOISTER_CHECK_OK(rx.push_used(memory, chain->head, kHeaderSize));
-    used = true;
+    if (auto st = scatter(memory, *chain, header); !st)
+      return link_->fail(generation, st.error().message());
+    link_->push(generation, 0, chain->head, kHeaderSize);
   }
   for (auto& [key, c] : connections_) {
-    while (!c.host_eof && !c.connecting) {
+    while (!c.host_eof && !c.connecting && !c.guest_closed) {
       const std::uint32_t in_flight = c.rx_cnt - c.peer_fwd_cnt;
       if (in_flight >= c.peer_buf_alloc) break;  // the guest's window is full
       std::uint8_t probe;
       ssize_t peek = ::recv(c.socket.get(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
       if (peek < 0 && (errno == EAGAIN || errno == EINTR)) break;
-      CLOISTER_TRY(auto chain, rx.pop(memory));
-      if (!chain) return {};  // more data waits in the socket until the guest posts buffers
+      auto chain = link_->pop(generation, 0);
+      if (!chain) return;  // more data waits in the socket until the guest posts buffers
       const std::size_t room = writable_bytes(*chain);
       if (room <= kHeaderSize)
-        return Error("virtio-vsock rx buffer: at most 44 bytes, no room for data");
+        return link_->fail(generation,
+                           "virtio-vsock rx buffer: at most 44 bytes, no room for data");
       Header h;
       h.src_cid = kHostCid;
       h.dst_cid = guest_cid_;
@@ -456,13 +566,12 @@ Status VirtioVsock::deliver_rx(Virtqueue& rx, const GuestMemory& memory, bool& u
         c.host_eof = true;
       }
       write_header(h, packet);
-      CLOISTER_CHECK_OK(scatter(memory, *chain, packet));
-      CLOISTER_CHECK_OK(
-          rx.push_used(memory, chain->head, static_cast<std::uint32_t>(packet.size())));
-      used = true;
+      c.last_fwd_cnt_sent = c.fwd_cnt;
+      if (auto st = scatter(memory, *chain, packet); !st)
+        return link_->fail(generation, st.error().message());
+      link_->push(generation, 0, chain->head, static_cast<std::uint32_t>(packet.size()));
     }
   }
-  return {};
 }
 
 }  // namespace cloister::vmm

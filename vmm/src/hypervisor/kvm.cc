@@ -198,6 +198,7 @@ class KvmVcpu final : public Vcpu {
   void clear_exit_request() override {
     std::atomic_ref<std::uint8_t>(run_->immediate_exit).store(0, std::memory_order_release);
   }
+  std::vector<Ioctl> run_ioctls() const override;
 
   Status complete_exit(std::uint64_t ret, std::uint64_t value) override {
     switch (pending_) {
@@ -611,6 +612,20 @@ class KvmVm final : public Vm {
     return {};
   }
 
+  std::vector<Ioctl> irq_ioctls() const override {
+    if (type_ == kvm_abi::kX86TdxVm) return {};  // set_irq_line refuses without an ioctl
+    return {{fd_.get(), KVM_IRQ_LINE}};
+  }
+
+  // What set_memory_private() issues, when a slot has private memory to convert.
+  std::vector<Ioctl> conversion_ioctls() {
+    std::lock_guard lock(slots_mutex_);
+    const bool private_memory = std::any_of(slots_.begin(), slots_.end(),
+                                            [](const MemorySlot& s) { return s.guest_memfd; });
+    if (!private_memory) return {};
+    return {{fd_.get(), kvm_abi::kSetMemoryAttributes}};
+  }
+
   std::vector<std::array<std::uint32_t, 6>> cpuid() const override {
     std::vector<std::array<std::uint32_t, 6>> out;
     for (const auto& e : cpuid_) out.push_back(cpuid_row(e));
@@ -790,6 +805,13 @@ class KvmVm final : public Vm {
   std::mutex tdx_mutex_;
   std::uint64_t tdvmcallinfo_r11_ = 0;
 };
+
+std::vector<Ioctl> KvmVcpu::run_ioctls() const {
+  std::vector<Ioctl> ioctls = {
+      {fd_.get(), KVM_RUN}, {fd_.get(), KVM_GET_REGS}, {fd_.get(), KVM_GET_SREGS}};
+  for (const Ioctl& conversion : vm_.conversion_ioctls()) ioctls.push_back(conversion);
+  return ioctls;
+}
 
 Result<bool> KvmVcpu::handle_internally() {
   switch (run_->exit_reason) {

@@ -203,6 +203,7 @@ class QgsProvider final : public QuoteProvider {
   }
 
   std::string describe() const override { return "QGS at " + address_; }
+  std::vector<int> socket_families() const override { return {parsed_.family}; }
 
  private:
   std::string address_;
@@ -282,17 +283,16 @@ void write_get_quote_result(const GuestMemory& memory, std::uint64_t gpa, std::u
   status_field.store(status, std::memory_order_release);
 }
 
-GetQuoteService::GetQuoteService(const GuestMemory& memory, std::unique_ptr<QuoteProvider> provider,
-                                 Logger& log, bool sandbox)
-    : memory_(memory), provider_(std::move(provider)), log_(log), worker_([this, sandbox] {
-        if (sandbox && seccomp_available()) {
-          if (auto st = install_seccomp(ThreadClass::kQuote); !st) {
-            log_.error("tdx.quote_sandbox", st.error().message());
-            return;
-          }
-        }
-        work();
-      }) {}
+Result<std::unique_ptr<GetQuoteService>> GetQuoteService::start(
+    const GuestMemory& memory, std::unique_ptr<QuoteProvider> provider, Logger& log, bool sandbox) {
+  SeccompScope scope;
+  scope.socket_families = provider->socket_families();
+  std::unique_ptr<GetQuoteService> service(new GetQuoteService(memory, std::move(provider), log));
+  CLOISTER_TRY(service->worker_,
+               start_sandboxed_thread(ThreadClass::kQuote, sandbox, std::move(scope),
+                                      [s = service.get()] { s->work(); }));
+  return service;
+}
 
 GetQuoteService::~GetQuoteService() {
   {
@@ -300,7 +300,7 @@ GetQuoteService::~GetQuoteService() {
     stopping_ = true;
   }
   cv_.notify_all();
-  worker_.join();
+  if (worker_.joinable()) worker_.join();
 }
 
 std::uint64_t GetQuoteService::submit(std::uint64_t gpa, std::uint64_t size) {

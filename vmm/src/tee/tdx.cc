@@ -91,9 +91,10 @@ class TdxBackend final : public TeeBackend {
     }
     CLOISTER_CHECK_OK(ctx.vm.tdx_finalize_vm());
     memory_ = &ctx.memory;
-    if (provider_)
-      quotes_ =
-          std::make_unique<GetQuoteService>(ctx.memory, std::move(provider_), ctx.log, ctx.sandbox);
+    if (provider_) {
+      CLOISTER_TRY(quotes_,
+                   GetQuoteService::start(ctx.memory, std::move(provider_), ctx.log, ctx.sandbox));
+    }
     return {};
   }
 

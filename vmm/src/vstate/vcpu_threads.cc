@@ -1,37 +1,58 @@
 #include "cloister/vmm/vstate/vcpu_threads.h"
 
-#include "cloister/vmm/seccomp/seccomp.h"
+#include <algorithm>
+#include <string>
 
 namespace cloister::vmm {
 
-VcpuThreads::VcpuThreads(std::size_t count, bool seccomp) {
+VcpuThreads::VcpuThreads(std::size_t count) : sandboxed_(count) {
   threads_.reserve(count);
-  for (std::size_t i = 0; i < count; ++i)
-    threads_.emplace_back([this, i, seccomp] { run(i, seccomp); });
+  for (std::size_t i = 0; i < count; ++i) threads_.emplace_back([this, i] { main(i); });
 }
 
 VcpuThreads::~VcpuThreads() {
   join();
 }
 
-void VcpuThreads::run(std::size_t index, bool seccomp) {
-  Status sandbox;
-  if (seccomp && seccomp_available()) sandbox = install_seccomp(ThreadClass::kVcpu);
-  Body body;
-  {
-    std::unique_lock lock(mutex_);
-    cv_.wait(lock, [&] { return released_; });
-    body = body_;
-  }
-  if (body) body(index, sandbox);
+void VcpuThreads::main(std::size_t index) {
+  std::unique_lock lock(mutex_);
+  cv_.wait(lock, [&] { return sandbox_ || ended_; });
+  if (!sandbox_) return;
+  Sandbox sandbox = sandbox_;
+  lock.unlock();
+  Status sandboxed = sandbox(index);
+  lock.lock();
+  sandboxed_[index] = std::move(sandboxed);
+  cv_.notify_all();
+  cv_.wait(lock, [&] { return body_ || ended_; });
+  if (!body_) return;
+  Body body = body_;
+  lock.unlock();
+  body(index);
 }
 
-void VcpuThreads::dispatch(Body body) {
+Status VcpuThreads::sandbox(Sandbox sandbox) {
+  std::unique_lock lock(mutex_);
+  if (sandbox_ || ended_) return Error("vCPU threads: sandbox() after sandbox() or join()");
+  sandbox_ = std::move(sandbox);
+  cv_.notify_all();
+  cv_.wait(lock, [&] {
+    return std::all_of(sandboxed_.begin(), sandboxed_.end(), [](const auto& s) { return s; });
+  });
+  for (std::size_t i = 0; i < sandboxed_.size(); ++i) {
+    if (sandboxed_[i]->ok()) continue;
+    ended_ = true;
+    cv_.notify_all();
+    return sandboxed_[i]->error().with_context("vCPU " + std::to_string(i));
+  }
+  return {};
+}
+
+void VcpuThreads::run(Body body) {
   {
     std::lock_guard lock(mutex_);
-    if (released_) return;
+    if (!sandbox_ || body_ || ended_) return;
     body_ = std::move(body);
-    released_ = true;
   }
   cv_.notify_all();
 }
@@ -39,7 +60,7 @@ void VcpuThreads::dispatch(Body body) {
 void VcpuThreads::join() {
   {
     std::lock_guard lock(mutex_);
-    released_ = true;  // threads never dispatched end without running anything
+    ended_ = true;
   }
   cv_.notify_all();
   for (auto& t : threads_)

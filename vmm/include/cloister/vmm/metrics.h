@@ -28,6 +28,9 @@ struct Metrics {
   std::atomic<std::uint64_t> vsock_packets_tx{0};  // packets the guest sent
   std::atomic<std::uint64_t> vsock_bytes_to_host{0};
   std::atomic<std::uint64_t> vsock_bytes_to_guest{0};
+  std::atomic<std::uint64_t> vsock_host_timeouts{0};       // reset: the host peer did not read
+  std::atomic<std::uint64_t> vsock_handshake_timeouts{0};  // host connections that never got in
+  std::atomic<std::uint64_t> vsock_refused{0};  // host connections over the pending/open caps
   std::atomic<std::uint64_t> api_requests{0};
   std::atomic<std::uint64_t> api_errors{0};
 

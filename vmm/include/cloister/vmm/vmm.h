@@ -52,7 +52,7 @@ class Vmm final : public StopSink {
     // Readable fd whose bytes are console input (the console socket), or -1.
     int console_input_fd = -1;
     std::vector<std::unique_ptr<Vcpu>> vcpus;
-    // One per vCPU, started (and sandboxed) before the VM was built.
+    // One per vCPU, started before the VM was built; start() sandboxes them.
     std::unique_ptr<VcpuThreads> threads;
   };
 
@@ -61,8 +61,11 @@ class Vmm final : public StopSink {
   Vmm(const Vmm&) = delete;
   Vmm& operator=(const Vmm&) = delete;
 
-  // Hands each vCPU to its thread, which has installed its seccomp filter (when the config
-  // asks for it) before this; guest code runs from here on.
+  // Has every vCPU thread install its seccomp filter (when the config asks for it), with the
+  // ioctls of its vCPU and of the VM's interrupt lines, then hands each vCPU to its thread:
+  // guest code runs from here on, and only when every vCPU thread is filtered. The other threads
+  // (devices, API, quote worker, emu engines) filtered themselves when they started; the caller
+  // filters its own thread before this (ThreadClass::kVmm with irq_ioctls()).
   Status start();
   // Parks every vCPU outside KVM_RUN; returns once all are parked.
   Status pause();
@@ -77,12 +80,16 @@ class Vmm final : public StopSink {
   VmState state() const;
   nlohmann::json info() const;
   Serial* serial() { return parts_.serial.get(); }
+  // What raising a device interrupt issues (Vm::irq_ioctls): console input on the main thread
+  // raises the UART's.
+  std::vector<Ioctl> irq_ioctls() const { return parts_.vm->irq_ioctls(); }
   int console_input_fd() const { return parts_.console_input_fd; }
   Logger& log() { return log_; }
   Metrics& metrics() { return metrics_; }
 
  private:
-  void vcpu_thread(std::size_t index, const Status& sandbox);
+  Status sandbox_vcpu_thread(std::size_t index);
+  void vcpu_thread(std::size_t index);
   void handle_io(const VcpuExit& exit);
   void handle_mmio(const VcpuExit& exit);
   void guest_fault(Vcpu& vcpu, const std::string& what);

@@ -144,6 +144,7 @@ class EmuVcpu final : public Vcpu {
   Result<VcpuExit> run() override;
   void request_exit() override;
   void clear_exit_request() override;
+  std::vector<Ioctl> run_ioctls() const override { return {}; }  // the engine thread runs the guest
   Result<x86::Regs> regs() const override;
   Status set_regs(const x86::Regs& regs) override;
   Result<x86::Sregs> sregs() const override;
@@ -324,7 +325,8 @@ Status EmuVcpu::attach() {
   // KVM; without one, all start at the reset vector.
   waiting_for_sipi_ = irqchip && id_ != 0;
   machine_->vcpus.push_back(this);
-  thread_ = std::thread([this] { engine_main(); });
+  CLOISTER_TRY(thread_, start_sandboxed_thread(ThreadClass::kEmu, machine_->options.seccomp, {},
+                                               [this] { engine_main(); }));
   return {};
 }
 
@@ -585,18 +587,10 @@ Result<x86::Sregs> EmuVcpu::sregs() const {
 // ---- the engine thread ----
 
 void EmuVcpu::engine_main() {
-  Status sandbox;
-  if (machine_->options.seccomp && seccomp_available())
-    sandbox = install_seccomp(ThreadClass::kEmu);
   std::unique_lock lock(machine_->mutex);
   for (;;) {
     engine_cv_.wait(lock, [&] { return run_requested_ || stopping_; });
     if (stopping_) return;
-    if (!sandbox) {
-      publish(sandbox.error().with_context("emu: seccomp filter of the emulation thread of vCPU " +
-                                           std::to_string(id_)));
-      continue;
-    }
     publish(execute(lock));
   }
 }
@@ -1000,6 +994,7 @@ class EmuVm final : public Vm {
     machine_->irq_lines[irq] = level;
     return {};
   }
+  std::vector<Ioctl> irq_ioctls() const override { return {}; }
 
  private:
   std::shared_ptr<Machine> machine_;

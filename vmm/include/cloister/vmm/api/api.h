@@ -43,8 +43,9 @@ inline constexpr std::chrono::milliseconds kApiRequestTimeout{10'000};
 inline constexpr std::chrono::milliseconds kApiResponseTimeout{10'000};
 inline constexpr std::size_t kApiMaxConnections = 64;
 
-// Serves the API on a UNIX socket from one thread (which installs the API seccomp filter when
-// `seccomp` is set), concurrently for up to kApiMaxConnections clients. A stale socket file at
+// Serves the API on a UNIX socket from one thread, which has installed the API seccomp filter
+// (when `seccomp` is set) by the time start() returns, concurrently for up to kApiMaxConnections
+// clients. A stale socket file at
 // `path` is replaced; a live one is an error. Refusals count as api_errors and are logged.
 class ApiServer {
  public:

@@ -77,7 +77,15 @@ struct DiskConfig {
 struct VsockConfig {
   std::uint64_t guest_cid = 3;
   std::string uds_path;
+  // A host connection on uds_path must send "CONNECT <port>\n" and have the guest accept it
+  // within this time, or it is closed (and the guest gets RST).
+  std::uint32_t handshake_timeout_ms = 5000;
+  // Bytes the guest sent must reach the host peer (be written to its socket) within this time
+  // of arriving, or the connection is reset: RST to the guest, the host socket closed.
+  std::uint32_t host_send_timeout_ms = 10000;
 };
+inline constexpr std::uint32_t kMinVsockTimeoutMs = 100;
+inline constexpr std::uint32_t kMaxVsockTimeoutMs = 600000;
 
 struct LogConfig {
   LogFormat format = LogFormat::kText;

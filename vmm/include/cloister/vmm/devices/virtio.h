@@ -5,17 +5,21 @@
 // crashing or corrupting host memory.
 #pragma once
 
+#include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cloister/vmm/devices/bus.h"
 #include "cloister/vmm/devices/legacy.h"
 #include "cloister/vmm/fd.h"
+#include "cloister/vmm/hypervisor/hypervisor.h"
 #include "cloister/vmm/log.h"
 #include "cloister/vmm/memory/guest_memory.h"
 #include "cloister/vmm/metrics.h"
@@ -71,7 +75,40 @@ class Virtqueue {
   std::uint16_t used_idx_ = 0;
 };
 
-// The device-type half of a virtio device; the transport owns the generic state.
+// The transport as a device thread sees it. Each call takes the transport lock for the queue
+// operation alone: a device never holds it across I/O, so a vCPU touching the device's
+// registers waits at most for one ring access, never for a disk or a host socket.
+//
+// Generations: every reset of the device by the driver (status 0) starts a new generation. A
+// device thread reads generation() when it starts a round of work, drops its own state when it
+// changed, and passes it to every call; calls made for an older generation do nothing, so a
+// round never hands the driver a buffer of a queue it has reset, nor mixes state across a reset.
+class VirtqueueLink {
+ public:
+  virtual ~VirtqueueLink() = default;
+  virtual const GuestMemory& memory() const = 0;
+  virtual std::uint64_t generation() const = 0;
+  // The next available chain of `queue`; nullopt when there is none, when the driver has not
+  // set DRIVER_OK or broke the device, or when `generation` is stale. A malformed chain breaks
+  // the device (DEVICE_NEEDS_RESET) and returns nullopt.
+  virtual std::optional<VirtqChain> pop(std::uint64_t generation, std::uint16_t queue) = 0;
+  // Returns chain `head` of `queue` to the driver with `written` bytes written into it, and
+  // interrupts the driver unless it asked not to be.
+  virtual void push(std::uint64_t generation, std::uint16_t queue, std::uint16_t head,
+                    std::uint32_t written) = 0;
+  // The driver broke the device protocol (`why` names the check): DEVICE_NEEDS_RESET.
+  virtual void fail(std::uint64_t generation, const std::string& why) = 0;
+};
+
+// How a device thread sandboxes itself (seccomp/seccomp.h): whether it installs its filter,
+// and the ioctls raising the device's interrupt issues (Vm::irq_ioctls), which it permits.
+struct DeviceSandbox {
+  bool seccomp = false;
+  std::vector<Ioctl> irq_ioctls;
+};
+
+// The device-type half of a virtio device; the transport owns the generic state. Every device
+// works its queues on a thread of its own: the notifying vCPU only kicks it.
 class VirtioDevice {
  public:
   virtual ~VirtioDevice() = default;
@@ -80,50 +117,56 @@ class VirtioDevice {
   virtual std::uint64_t features() const = 0;  // offered, including kFVersion1
   virtual std::uint16_t num_queues() const = 0;
   virtual std::uint16_t queue_max_size() const = 0;
+  // Called on vCPU threads with the transport lock held: reads immutable configuration only.
   virtual void read_config(std::uint64_t offset, std::span<std::uint8_t> data) const = 0;
-  // The driver notified queue `index`. Called on the notifying vCPU thread with the transport
-  // lock held. Returns true when buffers were used (the driver may need an interrupt), or an
-  // error that breaks the device until the driver resets it.
-  virtual Result<bool> process(std::uint16_t index, std::span<Virtqueue> queues,
-                               const GuestMemory& memory) = 0;
-  // Devices with host-side event sources (sockets) run their own thread and call the event
-  // callback when something happened; the transport then calls poll() with its lock held.
-  virtual void set_event_callback(std::function<void()> callback) { (void)callback; }
-  virtual Result<bool> poll(std::span<Virtqueue> queues, const GuestMemory& memory) {
-    (void)queues, (void)memory;
-    return false;
-  }
-  // The driver reset the device (status 0): drop all device-type state.
-  virtual void reset() {}
-  // Stops the device's own thread, if any; called before the transport is destroyed.
-  virtual void stop() {}
+  // Starts the device thread, which works the queues through `link` until stop(). Returns once
+  // the thread runs under its seccomp filter (when `sandbox.seccomp`), or the error that kept
+  // it from starting.
+  virtual Status start(VirtqueueLink& link, const DeviceSandbox& sandbox) = 0;
+  // Wakes the device thread: the driver notified a queue, set DRIVER_OK or reset the device.
+  // Called on a vCPU thread with the transport lock held: it must not block.
+  virtual void kick() = 0;
+  // Stops and joins the device thread; called before the transport is destroyed.
+  virtual void stop() = 0;
 };
 
-class VirtioMmio final : public BusDevice {
+class VirtioMmio final : public BusDevice, private VirtqueueLink {
  public:
-  VirtioMmio(std::unique_ptr<VirtioDevice> device, const GuestMemory& memory, IrqLine irq,
-             Logger& log, Metrics& metrics);
+  // The transport of `device` at one virtio-mmio slot, with the device thread started.
+  static Result<std::shared_ptr<VirtioMmio>> create(std::unique_ptr<VirtioDevice> device,
+                                                    const GuestMemory& memory, IrqLine irq,
+                                                    const DeviceSandbox& sandbox, Logger& log,
+                                                    Metrics& metrics);
   ~VirtioMmio() override;
   std::string_view name() const override { return device_->name(); }
   void read(std::uint64_t offset, std::span<std::uint8_t> data) override;
   void write(std::uint64_t offset, std::span<const std::uint8_t> data) override;
 
  private:
+  VirtioMmio(std::unique_ptr<VirtioDevice> device, const GuestMemory& memory, IrqLine irq,
+             Logger& log, Metrics& metrics);
+  const GuestMemory& memory() const override { return memory_; }
+  std::uint64_t generation() const override;
+  std::optional<VirtqChain> pop(std::uint64_t generation, std::uint16_t queue) override;
+  void push(std::uint64_t generation, std::uint16_t queue, std::uint16_t head,
+            std::uint32_t written) override;
+  void fail(std::uint64_t generation, const std::string& why) override;
+
+  bool live_locked(std::uint64_t generation) const;
   void reset_locked();
-  void notify_locked(std::uint32_t queue);
-  void device_event();
   void interrupt_unless_suppressed_locked(const Virtqueue& queue);
   void fail_locked(const std::string& why);
   void set_interrupt_locked(std::uint32_t bits);
   Virtqueue* selected_locked();
 
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::unique_ptr<VirtioDevice> device_;
   const GuestMemory& memory_;
   IrqLine irq_;
   Logger& log_;
   Metrics& metrics_;
   std::vector<Virtqueue> queues_;
+  std::uint64_t generation_ = 0;
   std::uint32_t status_ = 0;
   std::uint32_t device_features_sel_ = 0, driver_features_sel_ = 0, queue_sel_ = 0;
   std::uint64_t driver_features_ = 0;
@@ -132,20 +175,25 @@ class VirtioMmio final : public BusDevice {
   unsigned errors_logged_ = 0;
 };
 
-// virtio-blk backed by a host file, 512-byte sectors, synchronous I/O on the notifying vCPU.
-// Offers VIRTIO_BLK_F_RO for read-only disks and VIRTIO_BLK_F_FLUSH.
+// virtio-blk backed by a host file, 512-byte sectors. Offers VIRTIO_BLK_F_RO for read-only disks
+// and VIRTIO_BLK_F_FLUSH. Requests run on the device's own thread (one request at a time, in
+// ring order, with pread/pwrite/fdatasync straight into guest memory) without the transport
+// lock: the notifying vCPU only kicks that thread and returns to the guest, and a slow disk
+// delays the disk's requests alone.
 class VirtioBlock final : public VirtioDevice {
  public:
   static Result<std::unique_ptr<VirtioBlock>> open(const std::string& path, bool read_only,
                                                    Metrics& metrics);
+  ~VirtioBlock() override;
   std::string_view name() const override { return "virtio-blk"; }
   std::uint32_t device_id() const override { return virtio::kIdBlock; }
   std::uint64_t features() const override;
   std::uint16_t num_queues() const override { return 1; }
   std::uint16_t queue_max_size() const override { return 256; }
   void read_config(std::uint64_t offset, std::span<std::uint8_t> data) const override;
-  Result<bool> process(std::uint16_t index, std::span<Virtqueue> queues,
-                       const GuestMemory& memory) override;
+  Status start(VirtqueueLink& link, const DeviceSandbox& sandbox) override;
+  void kick() override;
+  void stop() override;
   std::uint64_t capacity_sectors() const { return size_ / 512; }
 
  private:
@@ -155,6 +203,7 @@ class VirtioBlock final : public VirtioDevice {
         read_only_(read_only),
         id_(std::move(id)),
         metrics_(metrics) {}
+  void run();
   // Executes one request; returns the bytes written into device-writable buffers, or an
   // error for a chain too malformed to even carry a status byte.
   Result<std::uint32_t> execute(const VirtqChain& chain, const GuestMemory& memory);
@@ -164,6 +213,12 @@ class VirtioBlock final : public VirtioDevice {
   bool read_only_;
   std::string id_;
   Metrics& metrics_;
+  VirtqueueLink* link_ = nullptr;
+  std::mutex wake_mutex_;
+  std::condition_variable wake_;
+  bool kicked_ = false;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
 };
 
 }  // namespace cloister::vmm

@@ -64,8 +64,10 @@ struct EmuOptions {
   // CPUID.01H:EAX of every vCPU, also in RDX after reset and INIT (SDM vol. 3A §9.1.4), the way
   // an SEV-SNP launch puts the signature it measured into the VMSA's RDX.
   std::uint32_t cpu_signature = kEmuDefaultCpuSignature;
-  // Each vCPU's emulation thread installs the ThreadClass::kEmu seccomp filter before it runs
-  // guest code (in builds where seccomp_available()); run() reports a failure to install it.
+  // Each vCPU's emulation thread installs the ThreadClass::kEmu seccomp filter as it starts
+  // (in builds where seccomp_available()), before create_vcpu() returns, which fails when the
+  // filter cannot be installed. The engine's translation buffer is mapped before that, when
+  // create_vcpu() opens and probes the engine on the calling thread.
   bool seccomp = false;
 };
 

@@ -113,6 +113,14 @@ class GuestMemfd {
   std::uint64_t size_;
 };
 
+// An ioctl a thread issues once the guest runs: the descriptor and the request. Threads'
+// seccomp filters permit exactly these pairs (seccomp/seccomp.h), so a hypervisor names here
+// every ioctl its run-time methods make.
+struct Ioctl {
+  int fd = -1;
+  unsigned long request = 0;
+};
+
 // A guest-physical range backed by host memory.
 struct MemorySlot {
   std::uint32_t slot = 0;
@@ -176,6 +184,11 @@ class Vcpu {
   virtual void request_exit() = 0;
   // Clears a request_exit(); called by the vCPU thread after it has seen kInterrupted.
   virtual void clear_exit_request() = 0;
+  // The ioctls run(), regs() and sregs() issue on the calling thread (entering the guest, the
+  // register reads of a fault dump, the private/shared conversions run() makes): what the vCPU
+  // thread's seccomp filter permits. Valid once the VM is built; empty for a hypervisor that
+  // issues none (emu runs guest code on threads of its own).
+  virtual std::vector<Ioctl> run_ioctls() const = 0;
 
   // Answers a kTdxVmcall (`ret`: the TDVMCALL status) or kSnpCertificates (`ret`: 0, ENOSPC
   // with `value` = pages needed, EAGAIN, EIO) before the next run(). Fails for other exits.
@@ -224,6 +237,9 @@ class Vm {
   virtual Status map_memory(const MemorySlot& slot) = 0;
   // Drives interrupt line `irq` of the in-kernel PIC/IOAPIC.
   virtual Status set_irq_line(std::uint32_t irq, bool level) = 0;
+  // The ioctls set_irq_line() issues, for the seccomp filters of every thread that raises an
+  // interrupt (vCPU, device and main threads); empty when it issues none.
+  virtual std::vector<Ioctl> irq_ioctls() const = 0;
   // The CPUID entries vCPUs get (function, index, eax, ebx, ecx, edx), before the per-vCPU APIC
   // ID is filled in: what an SNP CPUID page or a TD's CPUID configuration starts from.
   virtual std::vector<std::array<std::uint32_t, 6>> cpuid() const = 0;

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "cloister/common/bytes.h"
 #include "cloister/common/result.h"
@@ -29,6 +30,9 @@ class QuoteProvider {
   // The quote for `tdreport` (a 1024-byte TDREPORT_STRUCT), within `timeout`.
   virtual Result<Bytes> get_quote(ByteView tdreport, std::chrono::milliseconds timeout) = 0;
   virtual std::string describe() const = 0;  // "QGS at unix:/run/qgs.sock"
+  // The socket(2) families get_quote() creates sockets in: what the quote worker's seccomp
+  // filter permits. None by default.
+  virtual std::vector<int> socket_families() const { return {}; }
 };
 
 // Intel QGS (DCAP's qgs, tdx-qgs): `address` is unix:PATH, vsock:CID:PORT or HOST:PORT (resolved
@@ -63,14 +67,16 @@ void write_get_quote_result(const GuestMemory& memory, std::uint64_t gpa, std::u
 // marks it IN_FLIGHT and queues it; one worker asks the provider and writes the result. At most
 // kMaxInFlight requests wait; more are refused with RETRY. The destructor waits for the
 // request in progress (each is bounded by the provider timeout) and drops the queued ones.
-// With `sandbox`, the worker runs under the kQuote seccomp filter.
+// With `sandbox`, the worker runs under the kQuote seccomp filter, which permits sockets in the
+// provider's families only; start() returns once it is installed.
 class GetQuoteService {
  public:
   static constexpr std::size_t kMaxInFlight = 16;
   static constexpr std::chrono::seconds kTimeout{30};  // the Linux guest driver's deadline
 
-  GetQuoteService(const GuestMemory& memory, std::unique_ptr<QuoteProvider> provider, Logger& log,
-                  bool sandbox);
+  static Result<std::unique_ptr<GetQuoteService>> start(const GuestMemory& memory,
+                                                        std::unique_ptr<QuoteProvider> provider,
+                                                        Logger& log, bool sandbox);
   ~GetQuoteService();
   GetQuoteService(const GetQuoteService&) = delete;
   GetQuoteService& operator=(const GetQuoteService&) = delete;
@@ -86,6 +92,8 @@ class GetQuoteService {
     std::uint64_t size;
     Bytes tdreport;
   };
+  GetQuoteService(const GuestMemory& memory, std::unique_ptr<QuoteProvider> provider, Logger& log)
+      : memory_(memory), provider_(std::move(provider)), log_(log) {}
   void work();
 
   const GuestMemory& memory_;

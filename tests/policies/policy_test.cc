@@ -117,8 +117,8 @@ TEST(Policy, SchemaAndParserAgreeOnEveryKey) {
       };
   walk(schema, {});
   // top; snp, guest_policy, minimum_tcb + 4 TCBs, platform_info, revocation; tdx,
-  // td_attributes, xfam, collateral
-  EXPECT_EQ(objects, 14);
+  // td_attributes, xfam, collateral; azure, vm_configuration
+  EXPECT_EQ(objects, 16);
 }
 
 TEST(Policy, EveryExampleParsesAndRoundTrips) {

@@ -220,6 +220,40 @@ Result<PublicKey> PublicKey::from_ec_point(int curve_nid, ByteView xy) {
   return PublicKey(own(key));
 }
 
+Result<PublicKey> PublicKey::from_rsa(ByteView modulus, ByteView exponent) {
+  auto significant_bits = [](ByteView magnitude) {
+    std::size_t i = 0;
+    while (i < magnitude.size() && magnitude[i] == 0) ++i;
+    if (i == magnitude.size()) return std::size_t{0};
+    std::size_t bits = (magnitude.size() - i - 1) * 8;
+    for (unsigned v = magnitude[i]; v != 0; v >>= 1) ++bits;
+    return bits;
+  };
+  const std::size_t bits = significant_bits(modulus);
+  if (bits < 2048 || bits > 16384)
+    return Error("RSA public key: expected a 2048..16384-bit modulus, found " +
+                 std::to_string(bits) + " bits");
+  if (exponent.empty() || significant_bits(exponent) > 64 || (exponent.back() & 1) == 0 ||
+      significant_bits(exponent) < 2)
+    return Error("RSA public key: the exponent must be odd, greater than 1 and at most 64 bits");
+  std::shared_ptr<BIGNUM> n(BN_bin2bn(modulus.data(), static_cast<int>(modulus.size()), nullptr),
+                            BN_free);
+  std::shared_ptr<BIGNUM> e(BN_bin2bn(exponent.data(), static_cast<int>(exponent.size()), nullptr),
+                            BN_free);
+  std::shared_ptr<OSSL_PARAM_BLD> build(OSSL_PARAM_BLD_new(), OSSL_PARAM_BLD_free);
+  if (!n || !e || !build ||
+      OSSL_PARAM_BLD_push_BN(build.get(), OSSL_PKEY_PARAM_RSA_N, n.get()) != 1 ||
+      OSSL_PARAM_BLD_push_BN(build.get(), OSSL_PKEY_PARAM_RSA_E, e.get()) != 1)
+    return Error("RSA public key: " + openssl_error());
+  std::shared_ptr<OSSL_PARAM> params(OSSL_PARAM_BLD_to_param(build.get()), OSSL_PARAM_free);
+  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr));
+  EVP_PKEY* key = nullptr;
+  if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
+      EVP_PKEY_fromdata(ctx.get(), &key, EVP_PKEY_PUBLIC_KEY, params.get()) != 1)
+    return Error("RSA public key: " + openssl_error());
+  return PublicKey(own(key));
+}
+
 Bytes PublicKey::spki_der() const {
   unsigned char* der = nullptr;
   int len = i2d_PUBKEY(key_.get(), &der);
@@ -281,6 +315,23 @@ Status PublicKey::verify_ecdsa(HashAlgorithm hash, ByteView message, ByteView de
   if (rc != 1) {
     ERR_clear_error();
     return Error("ECDSA signature does not verify with " + describe() + " key");
+  }
+  return {};
+}
+
+Status PublicKey::verify_rsa_pkcs1(HashAlgorithm hash, ByteView message, ByteView signature) const {
+  if (EVP_PKEY_get_base_id(key_.get()) != EVP_PKEY_RSA)
+    return Error("RSASSA-PKCS1-v1_5 needs an RSA key, found " + describe());
+  MdCtxPtr ctx(EVP_MD_CTX_new());
+  EVP_PKEY_CTX* pctx = nullptr;
+  if (!ctx || EVP_DigestVerifyInit(ctx.get(), &pctx, md_for(hash), nullptr, key_.get()) != 1 ||
+      EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) != 1)
+    return Error("cannot start RSA verification: " + openssl_error());
+  int rc = EVP_DigestVerify(ctx.get(), signature.data(), signature.size(), message.data(),
+                            message.size());
+  if (rc != 1) {
+    ERR_clear_error();
+    return Error("RSASSA-PKCS1-v1_5 signature does not verify with " + describe() + " key");
   }
   return {};
 }

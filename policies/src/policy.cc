@@ -125,7 +125,9 @@ class ObjectReader {
  private:
   static Result<Bytes> hex_value(const json& v, const std::string& path, std::size_t size) {
     if (!v.is_string()) return fail(path, "expected a hex string");
-    auto bytes = from_hex_exact(v.get<std::string>(), size);
+    // size 0: any length.
+    auto bytes =
+        size == 0 ? from_hex(v.get<std::string>()) : from_hex_exact(v.get<std::string>(), size);
     if (!bytes) return fail(path, bytes.error().message());
     return bytes;
   }
@@ -342,7 +344,7 @@ Result<TdxPolicy> read_tdx(const json& object) {
   CLOISTER_CHECK_OK(r.only({"mr_td", "rtmr0", "rtmr1", "rtmr2", "rtmr3", "mr_config_id", "mr_owner",
                             "mr_owner_config", "mr_seam", "mr_signer_seam", "report_data",
                             "td_attributes", "xfam", "minimum_tee_tcb_svn", "accepted_tcb_statuses",
-                            "accepted_advisory_ids", "collateral"}));
+                            "accepted_advisory_ids", "collateral", "runtime_events"}));
   CLOISTER_CHECK_OK(r.hex_list("mr_td", p.mr_td, 48));
   for (std::size_t i = 0; i < 4; ++i) {
     const std::string key = "rtmr" + std::to_string(i);
@@ -392,6 +394,63 @@ Result<TdxPolicy> read_tdx(const json& object) {
     CLOISTER_CHECK_OK(cr.integer("maximum_age_days", p.maximum_collateral_age_days, 36500));
     CLOISTER_CHECK_OK(cr.boolean("allow_stale", p.allow_stale_collateral));
   }
+  if (const json* v = r.get("runtime_events")) {
+    if (!v->is_object())
+      return ObjectReader::fail(r.at("runtime_events"),
+                                "expected an object of event name -> array of hex payloads");
+    ObjectReader er(*v, r.at("runtime_events"));
+    for (const auto& [name, unused] : v->items()) {
+      if (name.empty()) return ObjectReader::fail(er.at(""), "an event name cannot be empty");
+      std::vector<Bytes> payloads;
+      CLOISTER_CHECK_OK(er.hex_list(name.c_str(), payloads, 0));
+      if (payloads.empty())
+        return ObjectReader::fail(er.at(name.c_str()),
+                                  "expected at least one accepted payload (hex)");
+      p.runtime_events[name] = std::move(payloads);
+    }
+  }
+  return p;
+}
+
+Result<AzurePolicy> read_azure(const json& object) {
+  AzurePolicy p;
+  ObjectReader r(object, "/azure");
+  CLOISTER_CHECK_OK(r.only({"pcrs", "vm_configuration", "user_data"}));
+  if (const json* v = r.get("pcrs")) {
+    if (!v->is_object())
+      return ObjectReader::fail(
+          r.at("pcrs"), "expected an object of PCR index (\"0\"..\"23\") -> array of hex values");
+    ObjectReader pr(*v, r.at("pcrs"));
+    for (const auto& [key, unused] : v->items()) {
+      if (key.empty() || key.size() > 2 ||
+          key.find_first_not_of("0123456789") != std::string::npos ||
+          (key.size() == 2 && key[0] == '0') || std::stoul(key) > 23)
+        return ObjectReader::fail(pr.at(key.c_str()), "expected a PCR index 0..23 as the key");
+      std::vector<Bytes> values;
+      CLOISTER_CHECK_OK(pr.hex_list(key.c_str(), values, 32));
+      if (values.empty())
+        return ObjectReader::fail(pr.at(key.c_str()), "expected at least one accepted value");
+      p.pcrs[static_cast<unsigned>(std::stoul(key))] = std::move(values);
+    }
+  }
+  if (const json* v = r.get("vm_configuration")) {
+    ObjectReader vr(*v, r.at("vm_configuration"));
+    CLOISTER_CHECK_OK(vr.only(
+        {"console_enabled", "secure_boot", "tpm_enabled", "tpm_persisted", "vm_unique_ids"}));
+    auto flag = [&](const char* key, std::optional<bool>& out) -> Status {
+      bool value = false;
+      if (!vr.get(key)) return {};
+      CLOISTER_CHECK_OK(vr.boolean(key, value));
+      out = value;
+      return {};
+    };
+    CLOISTER_CHECK_OK(flag("console_enabled", p.console_enabled));
+    CLOISTER_CHECK_OK(flag("secure_boot", p.secure_boot));
+    CLOISTER_CHECK_OK(flag("tpm_enabled", p.tpm_enabled));
+    CLOISTER_CHECK_OK(flag("tpm_persisted", p.tpm_persisted));
+    CLOISTER_CHECK_OK(read_strings(vr, "vm_unique_ids", p.vm_unique_ids, nullptr));
+  }
+  CLOISTER_CHECK_OK(r.hex("user_data", p.user_data, 64));
   return p;
 }
 
@@ -443,7 +502,26 @@ json tdx_json(const TdxPolicy& p) {
   t["collateral"] = {{"allow_stale", p.allow_stale_collateral}};
   if (p.maximum_collateral_age_days)
     t["collateral"]["maximum_age_days"] = *p.maximum_collateral_age_days;
+  json events = json::object();
+  for (const auto& [name, payloads] : p.runtime_events) events[name] = hex_list_json(payloads);
+  t["runtime_events"] = events;
   return t;
+}
+
+json azure_json(const AzurePolicy& p) {
+  json a = json::object();
+  json pcrs = json::object();
+  for (const auto& [index, values] : p.pcrs) pcrs[std::to_string(index)] = hex_list_json(values);
+  a["pcrs"] = pcrs;
+  json vm = json::object();
+  if (p.console_enabled) vm["console_enabled"] = *p.console_enabled;
+  if (p.secure_boot) vm["secure_boot"] = *p.secure_boot;
+  if (p.tpm_enabled) vm["tpm_enabled"] = *p.tpm_enabled;
+  if (p.tpm_persisted) vm["tpm_persisted"] = *p.tpm_persisted;
+  vm["vm_unique_ids"] = p.vm_unique_ids;
+  a["vm_configuration"] = vm;
+  if (p.user_data) a["user_data"] = to_hex(*p.user_data);
+  return a;
 }
 
 }  // namespace
@@ -459,7 +537,7 @@ TdxPolicy default_tdx_policy() {
 Result<Policy> parse_policy(std::string_view text) {
   CLOISTER_TRY(json doc, parse_json_strict(text, "policy"));
   ObjectReader top(doc, "");
-  CLOISTER_CHECK_OK(top.only({"$schema", "version", "snp", "tdx"}));
+  CLOISTER_CHECK_OK(top.only({"$schema", "version", "snp", "tdx", "azure"}));
   if (const json* v = top.get("version")) {
     if (!v->is_number_unsigned() || v->get<std::uint64_t>() != 1)
       return ObjectReader::fail("/version", "expected 1 (the only policy version)");
@@ -470,6 +548,9 @@ Result<Policy> parse_policy(std::string_view text) {
   }
   if (const json* tdx = top.get("tdx")) {
     CLOISTER_TRY(policy.tdx, read_tdx(*tdx));
+  }
+  if (const json* azure = top.get("azure")) {
+    CLOISTER_TRY(policy.azure, read_azure(*azure));
   }
   return policy;
 }
@@ -484,6 +565,7 @@ Result<Policy> load_policy(const std::filesystem::path& path) {
 json policy_to_json(const Policy& policy) {
   json out = {{"version", 1}};
   if (policy.tdx) out["tdx"] = tdx_json(*policy.tdx);
+  if (policy.azure) out["azure"] = azure_json(*policy.azure);
   if (!policy.snp) return out;
   const SnpPolicy& p = *policy.snp;
   json s = json::object();

@@ -80,6 +80,41 @@ void td_attributes(Checks& out, const TdAttributeRules& rules, std::uint64_t att
   }
 }
 
+// "policy.tdx.runtime_event.<name>": dstack runtime events, from a log whose replay reproduced
+// the quote's RTMR3 (so the quote's signature covers them).
+void runtime_events(Checks& out, const std::map<std::string, std::vector<Bytes>>& rules,
+                    const attestation::tdx::TdxVerification& v) {
+  if (rules.empty()) return;
+  const auto* rtmr3 = v.checks.find("tdx.eventlog.rtmr3");
+  const bool verified =
+      v.dstack_event_log && rtmr3 != nullptr && rtmr3->status == attestation::CheckStatus::kPass;
+  for (const auto& [name, allowed] : rules) {
+    const std::string check = "policy.tdx.runtime_event." + name;
+    const std::string expected = name + " " + list_string(allowed);
+    if (!verified) {
+      out.fail(check, expected, "unknown",
+               v.dstack_event_log ? "the dstack event log does not replay to the quote's RTMR3"
+                                  : "no dstack event log was given (--event-log)");
+      continue;
+    }
+    std::vector<std::string> found, rejected;
+    for (const auto& e : v.dstack_event_log->events) {
+      if (!e.runtime() || e.name != name) continue;
+      found.push_back(to_hex(e.payload));
+      if (std::find(allowed.begin(), allowed.end(), e.payload) == allowed.end())
+        rejected.push_back(to_hex(e.payload));
+    }
+    if (found.empty()) {
+      out.fail(check, expected, "absent", "the event log has no runtime event named " + name);
+    } else if (rejected.empty()) {
+      out.pass(check, expected, join(found));
+    } else {
+      out.fail(check, expected, join(found),
+               "payload not in the policy's allowlist: " + join(rejected));
+    }
+  }
+}
+
 }  // namespace
 
 void apply_tdx_policy_options(const TdxPolicy& policy,
@@ -188,6 +223,8 @@ void evaluate_tdx_policy(const TdxPolicy& p, const attestation::tdx::TdxVerifica
       }
     }
   }
+
+  runtime_events(out, p.runtime_events, v);
 
   if (p.maximum_collateral_age_days) {
     // The signed TCB evaluation data; CRL freshness is their nextUpdate's business.

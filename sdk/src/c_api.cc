@@ -102,6 +102,13 @@ int cloister_verify(const cloister_verifier* verifier, const cloister_verify_req
     if (has(offsetof(cloister_verify_request, event_log), sizeof request->event_log) &&
         request->event_log.data != nullptr)
       r.event_log = copy(request->event_log);
+    if (has(offsetof(cloister_verify_request, tpm_quote_count), sizeof request->tpm_quote_count)) {
+      for (std::size_t i = 0; i < request->tpm_quote_count; ++i)
+        r.tpm_quote.push_back(copy(request->tpm_quote[i]));
+    }
+    if (has(offsetof(cloister_verify_request, nonce), sizeof request->nonce) &&
+        request->nonce.data != nullptr)
+      r.nonce = copy(request->nonce);
     auto verdict = verifier->verifier.verify(r);
     if (!verdict) return invalid(verdict_json, verdict.error().message());
     *verdict_json = duplicate(verdict->to_json().dump());

@@ -3,23 +3,30 @@
 #include <map>
 #include <mutex>
 
+#include "cloister/attestation/azure/evidence.h"
+#include "cloister/attestation/azure/verify.h"
 #include "cloister/attestation/simulated.h"
 #include "cloister/attestation/snp/cert_table.h"
 #include "cloister/attestation/snp/report_json.h"
 #include "cloister/attestation/tdx/report_json.h"
+#include "cloister/attestation/tdx/tdreport.h"
 #include "cloister/common/hex.h"
+#include "cloister/common/sha.h"
+#include "cloister/policy/azure.h"
 #include "cloister/policy/snp.h"
 #include "cloister/policy/tdx.h"
 
 namespace cloister::sdk {
 namespace {
 
+namespace azure = attestation::azure;
 namespace snp = attestation::snp;
 namespace tdx = attestation::tdx;
 using attestation::Certificate;
 using attestation::Checks;
 using attestation::CheckStatus;
 using attestation::Crl;
+using attestation::Sourced;
 
 // Certificates (and a CRL) from a certificate table; a malformed table is a failed check.
 void add_table(ByteView table, const std::string& where, snp::SnpEvidence& evidence,
@@ -65,6 +72,78 @@ std::optional<TrustAnchor> anchor_if_passed(const Checks& checks, const std::str
   if (c == nullptr || c->status != CheckStatus::kPass) return std::nullopt;
   return TrustAnchor{root.subject_string(), to_hex(root.fingerprint()),
                      attestation::is_simulated(root)};
+}
+
+nlohmann::json vtpm_json(const azure::HclReport& hcl, const azure::VtpmVerification& v) {
+  using json = nlohmann::json;
+  json out;
+  out["hcl"] = {{"version", hcl.version},
+                {"report_type", hcl.report_type == azure::HclReportType::kTdx ? "tdx" : "snp"},
+                {"runtime_data_size", hcl.runtime_data.size()},
+                {"runtime_data_sha256", to_hex(sha256(hcl.runtime_data))}};
+  if (v.runtime_data) {
+    const auto& rd = *v.runtime_data;
+    json keys = json::array();
+    for (const auto& k : rd.keys) {
+      keys.push_back({{"kid", k.kid},
+                      {"key_ops", k.key_ops},
+                      {"modulus_bits", k.n.size() * 8},
+                      {"modulus_sha256", to_hex(sha256(k.n))}});
+    }
+    const auto& vm = rd.vm_configuration;
+    auto opt = [](const auto& o) { return o ? json(*o) : json(); };
+    out["runtime_data"] = {{"keys", keys},
+                           {"vm_configuration",
+                            {{"console-enabled", opt(vm.console_enabled)},
+                             {"secure-boot", opt(vm.secure_boot)},
+                             {"tpm-enabled", opt(vm.tpm_enabled)},
+                             {"tpm-persisted", opt(vm.tpm_persisted)},
+                             {"vmUniqueId", opt(vm.vm_unique_id)},
+                             {"root-cert-thumbprint", opt(vm.root_cert_thumbprint)},
+                             {"current-time", opt(vm.current_time)}}},
+                           {"user_data", rd.user_data ? json(to_hex(*rd.user_data)) : json()}};
+  }
+  if (v.attest) {
+    const auto& a = *v.attest;
+    json selection = json::array();
+    for (const auto& sel : a.pcr_select)
+      selection.push_back({{"hash", attestation::tpm::alg_name(sel.hash)}, {"pcrs", sel.pcrs()}});
+    out["tpm_quote"] = {{"qualified_signer", to_hex(a.qualified_signer)},
+                        {"extra_data", to_hex(a.extra_data)},
+                        {"clock", a.clock},
+                        {"reset_count", a.reset_count},
+                        {"restart_count", a.restart_count},
+                        {"safe", a.safe},
+                        {"firmware_version", hex_number(a.firmware_version)},
+                        {"pcr_select", selection},
+                        {"pcr_digest", to_hex(a.pcr_digest)}};
+  }
+  json pcrs = json::object();
+  for (const auto& [index, value] : v.pcrs) pcrs[std::to_string(index)] = to_hex(value);
+  out["pcrs"] = pcrs;
+  out["pcrs_verified"] = v.pcrs_verified;
+  if (v.event_log && v.replay) {
+    json events = json::array();
+    for (std::size_t i = 0; i < v.event_log->events.size(); ++i) {
+      const auto& e = v.event_log->events[i];
+      json event = {{"index", i + 1},
+                    {"offset", e.offset},
+                    {"pcr", e.pcr},
+                    {"type", tdx::event_type_name(e.type)},
+                    {"sha256", e.sha256() ? json(to_hex(*e.sha256())) : json()},
+                    {"data_size", e.data.size()}};
+      if (e.data.size() <= 256) event["data"] = to_hex(e.data);
+      events.push_back(std::move(event));
+    }
+    json replayed = json::object();
+    for (unsigned i = 0; i < attestation::tpm::kPcrCount; ++i) {
+      if (v.replay->events[i] == 0) continue;
+      replayed[std::to_string(i)] = {{"value", to_hex(v.replay->pcrs[i])},
+                                     {"events", v.replay->events[i]}};
+    }
+    out["event_log"] = {{"events", events}, {"replayed", replayed}};
+  }
+  return out;
 }
 
 }  // namespace
@@ -145,6 +224,15 @@ struct Verifier::Impl {
 
   Result<Verdict> verify_snp(const VerifyRequest& request) const;
   Result<Verdict> verify_tdx(const VerifyRequest& request) const;
+  Result<Verdict> verify_azure(const VerifyRequest& request, const std::string& tee) const;
+  // The SEV-SNP report's checks and appraisal, into `verdict`.
+  Result<snp::SnpVerification> snp_checks(const VerifyRequest& request, ByteView report,
+                                          const std::vector<Sourced<Certificate>>& carried,
+                                          Verdict& verdict) const;
+  // The TDX quote's checks and appraisal, into `verdict`.
+  Result<tdx::TdxVerification> tdx_checks(const VerifyRequest& request, const Bytes& quote,
+                                          const std::optional<Bytes>& event_log,
+                                          Verdict& verdict) const;
 
   VerifierOptions options;
   snp::SnpVerifier verifier;
@@ -154,8 +242,26 @@ struct Verifier::Impl {
   mutable std::map<Bytes, std::shared_ptr<const tdx::TdxCollateral>> parsed_collateral;
 };
 
-std::string detect_tee(ByteView evidence) {
-  return tdx::looks_like_tdx_quote(evidence) ? "tdx" : "snp";
+std::optional<std::string> detect_tee(ByteView evidence) {
+  if (tdx::looks_like_tdx_quote(evidence)) return "tdx";
+  if (azure::looks_like_azure_evidence(evidence)) {
+    // The HCL report's type decides; a container that does not parse is still Azure evidence
+    // (and fails azure.evidence.format), SEV-SNP unless it carries a TD quote.
+    auto parsed = azure::parse_azure_evidence(evidence);
+    if (parsed && parsed->td_quote) return "az-tdx-vtpm";
+    if (parsed) {
+      auto hcl = azure::parse_hcl_report(parsed->hcl_report);
+      if (hcl && hcl->report_type == azure::HclReportType::kTdx) return "az-tdx-vtpm";
+    }
+    return "az-snp-vtpm";
+  }
+  // An ATTESTATION_REPORT starts with its version (2..5); a truncated one is still a report
+  // that fails snp.report.format.
+  if (evidence.size() >= 4) {
+    const std::uint32_t version = load_le32(evidence, 0);
+    if (version >= 2 && version <= 5) return "snp";
+  }
+  return std::nullopt;
 }
 
 Verifier::Verifier(VerifierOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
@@ -165,24 +271,46 @@ Verifier& Verifier::operator=(Verifier&&) noexcept = default;
 
 Result<Verdict> Verifier::verify(const VerifyRequest& request) const {
   CLOISTER_CHECK_OK(kEvidenceFileLimit.check("evidence", request.evidence.size()));
-  const std::string tee = request.tee.value_or(detect_tee(request.evidence));
-  if (tee == "snp") return impl_->verify_snp(request);
-  if (tee == "tdx") return impl_->verify_tdx(request);
-  return Error("tee: expected \"snp\" or \"tdx\", found \"" + tee + "\"");
+  std::optional<std::string> tee = request.tee;
+  if (!tee) tee = detect_tee(request.evidence);
+  if (!tee) return Error(kUnrecognisedEvidence);
+  const bool is_azure = *tee == "az-snp-vtpm" || *tee == "az-tdx-vtpm";
+  if (!is_azure && !request.tpm_quote.empty())
+    return Error("a vTPM quote comes with Azure vTPM evidence, not with " + *tee + " evidence");
+  if (!is_azure && request.nonce)
+    return Error("a nonce is checked in Azure vTPM evidence; for " + *tee +
+                 " evidence pin REPORT_DATA (--report-data or the policy)");
+  if (*tee == "snp") return impl_->verify_snp(request);
+  if (*tee == "tdx") return impl_->verify_tdx(request);
+  if (is_azure) return impl_->verify_azure(request, *tee);
+  return Error("tee: expected \"snp\", \"tdx\", \"az-snp-vtpm\" or \"az-tdx-vtpm\", found \"" +
+               *tee + "\"");
 }
 
 Result<Verdict> Verifier::Impl::verify_tdx(const VerifyRequest& request) const {
   if (request.cert_table) return Error("a certificate table is SEV-SNP evidence, not TDX");
   if (request.product)
     return Error("a product name applies to SEV-SNP reports; TDX quotes have none");
+  Verdict verdict;
+  verdict.tee = "tdx";
+  CLOISTER_TRY(tdx::TdxVerification v,
+               tdx_checks(request, request.evidence, request.event_log, verdict));
+  verdict.report = tdx::tdx_report_to_json(v);
+  return verdict;
+}
+
+Result<tdx::TdxVerification> Verifier::Impl::tdx_checks(const VerifyRequest& request,
+                                                        const Bytes& quote,
+                                                        const std::optional<Bytes>& event_log,
+                                                        Verdict& verdict) const {
   tdx::TdxVerifyOptions verify_options;
   verify_options.time = request.time.value_or(unix_now());
   const policy::TdxPolicy tdx_policy = request.policy.tdx.value_or(policy::default_tdx_policy());
   policy::apply_tdx_policy_options(tdx_policy, verify_options);
 
   tdx::TdxEvidence evidence;
-  evidence.quote = request.evidence;
-  evidence.event_log = request.event_log;
+  evidence.quote = quote;
+  evidence.event_log = event_log;
   auto merge = [&](const tdx::TdxCollateral& c) {
     auto& out = evidence.collateral;
     out.tcb_infos.insert(out.tcb_infos.end(), c.tcb_infos.begin(), c.tcb_infos.end());
@@ -190,6 +318,7 @@ Result<Verdict> Verifier::Impl::verify_tdx(const VerifyRequest& request) const {
                              c.qe_identities.end());
     out.certificates.insert(out.certificates.end(), c.certificates.begin(), c.certificates.end());
     out.crls.insert(out.crls.end(), c.crls.begin(), c.crls.end());
+    out.pck_chains.insert(out.pck_chains.end(), c.pck_chains.begin(), c.pck_chains.end());
   };
   for (std::size_t i = 0; i < request.collateral.size(); ++i) {
     const std::string source = "collateral input " + std::to_string(i + 1);
@@ -211,14 +340,11 @@ Result<Verdict> Verifier::Impl::verify_tdx(const VerifyRequest& request) const {
   }
 
   tdx::TdxVerification v = tdx_verifier.verify(evidence, verify_options);
-  Verdict verdict;
-  verdict.tee = "tdx";
-  verdict.checks = v.checks;
+  for (const auto& c : v.checks.all()) verdict.checks.add(c);
   policy::evaluate_tdx_policy(tdx_policy, v, verdict.checks);
-  verdict.report = tdx::tdx_report_to_json(v);
   if (v.pck_chain)
     verdict.trust_anchor = anchor_if_passed(v.checks, "tdx.pck.chain.root", v.pck_chain->root);
-  return verdict;
+  return v;
 }
 
 Result<Verdict> Verifier::Impl::verify_snp(const VerifyRequest& request) const {
@@ -226,6 +352,16 @@ Result<Verdict> Verifier::Impl::verify_snp(const VerifyRequest& request) const {
     return Error("collateral (TCB Info, QE Identity) applies to TDX quotes, not SEV-SNP reports");
   if (request.event_log)
     return Error("an event log is replayed into TDX RTMRs; SEV-SNP reports have none");
+  Verdict verdict;
+  verdict.tee = "snp";
+  CLOISTER_TRY(snp::SnpVerification v, snp_checks(request, request.evidence, {}, verdict));
+  verdict.report = v.report ? snp::snp_report_to_json(*v.report, v.product) : nlohmann::json();
+  return verdict;
+}
+
+Result<snp::SnpVerification> Verifier::Impl::snp_checks(
+    const VerifyRequest& request, ByteView report, const std::vector<Sourced<Certificate>>& carried,
+    Verdict& verdict) const {
   snp::SnpVerifyOptions verify_options;
   verify_options.time = request.time.value_or(unix_now());
   if (request.product) {
@@ -235,6 +371,7 @@ Result<Verdict> Verifier::Impl::verify_snp(const VerifyRequest& request) const {
   policy::apply_snp_policy_options(snp_policy, verify_options);
 
   snp::SnpEvidence evidence;
+  evidence.certificates = carried;
   for (std::size_t i = 0; i < request.certificates.size(); ++i) {
     auto certs = certificates(request.certificates[i]);
     if (!certs) return certs.error().with_context("certificate input " + std::to_string(i + 1));
@@ -249,7 +386,7 @@ Result<Verdict> Verifier::Impl::verify_snp(const VerifyRequest& request) const {
   }
 
   Checks table_checks;
-  ByteView bytes(request.evidence);
+  ByteView bytes = report;
   if (bytes.size() > snp::kReportSize) {
     add_table(bytes.subspan(snp::kReportSize), "the certificate table after the report", evidence,
               table_checks);
@@ -260,13 +397,118 @@ Result<Verdict> Verifier::Impl::verify_snp(const VerifyRequest& request) const {
   evidence.report.assign(bytes.begin(), bytes.end());
 
   snp::SnpVerification v = verifier.verify(evidence, verify_options);
-  Verdict verdict;
-  verdict.tee = "snp";
   for (const auto& c : table_checks.all()) verdict.checks.add(c);
   for (const auto& c : v.checks.all()) verdict.checks.add(c);
   policy::evaluate_snp_policy(snp_policy, v, verdict.checks);
-  verdict.report = v.report ? snp::snp_report_to_json(*v.report, v.product) : nlohmann::json();
   if (v.anchor) verdict.trust_anchor = anchor_if_passed(v.checks, "snp.chain.ark", *v.anchor);
+  return v;
+}
+
+Result<Verdict> Verifier::Impl::verify_azure(const VerifyRequest& request,
+                                             const std::string& tee) const {
+  const bool is_tdx = tee == "az-tdx-vtpm";
+  if (is_tdx && request.cert_table)
+    return Error("a certificate table is SEV-SNP evidence, not Azure TDX");
+  if (is_tdx && request.product)
+    return Error("a product name applies to SEV-SNP reports; Azure TDX evidence has none");
+  if (!is_tdx && !request.collateral.empty())
+    return Error("collateral (TCB Info, QE Identity) applies to TDX quotes, not Azure SEV-SNP");
+  std::optional<azure::VtpmQuote> supplied_quote;
+  if (!request.tpm_quote.empty()) {
+    std::vector<ByteView> parts(request.tpm_quote.begin(), request.tpm_quote.end());
+    auto q = azure::parse_vtpm_quote(parts);
+    if (!q) return q.error().with_context("vTPM quote input");
+    supplied_quote = std::move(q).value();
+  }
+
+  Verdict verdict;
+  verdict.tee = tee;
+  Checks& checks = verdict.checks;
+  const std::string container_expected =
+      "Trustee's Azure vTPM evidence JSON (v0, v1 or v2) or an HCL report";
+  auto evidence = azure::parse_azure_evidence(request.evidence);
+  if (!evidence) {
+    checks.fail("azure.evidence.format", container_expected,
+                std::to_string(request.evidence.size()) + " bytes", evidence.error().message());
+    return verdict;
+  }
+  checks.pass("azure.evidence.format", container_expected,
+              evidence->version ? "evidence v" + std::to_string(*evidence->version)
+                                : std::string("HCL report"));
+  if (evidence->tpm_quote && supplied_quote)
+    return Error("the evidence carries its vTPM quote; a separate one is for a bare HCL report");
+  const std::optional<azure::VtpmQuote>& quote =
+      evidence->tpm_quote ? evidence->tpm_quote : supplied_quote;
+
+  const std::string hcl_expected = std::string("an HCL report (\"HCLA\", v1/v2) of type ") +
+                                   (is_tdx ? "TDX (4)" : "SEV-SNP (2)") +
+                                   " with SHA-256-bound runtime data";
+  auto hcl = azure::parse_hcl_report(evidence->hcl_report);
+  if (!hcl) {
+    checks.fail("azure.hcl.format", hcl_expected,
+                std::to_string(evidence->hcl_report.size()) + " bytes", hcl.error().message());
+    return verdict;
+  }
+  if ((hcl->report_type == azure::HclReportType::kTdx) != is_tdx) {
+    checks.fail("azure.hcl.format", hcl_expected,
+                hcl->report_type == azure::HclReportType::kTdx ? "a TDX HCL report"
+                                                               : "a SEV-SNP HCL report",
+                "the HCL report is not of the TEE the evidence was verified as");
+    return verdict;
+  }
+  checks.pass("azure.hcl.format", hcl_expected,
+              "HCL report v" + std::to_string(hcl->version) + ", " +
+                  std::to_string(hcl->runtime_data.size()) + " bytes of runtime data");
+
+  azure::VtpmVerifyOptions vtpm_options;
+  vtpm_options.nonce = request.nonce;
+  vtpm_options.user_data_carries_nonce = evidence->version && *evidence->version >= 2;
+  vtpm_options.event_log = request.event_log;
+
+  azure::VtpmVerification vtpm;
+  if (is_tdx) {
+    if (!evidence->td_quote) {
+      checks.fail("azure.td_quote", "the TD quote of the HCL report's TDREPORT", "none",
+                  "Azure TDX evidence must carry its TD quote (Trustee's td_quote)");
+      return verdict;
+    }
+    CLOISTER_TRY(tdx::TdxVerification v,
+                 tdx_checks(request, *evidence->td_quote, std::nullopt, verdict));
+    verdict.report = tdx::tdx_report_to_json(v);
+    auto td_report = tdx::parse_tdreport(hcl->hw_report);
+    if (!td_report) {
+      checks.fail("azure.td_report.match", "the TD quote's body equals the HCL report's TDREPORT",
+                  "an unreadable TDREPORT", td_report.error().message());
+    } else if (!v.quote) {
+      checks.fail("azure.td_report.match", "the TD quote's body equals the HCL report's TDREPORT",
+                  "no TD quote", "the TD quote does not parse (see tdx.quote.format)");
+    } else {
+      azure::check_td_report_match(*td_report, v.quote->td_report, checks);
+    }
+    const ByteView report_data = v.quote ? ByteView(v.quote->td_report.report_data)
+                                         : ByteView(hcl->hw_report).subspan(0x80, 64);
+    vtpm = azure::verify_vtpm(*hcl, report_data,
+                              v.quote ? "TD quote REPORT_DATA" : "TDREPORT REPORTDATA", quote,
+                              vtpm_options, checks);
+  } else {
+    std::vector<Sourced<Certificate>> carried;
+    if (evidence->vcek) {
+      auto certs = certificates(*evidence->vcek);
+      if (!certs) {
+        checks.fail("azure.vcek", "the VCEK the evidence carries", "unreadable",
+                    certs.error().message());
+      } else {
+        for (auto& c : *certs) carried.push_back({c, "the Azure evidence's vcek"});
+      }
+    }
+    CLOISTER_TRY(snp::SnpVerification v, snp_checks(request, hcl->hw_report, carried, verdict));
+    verdict.report = v.report ? snp::snp_report_to_json(*v.report, v.product) : nlohmann::json();
+    // REPORT_DATA at 0x50 (AMD SEV-SNP ABI table 22).
+    const ByteView report_data = ByteView(hcl->hw_report).subspan(0x50, 64);
+    vtpm = azure::verify_vtpm(*hcl, report_data, "SNP REPORT_DATA", quote, vtpm_options, checks);
+  }
+  if (request.policy.azure) policy::evaluate_azure_policy(*request.policy.azure, vtpm, checks);
+  verdict.azure = vtpm_json(*hcl, vtpm);
   return verdict;
 }
 
@@ -285,12 +527,14 @@ nlohmann::json Verdict::to_json() const {
               {"fingerprint", trust_anchor->fingerprint},
               {"simulated", trust_anchor->simulated}};
   }
-  return {{"verdict", passed() ? "pass" : "fail"},
-          {"tee", tee},
-          {"simulated", trust_anchor && trust_anchor->simulated},
-          {"trust_anchor", anchor},
-          {"checks", list},
-          {"report", report}};
+  nlohmann::json out = {{"verdict", passed() ? "pass" : "fail"},
+                        {"tee", tee},
+                        {"simulated", trust_anchor && trust_anchor->simulated},
+                        {"trust_anchor", anchor},
+                        {"checks", list},
+                        {"report", report}};
+  if (!azure.is_null()) out["azure"] = azure;
+  return out;
 }
 
 std::string Verdict::to_text() const {
@@ -314,7 +558,7 @@ std::string Verdict::to_text() const {
     }
     out += "\n";
   }
-  if (!report.is_null() && tee == "tdx") {
+  if (!report.is_null() && (tee == "tdx" || tee == "az-tdx-vtpm")) {
     out += "\n  mr_td        " + report.value("mr_td", "") + "\n";
     for (int i = 0; i < 4; ++i) {
       const std::string key = "rtmr" + std::to_string(i);
@@ -328,10 +572,23 @@ std::string Verdict::to_text() const {
                                           : std::string()) +
              "\n";
     }
+    if (report.contains("event_log") && report["event_log"].value("format", "") == "dstack") {
+      for (const auto& e : report["event_log"]["runtime_events"])
+        out += "  event        " + e.value("name", "") + " = " + e.value("payload", "") + "\n";
+    }
   } else if (!report.is_null()) {
     out += "\n  measurement  " + report.value("measurement", "") + "\n";
     out += "  report_data  " + report.value("report_data", "") + "\n";
     out += "  chip_id      " + report.value("chip_id", "") + "\n";
+  }
+  if (!azure.is_null()) {
+    if (azure.contains("tpm_quote"))
+      out += "  tpm nonce    " + azure["tpm_quote"].value("extra_data", "") + "\n";
+    if (azure.contains("runtime_data") && azure["runtime_data"]["user_data"].is_string())
+      out += "  user_data    " + azure["runtime_data"]["user_data"].get<std::string>() + "\n";
+    out += "  pcrs         " + std::to_string(azure["pcrs"].size()) + " SHA-256 values" +
+           (azure.value("pcrs_verified", false) ? " (verified by the quote)" : " (not verified)") +
+           " in the JSON verdict\n";
   }
   if (trust_anchor) {
     out += "  trust anchor " + trust_anchor->subject + "\n";

@@ -1,16 +1,18 @@
-// verify-report: verify an SEV-SNP report or a TDX quote against the vendor's roots and a policy.
-// Exit status: 0 every check passed, 1 verification or policy failed, 2 usage or unreadable
-// input.
+// verify-report: verify an SEV-SNP report, a TDX quote or Azure vTPM evidence against the
+// vendors' roots and a policy. Exit status: 0 every check passed, 1 verification or policy
+// failed, 2 usage or unreadable input.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <iostream>
 
+#include "cloister/attestation/azure/evidence.h"
 #include "cloister/attestation/snp/cert_table.h"
 #include "cloister/attestation/tdx/collateral.h"
 #include "cloister/attestation/tdx/event_log.h"
 #include "cloister/attestation/x509.h"
 #include "cloister/common/file.h"
 #include "cloister/common/hex.h"
+#include "cloister/sdk/ci_report.h"
 #include "cloister/sdk/verifier.h"
 
 namespace {
@@ -23,35 +25,56 @@ int usage_error(const std::string& message) {
   return kExitUsage;
 }
 
+const char* tee_title(const std::string& tee) {
+  if (tee == "tdx") return "Intel TDX";
+  if (tee == "az-snp-vtpm") return "Azure vTPM, SEV-SNP";
+  if (tee == "az-tdx-vtpm") return "Azure vTPM, Intel TDX";
+  return "SEV-SNP";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{
-      "Verify an AMD SEV-SNP attestation report or an Intel TDX quote: signatures, certificate "
-      "chain to the vendor's pinned root, revocation, TCB (SNP: VCEK binding; TDX: collateral "
-      "and Intel's TCB status), an optional TDX event log, and an appraisal policy.\n"
+      "Verify an AMD SEV-SNP attestation report, an Intel TDX quote or Azure vTPM evidence: "
+      "signatures, certificate chain to the vendor's pinned root, revocation, TCB (SNP: VCEK "
+      "binding; TDX: collateral and Intel's TCB status), an optional event log (TDX CCEL or "
+      "dstack JSON; Azure: the TCG log), Azure's runtime-data binding and vTPM quote, and an "
+      "appraisal policy.\n"
       "Exit status: 0 all checks passed, 1 verification or policy failed, 2 usage or "
       "unreadable input.",
       "verify-report"};
   std::string report_path;
   std::vector<std::string> cert_paths, crl_paths, measurements, collateral_paths, root_paths;
   std::string cert_table_path, cache_dir, product, policy_path, report_data, host_data, at;
-  std::string tee, event_log_path;
+  std::string tee, event_log_path, nonce, format = "text";
+  std::vector<std::string> tpm_quote_paths;
   std::string kds_url = cloister::attestation::snp::kKdsBaseUrl;
   std::string pcs_url = cloister::attestation::tdx::kPcsBaseUrl;
   bool online = false, json = false;
 
   app.add_option("REPORT", report_path,
                  "SEV-SNP report (1184 bytes, optionally followed by the extended-report "
-                 "certificate table) or TDX quote (v4/v5)")
+                 "certificate table), TDX quote (v4/v5), or Azure vTPM evidence (Trustee's "
+                 "az-snp-vtpm/az-tdx-vtpm JSON, or an HCL report)")
       ->required();
-  app.add_option("--tee", tee, "snp or tdx (default: detected from the evidence)")
-      ->check(CLI::IsMember({"snp", "tdx"}));
+  app.add_option("--tee", tee,
+                 "snp, tdx, az-snp-vtpm or az-tdx-vtpm (default: detected from the evidence)")
+      ->check(CLI::IsMember({"snp", "tdx", "az-snp-vtpm", "az-tdx-vtpm"}));
   app.add_option("--collateral", collateral_paths,
                  "TDX collateral: PCS TCB Info / QE Identity JSON, a collateral bundle JSON, PEM "
                  "issuer chains, CRLs (each recognised by content)");
   app.add_option("--event-log", event_log_path,
-                 "TDX CC event log (CCEL log area) to replay into RTMR0-3");
+                 "Event log, recognised by content: TDX CC event log (CCEL log area) or dstack's "
+                 "JSON log, replayed into RTMR0-3; for Azure vTPM evidence the TCG log "
+                 "(binary_bios_measurements), replayed into PCRs");
+  app.add_option("--tpm-quote", tpm_quote_paths,
+                 "Azure, with a bare HCL report: the vTPM quote (Trustee's tpm-quote JSON, or "
+                 "az-cvm-vtpm's bincode), or its TPMS_ATTEST message and signature as two files")
+      ->expected(1, 2);
+  app.add_option("--nonce", nonce,
+                 "Azure: the nonce the vTPM quote must carry (hex; with evidence v2 also the "
+                 "runtime data's user-data)");
   app.add_option("--certs", cert_paths,
                  "Certificate files (DER or PEM, bundles allowed): VCEK/VLEK, ASK/ASVK, ARK");
   app.add_option("--cert-table", cert_table_path,
@@ -83,7 +106,12 @@ int main(int argc, char** argv) {
   app.add_option("--host-data", host_data,
                  "SNP: required HOST_DATA (64 hex digits); overrides the policy's");
   app.add_option("--at", at, "Verification time, RFC 3339 (default: now)");
-  app.add_flag("--json", json, "Print the verdict as JSON");
+  app.add_option("--format", format,
+                 "Output: text, json, junit (JUnit XML), sarif (SARIF 2.1.0) or github (GitHub "
+                 "Actions annotations)")
+      ->check(CLI::IsMember({"text", "json", "junit", "sarif", "github"}))
+      ->capture_default_str();
+  app.add_flag("--json", json, "Print the verdict as JSON (--format json)");
 
   try {
     app.parse(argc, argv);
@@ -118,8 +146,30 @@ int main(int argc, char** argv) {
     if (!policy) return usage_error(policy.error().message());
     request.policy = std::move(policy).value();
   }
-  request.tee = tee.empty() ? cloister::sdk::detect_tee(request.evidence) : tee;
-  const bool is_tdx = *request.tee == "tdx";
+  if (json) {
+    if (format != "text" && format != "json")
+      return usage_error("--json and --format " + format + " contradict each other");
+    format = "json";
+  }
+  if (tee.empty()) {
+    auto detected = cloister::sdk::detect_tee(request.evidence);
+    if (!detected) return usage_error(report_path + ": " + cloister::sdk::kUnrecognisedEvidence);
+    tee = *detected;
+  }
+  request.tee = tee;
+  const bool is_tdx = tee == "tdx" || tee == "az-tdx-vtpm";
+  for (const auto& path : tpm_quote_paths) {
+    auto bytes = cloister::read_file(path, cloister::attestation::azure::kTpmQuoteFileLimit);
+    if (!bytes) return usage_error(bytes.error().message());
+    request.tpm_quote.push_back(std::move(bytes).value());
+  }
+  if (!nonce.empty()) {
+    auto bytes = cloister::from_hex(nonce);
+    if (!bytes || bytes->empty())
+      return usage_error("--nonce: expected hex digits" +
+                         (bytes ? std::string() : ": " + bytes.error().message()));
+    request.nonce = std::move(bytes).value();
+  }
   for (const auto& path : collateral_paths) {
     auto bytes = cloister::read_file(path, cloister::attestation::tdx::kCollateralFileLimit);
     if (!bytes) return usage_error(bytes.error().message());
@@ -189,10 +239,18 @@ int main(int argc, char** argv) {
   auto verdict = verifier.verify(request);
   if (!verdict) return usage_error(verdict.error().message());
 
-  if (json) {
+  cloister::sdk::ReportContext context{report_path, std::nullopt};
+  if (!policy_path.empty()) context.policy = policy_path;
+  if (format == "json") {
     std::cout << verdict->to_json().dump(2) << "\n";
+  } else if (format == "junit") {
+    std::cout << cloister::sdk::to_junit_xml(*verdict, context);
+  } else if (format == "sarif") {
+    std::cout << cloister::sdk::to_sarif(*verdict, context).dump(2) << "\n";
+  } else if (format == "github") {
+    std::cout << cloister::sdk::to_github_annotations(*verdict, context);
   } else {
-    std::cout << "verify-report: " << report_path << (is_tdx ? " (Intel TDX)\n" : " (SEV-SNP)\n")
+    std::cout << "verify-report: " << report_path << " (" << tee_title(verdict->tee) << ")\n"
               << verdict->to_text();
   }
   return verdict->passed() ? 0 : kExitFail;

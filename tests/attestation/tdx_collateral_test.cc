@@ -216,7 +216,8 @@ TEST(TdxCollateral, InputsAreRecognisedByContent) {
                 .message(),
             "b.json: collateral bundle: unknown key 'tcb_infos' (expected tcb_info, "
             "tcb_info_signature, tcb_info_issuer_chain, qe_identity, qe_identity_signature, "
-            "qe_identity_issuer_chain, pck_crl, pck_crl_issuer_chain, root_ca_crl)");
+            "qe_identity_issuer_chain, pck_crl, pck_crl_issuer_chain, root_ca_crl, "
+            "pck_certificate_chain)");
   EXPECT_EQ(add_collateral(as_bytes("{\"pck_crl\":\"zz\"}"), "b.json", c).error().message(),
             "b.json: collateral bundle: pck_crl: hex string has a non-hex character 'z' at "
             "position 0");

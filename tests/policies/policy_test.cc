@@ -34,7 +34,8 @@ TEST(Policy, EmptyPolicyMeansSecureDefaults) {
   // An empty snp section gets the same defaults.
   auto s = parse_policy(R"({"snp": {}})");
   ASSERT_TRUE(s && s->snp);
-  EXPECT_EQ(policy_to_json(*s)["snp"], policy_to_json(Policy{d, std::nullopt})["snp"]);
+  EXPECT_EQ(policy_to_json(*s)["snp"],
+            policy_to_json(Policy{d, std::nullopt, std::nullopt})["snp"]);
 
   EXPECT_FALSE(p->tdx.has_value());
   TdxPolicy t = default_tdx_policy();
@@ -45,7 +46,8 @@ TEST(Policy, EmptyPolicyMeansSecureDefaults) {
   EXPECT_FALSE(t.allow_stale_collateral);
   auto empty_tdx = parse_policy(R"({"tdx": {}})");
   ASSERT_TRUE(empty_tdx && empty_tdx->tdx);
-  EXPECT_EQ(policy_to_json(*empty_tdx)["tdx"], policy_to_json(Policy{std::nullopt, t})["tdx"]);
+  EXPECT_EQ(policy_to_json(*empty_tdx)["tdx"],
+            policy_to_json(Policy{std::nullopt, t, std::nullopt})["tdx"]);
 }
 
 TEST(Policy, ErrorsNameTheJsonPath) {
@@ -122,8 +124,8 @@ TEST(Policy, SchemaAndParserAgreeOnEveryKey) {
       };
   walk(schema, {});
   // top; snp, guest_policy, minimum_tcb + 4 TCBs, platform_info, revocation; tdx,
-  // td_attributes, xfam, collateral
-  EXPECT_EQ(objects, 14);
+  // td_attributes, xfam, collateral; azure, vm_configuration
+  EXPECT_EQ(objects, 16);
 }
 
 TEST(Policy, EveryExampleParsesAndRoundTrips) {

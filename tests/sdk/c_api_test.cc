@@ -58,6 +58,57 @@ TEST(CApi, VerifiesPassFailAndInvalid) {
   cloister_verifier_free(verifier);
 }
 
+TEST(CApi, AzureEvidenceWithItsNonceAndASeparateQuote) {
+  const auto evidence_path = vector_path("azure/snp/evidence-v0.json");
+  if (!evidence_path) GTEST_SKIP() << cloister::testing::vectors_missing_message("azure");
+  cloister_verifier* verifier = nullptr;
+  ASSERT_EQ(cloister_verifier_new(nullptr, &verifier, nullptr), CLOISTER_PASS);
+  Bytes evidence = read_vector(*evidence_path);
+  const std::string challenge = "challenge";
+  cloister_verify_request request{};
+  request.struct_size = sizeof request;
+  request.evidence = {evidence.data(), evidence.size()};
+  request.time = 1767225600;  // 2026-01-01
+  request.nonce = {reinterpret_cast<const std::uint8_t*>(challenge.data()), challenge.size()};
+  {
+    Owned out;
+    EXPECT_EQ(cloister_verify(verifier, &request, &out.p), CLOISTER_PASS) << out.p;
+    EXPECT_EQ(nlohmann::json::parse(out.p)["tee"], "az-snp-vtpm");
+  }
+  {
+    Owned out;
+    request.nonce = {reinterpret_cast<const std::uint8_t*>(challenge.data()), 4};
+    EXPECT_EQ(cloister_verify(verifier, &request, &out.p), CLOISTER_FAIL);
+  }
+  // A bare HCL report with its quote's message and signature: no PCR values travel with them.
+  Bytes hcl = read_vector(*vector_path("azure/snp/legacy/az-hcl-data.bin"));
+  Bytes msg = read_vector(*vector_path("azure/snp/tpm-quote.msg"));
+  Bytes sig = read_vector(*vector_path("azure/snp/tpm-quote.sig"));
+  Bytes vcek = read_vector(*vector_path("azure/snp/legacy/az-vcek.pem"));
+  cloister_bytes parts[] = {{msg.data(), msg.size()}, {sig.data(), sig.size()}};
+  cloister_bytes certs[] = {{vcek.data(), vcek.size()}};
+  request.evidence = {hcl.data(), hcl.size()};
+  request.tpm_quote = parts;
+  request.tpm_quote_count = 2;
+  request.certificates = certs;
+  request.certificate_count = 1;
+  request.nonce = {reinterpret_cast<const std::uint8_t*>(challenge.data()), challenge.size()};
+  {
+    Owned out;
+    EXPECT_EQ(cloister_verify(verifier, &request, &out.p), CLOISTER_FAIL);
+    auto j = nlohmann::json::parse(out.p);
+    for (const auto& c : j["checks"]) {
+      if (c["name"] == "azure.tpm.quote.signature") {
+        EXPECT_EQ(c["status"], "pass");
+      }
+      if (c["name"] == "azure.tpm.pcr_digest") {
+        EXPECT_EQ(c["found"], "no PCR values");
+      }
+    }
+  }
+  cloister_verifier_free(verifier);
+}
+
 TEST(CApi, OptionErrorsAndVersion) {
   cloister_verifier* verifier = nullptr;
   Owned error;

@@ -125,7 +125,7 @@ TEST(SdkTdx, InputsTheTeeDoesNotTakeAreErrors) {
   r = phala_request();
   r.tee = "sgx";
   EXPECT_EQ(Verifier().verify(r).error().message(),
-            "tee: expected \"snp\" or \"tdx\", found \"sgx\"");
+            "tee: expected \"snp\", \"tdx\", \"az-snp-vtpm\" or \"az-tdx-vtpm\", found \"sgx\"");
   // Forcing SNP on a quote gives an SNP verdict that fails its format check.
   r = phala_request();
   r.tee = "snp";
@@ -186,7 +186,7 @@ TEST(CApiTdx, NewFieldsAndOldCallers) {
     request.tee = "sev";
     EXPECT_EQ(cloister_verify(verifier, &request, &out.p), CLOISTER_EINVAL);
     EXPECT_EQ(nlohmann::json::parse(out.p)["error"],
-              "tee: expected \"snp\" or \"tdx\", found \"sev\"");
+              "tee: expected \"snp\", \"tdx\", \"az-snp-vtpm\" or \"az-tdx-vtpm\", found \"sev\"");
   }
   cloister_verifier_free(verifier);
   EXPECT_EQ(CLOISTER_VERIFY_REQUEST_V1_SIZE, offsetof(cloister_verify_request, tee));

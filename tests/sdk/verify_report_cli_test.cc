@@ -136,7 +136,9 @@ TEST(VerifyReportCli, DevicesFifosDirectoriesAndHugeFilesExitTwo) {
 TEST(VerifyReportCli, EachInputOneByteOverItsLimitExitsTwoNamingTheLimit) {
   namespace att = cloister::attestation;
   cloister::testing::HostileFiles files;
-  const std::string report = files.file("report.bin", cloister::Bytes(1184, 0)).string();
+  cloister::Bytes v2_report(1184, 0);
+  v2_report[0] = 2;  // VERSION 2: detected as an SEV-SNP report, so every option is read
+  const std::string report = files.file("report.bin", v2_report).string();
   const struct {
     std::string option;
     cloister::FileLimit limit;

@@ -212,9 +212,16 @@ Status add_certificates(ByteView pem, const std::string& source, TdxCollateral& 
 }
 
 Status add_bundle(const json& doc, const std::string& source, TdxCollateral& out) {
-  static const char* kKeys[] = {"tcb_info",    "tcb_info_signature",    "tcb_info_issuer_chain",
-                                "qe_identity", "qe_identity_signature", "qe_identity_issuer_chain",
-                                "pck_crl",     "pck_crl_issuer_chain",  "root_ca_crl"};
+  static const char* kKeys[] = {"tcb_info",
+                                "tcb_info_signature",
+                                "tcb_info_issuer_chain",
+                                "qe_identity",
+                                "qe_identity_signature",
+                                "qe_identity_issuer_chain",
+                                "pck_crl",
+                                "pck_crl_issuer_chain",
+                                "root_ca_crl",
+                                "pck_certificate_chain"};
   for (const auto& [key, unused] : doc.items()) {
     if (std::find(std::begin(kKeys), std::end(kKeys), key) == std::end(kKeys)) {
       std::string list;
@@ -241,6 +248,12 @@ Status add_bundle(const json& doc, const std::string& source, TdxCollateral& out
     CLOISTER_TRY(std::string pem, bundle.string(key));
     auto added = add_certificates(as_bytes(pem), source + " " + key, out);
     if (!added) return bundle.fail(key, added.error().message());
+  }
+  if (bundle.find("pck_certificate_chain")) {
+    CLOISTER_TRY(std::string pem, bundle.string("pck_certificate_chain"));
+    auto chain = parse_pem_chain(as_bytes(pem), "pck_certificate_chain");
+    if (!chain) return bundle.fail("pck_certificate_chain", chain.error().message());
+    out.pck_chains.push_back({std::move(chain).value(), source + " pck_certificate_chain"});
   }
   for (const char* key : {"pck_crl", "root_ca_crl"}) {
     if (!bundle.find(key)) continue;

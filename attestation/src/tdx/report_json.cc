@@ -104,6 +104,15 @@ json pck_json(const PckChain& chain, const std::optional<PckExtensions>& ext) {
   return out;
 }
 
+json replayed_json(const RtmrReplay& replay) {
+  json replayed = json::object();
+  for (std::size_t i = 0; i < 4; ++i) {
+    replayed["rtmr" + std::to_string(i)] = {{"value", to_hex(replay.rtmr[i])},
+                                            {"events", replay.events[i]}};
+  }
+  return replayed;
+}
+
 json event_log_json(const CcEventLog& log, const RtmrReplay& replay) {
   json events = json::array();
   for (std::size_t i = 0; i < log.events.size(); ++i) {
@@ -124,12 +133,8 @@ json event_log_json(const CcEventLog& log, const RtmrReplay& replay) {
   json algorithms = json::array();
   for (const auto& a : log.spec_id.algorithms)
     algorithms.push_back({{"id", hex_number(a.id)}, {"digest_size", a.digest_size}});
-  json replayed = json::object();
-  for (std::size_t i = 0; i < 4; ++i) {
-    replayed["rtmr" + std::to_string(i)] = {{"value", to_hex(replay.rtmr[i])},
-                                            {"events", replay.events[i]}};
-  }
-  return {{"spec_id",
+  return {{"format", "ccel"},
+          {"spec_id",
            {{"spec_version", std::to_string(log.spec_id.spec_version_major) + "." +
                                  std::to_string(log.spec_id.spec_version_minor)},
             {"errata", log.spec_id.spec_errata},
@@ -137,7 +142,35 @@ json event_log_json(const CcEventLog& log, const RtmrReplay& replay) {
             {"algorithms", algorithms}}},
           {"bytes_used", log.bytes_used},
           {"events", events},
-          {"replayed", replayed}};
+          {"replayed", replayed_json(replay)}};
+}
+
+json dstack_event_log_json(const DstackEventLog& log, const RtmrReplay& replay) {
+  json events = json::array();
+  json runtime_events = json::array();
+  for (std::size_t i = 0; i < log.events.size(); ++i) {
+    const DstackEvent& e = log.events[i];
+    json event = {{"index", i},
+                  {"imr", e.imr},
+                  {"type", event_type_name(e.event_type)},
+                  {"type_value", hex_number(e.event_type)},
+                  {"name", e.name},
+                  {"digest", to_hex(e.digest)},
+                  {"digest_source", e.runtime() ? "recomputed" : "logged"},
+                  {"payload_size", e.payload.size()}};
+    if (e.payload.size() <= 256) event["payload"] = to_hex(e.payload);
+    events.push_back(std::move(event));
+    if (e.runtime()) {
+      runtime_events.push_back({{"imr", e.imr},
+                                {"name", e.name},
+                                {"payload", to_hex(e.payload)},
+                                {"digest", to_hex(e.digest)}});
+    }
+  }
+  return {{"format", "dstack"},
+          {"events", events},
+          {"runtime_events", runtime_events},
+          {"replayed", replayed_json(replay)}};
 }
 
 }  // namespace
@@ -220,6 +253,8 @@ json tdx_report_to_json(const TdxVerification& v) {
   }
   if (v.tcb_info_url) out["tcb_info_url"] = *v.tcb_info_url;
   if (v.event_log && v.replay) out["event_log"] = event_log_json(*v.event_log, *v.replay);
+  if (v.dstack_event_log && v.replay)
+    out["event_log"] = dstack_event_log_json(*v.dstack_event_log, *v.replay);
   return out;
 }
 

@@ -228,9 +228,104 @@ void check_qe_identity_match(const QeReport& r, const QeIdentity& id, Checks& ch
   }
 }
 
+// "tdx.collateral.pck_chain": a PCK chain the collateral carries (dcap-qvl's
+// pck_certificate_chain) is the quote's own, certificate by certificate.
+void check_collateral_pck_chains(const TdxQuote& q, const TdxCollateral& c, Checks& checks) {
+  if (c.pck_chains.empty()) return;
+  const std::string expected = "the quote's embedded PCK chain, certificate by certificate";
+  auto embedded = parse_pem_chain(q.pck_cert_data);
+  for (const auto& chain : c.pck_chains) {
+    std::vector<std::string> found;
+    for (const auto& cert : chain.value) found.push_back(cert.subject_cn());
+    const std::string found_text = std::to_string(chain.value.size()) + " certificates (" +
+                                   join(found, ", ") + ") from " + chain.source;
+    if (!embedded) {
+      checks.fail("tdx.collateral.pck_chain", expected, found_text,
+                  "the quote's own chain does not parse: " + embedded.error().message());
+      continue;
+    }
+    bool equal = embedded->size() == chain.value.size();
+    for (std::size_t i = 0; equal && i < embedded->size(); ++i)
+      equal = (*embedded)[i].der() == chain.value[i].der();
+    if (equal) {
+      checks.pass("tdx.collateral.pck_chain", expected, found_text);
+    } else {
+      checks.fail("tdx.collateral.pck_chain", expected, found_text,
+                  "the collateral's PCK chain is not the quote's (collateral fetched for another "
+                  "platform or altered)");
+    }
+  }
+}
+
+// "tdx.eventlog.rtmr0".."rtmr3": the replayed log reproduces the quote's RTMRs (RTMR3 with no
+// events but a value was extended at run time: skipped, not failed).
+void check_replay(const TdxQuote& q, const RtmrReplay& replay, Checks& checks) {
+  for (std::size_t i = 0; i < 4; ++i) {
+    const std::string name = "tdx.eventlog.rtmr" + std::to_string(i);
+    const std::string replayed = to_hex(replay.rtmr[i]);
+    const std::string quoted = to_hex(q.td_report.rtmr[i]);
+    const std::string found =
+        "replayed " + std::to_string(replay.events[i]) + " events: " + replayed;
+    if (replayed == quoted) {
+      checks.pass(name, "RTMR" + std::to_string(i) + " " + quoted, found);
+    } else if (i == 3 && replay.events[i] == 0) {
+      checks.skip(name, "RTMR3 is " + quoted +
+                            " but the log has no RTMR3 events: it was extended at run time "
+                            "without CCEL entries; pin it with the policy's rtmr3");
+    } else {
+      checks.fail(name, "RTMR" + std::to_string(i) + " " + quoted, found,
+                  "replaying the event log does not reproduce the quote's RTMR" +
+                      std::to_string(i) + " (the log is incomplete or altered)");
+    }
+  }
+}
+
+// "tdx.eventlog.*" for dstack's JSON log: it parses, the runtime events' logged digests (where
+// present) equal their recomputation, and it replays to the quote's RTMRs.
+void check_dstack_event_log(const TdxQuote& q, const Bytes& event_log, TdxVerification& out) {
+  Checks& checks = out.checks;
+  auto log = parse_dstack_event_log(event_log);
+  const std::string expected = "a dstack JSON event log (imr 0..3, hex digests and payloads)";
+  if (!log) {
+    checks.fail("tdx.eventlog.format", expected, std::to_string(event_log.size()) + " bytes",
+                log.error().message());
+    return;
+  }
+  std::size_t runtime = 0;
+  std::vector<std::string> mismatches;
+  for (std::size_t i = 0; i < log->events.size(); ++i) {
+    const DstackEvent& e = log->events[i];
+    runtime += e.runtime();
+    if (e.digest_field_mismatch())
+      mismatches.push_back("event " + std::to_string(i) + " (" + e.name + ")");
+  }
+  checks.pass("tdx.eventlog.format", expected,
+              std::to_string(log->events.size()) + " events, " + std::to_string(runtime) +
+                  " dstack runtime events");
+  const std::string digests_expected =
+      "each runtime event's digest is SHA-384(0x08000001 LE || ':' || name || ':' || payload)";
+  if (mismatches.empty()) {
+    checks.pass("tdx.eventlog.digests", digests_expected,
+                std::to_string(runtime) + " runtime event digests recomputed from their payloads",
+                "boot events' digests are replayed as logged");
+  } else {
+    checks.fail("tdx.eventlog.digests", digests_expected,
+                std::to_string(mismatches.size()) + " mismatches",
+                "the logged digest is not the recomputed one: " + join(mismatches, ", "));
+  }
+  const RtmrReplay replay = replay_dstack_rtmrs(*log);
+  check_replay(q, replay, checks);
+  out.dstack_event_log = std::move(log).value();
+  out.replay = replay;
+}
+
 // "tdx.eventlog.*": the log parses, its digests match their data, and it replays to the quote's
-// RTMRs (RTMR3 with no events but a value was extended at run time: skipped, not failed).
+// RTMRs.
 void check_event_log(const TdxQuote& q, const Bytes& event_log, TdxVerification& out) {
+  if (looks_like_dstack_event_log(event_log)) {
+    check_dstack_event_log(q, event_log, out);
+    return;
+  }
   Checks& checks = out.checks;
   auto log = parse_cc_event_log(event_log);
   const std::string expected = "a TCG2 crypto-agile CC event log with SHA-384 digests";
@@ -263,24 +358,7 @@ void check_event_log(const TdxQuote& q, const Bytes& event_log, TdxVerification&
                 "the logged data does not hash to the logged digest: " + join(mismatches, ", "));
   }
   RtmrReplay replay = replay_rtmrs(*log);
-  for (std::size_t i = 0; i < 4; ++i) {
-    const std::string name = "tdx.eventlog.rtmr" + std::to_string(i);
-    const std::string replayed = to_hex(replay.rtmr[i]);
-    const std::string quoted = to_hex(q.td_report.rtmr[i]);
-    const std::string found =
-        "replayed " + std::to_string(replay.events[i]) + " events: " + replayed;
-    if (replayed == quoted) {
-      checks.pass(name, "RTMR" + std::to_string(i) + " " + quoted, found);
-    } else if (i == 3 && replay.events[i] == 0) {
-      checks.skip(name, "RTMR3 is " + quoted +
-                            " but the log has no RTMR3 events: it was extended at run time "
-                            "without CCEL entries; pin it with the policy's rtmr3");
-    } else {
-      checks.fail(name, "RTMR" + std::to_string(i) + " " + quoted, found,
-                  "replaying the event log does not reproduce the quote's RTMR" +
-                      std::to_string(i) + " (the log is incomplete or altered)");
-    }
-  }
+  check_replay(q, replay, checks);
   out.event_log = std::move(log).value();
   out.replay = replay;
 }
@@ -489,6 +567,8 @@ TdxVerification TdxVerifier::verify(const TdxEvidence& evidence,
                   std::to_string(errors.size()) + " failed", join(errors, "; "));
     }
   }
+  check_collateral_pck_chains(q, supplied, checks);
+
   // Supplied items first, then cached or fetched ones.
   TdxCollateral all = supplied;
   for (auto& x : fetched.tcb_infos) all.tcb_infos.push_back(std::move(x));

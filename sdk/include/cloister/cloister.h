@@ -31,7 +31,8 @@ typedef struct {
    * compatibly. A request of CLOISTER_VERIFY_REQUEST_V1_SIZE (a caller built against 0.1,
    * which knew the fields up to `time`) is accepted; the newer fields then read as unset. */
   size_t struct_size;
-  /* SEV-SNP report (1184 bytes), optionally followed by its certificate table; or a TDX quote. */
+  /* SEV-SNP report (1184 bytes), optionally followed by its certificate table; a TDX quote; or
+   * Azure vTPM evidence (Trustee's az-snp-vtpm / az-tdx-vtpm JSON, or an HCL report). */
   cloister_bytes evidence;
   /* Certificate files (DER or PEM bundles), any roles. For TDX: issuer chains. */
   const cloister_bytes* certificates;
@@ -49,14 +50,22 @@ typedef struct {
   /* Verification time, seconds since the Unix epoch; 0: now. */
   int64_t time;
   /* ---- Added after 0.1 (TDX); read only when struct_size covers them. ---- */
-  /* "snp" or "tdx"; NULL: detected from the evidence. */
+  /* "snp", "tdx", "az-snp-vtpm" or "az-tdx-vtpm"; NULL: detected from the evidence. */
   const char* tee;
   /* TDX collateral files: PCS TCB Info / QE Identity responses, collateral bundles, PEM issuer
    * chains, CRLs; each recognised by content. */
   const cloister_bytes* collateral;
   size_t collateral_count;
-  /* TDX: the CC event log to replay into RTMR0-3 ({NULL, 0}: none). */
+  /* TDX: the CC event log or dstack's JSON log to replay into RTMR0-3; Azure: the TCG event log
+   * to replay into PCRs ({NULL, 0}: none). */
   cloister_bytes event_log;
+  /* ---- Added with Azure vTPM evidence; read only when struct_size covers them. ---- */
+  /* Azure, with a bare HCL report: the vTPM quote in one part (JSON or bincode) or two
+   * (TPMS_ATTEST and signature). */
+  const cloister_bytes* tpm_quote;
+  size_t tpm_quote_count;
+  /* Azure: the nonce the vTPM quote must carry ({NULL, 0}: not checked). */
+  cloister_bytes nonce;
 } cloister_verify_request;
 
 /* The size of the request as 0.1 defined it (fields up to and including `time`). */
@@ -71,9 +80,9 @@ int cloister_verifier_new(const char* options_json, cloister_verifier** out, cha
 void cloister_verifier_free(cloister_verifier* verifier);
 
 /* Verifies. On CLOISTER_PASS or CLOISTER_FAIL, *verdict_json receives
- *   {"verdict": "pass"|"fail", "tee": "snp"|"tdx", "simulated": bool,
- *    "trust_anchor": {"subject", "fingerprint", "simulated"} or null, "checks": [...],
- *    "report": {...}};
+ *   {"verdict": "pass"|"fail", "tee": "snp"|"tdx"|"az-snp-vtpm"|"az-tdx-vtpm",
+ *    "simulated": bool, "trust_anchor": {"subject", "fingerprint", "simulated"} or null,
+ *    "checks": [...], "report": {...}} (plus "azure": {...} for Azure vTPM evidence);
  * on CLOISTER_EINVAL it receives {"error": "..."}. */
 int cloister_verify(const cloister_verifier* verifier, const cloister_verify_request* request,
                     char** verdict_json);

@@ -24,6 +24,9 @@ class PublicKey {
   static Result<PublicKey> from_spki_der(ByteView der);
   // An uncompressed P-256/P-384 point given as raw x||y (big-endian coordinates, no 0x04).
   static Result<PublicKey> from_ec_point(int curve_nid, ByteView xy);
+  // An RSA key from its modulus and public exponent (big-endian magnitudes, as a JWK's "n" and
+  // "e" carry them). Refuses moduli under 2048 or over 16384 bits and even exponents.
+  static Result<PublicKey> from_rsa(ByteView modulus, ByteView exponent);
 
   Bytes spki_der() const;
   // The raw x||y of an EC key's point (the inverse of from_ec_point()); empty for other keys.
@@ -37,6 +40,8 @@ class PublicKey {
 
   // ECDSA over `message` hashed with `hash`; `der_signature` is SEQUENCE{r, s}.
   Status verify_ecdsa(HashAlgorithm hash, ByteView message, ByteView der_signature) const;
+  // RSASSA-PKCS1-v1_5 over `message` hashed with `hash` (RFC 8017 §8.2).
+  Status verify_rsa_pkcs1(HashAlgorithm hash, ByteView message, ByteView signature) const;
 
   EVP_PKEY* native() const { return key_.get(); }
 

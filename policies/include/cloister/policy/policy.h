@@ -11,6 +11,7 @@
 #include <array>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
@@ -127,6 +128,23 @@ struct TdxPolicy {
   std::optional<std::vector<std::string>> accepted_advisory_ids;  // unset: any
   std::optional<std::uint32_t> maximum_collateral_age_days;
   bool allow_stale_collateral = false;
+  // dstack runtime (application) events, by name ("compose-hash", "instance-id", …): each named
+  // event must be in the replayed event log, every occurrence with a payload in the allowlist.
+  std::map<std::string, std::vector<Bytes>> runtime_events;
+};
+
+// What Azure vTPM evidence adds (the hardware report inside it is appraised by the snp or tdx
+// section). Unset fields are not constrained.
+struct AzurePolicy {
+  // Allowlists of SHA-256 PCR values (32 bytes each) by PCR index 0..23.
+  std::map<unsigned, std::vector<Bytes>> pcrs;
+  // The runtime data's vm-configuration flags, each required to have this value.
+  std::optional<bool> console_enabled;
+  std::optional<bool> secure_boot;
+  std::optional<bool> tpm_enabled;
+  std::optional<bool> tpm_persisted;
+  std::vector<std::string> vm_unique_ids;  // allowlist; empty: any
+  std::optional<Bytes> user_data;          // 64, exact
 };
 
 struct Policy {
@@ -134,6 +152,8 @@ struct Policy {
   std::optional<SnpPolicy> snp;
   // The TDX section; a policy without one still gets default_tdx_policy() for TDX evidence.
   std::optional<TdxPolicy> tdx;
+  // The Azure section, for Azure vTPM evidence only (it constrains nothing else).
+  std::optional<AzurePolicy> azure;
 };
 
 // The rules that apply when a policy says nothing.

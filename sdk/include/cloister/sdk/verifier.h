@@ -32,8 +32,11 @@ struct VerifyRequest {
   // SEV-SNP: the 1184-byte report, optionally followed by the extended-report certificate table
   // (the layout go-sev-guest's tools read with -inform bin).
   // TDX: the quote (v4 or v5); bytes after its signature data are ignored.
+  // Azure vTPM evidence: Trustee's az-snp-vtpm / az-tdx-vtpm evidence JSON (v0, v1, v2), or a
+  // bare HCL report (with the vTPM quote in `tpm_quote`).
   Bytes evidence;
-  // "snp" or "tdx"; unset: detected from the evidence (detect_tee()).
+  // "snp", "tdx", "az-snp-vtpm" or "az-tdx-vtpm"; unset: detected from the evidence
+  // (detect_tee()).
   std::optional<std::string> tee;
   // Certificate files' contents: DER, or PEM with one or more certificates. Any roles. For TDX
   // they join the collateral (issuer chains).
@@ -46,8 +49,16 @@ struct VerifyRequest {
   // Identity responses, a collateral bundle JSON, PEM issuer chains, CRLs (see
   // attestation::tdx::add_collateral()).
   std::vector<Bytes> collateral;
-  // TDX only: the CC event log (CCEL log area) to replay into RTMR0-3.
+  // TDX: the CC event log (CCEL log area) or dstack's JSON event log, to replay into RTMR0-3.
+  // Azure vTPM evidence: the TCG event log (binary_bios_measurements), to replay into PCRs.
   std::optional<Bytes> event_log;
+  // Azure vTPM evidence whose container has no vTPM quote (a bare HCL report): the quote as one
+  // part (Trustee's JSON or az-cvm-vtpm's bincode) or two (TPMS_ATTEST and signature), see
+  // attestation::azure::parse_vtpm_quote().
+  std::vector<Bytes> tpm_quote;
+  // Azure vTPM evidence: the nonce the vTPM quote must carry (its extraData; with Trustee's v2
+  // evidence also the runtime data's user-data). Unset: freshness is not checked.
+  std::optional<Bytes> nonce;
   policy::Policy policy;
   // Verification time for certificate, CRL and collateral validity; unset: now.
   std::optional<UnixTime> time;
@@ -55,8 +66,14 @@ struct VerifyRequest {
   std::optional<std::string> product;
 };
 
-// "tdx" when the bytes start like a TDX quote, else "snp".
-std::string detect_tee(ByteView evidence);
+// What the evidence is, by content: "tdx" (a TDX quote), "az-snp-vtpm" / "az-tdx-vtpm" (Azure
+// vTPM evidence, by the HCL report's report type), "snp" (a report whose version field is 2..5,
+// however short), or nullopt for anything else.
+std::optional<std::string> detect_tee(ByteView evidence);
+
+// The message for evidence detect_tee() does not recognise.
+inline constexpr const char* kUnrecognisedEvidence =
+    "not a SEV-SNP report, TDX quote or Azure vTPM evidence";
 
 struct VerifierOptions {
   // Certificates, CRLs and collateral are looked up here, and what is fetched is stored here
@@ -90,16 +107,21 @@ struct TrustAnchor {
 };
 
 struct Verdict {
-  std::string tee;  // "snp" or "tdx"
+  std::string tee;  // "snp", "tdx", "az-snp-vtpm" or "az-tdx-vtpm"
   attestation::Checks checks;
-  nlohmann::json report;  // every field (hex strings); null when the evidence is not a report
+  // Every field of the hardware report (hex strings); null when the evidence is not a report.
+  nlohmann::json report;
+  // Azure vTPM evidence: the HCL report, runtime data (VM configuration, user data, keys), the
+  // vTPM quote, the PCR values and a replayed event log; null otherwise.
+  nlohmann::json azure;
   // Set when the chain's root check passed.
   std::optional<TrustAnchor> trust_anchor;
 
   bool passed() const { return checks.passed(); }
   // {"verdict": "pass"|"fail", "tee", "simulated": bool,
   //  "trust_anchor": {"subject","fingerprint","simulated"} or null,
-  //  "checks": [{"name","status","expected","found","detail"}], "report": {...}}
+  //  "checks": [{"name","status","expected","found","detail"}], "report": {...}}, plus
+  //  "azure": {...} for Azure vTPM evidence.
   nlohmann::json to_json() const;
   // One line per check, then the verdict.
   std::string to_text() const;
@@ -113,11 +135,12 @@ class Verifier {
   Verifier(Verifier&&) noexcept;
   Verifier& operator=(Verifier&&) noexcept;
 
-  // A verdict for any evidence bytes up to kEvidenceFileLimit. Fails (no verdict) only when an
-  // input the caller supplied is unusable: evidence beyond that limit, a certificate, CRL or
-  // collateral file that does not parse, an unknown product name or TEE, an input the evidence's
-  // TEE does not take (a certificate table or product for a TDX quote, collateral or an event log
-  // for an SNP report).
+  // A verdict for evidence up to kEvidenceFileLimit. Fails (no verdict) only when an input the
+  // caller supplied is unusable: evidence beyond that limit, evidence detect_tee() does not
+  // recognise (kUnrecognisedEvidence) when no TEE is named, a certificate, CRL or collateral file
+  // that does not parse, an unknown product name or TEE, an input the evidence's TEE does not
+  // take (a certificate table or product for a TDX quote, collateral or an event log for an SNP
+  // report, a vTPM quote or nonce for anything but Azure vTPM evidence).
   Result<Verdict> verify(const VerifyRequest& request) const;
 
  private:

@@ -146,9 +146,13 @@ struct TdxCollateral {
   std::vector<Sourced<SignedQeIdentity>> qe_identities;
   std::vector<Sourced<Certificate>> certificates;
   std::vector<Sourced<Crl>> crls;
+  // PCK certificate chains a collateral bundle carries ("pck_certificate_chain"): a copy of the
+  // quote's own chain, checked to be equal to it ("tdx.collateral.pck_chain").
+  std::vector<Sourced<std::vector<Certificate>>> pck_chains;
 
   bool empty() const {
-    return tcb_infos.empty() && qe_identities.empty() && certificates.empty() && crls.empty();
+    return tcb_infos.empty() && qe_identities.empty() && certificates.empty() && crls.empty() &&
+           pck_chains.empty();
   }
 };
 
@@ -162,8 +166,9 @@ inline constexpr FileLimit kCollateralFileLimit{
 // Adds one collateral input, recognised by content: a PCS TCB Info or QE Identity response
 // (JSON), a collateral bundle (JSON with the keys tcb_info, tcb_info_signature,
 // tcb_info_issuer_chain, qe_identity, qe_identity_signature, qe_identity_issuer_chain, pck_crl,
-// pck_crl_issuer_chain, root_ca_crl: CRLs as hex DER, chains as PEM, signed structures as the
-// verbatim JSON string — the shape Phala's dcap-qvl and shared/vectors/tdx/phala use), PEM
+// pck_crl_issuer_chain, root_ca_crl, and optionally pck_certificate_chain: CRLs as hex DER,
+// chains as PEM, signed structures as the verbatim JSON string — the shape Phala's dcap-qvl and
+// shared/vectors/tdx/phala use), PEM
 // certificates (issuer chains), or a CRL (DER or PEM). `source` names the input in the
 // collateral's Sourced entries and in errors. Inputs larger than kCollateralFileLimit are refused
 // before they are parsed.

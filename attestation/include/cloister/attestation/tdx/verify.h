@@ -10,9 +10,11 @@
 //   tdx.pck.chain.root, tdx.pck.chain, tdx.pck.extensions, tdx.pck.chain.validity,
 //   tdx.qe_report.signature, tdx.qe_report.binding, tdx.signature,
 //   tdx.crl.root, tdx.crl.pck, tdx.revocation,
+//   tdx.collateral.pck_chain (when the collateral carries a PCK chain),
 //   tdx.collateral.signing_cert, tdx.collateral.tcb_info, tdx.collateral.qe_identity,
 //   tdx.tcb_info.match, tdx.module.identity, tdx.qe_identity.match, tdx.tcb.status,
-//   and with an event log: tdx.eventlog.format, tdx.eventlog.digests, tdx.eventlog.rtmr0..3.
+//   and with an event log (the binary CCEL, or dstack's JSON log, told apart by content):
+//   tdx.eventlog.format, tdx.eventlog.digests, tdx.eventlog.rtmr0..3.
 #pragma once
 
 #include <map>
@@ -23,6 +25,7 @@
 #include <vector>
 
 #include "cloister/attestation/tdx/collateral.h"
+#include "cloister/attestation/tdx/dstack_event_log.h"
 #include "cloister/attestation/tdx/event_log.h"
 #include "cloister/attestation/tdx/pck.h"
 #include "cloister/attestation/tdx/pcs.h"
@@ -33,9 +36,10 @@
 namespace cloister::attestation::tdx {
 
 struct TdxEvidence {
-  Bytes quote;                     // the quote; bytes after its signature data are ignored
-  TdxCollateral collateral;        // supplied collateral (may be empty)
-  std::optional<Bytes> event_log;  // the CCEL log area, when the tenant has it
+  Bytes quote;               // the quote; bytes after its signature data are ignored
+  TdxCollateral collateral;  // supplied collateral (may be empty)
+  // The CCEL log area, or dstack's JSON event log, when the tenant has it.
+  std::optional<Bytes> event_log;
 };
 
 struct TdxVerifyOptions {
@@ -54,7 +58,8 @@ struct TdxVerification {
   std::optional<TcbEvaluation> tcb;
   std::optional<std::string> tcb_info_url;  // where PCS serves this platform's TCB Info
   std::optional<CcEventLog> event_log;
-  std::optional<RtmrReplay> replay;
+  std::optional<DstackEventLog> dstack_event_log;
+  std::optional<RtmrReplay> replay;  // of whichever log was given
   Checks checks;
 };
 

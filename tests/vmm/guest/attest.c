@@ -108,6 +108,9 @@ static void print_frame(const struct evidence_frame* f) {
 
 int attest_serve(enum attest_tee tee, uint64_t vsock_base, uint32_t port) {
   const char* tee_name = tee == ATTEST_SNP ? "snp" : "tdx";
+  uint64_t cid;
+  const char* io = vsock_listen(vsock_base, port, &cid);
+  if (io) return failed(io);
   print("attest: ");
   print(tee_name);
   print(", listening on vsock port ");
@@ -115,8 +118,7 @@ int attest_serve(enum attest_tee tee, uint64_t vsock_base, uint32_t port) {
   print("\n");
   flush();
   static uint8_t report_data[CLOISTER_EVIDENCE_REPORT_DATA_SIZE];
-  uint64_t cid;
-  const char* io = vsock_accept(vsock_base, port, 0, &cid);
+  io = vsock_accept(0);
   if (!io) io = vsock_read_exact(report_data, sizeof report_data);
   if (io) return failed(io);
 

@@ -339,12 +339,15 @@ static void probe_virtio(enum attest_tee attest) {
       const uint64_t listen = cmdline_number("vsock_listen=", 0);
       const uint64_t echo = cmdline_number("vsock_echo=", 0);
       if (echo) {
-        print("virtio-vsock: echoing on port ");
-        print_dec(echo);
-        print("\n");
-        flush();
         uint64_t echoed = 0;
-        error = virtio_vsock_echo_stream(base, (uint32_t)echo, &echoed, &cid);
+        error = vsock_listen(base, (uint32_t)echo, &cid);
+        if (!error) {
+          print("virtio-vsock: echoing on port ");
+          print_dec(echo);
+          print("\n");
+          flush();
+          error = virtio_vsock_echo_stream(&echoed);
+        }
         print("virtio-vsock: cid ");
         print_dec(cid);
         print(", echoed ");
@@ -353,11 +356,14 @@ static void probe_virtio(enum attest_tee attest) {
         print(error ? error : "the host closed the connection");
         print("\n");
       } else if (listen) {
-        print("virtio-vsock: listening on port ");
-        print_dec(listen);
-        print("\n");
-        flush();
-        error = virtio_vsock_serve(base, (uint32_t)listen, text, sizeof text, &cid);
+        error = vsock_listen(base, (uint32_t)listen, &cid);
+        if (!error) {
+          print("virtio-vsock: listening on port ");
+          print_dec(listen);
+          print("\n");
+          flush();
+          error = virtio_vsock_serve(text, sizeof text);
+        }
         print("virtio-vsock: cid ");
         print_dec(cid);
         print(error ? ": " : ", the host said '");

@@ -320,9 +320,14 @@ static const char* vsock_take(void* out, uint32_t cap, uint32_t* len) {
   return NULL;
 }
 
-const char* vsock_accept(uint64_t base, uint32_t port, uint32_t spins, uint64_t* cid) {
+const char* vsock_listen(uint64_t base, uint32_t port, uint64_t* cid) {
   const char* error = vsock_init(base, port, cid);
-  conn.listening = 1;
+  conn.listening = !error;
+  return error;
+}
+
+const char* vsock_accept(uint32_t spins) {
+  const char* error = NULL;
   while (!error && !conn.connected) error = vsock_poll(spins);
   return error;
 }
@@ -395,9 +400,8 @@ const char* virtio_vsock_echo(uint64_t base, uint32_t port, const char* message,
   return vsock_send(VSOCK_OP_SHUTDOWN, VSOCK_SHUTDOWN_BOTH, NULL, 0);
 }
 
-const char* virtio_vsock_serve(uint64_t base, uint32_t port, char* received, uint32_t cap,
-                               uint64_t* cid) {
-  const char* error = vsock_accept(base, port, WAIT_SPINS, cid);
+const char* virtio_vsock_serve(char* received, uint32_t cap) {
+  const char* error = vsock_accept(WAIT_SPINS);
   uint32_t len;
   if (!error) error = vsock_wait_data();
   if (error) return error;
@@ -415,10 +419,9 @@ const char* virtio_vsock_serve(uint64_t base, uint32_t port, char* received, uin
   return vsock_send(VSOCK_OP_RST, 0, NULL, 0); /* the host closed: SHUTDOWN, answered with RST */
 }
 
-const char* virtio_vsock_echo_stream(uint64_t base, uint32_t port, uint64_t* echoed,
-                                     uint64_t* cid) {
+const char* virtio_vsock_echo_stream(uint64_t* echoed) {
   static uint8_t chunk[TX_MAX_PAYLOAD];
-  const char* error = vsock_accept(base, port, 0, cid);
+  const char* error = vsock_accept(0);
   *echoed = 0;
   while (!error) {
     if ((error = vsock_wait_data_for(0))) break;

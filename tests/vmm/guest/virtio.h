@@ -39,27 +39,31 @@ const char* virtio_blk_read_sector0(uint64_t base, uint8_t* out);
 const char* virtio_vsock_echo(uint64_t base, uint32_t port, const char* message, char* reply,
                               uint32_t cap, uint64_t* cid);
 
-/* Accepts one host-initiated connection to guest port `port` on the virtio-vsock device at
- * `base`, copies what the host sends first into `received` (NUL-terminated), answers
- * "echo: <it>", and waits for the host to close. Returns NULL or what went wrong. */
-const char* virtio_vsock_serve(uint64_t base, uint32_t port, char* received, uint32_t cap,
-                               uint64_t* cid);
+/* After vsock_listen: accepts one host-initiated connection, copies what the host sends first
+ * into `received` (NUL-terminated), answers "echo: <it>", and waits for the host to close.
+ * Returns NULL or what went wrong. */
+const char* virtio_vsock_serve(char* received, uint32_t cap);
 
-/* Accepts one host-initiated connection to guest port `port` on the virtio-vsock device at
- * `base` and sends back every byte it receives, waiting for as long as the host's window stays
- * full, until the host closes the connection (NULL) or resets it ("the host reset the
- * connection"). Stores the bytes echoed in *echoed. */
-const char* virtio_vsock_echo_stream(uint64_t base, uint32_t port, uint64_t* echoed, uint64_t* cid);
+/* After vsock_listen: accepts one host-initiated connection and sends back every byte it
+ * receives, waiting for as long as the host's window stays full, until the host closes the
+ * connection (NULL) or resets it ("the host reset the connection"). Stores the bytes echoed in
+ * *echoed. */
+const char* virtio_vsock_echo_stream(uint64_t* echoed);
 
 /* One vsock stream at a time, accepted from the host. Credit-based flow control both ways
  * (virtio 1.2 §5.10.6.3): the guest buffers up to 4 KiB it has not read yet and tells the host
  * when half of that is free again; it sends at most what the host's window allows, in packets of
  * up to 4 KiB. Every function returns NULL or what went wrong. */
 
-/* Initializes the virtio-vsock device at `base` and waits for a host connection to guest port
- * `port`, polling the rx queue at most `spins` times per packet (0: waits for as long as it
- * takes). Requests to other ports are refused. */
-const char* vsock_accept(uint64_t base, uint32_t port, uint32_t spins, uint64_t* cid);
+/* Initializes the virtio-vsock device at `base` and listens on guest port `port`: a host
+ * connection request that arrives from now on waits for vsock_accept, requests to other ports
+ * are refused. Announce "listening" to the host only after this returns: the device reset it
+ * does drops connections the host opened before. */
+const char* vsock_listen(uint64_t base, uint32_t port, uint64_t* cid);
+
+/* Waits for a host connection to the port vsock_listen opened, polling the rx queue at most
+ * `spins` times per packet (0: waits for as long as it takes). */
+const char* vsock_accept(uint32_t spins);
 
 /* Reads exactly `len` bytes of the stream. */
 const char* vsock_read_exact(void* buf, uint32_t len);

@@ -1,0 +1,26 @@
+// The project's one base64 codec (RFC 4648): the standard alphabet with padding (§4) and the
+// URL-safe alphabet without padding (§5, as JOSE uses it, RFC 7515 §2).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "cloister/common/bytes.h"
+
+namespace cloister {
+
+// Standard alphabet, '=' padding to a multiple of 4 characters.
+std::string to_base64(ByteView bytes);
+
+// URL-safe alphabet ('-', '_'), no padding.
+std::string to_base64url(ByteView bytes);
+
+// Strict decoding of to_base64() output: the standard alphabet, the padding present and
+// correct, no whitespace, and the unused low bits of the last character zero (so every byte
+// string has exactly one accepted text). Errors name the position and the character.
+Result<Bytes> from_base64(std::string_view text);
+
+// Strict decoding of to_base64url() output: the URL-safe alphabet, no padding, unused bits zero.
+Result<Bytes> from_base64url(std::string_view text);
+
+}  // namespace cloister

@@ -10,13 +10,14 @@
 #include "cloister/common/base64.h"
 #include "cloister/common/sha.h"
 #include "cloister/service/jcs.h"
+#include "ear_cbor.h"
 #include "json_input.h"
 #include "openssl_util.h"
 
 namespace cloister::service::ear {
 namespace {
 
-using namespace detail;
+using namespace cloister::service::detail;
 
 constexpr std::string_view kAlg = "ES384";
 constexpr std::size_t kScalarSize = 48;
@@ -212,6 +213,76 @@ nlohmann::json ec_jwk(const Bytes& x, const Bytes& y) {
   return {{"kty", "EC"}, {"crv", "P-384"}, {"x", to_base64url(x)}, {"y", to_base64url(y)}};
 }
 
+// ES384 over `message`, as the 96-byte r‖s JOSE and COSE both use.
+Result<Bytes> es384_sign(EVP_PKEY* key, ByteView message) {
+  MdCtxPtr ctx(EVP_MD_CTX_new());
+  std::size_t size = 0;
+  if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha384(), nullptr, key) != 1 ||
+      EVP_DigestSign(ctx.get(), nullptr, &size, message.data(), message.size()) != 1) {
+    return openssl_error("ES384 signing");
+  }
+  Bytes der(size);
+  if (EVP_DigestSign(ctx.get(), der.data(), &size, message.data(), message.size()) != 1) {
+    return openssl_error("ES384 signing");
+  }
+  der.resize(size);
+  return der_to_raw(der);
+}
+
+// The P-384 key `kid` names in a JWKS.
+Result<PkeyPtr> jwks_key(const nlohmann::json& set, const std::string& kid,
+                         std::string_view where) {
+  const nlohmann::json* jwk = nullptr;
+  if (set.is_object() && set.contains("keys") && set["keys"].is_array()) {
+    for (const auto& k : set["keys"])
+      if (k.is_object() && k.value("kid", "") == kid) jwk = &k;
+  }
+  if (!jwk) return Error(std::string(where) + ": \"" + kid + "\" is not in the JWKS");
+  CLOISTER_TRY(const std::string crv, string_member(*jwk, "crv", "JWKS key " + kid));
+  if (jwk->value("kty", "") != "EC" || crv != "P-384") {
+    return Error("JWKS key " + kid + ": expected an EC P-384 key");
+  }
+  CLOISTER_TRY(const std::string x64, string_member(*jwk, "x", "JWKS key " + kid));
+  CLOISTER_TRY(const std::string y64, string_member(*jwk, "y", "JWKS key " + kid));
+  auto x = from_base64url(x64);
+  auto y = from_base64url(y64);
+  if (!x || !y) return Error("JWKS key " + kid + ": coordinates are not base64url");
+  CLOISTER_TRY(const Curve curve, curve_by_name("P-384", "JWKS key"));
+  return ec_public_key(curve, *x, *y);
+}
+
+Status es384_verify(EVP_PKEY* key, ByteView message, ByteView raw_signature,
+                    const std::string& where, const std::string& kid) {
+  if (raw_signature.size() != 2 * kScalarSize) {
+    return Error(where + ": expected 96 bytes (r‖s), found " +
+                 std::to_string(raw_signature.size()));
+  }
+  CLOISTER_TRY(const Bytes der, raw_to_der(raw_signature));
+  MdCtxPtr ctx(EVP_MD_CTX_new());
+  if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha384(), nullptr, key) != 1) {
+    return openssl_error("ES384 verification");
+  }
+  if (EVP_DigestVerify(ctx.get(), der.data(), der.size(), message.data(), message.size()) != 1) {
+    ERR_clear_error();
+    return Error(where + ": does not verify with key " + kid);
+  }
+  return {};
+}
+
+// Every token we accept expires; exp and iat are checked with `leeway` seconds of skew.
+Status check_times(const Claims& claims, UnixTime now, std::int64_t leeway) {
+  if (!claims.expires_at) return Error("EAR.exp: missing; tokens without expiry are refused");
+  if (now >= *claims.expires_at + leeway) {
+    return Error("EAR.exp: expired at " + format_rfc3339(*claims.expires_at) + ", now " +
+                 format_rfc3339(now));
+  }
+  if (claims.issued_at > now + leeway) {
+    return Error("EAR.iat: issued in the future (" + format_rfc3339(claims.issued_at) + ", now " +
+                 format_rfc3339(now) + ")");
+  }
+  return {};
+}
+
 std::string text_of(ByteView bytes) {
   return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
 }
@@ -396,22 +467,17 @@ Result<std::string> Signer::sign(const Claims& claims) const {
   const nlohmann::json header = {{"alg", std::string(kAlg)}, {"kid", kid_}, {"typ", "JWT"}};
   const std::string signing_input =
       to_base64url(as_bytes(header.dump())) + "." + to_base64url(as_bytes(to_json(claims).dump()));
-  MdCtxPtr ctx(EVP_MD_CTX_new());
-  std::size_t size = 0;
-  if (!ctx ||
-      EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha384(), nullptr, key_->pkey.get()) != 1 ||
-      EVP_DigestSign(ctx.get(), nullptr, &size, as_bytes(signing_input).data(),
-                     signing_input.size()) != 1) {
-    return openssl_error("ES384 signing");
-  }
-  Bytes der(size);
-  if (EVP_DigestSign(ctx.get(), der.data(), &size, as_bytes(signing_input).data(),
-                     signing_input.size()) != 1) {
-    return openssl_error("ES384 signing");
-  }
-  der.resize(size);
-  CLOISTER_TRY(const Bytes raw, der_to_raw(der));
+  CLOISTER_TRY(const Bytes raw, es384_sign(key_->pkey.get(), as_bytes(signing_input)));
   return signing_input + "." + to_base64url(raw);
+}
+
+Result<Bytes> Signer::sign_cwt(const Claims& claims) const {
+  if (!claims.expires_at) return Error("EAR: refusing to sign claims without exp");
+  CLOISTER_TRY(const Bytes payload, cbor::claims_to_cbor(claims));
+  const Bytes protected_header = cbor::es384_protected_header();
+  CLOISTER_TRY(const Bytes to_sign, cbor::sig_structure(protected_header, payload));
+  CLOISTER_TRY(const Bytes signature, es384_sign(key_->pkey.get(), to_sign));
+  return cbor::cose_sign1(protected_header, kid_, payload, signature);
 }
 
 nlohmann::json jwks(std::initializer_list<const Signer*> signers) {
@@ -433,56 +499,29 @@ Result<Claims> verify(std::string_view token, const nlohmann::json& set, UnixTim
   CLOISTER_TRY(const std::string alg, string_member(header, "alg", "EAR header"));
   if (alg != kAlg) return Error("EAR header.alg: expected ES384, found \"" + alg + "\"");
   CLOISTER_TRY(const std::string kid, string_member(header, "kid", "EAR header"));
-
-  const nlohmann::json* jwk = nullptr;
-  if (set.is_object() && set.contains("keys") && set["keys"].is_array()) {
-    for (const auto& k : set["keys"])
-      if (k.is_object() && k.value("kid", "") == kid) jwk = &k;
-  }
-  if (!jwk) return Error("EAR header.kid: \"" + kid + "\" is not in the JWKS");
-  CLOISTER_TRY(const std::string crv, string_member(*jwk, "crv", "JWKS key " + kid));
-  if (jwk->value("kty", "") != "EC" || crv != "P-384") {
-    return Error("JWKS key " + kid + ": expected an EC P-384 key");
-  }
-  CLOISTER_TRY(const std::string x64, string_member(*jwk, "x", "JWKS key " + kid));
-  CLOISTER_TRY(const std::string y64, string_member(*jwk, "y", "JWKS key " + kid));
-  auto x = from_base64url(x64);
-  auto y = from_base64url(y64);
-  if (!x || !y) return Error("JWKS key " + kid + ": coordinates are not base64url");
-  CLOISTER_TRY(const Curve curve, curve_by_name("P-384", "JWKS key"));
-  CLOISTER_TRY(const PkeyPtr key, ec_public_key(curve, *x, *y));
-
+  CLOISTER_TRY(const PkeyPtr key, jwks_key(set, kid, "EAR header.kid"));
   auto signature = from_base64url(token.substr(dot2 + 1));
   if (!signature) return signature.error().with_context("EAR signature");
-  if (signature->size() != 2 * kScalarSize) {
-    return Error("EAR signature: expected 96 bytes (r‖s), found " +
-                 std::to_string(signature->size()));
-  }
-  CLOISTER_TRY(const Bytes der, raw_to_der(*signature));
-  const std::string_view signing_input = token.substr(0, dot2);
-  MdCtxPtr ctx(EVP_MD_CTX_new());
-  if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha384(), nullptr, key.get()) != 1) {
-    return openssl_error("ES384 verification");
-  }
-  if (EVP_DigestVerify(ctx.get(), der.data(), der.size(), as_bytes(signing_input).data(),
-                       signing_input.size()) != 1) {
-    ERR_clear_error();
-    return Error("EAR signature: does not verify with key " + kid);
-  }
-
+  CLOISTER_CHECK_OK(
+      es384_verify(key.get(), as_bytes(token.substr(0, dot2)), *signature, "EAR signature", kid));
   auto payload = from_base64url(token.substr(dot1 + 1, dot2 - dot1 - 1));
   if (!payload) return payload.error().with_context("EAR payload");
   CLOISTER_TRY(const nlohmann::json doc, parse_json(text_of(*payload), "EAR payload"));
   CLOISTER_TRY(Claims claims, parse_claims(doc));
-  if (!claims.expires_at) return Error("EAR.exp: missing; tokens without expiry are refused");
-  if (now >= *claims.expires_at + leeway) {
-    return Error("EAR.exp: expired at " + format_rfc3339(*claims.expires_at) + ", now " +
-                 format_rfc3339(now));
-  }
-  if (claims.issued_at > now + leeway) {
-    return Error("EAR.iat: issued in the future (" + format_rfc3339(claims.issued_at) + ", now " +
-                 format_rfc3339(now) + ")");
-  }
+  CLOISTER_CHECK_OK(check_times(claims, now, leeway));
+  return claims;
+}
+
+Result<Claims> verify_cwt(ByteView token, const nlohmann::json& set, UnixTime now,
+                          std::int64_t leeway) {
+  CLOISTER_TRY(const cbor::CoseSign1 cose, cbor::parse_cose_sign1(token));
+  CLOISTER_TRY(const PkeyPtr key, jwks_key(set, cose.kid, "COSE_Sign1 kid"));
+  CLOISTER_TRY(const Bytes signed_bytes,
+               cbor::sig_structure(cose.protected_header, cose.payload));
+  CLOISTER_CHECK_OK(
+      es384_verify(key.get(), signed_bytes, cose.signature, "COSE_Sign1 signature", cose.kid));
+  CLOISTER_TRY(Claims claims, cbor::claims_from_cbor(cose.payload));
+  CLOISTER_CHECK_OK(check_times(claims, now, leeway));
   return claims;
 }
 

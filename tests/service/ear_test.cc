@@ -1,9 +1,12 @@
 #include "cloister/service/ear.h"
 
 #include <gtest/gtest.h>
+#include <openssl/ecdsa.h>
+#include <openssl/evp.h>
 // José's headers declare C functions without extern "C".
 extern "C" {
 #include <jose/jose.h>
+#include <jose/openssl.h>
 }
 
 #include "cloister/common/base64.h"
@@ -279,6 +282,112 @@ TEST(EarJwt, Refusals) {
   Claims no_exp = sample_claims(now);
   no_exp.expires_at.reset();
   EXPECT_EQ(signer->sign(no_exp).error().message(), "EAR: refusing to sign claims without exp");
+}
+
+}  // namespace
+}  // namespace cloister::service::ear
+
+namespace cloister::service::ear {
+namespace {
+
+// The Sig_structure of RFC 9052 §4.4 written out by hand for an ES384 COSE_Sign1, verified with
+// OpenSSL and José's JWK import: a check of our COSE layout that does not use our encoder.
+bool independently_verifies(ByteView payload, ByteView raw_signature, const nlohmann::json& jwk) {
+  Bytes sig_structure = {0x84, 0x6a};  // array(4), text(10)
+  for (char c : std::string_view("Signature1"))
+    sig_structure.push_back(static_cast<std::uint8_t>(c));
+  sig_structure.insert(sig_structure.end(), {0x44, 0xa1, 0x01, 0x38, 0x22, 0x40});
+  if (payload.size() < 24) {
+    sig_structure.push_back(static_cast<std::uint8_t>(0x40 + payload.size()));
+  } else if (payload.size() < 256) {
+    sig_structure.insert(sig_structure.end(), {0x58, static_cast<std::uint8_t>(payload.size())});
+  } else {
+    sig_structure.insert(sig_structure.end(), {0x59, static_cast<std::uint8_t>(payload.size() >> 8),
+                                               static_cast<std::uint8_t>(payload.size())});
+  }
+  sig_structure.insert(sig_structure.end(), payload.begin(), payload.end());
+
+  json_t* key_json = json_loads(jwk.dump().c_str(), 0, nullptr);
+  EVP_PKEY* key = jose_openssl_jwk_to_EVP_PKEY(nullptr, key_json);
+  json_decref(key_json);
+  ECDSA_SIG* sig = ECDSA_SIG_new();
+  ECDSA_SIG_set0(sig, BN_bin2bn(raw_signature.data(), 48, nullptr),
+                 BN_bin2bn(raw_signature.data() + 48, 48, nullptr));
+  unsigned char* der = nullptr;
+  const int der_len = i2d_ECDSA_SIG(sig, &der);
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  const bool ok = key && EVP_DigestVerifyInit(ctx, nullptr, EVP_sha384(), nullptr, key) == 1 &&
+                  EVP_DigestVerify(ctx, der, static_cast<std::size_t>(der_len),
+                                   sig_structure.data(), sig_structure.size()) == 1;
+  EVP_MD_CTX_free(ctx);
+  OPENSSL_free(der);
+  ECDSA_SIG_free(sig);
+  EVP_PKEY_free(key);
+  return ok;
+}
+
+TEST(EarCwt, SignVerifyAndTheCoseLayout) {
+  auto signer = Signer::generate();
+  ASSERT_TRUE(signer);
+  const UnixTime now = 1760000000;
+  Claims claims = sample_claims(now);
+  claims.raw_evidence = "3q2-7w";
+  claims.issuer = "cloister-attestd";
+  auto cwt = signer->sign_cwt(claims);
+  ASSERT_TRUE(cwt) << cwt.error().message();
+  const nlohmann::json set = jwks({&*signer});
+  auto verified = verify_cwt(*cwt, set, now);
+  ASSERT_TRUE(verified) << verified.error().message();
+  EXPECT_EQ(*verified, claims);
+
+  // d2 84: tag 18, array(4); 44 a1 01 38 22: the protected header {1: -35}.
+  ASSERT_GT(cwt->size(), 10u);
+  EXPECT_EQ(Bytes(cwt->begin(), cwt->begin() + 7),
+            (Bytes{0xd2, 0x84, 0x44, 0xa1, 0x01, 0x38, 0x22}));
+  // The payload bstr follows the unprotected map {4: kid(43 bytes)}: a1 04 58 2b <kid>.
+  const std::size_t kid_at = 7;
+  EXPECT_EQ(Bytes(cwt->begin() + kid_at, cwt->begin() + kid_at + 4),
+            (Bytes{0xa1, 0x04, 0x58, 0x2b}));
+  std::size_t at = kid_at + 4 + signer->kid().size();
+  // The payload bstr, with a 1- or 2-byte length.
+  ASSERT_TRUE((*cwt)[at] == 0x58 || (*cwt)[at] == 0x59);
+  const std::size_t length_bytes = (*cwt)[at] == 0x58 ? 1 : 2;
+  const std::size_t payload_size =
+      length_bytes == 1 ? (*cwt)[at + 1] : (((*cwt)[at + 1] << 8) | (*cwt)[at + 2]);
+  const ByteView payload(cwt->data() + at + 1 + length_bytes, payload_size);
+  at += 1 + length_bytes + payload_size;
+  ASSERT_EQ((*cwt)[at], 0x58);
+  ASSERT_EQ((*cwt)[at + 1], 96);
+  const ByteView signature(cwt->data() + at + 2, 96);
+  EXPECT_EQ(at + 2 + 96, cwt->size());
+  EXPECT_TRUE(independently_verifies(payload, signature, set["keys"][0]));
+  // The payload is a deterministic map whose first keys are iss (1), exp (4), iat (6).
+  EXPECT_EQ(payload[0], 0xa8);  // map(8): iss, exp, iat, nonce, profile, submods, raw, verifier
+  EXPECT_EQ(payload[1], 0x01);
+}
+
+TEST(EarCwt, Refusals) {
+  auto signer = Signer::generate();
+  ASSERT_TRUE(signer);
+  const UnixTime now = 1760000000;
+  const Bytes cwt = *signer->sign_cwt(sample_claims(now));
+  const nlohmann::json set = jwks({&*signer});
+  Bytes flipped = cwt;
+  flipped[flipped.size() - 5] ^= 0x01;
+  EXPECT_EQ(verify_cwt(flipped, set, now).error().message(),
+            "COSE_Sign1 signature: does not verify with key " + signer->kid());
+  EXPECT_EQ(verify_cwt(cwt, set, now + 400).error().message().rfind("EAR.exp: expired at", 0), 0u);
+  Bytes untagged(cwt.begin() + 1, cwt.end());
+  EXPECT_EQ(verify_cwt(untagged, set, now).error().message(), "COSE_Sign1: expected tag 18");
+  Bytes other_alg = cwt;
+  other_alg[6] = 0x26;  // -7 (ES256)
+  EXPECT_EQ(verify_cwt(other_alg, set, now).error().message(),
+            "COSE_Sign1.protected: expected exactly {1: -35} (ES384)");
+  EXPECT_FALSE(verify_cwt(Bytes(cwt.begin(), cwt.end() - 1), set, now));
+  Claims with_extension = sample_claims(now);
+  with_extension.extensions["ear.veraison.annotated-evidence"] = {{"k", "v"}};
+  EXPECT_EQ(signer->sign_cwt(with_extension).error().message(),
+            "EAR CWT: the claims have extensions, which the CBOR form does not carry");
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "cloister/common/bytes.h"
 #include "cloister/common/result.h"
 #include "cloister/common/time.h"
 #include "cloister/sdk/verifier.h"
@@ -107,6 +108,13 @@ class Signer {
   // 96-byte r‖s signature. Fails for claims without expires_at (every token we issue expires).
   Result<std::string> sign(const Claims& claims) const;
 
+  // The CWT form: a tagged COSE_Sign1 (RFC 9052 §4.2) with protected header {1: -35} (ES384),
+  // unprotected {4: kid}, the claims in CBOR (EAR keys: 265 profile, 6 iat, 1004 verifier-id,
+  // 266 submods with 1000 status as 0/2/32/96, 1001 trust vector, 1003 policy id; 1 iss, 4 exp,
+  // 10 nonce as text, 1002 raw evidence as bytes), deterministically encoded. Fails for claims
+  // without expires_at and for claims with JSON extensions, which the CBOR form does not carry.
+  Result<Bytes> sign_cwt(const Claims& claims) const;
+
  private:
   struct Key;
   Signer(std::unique_ptr<Key> key, std::string kid);
@@ -123,5 +131,11 @@ nlohmann::json jwks(std::initializer_list<const Signer*> signers);
 // verify, exp must be present and `now` before exp + leeway, iat not after now + leeway.
 Result<Claims> verify(std::string_view token, const nlohmann::json& jwks, UnixTime now,
                       std::int64_t leeway_seconds = 60);
+
+// The same checks for the CWT form: tag 18, protected header exactly {1: -35}, kid in the
+// unprotected header naming a P-384 key of `jwks`, the signature over Sig_structure, then the
+// claims (unknown keys refused) and their times.
+Result<Claims> verify_cwt(ByteView token, const nlohmann::json& jwks, UnixTime now,
+                          std::int64_t leeway_seconds = 60);
 
 }  // namespace cloister::service::ear

@@ -1,9 +1,8 @@
 #include "cloister/service/kbs.h"
 
-#include <openssl/rand.h>
-
 #include "cloister/common/base64.h"
 #include "json_input.h"
+#include "openssl_util.h"
 
 namespace cloister::service::kbs {
 namespace {
@@ -123,11 +122,9 @@ nlohmann::json to_json(const Challenge& challenge) {
 }
 
 Result<std::string> make_nonce() {
-  Bytes random(32);
-  if (RAND_bytes(random.data(), static_cast<int>(random.size())) != 1) {
-    return Error("nonce: the OpenSSL CSPRNG failed");
-  }
-  return to_base64(random);
+  auto random = detail::random_bytes(32);
+  if (!random) return random.error().with_context("nonce");
+  return to_base64(*random);
 }
 
 Result<TeePubKey> parse_tee_pubkey(const nlohmann::json& jwk) {

@@ -61,15 +61,19 @@ class JsonPosition {
 
 Result<json> parse_json_strict(std::string_view text, const std::string& what) {
   JsonPosition position;
-  std::string duplicate;
-  auto callback = [&](int, json::parse_event_t event, json& parsed) {
+  std::string problem;
+  auto callback = [&](int depth, json::parse_event_t event, json& parsed) {
     using E = json::parse_event_t;
     switch (event) {
       case E::object_start:
-        position.open(false);
-        break;
       case E::array_start:
-        position.open(true);
+        if (depth >= kMaxJsonDepth) {
+          if (problem.empty())
+            problem = "nesting deeper than " + std::to_string(kMaxJsonDepth) + " levels at " +
+                      position.pointer();
+          return false;
+        }
+        position.open(event == E::array_start);
         break;
       case E::object_end:
       case E::array_end:
@@ -77,8 +81,8 @@ Result<json> parse_json_strict(std::string_view text, const std::string& what) {
         break;
       case E::key: {
         const auto& key = parsed.get_ref<const std::string&>();
-        if (!position.enter_member(key) && duplicate.empty())
-          duplicate = "duplicate key " + json(key).dump() + " at " + position.pointer();
+        if (!position.enter_member(key) && problem.empty())
+          problem = "duplicate key " + json(key).dump() + " at " + position.pointer();
         break;
       }
       case E::value:
@@ -89,9 +93,10 @@ Result<json> parse_json_strict(std::string_view text, const std::string& what) {
   };
   try {
     json doc = json::parse(text, callback);
-    if (!duplicate.empty()) return Error(what + ": " + duplicate);
+    if (!problem.empty()) return Error(what + ": " + problem);
     return doc;
   } catch (const json::exception& e) {
+    if (!problem.empty()) return Error(what + ": " + problem);  // found before the syntax error
     // e.what() is "[json.exception.parse_error.101] parse error at line 1, column 9: …".
     std::string_view reason = e.what();
     if (const auto end = reason.find("] "); reason.starts_with("[json.") && end != reason.npos)

@@ -1,7 +1,5 @@
 #include "cli.h"
 
-#include <openssl/evp.h>
-
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <charconv>
@@ -11,6 +9,7 @@
 #include <optional>
 #include <vector>
 
+#include "cloister/common/base64.h"
 #include "cloister/common/file.h"
 #include "cloister/common/hex.h"
 #include "cloister/firmware_loader/launch.h"
@@ -40,14 +39,6 @@ Result<std::uint64_t> parse_number(std::string_view option, std::string_view tex
                  "' is not a non-negative integer (decimal, or 0x/0o/0b prefixed)");
   }
   return value;
-}
-
-std::string base64(ByteView bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3), '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), bytes.data(),
-                                static_cast<int>(bytes.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
 }
 
 Result<std::shared_ptr<const Bytes>> load(const std::string& option, const std::string& path,
@@ -107,7 +98,7 @@ Status emit(const Measurement& m, const OutputOptions& o, std::ostream& out) {
     out << doc.dump(2) << "\n";
     return {};
   }
-  const std::string shown = o.format == "base64" ? base64(m.digest) : hex;
+  const std::string shown = o.format == "base64" ? to_base64(m.digest) : hex;
   if (o.verbose) {
     print_fields(m.document, out);
     out << "Calculated " << m.label << ": " << shown << "\n";

@@ -42,5 +42,22 @@ TEST(StrictJson, InvalidJsonSaysWhereAndWhy) {
             "value - unexpected end of input; expected '[', '{', or a literal)");
 }
 
+// 64 levels parse; the 65th is refused where it opens, whether an array or an object, so a
+// megabyte of '[' costs neither memory nor stack.
+TEST(StrictJson, NestingIsCappedAtKMaxJsonDepth) {
+  EXPECT_EQ(error_of(std::string(64, '[') + std::string(64, ']')), "<parsed>");
+  const std::string pointer = [] {
+    std::string p;
+    for (int i = 0; i < 64; ++i) p += "/0";
+    return p;
+  }();
+  EXPECT_EQ(error_of(std::string(65, '[') + std::string(65, ']')),
+            "doc: nesting deeper than 64 levels at " + pointer);
+  EXPECT_EQ(
+      error_of(R"({"a": )" + std::string(63, '[') + R"({"b": 1})" + std::string(63, ']') + "}"),
+      "doc: nesting deeper than 64 levels at /a" + pointer.substr(0, 63 * 2));
+  EXPECT_EQ(error_of(std::string(1 << 20, '[')).rfind("doc: nesting deeper than 64 levels", 0), 0u);
+}
+
 }  // namespace
 }  // namespace cloister

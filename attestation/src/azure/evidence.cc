@@ -53,8 +53,9 @@ Result<Bytes> binary(const json& v, Encoding encoding, const std::string& where)
     return Error(where + ": expected a " +
                  (encoding == Encoding::kHex ? std::string("hex") : std::string("base64url")) +
                  " string");
-  auto bytes = encoding == Encoding::kHex ? from_hex(v.get<std::string>())
-                                          : from_base64url(v.get<std::string>());
+  auto bytes = encoding == Encoding::kHex
+                   ? from_hex(v.get<std::string>())
+                   : from_base64url(v.get<std::string>(), Base64UrlPadding::kOptional);
   if (!bytes) return Error(where + ": " + bytes.error().message());
   return bytes;
 }

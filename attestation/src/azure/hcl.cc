@@ -50,7 +50,7 @@ Result<RuntimeDataKey> parse_key(const json& jwk, std::size_t index) {
     return Error(where + " (" + k.kid + "): expected kty \"RSA\", found \"" + kty + "\"");
   for (const char* name : {"n", "e"}) {
     CLOISTER_TRY(std::string text, string_member(name));
-    auto bytes = from_base64url(text);
+    auto bytes = from_base64url(text, Base64UrlPadding::kOptional);
     if (!bytes) return Error(where + "/" + name + ": " + bytes.error().message());
     (std::string_view(name) == "n" ? k.n : k.e) = std::move(bytes).value();
   }

@@ -11,10 +11,15 @@
 
 namespace cloister {
 
+// Nesting deeper than this is refused: no document Cloister reads nests beyond a handful of
+// levels, and a deep one only costs memory and stack in whoever walks it next.
+inline constexpr int kMaxJsonDepth = 64;
+
 // Parses `text` as one JSON value. Fails on invalid JSON ("<what>: not valid JSON (parse error
-// at line 1, column 9: …)") and on an object that repeats a key at any depth, naming the repeated
-// member by its JSON Pointer (RFC 6901): "<what>: duplicate key \"snp\" at /snp". `what` names the
-// document.
+// at line 1, column 9: …)"), on an object that repeats a key at any depth, naming the repeated
+// member by its JSON Pointer (RFC 6901): "<what>: duplicate key \"snp\" at /snp", and on
+// nesting deeper than kMaxJsonDepth ("<what>: nesting deeper than 64 levels at /a/0/…"). `what`
+// names the document.
 Result<nlohmann::json> parse_json_strict(std::string_view text, const std::string& what);
 
 }  // namespace cloister

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The verification benchmark: throughput on one core against raw OpenSSL (SEV-SNP reports and
-# TDX quotes), and the whole-process time of one verify-report call for each.
+# The verification benchmark: throughput on one core against raw OpenSSL (SEV-SNP reports, TDX
+# quotes, Azure SEV-SNP vTPM evidence), and the whole-process time of one verify-report call for
+# the first two.
 # usage: bench/verify/run.sh BUILD_DIR
 set -euo pipefail
 build=$1
@@ -11,7 +12,8 @@ vcek=$vectors/snp/genoa_vcek.oak.der
 quote=$vectors/tdx/phala/quote_v4_b0c06f.dat
 collateral=$vectors/tdx/phala/tdx_quote_collateral.json
 tdx_at=2025-07-01T00:00:00Z  # inside the phala collateral's validity
-if [[ ! -f $report || ! -f $quote ]]; then
+azure=$vectors/azure/snp/evidence-v1.json  # its vTPM quote's nonce is "challenge"
+if [[ ! -f $report || ! -f $quote || ! -f $azure ]]; then
   echo "bench verify: shared vectors not found at $vectors (set CLOISTER_VECTORS)" >&2
   exit 2
 fi
@@ -22,6 +24,9 @@ taskset -c 0 "$build/bench/verify/bench-verify" snp "$report" "$vcek" "$seconds"
 echo
 echo "TDX: $(basename "$quote") + $(basename "$collateral") at $tdx_at, one core (taskset -c 0)"
 taskset -c 0 "$build/bench/verify/bench-verify" tdx "$quote" "$collateral" "$tdx_at" "$seconds"
+echo
+echo "Azure SEV-SNP vTPM: $(basename "$azure") (Trustee's evidence v1, VCEK carried), one core (taskset -c 0)"
+taskset -c 0 "$build/bench/verify/bench-verify" azure-snp "$azure" challenge "$seconds"
 
 # Whole-process time of one verify-report call (hyperfine, 5 warm-up runs).
 whole_process() {

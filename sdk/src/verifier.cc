@@ -224,7 +224,9 @@ struct Verifier::Impl {
 
   Result<Verdict> verify_snp(const VerifyRequest& request) const;
   Result<Verdict> verify_tdx(const VerifyRequest& request) const;
-  Result<Verdict> verify_azure(const VerifyRequest& request, const std::string& tee) const;
+  // `detected`: the evidence container when detection already parsed it.
+  Result<Verdict> verify_azure(const VerifyRequest& request, const std::string& tee,
+                               std::optional<Result<azure::AzureEvidence>> detected) const;
   // The SEV-SNP report's checks and appraisal, into `verdict`.
   Result<snp::SnpVerification> snp_checks(const VerifyRequest& request, ByteView report,
                                           const std::vector<Sourced<Certificate>>& carried,
@@ -242,26 +244,41 @@ struct Verifier::Impl {
   mutable std::map<Bytes, std::shared_ptr<const tdx::TdxCollateral>> parsed_collateral;
 };
 
-std::optional<std::string> detect_tee(ByteView evidence) {
-  if (tdx::looks_like_tdx_quote(evidence)) return "tdx";
-  if (azure::looks_like_azure_evidence(evidence)) {
+namespace {
+
+struct Detected {
+  std::string tee;
+  // Azure vTPM evidence: the container, parsed once for detection and verification.
+  std::optional<Result<azure::AzureEvidence>> azure;
+};
+
+std::optional<Detected> detect(ByteView evidence) {
+  if (tdx::looks_like_tdx_quote(evidence)) return Detected{"tdx", std::nullopt};
+  if (auto parsed = azure::parse_if_azure_evidence(evidence)) {
     // The HCL report's type decides; a container that does not parse is still Azure evidence
     // (and fails azure.evidence.format), SEV-SNP unless it carries a TD quote.
-    auto parsed = azure::parse_azure_evidence(evidence);
-    if (parsed && parsed->td_quote) return "az-tdx-vtpm";
-    if (parsed) {
-      auto hcl = azure::parse_hcl_report(parsed->hcl_report);
-      if (hcl && hcl->report_type == azure::HclReportType::kTdx) return "az-tdx-vtpm";
+    bool is_tdx = false;
+    if (*parsed) {
+      auto hcl = azure::parse_hcl_report((*parsed)->hcl_report);
+      is_tdx = (*parsed)->td_quote || (hcl && hcl->report_type == azure::HclReportType::kTdx);
     }
-    return "az-snp-vtpm";
+    return Detected{is_tdx ? "az-tdx-vtpm" : "az-snp-vtpm", std::move(parsed)};
   }
   // An ATTESTATION_REPORT starts with its version (2..5); a truncated one is still a report
   // that fails snp.report.format.
   if (evidence.size() >= 4) {
     const std::uint32_t version = load_le32(evidence, 0);
-    if (version >= 2 && version <= 5) return "snp";
+    if (version >= 2 && version <= 5) return Detected{"snp", std::nullopt};
   }
   return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::string> detect_tee(ByteView evidence) {
+  auto detected = detect(evidence);
+  if (!detected) return std::nullopt;
+  return std::move(detected->tee);
 }
 
 Verifier::Verifier(VerifierOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
@@ -272,8 +289,13 @@ Verifier& Verifier::operator=(Verifier&&) noexcept = default;
 Result<Verdict> Verifier::verify(const VerifyRequest& request) const {
   CLOISTER_CHECK_OK(kEvidenceFileLimit.check("evidence", request.evidence.size()));
   std::optional<std::string> tee = request.tee;
-  if (!tee) tee = detect_tee(request.evidence);
-  if (!tee) return Error(kUnrecognisedEvidence);
+  std::optional<Result<azure::AzureEvidence>> parsed_azure;
+  if (!tee) {
+    auto detected = detect(request.evidence);
+    if (!detected) return Error(kUnrecognisedEvidence);
+    tee = std::move(detected->tee);
+    parsed_azure = std::move(detected->azure);
+  }
   const bool is_azure = *tee == "az-snp-vtpm" || *tee == "az-tdx-vtpm";
   if (!is_azure && !request.tpm_quote.empty())
     return Error("a vTPM quote comes with Azure vTPM evidence, not with " + *tee + " evidence");
@@ -282,7 +304,7 @@ Result<Verdict> Verifier::verify(const VerifyRequest& request) const {
                  " evidence pin REPORT_DATA (--report-data or the policy)");
   if (*tee == "snp") return impl_->verify_snp(request);
   if (*tee == "tdx") return impl_->verify_tdx(request);
-  if (is_azure) return impl_->verify_azure(request, *tee);
+  if (is_azure) return impl_->verify_azure(request, *tee, std::move(parsed_azure));
   return Error("tee: expected \"snp\", \"tdx\", \"az-snp-vtpm\" or \"az-tdx-vtpm\", found \"" +
                *tee + "\"");
 }
@@ -404,8 +426,9 @@ Result<snp::SnpVerification> Verifier::Impl::snp_checks(
   return v;
 }
 
-Result<Verdict> Verifier::Impl::verify_azure(const VerifyRequest& request,
-                                             const std::string& tee) const {
+Result<Verdict> Verifier::Impl::verify_azure(
+    const VerifyRequest& request, const std::string& tee,
+    std::optional<Result<azure::AzureEvidence>> detected) const {
   const bool is_tdx = tee == "az-tdx-vtpm";
   if (is_tdx && request.cert_table)
     return Error("a certificate table is SEV-SNP evidence, not Azure TDX");
@@ -426,7 +449,7 @@ Result<Verdict> Verifier::Impl::verify_azure(const VerifyRequest& request,
   Checks& checks = verdict.checks;
   const std::string container_expected =
       "Trustee's Azure vTPM evidence JSON (v0, v1 or v2) or an HCL report";
-  auto evidence = azure::parse_azure_evidence(request.evidence);
+  auto evidence = detected ? std::move(*detected) : azure::parse_azure_evidence(request.evidence);
   if (!evidence) {
     checks.fail("azure.evidence.format", container_expected,
                 std::to_string(request.evidence.size()) + " bytes", evidence.error().message());

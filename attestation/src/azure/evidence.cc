@@ -187,12 +187,18 @@ bool is_tpms_attest(ByteView bytes) {
 }  // namespace
 
 bool looks_like_azure_evidence(ByteView bytes) {
-  if (looks_like_hcl_report(bytes)) return true;
-  if (!starts_json_object(bytes)) return false;
-  auto doc = parse_object(bytes, "evidence");
-  if (!doc) return false;
-  return (doc->contains("hcl_report") && doc->contains("tpm_quote")) ||
-         (doc->contains("report") && doc->contains("quote"));
+  return parse_if_azure_evidence(bytes).has_value();
+}
+
+std::optional<Result<AzureEvidence>> parse_if_azure_evidence(ByteView bytes) {
+  if (looks_like_hcl_report(bytes)) return parse_azure_evidence(bytes);
+  if (!starts_json_object(bytes)) return std::nullopt;
+  auto doc = parse_object(bytes, "Azure evidence");
+  if (!doc) return std::nullopt;
+  if (!(doc->contains("hcl_report") && doc->contains("tpm_quote")) &&
+      !(doc->contains("report") && doc->contains("quote")))
+    return std::nullopt;
+  return evidence_from_json(*doc);
 }
 
 Result<AzureEvidence> parse_azure_evidence(ByteView bytes) {

@@ -39,6 +39,10 @@ struct AzureEvidence {
 // v0 SEV-SNP "quote").
 bool looks_like_azure_evidence(ByteView bytes);
 
+// Detection and parsing in one pass over the bytes: unset when `bytes` is not Azure vTPM
+// evidence by content (looks_like_azure_evidence()), else what parse_azure_evidence() gives.
+std::optional<Result<AzureEvidence>> parse_if_azure_evidence(ByteView bytes);
+
 // Parses either container. Trustee's JSON: "version" absent (0), 1 or 2; binary members as
 // arrays of byte values (v0) or base64url strings (v1, v2; hex for the TPM quote's members);
 // the VCEK as PEM text (v0) or base64url DER. Unknown members are refused, naming them.

@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
+#include <unistd.h>
 
+#include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -380,6 +382,64 @@ TEST(VerifyReportCli, GithubAnnotationsAndTheJsonAlias) {
   EXPECT_EQ(to_github_annotations(v, {"dir:a,b", std::nullopt}),
             "::error file=dir%3Aa%2Cb,title=a.b::expected x, found y — line one%0Aline two, "
             "100%25\n::error title=verify-report dir%3Aa%2Cb::FAIL (1 of 1 checks failed: a.b)\n");
+}
+
+// Debian's interpreter, where python3-junitparser and python3-jsonschema are installed.
+const std::string kPython = "/usr/bin/python3 ";
+
+std::string scratch(const std::string& name) {
+  return ::testing::TempDir() + "cloister-" + std::to_string(getpid()) + "-" + name;
+}
+
+TEST(VerifyReportCli, JunitIsReadByJunitparser) {
+  REQUIRE_AZURE_FACTS();
+  const std::string xml = scratch("verdict.xml");
+  ASSERT_EQ(
+      run(vec("azure/snp/evidence-v0.json") + " --at 2026-01-01T00:00:00Z --nonce 00 --policy " +
+          CLOISTER_SOURCE_DIR + "/policies/examples/default.json --format junit > " + xml)
+          .status,
+      1);
+  auto parsed =
+      testing::run_command(kPython + CLOISTER_SOURCE_DIR + "/tests/sdk/junit_check.py " + xml);
+  ASSERT_EQ(parsed.status, 0) << parsed.out;
+  const std::size_t checks = json::parse(failing("json").out)["checks"].size();
+  EXPECT_EQ(parsed.out,
+            "skipped snp.crl: no CRL supplied, cached or fetched; the policy does not require "
+            "one\n"
+            "skipped snp.revocation: no CRL; revocation not checked\n"
+            "failure azure.tpm.quote.nonce: expected extraData 00, found extraData "
+            "6368616c6c656e6765\n"
+            "cases " +
+                std::to_string(checks) + "\n");
+  std::remove(xml.c_str());
+}
+
+TEST(VerifyReportCli, SarifValidatesAgainstTheSarif210Schema) {
+  REQUIRE_AZURE_FACTS();
+  auto schema =
+      testing::run_command(std::string(CLOISTER_SOURCE_DIR) + "/tests/sdk/fetch-sarif-schema.sh " +
+                           CLOISTER_TEST_DATA_DIR + " 2>&1");
+  if (schema.status != 0) GTEST_SKIP() << "the SARIF 2.1.0 schema is not available: " << schema.out;
+  const std::string schema_path = schema.out.substr(0, schema.out.find('\n'));
+  const std::string checker =
+      kPython + CLOISTER_SOURCE_DIR + "/tests/sdk/sarif_check.py " + schema_path + " ";
+
+  const std::string sarif = scratch("verdict.sarif");
+  const std::string out = failing("sarif").out;
+  { std::ofstream(sarif) << out; }
+  auto valid = testing::run_command(checker + sarif);
+  EXPECT_EQ(valid.status, 0) << valid.out;
+  EXPECT_EQ(valid.out, "valid\n");
+
+  // The validator has teeth: a level SARIF does not define is refused at its path.
+  json broken = json::parse(out);
+  broken["runs"][0]["results"][0]["level"] = "fatal";
+  { std::ofstream(sarif) << broken.dump(); }
+  auto invalid = testing::run_command(checker + sarif);
+  EXPECT_EQ(invalid.status, 1);
+  EXPECT_NE(invalid.out.find("/runs/0/results/0/level: 'fatal' is not one of"), std::string::npos)
+      << invalid.out;
+  std::remove(sarif.c_str());
 }
 
 }  // namespace

@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 namespace cloister::attestation {
@@ -136,6 +138,8 @@ class CurlHttpClient : public HttpClient {
 
 Result<HttpResponse> get_with_retry(HttpClient& http, const std::string& url,
                                     const RetryPolicy& policy) {
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(policy.deadline_seconds);
   std::string last;
   const int attempts = std::max(1, policy.max_attempts);
   for (int attempt = 1; attempt <= attempts; ++attempt) {
@@ -156,26 +160,74 @@ Result<HttpResponse> get_with_retry(HttpClient& http, const std::string& url,
                         ? " (" + policy.not_found_hint + ")"
                         : ""));
     }
-    if (attempt < attempts) {
-      std::this_thread::sleep_for(
-          std::chrono::seconds(std::clamp(wait, 0L, policy.max_retry_wait_seconds)));
+    if (attempt == attempts) break;
+    const auto pause = std::chrono::seconds(std::clamp(wait, 0L, policy.max_retry_wait_seconds));
+    if (std::chrono::steady_clock::now() + pause > deadline) {
+      return Error(last + " (gave up after " + std::to_string(attempt) + " of " +
+                   std::to_string(attempts) + " attempts: waiting " +
+                   std::to_string(pause.count()) + " s more would pass the " +
+                   std::to_string(policy.deadline_seconds) + " s deadline)");
     }
+    std::this_thread::sleep_for(pause);
   }
   return Error(last + " (gave up after " + std::to_string(attempts) + " attempts)");
+}
+
+struct FetchGroup::Flight {
+  std::mutex mutex;
+  std::condition_variable done_cv;
+  bool done = false;
+  std::optional<Result<HttpResponse>> result;
+  std::size_t waiters = 0;  // guarded by FetchGroup::mutex_
+};
+
+FetchGroup::FetchGroup(std::shared_ptr<HttpClient> http) : http_(std::move(http)) {}
+
+Result<HttpResponse> FetchGroup::get(const std::string& url, const RetryPolicy& policy) {
+  std::shared_ptr<Flight> flight;
+  std::shared_ptr<HttpClient> http;
+  bool leader = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (!http_) {
+      CLOISTER_TRY(auto client, make_http_client());
+      http_ = std::move(client);
+    }
+    http = http_;
+    auto [it, inserted] = in_flight_.try_emplace(url);
+    if (inserted) it->second = std::make_shared<Flight>();
+    flight = it->second;
+    leader = inserted;
+    if (!leader) ++flight->waiters;
+  }
+  if (!leader) {
+    std::unique_lock lock(flight->mutex);
+    flight->done_cv.wait(lock, [&] { return flight->done; });
+    return *flight->result;
+  }
+  Result<HttpResponse> result = get_with_retry(*http, url, policy);
+  {
+    std::lock_guard lock(mutex_);
+    in_flight_.erase(url);
+  }
+  {
+    std::lock_guard lock(flight->mutex);
+    flight->result = result;
+    flight->done = true;
+  }
+  flight->done_cv.notify_all();
+  return result;
+}
+
+std::size_t FetchGroup::waiters(const std::string& url) const {
+  std::lock_guard lock(mutex_);
+  auto it = in_flight_.find(url);
+  return it == in_flight_.end() ? 0 : it->second->waiters;
 }
 
 Result<std::unique_ptr<HttpClient>> make_http_client(const HttpClientOptions& options) {
   CLOISTER_TRY(const Curl* curl, load_curl());
   return std::unique_ptr<HttpClient>(std::make_unique<CurlHttpClient>(curl, options));
-}
-
-Result<HttpResponse> get_with_retry(std::shared_ptr<HttpClient>& http, const std::string& url,
-                                    const RetryPolicy& policy) {
-  if (!http) {
-    CLOISTER_TRY(auto client, make_http_client());
-    http = std::move(client);
-  }
-  return get_with_retry(*http, url, policy);
 }
 
 }  // namespace cloister::attestation

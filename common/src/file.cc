@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -119,10 +120,12 @@ Result<std::string> read_text_file(const std::filesystem::path& path, const File
 }
 
 Status write_file_atomic(const std::filesystem::path& path, ByteView data, unsigned mode) {
+  // Unique per process and call, so threads writing the same path never share a temporary.
+  static std::atomic<unsigned long> counter{0};
   std::filesystem::path tmp = path;
-  tmp += ".tmp." + std::to_string(::getpid());
+  tmp += ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
   {
-    Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+    Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
     if (fd.get() < 0) return os_error("create", tmp, errno);
     std::size_t done = 0;
     while (done < data.size()) {

@@ -55,12 +55,13 @@ std::string kds_crl_url(std::string_view base_url, Product product, VekKind kind
          std::string(product_name(product)) + "/crl";
 }
 
-KdsClient::KdsClient(KdsOptions options) : options_(std::move(options)) {}
+KdsClient::KdsClient(KdsOptions options)
+    : options_(std::move(options)), fetches_(std::make_unique<FetchGroup>(options_.http)) {}
 
 Result<Bytes> KdsClient::fetch(const std::string& url) {
   const RetryPolicy policy{options_.max_attempts, options_.max_retry_wait_seconds, "KDS",
-                           "KDS has no such certificate"};
-  CLOISTER_TRY(HttpResponse response, get_with_retry(options_.http, url, policy));
+                           "KDS has no such certificate", options_.deadline_seconds};
+  CLOISTER_TRY(HttpResponse response, fetches_->get(url, policy));
   return std::move(response.body);
 }
 

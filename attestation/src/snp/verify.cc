@@ -325,7 +325,6 @@ SnpVerification SnpVerifier::verify(const SnpEvidence& evidence,
                 "no VLEK supplied; VLEKs cannot be fetched from KDS by a relying party, they must "
                 "come with the evidence (extended report or --certs)");
   } else if (product && kds_) {
-    std::lock_guard lock(mutex_);
     auto found = kds_->vcek(*product, r.chip_id, r.reported_tcb);
     if (!found) {
       checks.fail("snp.vek", vek_expected, "none", found.error().message());
@@ -375,7 +374,6 @@ SnpVerification SnpVerifier::verify(const SnpEvidence& evidence,
       ica = supplied_ica->value;
     } else {
       if (kds_) {
-        std::lock_guard lock(mutex_);
         auto fetched = kds_->cert_chain(*product, *kind);
         if (fetched && *fetched) {
           ica = (*fetched)->value[0];
@@ -401,7 +399,6 @@ SnpVerification SnpVerifier::verify(const SnpEvidence& evidence,
         return c.value.issuer_cn() == ark_cn(*product);
       });
       if (!have_crl && kds_) {
-        std::lock_guard lock(mutex_);
         auto fetched = kds_->crl(*product, *kind, options.time);
         if (!fetched) {
           checks.fail("snp.crl.fetch", "the CRL for " + ark_cn(*product), "none",

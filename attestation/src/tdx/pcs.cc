@@ -37,12 +37,13 @@ Result<std::string> url_decode(std::string_view text) {
   return out;
 }
 
-PcsClient::PcsClient(PcsOptions options) : options_(std::move(options)) {}
+PcsClient::PcsClient(PcsOptions options)
+    : options_(std::move(options)), fetches_(std::make_unique<FetchGroup>(options_.http)) {}
 
 Result<HttpResponse> PcsClient::fetch(const std::string& url) {
   const RetryPolicy policy{options_.max_attempts, options_.max_retry_wait_seconds, "PCS",
-                           "PCS has no such collateral"};
-  return get_with_retry(options_.http, url, policy);
+                           "PCS has no such collateral", options_.deadline_seconds};
+  return fetches_->get(url, policy);
 }
 
 Status PcsClient::signed_json(const std::string& url, const std::filesystem::path& relative,

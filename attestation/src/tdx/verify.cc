@@ -553,7 +553,6 @@ TdxVerification TdxVerifier::verify(const TdxEvidence& evidence,
                               [&](const auto& i) { return i.value.value.fmspc == ext->fmspc; });
   };
   if (pcs_ && pck) {
-    std::lock_guard lock(mutex_);
     std::vector<std::string> errors;
     auto note = [&](Status s) {
       if (!s) errors.push_back(s.error().message());

@@ -3,6 +3,7 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,27 +36,44 @@ struct HttpClientOptions {
 };
 
 // How a collateral service is retried: HTTP 429 (rate limit) and 5xx are retried after
-// Retry-After (or 1, 2, 4 … s), each wait capped at max_retry_wait_seconds.
+// Retry-After (or 1, 2, 4 … s), each wait capped at max_retry_wait_seconds, and no wait is
+// started that would end past deadline_seconds from the first attempt.
 struct RetryPolicy {
   int max_attempts = 3;
   long max_retry_wait_seconds = 10;
   std::string service;         // "KDS", "PCS": names the service in errors
   std::string not_found_hint;  // appended to HTTP 404 errors, e.g. "KDS has no such certificate"
+  long deadline_seconds = 60;
 };
 
 // GET `url` until it answers 200 with a non-empty body, retrying as `policy` says. Errors name
-// the URL, the last status and the number of attempts.
+// the URL, the last status and the number of attempts (and the deadline when it ended them).
 Result<HttpResponse> get_with_retry(HttpClient& http, const std::string& url,
                                     const RetryPolicy& policy);
+
+// GETs shared by concurrent callers: while a GET of a URL is in flight, other callers asking
+// for the same URL wait for it and get its result instead of sending their own; different URLs
+// are fetched in parallel. Each GET is get_with_retry() with the caller's policy, so it ends
+// by the policy's deadline. Thread-safe.
+class FetchGroup {
+ public:
+  // `http` null: a libcurl client (make_http_client()) is made on the first GET.
+  explicit FetchGroup(std::shared_ptr<HttpClient> http);
+  Result<HttpResponse> get(const std::string& url, const RetryPolicy& policy);
+  // How many callers wait for the GET of `url` in flight (0 when none is), for metrics.
+  std::size_t waiters(const std::string& url) const;
+
+ private:
+  struct Flight;
+  mutable std::mutex mutex_;
+  std::shared_ptr<HttpClient> http_;
+  std::map<std::string, std::shared_ptr<Flight>> in_flight_;
+};
 
 // libcurl, loaded with dlopen() on first use: linking it costs every process ~3 ms of dynamic
 // loading (30+ libraries), which offline verification never needs. HTTPS verifies the server
 // against the system CA store; the usual proxy variables (https_proxy, no_proxy) apply.
 // Fails when libcurl.so.4 cannot be loaded.
 Result<std::unique_ptr<HttpClient>> make_http_client(const HttpClientOptions& options = {});
-
-// get_with_retry() through `http`, which make_http_client() fills on first use when it is null.
-Result<HttpResponse> get_with_retry(std::shared_ptr<HttpClient>& http, const std::string& url,
-                                    const RetryPolicy& policy);
 
 }  // namespace cloister::attestation

@@ -51,8 +51,12 @@ struct KdsOptions {
   // each wait capped at max_retry_wait_seconds.
   int max_attempts = 3;
   long max_retry_wait_seconds = 10;
+  // A lookup's fetch (all its attempts and waits) ends by then.
+  long deadline_seconds = 60;
 };
 
+// Thread-safe: concurrent lookups of one item share one request (FetchGroup), lookups of
+// different items proceed in parallel, and cache files are replaced atomically.
 class KdsClient {
  public:
   explicit KdsClient(KdsOptions options);
@@ -73,6 +77,7 @@ class KdsClient {
   Result<Bytes> fetch(const std::string& url);
 
   KdsOptions options_;
+  std::unique_ptr<FetchGroup> fetches_;
 };
 
 }  // namespace cloister::attestation::snp

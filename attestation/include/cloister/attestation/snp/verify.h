@@ -95,7 +95,7 @@ class SnpVerifier {
   std::shared_ptr<KdsClient> kds_;
   std::vector<AmdCa> trusted_cas_;
   std::vector<Certificate> trusted_arks_;
-  mutable std::mutex mutex_;  // guards kds_ use and cache_
+  mutable std::mutex mutex_;  // guards cache_; never held across a KDS fetch
   mutable std::map<std::string, std::shared_ptr<const ChainResult>> cache_;
 };
 

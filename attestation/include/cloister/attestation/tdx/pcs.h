@@ -53,12 +53,16 @@ struct PcsOptions {
   std::shared_ptr<HttpClient> http;
   int max_attempts = 3;
   long max_retry_wait_seconds = 10;
+  // A lookup's fetch (all its attempts and waits) ends by then.
+  long deadline_seconds = 60;
 };
 
 // Collateral for one quote, added into a TdxCollateral (issuer chains become certificates).
 // Each lookup adds nothing when the item is neither cached nor fetchable (offline) and fails
 // when fetching failed or what the cache or PCS holds does not parse. `now` decides whether a
-// cached item is stale. Not thread-safe.
+// cached item is stale. Thread-safe: concurrent lookups of one item share one request
+// (FetchGroup), lookups of different items proceed in parallel, and cache files are replaced
+// atomically.
 class PcsClient {
  public:
   explicit PcsClient(PcsOptions options);
@@ -79,6 +83,7 @@ class PcsClient {
   Result<HttpResponse> fetch(const std::string& url);
 
   PcsOptions options_;
+  std::unique_ptr<FetchGroup> fetches_;
 };
 
 }  // namespace cloister::attestation::tdx

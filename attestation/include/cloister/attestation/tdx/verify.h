@@ -106,7 +106,7 @@ class TdxVerifier {
 
   std::shared_ptr<PcsClient> pcs_;
   std::vector<PublicKey> configured_roots_;
-  mutable std::mutex mutex_;  // guards pcs_ use and the caches
+  mutable std::mutex mutex_;  // guards the caches; never held across a PCS fetch
   mutable std::map<std::string, std::shared_ptr<const ChainResult>> chains_;
   mutable std::map<std::string, bool> signatures_;
 };

@@ -36,6 +36,15 @@ class FakeController : public ApiController {
   }
   void shutdown() override { shut_down = true; }
   Metrics& metrics() override { return m; }
+  json nets() override { return json::array({{{"tap", "tap0"}}}); }
+  bool set_net_rate_limiters(const std::string& tap, const std::optional<RateLimiterConfig>& new_rx,
+                             const std::optional<RateLimiterConfig>& new_tx) override {
+    if (tap != "tap0") return false;
+    rx = new_rx;
+    tx = new_tx;
+    return true;
+  }
+  std::optional<RateLimiterConfig> rx, tx;
   bool paused = false, shut_down = false;
   Metrics m;
 };

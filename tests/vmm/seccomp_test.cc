@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/if_tun.h>
 #include <linux/kvm.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -21,8 +22,8 @@ namespace cloister::vmm {
 namespace {
 
 constexpr ThreadClass kClasses[] = {ThreadClass::kVcpu,  ThreadClass::kApi, ThreadClass::kVsock,
-                                    ThreadClass::kBlock, ThreadClass::kVmm, ThreadClass::kQuote,
-                                    ThreadClass::kEmu};
+                                    ThreadClass::kBlock, ThreadClass::kNet, ThreadClass::kVmm,
+                                    ThreadClass::kQuote, ThreadClass::kEmu};
 
 // Runs `body` in a forked child after installing the filter for `cls` with `scope`; returns the
 // wait status. 100: the filter could not be installed.
@@ -69,6 +70,9 @@ SeccompScope typical_scope(ThreadClass cls, int fd) {
     case ThreadClass::kBlock:
     case ThreadClass::kVmm:
       scope.ioctls = {{fd, KVM_IRQ_LINE}};
+      break;
+    case ThreadClass::kNet:
+      scope.ioctls = {{fd, KVM_IRQ_LINE}, {fd, TUNSETOFFLOAD}};
       break;
     case ThreadClass::kQuote:
       scope.socket_families = {AF_UNIX};

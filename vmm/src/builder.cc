@@ -178,10 +178,15 @@ Result<std::unique_ptr<Vmm>> build_vmm(const VmConfig& config, VmInputs inputs, 
   parts.tee = std::move(inputs.tee);
   const BootImages& images = inputs.images;
   parts.boot_kind = confidential ? BootKind::kFirmware : images.kind;
-  std::vector<std::unique_ptr<VirtioDevice>> virtio_devices;  // slot order: disks, then vsock
+  std::vector<std::unique_ptr<VirtioDevice>> virtio_devices;  // slot order: disks, nets, vsock
   for (const auto& disk : config.disks) {
     CLOISTER_TRY(auto blk, VirtioBlock::open(disk.path, disk.read_only, metrics));
     virtio_devices.push_back(std::move(blk));
+  }
+  for (const auto& net : config.nets) {
+    CLOISTER_TRY(auto device, VirtioNet::open(net, log, metrics));
+    parts.nets.push_back(device.get());
+    virtio_devices.push_back(std::move(device));
   }
   if (config.vsock) {
     CLOISTER_TRY(auto vsock, VirtioVsock::create(*config.vsock, log, metrics));
@@ -276,7 +281,8 @@ Result<std::unique_ptr<Vmm>> build_vmm(const VmConfig& config, VmInputs inputs, 
                           {"memory_bytes", config.memory_bytes},
                           {"tee", tee_name(config.tee.kind)},
                           {"hypervisor", parts.hypervisor->name()},
-                          {"disks", config.disks.size()}};
+                          {"disks", config.disks.size()},
+                          {"nets", config.nets.size()}};
   if (auto m = parts.tee->measurement()) built[m->name] = to_hex(m->digest);
   log.info("vm.built", "VM ready", built);
   return std::make_unique<Vmm>(std::move(parts), log, metrics);

@@ -29,6 +29,12 @@ std::vector<std::pair<const char*, std::uint64_t>> snapshot(const Metrics& m) {
           {"vsock_host_timeouts", get(m.vsock_host_timeouts)},
           {"vsock_handshake_timeouts", get(m.vsock_handshake_timeouts)},
           {"vsock_refused", get(m.vsock_refused)},
+          {"net_rx_frames", get(m.net_rx_frames)},
+          {"net_rx_bytes", get(m.net_rx_bytes)},
+          {"net_tx_frames", get(m.net_tx_frames)},
+          {"net_tx_bytes", get(m.net_tx_bytes)},
+          {"net_tx_dropped", get(m.net_tx_dropped)},
+          {"net_rate_limited", get(m.net_rate_limited)},
           {"api_requests", get(m.api_requests)},
           {"api_errors", get(m.api_errors)}};
 }

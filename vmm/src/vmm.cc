@@ -296,6 +296,25 @@ void Vmm::vcpu_thread(std::size_t index) {
   cv_.notify_all();
 }
 
+nlohmann::json Vmm::nets() const {
+  std::lock_guard lock(mutex_);
+  return to_json(parts_.config).value("nets", nlohmann::json::array());
+}
+
+bool Vmm::set_net_rate_limiters(const std::string& tap, const std::optional<RateLimiterConfig>& rx,
+                                const std::optional<RateLimiterConfig>& tx) {
+  std::lock_guard lock(mutex_);
+  for (std::size_t i = 0; i < parts_.nets.size(); ++i) {
+    if (parts_.nets[i]->tap() != tap) continue;
+    NetConfig& config = parts_.config.nets[i];
+    if (rx) config.rx_rate_limiter = *rx;
+    if (tx) config.tx_rate_limiter = *tx;
+    parts_.nets[i]->set_rate_limiters(config.rx_rate_limiter, config.tx_rate_limiter);
+    return true;
+  }
+  return false;
+}
+
 nlohmann::json Vmm::info() const {
   std::lock_guard lock(mutex_);
   nlohmann::json out = {{"state", vm_state_name(state_)},

@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <optional>
 
@@ -52,6 +54,7 @@ struct Flags {
   std::optional<std::uint64_t> vsock_cid;
   std::optional<std::string> vsock_uds;
   std::vector<std::string> disks;
+  std::vector<std::string> nets;
   bool no_seccomp = false;
   bool hugepages = false;
 };
@@ -93,6 +96,10 @@ void add_run_flags(CLI::App& cmd, Flags& f) {
   cmd.add_option("--api-socket", f.api_socket, "serve the control API on this UNIX socket");
   cmd.add_option("--console", f.console, "stdout | none | file:PATH | socket:PATH");
   cmd.add_option("--disk", f.disks, "virtio-blk disk: PATH or PATH,ro (repeatable)");
+  cmd.add_option("--net", f.nets,
+                 "virtio-net on a TAP: NAME[,mac=MAC][,rx_bytes=SIZE/MS][,tx_bytes=SIZE/MS]"
+                 "[,rx_ops=N/MS][,tx_ops=N/MS] (token buckets: SIZE bytes or N frames per MS "
+                 "milliseconds; repeatable)");
   cmd.add_option("--vsock-uds", f.vsock_uds,
                  "virtio-vsock: guest connections to host port P reach the UNIX socket PATH_P");
   cmd.add_option("--vsock-cid", f.vsock_cid, "virtio-vsock guest CID (default 3)");
@@ -139,6 +146,48 @@ Status merge_tee_flags(const Flags& f, json& doc) {
 }
 
 // The config file's JSON patched with the flags, so one validator sees every input.
+// --net NAME[,mac=MAC][,rx_bytes=SIZE/MS][,tx_bytes=SIZE/MS][,rx_ops=N/MS][,tx_ops=N/MS] as a
+// nets[] entry; the config parser checks the values.
+Result<json> net_flag(const std::string& text) {
+  json net = json::object();
+  std::size_t start = 0;
+  bool first = true;
+  while (start <= text.size()) {
+    const std::size_t comma = std::min(text.find(',', start), text.size());
+    const std::string part = text.substr(start, comma - start);
+    start = comma + 1;
+    if (first) {
+      net["tap"] = part;
+      first = false;
+      continue;
+    }
+    const std::size_t eq = part.find('=');
+    const std::string key = part.substr(0, eq),
+                      value = eq == std::string::npos ? "" : part.substr(eq + 1);
+    if (key == "mac") {
+      net["mac"] = value;
+      continue;
+    }
+    const bool rx = key == "rx_bytes" || key == "rx_ops";
+    if (!rx && key != "tx_bytes" && key != "tx_ops")
+      return Error("--net " + text + ": unknown option \"" + part +
+                   "\" (known: mac=, rx_bytes=, tx_bytes=, rx_ops=, tx_ops=)");
+    const std::size_t slash = value.find('/');
+    std::uint64_t size = 0, ms = 0;
+    const char* end = value.data() + value.size();
+    if (slash == std::string::npos ||
+        std::from_chars(value.data(), value.data() + slash, size).ptr != value.data() + slash ||
+        std::from_chars(value.data() + slash + 1, end, ms).ptr != end || slash == 0 ||
+        slash + 1 == value.size())
+      return Error("--net " + text + ": " + key + ": expected COUNT/MILLISECONDS, found \"" +
+                   value + "\"");
+    const char* bucket = key.ends_with("_bytes") ? "bandwidth" : "ops";
+    net[rx ? "rx_rate_limiter" : "tx_rate_limiter"][bucket] = {{"size", size},
+                                                               {"refill_time_ms", ms}};
+  }
+  return net;
+}
+
 Result<json> merged_document(const Flags& f) {
   json doc = json::object();
   if (!f.config_file.empty()) {
@@ -173,6 +222,14 @@ Result<json> merged_document(const Flags& f) {
       disks.push_back({{"path", ro ? d.substr(0, d.size() - 3) : d}, {"read_only", ro}});
     }
     doc["disks"] = disks;
+  }
+  if (!f.nets.empty()) {
+    json nets = json::array();
+    for (const auto& text : f.nets) {
+      CLOISTER_TRY(json net, net_flag(text));
+      nets.push_back(std::move(net));
+    }
+    doc["nets"] = std::move(nets);
   }
   if (f.vsock_uds) doc["vsock"]["uds_path"] = *f.vsock_uds;
   if (f.vsock_cid) doc["vsock"]["guest_cid"] = *f.vsock_cid;

@@ -381,6 +381,21 @@ static void probe_virtio(enum attest_tee attest) {
         print(error ? "\n" : "'\n");
       }
     }
+    if (device == VIRTIO_ID_NET) {
+      static char reply[128];
+      uint8_t mac[6];
+      const char* error =
+          virtio_net_exchange(base, "hello from the test guest", mac, reply, sizeof reply);
+      print("virtio-net: mac ");
+      for (int i = 0; i < 6; ++i) {
+        static const char digits[] = "0123456789abcdef";
+        char byte[4] = {digits[mac[i] >> 4], digits[mac[i] & 15], i < 5 ? ':' : 0, 0};
+        print(byte);
+      }
+      print(error ? ": " : ", the host said '");
+      print(error ? error : reply);
+      print(error ? "\n" : "'\n");
+    }
     if (device == VIRTIO_ID_BLOCK) {
       static uint8_t sector[512];
       const char* error = virtio_blk_read_sector0(base, sector);

@@ -51,7 +51,7 @@ struct vq {
   uint16_t last_used;
 };
 
-static struct vq blkq, rxq, txq, evq;
+static struct vq blkq, rxq, txq, evq, netrxq, nettxq;
 static struct blk_req_header header;
 static volatile uint8_t status_byte;
 
@@ -68,20 +68,29 @@ static void set_queue_addr(uint64_t base, uint32_t low_reg, const volatile void*
   wr(base, low_reg + 4, (uint32_t)(a >> 32));
 }
 
-static const char* begin(uint64_t base) {
+/* Resets the device and negotiates VERSION_1 plus the features of `want` (bits 0-31) the
+ * device offers; stores those in *got when got is not NULL. */
+static const char* begin_with(uint64_t base, uint32_t want, uint32_t* got) {
   if (rd(base, VIRTIO_MMIO_VERSION) != 2) return "not a virtio 1.x (version 2) transport";
   wr(base, VIRTIO_MMIO_STATUS, 0);
   wr(base, VIRTIO_MMIO_STATUS, STATUS_ACKNOWLEDGE | STATUS_DRIVER);
   wr(base, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
   if (!(rd(base, VIRTIO_MMIO_DEVICE_FEATURES) & VIRTIO_F_VERSION_1_WORD1))
     return "device does not offer VIRTIO_F_VERSION_1";
+  wr(base, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+  const uint32_t accepted = rd(base, VIRTIO_MMIO_DEVICE_FEATURES) & want;
+  if (got) *got = accepted;
   wr(base, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
-  wr(base, VIRTIO_MMIO_DRIVER_FEATURES, 0);
+  wr(base, VIRTIO_MMIO_DRIVER_FEATURES, accepted);
   wr(base, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
   wr(base, VIRTIO_MMIO_DRIVER_FEATURES, VIRTIO_F_VERSION_1_WORD1);
   wr(base, VIRTIO_MMIO_STATUS, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK);
   if (!(rd(base, VIRTIO_MMIO_STATUS) & STATUS_FEATURES_OK)) return "device refused our features";
   return NULL;
+}
+
+static const char* begin(uint64_t base) {
+  return begin_with(base, 0, NULL);
 }
 
 static const char* setup_queue(uint64_t base, uint32_t index, struct vq* q) {
@@ -444,4 +453,83 @@ const char* virtio_vsock_echo_stream(uint64_t* echoed) {
     if (!error) *echoed += len;
   }
   return error;
+}
+
+/* ---- virtio-net ---- */
+#define VIRTIO_NET_F_MAC (1u << 5)
+#define NET_HDR 12 /* struct virtio_net_hdr with num_buffers (VERSION_1) */
+#define NET_FRAME_MAX 1514
+#define NET_ETHERTYPE 0x88b5 /* IEEE 802 local experimental */
+
+static uint8_t net_rx_buf[NET_HDR + NET_FRAME_MAX];
+static uint8_t net_tx_buf[NET_HDR + NET_FRAME_MAX];
+static uint8_t net_mac[6]; /* the device's, else 02:00:00:00:00:01 */
+
+static void net_post_rx(uint64_t base) {
+  netrxq.desc[0] = (struct virtq_desc){(uint64_t)(uintptr_t)net_rx_buf, sizeof net_rx_buf,
+                                       VIRTQ_DESC_F_WRITE, 0};
+  publish(base, 0, &netrxq, 0);
+}
+
+const char* virtio_net_exchange(uint64_t base, const char* message, uint8_t mac[6], char* reply,
+                                uint32_t cap) {
+  uint32_t features = 0;
+  const char* error = begin_with(base, VIRTIO_NET_F_MAC, &features);
+  if (!error) error = setup_queue(base, 0, &netrxq);
+  if (!error) error = setup_queue(base, 1, &nettxq);
+  if (error) return error;
+  net_mac[0] = 0x02;
+  net_mac[5] = 0x01;
+  if (features & VIRTIO_NET_F_MAC) {
+    const uint32_t lo = rd(base, 0x100), hi = rd(base, 0x104);
+    for (int i = 0; i < 4; ++i) net_mac[i] = (uint8_t)(lo >> (8 * i));
+    net_mac[4] = (uint8_t)hi;
+    net_mac[5] = (uint8_t)(hi >> 8);
+  }
+  for (int i = 0; i < 6; ++i) mac[i] = net_mac[i];
+  driver_ok(base);
+  net_post_rx(base);
+
+  /* Broadcast, from our MAC, the local experimental EtherType, then the message. */
+  uint8_t* frame = net_tx_buf + NET_HDR;
+  for (int i = 0; i < NET_HDR; ++i) net_tx_buf[i] = 0;
+  for (int i = 0; i < 6; ++i) {
+    frame[i] = 0xff;
+    frame[6 + i] = net_mac[i];
+  }
+  frame[12] = NET_ETHERTYPE >> 8;
+  frame[13] = NET_ETHERTYPE & 0xff;
+  uint32_t n = 0;
+  while (message[n] && 14 + n < NET_FRAME_MAX) {
+    frame[14 + n] = (uint8_t)message[n];
+    ++n;
+  }
+  uint32_t len = 14 + n < 60 ? 60 : 14 + n; /* pad to Ethernet's minimum */
+  for (uint32_t i = 14 + n; i < len; ++i) frame[i] = 0;
+  nettxq.desc[0] = (struct virtq_desc){(uint64_t)(uintptr_t)net_tx_buf, NET_HDR + len, 0, 0};
+  publish(base, 1, &nettxq, 0);
+  uint32_t id, used;
+  if (!wait_used(&nettxq, &id, &used, WAIT_SPINS)) return "the device did not take the frame";
+
+  /* The host may send other frames first (IPv6 neighbour discovery when the TAP comes up):
+   * skip them until one of ours arrives. */
+  for (int frames = 0; frames < 64; ++frames) {
+    int got = 0;
+    for (int waits = 0; waits < 200 && !got; ++waits)
+      got = wait_used(&netrxq, &id, &used, WAIT_SPINS);
+    if (!got) return "no frame arrived";
+    const uint8_t* in = net_rx_buf + NET_HDR;
+    const uint32_t in_len = used > NET_HDR ? used - NET_HDR : 0;
+    if (in_len >= 14 && in[12] == (NET_ETHERTYPE >> 8) && in[13] == (NET_ETHERTYPE & 0xff)) {
+      uint32_t k = 0;
+      while (14 + k < in_len && in[14 + k] && k + 1 < cap) {
+        reply[k] = (char)in[14 + k];
+        ++k;
+      }
+      reply[k] = 0;
+      return NULL;
+    }
+    net_post_rx(base);
+  }
+  return "64 frames arrived, none of ours";
 }

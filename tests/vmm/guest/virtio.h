@@ -26,6 +26,7 @@
 #define VIRTIO_MMIO_QUEUE_DEVICE_LOW 0x0a0
 #define VIRTIO_MMIO_QUEUE_DEVICE_HIGH 0x0a4
 
+#define VIRTIO_ID_NET 1
 #define VIRTIO_ID_BLOCK 2
 #define VIRTIO_ID_VSOCK 19
 
@@ -73,3 +74,10 @@ const char* vsock_write(const void* data, uint32_t len);
 
 /* Shuts the connection down both ways and waits for the host to close it. */
 const char* vsock_close(void);
+
+/* Brings up the virtio-net device at `base` (taking its MAC when it offers one), broadcasts one
+ * Ethernet frame of EtherType 0x88b5 carrying `message`, and copies the payload of the first
+ * 0x88b5 frame that arrives into `reply` (NUL-terminated, at most cap - 1 bytes), skipping
+ * others. Stores the MAC used in mac. Returns NULL or what went wrong. */
+const char* virtio_net_exchange(uint64_t base, const char* message, uint8_t mac[6], char* reply,
+                                uint32_t cap);

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include "cloister/common/json.h"
 #include "cloister/common/socket.h"
 #include "cloister/vmm/seccomp/seccomp.h"
 #include "cloister/vmm/vmm.h"
@@ -32,6 +33,31 @@ LogLevel event_level(const http::ServerEvent& event) {
   return LogLevel::kDebug;
 }
 
+// PUT vm.net.rate_limiters: {"tap": NAME, "rx_rate_limiter": {...}, "tx_rate_limiter": {...}},
+// either limiter optional (kept when absent).
+http::Response set_rate_limiters(const std::string& body, ApiController& controller) {
+  auto doc = parse_json_strict(body, "vm.net.rate_limiters");
+  if (!doc) return error_response(400, doc.error().message());
+  if (!doc->is_object() || !doc->contains("tap") || !(*doc)["tap"].is_string())
+    return error_response(400,
+                          "vm.net.rate_limiters: expected {\"tap\": NAME, "
+                          "\"rx_rate_limiter\": {...}, \"tx_rate_limiter\": {...}}");
+  std::optional<RateLimiterConfig> rx, tx;
+  for (const auto& [key, value] : doc->items()) {
+    if (key == "tap") continue;
+    if (key != "rx_rate_limiter" && key != "tx_rate_limiter")
+      return error_response(400, "vm.net.rate_limiters: unknown key \"" + key +
+                                     "\" (known: tap, rx_rate_limiter, tx_rate_limiter)");
+    auto limiter = parse_rate_limiter(value, key);
+    if (!limiter) return error_response(400, limiter.error().message());
+    (key == "rx_rate_limiter" ? rx : tx) = *limiter;
+  }
+  const std::string tap = (*doc)["tap"].get<std::string>();
+  if (!controller.set_net_rate_limiters(tap, rx, tx))
+    return error_response(404, "vm.net.rate_limiters: no virtio-net on TAP \"" + tap + "\"");
+  return no_content();
+}
+
 }  // namespace
 
 http::Response route(const http::Request& req, ApiController& controller) {
@@ -41,10 +67,15 @@ http::Response route(const http::Request& req, ApiController& controller) {
     const char* method;
   };
   static constexpr Route routes[] = {
-      {"/api/v1/vmm.ping", "GET"},       {"/api/v1/vm.info", "GET"},
-      {"/api/v1/vm.measurement", "GET"}, {"/api/v1/metrics", "GET"},
-      {"/api/v1/vm.pause", "PUT"},       {"/api/v1/vm.resume", "PUT"},
+      {"/api/v1/vmm.ping", "GET"},
+      {"/api/v1/vm.info", "GET"},
+      {"/api/v1/vm.measurement", "GET"},
+      {"/api/v1/metrics", "GET"},
+      {"/api/v1/vm.pause", "PUT"},
+      {"/api/v1/vm.resume", "PUT"},
       {"/api/v1/vm.shutdown", "PUT"},
+      {"/api/v1/vm.nets", "GET"},
+      {"/api/v1/vm.net.rate_limiters", "PUT"},
   };
   const Route* found = nullptr;
   for (const auto& r : routes)
@@ -79,6 +110,10 @@ http::Response route(const http::Request& req, ApiController& controller) {
   } else if (req.path == "/api/v1/vm.resume") {
     auto st = controller.resume();
     response = st ? no_content() : error_response(409, st.error().message());
+  } else if (req.path == "/api/v1/vm.nets") {
+    response = json_response(200, controller.nets());
+  } else if (req.path == "/api/v1/vm.net.rate_limiters") {
+    response = set_rate_limiters(req.body, controller);
   } else {
     controller.shutdown();
     response = no_content();
@@ -150,6 +185,14 @@ void VmmApiController::shutdown() {
 }
 Metrics& VmmApiController::metrics() {
   return vmm_.metrics();
+}
+nlohmann::json VmmApiController::nets() {
+  return vmm_.nets();
+}
+bool VmmApiController::set_net_rate_limiters(const std::string& tap,
+                                             const std::optional<RateLimiterConfig>& rx,
+                                             const std::optional<RateLimiterConfig>& tx) {
+  return vmm_.set_net_rate_limiters(tap, rx, tx);
 }
 
 }  // namespace cloister::vmm

@@ -384,12 +384,114 @@ std::string_view hypervisor_kind_name(HypervisorKind kind) {
   return "unknown";
 }
 
+namespace {
+
+Result<TokenBucketConfig> parse_token_bucket(const json& value, const std::string& key) {
+  if (!value.is_object())
+    return bad(key, "an object {size, one_time_burst, refill_time_ms}", value);
+  CLOISTER_CHECK_OK(
+      reject_unknown_keys(value, key + ".", {"size", "one_time_burst", "refill_time_ms"}));
+  TokenBucketConfig bucket;
+  const auto count = [&](const char* name, std::uint64_t& out) -> Status {
+    auto it = value.find(name);
+    if (it == value.end()) return {};
+    if (!it->is_number_unsigned() && !(it->is_number_integer() && it->get<std::int64_t>() >= 0))
+      return bad(key + "." + name, "a non-negative integer", *it);
+    out = it->get<std::uint64_t>();
+    return {};
+  };
+  CLOISTER_CHECK_OK(count("size", bucket.size));
+  CLOISTER_CHECK_OK(count("one_time_burst", bucket.one_time_burst));
+  CLOISTER_CHECK_OK(count("refill_time_ms", bucket.refill_time_ms));
+  if (bucket.size > 0 && (bucket.refill_time_ms == 0 || bucket.refill_time_ms > kMaxRefillTimeMs))
+    return Error("config: " + key + ".refill_time_ms: expected 1.." +
+                 std::to_string(kMaxRefillTimeMs) + " with a size, found " +
+                 std::to_string(bucket.refill_time_ms));
+  return bucket;
+}
+
+json to_json(const TokenBucketConfig& b) {
+  return {
+      {"size", b.size}, {"one_time_burst", b.one_time_burst}, {"refill_time_ms", b.refill_time_ms}};
+}
+
+// "52:54:00:12:34:56": six hex pairs; a group (multicast) address cannot be a NIC's.
+Result<std::array<std::uint8_t, 6>> parse_mac(const json& value, const std::string& key) {
+  const std::string expected = "a unicast MAC address like \"52:54:00:12:34:56\"";
+  if (!value.is_string() || value.get<std::string>().size() != 17) return bad(key, expected, value);
+  const std::string text = value.get<std::string>();
+  std::array<std::uint8_t, 6> mac{};
+  for (std::size_t i = 0; i < 6; ++i) {
+    if (i > 0 && text[i * 3 - 1] != ':') return bad(key, expected, value);
+    auto byte = from_hex(text.substr(i * 3, 2));
+    if (!byte) return bad(key, expected, value);
+    mac[i] = (*byte)[0];
+  }
+  if (mac[0] & 1) return bad(key, expected, value);
+  return mac;
+}
+
+Result<std::vector<NetConfig>> parse_nets(const json& value) {
+  if (!value.is_array()) return bad("nets", "an array of {tap, mac, rx/tx_rate_limiter}", value);
+  std::vector<NetConfig> nets;
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    const std::string key = "nets[" + std::to_string(i) + "]";
+    const json& n = value[i];
+    if (!n.is_object()) return bad(key, "an object {tap, mac, rx/tx_rate_limiter}", n);
+    CLOISTER_CHECK_OK(
+        reject_unknown_keys(n, key + ".", {"tap", "mac", "rx_rate_limiter", "tx_rate_limiter"}));
+    NetConfig net;
+    auto tap = n.find("tap");
+    if (tap == n.end()) return Error("config: " + key + ".tap: missing");
+    // IFNAMSIZ is 16 with the NUL; the kernel refuses '/', ':' and white space in names.
+    if (!tap->is_string() || tap->get<std::string>().empty() ||
+        tap->get<std::string>().size() > 15 ||
+        tap->get<std::string>().find_first_of("/: \t\n") != std::string::npos || *tap == "." ||
+        *tap == "..")
+      return bad(key + ".tap", "an interface name of 1 to 15 bytes without '/', ':' or spaces",
+                 *tap);
+    net.tap = tap->get<std::string>();
+    for (const auto& other : nets)
+      if (other.tap == net.tap) return bad(key + ".tap", "a TAP no other net uses", *tap);
+    if (auto it = n.find("mac"); it != n.end()) {
+      CLOISTER_TRY(net.mac, parse_mac(*it, key + ".mac"));
+    }
+    if (auto it = n.find("rx_rate_limiter"); it != n.end()) {
+      CLOISTER_TRY(net.rx_rate_limiter, parse_rate_limiter(*it, key + ".rx_rate_limiter"));
+    }
+    if (auto it = n.find("tx_rate_limiter"); it != n.end()) {
+      CLOISTER_TRY(net.tx_rate_limiter, parse_rate_limiter(*it, key + ".tx_rate_limiter"));
+    }
+    nets.push_back(std::move(net));
+  }
+  return nets;
+}
+
+}  // namespace
+
+Result<RateLimiterConfig> parse_rate_limiter(const json& value, const std::string& key) {
+  if (!value.is_object()) return bad(key, "an object {bandwidth, ops}", value);
+  CLOISTER_CHECK_OK(reject_unknown_keys(value, key + ".", {"bandwidth", "ops"}));
+  RateLimiterConfig limiter;
+  if (auto it = value.find("bandwidth"); it != value.end()) {
+    CLOISTER_TRY(limiter.bandwidth, parse_token_bucket(*it, key + ".bandwidth"));
+  }
+  if (auto it = value.find("ops"); it != value.end()) {
+    CLOISTER_TRY(limiter.ops, parse_token_bucket(*it, key + ".ops"));
+  }
+  return limiter;
+}
+
+json to_json(const RateLimiterConfig& limiter) {
+  return {{"bandwidth", to_json(limiter.bandwidth)}, {"ops", to_json(limiter.ops)}};
+}
+
 Result<VmConfig> parse_config(const json& doc) {
   if (!doc.is_object()) return bad("document", "a JSON object", doc);
   CLOISTER_CHECK_OK(
       reject_unknown_keys(doc, "",
                           {"vcpus", "memory", "hugepages", "tee", "hypervisor", "boot", "console",
-                           "disks", "vsock", "api_socket", "log", "seccomp"}));
+                           "disks", "vsock", "nets", "api_socket", "log", "seccomp"}));
   VmConfig config;
   if (auto it = doc.find("vcpus"); it != doc.end()) {
     if (!it->is_number_integer() || it->get<std::int64_t>() < 1 ||
@@ -452,10 +554,15 @@ Result<VmConfig> parse_config(const json& doc) {
   if (auto it = doc.find("vsock"); it != doc.end()) {
     CLOISTER_TRY(config.vsock, parse_vsock(*it));
   }
-  if (config.disks.size() + (config.vsock ? 1 : 0) > kMaxVirtioDevices)
-    return Error("config: disks and vsock: expected at most " + std::to_string(kMaxVirtioDevices) +
-                 " virtio devices, found " +
-                 std::to_string(config.disks.size() + (config.vsock ? 1 : 0)));
+  if (auto it = doc.find("nets"); it != doc.end()) {
+    CLOISTER_TRY(config.nets, parse_nets(*it));
+  }
+  const std::size_t virtio_devices =
+      config.disks.size() + config.nets.size() + (config.vsock ? 1 : 0);
+  if (virtio_devices > kMaxVirtioDevices)
+    return Error("config: disks, nets and vsock: expected at most " +
+                 std::to_string(kMaxVirtioDevices) + " virtio devices, found " +
+                 std::to_string(virtio_devices));
   if (auto it = doc.find("api_socket"); it != doc.end()) {
     CLOISTER_TRY(auto path, path_value(*it, "api_socket"));
     if (path.size() >= sizeof(sockaddr_un{}.sun_path))
@@ -514,6 +621,21 @@ json to_json(const VmConfig& c) {
               {"log", log},
               {"seccomp", c.seccomp}};
   if (c.api_socket) out["api_socket"] = *c.api_socket;
+  if (!c.nets.empty()) {
+    json nets = json::array();
+    for (const auto& n : c.nets) {
+      json net = {{"tap", n.tap},
+                  {"rx_rate_limiter", to_json(n.rx_rate_limiter)},
+                  {"tx_rate_limiter", to_json(n.tx_rate_limiter)}};
+      if (n.mac) {
+        std::string mac;
+        for (std::uint8_t b : *n.mac) mac += (mac.empty() ? "" : ":") + to_hex(ByteView(&b, 1));
+        net["mac"] = mac;
+      }
+      nets.push_back(std::move(net));
+    }
+    out["nets"] = std::move(nets);
+  }
   if (c.vsock)
     out["vsock"] = {{"guest_cid", c.vsock->guest_cid},
                     {"uds_path", c.vsock->uds_path},

@@ -125,6 +125,12 @@ std::uint64_t VirtioMmio::generation() const {
   return generation_;
 }
 
+std::uint64_t VirtioMmio::driver_features(std::uint64_t generation) const {
+  std::lock_guard lock(mutex_);
+  if (generation != generation_ || !(status_ & kStatusFeaturesOk)) return 0;
+  return driver_features_;
+}
+
 bool VirtioMmio::live_locked(std::uint64_t generation) const {
   return generation == generation_ && (status_ & kStatusDriverOk) && !(status_ & kStatusNeedsReset);
 }

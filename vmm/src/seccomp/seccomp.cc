@@ -73,6 +73,11 @@ constexpr int kVsock[] = {SYS_epoll_wait, SYS_epoll_pwait, SYS_epoll_ctl, SYS_so
 // interrupting the guest.
 constexpr int kBlock[] = {SYS_pread64, SYS_pwrite64, SYS_fdatasync, SYS_ioctl};
 
+// A virtio-net device thread: epoll over its TAP and wake-up eventfd, reads and writes of frames
+// (read and write are common calls), TUNSETOFFLOAD on its TAP and interrupting the guest, the
+// ioctls its scope names.
+constexpr int kNet[] = {SYS_epoll_wait, SYS_epoll_pwait, SYS_ioctl};
+
 // The TDX quote worker: one connection to the quote generation service per quote (its address
 // was resolved before the filter; the family is the scope's).
 constexpr int kQuote[] = {SYS_socket, SYS_connect, SYS_getsockopt, SYS_recvfrom};
@@ -175,6 +180,9 @@ std::vector<int> class_syscalls(ThreadClass cls) {
     case ThreadClass::kBlock:
       add(kBlock);
       break;
+    case ThreadClass::kNet:
+      add(kNet);
+      break;
     case ThreadClass::kVmm:
       add(kVmm);
       break;
@@ -199,6 +207,8 @@ std::string_view thread_class_name(ThreadClass cls) {
       return "vsock";
     case ThreadClass::kBlock:
       return "block";
+    case ThreadClass::kNet:
+      return "net";
     case ThreadClass::kVmm:
       return "vmm";
     case ThreadClass::kQuote:

@@ -31,6 +31,12 @@ struct Metrics {
   std::atomic<std::uint64_t> vsock_host_timeouts{0};       // reset: the host peer did not read
   std::atomic<std::uint64_t> vsock_handshake_timeouts{0};  // host connections that never got in
   std::atomic<std::uint64_t> vsock_refused{0};  // host connections over the pending/open caps
+  std::atomic<std::uint64_t> net_rx_frames{0};  // frames delivered to the guest
+  std::atomic<std::uint64_t> net_rx_bytes{0};
+  std::atomic<std::uint64_t> net_tx_frames{0};  // frames the guest sent, written to the TAP
+  std::atomic<std::uint64_t> net_tx_bytes{0};
+  std::atomic<std::uint64_t> net_tx_dropped{0};    // malformed, or refused by the TAP
+  std::atomic<std::uint64_t> net_rate_limited{0};  // times a direction waited for its budget
   std::atomic<std::uint64_t> api_requests{0};
   std::atomic<std::uint64_t> api_errors{0};
 

@@ -21,6 +21,7 @@
 #include "cloister/vmm/config/config.h"
 #include "cloister/vmm/devices/bus.h"
 #include "cloister/vmm/devices/legacy.h"
+#include "cloister/vmm/devices/net.h"
 #include "cloister/vmm/fd.h"
 #include "cloister/vmm/hypervisor/hypervisor.h"
 #include "cloister/vmm/log.h"
@@ -54,6 +55,8 @@ class Vmm final : public StopSink {
     std::vector<std::unique_ptr<Vcpu>> vcpus;
     // One per vCPU, started before the VM was built; start() sandboxes them.
     std::unique_ptr<VcpuThreads> threads;
+    // The virtio-net devices, in config order; owned by their transports on the MMIO bus.
+    std::vector<VirtioNet*> nets;
   };
 
   Vmm(Parts parts, Logger& log, Metrics& metrics);
@@ -79,6 +82,11 @@ class Vmm final : public StopSink {
 
   VmState state() const;
   nlohmann::json info() const;
+  // The virtio-net devices: [{tap, mac, rx_rate_limiter, tx_rate_limiter}].
+  nlohmann::json nets() const;
+  // Replaces the rate limiters of the net on `tap` (unset: kept); false when there is none.
+  bool set_net_rate_limiters(const std::string& tap, const std::optional<RateLimiterConfig>& rx,
+                             const std::optional<RateLimiterConfig>& tx);
   Serial* serial() { return parts_.serial.get(); }
   // What raising a device interrupt issues (Vm::irq_ioctls): console input on the main thread
   // raises the UART's.

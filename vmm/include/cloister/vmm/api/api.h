@@ -12,11 +12,13 @@
 #include <chrono>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "cloister/common/http.h"
 #include "cloister/common/http_server.h"
 #include "cloister/common/result.h"
+#include "cloister/vmm/config/config.h"
 #include "cloister/vmm/log.h"
 #include "cloister/vmm/metrics.h"
 
@@ -32,6 +34,12 @@ class ApiController {
   virtual Status resume() = 0;
   virtual void shutdown() = 0;  // asynchronous: the VM stops soon after
   virtual Metrics& metrics() = 0;
+  // The virtio-net devices (Vmm::nets()), and replacing a net's rate limiters (false: no net
+  // on that TAP).
+  virtual nlohmann::json nets() = 0;
+  virtual bool set_net_rate_limiters(const std::string& tap,
+                                     const std::optional<RateLimiterConfig>& rx,
+                                     const std::optional<RateLimiterConfig>& tx) = 0;
 };
 
 http::Response route(const http::Request& request, ApiController& controller);
@@ -73,6 +81,9 @@ class VmmApiController final : public ApiController {
   Status resume() override;
   void shutdown() override;
   Metrics& metrics() override;
+  nlohmann::json nets() override;
+  bool set_net_rate_limiters(const std::string& tap, const std::optional<RateLimiterConfig>& rx,
+                             const std::optional<RateLimiterConfig>& tx) override;
 
  private:
   Vmm& vmm_;

@@ -87,6 +87,35 @@ struct VsockConfig {
 inline constexpr std::uint32_t kMinVsockTimeoutMs = 100;
 inline constexpr std::uint32_t kMaxVsockTimeoutMs = 600000;
 
+// A token bucket, as Firecracker's rate limiters have them: `size` tokens, refilled from empty to
+// full over refill_time_ms; one_time_burst extra tokens at start, spent first and never
+// refilled. size 0: no limit.
+struct TokenBucketConfig {
+  std::uint64_t size = 0;
+  std::uint64_t one_time_burst = 0;
+  std::uint64_t refill_time_ms = 0;
+  bool operator==(const TokenBucketConfig&) const = default;
+};
+// A direction's limits: bytes (bandwidth) and frames (ops).
+struct RateLimiterConfig {
+  TokenBucketConfig bandwidth;
+  TokenBucketConfig ops;
+  bool operator==(const RateLimiterConfig&) const = default;
+};
+inline constexpr std::uint64_t kMaxRefillTimeMs = 3600'000;
+
+// virtio-net over a host TAP interface.
+struct NetConfig {
+  // The TAP interface. The VMM attaches to it (TUNSETIFF), which creates it when it does not
+  // exist and the VMM may (CAP_NET_ADMIN); an operator usually creates it beforehand, owned by
+  // the VMM's user (ip tuntap add NAME mode tap user USER).
+  std::string tap;
+  // The guest's MAC address (VIRTIO_NET_F_MAC); unset: the guest driver picks one.
+  std::optional<std::array<std::uint8_t, 6>> mac;
+  RateLimiterConfig rx_rate_limiter;  // host to guest
+  RateLimiterConfig tx_rate_limiter;  // guest to host
+};
+
 struct LogConfig {
   LogFormat format = LogFormat::kText;
   LogLevel level = LogLevel::kInfo;
@@ -103,6 +132,7 @@ struct VmConfig {
   ConsoleConfig console;
   std::vector<DiskConfig> disks;
   std::optional<VsockConfig> vsock;
+  std::vector<NetConfig> nets;
   std::optional<std::string> api_socket;
   LogConfig log;
   bool seccomp = true;
@@ -111,7 +141,7 @@ struct VmConfig {
 inline constexpr std::uint32_t kMaxVcpus = fw::kMaxVcpus;
 inline constexpr std::uint64_t kMinMemory = 4ull << 20;
 inline constexpr std::uint64_t kMaxMemory = fw::kMaxGuestMemory;
-inline constexpr std::size_t kMaxVirtioDevices = 8;  // virtio-mmio slots: disks + vsock
+inline constexpr std::size_t kMaxVirtioDevices = 8;  // virtio-mmio slots: disks, nets, vsock
 
 // A config file (--config) and a simulated platform description (--sim-platform).
 inline constexpr FileLimit kConfigFileLimit{1u << 20,
@@ -120,6 +150,10 @@ inline constexpr FileLimit kSimPlatformFileLimit{
     64u << 10, "a simulated platform description can be (it is a few hundred bytes)"};
 
 Result<VmConfig> parse_config(const nlohmann::json& document);
+// A direction's limits ({"bandwidth": {size, one_time_burst, refill_time_ms}, "ops": {...}}),
+// as the config and the API's vm.net update give them; `key` names it in errors.
+Result<RateLimiterConfig> parse_rate_limiter(const nlohmann::json& value, const std::string& key);
+nlohmann::json to_json(const RateLimiterConfig& limiter);
 // parse_config() of JSON text, parsed strictly: a key given twice in one object is refused with
 // its path ("config: duplicate key \"vcpus\" at /vcpus").
 Result<VmConfig> parse_config_text(std::string_view json_text);

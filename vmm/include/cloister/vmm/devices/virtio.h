@@ -36,6 +36,7 @@ inline constexpr std::uint32_t kStatusAcknowledge = 1, kStatusDriver = 2, kStatu
 inline constexpr std::uint16_t kDescFNext = 1, kDescFWrite = 2, kDescFIndirect = 4;
 inline constexpr std::uint16_t kAvailFNoInterrupt = 1;
 inline constexpr std::uint32_t kInterruptUsedBuffer = 1, kInterruptConfigChange = 2;
+inline constexpr std::uint32_t kIdNet = 1;
 inline constexpr std::uint32_t kIdBlock = 2;
 inline constexpr std::uint32_t kIdVsock = 19;
 inline constexpr std::uint64_t kMmioSize = 0x1000;
@@ -88,6 +89,9 @@ class VirtqueueLink {
   virtual ~VirtqueueLink() = default;
   virtual const GuestMemory& memory() const = 0;
   virtual std::uint64_t generation() const = 0;
+  // The features the driver accepted in `generation`; 0 when it is stale or the driver has not
+  // set FEATURES_OK.
+  virtual std::uint64_t driver_features(std::uint64_t generation) const = 0;
   // The next available chain of `queue`; nullopt when there is none, when the driver has not
   // set DRIVER_OK or broke the device, or when `generation` is stale. A malformed chain breaks
   // the device (DEVICE_NEEDS_RESET) and returns nullopt.
@@ -147,6 +151,7 @@ class VirtioMmio final : public BusDevice, private VirtqueueLink {
              Logger& log, Metrics& metrics);
   const GuestMemory& memory() const override { return memory_; }
   std::uint64_t generation() const override;
+  std::uint64_t driver_features(std::uint64_t generation) const override;
   std::optional<VirtqChain> pop(std::uint64_t generation, std::uint16_t queue) override;
   void push(std::uint64_t generation, std::uint16_t queue, std::uint16_t head,
             std::uint32_t written) override;

@@ -30,6 +30,7 @@ enum class ThreadClass {
   kApi,    // the HTTP API server
   kVsock,  // the virtio-vsock device thread: host UNIX sockets
   kBlock,  // a virtio-blk device thread: reads, writes and flushes of its disk file
+  kNet,    // a virtio-net device thread: reads and writes of its TAP, TUNSETOFFLOAD on it
   kVmm,    // the main thread once the guest runs: signals, console input, shutdown
   kQuote,  // the TDX GetQuote worker: connections to the quote generation service
   kEmu,    // an emu vCPU's emulation thread: translated guest code and the hand-offs to kVcpu

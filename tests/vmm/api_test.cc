@@ -145,5 +145,38 @@ TEST(ApiServerTest, ServesConcurrentClientsUnderItsSeccompFilter) {
   EXPECT_FALSE(std::filesystem::exists(sock));
 }
 
+http::Response put_limits(FakeController& controller, const std::string& body) {
+  http::Request r;
+  r.method = "PUT";
+  r.path = "/api/v1/vm.net.rate_limiters";
+  r.body = body;
+  return route(r, controller);
+}
+
+TEST(NetApiTest, RateLimitersAreReadAndReplaced) {
+  FakeController controller;
+  http::Request get;
+  get.method = "GET";
+  get.path = "/api/v1/vm.nets";
+  auto listed = route(get, controller);
+  EXPECT_EQ(listed.status, 200);
+  EXPECT_EQ(json::parse(listed.body), json::array({{{"tap", "tap0"}}}));
+
+  auto ok = put_limits(controller, R"({"tap": "tap0", "tx_rate_limiter": {"ops": {"size": 10, )"
+                                   R"("refill_time_ms": 1000}}})");
+  EXPECT_EQ(ok.status, 204) << ok.body;
+  EXPECT_FALSE(controller.rx);
+  ASSERT_TRUE(controller.tx);
+  EXPECT_EQ(controller.tx->ops, (TokenBucketConfig{10, 0, 1000}));
+
+  EXPECT_EQ(put_limits(controller, R"({"tap": "tap9"})").status, 404);
+  auto bad = put_limits(controller, R"({"tap": "tap0", "rx_rate_limiter": {"ops": {"size": 1}}})");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body.find("rx_rate_limiter.ops.refill_time_ms"), std::string::npos) << bad.body;
+  EXPECT_EQ(put_limits(controller, R"({"tap": "tap0", "speed": 1})").status, 400);
+  EXPECT_EQ(put_limits(controller, R"({"tap": "tap0", "tap": "tap1"})").status, 400);
+  EXPECT_EQ(put_limits(controller, "[]").status, 400);
+}
+
 }  // namespace
 }  // namespace cloister::vmm

@@ -1,10 +1,9 @@
-// virtio-net's pieces without a TAP: the token buckets, the nets config and its flag form's
-// checks, and the API calls that read and change the rate limiters.
+// virtio-net's pieces without a TAP: the token buckets and the nets config (the API calls are
+// in api_test.cc).
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
-#include "cloister/vmm/api/api.h"
 #include "cloister/vmm/config/config.h"
 #include "cloister/vmm/devices/rate_limiter.h"
 
@@ -135,58 +134,6 @@ TEST(NetConfigTest, BadNetsAreRefusedNamingTheKey) {
   for (int i = 0; i < 9; ++i) nine.push_back({{"tap", "t" + std::to_string(i)}});
   EXPECT_EQ(refused(nine),
             "config: disks, nets and vsock: expected at most 8 virtio devices, found 9");
-}
-
-class FakeNets : public ApiController {
- public:
-  json info() override { return json::object(); }
-  Status pause() override { return {}; }
-  Status resume() override { return {}; }
-  void shutdown() override {}
-  Metrics& metrics() override { return m; }
-  json nets() override { return json::array({{{"tap", "tap0"}}}); }
-  bool set_net_rate_limiters(const std::string& tap, const std::optional<RateLimiterConfig>& new_rx,
-                             const std::optional<RateLimiterConfig>& new_tx) override {
-    if (tap != "tap0") return false;
-    rx = new_rx;
-    tx = new_tx;
-    return true;
-  }
-  std::optional<RateLimiterConfig> rx, tx;
-  Metrics m;
-};
-
-http::Response put_limits(FakeNets& controller, const std::string& body) {
-  http::Request r;
-  r.method = "PUT";
-  r.path = "/api/v1/vm.net.rate_limiters";
-  r.body = body;
-  return route(r, controller);
-}
-
-TEST(NetApiTest, RateLimitersAreReadAndReplaced) {
-  FakeNets controller;
-  http::Request get;
-  get.method = "GET";
-  get.path = "/api/v1/vm.nets";
-  auto listed = route(get, controller);
-  EXPECT_EQ(listed.status, 200);
-  EXPECT_EQ(json::parse(listed.body), json::array({{{"tap", "tap0"}}}));
-
-  auto ok = put_limits(controller, R"({"tap": "tap0", "tx_rate_limiter": {"ops": {"size": 10, )"
-                                   R"("refill_time_ms": 1000}}})");
-  EXPECT_EQ(ok.status, 204) << ok.body;
-  EXPECT_FALSE(controller.rx);
-  ASSERT_TRUE(controller.tx);
-  EXPECT_EQ(controller.tx->ops, (TokenBucketConfig{10, 0, 1000}));
-
-  EXPECT_EQ(put_limits(controller, R"({"tap": "tap9"})").status, 404);
-  auto bad = put_limits(controller, R"({"tap": "tap0", "rx_rate_limiter": {"ops": {"size": 1}}})");
-  EXPECT_EQ(bad.status, 400);
-  EXPECT_NE(bad.body.find("rx_rate_limiter.ops.refill_time_ms"), std::string::npos) << bad.body;
-  EXPECT_EQ(put_limits(controller, R"({"tap": "tap0", "speed": 1})").status, 400);
-  EXPECT_EQ(put_limits(controller, R"({"tap": "tap0", "tap": "tap1"})").status, 400);
-  EXPECT_EQ(put_limits(controller, "[]").status, 400);
 }
 
 }  // namespace

@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <climits>
 #include <cstring>
 
 #include "cloister/vmm/seccomp/seccomp.h"
@@ -29,27 +28,6 @@ unsigned tun_offloads(std::uint64_t accepted) {
     if (accepted & kFGuestTso6) flags |= TUN_F_TSO6;
   }
   return flags;
-}
-
-int timeout_until(std::chrono::steady_clock::time_point next) {
-  if (next == std::chrono::steady_clock::time_point::max()) return -1;
-  const auto left =
-      std::chrono::ceil<std::chrono::milliseconds>(next - std::chrono::steady_clock::now()).count();
-  return static_cast<int>(std::clamp<long long>(left, 0, INT_MAX));
-}
-
-std::uint64_t readable_bytes(const VirtqChain& chain) {
-  std::uint64_t total = 0;
-  for (const auto& b : chain.buffers)
-    if (!b.device_writable) total += b.len;
-  return total;
-}
-
-std::uint64_t writable_bytes(const VirtqChain& chain) {
-  std::uint64_t total = 0;
-  for (const auto& b : chain.buffers)
-    if (b.device_writable) total += b.len;
-  return total;
 }
 
 }  // namespace
@@ -164,7 +142,7 @@ void VirtioNet::run() {
   epoll_event events[4];
   Clock::time_point next = Clock::time_point::max();
   for (;;) {
-    const int n = ::epoll_wait(epoll_.get(), events, 4, timeout_until(next));
+    const int n = ::epoll_wait(epoll_.get(), events, 4, epoll_timeout_until(next));
     if (n < 0 && errno != EINTR) {
       log_.error("net.epoll", os_error("epoll_wait").message());
       return;
@@ -232,9 +210,9 @@ void VirtioNet::receive(std::uint64_t generation, Clock::time_point now, Clock::
       if (!rx_held_) return;  // the frame waits for a receive buffer and the guest's kick
     }
     const VirtqChain& chain = *rx_held_;
-    if (writable_bytes(chain) < rx_frame_.size()) {
+    if (chain.writable_bytes() < rx_frame_.size()) {
       link_->fail(generation, "virtio-net receive chain " + std::to_string(chain.head) + ": " +
-                                  std::to_string(writable_bytes(chain)) +
+                                  std::to_string(chain.writable_bytes()) +
                                   " writable bytes, less than the " +
                                   std::to_string(rx_frame_.size()) + "-byte frame");
       rx_held_.reset();
@@ -249,22 +227,14 @@ void VirtioNet::receive(std::uint64_t generation, Clock::time_point now, Clock::
     // num_buffers (le16 at offset 10) is 1: one chain per frame without MRG_RXBUF.
     rx_frame_[10] = 1;
     rx_frame_[11] = 0;
-    std::size_t done = 0;
-    for (const auto& b : chain.buffers) {
-      if (!b.device_writable || done == rx_frame_.size()) continue;
-      const std::size_t take = std::min<std::size_t>(b.len, rx_frame_.size() - done);
-      if (auto ok = link_->memory().write(b.addr, ByteView(rx_frame_).subspan(done, take),
-                                          "virtio-net receive buffer");
-          !ok) {
-        link_->fail(generation, ok.error().message());
-        rx_held_.reset();
-        return;
-      }
-      done += take;
+    if (auto ok = chain.scatter(link_->memory(), rx_frame_, "virtio-net receive buffer"); !ok) {
+      link_->fail(generation, ok.error().message());
+      rx_held_.reset();
+      return;
     }
-    link_->push(generation, kRxQueue, chain.head, static_cast<std::uint32_t>(done));
+    link_->push(generation, kRxQueue, chain.head, static_cast<std::uint32_t>(rx_frame_.size()));
     metrics_.net_rx_frames.fetch_add(1, std::memory_order_relaxed);
-    metrics_.net_rx_bytes.fetch_add(done - kHeaderSize, std::memory_order_relaxed);
+    metrics_.net_rx_bytes.fetch_add(rx_frame_.size() - kHeaderSize, std::memory_order_relaxed);
     rx_frame_.clear();
     rx_held_.reset();
   }
@@ -277,7 +247,7 @@ void VirtioNet::transmit(std::uint64_t generation, Clock::time_point now, Clock:
       if (!tx_held_) return;
     }
     const VirtqChain& chain = *tx_held_;
-    const std::uint64_t length = readable_bytes(chain);
+    const std::uint64_t length = chain.readable_bytes();
     if (length > kHeaderSize && length <= kMaxPacket) {
       Clock::time_point retry;
       if (!tx_limiter_.try_take(length - kHeaderSize, now, retry)) {

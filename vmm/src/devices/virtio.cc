@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <climits>
 
 #include "cloister/vmm/format.h"
 #include "cloister/vmm/seccomp/seccomp.h"
@@ -123,6 +124,40 @@ VirtioMmio::~VirtioMmio() {
 std::uint64_t VirtioMmio::generation() const {
   std::lock_guard lock(mutex_);
   return generation_;
+}
+
+std::uint64_t VirtqChain::readable_bytes() const {
+  std::uint64_t total = 0;
+  for (const auto& b : buffers)
+    if (!b.device_writable) total += b.len;
+  return total;
+}
+
+std::uint64_t VirtqChain::writable_bytes() const {
+  std::uint64_t total = 0;
+  for (const auto& b : buffers)
+    if (b.device_writable) total += b.len;
+  return total;
+}
+
+Status VirtqChain::scatter(const GuestMemory& memory, ByteView data, std::string_view what) const {
+  std::size_t done = 0;
+  for (const auto& b : buffers) {
+    if (!b.device_writable || done == data.size()) continue;
+    const std::size_t take = std::min<std::size_t>(b.len, data.size() - done);
+    CLOISTER_CHECK_OK(memory.write(b.addr, data.subspan(done, take), what));
+    done += take;
+  }
+  if (done < data.size()) return Error(std::string(what) + ": too small for a packet");
+  return {};
+}
+
+int epoll_timeout_until(std::chrono::steady_clock::time_point deadline) {
+  if (deadline == std::chrono::steady_clock::time_point::max()) return -1;
+  const auto left =
+      std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now())
+          .count();
+  return static_cast<int>(std::clamp<long long>(left, 0, INT_MAX));
 }
 
 std::uint64_t VirtioMmio::driver_features(std::uint64_t generation) const {

@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <climits>
 #include <cstring>
 #include <optional>
 #include <string_view>
@@ -54,26 +53,6 @@ using namespace vsock;
 constexpr std::size_t kMaxControlBacklog = 256;
 constexpr std::size_t kMaxHandshakeLine = 32;  // "CONNECT 4294967295" is 18 bytes
 
-// Writes `data` across the device-writable buffers of `chain`, in order.
-Status scatter(const GuestMemory& memory, const VirtqChain& chain, ByteView data) {
-  std::size_t done = 0;
-  for (const auto& b : chain.buffers) {
-    if (!b.device_writable || done == data.size()) continue;
-    const std::size_t take = std::min<std::size_t>(b.len, data.size() - done);
-    CLOISTER_CHECK_OK(memory.write(b.addr, data.subspan(done, take), "virtio-vsock rx buffer"));
-    done += take;
-  }
-  if (done < data.size()) return Error("virtio-vsock rx buffer: too small for a packet");
-  return {};
-}
-
-std::size_t writable_bytes(const VirtqChain& chain) {
-  std::size_t total = 0;
-  for (const auto& b : chain.buffers)
-    if (b.device_writable) total += b.len;
-  return total;
-}
-
 // "CONNECT <port>" (the line without its newline): the port, or nullopt.
 std::optional<std::uint32_t> parse_connect(std::string_view line) {
   constexpr std::string_view kPrefix = "CONNECT ";
@@ -85,14 +64,6 @@ std::optional<std::uint32_t> parse_connect(std::string_view line) {
     if (port > 0xffffffffu) return std::nullopt;
   }
   return static_cast<std::uint32_t>(port);
-}
-
-// epoll_wait's timeout until `next` (-1: no deadline).
-int timeout_until(std::chrono::steady_clock::time_point next) {
-  if (next == std::chrono::steady_clock::time_point::max()) return -1;
-  const auto left =
-      std::chrono::ceil<std::chrono::milliseconds>(next - std::chrono::steady_clock::now()).count();
-  return static_cast<int>(std::clamp<long long>(left, 0, INT_MAX));
 }
 
 }  // namespace
@@ -174,7 +145,7 @@ void VirtioVsock::run() {
   epoll_event events[16];
   Clock::time_point next = Clock::time_point::max();
   for (;;) {
-    int n = ::epoll_wait(epoll_.get(), events, 16, timeout_until(next));
+    int n = ::epoll_wait(epoll_.get(), events, 16, epoll_timeout_until(next));
     if (n < 0 && errno != EINTR) {
       log_.error("vsock.epoll", os_error("epoll_wait").message());
       return;
@@ -517,7 +488,7 @@ void VirtioVsock::deliver_rx(std::uint64_t generation) {
     if (!chain) return;
     write_header(control_.front(), header);
     control_.pop_front();
-    if (auto st = scatter(memory, *chain, header); !st)
+    if (auto st = chain->scatter(memory, header, "virtio-vsock rx buffer"); !st)
       return link_->fail(generation, st.error().message());
     link_->push(generation, 0, chain->head, kHeaderSize);
   }
@@ -530,7 +501,7 @@ void VirtioVsock::deliver_rx(std::uint64_t generation) {
       if (peek < 0 && (errno == EAGAIN || errno == EINTR)) break;
       auto chain = link_->pop(generation, 0);
       if (!chain) return;  // more data waits in the socket until the guest posts buffers
-      const std::size_t room = writable_bytes(*chain);
+      const std::size_t room = chain->writable_bytes();
       if (room <= kHeaderSize)
         return link_->fail(generation,
                            "virtio-vsock rx buffer: at most 44 bytes, no room for data");
@@ -567,7 +538,7 @@ void VirtioVsock::deliver_rx(std::uint64_t generation) {
       }
       write_header(h, packet);
       c.last_fwd_cnt_sent = c.fwd_cnt;
-      if (auto st = scatter(memory, *chain, packet); !st)
+      if (auto st = chain->scatter(memory, packet, "virtio-vsock rx buffer"); !st)
         return link_->fail(generation, st.error().message());
       link_->push(generation, 0, chain->head, static_cast<std::uint32_t>(packet.size()));
     }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -52,7 +53,17 @@ struct VirtqBuffer {
 struct VirtqChain {
   std::uint16_t head;
   std::vector<VirtqBuffer> buffers;  // device-readable buffers first, then device-writable
+
+  std::uint64_t readable_bytes() const;
+  std::uint64_t writable_bytes() const;
+  // Writes `data` across the device-writable buffers, in order; fails naming `what` when they
+  // are too small ("<what>: too small for a packet") or outside guest memory.
+  Status scatter(const GuestMemory& memory, ByteView data, std::string_view what) const;
 };
+
+// epoll_wait's timeout until `deadline` (-1: none), for device threads that wait for I/O and
+// deadlines at once.
+int epoll_timeout_until(std::chrono::steady_clock::time_point deadline);
 
 // A split virtqueue as configured by the driver through the transport.
 class Virtqueue {

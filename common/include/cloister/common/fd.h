@@ -41,10 +41,39 @@ class Fd {
   int fd_ = -1;
 };
 
-// "OPERATION: strerror (errno N)" from the current errno, for failed system calls.
+// The ErrorCode of an errno value: ENOENT not found, EACCES/EPERM permission denied, the
+// transient ones (EAGAIN, ECONNREFUSED, ETIMEDOUT, …) unavailable, the rest internal.
+inline ErrorCode error_code_of_errno(int err) {
+  switch (err) {
+    case ENOENT:
+      return ErrorCode::kNotFound;
+    case EACCES:
+    case EPERM:
+      return ErrorCode::kPermissionDenied;
+    case EAGAIN:
+    case EINTR:
+    case ECONNREFUSED:
+    case ECONNRESET:
+    case ETIMEDOUT:
+    case EHOSTUNREACH:
+    case ENETUNREACH:
+    case EPIPE:
+      return ErrorCode::kUnavailable;
+    case EINVAL:
+    case ENOTDIR:
+    case EISDIR:
+    case ENAMETOOLONG:
+      return ErrorCode::kInvalidArgument;
+    default:
+      return ErrorCode::kInternal;
+  }
+}
+
+// "OPERATION: strerror (errno N)" from the current errno, for failed system calls, with the
+// errno's code.
 inline Error os_error(std::string_view operation, int err = errno) {
-  return Error(std::string(operation) + ": " + std::strerror(err) + " (errno " +
-               std::to_string(err) + ")");
+  return Error(error_code_of_errno(err), std::string(operation) + ": " + std::strerror(err) +
+                                             " (errno " + std::to_string(err) + ")");
 }
 
 }  // namespace cloister

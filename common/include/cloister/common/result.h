@@ -10,19 +10,59 @@
 
 namespace cloister {
 
-// A failure described in words: which check or field, what was expected, what was found.
+// What kind of failure an Error is, for machines: HTTP statuses and exit codes map from the code,
+// never from the message text. The names follow the usual RPC status vocabulary.
+enum class ErrorCode {
+  kInvalidArgument,     // the input is malformed or refused (exit 2, HTTP 400)
+  kNotFound,            // what was asked for does not exist (HTTP 404)
+  kUnavailable,         // a peer or resource cannot be reached now; retrying may help (HTTP 503)
+  kFailedPrecondition,  // the request is well-formed but the state forbids it (HTTP 409)
+  kUnimplemented,       // the operation is not supported (HTTP 501)
+  kPermissionDenied,    // the caller is not allowed (HTTP 401/403)
+  kInternal,            // anything else (HTTP 500)
+};
+
+// The lower-case name of a code ("invalid_argument", …), for logs and JSON error bodies.
+constexpr const char* to_string(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kInvalidArgument:
+      return "invalid_argument";
+    case ErrorCode::kNotFound:
+      return "not_found";
+    case ErrorCode::kUnavailable:
+      return "unavailable";
+    case ErrorCode::kFailedPrecondition:
+      return "failed_precondition";
+    case ErrorCode::kUnimplemented:
+      return "unimplemented";
+    case ErrorCode::kPermissionDenied:
+      return "permission_denied";
+    case ErrorCode::kInternal:
+      return "internal";
+  }
+  return "internal";
+}
+
+// A failure described in words (which check or field, what was expected, what was found) and
+// by a code. An Error made from words alone has the code kInvalidArgument: most failures in
+// this project are refusals of input.
 class Error {
  public:
   explicit Error(std::string message) : message_(std::move(message)) {}
+  Error(ErrorCode code, std::string message) : message_(std::move(message)), code_(code) {}
 
   const std::string& message() const { return message_; }
+  ErrorCode code() const { return code_; }
 
   // Returns a copy whose message is prefixed with `context: `, for adding where the failure
-  // happened ("VCEK certificate: …") as an error travels up.
-  Error with_context(const std::string& context) const { return Error(context + ": " + message_); }
+  // happened ("VCEK certificate: …") as an error travels up. The code is kept.
+  Error with_context(const std::string& context) const {
+    return Error(code_, context + ": " + message_);
+  }
 
  private:
   std::string message_;
+  ErrorCode code_ = ErrorCode::kInvalidArgument;
 };
 
 namespace detail {

@@ -23,6 +23,8 @@ struct Curl {
   CURLcode (*easy_getinfo)(CURL*, CURLINFO, ...);
   void (*easy_cleanup)(CURL*);
   const char* (*easy_strerror)(CURLcode);
+  curl_slist* (*slist_append)(curl_slist*, const char*);
+  void (*slist_free_all)(curl_slist*);
 };
 
 Result<const Curl*> load_curl() {
@@ -48,6 +50,9 @@ Result<const Curl*> load_curl() {
     curl.easy_getinfo = reinterpret_cast<decltype(curl.easy_getinfo)>(sym("curl_easy_getinfo"));
     curl.easy_cleanup = reinterpret_cast<decltype(curl.easy_cleanup)>(sym("curl_easy_cleanup"));
     curl.easy_strerror = reinterpret_cast<decltype(curl.easy_strerror)>(sym("curl_easy_strerror"));
+    curl.slist_append = reinterpret_cast<decltype(curl.slist_append)>(sym("curl_slist_append"));
+    curl.slist_free_all =
+        reinterpret_cast<decltype(curl.slist_free_all)>(sym("curl_slist_free_all"));
     if (error.empty() && curl.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
       error = "curl_global_init failed";
   });
@@ -99,13 +104,30 @@ class CurlHttpClient : public HttpClient {
   CurlHttpClient(const Curl* curl, HttpClientOptions options) : curl_(curl), options_(options) {}
 
   Result<HttpResponse> get(const std::string& url) override {
+    return send(HttpRequest{"GET", url, {}, {}});
+  }
+
+  Result<HttpResponse> send(const HttpRequest& request) override {
+    const std::string what = request.method + " " + request.url;
     CURL* handle = curl_->easy_init();
-    if (handle == nullptr) return Error("curl_easy_init failed");
+    if (handle == nullptr) return Error(ErrorCode::kInternal, "curl_easy_init failed");
     Transfer transfer;
     transfer.limit = options_.max_body_bytes;
-    curl_->easy_setopt(handle, CURLOPT_URL, url.c_str());
-    curl_->easy_setopt(handle, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_->easy_setopt(handle, CURLOPT_MAXREDIRS, 5L);
+    curl_slist* headers = nullptr;
+    for (const auto& h : request.headers) headers = curl_->slist_append(headers, h.c_str());
+    curl_->easy_setopt(handle, CURLOPT_URL, request.url.c_str());
+    if (request.method == "GET") {
+      curl_->easy_setopt(handle, CURLOPT_FOLLOWLOCATION, 1L);
+      curl_->easy_setopt(handle, CURLOPT_MAXREDIRS, 5L);
+    } else {
+      curl_->easy_setopt(handle, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+      curl_->easy_setopt(handle, CURLOPT_POSTFIELDS, request.body.data());
+      curl_->easy_setopt(handle, CURLOPT_POSTFIELDSIZE_LARGE,
+                         static_cast<curl_off_t>(request.body.size()));
+    }
+    if (headers != nullptr) curl_->easy_setopt(handle, CURLOPT_HTTPHEADER, headers);
+    if (!options_.ca_file.empty())
+      curl_->easy_setopt(handle, CURLOPT_CAINFO, options_.ca_file.c_str());
     curl_->easy_setopt(handle, CURLOPT_TIMEOUT, options_.timeout_seconds);
     curl_->easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
     curl_->easy_setopt(handle, CURLOPT_USERAGENT, "cloister/0.1");
@@ -120,11 +142,15 @@ class CurlHttpClient : public HttpClient {
     curl_->easy_getinfo(handle, CURLINFO_CONTENT_TYPE, &content_type);
     if (content_type != nullptr) transfer.response.content_type = content_type;
     curl_->easy_cleanup(handle);
+    curl_->slist_free_all(headers);
     if (transfer.too_large) {
-      return Error("GET " + url + ": response larger than " +
-                   std::to_string(options_.max_body_bytes) + " bytes");
+      return Error(
+          ErrorCode::kInvalidArgument,
+          what + ": response larger than " + std::to_string(options_.max_body_bytes) + " bytes");
     }
-    if (rc != CURLE_OK) return Error("GET " + url + ": " + curl_->easy_strerror(rc));
+    if (rc != CURLE_OK) {
+      return Error(ErrorCode::kUnavailable, what + ": " + curl_->easy_strerror(rc));
+    }
     transfer.response.status = status;
     return std::move(transfer.response);
   }

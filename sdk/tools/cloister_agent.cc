@@ -1,8 +1,13 @@
-// cloister-agent: the guest-agent client. `evidence` fetches attestation evidence from a guest
-// over the VMM's hybrid vsock socket (the guest-evidence protocol, guest_evidence.h) and writes
-// each piece to a file.
-// Exit status: 0 evidence written, 1 the guest reported a failure or broke the protocol,
-// 2 usage or an unwritable output, 3 the guest could not be reached before the deadline.
+// cloister-agent: the guest-agent client.
+// - `evidence` fetches attestation evidence from a guest over the VMM's hybrid vsock socket (the
+//   guest-evidence protocol, guest_evidence.h) and writes each piece to a file.
+// - `get-resource` runs the KBS flow (auth → attest → resource) against cloister-attestd or a
+//   Trustee KBS with an ephemeral TEE key and prints the secret or writes it mode 0600. The
+//   evidence comes from this machine's TEE (configfs-tsm, /dev/sev-guest: the agent runs inside
+//   the guest) or, with --vsock, from a simulated guest beside the VMM (the demo).
+// Exit status: 0 done, 1 the guest reported a failure or broke the protocol, or the KBS refused
+// (attestation or resource policy), 2 usage or an unwritable output, 3 the guest or the KBS
+// could not be reached before the deadline.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
@@ -11,6 +16,8 @@
 #include "cloister/common/file.h"
 #include "cloister/common/hex.h"
 #include "cloister/sdk/guest_evidence.h"
+#include "cloister/sdk/local_evidence.h"
+#include "cloister/service/kbs_client.h"
 
 namespace {
 
@@ -77,6 +84,85 @@ int run_evidence(const EvidenceArgs& a) {
   return 0;
 }
 
+struct ResourceArgs {
+  std::string path, kbs, kbs_cert, tee = "snp", vsock, out;
+  std::uint32_t port = CLOISTER_EVIDENCE_DEFAULT_PORT;
+  double timeout = 30;
+};
+
+// The evidence for `report_data`, from the simulated guest over vsock or from this machine's TEE.
+cloister::Result<cloister::sdk::GuestEvidence> evidence_for(const ResourceArgs& a,
+                                                            const cloister::sdk::ReportData& rd) {
+  if (a.vsock.empty()) return cloister::sdk::local_evidence(rd);
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                            std::chrono::duration<double>(a.timeout));
+  EvidenceFailure why = EvidenceFailure::kMalformed;
+  auto evidence = cloister::sdk::fetch_guest_evidence(a.vsock, a.port, rd, deadline, &why);
+  if (!evidence) {
+    const bool unreachable =
+        why == EvidenceFailure::kUnavailable || why == EvidenceFailure::kDeadlineExceeded;
+    return cloister::Error(
+        unreachable ? cloister::ErrorCode::kUnavailable : cloister::ErrorCode::kFailedPrecondition,
+        std::string(to_string(why)) + ": " + evidence.error().message());
+  }
+  return evidence;
+}
+
+int exit_code_of(const cloister::Error& e) {
+  switch (e.code()) {
+    case cloister::ErrorCode::kUnavailable:
+      return kExitUnreachable;
+    case cloister::ErrorCode::kInvalidArgument:
+      return kExitUsage;
+    default:
+      return kExitGuestFailed;
+  }
+}
+
+int run_get_resource(const ResourceArgs& a) {
+  namespace svc = cloister::service;
+  if (!(a.timeout > 0)) return fail(kExitUsage, "--timeout must be a positive number of seconds");
+  auto tee = cloister::service::kbs::parse_tee(a.tee);
+  if (!tee || (*tee != svc::kbs::Tee::kSnp && *tee != svc::kbs::Tee::kTdx)) {
+    return fail(kExitUsage, "--tee: expected snp or tdx, found '" + a.tee + "'");
+  }
+  svc::KbsClientOptions options;
+  options.url = a.kbs;
+  options.ca_file = a.kbs_cert;
+  options.tee = *tee;
+  options.timeout_seconds = static_cast<long>(a.timeout + 0.999);
+  auto client = svc::KbsClient::create(options);
+  if (!client) return fail(exit_code_of(client.error()), client.error().message());
+  auto attested =
+      client->attest([&](const svc::kbs::ReportData& rd) -> cloister::Result<nlohmann::json> {
+        CLOISTER_TRY(const auto evidence, evidence_for(a, rd));
+        if (const auto* report = evidence.find(EvidenceKind::kSnpReport)) {
+          return svc::snp_primary_evidence(*report, evidence.find(EvidenceKind::kSnpCertTable));
+        }
+        if (const auto* quote = evidence.find(EvidenceKind::kTdxQuote)) {
+          return svc::tdx_primary_evidence(*quote, evidence.find(EvidenceKind::kCcEventLog));
+        }
+        return cloister::Error(cloister::ErrorCode::kFailedPrecondition,
+                               "the evidence holds neither an SNP report nor a TDX quote");
+      });
+  if (!attested) return fail(exit_code_of(attested.error()), attested.error().message());
+  auto secret = client->get_resource(a.path);
+  if (!secret) return fail(exit_code_of(secret.error()), secret.error().message());
+  if (a.out.empty()) {
+    std::cout.write(reinterpret_cast<const char*>(secret->data()),
+                    static_cast<std::streamsize>(secret->size()));
+    std::cout.flush();
+    return 0;
+  }
+  if (auto written = cloister::write_file_atomic(a.out, *secret, 0600); !written) {
+    return fail(kExitUsage, written.error().message());
+  }
+  std::cerr << "cloister-agent: wrote " << a.path << " to " << a.out << " (" << secret->size()
+            << " bytes, mode 0600)\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -103,6 +189,25 @@ int main(int argc, char** argv) {
       ->required();
   evidence->add_option("--timeout", a.timeout, "Seconds until the evidence must have arrived")
       ->capture_default_str();
+  ResourceArgs r;
+  CLI::App* get = app.add_subcommand(
+      "get-resource",
+      "Attest to a KBS (cloister-attestd or Trustee) and fetch one resource: auth, attest with "
+      "evidence bound to the challenge and an ephemeral key, then the resource as a JWE to that "
+      "key, decrypted here");
+  get->add_option("path", r.path, "The resource: REPO/TYPE/TAG")->required();
+  get->add_option("--kbs", r.kbs, "The KBS base URL, e.g. https://127.0.0.1:8443")->required();
+  get->add_option("--kbs-cert", r.kbs_cert,
+                  "PEM certificate(s) to verify the KBS with (cloister-attestd's tls.crt); "
+                  "default: the system CA store")
+      ->check(CLI::ExistingFile);
+  get->add_option("--tee", r.tee, "snp or tdx")->capture_default_str();
+  get->add_option("--vsock", r.vsock,
+                  "Take the evidence from a simulated guest through the VMM's vsock socket "
+                  "instead of this machine's TEE (configfs-tsm, /dev/sev-guest)");
+  get->add_option("--port", r.port, "The guest's vsock port, with --vsock")->capture_default_str();
+  get->add_option("--out", r.out, "Write the secret to this file (mode 0600) instead of stdout");
+  get->add_option("--timeout", r.timeout, "Seconds for each step")->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -110,5 +215,6 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return fail(kExitUsage, std::string(e.what()) + " (see --help)");
   }
+  if (get->parsed()) return run_get_resource(r);
   return run_evidence(a);
 }

@@ -16,7 +16,6 @@ using namespace detail;
 
 constexpr std::size_t kCekSize = 32;
 constexpr std::size_t kIvSize = 12;
-constexpr std::size_t kTagSize = 16;
 constexpr std::size_t kMinRsaBits = 2048;
 
 void put_be32(Bytes& out, std::uint32_t v) {
@@ -70,52 +69,6 @@ Result<Bytes> aes_key_wrap(ByteView kek, ByteView input, bool wrap) {
   }
   out.resize(static_cast<std::size_t>(len));
   return out;
-}
-
-struct Sealed {
-  Bytes ciphertext;
-  Bytes tag;
-};
-
-Result<Sealed> gcm_seal(ByteView key, ByteView iv, ByteView aad, ByteView plaintext) {
-  CipherCtxPtr ctx(EVP_CIPHER_CTX_new());
-  Sealed out{Bytes(plaintext.size()), Bytes(kTagSize)};
-  int len = 0;
-  if (!ctx || EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) != 1 ||
-      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(iv.size()),
-                          nullptr) != 1 ||
-      EVP_EncryptInit_ex(ctx.get(), nullptr, nullptr, key.data(), iv.data()) != 1 ||
-      EVP_EncryptUpdate(ctx.get(), nullptr, &len, aad.data(), static_cast<int>(aad.size())) != 1 ||
-      EVP_EncryptUpdate(ctx.get(), out.ciphertext.data(), &len, plaintext.data(),
-                        static_cast<int>(plaintext.size())) != 1 ||
-      EVP_EncryptFinal_ex(ctx.get(), out.ciphertext.data() + len, &len) != 1 ||
-      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, static_cast<int>(kTagSize),
-                          out.tag.data()) != 1) {
-    return openssl_error("A256GCM encryption");
-  }
-  return out;
-}
-
-Result<Bytes> gcm_open(ByteView key, ByteView iv, ByteView aad, ByteView ciphertext, ByteView tag) {
-  CipherCtxPtr ctx(EVP_CIPHER_CTX_new());
-  Bytes plaintext(ciphertext.size());
-  int len = 0;
-  Bytes tag_copy(tag.begin(), tag.end());
-  if (!ctx || EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) != 1 ||
-      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(iv.size()),
-                          nullptr) != 1 ||
-      EVP_DecryptInit_ex(ctx.get(), nullptr, nullptr, key.data(), iv.data()) != 1 ||
-      EVP_DecryptUpdate(ctx.get(), nullptr, &len, aad.data(), static_cast<int>(aad.size())) != 1 ||
-      EVP_DecryptUpdate(ctx.get(), plaintext.data(), &len, ciphertext.data(),
-                        static_cast<int>(ciphertext.size())) != 1 ||
-      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, static_cast<int>(tag_copy.size()),
-                          tag_copy.data()) != 1) {
-    return openssl_error("A256GCM decryption");
-  }
-  if (EVP_DecryptFinal_ex(ctx.get(), plaintext.data() + len, &len) != 1) {
-    return Error("JWE: A256GCM authentication tag does not verify");
-  }
-  return plaintext;
 }
 
 Result<Bytes> rsa_oaep(EVP_PKEY* key, ByteView input, bool encrypt_direction) {
@@ -301,7 +254,7 @@ Result<Bytes> TeeKeyPair::decrypt(const nlohmann::json& jwe) const {
   if (iv.size() != kIvSize) {
     return Error("JWE.iv: expected 12 bytes, found " + std::to_string(iv.size()));
   }
-  if (tag.size() != kTagSize) {
+  if (tag.size() != kGcmTagSize) {
     return Error("JWE.tag: expected 16 bytes, found " + std::to_string(tag.size()));
   }
 
@@ -336,7 +289,9 @@ Result<Bytes> TeeKeyPair::decrypt(const nlohmann::json& jwe) const {
     return Error("JWE.encrypted_key: expected a 32-byte A256GCM key, found " +
                  std::to_string(cek.size()) + " bytes");
   }
-  return gcm_open(cek, iv, as_bytes(protected_b64), ciphertext, tag);
+  auto plaintext = gcm_open(cek, iv, as_bytes(protected_b64), ciphertext, tag);
+  if (!plaintext) return plaintext.error().with_context("JWE");
+  return plaintext;
 }
 
 }  // namespace cloister::service::jwe

@@ -139,4 +139,45 @@ Result<Bytes> random_bytes(std::size_t size) {
   return out;
 }
 
+Result<Sealed> gcm_seal(ByteView key, ByteView iv, ByteView aad, ByteView plaintext) {
+  CipherCtxPtr ctx(EVP_CIPHER_CTX_new());
+  Sealed out{Bytes(plaintext.size()), Bytes(kGcmTagSize)};
+  int len = 0;
+  if (!ctx || EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(iv.size()),
+                          nullptr) != 1 ||
+      EVP_EncryptInit_ex(ctx.get(), nullptr, nullptr, key.data(), iv.data()) != 1 ||
+      EVP_EncryptUpdate(ctx.get(), nullptr, &len, aad.data(), static_cast<int>(aad.size())) != 1 ||
+      EVP_EncryptUpdate(ctx.get(), out.ciphertext.data(), &len, plaintext.data(),
+                        static_cast<int>(plaintext.size())) != 1 ||
+      EVP_EncryptFinal_ex(ctx.get(), out.ciphertext.data() + len, &len) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, static_cast<int>(kGcmTagSize),
+                          out.tag.data()) != 1) {
+    return openssl_error("A256GCM encryption");
+  }
+  return out;
+}
+
+Result<Bytes> gcm_open(ByteView key, ByteView iv, ByteView aad, ByteView ciphertext, ByteView tag) {
+  CipherCtxPtr ctx(EVP_CIPHER_CTX_new());
+  Bytes plaintext(ciphertext.size());
+  int len = 0;
+  Bytes tag_copy(tag.begin(), tag.end());
+  if (!ctx || EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(iv.size()),
+                          nullptr) != 1 ||
+      EVP_DecryptInit_ex(ctx.get(), nullptr, nullptr, key.data(), iv.data()) != 1 ||
+      EVP_DecryptUpdate(ctx.get(), nullptr, &len, aad.data(), static_cast<int>(aad.size())) != 1 ||
+      EVP_DecryptUpdate(ctx.get(), plaintext.data(), &len, ciphertext.data(),
+                        static_cast<int>(ciphertext.size())) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, static_cast<int>(tag_copy.size()),
+                          tag_copy.data()) != 1) {
+    return openssl_error("A256GCM decryption");
+  }
+  if (EVP_DecryptFinal_ex(ctx.get(), plaintext.data() + len, &len) != 1) {
+    return Error("A256GCM authentication tag does not verify");
+  }
+  return plaintext;
+}
+
 }  // namespace cloister::service::detail

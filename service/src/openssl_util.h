@@ -53,4 +53,14 @@ Result<std::pair<Bytes, Bytes>> rsa_components(const EVP_PKEY* key);
 // Fresh random bytes from OpenSSL's CSPRNG.
 Result<Bytes> random_bytes(std::size_t size);
 
+// AES-256-GCM with a 128-bit tag.
+inline constexpr std::size_t kGcmTagSize = 16;
+struct Sealed {
+  Bytes ciphertext;
+  Bytes tag;
+};
+Result<Sealed> gcm_seal(ByteView key, ByteView iv, ByteView aad, ByteView plaintext);
+// Fails with "A256GCM authentication tag does not verify" when the tag, key, IV or AAD differ.
+Result<Bytes> gcm_open(ByteView key, ByteView iv, ByteView aad, ByteView ciphertext, ByteView tag);
+
 }  // namespace cloister::service::detail

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "cloister/common/bytes.h"
 
@@ -22,17 +23,35 @@ struct HttpResponse {
   std::map<std::string, std::string> headers;
 };
 
+struct HttpRequest {
+  std::string method = "GET";
+  std::string url;
+  std::vector<std::string>
+      headers;       // complete lines without CRLF: "Content-Type: application/json"
+  std::string body;  // sent for any method but GET
+};
+
 class HttpClient {
  public:
   virtual ~HttpClient() = default;
   // GET `url`. Fails only when no HTTP response arrived (DNS, TLS, timeout, oversized body);
   // any HTTP status is a response.
   virtual Result<HttpResponse> get(const std::string& url) = 0;
+  // Any request, with the same failure rules; GET follows redirects, other methods do not.
+  // Clients that only fetch collateral need not implement it (the default fails with
+  // kUnimplemented).
+  virtual Result<HttpResponse> send(const HttpRequest& request) {
+    return Error(ErrorCode::kUnimplemented,
+                 request.method + " " + request.url + ": this HTTP client only fetches (GET)");
+  }
 };
 
 struct HttpClientOptions {
   long timeout_seconds = 30;
   std::size_t max_body_bytes = 4 << 20;
+  // A PEM file of the certificates HTTPS servers are verified against instead of the system CA
+  // store (a service's self-signed certificate); empty: the system store.
+  std::string ca_file;
 };
 
 // How a collateral service is retried: HTTP 429 (rate limit) and 5xx are retried after

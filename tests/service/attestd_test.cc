@@ -1,0 +1,350 @@
+// The attestation service's request handler end to end, in process: a simulated SEV-SNP guest's
+// evidence bound to a fresh challenge and an ephemeral TEE key gets a token and then its secret;
+// every way of getting it wrong gets Trustee's status, an error naming the failed check, an
+// audit record, and no secret.
+#include "cloister/service/attestd.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "cloister/attestation/sim/snp_firmware.h"
+#include "cloister/common/base64.h"
+#include "cloister/common/hex.h"
+#include "cloister/service/evidence.h"
+#include "cloister/service/jwe.h"
+#include "cloister/service/report_data.h"
+#include "support/sim_state.h"
+
+namespace cloister::service {
+namespace {
+
+namespace fs = std::filesystem;
+namespace sim = attestation::sim;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+constexpr UnixTime kStart = 1'800'000'000;
+
+const sim::SimulatedSnp& genoa() {
+  static const sim::SimulatedSnp platform =
+      sim::SimulatedSnp::open(cloister::testing::shared_sim_state(), {}).value();
+  return platform;
+}
+
+sim::SnpLaunch launch_with(std::uint8_t measurement_byte, std::uint64_t policy = 0x30000) {
+  sim::SnpLaunch launch;
+  launch.measurement.fill(measurement_byte);
+  launch.policy = policy;
+  return launch;
+}
+
+std::string reference_values(std::uint8_t measurement_byte) {
+  return R"({"version":1,"snp":{"measurements":[")" + to_hex(Bytes(48, measurement_byte)) +
+         R"("]}})";
+}
+
+http::Request request(std::string method, std::string path, std::string body = {}) {
+  http::Request r;
+  r.method = std::move(method);
+  r.path = std::move(path);
+  r.body = std::move(body);
+  return r;
+}
+
+std::string cookie_of(const http::Response& r) {
+  const auto start = r.extra_headers.find("kbs-session-id=");
+  if (start == std::string::npos) return {};
+  const auto end = r.extra_headers.find(';', start);
+  return r.extra_headers.substr(start, end - start);
+}
+
+class AttestdTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("cloister-attestd-" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    auto loaded = load_or_create_keys(dir_);
+    ASSERT_TRUE(loaded) << loaded.error().message();
+    ASSERT_TRUE(loaded->new_admin_key);
+    admin_key_ = *loaded->new_admin_key;
+    store_ = std::shared_ptr<Store>(open_sqlite_store(dir_ / "state.db").value());
+    ServiceOptions options;
+    options.verifier.trust_roots.push_back(genoa().amd().ark().cert);
+    options.clock = [this] { return now_; };
+    service_ = std::make_unique<AttestationService>(store_, std::move(loaded->keys), options);
+    ASSERT_EQ(admin("PUT", "/admin/v0/reference-values/default", reference_values(0x4d)).status,
+              200);
+    put_resource("tenant/key/disk", "disk passphrase",
+                 R"({"accept_status":["affirming","warning"]})");
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  http::Response admin(std::string method, std::string path, std::string body = {},
+                       std::string key = {}) {
+    auto r = request(std::move(method), std::move(path), std::move(body));
+    r.headers["authorization"] = "Bearer " + (key.empty() ? admin_key_ : key);
+    return service_->handle(r, "admin-test");
+  }
+
+  void put_resource(const std::string& path, const std::string& value, const std::string& policy) {
+    const auto r =
+        admin("PUT", "/admin/v0/resources/" + path,
+              R"({"value":")" + to_base64(as_bytes(value)) + R"(","policy":)" + policy + "}");
+    ASSERT_EQ(r.status, 200) << r.body;
+  }
+
+  // POST /kbs/v0/auth; returns the session cookie and the nonce.
+  std::pair<std::string, std::string> auth() {
+    const auto r = service_->handle(
+        request("POST", "/kbs/v0/auth", R"({"version":"0.4.0","tee":"snp","extra-params":{}})"),
+        "guest");
+    EXPECT_EQ(r.status, 200) << r.body;
+    return {cookie_of(r), nlohmann::json::parse(r.body).at("nonce").get<std::string>()};
+  }
+
+  // The attest body for a simulated guest launched with `launch`, binding `nonce` and
+  // `bound_key` (the key in REPORT_DATA) while sending `sent_key`.
+  std::string attestation(const sim::SnpLaunch& launch, const std::string& nonce,
+                          const kbs::TeePubKey& bound_key, const kbs::TeePubKey& sent_key) {
+    const auto rd = kbs::expected_report_data(bound_key, nonce, "").value();
+    std::array<std::uint8_t, 32> report_id{};
+    report_id.fill(0x11);
+    const auto report = genoa().report(launch, report_id, 0, rd).value();
+    evidence::SnpEvidence e;
+    e.report.assign(report.raw.begin(), report.raw.end());
+    e.cert_chain = std::vector<evidence::SnpCertificate>{
+        {"VCEK", std::nullopt, genoa().vcek().cert.der()},
+        {"ASK", std::nullopt, genoa().amd().ask().cert.der()}};
+    const nlohmann::json body = {
+        {"init-data", nullptr},
+        {"runtime-data", {{"nonce", nonce}, {"tee-pubkey", kbs::to_json(sent_key)}}},
+        {"tee-evidence",
+         {{"primary_evidence", evidence::snp_evidence_to_json(e).value()},
+          {"additional_evidence", ""}}}};
+    return body.dump();
+  }
+
+  http::Response attest(const std::string& cookie, const std::string& body) {
+    auto r = request("POST", "/kbs/v0/attest", body);
+    if (!cookie.empty()) r.headers["cookie"] = cookie;
+    return service_->handle(r, "guest");
+  }
+
+  http::Response resource(const std::string& path, const std::string& token) {
+    auto r = request("GET", "/kbs/v0/resource/" + path);
+    r.headers["authorization"] = "Bearer " + token;
+    return service_->handle(r, "guest");
+  }
+
+  std::vector<nlohmann::json> audit_records() {
+    const auto r = admin("GET", "/admin/v0/audit");
+    EXPECT_EQ(r.status, 200);
+    const auto doc = nlohmann::json::parse(r.body);
+    EXPECT_TRUE(doc.at("intact").get<bool>());
+    std::vector<nlohmann::json> out;
+    std::string log = doc.at("log");
+    for (std::size_t start = 0, end; (end = log.find('\n', start)) != std::string::npos;
+         start = end + 1) {
+      out.push_back(nlohmann::json::parse(log.substr(start, end - start)));
+    }
+    return out;
+  }
+
+  static void expect_kbs_error(const http::Response& r, int status, const std::string& variant,
+                               const std::string& detail) {
+    EXPECT_EQ(r.status, status) << r.body;
+    const auto body = nlohmann::json::parse(r.body);
+    EXPECT_EQ(body.at("type"), "https://github.com/confidential-containers/kbs/errors/" + variant);
+    EXPECT_THAT(body.at("detail").get<std::string>(), HasSubstr(detail));
+  }
+
+  fs::path dir_;
+  std::string admin_key_;
+  std::shared_ptr<Store> store_;
+  std::unique_ptr<AttestationService> service_;
+  UnixTime now_ = kStart;
+};
+
+TEST_F(AttestdTest, AnAttestedSimulatedGuestReceivesItsSecret) {
+  const auto tee = jwe::TeeKeyPair::generate(jwe::TeeKeyPair::Kind::kEcP256).value();
+  const auto [cookie, nonce] = auth();
+  EXPECT_EQ(from_base64(nonce).value().size(), 32u);
+  const auto attested =
+      attest(cookie, attestation(launch_with(0x4d), nonce, tee.public_key(), tee.public_key()));
+  ASSERT_EQ(attested.status, 200) << attested.body;
+  const std::string token = nlohmann::json::parse(attested.body).at("token");
+  EXPECT_THAT(attested.extra_headers, HasSubstr("kbs-session-id=" + token));
+
+  const auto claims = ear::verify(token, service_->jwks(), now_).value();
+  const auto& cpu0 = claims.submods.at("cpu0");
+  // A simulated secure processor is no hardware: the appraisal says so.
+  EXPECT_EQ(cpu0.status, ear::Tier::kWarning);
+  EXPECT_EQ(cpu0.policy_id, "default");
+  const auto& annotated = cpu0.extensions.at("ear.veraison.annotated-evidence");
+  EXPECT_EQ(annotated.at("snp").at("measurement"), to_hex(Bytes(48, 0x4d)));
+  EXPECT_EQ(annotated.at("runtime_data_claims").at("nonce"), nonce);
+  EXPECT_EQ(annotated.at("runtime_data_claims").at("tee-pubkey"), kbs::to_json(tee.public_key()));
+
+  const auto released = resource("tenant/key/disk", token);
+  ASSERT_EQ(released.status, 200) << released.body;
+  const auto plaintext = tee.decrypt(nlohmann::json::parse(released.body)).value();
+  EXPECT_EQ(std::string(plaintext.begin(), plaintext.end()), "disk passphrase");
+
+  // The cookie the attest step set works as well as the bearer token.
+  auto by_cookie = request("GET", "/kbs/v0/resource/tenant/key/disk");
+  by_cookie.headers["cookie"] = "other=1; kbs-session-id=" + token;
+  EXPECT_EQ(service_->handle(by_cookie, "guest").status, 200);
+
+  const auto records = audit_records();
+  ASSERT_EQ(records.size(), 5u);  // two admin uploads, the attestation, two releases
+  EXPECT_EQ(records[2].at("outcome"), "attested");
+  EXPECT_EQ(records[2].at("measurement"), to_hex(Bytes(48, 0x4d)));
+  EXPECT_EQ(records[3].at("outcome"), "released");
+  EXPECT_EQ(records[3].at("resource"), "tenant/key/disk");
+  EXPECT_EQ(records[3].at("reason"), "ok");
+  // The secret itself is never in the log.
+  EXPECT_EQ(admin("GET", "/admin/v0/audit").body.find("disk passphrase"), std::string::npos);
+}
+
+TEST_F(AttestdTest, AReplayedNonceIsRefused) {
+  const auto tee = jwe::TeeKeyPair::generate(jwe::TeeKeyPair::Kind::kEcP256).value();
+  const auto [cookie, nonce] = auth();
+  const auto body = attestation(launch_with(0x4d), nonce, tee.public_key(), tee.public_key());
+  ASSERT_EQ(attest(cookie, body).status, 200);
+  expect_kbs_error(attest(cookie, body), 401, "AttestationError",
+                   "nonce " + nonce + " was already used");
+}
+
+TEST_F(AttestdTest, AnExpiredSessionIsRefused) {
+  const auto tee = jwe::TeeKeyPair::generate(jwe::TeeKeyPair::Kind::kEcP256).value();
+  const auto [cookie, nonce] = auth();
+  now_ += 301;
+  expect_kbs_error(
+      attest(cookie, attestation(launch_with(0x4d), nonce, tee.public_key(), tee.public_key())),
+      401, "AttestationError", "the session expired");
+}
+
+TEST_F(AttestdTest, AForgedOrMissingSessionIsRefused) {
+  const auto tee = jwe::TeeKeyPair::generate(jwe::TeeKeyPair::Kind::kEcP256).value();
+  auto [cookie, nonce] = auth();
+  const auto body = attestation(launch_with(0x4d), nonce, tee.public_key(), tee.public_key());
+  expect_kbs_error(attest("", body), 401, "AttestationError", "no kbs-session-id cookie");
+  cookie[cookie.size() - 2] = cookie[cookie.size() - 2] == 'A' ? 'B' : 'A';
+  expect_kbs_error(attest(cookie, body), 401, "AttestationError", "MAC does not verify");
+}
+
+TEST_F(AttestdTest, AReportBoundToAnotherKeyIsRefused) {
+  const auto tee = jwe::TeeKeyPair::generate(jwe::TeeKeyPair::Kind::kEcP256).value();
+  const auto attacker = jwe::TeeKeyPair::generate(jwe::TeeKeyPair::Kind::kEcP256).value();
+  const auto [cookie, nonce] = auth();
+  // The guest's report binds its own key; a man in the middle swaps in his.
+  expect_kbs_error(attest(cookie, attestation(launch_with(0x4d), nonce, tee.public_key(),
+                                              attacker.public_key())),
+                   401, "AttestationError", "policy.report_data: expected ");
+}
+
+TEST_F(AttestdTest, ADebugGuestIsRefused) {
+  const auto tee = jwe::TeeKeyPair::generate(jwe::TeeKeyPair::Kind::kEcP256).value();
+  const auto [cookie, nonce] = auth();
+  const auto r = attest(cookie, attestation(launch_with(0x4d, 0x30000 | (1u << 19)), nonce,
+                                            tee.public_key(), tee.public_key()));
+  expect_kbs_error(r, 401, "AttestationError", "policy.guest.debug");
+  const auto records = audit_records();
+  EXPECT_EQ(records.back().at("outcome"), "denied");
+  EXPECT_THAT(records.back().at("reason").get<std::string>(), HasSubstr("policy.guest.debug"));
+}
+
+TEST_F(AttestdTest, AnUnknownMeasurementIsRefusedNamingBoth) {
+  const auto tee = jwe::TeeKeyPair::generate(jwe::TeeKeyPair::Kind::kEcP256).value();
+  const auto [cookie, nonce] = auth();
+  expect_kbs_error(
+      attest(cookie, attestation(launch_with(0x4e), nonce, tee.public_key(), tee.public_key())),
+      401, "AttestationError",
+      "policy.measurement: expected one of [" + to_hex(Bytes(48, 0x4d)) + "], found " +
+          to_hex(Bytes(48, 0x4e)));
+}
+
+TEST_F(AttestdTest, WithoutReferenceValuesNothingIsAccepted) {
+  ASSERT_EQ(admin("DELETE", "/admin/v0/reference-values/default").status, 200);
+  const auto tee = jwe::TeeKeyPair::generate(jwe::TeeKeyPair::Kind::kEcP256).value();
+  const auto [cookie, nonce] = auth();
+  expect_kbs_error(
+      attest(cookie, attestation(launch_with(0x4d), nonce, tee.public_key(), tee.public_key())),
+      401, "AttestationError", "reference values 'default': no policy with id 'default'");
+}
+
+TEST_F(AttestdTest, ResourcesAreReleasedOnlyAsTheirPolicySays) {
+  put_resource("tenant/key/hardware-only", "only on real hardware", "{}");
+  const auto tee = jwe::TeeKeyPair::generate(jwe::TeeKeyPair::Kind::kRsa3072).value();
+  const auto [cookie, nonce] = auth();
+  const auto attested =
+      attest(cookie, attestation(launch_with(0x4d), nonce, tee.public_key(), tee.public_key()));
+  ASSERT_EQ(attested.status, 200) << attested.body;
+  const std::string token = nlohmann::json::parse(attested.body).at("token");
+
+  expect_kbs_error(resource("tenant/key/hardware-only", token), 401, "PolicyDeny",
+                   "accept_status: expected one of [affirming], found warning");
+  expect_kbs_error(resource("tenant/key/absent", token), 401, "PluginInternalError",
+                   "no resource at 'tenant/key/absent'");
+  expect_kbs_error(resource("tenant/../disk", token), 404, "InvalidRequestPath",
+                   "/kbs/v0/resource/tenant/../disk");
+  expect_kbs_error(service_->handle(request("GET", "/kbs/v0/resource/tenant/key/disk"), "guest"),
+                   401, "TokenNotFound", "Attestation Token not found");
+  // Tokens expire: five minutes by default.
+  now_ += 400;
+  expect_kbs_error(resource("tenant/key/disk", token), 401, "TokenVerifierError", "exp");
+}
+
+TEST_F(AttestdTest, TheAdminApiNeedsTheAdminKey) {
+  expect_kbs_error(admin("GET", "/admin/v0/resources", "", "not-the-key"), 401, "AdminAuthAccess",
+                   "wrong admin bearer key");
+  auto bare = request("GET", "/admin/v0/audit");
+  expect_kbs_error(service_->handle(bare, "x"), 401, "AdminAuthAccess", "admin bearer key");
+  // Reference values and resource policies are checked before they are stored.
+  const auto bad =
+      admin("PUT", "/admin/v0/reference-values/default", R"({"snp":{"measurments":[]}})");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_THAT(bad.body, HasSubstr("measurments"));
+  const auto bad_policy = admin("PUT", "/admin/v0/resources/a/b/c",
+                                R"({"value":"AA==","policy":{"accept_status":["fine"]}})");
+  EXPECT_EQ(bad_policy.status, 400);
+  EXPECT_THAT(bad_policy.body, HasSubstr("accept_status"));
+}
+
+TEST_F(AttestdTest, ResourcesAreSealedAtRest) {
+  const auto stored = store_->get_resource("tenant/key/disk").value();
+  const std::string sealed(stored.sealed.begin(), stored.sealed.end());
+  EXPECT_EQ(sealed.find("disk passphrase"), std::string::npos);
+  EXPECT_EQ(stored.sealed.size(), 12 + std::string("disk passphrase").size() + 16);
+}
+
+TEST_F(AttestdTest, KeysArePrivateAndStableAcrossRestarts) {
+  for (const char* name : {"token-key.pem", "session.key", "kek.key", "admin-key.sha256"}) {
+    const auto perms = fs::status(dir_ / name).permissions();
+    EXPECT_EQ(perms & (fs::perms::group_all | fs::perms::others_all), fs::perms::none) << name;
+  }
+  auto again = load_or_create_keys(dir_).value();
+  EXPECT_FALSE(again.new_admin_key);  // shown once, at first start
+  EXPECT_EQ(ear::jwks({&again.keys.token_signer}), service_->jwks());
+}
+
+TEST_F(AttestdTest, MetricsCountVerdictsReleasesAndDenials) {
+  const auto tee = jwe::TeeKeyPair::generate(jwe::TeeKeyPair::Kind::kEcP256).value();
+  const auto [cookie, nonce] = auth();
+  const auto body = attestation(launch_with(0x4d), nonce, tee.public_key(), tee.public_key());
+  const std::string token = nlohmann::json::parse(attest(cookie, body).body).at("token");
+  attest(cookie, body);
+  resource("tenant/key/disk", token);
+  const std::string m = service_->metrics_text();
+  EXPECT_THAT(m, HasSubstr("cloister_attestd_attestations_total{verdict=\"pass\"} 1\n"));
+  EXPECT_THAT(m, HasSubstr("cloister_attestd_attestations_total{verdict=\"fail\"} 1\n"));
+  EXPECT_THAT(m, HasSubstr("cloister_attestd_denials_total{reason=\"replay\"} 1\n"));
+  EXPECT_THAT(m, HasSubstr("cloister_attestd_releases_total 1\n"));
+  EXPECT_THAT(m, HasSubstr("cloister_attestd_attest_seconds_count 2\n"));
+}
+
+}  // namespace
+}  // namespace cloister::service

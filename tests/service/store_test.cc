@@ -1,5 +1,8 @@
-// The embedded SQLite store: single-use nonces, reference values, sealed resources and the
-// audit chain, across reopening (what a restart or kill -9 leaves).
+// The store contract, run against both backends: the embedded SQLite store and a real
+// PostgreSQL server (Debian's, started on loopback by the fixture): single-use nonces, reference
+// values, sealed resources and the audit chain, across reopening (what a restart or kill -9
+// leaves) and across two store instances at once (two replicas). Then what only SQLite has: its
+// file, which a test can tamper with directly.
 #include "cloister/service/store.h"
 
 #include <gmock/gmock.h>
@@ -10,6 +13,9 @@
 #include <filesystem>
 #include <thread>
 
+#include "cloister/service/pg_store.h"
+#include "support/services.h"
+
 namespace cloister::service {
 namespace {
 
@@ -17,21 +23,35 @@ namespace fs = std::filesystem;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-class SqliteStoreTest : public ::testing::Test {
+// Opens stores of one backend on one database; a second open() is a second replica.
+class StoreContractTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     dir_ = fs::temp_directory_path() / ("cloister-store-" + std::to_string(::getpid()));
     fs::remove_all(dir_);
     fs::create_directories(dir_);
+    if (GetParam() == "postgres") {
+      auto pg = cloister::testing::PostgresServer::start();
+      if (!pg) GTEST_SKIP() << pg.error().message();
+      pg_ = std::move(*pg);
+      ASSERT_TRUE(pg_->create_database("attestd"));
+    }
   }
   void TearDown() override { fs::remove_all(dir_); }
   std::unique_ptr<Store> open() {
-    auto store = open_sqlite_store(dir_ / "state.db");
+    auto store = GetParam() == "postgres" ? open_postgres_store(pg_->conninfo("attestd"))
+                                          : open_sqlite_store(dir_ / "state.db");
     EXPECT_TRUE(store) << store.error().message();
     return std::move(store).value();
   }
   fs::path dir_;
+  std::unique_ptr<cloister::testing::PostgresServer> pg_;
 };
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreContractTest, ::testing::Values("sqlite", "postgres"),
+                         [](const ::testing::TestParamInfo<std::string>& param_info) {
+                           return param_info.param;
+                         });
 
 audit::Record record(std::string outcome, std::string resource) {
   return {1'700'000'000,        "127.0.0.1",          "snp",
@@ -39,7 +59,7 @@ audit::Record record(std::string outcome, std::string resource) {
           std::move(resource),  std::move(outcome),   "ok"};
 }
 
-TEST_F(SqliteStoreTest, ANonceIsConsumedOnceAndForgottenAfterItExpires) {
+TEST_P(StoreContractTest, ANonceIsConsumedOnceAndForgottenAfterItExpires) {
   auto store = open();
   EXPECT_TRUE(store->consume_nonce("n1", 1000, 900).value());
   EXPECT_FALSE(store->consume_nonce("n1", 1000, 950).value());
@@ -49,7 +69,7 @@ TEST_F(SqliteStoreTest, ANonceIsConsumedOnceAndForgottenAfterItExpires) {
   EXPECT_TRUE(store->consume_nonce("n1", 3000, 1001).value());
 }
 
-TEST_F(SqliteStoreTest, ConcurrentConsumersOfOneNonceHaveExactlyOneWinner) {
+TEST_P(StoreContractTest, ConcurrentConsumersOfOneNonceHaveExactlyOneWinner) {
   auto store = open();
   std::atomic<int> winners{0};
   std::vector<std::thread> threads;
@@ -62,7 +82,7 @@ TEST_F(SqliteStoreTest, ConcurrentConsumersOfOneNonceHaveExactlyOneWinner) {
   EXPECT_EQ(winners.load(), 1);
 }
 
-TEST_F(SqliteStoreTest, PoliciesAndResourcesSurviveReopening) {
+TEST_P(StoreContractTest, PoliciesAndResourcesSurviveReopening) {
   {
     auto store = open();
     ASSERT_TRUE(store->put_policy("default", R"({"version":1})"));
@@ -87,7 +107,7 @@ TEST_F(SqliteStoreTest, PoliciesAndResourcesSurviveReopening) {
   EXPECT_EQ(store->delete_policy("absent").error().code(), ErrorCode::kNotFound);
 }
 
-TEST_F(SqliteStoreTest, TheAuditChainVerifiesAndExposesTampering) {
+TEST_P(StoreContractTest, TheAuditChainVerifiesAcrossReopening) {
   {
     auto store = open();
     EXPECT_EQ(store->append_audit(record("attested", "")).value().records, 1u);
@@ -101,7 +121,49 @@ TEST_F(SqliteStoreTest, TheAuditChainVerifiesAndExposesTampering) {
   EXPECT_TRUE(ok.intact()) << ok.problem;
   EXPECT_EQ(ok.records, 3u);
   EXPECT_EQ(ok.last_digest, exported.head.digest);
+  EXPECT_THAT(exported.log, HasSubstr("\"outcome\":\"released\""));
+}
 
+TEST_P(StoreContractTest, TwoReplicasAppendingAtOnceFormOneChain) {
+  auto first = open();
+  auto second = open();
+  std::vector<std::thread> threads;
+  for (Store* s : {first.get(), second.get()}) {
+    for (int t = 0; t < 2; ++t) {
+      threads.emplace_back([s] {
+        for (int i = 0; i < 25; ++i) ASSERT_TRUE(s->append_audit(record("attested", "")));
+      });
+    }
+  }
+  for (auto& t : threads) t.join();
+  const auto exported = second->export_audit().value();
+  EXPECT_EQ(exported.head.records, 100u);
+  const auto check = audit::verify_text(exported.log, exported.head);
+  EXPECT_TRUE(check.intact()) << check.problem;
+  EXPECT_EQ(check.records, 100u);
+  // And a nonce consumed through one replica is spent for the other.
+  EXPECT_TRUE(first->consume_nonce("shared", 5000, 100).value());
+  EXPECT_FALSE(second->consume_nonce("shared", 5000, 100).value());
+}
+
+class SqliteStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("cloister-sqlite-" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::unique_ptr<Store> open() { return open_sqlite_store(dir_ / "state.db").value(); }
+  fs::path dir_;
+};
+
+TEST_F(SqliteStoreTest, AChangedAuditRecordBreaksTheChain) {
+  auto store = open();
+  ASSERT_TRUE(store->append_audit(record("attested", "")));
+  ASSERT_TRUE(store->append_audit(record("released", "repo/key/one")));
+  ASSERT_TRUE(store->append_audit(record("denied", "repo/key/two")));
+  const auto exported = store->export_audit().value();
   // Someone with write access to the database rewrites record 2's outcome.
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open((dir_ / "state.db").c_str(), &db), SQLITE_OK);

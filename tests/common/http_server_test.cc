@@ -1,6 +1,8 @@
 #include "cloister/common/http_server.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -334,6 +336,87 @@ TEST(ListenUnixTest, ReplacesAStaleSocketAndRefusesALiveOneOrAnotherFile) {
   ASSERT_FALSE(long_path);
   EXPECT_EQ(long_path.error().message(),
             "socket " + too_long + ": path is 205 bytes; expected 1 to 107");
+}
+
+// A connected TCP socket to `host` (an IPv4 or IPv6 literal) at `port`; invalid when the
+// connect fails.
+Fd connect_tcp(const std::string& host, std::uint16_t port) {
+  sockaddr_storage addr{};
+  socklen_t len = 0;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&addr);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&addr);
+  if (::inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    len = sizeof *v4;
+  } else if (::inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    len = sizeof *v6;
+  } else {
+    return Fd();
+  }
+  Fd fd(::socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid() || ::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0) return Fd();
+  return fd;
+}
+
+TEST(ListenTcpTest, BindsAPickedPortOnIpv4Ipv6AndLocalhostAndRefusesOthers) {
+  for (const std::string host : {"127.0.0.1", "::1", "localhost"}) {
+    auto listener = listen_tcp(host, 0);
+    ASSERT_TRUE(listener) << host << ": " << listener.error().message();
+    auto port = local_port(listener->get());
+    ASSERT_TRUE(port) << port.error().message();
+    EXPECT_NE(*port, 0);
+    Fd client = connect_tcp(host == "localhost" ? "127.0.0.1" : host, *port);
+    EXPECT_TRUE(client.valid()) << host << ": " << std::strerror(errno);
+
+    // The port is taken now: a second listener on it fails with the OS reason.
+    auto again = listen_tcp(host, *port);
+    ASSERT_FALSE(again);
+    EXPECT_EQ(again.error().code(), ErrorCode::kInternal);
+    EXPECT_NE(again.error().message().find("bind: Address already in use"), std::string::npos)
+        << again.error().message();
+  }
+  auto name = listen_tcp("example.com", 8443);
+  ASSERT_FALSE(name);
+  EXPECT_EQ(name.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(name.error().message(),
+            "TCP listener example.com:8443: host \"example.com\" is not an IPv4 or IPv6 address "
+            "literal or \"localhost\"");
+
+  auto unix_port = local_port(listen_unix(socket_path("port")).value().get());
+  ASSERT_FALSE(unix_port);
+  EXPECT_EQ(unix_port.error().message(),
+            "local port: socket family 1; expected AF_INET or AF_INET6");
+  fs::remove(socket_path("port"));
+}
+
+TEST(ParseHostPortTest, SplitsHostAndPortAndSaysWhatIsWrong) {
+  using Parsed = std::pair<std::string, std::uint16_t>;
+  EXPECT_EQ(parse_host_port("127.0.0.1:8443").value(), (Parsed{"127.0.0.1", 8443}));
+  EXPECT_EQ(parse_host_port("[::1]:8443").value(), (Parsed{"::1", 8443}));
+  EXPECT_EQ(parse_host_port("localhost:0").value(), (Parsed{"localhost", 0}));
+  EXPECT_EQ(parse_host_port("0.0.0.0:65535").value(), (Parsed{"0.0.0.0", 65535}));
+  const std::pair<std::string, std::string> refused[] = {
+      {"127.0.0.1", "address \"127.0.0.1\": no port; expected HOST:PORT"},
+      {":8443", "address \":8443\": empty host; expected HOST:PORT"},
+      {"[]:8443", "address \"[]:8443\": empty host; expected HOST:PORT"},
+      {"[::1:8443", "address \"[::1:8443\": '[' without ']'; expected [IPV6]:PORT"},
+      {"[::1]8443", "address \"[::1]8443\": no port after ']'; expected [IPV6]:PORT"},
+      {"::1:8443", "address \"::1:8443\": an IPv6 address needs brackets; expected [IPV6]:PORT"},
+      {"host:", "address \"host:\": port \"\" is not a number from 0 to 65535"},
+      {"host:https", "address \"host:https\": port \"https\" is not a number from 0 to 65535"},
+      {"host:-1", "address \"host:-1\": port \"-1\" is not a number from 0 to 65535"},
+      {"host:65536", "address \"host:65536\": port 65536 is out of range; expected 0 to 65535"},
+      {"host:123456", "address \"host:123456\": port 123456 is out of range; expected 0 to 65535"},
+  };
+  for (const auto& [input, message] : refused) {
+    auto parsed = parse_host_port(input);
+    ASSERT_FALSE(parsed) << input;
+    EXPECT_EQ(parsed.error().message(), message);
+    EXPECT_EQ(parsed.error().code(), ErrorCode::kInvalidArgument);
+  }
 }
 
 }  // namespace

@@ -491,7 +491,7 @@ TEST_F(ServerTest, AnswersPipelinedRequestsInOrderOverTls) {
 }
 
 // A client that resets its connection while a large answer is being written: the server's next
-// write fails with EPIPE or ECONNRESET, and must not raise SIGPIPE (which would end this test).
+// write fails with EPIPE, and must not raise SIGPIPE (which would end this test).
 TEST_F(ServerTest, ATlsClientThatResetsMidResponseDoesNotRaiseSigpipe) {
   start_tls(echo(4 * 1024 * 1024));
   {
@@ -500,6 +500,9 @@ TEST_F(ServerTest, ATlsClientThatResetsMidResponseDoesNotRaiseSigpipe) {
     ASSERT_TRUE(client.send(get_request("/big")));
     char byte;
     ASSERT_EQ(::recv(client.fd().get(), &byte, 1, 0), 1);  // the answer is under way
+    // A FIN first puts the server's socket in CLOSE_WAIT, where Linux reports the reset as
+    // EPIPE: the error that raises SIGPIPE without MSG_NOSIGNAL.
+    ::shutdown(client.fd().get(), SHUT_WR);
     const linger reset{1, 0};
     ::setsockopt(client.fd().get(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
   }  // closed with a reset

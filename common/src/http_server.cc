@@ -773,6 +773,9 @@ Result<std::unique_ptr<Server>> Server::start(Fd listener, Handler handler, Serv
   if (const auto& tls = loop->options.tls) {
     if (tls->context) {
       loop->tls = tls->context;
+    } else if (tls->certificate_chain_pem.empty() || tls->private_key_pem.empty()) {
+      return Error(
+          "HTTP server: TLS options name neither a context nor a certificate chain and key file");
     } else {
       auto context = make_server_tls_context(tls->certificate_chain_pem, tls->private_key_pem);
       if (!context) return context.error().with_context("HTTP server");

@@ -167,8 +167,9 @@ class ServerTest : public ::testing::Test {
     serve(std::move(*listener), std::move(handler), std::move(options));
   }
   // Serves `handler` over TLS on 127.0.0.1 at a port the kernel picks (port_), with a fresh
-  // self-signed certificate for "localhost" (cert_).
-  void start_tls(Handler handler, ServerOptions options = {}) {
+  // self-signed certificate for "localhost" (cert_): from the files, or from a context built
+  // beforehand when `prebuilt`.
+  void start_tls(Handler handler, ServerOptions options = {}, bool prebuilt = false) {
     dir_ = fs::temp_directory_path() /
            ("cloister-https-" + std::to_string(::getpid()) + "-" + test_name());
     fs::create_directories(dir_);
@@ -177,6 +178,11 @@ class ServerTest : public ::testing::Test {
         write_self_signed_certificate(cert_, dir_ / "key.pem", {"localhost"}, {"127.0.0.1"}, 1);
     ASSERT_TRUE(written) << written.error().message();
     options.tls = TlsOptions{nullptr, cert_, dir_ / "key.pem"};
+    if (prebuilt) {
+      auto context = make_server_tls_context(cert_, dir_ / "key.pem");
+      ASSERT_TRUE(context) << context.error().message();
+      options.tls = TlsOptions{*context, {}, {}};
+    }
     auto listener = listen_tcp("127.0.0.1", 0);
     ASSERT_TRUE(listener) << listener.error().message();
     auto port = local_port(listener->get());
@@ -476,7 +482,7 @@ TEST_F(ServerTest, AClientThatNeverSendsAClientHelloIsClosedAtTheDeadline) {
 }
 
 TEST_F(ServerTest, AnswersPipelinedRequestsInOrderOverTls) {
-  start_tls(echo(0));
+  start_tls(echo(0), {}, /*prebuilt=*/true);
   TlsClient client(port_, cert_);
   ASSERT_TRUE(client.ok());
   ASSERT_TRUE(client.send(get_request("/a") + "PUT /b HTTP/1.1\r\nContent-Length: 3\r\n\r\nxyz" +
@@ -611,6 +617,16 @@ TEST(ServerStartTest, TlsFilesThatCannotBeLoadedFailStart) {
   ASSERT_FALSE(server);
   EXPECT_EQ(server.error().message().rfind("HTTP server: ", 0), 0u) << server.error().message();
   EXPECT_NE(server.error().message().find(missing.string()), std::string::npos);
+
+  auto second = listen_tcp("127.0.0.1", 0);
+  ASSERT_TRUE(second) << second.error().message();
+  ServerOptions empty;
+  empty.tls = TlsOptions{};
+  auto unconfigured = Server::start(
+      std::move(*second), [](const Request&) { return Response{}; }, std::move(empty));
+  ASSERT_FALSE(unconfigured);
+  EXPECT_EQ(unconfigured.error().message(),
+            "HTTP server: TLS options name neither a context nor a certificate chain and key file");
 }
 
 TEST(ServerStartTest, AFailingThreadInitFailsStart) {

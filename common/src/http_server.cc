@@ -1,6 +1,9 @@
 #include "cloister/common/http_server.h"
 
 #include <fcntl.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -8,15 +11,20 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdint>
 #include <cstring>
+#include <deque>
 #include <exception>
 #include <future>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <utility>
 #include <variant>
 #include <vector>
+
+#include "cloister/common/tls.h"
 
 namespace cloister::http {
 namespace {
@@ -32,21 +40,30 @@ constexpr std::size_t kReadChunk = 16 * 1024;
 // Connections accepted per wake-up, so that a flood of connects cannot starve the others.
 constexpr int kAcceptBatch = 64;
 constexpr int kMaxEvents = 64;
-// epoll tokens: the listener, the stop eventfd, then connections numbered from kFirstConnection.
+// epoll tokens: the listener, the stop eventfd, the workers' eventfd, then connections numbered
+// from kFirstConnection.
 constexpr std::uint64_t kListenerToken = 0;
 constexpr std::uint64_t kWakeToken = 1;
-constexpr std::uint64_t kFirstConnection = 2;
+constexpr std::uint64_t kDoneToken = 2;
+constexpr std::uint64_t kFirstConnection = 3;
 
 enum class Phase {
+  kHandshake,  // TLS: the handshake is under way
   kIdle,       // waiting for a request's first byte
   kReading,    // part of a request is buffered
+  kHandling,   // a worker runs the handler; nothing is read
   kWriting,    // a response is pending; nothing is read
   kLingering,  // the last response is written and the write side shut; discarding input
+};
+
+struct SslFree {
+  void operator()(SSL* ssl) const { SSL_free(ssl); }
 };
 
 struct Connection {
   std::uint64_t token = 0;
   Fd fd;
+  std::unique_ptr<SSL, SslFree> ssl;  // TLS connections only; destroyed before fd
   Phase phase = Phase::kIdle;
   Clock::time_point deadline;
   Clock::time_point idle_since;
@@ -58,7 +75,223 @@ struct Connection {
   std::size_t discarded = 0;
 };
 
-enum class Progress { kDone, kBlocked, kFailed };
+// What a read or write did: moved bytes, or must wait for the socket to become readable or
+// writable (TLS may need either for either), or the connection ended.
+enum class Io { kDone, kWantRead, kWantWrite, kClosed, kFailed };
+
+// A handler's answer, or the reason it threw.
+struct Outcome {
+  std::uint64_t token = 0;
+  Response response;
+  bool keep_alive = false;
+  std::optional<std::string> failure;
+};
+
+Outcome run_handler(const Handler& handler, std::uint64_t token, const Request& request) {
+  Outcome outcome;
+  outcome.token = token;
+  try {
+    outcome.response = handler(request);
+    outcome.keep_alive = request.keep_alive;
+  } catch (const std::exception& e) {
+    outcome.failure = request.method + " " + request.path + ": " + e.what();
+  }
+  return outcome;
+}
+
+// The worker threads of ServerOptions::workers: requests in, outcomes out, and a write to the
+// `done` eventfd after each outcome so that the loop wakes to collect it.
+class WorkerPool {
+ public:
+  WorkerPool(std::size_t workers, const Handler& handler, int done)
+      : handler_(handler), done_(done) {
+    for (std::size_t i = 0; i < workers; ++i) threads_.emplace_back([this] { work(); });
+  }
+  ~WorkerPool() { drain(); }
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+
+  void submit(std::uint64_t token, Request request) {
+    {
+      std::lock_guard lock(mutex_);
+      queue_.push_back({token, std::move(request)});
+    }
+    wanted_.notify_one();
+  }
+
+  std::vector<Outcome> take_outcomes() {
+    std::lock_guard lock(mutex_);
+    return std::exchange(outcomes_, {});
+  }
+
+  // Drops the requests no worker has started and joins the workers, which return once their
+  // current handler has. Idempotent.
+  void drain() {
+    {
+      std::lock_guard lock(mutex_);
+      queue_.clear();
+      stopping_ = true;
+    }
+    wanted_.notify_all();
+    for (std::thread& t : threads_)
+      if (t.joinable()) t.join();
+  }
+
+ private:
+  struct Job {
+    std::uint64_t token;
+    Request request;
+  };
+
+  void work() {
+    for (;;) {
+      Job job;
+      {
+        std::unique_lock lock(mutex_);
+        wanted_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+        if (stopping_) return;
+        job = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      Outcome outcome = run_handler(handler_, job.token, job.request);
+      {
+        std::lock_guard lock(mutex_);
+        outcomes_.push_back(std::move(outcome));
+      }
+      const std::uint64_t one = 1;
+      [[maybe_unused]] ssize_t n = ::write(done_, &one, sizeof one);
+    }
+  }
+
+  const Handler& handler_;
+  const int done_;
+  std::mutex mutex_;
+  std::condition_variable wanted_;
+  std::deque<Job> queue_;
+  std::vector<Outcome> outcomes_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+// A socket BIO for TLS connections that writes with MSG_NOSIGNAL (OpenSSL's own socket BIO
+// uses write(2), which raises SIGPIPE on a connection the peer has reset).
+int bio_fd(BIO* bio) {
+  return static_cast<int>(reinterpret_cast<std::intptr_t>(BIO_get_data(bio)));
+}
+
+int bio_write(BIO* bio, const char* data, int size) {
+  BIO_clear_retry_flags(bio);
+  ssize_t n;
+  do {
+    n = ::send(bio_fd(bio), data, static_cast<std::size_t>(size), MSG_NOSIGNAL | MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) BIO_set_retry_write(bio);
+  return static_cast<int>(n);
+}
+
+int bio_read(BIO* bio, char* data, int size) {
+  BIO_clear_retry_flags(bio);
+  ssize_t n;
+  do {
+    n = ::recv(bio_fd(bio), data, static_cast<std::size_t>(size), MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) BIO_set_retry_read(bio);
+  return static_cast<int>(n);
+}
+
+long bio_ctrl(BIO*, int command, long, void*) {
+  return command == BIO_CTRL_FLUSH ? 1 : 0;  // nothing is buffered
+}
+
+// Made once and kept for the life of the process.
+const BIO_METHOD* socket_bio_method() {
+  static BIO_METHOD* const method = [] {
+    BIO_METHOD* m =
+        BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "cloister socket (MSG_NOSIGNAL)");
+    if (m && (BIO_meth_set_write(m, bio_write) != 1 || BIO_meth_set_read(m, bio_read) != 1 ||
+              BIO_meth_set_ctrl(m, bio_ctrl) != 1)) {
+      BIO_meth_free(m);
+      m = nullptr;
+    }
+    return m;
+  }();
+  return method;
+}
+
+// A server-side TLS 1.3 session on `fd`; null when OpenSSL cannot make one (no memory).
+std::unique_ptr<SSL, SslFree> new_tls_session(SSL_CTX* ctx, int fd) {
+  const BIO_METHOD* method = socket_bio_method();
+  if (!method) return nullptr;
+  std::unique_ptr<SSL, SslFree> ssl(SSL_new(ctx));
+  BIO* bio = BIO_new(method);
+  if (!ssl || !bio || SSL_set_min_proto_version(ssl.get(), TLS1_3_VERSION) != 1) {
+    BIO_free(bio);
+    return nullptr;
+  }
+  BIO_set_data(bio, reinterpret_cast<void*>(static_cast<std::intptr_t>(fd)));
+  BIO_set_init(bio, 1);
+  SSL_set_bio(ssl.get(), bio, bio);  // owns the BIO now
+  SSL_set_mode(ssl.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  SSL_set_accept_state(ssl.get());
+  return ssl;
+}
+
+// Maps a failed SSL call; the thread's error queue is left empty.
+Io tls_io(SSL* ssl, int result) {
+  const int error = SSL_get_error(ssl, result);
+  ERR_clear_error();
+  switch (error) {
+    case SSL_ERROR_WANT_READ:
+      return Io::kWantRead;
+    case SSL_ERROR_WANT_WRITE:
+      return Io::kWantWrite;
+    case SSL_ERROR_ZERO_RETURN:
+      return Io::kClosed;
+    default:
+      return Io::kFailed;
+  }
+}
+
+// The reason of the first error on the thread's OpenSSL queue, which is emptied.
+std::string tls_reason(SSL* ssl, int result) {
+  const int error = SSL_get_error(ssl, result);
+  const unsigned long code = ERR_get_error();
+  ERR_clear_error();
+  if (const char* reason = code ? ERR_reason_error_string(code) : nullptr) return reason;
+  return error == SSL_ERROR_SYSCALL || error == SSL_ERROR_ZERO_RETURN
+             ? "the client closed the connection"
+             : "SSL error " + std::to_string(error);
+}
+
+Io read_some(Connection& c, char* data, std::size_t size, std::size_t& got) {
+  if (c.ssl) {
+    ERR_clear_error();
+    const int result = SSL_read_ex(c.ssl.get(), data, size, &got);
+    return result == 1 ? Io::kDone : tls_io(c.ssl.get(), result);
+  }
+  const ssize_t n = ::recv(c.fd.get(), data, size, MSG_DONTWAIT);
+  if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) return Io::kWantRead;
+  if (n < 0) return Io::kFailed;
+  if (n == 0) return Io::kClosed;
+  got = static_cast<std::size_t>(n);
+  return Io::kDone;
+}
+
+Io write_some(Connection& c, const char* data, std::size_t size, std::size_t& put) {
+  if (c.ssl) {
+    ERR_clear_error();
+    const int result = SSL_write_ex(c.ssl.get(), data, size, &put);
+    return result == 1 ? Io::kDone : tls_io(c.ssl.get(), result);
+  }
+  ssize_t n;
+  do {
+    n = ::send(c.fd.get(), data, size, MSG_NOSIGNAL | MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return Io::kWantWrite;
+  if (n <= 0) return Io::kFailed;
+  put = static_cast<std::size_t>(n);
+  return Io::kDone;
+}
 
 Response plain_error(int status, const std::string& reason) {
   return Response{status, "text/plain; charset=utf-8", reason + "\n", ""};
@@ -74,13 +307,18 @@ struct Server::Loop {
   Fd listener;
   Fd epoll;
   Fd wake;
+  Fd done;  // the workers' eventfd, with workers only
   Handler handler;
   ServerOptions options;
+  std::shared_ptr<SSL_CTX> tls;
+  std::unique_ptr<WorkerPool> pool;  // destroyed (joined) before the handler and `done`
   std::map<std::uint64_t, Connection> connections;  // by token, i.e. in accept order
   std::uint64_t next_token = kFirstConnection;
   std::optional<Clock::time_point> accept_paused_until;
 
   void run();
+  void shut_down();
+  void collect_outcomes(Clock::time_point now);
   int wait_timeout_ms(Clock::time_point now) const;
   void accept_batch(Clock::time_point now);
   bool evict_oldest_idle();
@@ -92,6 +330,7 @@ struct Server::Loop {
   bool advance(Connection& c, Clock::time_point now);
   bool on_deadline(Connection& c, Clock::time_point now);
   void answer(Connection& c, const Response& response, bool keep_alive, Clock::time_point now);
+  void finish(Connection& c, const Outcome& outcome, bool keep_alive, Clock::time_point now);
   void refuse(Connection& c, int status, const std::string& reason, Clock::time_point now);
   void become_idle(Connection& c, Clock::time_point now);
   void start_reading(Connection& c, Clock::time_point now);
@@ -103,18 +342,16 @@ struct Server::Loop {
 
 namespace {
 
-Progress write_pending(Connection& c) {
+Io write_pending(Connection& c) {
   while (c.written < c.out.size()) {
-    ssize_t n = ::send(c.fd.get(), c.out.data() + c.written, c.out.size() - c.written,
-                       MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return Progress::kBlocked;
-    if (n <= 0) return Progress::kFailed;
-    c.written += static_cast<std::size_t>(n);
+    std::size_t put = 0;
+    const Io io = write_some(c, c.out.data() + c.written, c.out.size() - c.written, put);
+    if (io != Io::kDone) return io;
+    c.written += put;
   }
   c.out.clear();
   c.written = 0;
-  return Progress::kDone;
+  return Io::kDone;
 }
 
 }  // namespace
@@ -164,6 +401,16 @@ void Server::Loop::answer(Connection& c, const Response& response, bool keep_ali
   c.deadline = now + options.response_timeout;
 }
 
+void Server::Loop::finish(Connection& c, const Outcome& outcome, bool keep_alive,
+                          Clock::time_point now) {
+  if (outcome.failure) {
+    emit(ServerEvent::Kind::kHandlerFailed, 500, *outcome.failure);
+    answer(c, error_response(500, *outcome.failure), false, now);
+  } else {
+    answer(c, outcome.response, keep_alive && outcome.keep_alive, now);
+  }
+}
+
 void Server::Loop::refuse(Connection& c, int status, const std::string& reason,
                           Clock::time_point now) {
   emit(ServerEvent::Kind::kRejected, status, reason);
@@ -171,11 +418,32 @@ void Server::Loop::refuse(Connection& c, int status, const std::string& reason,
   answer(c, error_response(status, reason), false, now);
 }
 
-// Drives the connection as far as it goes without blocking: parses buffered requests, runs the
-// handler, writes responses, and leaves the connection waiting for the one event it needs.
+// Drives the connection as far as it goes without blocking: completes the TLS handshake, parses
+// buffered requests, runs the handler (or hands the request to a worker), writes responses, and
+// leaves the connection waiting for the one event it needs.
 bool Server::Loop::advance(Connection& c, Clock::time_point now) {
   for (;;) {
     switch (c.phase) {
+      case Phase::kHandshake: {
+        ERR_clear_error();
+        const int result = SSL_do_handshake(c.ssl.get());
+        if (result == 1) {
+          become_idle(c, now);
+          break;
+        }
+        const int error = SSL_get_error(c.ssl.get(), result);
+        if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
+          ERR_clear_error();
+          want(c, error == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT);
+          return true;
+        }
+        emit(ServerEvent::Kind::kTlsFailed, 0,
+             "TLS handshake: " + tls_reason(c.ssl.get(), result) + "; closed");
+        return false;
+      }
+      case Phase::kHandling:
+        want(c, 0);
+        return true;
       case Phase::kIdle:
       case Phase::kLingering:
         want(c, EPOLLIN);
@@ -192,23 +460,29 @@ bool Server::Loop::advance(Connection& c, Clock::time_point now) {
         }
         auto& [request, consumed] = std::get<Parsed>(parsed);
         c.in.erase(0, consumed);
-        try {
-          answer(c, handler(request), request.keep_alive, now);
-        } catch (const std::exception& e) {
-          const std::string reason = request.method + " " + request.path + ": " + e.what();
-          emit(ServerEvent::Kind::kHandlerFailed, 500, reason);
-          answer(c, error_response(500, reason), false, now);
+        if (pool) {
+          // No deadline while the handler runs: the server cannot interrupt it.
+          c.phase = Phase::kHandling;
+          c.deadline = Clock::time_point::max();
+          pool->submit(c.token, std::move(request));
+        } else {
+          finish(c, run_handler(handler, c.token, request), true, now);
         }
         break;
       }
       case Phase::kWriting: {
-        const Progress progress = write_pending(c);
-        if (progress == Progress::kFailed) return false;
-        if (progress == Progress::kBlocked) {
-          want(c, EPOLLOUT);
+        const Io io = write_pending(c);
+        if (io == Io::kWantRead || io == Io::kWantWrite) {
+          want(c, io == Io::kWantRead ? EPOLLIN : EPOLLOUT);
           return true;
         }
+        if (io != Io::kDone) return false;
         if (c.close_after_write) {
+          if (c.ssl) {
+            ERR_clear_error();
+            SSL_shutdown(c.ssl.get());  // close_notify, as far as the socket takes it
+            ERR_clear_error();
+          }
           ::shutdown(c.fd.get(), SHUT_WR);
           c.phase = Phase::kLingering;
           c.idle_since = now;
@@ -225,24 +499,56 @@ bool Server::Loop::advance(Connection& c, Clock::time_point now) {
 }
 
 bool Server::Loop::on_ready(Connection& c, std::uint32_t events, Clock::time_point now) {
-  if (c.phase == Phase::kWriting) return advance(c, now);
-  if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR))) return true;
   char chunk[kReadChunk];
-  ssize_t n = ::recv(c.fd.get(), chunk, sizeof chunk, MSG_DONTWAIT);
-  if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) return true;
-  if (n <= 0) return false;  // closed by the client, or an error
-  const auto got = static_cast<std::size_t>(n);
-  if (c.phase == Phase::kLingering) {
-    c.discarded += got;
-    return c.discarded <= options.limits.max_header_bytes + options.limits.max_body_bytes;
+  switch (c.phase) {
+    case Phase::kHandshake:
+    case Phase::kWriting:
+      return advance(c, now);
+    case Phase::kHandling:
+      // Nothing is read while the handler runs; a connection that fails meanwhile is closed
+      // (its answer is dropped when it comes).
+      return !(events & (EPOLLHUP | EPOLLERR));
+    case Phase::kLingering: {
+      // Raw bytes, also over TLS: they are discarded unread.
+      const ssize_t n = ::recv(c.fd.get(), chunk, sizeof chunk, MSG_DONTWAIT);
+      if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) return true;
+      if (n <= 0) return false;  // closed by the client, or an error
+      c.discarded += static_cast<std::size_t>(n);
+      return c.discarded <= options.limits.max_header_bytes + options.limits.max_body_bytes;
+    }
+    case Phase::kIdle:
+    case Phase::kReading:
+      break;
   }
-  if (c.phase == Phase::kIdle) start_reading(c, now);
-  c.in.append(chunk, got);
+  // TLS may hold decrypted bytes that the socket no longer signals: take them all.
+  bool got_any = false;
+  for (;;) {
+    std::size_t got = 0;
+    const Io io = read_some(c, chunk, sizeof chunk, got);
+    if (io == Io::kClosed || io == Io::kFailed) return false;  // closed by the client, or an error
+    if (io == Io::kDone) {
+      if (c.phase == Phase::kIdle) start_reading(c, now);
+      c.in.append(chunk, got);
+      got_any = true;
+    }
+    if (io != Io::kDone || !c.ssl || SSL_pending(c.ssl.get()) == 0) {
+      if (got_any) break;
+      want(c, io == Io::kWantWrite ? EPOLLOUT : EPOLLIN);
+      return true;
+    }
+  }
   return advance(c, now);
 }
 
 bool Server::Loop::on_deadline(Connection& c, Clock::time_point now) {
   switch (c.phase) {
+    case Phase::kHandshake:
+      emit(ServerEvent::Kind::kTimedOut, 0,
+           "the TLS handshake did not complete within " + millis(options.request_timeout) +
+               " of the connection; closed");
+      return false;
+    case Phase::kHandling:
+      return true;  // no deadline
     case Phase::kIdle:
       emit(ServerEvent::Kind::kTimedOut, 0,
            "connection idle for " + millis(options.idle_timeout) + "; closed");
@@ -264,13 +570,13 @@ bool Server::Loop::on_deadline(Connection& c, Clock::time_point now) {
   return false;
 }
 
-// Answered connections count as idle: those waiting for a next request and those lingering
-// after their last answer.
+// Connections without a request in progress count as idle: those in their TLS handshake,
+// waiting for a next request, or lingering after their last answer.
 bool Server::Loop::evict_oldest_idle() {
   auto oldest = connections.end();
   for (auto it = connections.begin(); it != connections.end(); ++it) {
     const Connection& c = it->second;
-    if ((c.phase == Phase::kIdle || c.phase == Phase::kLingering) &&
+    if ((c.phase == Phase::kHandshake || c.phase == Phase::kIdle || c.phase == Phase::kLingering) &&
         (oldest == connections.end() || c.idle_since < oldest->second.idle_since))
       oldest = it;
   }
@@ -285,6 +591,10 @@ bool Server::Loop::evict_oldest_idle() {
 void Server::Loop::refuse_unavailable(Fd fd) {
   const std::string reason = "the server has " + std::to_string(options.max_connections) +
                              " connections open, none of them idle; retry later";
+  if (tls) {
+    emit(ServerEvent::Kind::kRejected, 503, reason + " (closed: TLS)");
+    return;
+  }
   emit(ServerEvent::Kind::kRejected, 503, reason);
   Response response = error_response(503, reason);
   response.extra_headers += "Retry-After: 1\r\n";
@@ -337,6 +647,17 @@ void Server::Loop::accept_batch(Clock::time_point now) {
     c.token = token;
     c.fd = std::move(fd);
     become_idle(c, now);
+    if (tls) {
+      c.ssl = new_tls_session(tls.get(), c.fd.get());
+      if (!c.ssl) {
+        ERR_clear_error();
+        emit(ServerEvent::Kind::kTlsFailed, 0, "TLS: cannot create a session (no memory); closed");
+        close(token);
+        continue;
+      }
+      c.phase = Phase::kHandshake;
+      c.deadline = now + options.request_timeout;  // idle_since stays the accept
+    }
   }
 }
 
@@ -365,10 +686,12 @@ void Server::Loop::run() {
     for (int i = 0; i < n; ++i) {
       const std::uint64_t token = events[i].data.u64;
       if (token == kWakeToken) {
-        for (auto& [t, c] : connections)
-          if (c.phase == Phase::kWriting) write_pending(c);
-        connections.clear();
+        shut_down();
         return;
+      }
+      if (token == kDoneToken) {
+        collect_outcomes(now);
+        continue;
       }
       if (token == kListenerToken) {
         accept_batch(now);
@@ -388,6 +711,37 @@ void Server::Loop::run() {
   }
 }
 
+void Server::Loop::collect_outcomes(Clock::time_point now) {
+  std::uint64_t count;
+  [[maybe_unused]] ssize_t n = ::read(done.get(), &count, sizeof count);
+  for (const Outcome& outcome : pool->take_outcomes()) {
+    auto it = connections.find(outcome.token);
+    if (it == connections.end()) continue;  // closed while its handler ran
+    finish(it->second, outcome, true, now);
+    if (!advance(it->second, now)) close(outcome.token);
+  }
+}
+
+// stop(): pending responses get what the sockets take now; requests in a worker get their
+// answers once the workers have returned (see ServerOptions::workers).
+void Server::Loop::shut_down() {
+  for (auto& [t, c] : connections)
+    if (c.phase == Phase::kWriting) write_pending(c);
+  std::erase_if(connections,
+                [](const auto& entry) { return entry.second.phase != Phase::kHandling; });
+  if (pool) {
+    pool->drain();
+    const Clock::time_point now = Clock::now();
+    for (const Outcome& outcome : pool->take_outcomes()) {
+      auto it = connections.find(outcome.token);
+      if (it == connections.end()) continue;
+      finish(it->second, outcome, false, now);
+      write_pending(it->second);
+    }
+  }
+  connections.clear();
+}
+
 Server::Server(std::unique_ptr<Loop> loop) : loop_(std::move(loop)) {}
 
 Result<std::unique_ptr<Server>> Server::start(Fd listener, Handler handler, ServerOptions options) {
@@ -402,14 +756,35 @@ Result<std::unique_ptr<Server>> Server::start(Fd listener, Handler handler, Serv
   if (!loop->epoll.valid()) return os_error("HTTP server: epoll_create1");
   loop->wake = Fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!loop->wake.valid()) return os_error("HTTP server: eventfd");
-  for (auto [fd, token] :
-       {std::pair{loop->listener.get(), kListenerToken}, std::pair{loop->wake.get(), kWakeToken}}) {
+  std::vector<std::pair<int, std::uint64_t>> watched = {{loop->listener.get(), kListenerToken},
+                                                        {loop->wake.get(), kWakeToken}};
+  if (loop->options.workers > 0) {
+    loop->done = Fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!loop->done.valid()) return os_error("HTTP server: eventfd");
+    watched.emplace_back(loop->done.get(), kDoneToken);
+  }
+  for (auto [fd, token] : watched) {
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u64 = token;
     if (::epoll_ctl(loop->epoll.get(), EPOLL_CTL_ADD, fd, &ev) < 0)
       return os_error("HTTP server: epoll_ctl");
   }
+  if (const auto& tls = loop->options.tls) {
+    if (tls->context) {
+      loop->tls = tls->context;
+    } else if (tls->certificate_chain_pem.empty() || tls->private_key_pem.empty()) {
+      return Error(
+          "HTTP server: TLS options name neither a context nor a certificate chain and key file");
+    } else {
+      auto context = make_server_tls_context(tls->certificate_chain_pem, tls->private_key_pem);
+      if (!context) return context.error().with_context("HTTP server");
+      loop->tls = std::move(*context);
+    }
+  }
+  if (loop->options.workers > 0)
+    loop->pool =
+        std::make_unique<WorkerPool>(loop->options.workers, loop->handler, loop->done.get());
   std::unique_ptr<Server> server(new Server(std::move(loop)));
   std::promise<Status> ready;
   std::future<Status> init = ready.get_future();

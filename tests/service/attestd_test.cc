@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "cloister/attestation/sim/snp_firmware.h"
 #include "cloister/common/base64.h"
@@ -16,35 +17,20 @@
 #include "cloister/service/evidence.h"
 #include "cloister/service/jwe.h"
 #include "cloister/service/report_data.h"
-#include "support/sim_state.h"
+#include "sim_guest.h"
+#include "support/command.h"
+#include "support/vectors.h"
 
 namespace cloister::service {
 namespace {
 
 namespace fs = std::filesystem;
 namespace sim = attestation::sim;
+using namespace cloister::service::testing;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
 constexpr UnixTime kStart = 1'800'000'000;
-
-const sim::SimulatedSnp& genoa() {
-  static const sim::SimulatedSnp platform =
-      sim::SimulatedSnp::open(cloister::testing::shared_sim_state(), {}).value();
-  return platform;
-}
-
-sim::SnpLaunch launch_with(std::uint8_t measurement_byte, std::uint64_t policy = 0x30000) {
-  sim::SnpLaunch launch;
-  launch.measurement.fill(measurement_byte);
-  launch.policy = policy;
-  return launch;
-}
-
-std::string reference_values(std::uint8_t measurement_byte) {
-  return R"({"version":1,"snp":{"measurements":[")" + to_hex(Bytes(48, measurement_byte)) +
-         R"("]}})";
-}
 
 http::Request request(std::string method, std::string path, std::string body = {}) {
   http::Request r;
@@ -110,20 +96,11 @@ class AttestdTest : public ::testing::Test {
   std::string attestation(const sim::SnpLaunch& launch, const std::string& nonce,
                           const kbs::TeePubKey& bound_key, const kbs::TeePubKey& sent_key) {
     const auto rd = kbs::expected_report_data(bound_key, nonce, "").value();
-    std::array<std::uint8_t, 32> report_id{};
-    report_id.fill(0x11);
-    const auto report = genoa().report(launch, report_id, 0, rd).value();
-    evidence::SnpEvidence e;
-    e.report.assign(report.raw.begin(), report.raw.end());
-    e.cert_chain = std::vector<evidence::SnpCertificate>{
-        {"VCEK", std::nullopt, genoa().vcek().cert.der()},
-        {"ASK", std::nullopt, genoa().amd().ask().cert.der()}};
     const nlohmann::json body = {
         {"init-data", nullptr},
         {"runtime-data", {{"nonce", nonce}, {"tee-pubkey", kbs::to_json(sent_key)}}},
         {"tee-evidence",
-         {{"primary_evidence", evidence::snp_evidence_to_json(e).value()},
-          {"additional_evidence", ""}}}};
+         {{"primary_evidence", snp_evidence(launch, rd)}, {"additional_evidence", ""}}}};
     return body.dump();
   }
 
@@ -344,6 +321,52 @@ TEST_F(AttestdTest, MetricsCountVerdictsReleasesAndDenials) {
   EXPECT_THAT(m, HasSubstr("cloister_attestd_denials_total{reason=\"replay\"} 1\n"));
   EXPECT_THAT(m, HasSubstr("cloister_attestd_releases_total 1\n"));
   EXPECT_THAT(m, HasSubstr("cloister_attestd_attest_seconds_count 2\n"));
+}
+
+// Every body both sides put on the wire, validated against Trustee's OpenAPI document by a JSON
+// Schema validator (python3-jsonschema), not by our own parser.
+TEST_F(AttestdTest, TheWireBodiesMatchTrusteesOpenApiDocument) {
+  CLOISTER_REQUIRE_VECTOR(openapi, "service/trustee/kbs/kbs-openapi.yaml");
+  const fs::path bodies = dir_ / "bodies";
+  fs::create_directories(bodies);
+  int n = 0;
+  auto keep = [&](const std::string& schema, const std::string& body) {
+    std::ofstream(bodies / (schema + "." + std::to_string(n++) + ".json")) << body;
+  };
+  const std::string hello = R"({"version":"0.4.0","tee":"snp","extra-params":{}})";
+  keep("Request", hello);
+  const auto challenge = service_->handle(request("POST", "/kbs/v0/auth", hello), "guest");
+  keep("Challenge", challenge.body);
+  for (auto kind : {jwe::TeeKeyPair::Kind::kEcP256, jwe::TeeKeyPair::Kind::kRsa3072}) {
+    const auto tee = jwe::TeeKeyPair::generate(kind).value();
+    const auto [cookie, fresh] = auth();
+    const std::string body =
+        attestation(launch_with(0x4d), fresh, tee.public_key(), tee.public_key());
+    keep("Attestation", body);
+    const auto attested = attest(cookie, body);
+    ASSERT_EQ(attested.status, 200) << attested.body;
+    keep("AttestationToken", attested.body);
+    const auto released =
+        resource("tenant/key/disk", nlohmann::json::parse(attested.body).at("token"));
+    ASSERT_EQ(released.status, 200) << released.body;
+    keep("JweResponse", released.body);
+    keep("ErrorInformation", attest(cookie, body).body);  // the replay
+  }
+  keep("ErrorInformation", resource("tenant/key/disk", "not-a-token").body);
+  keep("ErrorInformation", service_->handle(request("GET", "/kbs/v0/x"), "guest").body);
+  const auto check = cloister::testing::run_command("/usr/bin/python3 " CLOISTER_TESTS_SOURCE_DIR
+                                                    "/service/openapi_check.py " +
+                                                    openapi.string() + " " + bodies.string());
+  EXPECT_EQ(check.status, 0) << check.out;
+  EXPECT_THAT(check.out, HasSubstr("12 bodies match Trustee's KBS OpenAPI schemas"));
+
+  // The checker refuses what the document refuses: an error body without its detail.
+  keep("ErrorInformation", R"({"type":"https://github.com/confidential-containers/kbs/errors/X"})");
+  const auto refused = cloister::testing::run_command("/usr/bin/python3 " CLOISTER_TESTS_SOURCE_DIR
+                                                      "/service/openapi_check.py " +
+                                                      openapi.string() + " " + bodies.string());
+  EXPECT_EQ(refused.status, 1) << refused.out;
+  EXPECT_THAT(refused.out, HasSubstr("does not match ErrorInformation: 'detail' is a required"));
 }
 
 }  // namespace

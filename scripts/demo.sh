@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # make demo: the attested launch end to end on the simulated secure processor (predict the
 # measurement, launch the test guest under --tee sim-snp and sim-tdx, fetch its evidence bound to
-# a fresh nonce, verify it against the predicted policy and the simulated root), then what the
-# verifier does with real AMD SEV-SNP reports and Intel TDX quotes from ../shared/vectors.
+# a fresh nonce, verify it against the predicted policy and the simulated root), then secret
+# release (cloister-attestd gives the attested guests a secret over the KBS protocol and refuses
+# a guest whose image has one byte changed), then what the verifier does with real AMD SEV-SNP
+# reports and Intel TDX quotes from ../shared/vectors.
 set -euo pipefail
 build=${1:-build}
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -12,6 +14,7 @@ tdx=$vectors/tdx
 vr="$build/sdk/verify-report"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 "$root/scripts/attested-launch.sh" "$build"
+"$root/scripts/secret-release.sh" "$build"
 
 if [[ ! -f "$snp/genoa_v5_vcek_report.oak.bin" ]]; then
   echo

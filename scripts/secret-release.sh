@@ -132,7 +132,7 @@ for tee in "${tees[@]}"; do
   show cloister-agent "${get[@]}"
   status=0
   "$agent" "${get[@]}" >"$work/$tee-modified/out" 2>"$work/$tee-modified/agent.err" || status=$?
-  sed 's/^/  /' "$work/$tee-modified/agent.err" | fold -w 160
+  sed -E 's/^/  /; s/([0-9a-f]{16})[0-9a-f]{80}/\1…/g' "$work/$tee-modified/agent.err"
   if [[ $status -ne 1 || -s "$work/$tee-modified/out" ]]; then
     echo "secret-release: the modified $tee guest was not refused (exit $status)" >&2
     exit 1

@@ -22,6 +22,7 @@ struct Curl {
   CURLcode (*easy_perform)(CURL*);
   CURLcode (*easy_getinfo)(CURL*, CURLINFO, ...);
   void (*easy_cleanup)(CURL*);
+  void (*easy_reset)(CURL*);
   const char* (*easy_strerror)(CURLcode);
   curl_slist* (*slist_append)(curl_slist*, const char*);
   void (*slist_free_all)(curl_slist*);
@@ -49,6 +50,7 @@ Result<const Curl*> load_curl() {
     curl.easy_perform = reinterpret_cast<decltype(curl.easy_perform)>(sym("curl_easy_perform"));
     curl.easy_getinfo = reinterpret_cast<decltype(curl.easy_getinfo)>(sym("curl_easy_getinfo"));
     curl.easy_cleanup = reinterpret_cast<decltype(curl.easy_cleanup)>(sym("curl_easy_cleanup"));
+    curl.easy_reset = reinterpret_cast<decltype(curl.easy_reset)>(sym("curl_easy_reset"));
     curl.easy_strerror = reinterpret_cast<decltype(curl.easy_strerror)>(sym("curl_easy_strerror"));
     curl.slist_append = reinterpret_cast<decltype(curl.slist_append)>(sym("curl_slist_append"));
     curl.slist_free_all =
@@ -102,6 +104,9 @@ std::size_t on_header(char* data, std::size_t size, std::size_t count, void* use
 class CurlHttpClient : public HttpClient {
  public:
   CurlHttpClient(const Curl* curl, HttpClientOptions options) : curl_(curl), options_(options) {}
+  ~CurlHttpClient() override {
+    if (kept_ != nullptr) curl_->easy_cleanup(kept_);
+  }
 
   Result<HttpResponse> get(const std::string& url) override {
     return send(HttpRequest{"GET", url, {}, {}});
@@ -109,7 +114,19 @@ class CurlHttpClient : public HttpClient {
 
   Result<HttpResponse> send(const HttpRequest& request) override {
     const std::string what = request.method + " " + request.url;
-    CURL* handle = curl_->easy_init();
+    // With keep_alive one handle (and so its connection cache) serves every request in turn.
+    std::unique_lock<std::mutex> kept_lock(kept_mutex_, std::defer_lock);
+    CURL* handle = nullptr;
+    if (options_.keep_alive) {
+      kept_lock.lock();
+      if (kept_ == nullptr)
+        kept_ = curl_->easy_init();
+      else
+        curl_->easy_reset(kept_);
+      handle = kept_;
+    } else {
+      handle = curl_->easy_init();
+    }
     if (handle == nullptr) return Error(ErrorCode::kInternal, "curl_easy_init failed");
     Transfer transfer;
     transfer.limit = options_.max_body_bytes;
@@ -141,7 +158,7 @@ class CurlHttpClient : public HttpClient {
     curl_->easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &status);
     curl_->easy_getinfo(handle, CURLINFO_CONTENT_TYPE, &content_type);
     if (content_type != nullptr) transfer.response.content_type = content_type;
-    curl_->easy_cleanup(handle);
+    if (!options_.keep_alive) curl_->easy_cleanup(handle);
     curl_->slist_free_all(headers);
     if (transfer.too_large) {
       return Error(
@@ -158,6 +175,8 @@ class CurlHttpClient : public HttpClient {
  private:
   const Curl* curl_;
   HttpClientOptions options_;
+  std::mutex kept_mutex_;
+  CURL* kept_ = nullptr;
 };
 
 }  // namespace

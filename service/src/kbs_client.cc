@@ -77,6 +77,7 @@ Result<KbsClient> KbsClient::create(KbsClientOptions options,
     attestation::HttpClientOptions o;
     o.timeout_seconds = options.timeout_seconds;
     o.ca_file = options.ca_file;
+    o.keep_alive = options.keep_alive;
     CLOISTER_TRY(auto client, attestation::make_http_client(o));
     http = std::move(client);
   }

@@ -6,6 +6,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <openssl/pem.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -321,6 +322,40 @@ TEST_F(AttestdTest, MetricsCountVerdictsReleasesAndDenials) {
   EXPECT_THAT(m, HasSubstr("cloister_attestd_denials_total{reason=\"replay\"} 1\n"));
   EXPECT_THAT(m, HasSubstr("cloister_attestd_releases_total 1\n"));
   EXPECT_THAT(m, HasSubstr("cloister_attestd_attest_seconds_count 2\n"));
+}
+
+// python3-jwcrypto, not our code, verifies the token against the JWKS endpoint's keys and
+// decrypts the released resource with the TEE key (both key types).
+TEST_F(AttestdTest, AnIndependentJoseLibraryVerifiesTheTokenAndDecryptsTheResource) {
+  for (auto kind : {jwe::TeeKeyPair::Kind::kEcP256, jwe::TeeKeyPair::Kind::kEcP521,
+                    jwe::TeeKeyPair::Kind::kRsa3072}) {
+    const auto tee = jwe::TeeKeyPair::generate(kind).value();
+    const auto [cookie, nonce] = auth();
+    const auto attested =
+        attest(cookie, attestation(launch_with(0x4d), nonce, tee.public_key(), tee.public_key()));
+    ASSERT_EQ(attested.status, 200) << attested.body;
+    const std::string token = nlohmann::json::parse(attested.body).at("token");
+    const auto released = resource("tenant/key/disk", token);
+    ASSERT_EQ(released.status, 200) << released.body;
+    const auto jwks = service_->handle(request("GET", "/.well-known/jwks.json"), "rp");
+    std::ofstream(dir_ / "jwks.json") << jwks.body;
+    std::ofstream(dir_ / "token") << token;
+    std::ofstream(dir_ / "jwe.json") << released.body;
+    {
+      BIO* bio = BIO_new_file((dir_ / "tee.pem").c_str(), "w");
+      ASSERT_NE(bio, nullptr);
+      ASSERT_EQ(
+          PEM_write_bio_PrivateKey(bio, tee.openssl_key(), nullptr, nullptr, 0, nullptr, nullptr),
+          1);
+      BIO_free(bio);
+    }
+    const auto check = cloister::testing::run_command(
+        "/usr/bin/python3 " CLOISTER_TESTS_SOURCE_DIR "/service/jose_check.py " +
+        (dir_ / "jwks.json").string() + " " + (dir_ / "token").string() + " " +
+        (dir_ / "jwe.json").string() + " " + (dir_ / "tee.pem").string());
+    EXPECT_EQ(check.status, 0) << check.out;
+    EXPECT_THAT(check.out, HasSubstr("token: ES384 status warning\nresource: disk passphrase\n"));
+  }
 }
 
 // Every body both sides put on the wire, validated against Trustee's OpenAPI document by a JSON

@@ -181,11 +181,11 @@ Result<std::unique_ptr<HaproxyServer>> HaproxyServer::start(
     std::ofstream cfg(dir / "haproxy.cfg");
     cfg << "global\n  maxconn 256\n\n"
         << "defaults\n  mode tcp\n  timeout connect 2s\n  timeout client 30s\n"
-        << "  timeout server 30s\n\n"
+        << "  timeout server 30s\n  retries 3\n  option redispatch\n\n"
         << "frontend replicas\n  bind 127.0.0.1:" << port << "\n  default_backend replicas\n\n"
         << "backend replicas\n  balance roundrobin\n";
     for (std::size_t i = 0; i < backends.size(); ++i)
-      cfg << "  server r" << i << " " << backends[i] << "\n";
+      cfg << "  server r" << i << " " << backends[i] << " check inter 500ms fall 1 rise 1\n";
   }
   const Unprivileged user = unprivileged_user();
   const std::string cfg = (dir / "haproxy.cfg").string(), log = (dir / "haproxy.log").string();

@@ -57,7 +57,9 @@ class PostgresServer {
 };
 
 // HAProxy in TCP mode (TLS passes through to the replicas) balancing connections round-robin
-// over `backends` ("HOST:PORT"), so consecutive connections reach alternate backends.
+// over `backends` ("HOST:PORT"), so consecutive connections reach alternate backends. Backends
+// are health-checked every 500 ms (a TCP connect) and a connection that cannot reach its backend
+// is redispatched to another, as a production setup would do when a replica dies.
 class HaproxyServer {
  public:
   static Result<std::unique_ptr<HaproxyServer>> start(const std::vector<std::string>& backends);

@@ -52,6 +52,9 @@ struct HttpClientOptions {
   // A PEM file of the certificates HTTPS servers are verified against instead of the system CA
   // store (a service's self-signed certificate); empty: the system store.
   std::string ca_file;
+  // Keep connections open between requests (one handle, its requests serialised); off: every
+  // request opens its own connection, so a load balancer spreads them.
+  bool keep_alive = false;
 };
 
 // How a collateral service is retried: HTTP 429 (rate limit) and 5xx are retried after

@@ -36,6 +36,8 @@ struct KbsClientOptions {
   long timeout_seconds = 30;
   kbs::Tee tee = kbs::Tee::kSnp;
   jwe::TeeKeyPair::Kind key = jwe::TeeKeyPair::Kind::kEcP256;
+  // Reuse one connection for auth, attest and resource (off: one connection per request).
+  bool keep_alive = false;
 };
 
 class KbsClient {

@@ -25,6 +25,7 @@
 #include <fstream>
 #include <mutex>
 #include <regex>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -71,6 +72,17 @@ class Replica {
     process_->wait(10);
   }
   int port() const { return port_; }
+  // CPU seconds (user + system) this replica process has used so far.
+  double cpu_seconds() const {
+    std::ifstream stat("/proc/" + std::to_string(process_->pid()) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    std::istringstream fields(text.substr(text.rfind(')') + 2));
+    std::string field;
+    double ticks = 0;
+    for (int i = 3; i <= 15 && fields >> field; ++i)
+      if (i == 14 || i == 15) ticks += std::stod(field);
+    return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+  }
   std::string admin_key() const {
     std::smatch m;
     const std::string out = process_->out();
@@ -208,8 +220,8 @@ void provision(const std::string& cert, int port, const std::string& key) {
 }
 
 void report(const char* backend, int clients, double seconds, double throughput,
-            const Results& saturation, const Results& half, std::unique_ptr<service::Store> store,
-            double baseline, const char* note) {
+            double service_cpu_seconds, const Results& saturation, const Results& half,
+            std::unique_ptr<service::Store> store, double baseline, const char* note) {
   const auto exported = store->export_audit().value();
   const auto chain = service::audit::verify_text(exported.log, exported.head);
   std::size_t released = 0;
@@ -224,6 +236,13 @@ void report(const char* backend, int clients, double seconds, double throughput,
       "verifier's %.0f/s single-core rate; target >= 70%%)\n",
       backend, clients, seconds, throughput, throughput / cores,
       100 * throughput / cores / baseline, baseline);
+  const double per_cpu_second = saturation.completed / service_cpu_seconds;
+  std::printf(
+      "          the service's own CPU: %.2f ms per attestation = %.0f attestations per "
+      "service CPU-second (%3.0f%% of the verifier's rate; the load generator's signing "
+      "and decryption share the cores)\n",
+      1000 * service_cpu_seconds / saturation.completed, per_cpu_second,
+      100 * per_cpu_second / baseline);
   std::printf(
       "          at half load (%.1f/s): attest p50 %.1f ms, p99 %.1f ms (target p99 < 50 ms)\n",
       throughput / 2, percentile(half.attest_ms, 0.5), percentile(half.attest_ms, 0.99));
@@ -255,10 +274,12 @@ int main(int argc, char** argv) {
     provision(cert, replica.port(), replica.admin_key());
     const std::string url = "https://127.0.0.1:" + std::to_string(replica.port());
     Results saturation, half;
+    const double cpu_before = replica.cpu_seconds();
     const double rate = saturate(url, cert, clients, seconds, saturation, nullptr);
+    const double cpu = replica.cpu_seconds() - cpu_before;
     paced(url, cert, clients, rate / 2, seconds, half);
     replica.kill();
-    report("sqlite", clients, seconds, rate, saturation, half,
+    report("sqlite", clients, seconds, rate, cpu, saturation, half,
            service::open_sqlite_store(dir / "sqlite" / "state.db").value(), baseline, "");
   }
   {  // Two replicas on PostgreSQL behind HAProxy; one killed and restarted mid-run.
@@ -280,13 +301,18 @@ int main(int argc, char** argv) {
     if (!haproxy) die(haproxy.error().message());
     const std::string url = "https://localhost:" + std::to_string((*haproxy)->port());
     Results saturation, half;
+    // The killed replica's CPU until its death is lost to /proc; count what it used before the
+    // run and the survivor's, and the restarted one's from its start.
+    double cpu = -first.cpu_seconds() - second.cpu_seconds();
     const double rate = saturate(url, cert, clients, seconds, saturation, [&] {
+      cpu += second.cpu_seconds();
       second.kill();
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
       second.start();
     });
+    cpu += first.cpu_seconds() + second.cpu_seconds();
     paced(url, cert, clients, rate / 2, seconds, half);
-    report("postgres", clients, seconds, rate, saturation, half,
+    report("postgres", clients, seconds, rate, cpu, saturation, half,
            service::open_postgres_store(store).value(), baseline,
            "; replica b killed (SIGKILL) and restarted mid-run");
   }

@@ -196,6 +196,9 @@ class PgStore final : public Store {
       available_.notify_one();
       return e;
     }
+    // CREATE … IF NOT EXISTS and the like send NOTICEs; they are not the operator's concern.
+    PQsetNoticeProcessor(
+        c, [](void*, const char*) {}, nullptr);
     return Lease(this, c);
   }
 

@@ -70,7 +70,7 @@ class SqliteStore final : public Store {
   Status init() {
     std::lock_guard lock(mutex_);
     CLOISTER_CHECK_OK(exec("PRAGMA journal_mode=WAL"));
-    CLOISTER_CHECK_OK(exec("PRAGMA synchronous=FULL"));
+    CLOISTER_CHECK_OK(exec("PRAGMA synchronous=NORMAL"));
     CLOISTER_CHECK_OK(exec(kSchema));
     Statement version(db_, "PRAGMA user_version");
     if (!version.ok() || version.step() != SQLITE_ROW) return db_error(db_, "reading user_version");

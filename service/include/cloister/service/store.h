@@ -65,9 +65,12 @@ class Store {
   virtual Result<AuditExport> export_audit() = 0;
 };
 
-// The embedded store: one SQLite database file (WAL journal, synchronous=FULL, so a committed
-// nonce, resource or audit record survives kill -9 and power loss). Creates the file and its
-// schema when missing; refuses a database whose schema version it does not know.
+// The embedded store: one SQLite database file in WAL mode with synchronous=NORMAL: a committed
+// nonce, resource or audit record is in the operating system's hands when the call returns, so
+// it survives kill -9 and restarts of the service; a power loss or kernel crash can lose the
+// last transactions before a WAL checkpoint (use PostgreSQL with its fsync settings where that
+// matters). Creates the file and its schema when missing; refuses a database whose schema
+// version it does not know.
 Result<std::unique_ptr<Store>> open_sqlite_store(const std::filesystem::path& path);
 
 }  // namespace cloister::service

@@ -1,6 +1,7 @@
 // Snapshot and restore end to end (issue 12): real cloister-vmm processes driven over their
 // control API sockets, the test guest counting on its serial port ("mode=count").
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -70,14 +71,15 @@ bool wait_for_count(const fs::path& console, std::uint64_t at_least, int seconds
   return false;
 }
 
-// A counting guest, snapshotted into `dir` after it has counted past `count`; the original VMM
-// is shut down afterwards. Returns what the guest printed up to the snapshot.
-std::string snapshot_counting_guest(const fs::path& dir, std::uint64_t count,
-                                    const std::string& memory = "16M") {
+// A counting guest with `vcpus` vCPUs, snapshotted into `dir` after it has counted past
+// `count`; the original VMM is shut down afterwards. Returns what the guest printed up to the
+// snapshot.
+std::string snapshot_counting_guest(const fs::path& dir, std::uint64_t count, int vcpus = 1) {
   const fs::path sock = scratch("orig.sock"), console = scratch("orig.console");
-  VmmProcess original(run_args({"run", "--firmware", guest("test-guest.bin"), "--memory", memory,
-                                "--cmdline", "mode=count", "--api-socket", sock.string(),
-                                "--console", "file:" + console.string(), "--log-format", "json"}));
+  VmmProcess original(
+      run_args({"run", "--firmware", guest("test-guest.bin"), "--memory", "16M", "--vcpus",
+                std::to_string(vcpus), "--cmdline", "mode=count", "--api-socket", sock.string(),
+                "--console", "file:" + console.string(), "--log-format", "json"}));
   EXPECT_TRUE(wait_for_count(console, count)) << original.err() << slurp(console);
   auto [status, body] = put(sock, "/api/v1/vm.snapshot", json{{"dir", dir.string()}}.dump());
   EXPECT_EQ(status, 204) << body;
@@ -128,6 +130,77 @@ TEST(SnapshotIntegrationTest, RestoredGuestContinuesItsCountWithNoGapOrRepeat) {
   ASSERT_GT(values.size(), last_before + 200);
   for (std::size_t i = 0; i < values.size(); ++i) ASSERT_EQ(values[i], i) << "line " << i;
   fs::remove_all(dir);
+}
+
+// With two vCPUs the second waits halted (the test guest parks its APs): its MP state and local
+// APIC travel too, and the restored VM runs both.
+TEST(SnapshotIntegrationTest, TwoVcpuGuestIsRestoredWithItsHaltedApplicationProcessor) {
+  const fs::path dir = scratch("snap2");
+  const std::string before = snapshot_counting_guest(dir, 100, 2);
+  EXPECT_NE(before.find("smp: 2 of 2 cpus online"), std::string::npos) << before.substr(0, 400);
+  const json state = json::parse(slurp(dir / "state.json"));
+  ASSERT_EQ(state["body"]["vcpus"].size(), 2u);
+  EXPECT_EQ(state["body"]["vcpus"][0]["mp_state"], "runnable");
+  EXPECT_EQ(state["body"]["vcpus"][1]["mp_state"], "halted");
+  EXPECT_EQ(state["body"]["vcpus"][1]["lapic"].get<std::string>().size(), 2048u);
+
+  const fs::path console = scratch("restored2.console");
+  VmmProcess restored({"restore", "--snapshot", dir.string(), "--console",
+                       "file:" + console.string(), "--log-format", "json"});
+  const std::uint64_t last_before = counts(before).back();
+  ASSERT_TRUE(wait_for_count(console, last_before + 100)) << restored.err();
+  ::kill(restored.pid(), SIGTERM);
+  EXPECT_EQ(restored.wait(), 0) << restored.err();
+  EXPECT_EQ(restored.log_event("vm.started").value("vcpus", 0), 2);
+  const auto values = counts(before + slurp(console));
+  for (std::size_t i = 0; i < values.size(); ++i) ASSERT_EQ(values[i], i) << "line " << i;
+  fs::remove_all(dir);
+}
+
+// A snapshot leaves the VM paused; vm.resume lets the same guest count on. A VM with a virtio
+// device is refused, and a directory that cannot be created is the caller's error.
+TEST(SnapshotIntegrationTest, SnapshotPausesResumeContinuesAndRefusalsLeaveTheVmRunning) {
+  const fs::path sock = scratch("resume.sock"), console = scratch("resume.console");
+  const fs::path dir = scratch("resume-snap");
+  VmmProcess run(run_args({"run", "--firmware", guest("test-guest.bin"), "--memory", "16M",
+                           "--cmdline", "mode=count", "--api-socket", sock.string(), "--console",
+                           "file:" + console.string()}));
+  ASSERT_TRUE(wait_for_count(console, 50)) << run.err();
+  auto bad_dir = put(sock, "/api/v1/vm.snapshot", json{{"dir", "/nonexistent/a/b"}}.dump());
+  EXPECT_EQ(bad_dir.first, 400) << bad_dir.second;
+  EXPECT_TRUE(json::parse(bad_dir.second)["error"].get<std::string>().starts_with(
+      "vm.snapshot: snapshot directory /nonexistent/a/b: No such file or directory"))
+      << bad_dir.second;
+  ASSERT_EQ(put(sock, "/api/v1/vm.snapshot", json{{"dir", dir.string()}}.dump()).first, 204);
+  const std::uint64_t paused_at = counts(slurp(console)).back();
+  ASSERT_EQ(http(sock, "PUT", "/api/v1/vm.resume").first, 204);
+  EXPECT_TRUE(wait_for_count(console, paused_at + 100)) << run.err();
+  // A second snapshot of a paused VM, into the same directory: the files are replaced.
+  ASSERT_EQ(http(sock, "PUT", "/api/v1/vm.pause").first, 204);
+  ASSERT_EQ(put(sock, "/api/v1/vm.snapshot", json{{"dir", dir.string()}}.dump()).first, 204);
+  EXPECT_EQ(http(sock, "PUT", "/api/v1/vm.shutdown").first, 204);
+  EXPECT_EQ(run.wait(), 0) << run.err();
+  const auto values = counts(slurp(console));
+  for (std::size_t i = 0; i < values.size(); ++i) ASSERT_EQ(values[i], i) << "line " << i;
+  fs::remove_all(dir);
+
+  const fs::path disk = scratch("disk.img"), disk_sock = scratch("disk.sock");
+  std::ofstream(disk, std::ios::binary) << std::string(4096, 'd');
+  VmmProcess with_disk(
+      run_args({"run", "--firmware", guest("test-guest.bin"), "--memory", "16M", "--cmdline",
+                "mode=idle", "--disk", disk.string(), "--api-socket", disk_sock.string()}));
+  ASSERT_TRUE(with_disk.wait_for_output("idle\n", 60)) << with_disk.err();
+  auto refused = put(disk_sock, "/api/v1/vm.snapshot", json{{"dir", dir.string()}}.dump());
+  EXPECT_EQ(refused.first, 409);
+  EXPECT_NE(refused.second.find("the VM has virtio devices (1 disks, 0 nets, no vsock), and "
+                                "snapshots do not save virtio queues"),
+            std::string::npos)
+      << refused.second;
+  EXPECT_FALSE(fs::exists(dir));
+  EXPECT_EQ(json::parse(http(disk_sock, "GET", "/api/v1/vm.info").second)["state"], "running");
+  EXPECT_EQ(http(disk_sock, "PUT", "/api/v1/vm.shutdown").first, 204);
+  EXPECT_EQ(with_disk.wait(), 0) << with_disk.err();
+  fs::remove(disk);
 }
 
 struct Damage {

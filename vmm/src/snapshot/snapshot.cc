@@ -632,8 +632,11 @@ Status write_memory_file(const std::filesystem::path& path, const GuestMemory& m
 
 Status write_snapshot(const std::filesystem::path& dir, const GuestMemory& memory,
                       SnapshotState& state) {
+  // A directory that cannot be made is the caller's to fix (its parent is missing or not
+  // writable): an invalid argument, whatever the errno.
   if (::mkdir(dir.c_str(), 0700) < 0 && errno != EEXIST)
-    return os_error("snapshot directory " + dir.string());
+    return Error(ErrorCode::kInvalidArgument,
+                 os_error("snapshot directory " + dir.string()).message());
   CLOISTER_CHECK_OK(write_memory_file(dir / kSnapshotMemoryFile, memory, state));
   const Bytes text = serialize_state(state);
   const std::filesystem::path path = dir / kSnapshotStateFile;

@@ -215,10 +215,11 @@ class Vcpu {
   virtual void request_exit() = 0;
   // Clears a request_exit(); called by the vCPU thread after it has seen kInterrupted.
   virtual void clear_exit_request() = 0;
-  // The ioctls run(), regs() and sregs() issue on the calling thread (entering the guest, the
-  // register reads of a fault dump, the private/shared conversions run() makes): what the vCPU
-  // thread's seccomp filter permits. Valid once the VM is built; empty for a hypervisor that
-  // issues none (emu runs guest code on threads of its own).
+  // The ioctls run(), regs(), sregs() and save_state() issue on the calling thread (entering
+  // the guest, the register reads of a fault dump and of a snapshot, the private/shared
+  // conversions run() makes): what the vCPU thread's seccomp filter permits. Valid once the VM
+  // is built; empty for a hypervisor that issues none (emu runs guest code on threads of its
+  // own).
   virtual std::vector<Ioctl> run_ioctls() const = 0;
 
   // Answers a kTdxVmcall (`ret`: the TDVMCALL status) or kSnpCertificates (`ret`: 0, ENOSPC

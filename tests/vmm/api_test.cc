@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cloister/vmm/seccomp/seccomp.h"
+#include "cloister/vmm/vmm.h"
 #include "support/api_client.h"
 
 namespace cloister::vmm {
@@ -44,8 +45,18 @@ class FakeController : public ApiController {
     tx = new_tx;
     return true;
   }
+  Status snapshot(const std::string& dir) override {
+    snapshot_dirs.push_back(dir);
+    if (confidential) return Vmm::confidential_refusal("vm.snapshot", TeeKind::kSimSnp);
+    return {};
+  }
+  Status migrate() override {
+    if (confidential) return Vmm::confidential_refusal("vm.migrate", TeeKind::kSimTdx);
+    return Error(ErrorCode::kUnimplemented, "vm.migrate: live migration is not implemented");
+  }
   std::optional<RateLimiterConfig> rx, tx;
-  bool paused = false, shut_down = false;
+  bool paused = false, shut_down = false, confidential = false;
+  std::vector<std::string> snapshot_dirs;
   Metrics m;
 };
 
@@ -70,6 +81,43 @@ TEST(ApiRouteTest, LifecycleEndpoints) {
   EXPECT_TRUE(c.shut_down);
   EXPECT_EQ(c.m.api_requests.load(), 5u);
   EXPECT_EQ(c.m.api_errors.load(), 1u);
+}
+
+http::Request put(std::string path, std::string body) {
+  http::Request r = req("PUT", std::move(path));
+  r.body = std::move(body);
+  return r;
+}
+
+TEST(ApiRouteTest, SnapshotTakesAnAbsoluteDirAndNothingElse) {
+  FakeController c;
+  EXPECT_EQ(route(put("/api/v1/vm.snapshot", R"({"dir": "/tmp/snap"})"), c).status, 204);
+  EXPECT_EQ(c.snapshot_dirs, std::vector<std::string>{"/tmp/snap"});
+  for (const char* body : {"", "[]", R"({"dir": 3})", R"({"dir": "/a", "x": 1})"}) {
+    auto r = route(put("/api/v1/vm.snapshot", body), c);
+    EXPECT_EQ(r.status, 400) << body;
+  }
+  auto relative = route(put("/api/v1/vm.snapshot", R"({"dir": "snap"})"), c);
+  EXPECT_EQ(relative.status, 400);
+  EXPECT_EQ(json::parse(relative.body)["error"],
+            "vm.snapshot: dir: expected an absolute path, found \"snap\"");
+  EXPECT_EQ(c.snapshot_dirs.size(), 1u);
+}
+
+TEST(ApiRouteTest, ConfidentialSnapshotAndMigrateAre409WithTheReasonPlainMigrateIs501) {
+  FakeController c;
+  auto plain = route(req("PUT", "/api/v1/vm.migrate"), c);
+  EXPECT_EQ(plain.status, 501);
+  EXPECT_EQ(json::parse(plain.body)["code"], "unimplemented");
+  EXPECT_NE(plain.body.find("live migration is not implemented"), std::string::npos);
+  c.confidential = true;
+  auto snap = route(put("/api/v1/vm.snapshot", R"({"dir": "/tmp/x"})"), c);
+  EXPECT_EQ(snap.status, 409);
+  EXPECT_EQ(json::parse(snap.body)["code"], "failed_precondition");
+  EXPECT_NE(snap.body.find("migration agent"), std::string::npos) << snap.body;
+  auto migrate = route(req("PUT", "/api/v1/vm.migrate"), c);
+  EXPECT_EQ(migrate.status, 409);
+  EXPECT_NE(migrate.body.find("MigTD"), std::string::npos) << migrate.body;
 }
 
 TEST(ApiRouteTest, MeasurementIsNullForTeeNoneWithANote) {

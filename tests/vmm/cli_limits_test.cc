@@ -4,10 +4,14 @@
 // before a hypervisor is opened.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
 
 #include "cloister/firmware_loader/igvm.h"
 #include "cloister/firmware_loader/machine.h"
 #include "cloister/vmm/config/config.h"
+#include "cloister/vmm/snapshot/snapshot.h"
 #include "support/command.h"
 #include "support/hostile_files.h"
 
@@ -111,6 +115,31 @@ TEST(VmmCliLimits, ConfigWithADuplicateKeyExitsTwoNamingItsPath) {
   EXPECT_EQ(p.status, 2) << p.out;
   EXPECT_EQ(p.out, "cloister-vmm: --sim-platform " + platform +
                        ": duplicate key \"product\" at /product\n");
+}
+
+// `restore` reads state.json through the bounded reader with its own limit, and opens memory.bin
+// only as a regular file: anything else is exit 2 (vm.restore_refused) before a VM exists.
+TEST(VmmCliLimits, SnapshotFilesThatAreNotFilesOrTooLargeExitTwo) {
+  auto restore = [](const std::filesystem::path& dir) {
+    return testing::run_command(std::string(CLOISTER_VMM_BIN) + " restore --snapshot " +
+                                dir.string());
+  };
+  testing::HostileFiles files;
+  const auto state = files.over("state.json", kSnapshotStateFileLimit);
+  auto huge = restore(state.parent_path());
+  EXPECT_EQ(huge.status, 2) << huge.out;
+  EXPECT_THAT(huge.out, HasSubstr("vm.restore_refused: " + state.string() + ": " +
+                                  std::to_string(kSnapshotStateFileLimit.max_bytes + 1) +
+                                  " bytes, " + testing::refusal(kSnapshotStateFileLimit)));
+  const std::filesystem::path fifo_dir = files.directory() / "fifo-state";
+  std::filesystem::create_directories(fifo_dir);
+  ASSERT_EQ(::mkfifo((fifo_dir / "state.json").c_str(), 0600), 0);
+  auto fifo = restore(fifo_dir);
+  EXPECT_EQ(fifo.status, 2) << fifo.out;
+  EXPECT_THAT(fifo.out, HasSubstr((fifo_dir / "state.json").string() + ": a FIFO"));
+  auto missing = restore(files.directory() / "nowhere");
+  EXPECT_EQ(missing.status, 2) << missing.out;
+  EXPECT_THAT(missing.out, HasSubstr("vm.restore_refused: cannot read "));
 }
 
 TEST(VmmCliLimits, VcpuCountsBeyondTheLimitExitTwo) {

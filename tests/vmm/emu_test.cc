@@ -550,6 +550,44 @@ TEST_F(EmuTest, RegistersCannotBeSetWhileAnAccessIsPending) {
             "emu: set_regs on vCPU 0: an I/O or MMIO access is pending; run() completes it first");
 }
 
+// What a snapshot relies on: after an I/O exit, request_exit() and run() complete the access
+// and return kInterrupted on the next instruction boundary (KVM's KVM_RUN with immediate_exit),
+// so the saved state holds whole instructions; and that state loads back.
+TEST_F(EmuTest, RunAfterRequestExitCompletesThePendingAccessAndTheStateSavesWhole) {
+  start(1, true);
+  load(0x1000, {0xe6, 0x80, 0xeb, 0xfe});  // out %al, $0x80; jmp .
+  enter(vcpu(), flat32(), 0x1000);
+  out(vcpu(), kReportPort, 1);
+  vcpu().request_exit();
+  auto exit = vcpu().run();
+  ASSERT_TRUE(exit.ok()) << exit.error().message();
+  EXPECT_EQ(exit->reason, ExitReason::kInterrupted);
+  vcpu().clear_exit_request();
+  auto state = vcpu().save_state();
+  ASSERT_TRUE(state.ok()) << state.error().message();
+  EXPECT_EQ(state->regs.rip, 0x1002u);  // past the OUT, at the loop
+  EXPECT_EQ(state->sregs.cs.selector, 0x08);
+  EXPECT_EQ(state->mp_state, MpState::kRunnable);
+  EXPECT_EQ(state->lapic.size(), 1024u);
+  EXPECT_TRUE(state->xsave.empty());
+  EXPECT_EQ(state->msrs.size(), std::size(x86::kSnapshotMsrs));
+
+  VcpuState changed = *state;
+  changed.regs.rax = 0x1234;
+  changed.lapic[0x80] = 0x20;  // TPR
+  ASSERT_TRUE(vcpu().restore_state(changed).ok());
+  auto again = vcpu().save_state();
+  ASSERT_TRUE(again.ok()) << again.error().message();
+  EXPECT_EQ(again->regs.rax, 0x1234u);
+  EXPECT_EQ(again->regs.rip, 0x1002u);
+  EXPECT_EQ(again->lapic[0x80], 0x20);
+  auto xsave = vcpu().set_xsave_state(Bytes(4096, 0));
+  ASSERT_FALSE(xsave.ok());
+  EXPECT_EQ(xsave.error().message(),
+            "emu: set_xsave_state: expected an empty XSAVE area (the emulator has no XSAVE), "
+            "found 4096 bytes");
+}
+
 // Runs the guest to an exit that stops the VM.
 VcpuExit fault(Vcpu& v) {
   auto exit = v.run();

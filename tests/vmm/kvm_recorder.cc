@@ -259,6 +259,19 @@ int KvmRecorder::ioctl(int fd, unsigned long request, void* arg) {
                ByteView(static_cast<const std::uint8_t*>(arg), 8 + n * sizeof(kvm_msr_entry)));
       return static_cast<int>(n);
     }
+    case KVM_GET_MP_STATE:
+    case KVM_SET_MP_STATE:
+    case KVM_GET_LAPIC:
+    case KVM_SET_LAPIC:
+    case KVM_GET_XSAVE:
+    case KVM_SET_XSAVE:
+    case KVM_GET_IRQCHIP:
+    case KVM_SET_IRQCHIP:
+    case KVM_GET_PIT2:
+    case KVM_SET_PIT2:
+    case KVM_GET_CLOCK:
+    case KVM_SET_CLOCK:
+      return keep(info, request, arg);
     case KVM_RUN: {
       const std::size_t index = run_index_[info.vcpu]++;
       auto& scripts = run_scripts[info.vcpu];
@@ -271,6 +284,40 @@ int KvmRecorder::ioctl(int fd, unsigned long request, void* arg) {
       errno = ENOTTY;
       return -1;
   }
+}
+
+int KvmRecorder::keep(const FdInfo& info, unsigned long request, void* arg) {
+  struct Pair {
+    unsigned long get, set;
+    const char* name;
+  };
+  static constexpr Pair kPairs[] = {{KVM_GET_MP_STATE, KVM_SET_MP_STATE, "KVM_SET_MP_STATE"},
+                                    {KVM_GET_LAPIC, KVM_SET_LAPIC, "KVM_SET_LAPIC"},
+                                    {KVM_GET_XSAVE, KVM_SET_XSAVE, "KVM_SET_XSAVE"},
+                                    {KVM_GET_IRQCHIP, KVM_SET_IRQCHIP, "KVM_SET_IRQCHIP"},
+                                    {KVM_GET_PIT2, KVM_SET_PIT2, "KVM_SET_PIT2"},
+                                    {KVM_GET_CLOCK, KVM_SET_CLOCK, "KVM_SET_CLOCK"}};
+  const Pair* pair = nullptr;
+  for (const Pair& p : kPairs)
+    if (request == p.get || request == p.set) pair = &p;
+  const std::size_t size = _IOC_SIZE(request);
+  std::string key = info.role == FdRole::kVcpu ? "vcpu " + std::to_string(info.vcpu) + " " : "vm ";
+  key += pair->name;
+  if (request == KVM_GET_IRQCHIP || request == KVM_SET_IRQCHIP)
+    key += " " + std::to_string(static_cast<kvm_irqchip*>(arg)->chip_id);
+  auto* bytes = static_cast<std::uint8_t*>(arg);
+  if (request == pair->set) {
+    kept[key].assign(bytes, bytes + size);
+    record(info, pair->name, request, ByteView(bytes, size));
+  } else {
+    Bytes& stored = kept[key];
+    if (stored.empty()) {
+      stored.assign(size, 0);
+      if (request == KVM_GET_IRQCHIP) std::memcpy(stored.data(), bytes, 4);  // the chip id asked
+    }
+    std::memcpy(bytes, stored.data(), size);
+  }
+  return 0;
 }
 
 int KvmRecorder::sev_command(const FdInfo& info, void* arg) {

@@ -76,6 +76,12 @@ class KvmRecorder final : public vmm::KvmSys {
   };
   const VcpuState& vcpu_state(std::uint32_t id) const { return vcpu_state_.at(id); }
 
+  // What the snapshot ioctls keep, as an in-kernel copy would: a KVM_SET_* stores its argument
+  // (and is recorded), the matching KVM_GET_* returns it (zeros before any SET). Keyed by
+  // "vcpu N KVM_SET_LAPIC"-style names: the vCPU's MP state, LAPIC and XSAVE area; the VM's
+  // "vm KVM_SET_IRQCHIP <chip id>", "vm KVM_SET_PIT2", "vm KVM_SET_CLOCK".
+  std::map<std::string, Bytes> kept;
+
  private:
   struct FdInfo {
     FdRole role;
@@ -86,6 +92,7 @@ class KvmRecorder final : public vmm::KvmSys {
               std::uint64_t value = 0, ByteView data = {});
   int sev_command(const FdInfo& info, void* arg);
   int tdx_command(const FdInfo& info, void* arg);
+  int keep(const FdInfo& info, unsigned long request, void* arg);
   bool take_eagain();
 
   std::map<int, FdInfo> fds_;

@@ -7,6 +7,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -14,6 +15,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <filesystem>
 #include <string>
 
 #include "cloister/vmm/hypervisor/kvm_abi.h"
@@ -213,6 +215,35 @@ TEST(SeccompTest, MremapMayMoveButNotPlace) {
     void* target = static_cast<char*>(p) + 4096;
     return ::mremap(p, 4096, 4096, MREMAP_MAYMOVE | MREMAP_FIXED, target) != MAP_FAILED ? 7 : 8;
   })));
+}
+
+// vm.snapshot writes from the API thread: a directory, a file under a temporary name written,
+// sized, synced and renamed. No other class may create files.
+TEST(SeccompTest, ApiThreadWritesSnapshotFilesOthersCannotCreateFiles) {
+  if (!seccomp_available())
+    GTEST_SKIP() << "sanitizer build: seccomp filters are disabled (docs/operator.md)";
+  const std::string dir =
+      (std::filesystem::temp_directory_path() / ("cloister-seccomp-" + std::to_string(::getpid())))
+          .string();
+  EXPECT_TRUE(Allowed(in_filtered_child(ThreadClass::kApi, {}, [dir] {
+    if (::mkdir(dir.c_str(), 0700) != 0) return 8;
+    const std::string tmp = dir + "/memory.bin.tmp", final_name = dir + "/memory.bin";
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) return 8;
+    const char page[8] = "snap";
+    const bool ok = ::pwrite(fd, page, sizeof page, 4096) == 8 && ::ftruncate(fd, 8192) == 0 &&
+                    ::fdatasync(fd) == 0 && ::rename(tmp.c_str(), final_name.c_str()) == 0 &&
+                    ::unlink(final_name.c_str()) == 0;
+    ::close(fd);
+    return ok ? 7 : 8;
+  })));
+  std::filesystem::remove_all(dir);
+  for (auto cls : {ThreadClass::kVcpu, ThreadClass::kNet, ThreadClass::kEmu}) {
+    SCOPED_TRACE(std::string(thread_class_name(cls)));
+    EXPECT_TRUE(KilledBySeccomp(in_filtered_child(cls, {}, [dir] {
+      return ::open((dir + "-other").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600) >= 0 ? 7 : 8;
+    })));
+  }
 }
 
 TEST(SeccompTest, ClassesKeepTheirOwnCalls) {

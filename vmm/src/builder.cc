@@ -144,6 +144,43 @@ Result<std::vector<RegionSpec>> confidential_layout(std::uint64_t ram_size,
   return specs;
 }
 
+// Gives the VM every region of parts.memory as a memory slot, guest_memfd-backed when the TEE
+// backend needs private memory.
+Status map_memory_slots(Vmm::Parts& parts) {
+  std::uint32_t slot = 0;
+  for (const auto& region : parts.memory->regions()) {
+    MemorySlot s;
+    s.slot = slot++;
+    s.guest_phys_addr = region.guest_phys_addr;
+    s.size = region.size;
+    s.host_address = region.host;
+    s.read_only = region.read_only_to_guest;
+    if (parts.tee->needs_private_memory()) {
+      CLOISTER_TRY(s.guest_memfd, parts.vm->create_guest_memfd(region.size));
+    }
+    CLOISTER_CHECK_OK(parts.vm->map_memory(s));
+  }
+  return {};
+}
+
+// The port-I/O devices every VM has: the UART on `console`, fw_cfg, debug-exit and the i8042.
+Status add_legacy_devices(Vmm::Parts& parts, const VmConfig& config,
+                          std::pair<std::shared_ptr<Fd>, ConsoleWriter> console, Logger& log,
+                          Metrics& metrics) {
+  if (config.console.kind == ConsoleKind::kSocket) parts.console_input_fd = console.first->get();
+  // The writer keeps its descriptor (a shared_ptr inside it) alive.
+  parts.serial = std::make_shared<Serial>(std::move(console.second),
+                                          irq_line(*parts.vm, L::kCom1Irq, log), metrics);
+  CLOISTER_CHECK_OK(parts.pio.insert(parts.serial, L::kCom1Port, 8));
+  auto fw_cfg = std::make_shared<FwCfg>(
+      config.memory_bytes, static_cast<std::uint16_t>(config.vcpus), config.boot.cmdline);
+  CLOISTER_CHECK_OK(parts.pio.insert(fw_cfg, L::kFwCfgPort, 2));
+  CLOISTER_CHECK_OK(
+      parts.pio.insert(std::make_shared<DebugExit>(*parts.stop_relay), L::kDebugExitPort, 4));
+  return parts.pio.insert(std::make_shared<I8042>(*parts.stop_relay), L::kI8042DataPort,
+                          L::kI8042CommandPort - L::kI8042DataPort + 1);
+}
+
 }  // namespace
 
 HypervisorFactory configured_hypervisor(const VmConfig& config, Logger& log,
@@ -211,19 +248,7 @@ Result<std::unique_ptr<Vmm>> build_vmm(const VmConfig& config, VmInputs inputs, 
 
   CLOISTER_TRY(auto memory, GuestMemory::create(layout, config.hugepages));
   parts.memory = std::make_unique<GuestMemory>(std::move(memory));
-  std::uint32_t slot = 0;
-  for (const auto& region : parts.memory->regions()) {
-    MemorySlot s;
-    s.slot = slot++;
-    s.guest_phys_addr = region.guest_phys_addr;
-    s.size = region.size;
-    s.host_address = region.host;
-    s.read_only = region.read_only_to_guest;
-    if (parts.tee->needs_private_memory()) {
-      CLOISTER_TRY(s.guest_memfd, parts.vm->create_guest_memfd(region.size));
-    }
-    CLOISTER_CHECK_OK(parts.vm->map_memory(s));
-  }
+  CLOISTER_CHECK_OK(map_memory_slots(parts));
   CLOISTER_CHECK_OK(parts.vm->create_irqchip(
       /*pit=*/!confidential && images.kind != BootKind::kFirmware));
   BootEntry entry;
@@ -233,17 +258,7 @@ Result<std::unique_ptr<Vmm>> build_vmm(const VmConfig& config, VmInputs inputs, 
   }
 
   Vm& vm = *parts.vm;
-  if (config.console.kind == ConsoleKind::kSocket) parts.console_input_fd = console.first->get();
-  parts.serial =
-      std::make_shared<Serial>(std::move(console.second), irq_line(vm, L::kCom1Irq, log), metrics);
-  CLOISTER_CHECK_OK(parts.pio.insert(parts.serial, L::kCom1Port, 8));
-  auto fw_cfg = std::make_shared<FwCfg>(
-      config.memory_bytes, static_cast<std::uint16_t>(config.vcpus), config.boot.cmdline);
-  CLOISTER_CHECK_OK(parts.pio.insert(fw_cfg, L::kFwCfgPort, 2));
-  CLOISTER_CHECK_OK(
-      parts.pio.insert(std::make_shared<DebugExit>(*parts.stop_relay), L::kDebugExitPort, 4));
-  CLOISTER_CHECK_OK(parts.pio.insert(std::make_shared<I8042>(*parts.stop_relay), L::kI8042DataPort,
-                                     L::kI8042CommandPort - L::kI8042DataPort + 1));
+  CLOISTER_CHECK_OK(add_legacy_devices(parts, config, std::move(console), log, metrics));
   // Each device thread starts here, filtered before it returns: it raises its interrupt line.
   const DeviceSandbox device_sandbox{config.seccomp, vm.irq_ioctls()};
   for (std::size_t i = 0; i < virtio_devices.size(); ++i) {
@@ -285,6 +300,63 @@ Result<std::unique_ptr<Vmm>> build_vmm(const VmConfig& config, VmInputs inputs, 
                           {"nets", config.nets.size()}};
   if (auto m = parts.tee->measurement()) built[m->name] = to_hex(m->digest);
   log.info("vm.built", "VM ready", built);
+  return std::make_unique<Vmm>(std::move(parts), log, metrics);
+}
+
+Result<std::unique_ptr<Vmm>> restore_vmm(const VmConfig& config, OpenedSnapshot snapshot,
+                                         Logger& log, Metrics& metrics,
+                                         const HypervisorFactory& open_hypervisor) {
+  const auto began = std::chrono::steady_clock::now();
+  const SnapshotState& state = snapshot.state;
+  CLOISTER_CHECK_OK(Vmm::confidential_refusal("restore", config.tee.kind));
+  if (!config.disks.empty() || !config.nets.empty() || config.vsock)
+    return Error("restore: the snapshot's config has virtio devices, which snapshots do not save");
+  if (config.vcpus != state.vcpus.size())
+    return Error("restore: vCPU count: the config has " + std::to_string(config.vcpus) +
+                 ", the snapshot holds " + std::to_string(state.vcpus.size()));
+  Vmm::Parts parts;
+  parts.config = config;
+  parts.boot_kind = state.boot_kind;
+  CLOISTER_TRY(parts.tee, make_tee_backend(config.tee, std::nullopt));
+  CLOISTER_TRY(auto console, open_console(config.console));
+  parts.threads = std::make_unique<VcpuThreads>(config.vcpus);
+
+  CLOISTER_TRY(parts.hypervisor, open_hypervisor());
+  if (parts.hypervisor->name() != state.hypervisor)
+    return Error("restore: hypervisor: the snapshot was written on " + state.hypervisor +
+                 ", this VM runs on " + std::string(parts.hypervisor->name()) +
+                 " (their interrupt-controller and XSAVE images differ)");
+  VmOptions options;
+  options.vcpus = config.vcpus;
+  CLOISTER_TRY(parts.vm, parts.hypervisor->create_vm(options));
+  CLOISTER_CHECK_OK(parts.tee->init_vm(*parts.vm));
+  std::vector<RegionSpec> specs;
+  std::vector<std::uint64_t> offsets;
+  for (const SnapshotRegion& r : state.memory) {
+    specs.push_back({r.name, r.guest_phys_addr, r.size, r.read_only_to_guest});
+    offsets.push_back(r.file_offset);
+  }
+  CLOISTER_TRY(auto memory, GuestMemory::map_private(specs, offsets, snapshot.memory_file.get()));
+  parts.memory = std::make_unique<GuestMemory>(std::move(memory));
+  CLOISTER_CHECK_OK(map_memory_slots(parts));
+  CLOISTER_CHECK_OK(parts.vm->create_irqchip(/*pit=*/state.boot_kind != BootKind::kFirmware));
+  CLOISTER_CHECK_OK(parts.vm->restore_state(state.vm));
+  CLOISTER_CHECK_OK(add_legacy_devices(parts, config, std::move(console), log, metrics));
+  parts.serial->restore(state.serial);
+  for (std::uint32_t id = 0; id < config.vcpus; ++id) {
+    CLOISTER_TRY(auto vcpu, parts.vm->create_vcpu(id));
+    if (auto restored = vcpu->restore_state(state.vcpus[id]); !restored)
+      return restored.error().with_context("restore: vCPU " + std::to_string(id));
+    parts.vcpus.push_back(std::move(vcpu));
+  }
+  log.info("vm.restored", "VM restored from a snapshot",
+           {{"vcpus", config.vcpus},
+            {"memory_bytes", config.memory_bytes},
+            {"hypervisor", parts.hypervisor->name()},
+            {"written_by", state.vmm_version},
+            {"ms", std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::steady_clock::now() - began)
+                       .count()}});
   return std::make_unique<Vmm>(std::move(parts), log, metrics);
 }
 

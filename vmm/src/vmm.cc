@@ -9,6 +9,8 @@
 #include "cloister/common/hex.h"
 #include "cloister/vmm/format.h"
 #include "cloister/vmm/seccomp/seccomp.h"
+#include "cloister/vmm/snapshot/snapshot.h"
+#include "cloister/vmm/version.h"
 
 namespace cloister::vmm {
 namespace {
@@ -99,6 +101,9 @@ Status Vmm::sandbox_vcpu_thread(std::size_t index) {
   SeccompScope scope;
   scope.ioctls = parts_.vcpus[index]->run_ioctls();
   for (const Ioctl& irq : parts_.vm->irq_ioctls()) scope.ioctls.push_back(irq);
+  // The first vCPU thread also saves the VM's state for snapshots.
+  if (index == 0)
+    for (const Ioctl& state : parts_.vm->state_ioctls()) scope.ioctls.push_back(state);
   return install_seccomp(ThreadClass::kVcpu, scope);
 }
 
@@ -111,8 +116,13 @@ void Vmm::kick_all_locked() {
 
 Status Vmm::pause() {
   std::unique_lock lock(mutex_);
+  return pause_locked(lock);
+}
+
+Status Vmm::pause_locked(std::unique_lock<std::mutex>& lock) {
   if (state_ != VmState::kRunning)
-    return Error("pause: the VM is " + std::string(vm_state_name(state_)));
+    return Error(ErrorCode::kFailedPrecondition,
+                 "pause: the VM is " + std::string(vm_state_name(state_)));
   state_ = VmState::kPaused;
   kick_all_locked();
   cv_.wait(lock, [&] {
@@ -128,10 +138,109 @@ Status Vmm::pause() {
 Status Vmm::resume() {
   std::lock_guard lock(mutex_);
   if (state_ != VmState::kPaused)
-    return Error("resume: the VM is " + std::string(vm_state_name(state_)));
+    return Error(ErrorCode::kFailedPrecondition,
+                 "resume: the VM is " + std::string(vm_state_name(state_)));
   state_ = VmState::kRunning;
   cv_.notify_all();
   log_.info("vm.resumed", "vCPUs running again");
+  return {};
+}
+
+Status Vmm::confidential_refusal(std::string_view operation, TeeKind tee) {
+  if (tee == TeeKind::kNone) return {};
+  const std::string head = std::string(operation) + ": refused for a confidential guest (tee " +
+                           std::string(tee_name(tee)) + "): ";
+  const std::string tail =
+      "; re-launch the guest and re-attest it instead (docs/confidential-lifecycle.md)";
+  if (is_snp(tee))
+    return Error(ErrorCode::kFailedPrecondition,
+                 head +
+                     "its memory and VMSAs are encrypted under a key the host never sees, so the "
+                     "host can neither save nor restore them, and SEV-SNP migration needs a "
+                     "migration agent in the guest (SEV-SNP ABI, guest migration), which Cloister "
+                     "does not support" +
+                     tail);
+  return Error(ErrorCode::kFailedPrecondition,
+               head +
+                   "its memory and TD state are encrypted under a key the host never sees, so the "
+                   "host can neither save nor restore them, and TDX migration needs a migration "
+                   "TD (MigTD, Intel TDX Migration specification), which Cloister does not "
+                   "support" +
+                   tail);
+}
+
+Status Vmm::migrate() {
+  CLOISTER_CHECK_OK(confidential_refusal("vm.migrate", parts_.config.tee.kind));
+  return Error(ErrorCode::kUnimplemented,
+               "vm.migrate: live migration is not implemented; use vm.snapshot and "
+               "cloister-vmm restore on the destination (docs/operator.md)");
+}
+
+void Vmm::save_parked_vcpu(std::size_t index) {
+  if (!save_requested_ || saved_vcpus_[index]) return;
+  saved_vcpus_[index] = parts_.vcpus[index]->save_state();
+  if (index == 0) saved_vm_ = parts_.vm->save_state();
+  cv_.notify_all();
+}
+
+Status Vmm::snapshot(const std::filesystem::path& dir) {
+  const auto began = std::chrono::steady_clock::now();
+  CLOISTER_CHECK_OK(confidential_refusal("vm.snapshot", parts_.config.tee.kind));
+  const VmConfig& config = parts_.config;
+  if (!config.disks.empty() || !config.nets.empty() || config.vsock)
+    return Error(ErrorCode::kFailedPrecondition,
+                 "vm.snapshot: refused: the VM has virtio devices (" +
+                     std::to_string(config.disks.size()) + " disks, " +
+                     std::to_string(config.nets.size()) + " nets, " + (config.vsock ? "a" : "no") +
+                     " vsock), and snapshots do not save virtio queues; only VMs without "
+                     "disks, nets and vsock can be snapshotted");
+  SnapshotState state;
+  {
+    std::unique_lock lock(mutex_);
+    if (state_ == VmState::kRunning) {
+      CLOISTER_CHECK_OK(pause_locked(lock));
+    } else if (state_ != VmState::kPaused) {
+      return Error(ErrorCode::kFailedPrecondition,
+                   "vm.snapshot: the VM is " + std::string(vm_state_name(state_)) +
+                       "; only a running or paused VM can be snapshotted");
+    }
+    saved_vcpus_.assign(parts_.vcpus.size(), std::nullopt);
+    saved_vm_.reset();
+    save_requested_ = true;
+    cv_.notify_all();
+    cv_.wait(lock, [&] {
+      return state_ != VmState::kPaused ||
+             std::all_of(saved_vcpus_.begin(), saved_vcpus_.end(),
+                         [](const auto& saved) { return saved.has_value(); });
+    });
+    save_requested_ = false;
+    if (state_ != VmState::kPaused)
+      return Error(ErrorCode::kFailedPrecondition, "vm.snapshot: the VM stopped while saving");
+    for (std::size_t i = 0; i < saved_vcpus_.size(); ++i) {
+      if (!*saved_vcpus_[i])
+        return saved_vcpus_[i]->error().with_context("vm.snapshot: vCPU " + std::to_string(i));
+      state.vcpus.push_back(std::move(**saved_vcpus_[i]));
+    }
+    if (!saved_vm_ || !*saved_vm_)
+      return saved_vm_ ? saved_vm_->error().with_context("vm.snapshot: VM state")
+                       : Error(ErrorCode::kInternal, "vm.snapshot: the VM state was not saved");
+    state.vm = std::move(**saved_vm_);
+    state.config = parts_.config;
+  }
+  // Memory and devices stay still from here on: every vCPU is parked, the VM has no virtio
+  // devices, and resume() arrives through the API thread, which is the one writing.
+  state.vmm_version = kVmmVersion;
+  state.hypervisor = std::string(parts_.hypervisor->name());
+  state.boot_kind = parts_.boot_kind;
+  state.serial = parts_.serial->save();
+  if (auto written = write_snapshot(dir, *parts_.memory, state); !written)
+    return written.error().with_context("vm.snapshot");
+  log_.info("vm.snapshot", "snapshot written; the VM stays paused",
+            {{"dir", dir.string()},
+             {"memory_file_bytes", state.memory_file_bytes},
+             {"ms", std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - began)
+                        .count()}});
   return {};
 }
 
@@ -224,22 +333,29 @@ void Vmm::handle_mmio(const VcpuExit& exit) {
 
 void Vmm::vcpu_thread(std::size_t index) {
   Vcpu& vcpu = *parts_.vcpus[index];
+  // Whether the last exit is complete. An I/O or MMIO access finishes only on the next run()
+  // (KVM_RUN with immediate_exit completes it, then returns kInterrupted; emu does the same), so
+  // a pausing vCPU runs once more before it parks: parked vCPUs sit on instruction boundaries,
+  // which is what a snapshot must save.
+  bool settled = true;
   for (;;) {
     {
       std::unique_lock lock(mutex_);
-      while (state_ == VmState::kPaused) {
+      while (state_ == VmState::kPaused && settled) {
+        save_parked_vcpu(index);
         parked_[index] = true;
         cv_.notify_all();
         cv_.wait(lock);
       }
       parked_[index] = false;
-      if (state_ != VmState::kRunning) break;
+      if (state_ != VmState::kRunning && state_ != VmState::kPaused) break;
     }
     auto exit = vcpu.run();
     if (!exit) {
       request_stop({StopKind::kHostError, 0, exit.error().message()});
       break;
     }
+    settled = exit->reason == ExitReason::kInterrupted;
     switch (exit->reason) {
       case ExitReason::kInterrupted:
         metrics_.exits_interrupted.fetch_add(1, std::memory_order_relaxed);

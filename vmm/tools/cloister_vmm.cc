@@ -4,10 +4,13 @@
 //                    --memory 512M [--tee none|sim-snp|sim-tdx|snp|tdx [TEE options]]
 //                    [--hypervisor auto|kvm|emu]
 //                    [--api-socket PATH] [--console SPEC] ...
+//   cloister-vmm restore --snapshot DIR [--api-socket PATH] [--console SPEC] [--log-format F]
+//                        [--log-level L] [--log-file PATH] [--no-seccomp]
+//                                               resumes a vm.snapshot where it stopped
 //   cloister-vmm validate --config vm.json      prints the canonical config or the first error
 // Exit status: 0 clean stop, 1 host/VMM error, 2 bad configuration or input file (unreadable,
-// too large or malformed), 3 guest fault, 4 guest reported failure through the debug-exit port
-// (docs/operator.md).
+// too large or malformed; a snapshot that fails a check), 3 guest fault, 4 guest reported failure
+// through the debug-exit port (docs/operator.md).
 #include <malloc.h>
 #include <poll.h>
 #include <signal.h>
@@ -18,7 +21,9 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <functional>
 #include <optional>
+#include <variant>
 
 #include "cloister/common/file.h"
 #include "cloister/common/json.h"
@@ -26,6 +31,7 @@
 #include "cloister/vmm/builder.h"
 #include "cloister/vmm/config/config.h"
 #include "cloister/vmm/seccomp/seccomp.h"
+#include "cloister/vmm/snapshot/snapshot.h"
 
 namespace {
 
@@ -241,17 +247,38 @@ Result<json> merged_document(const Flags& f) {
   return doc;
 }
 
-int run_vm(const VmConfig& config) {
+// Builds the VM to run once logging is set up: the VM, or the exit code of a failure it logged.
+using BuildVm = std::function<std::variant<std::unique_ptr<Vmm>, int>(Logger&, Metrics&)>;
+
+BuildVm build_from_config(const VmConfig& config) {
+  return [&config](Logger& log, Metrics& metrics) -> std::variant<std::unique_ptr<Vmm>, int> {
+    auto inputs = load_vm_inputs(config);
+    if (!inputs) {
+      log.error("vm.input_invalid", inputs.error().message());
+      return kExitConfig;
+    }
+    auto vmm =
+        build_vmm(config, std::move(*inputs), log, metrics, configured_hypervisor(config, log));
+    if (!vmm) {
+      log.error("vm.build_failed", vmm.error().message());
+      return kExitHostError;
+    }
+    return std::move(*vmm);
+  };
+}
+
+// Runs the VM `build` makes until it stops; API socket, console and seccomp come from its config.
+int run_vm(const LogConfig& log_config, const BuildVm& build) {
   std::optional<Logger> file_log;
-  if (!config.log.file.empty()) {
-    auto l = Logger::to_file(config.log.file, config.log.format, config.log.level);
+  if (!log_config.file.empty()) {
+    auto l = Logger::to_file(log_config.file, log_config.format, log_config.level);
     if (!l) {
       std::fprintf(stderr, "cloister-vmm: %s\n", l.error().message().c_str());
       return kExitConfig;
     }
     file_log.emplace(std::move(*l));
   }
-  Logger stderr_log(config.log.format, config.log.level);
+  Logger stderr_log(log_config.format, log_config.level);
   Logger& log = file_log ? *file_log : stderr_log;
   Metrics metrics;
 
@@ -271,18 +298,11 @@ int run_vm(const VmConfig& config) {
     return kExitHostError;
   }
 
-  auto inputs = load_vm_inputs(config);
-  if (!inputs) {
-    log.error("vm.input_invalid", inputs.error().message());
-    return kExitConfig;
-  }
-  auto vmm =
-      build_vmm(config, std::move(*inputs), log, metrics, configured_hypervisor(config, log));
-  if (!vmm) {
-    log.error("vm.build_failed", vmm.error().message());
-    return kExitHostError;
-  }
-  VmmApiController controller(**vmm);
+  auto built = build(log, metrics);
+  if (auto* code = std::get_if<int>(&built)) return *code;
+  auto vmm = std::move(std::get<std::unique_ptr<Vmm>>(built));
+  const VmConfig& config = vmm->config();
+  VmmApiController controller(*vmm);
   std::unique_ptr<ApiServer> api;
   if (config.api_socket) {
     auto server = ApiServer::start(*config.api_socket, controller, log, config.seccomp);
@@ -293,7 +313,7 @@ int run_vm(const VmConfig& config) {
     api = std::move(*server);
   }
   // Console input: the console socket, or stdin when the console is a terminal's stdout.
-  int console_input = (*vmm)->console_input_fd();
+  int console_input = vmm->console_input_fd();
   if (console_input < 0 && config.console.kind == ConsoleKind::kStdout && ::isatty(0))
     console_input = 0;
   // This thread is filtered before the guest runs, like every other: the device, API and quote
@@ -301,7 +321,7 @@ int run_vm(const VmConfig& config) {
   // handing them their vCPUs.
   if (config.seccomp && seccomp_available()) {
     SeccompScope scope;
-    scope.ioctls = (*vmm)->irq_ioctls();
+    scope.ioctls = vmm->irq_ioctls();
     if (auto st = install_seccomp(ThreadClass::kVmm, scope); !st) {
       log.error("seccomp.failed", st.error().with_context("main thread").message());
       return kExitHostError;
@@ -309,35 +329,35 @@ int run_vm(const VmConfig& config) {
   } else if (config.seccomp) {
     log.warn("seccomp.unavailable", "this is a sanitizer build: seccomp filters are not installed");
   }
-  if (auto st = (*vmm)->start(); !st) {
+  if (auto st = vmm->start(); !st) {
     log.error("vm.start_failed", st.error().message());
     return kExitHostError;
   }
 
   for (;;) {
     pollfd fds[3] = {
-        {signal_fd.get(), POLLIN, 0}, {(*vmm)->stop_fd(), POLLIN, 0}, {console_input, POLLIN, 0}};
+        {signal_fd.get(), POLLIN, 0}, {vmm->stop_fd(), POLLIN, 0}, {console_input, POLLIN, 0}};
     if (::poll(fds, 3, -1) < 0) {
       if (errno == EINTR) continue;
-      (*vmm)->request_stop({StopKind::kHostError, 0, os_error("poll").message()});
+      vmm->request_stop({StopKind::kHostError, 0, os_error("poll").message()});
       break;
     }
     if (fds[1].revents) break;
     if (fds[0].revents) {
       signalfd_siginfo info{};
       if (::read(signal_fd.get(), &info, sizeof info) == sizeof info)
-        (*vmm)->request_stop({StopKind::kRequested, 0, "signal " + std::to_string(info.ssi_signo)});
+        vmm->request_stop({StopKind::kRequested, 0, "signal " + std::to_string(info.ssi_signo)});
     }
     if (fds[2].revents) {
       std::uint8_t buf[256];
       ssize_t n = ::read(console_input, buf, sizeof buf);
       if (n > 0)
-        (*vmm)->serial()->push_input(ByteView(buf, static_cast<std::size_t>(n)));
+        vmm->serial()->push_input(ByteView(buf, static_cast<std::size_t>(n)));
       else
         console_input = -1;  // end of input: stop polling it
     }
   }
-  StopReason reason = (*vmm)->wait();
+  StopReason reason = vmm->wait();
   api.reset();
   const int code = exit_code_for(reason);
   json fields = {
@@ -345,6 +365,74 @@ int run_vm(const VmConfig& config) {
   if (reason.kind == StopKind::kDebugExit) fields["guest_status"] = reason.guest_status;
   log.log(code == 0 ? LogLevel::kInfo : LogLevel::kError, "vm.stopped", reason.message, fields);
   return code;
+}
+
+struct RestoreFlags {
+  std::string snapshot;
+  std::optional<std::string> api_socket, console, log_format, log_level, log_file;
+  bool no_seccomp = false;
+};
+
+void add_restore_flags(CLI::App& cmd, RestoreFlags& f) {
+  cmd.add_option("--snapshot", f.snapshot, "snapshot directory written by PUT vm.snapshot")
+      ->required();
+  cmd.add_option("--api-socket", f.api_socket, "serve the control API on this UNIX socket");
+  cmd.add_option("--console", f.console, "stdout (default) | none | file:PATH | socket:PATH");
+  cmd.add_option("--log-format", f.log_format, "text | json");
+  cmd.add_option("--log-level", f.log_level, "debug | info | warn | error");
+  cmd.add_option("--log-file", f.log_file, "append logs to this file instead of stderr");
+  cmd.add_flag("--no-seccomp", f.no_seccomp, "do not install seccomp filters");
+}
+
+// The snapshot's config with this process's run-time settings: its API socket (none unless
+// given), console (stdout unless given), logs, seccomp, and the hypervisor that wrote it.
+Result<VmConfig> restored_config(const SnapshotState& state, const RestoreFlags& f,
+                                 const json& log) {
+  json doc = to_json(state.config);
+  doc.erase("api_socket");
+  if (f.api_socket) doc["api_socket"] = *f.api_socket;
+  doc["console"] = f.console.value_or("stdout");
+  doc["log"] = log;
+  doc["seccomp"] = !f.no_seccomp;
+  doc["hypervisor"] = state.hypervisor;
+  return parse_config(doc);
+}
+
+int restore_vm(const RestoreFlags& f) {
+  json log = json::object();
+  if (f.log_format) log["format"] = *f.log_format;
+  if (f.log_level) log["level"] = *f.log_level;
+  if (f.log_file) log["file"] = *f.log_file;
+  auto log_config = parse_log_config(log);
+  if (!log_config) {
+    std::fprintf(stderr, "cloister-vmm: %s\n", log_config.error().message().c_str());
+    return kExitConfig;
+  }
+  return run_vm(
+      *log_config,
+      [&](Logger& logger, Metrics& metrics) -> std::variant<std::unique_ptr<Vmm>, int> {
+        // Every check of the snapshot happens here, before anything is built: a snapshot that fails
+        // one never runs.
+        auto snapshot = open_snapshot(f.snapshot);
+        if (!snapshot) {
+          logger.error("vm.restore_refused", snapshot.error().message(),
+                       {{"snapshot", f.snapshot}});
+          return kExitConfig;
+        }
+        auto config = restored_config(snapshot->state, f, log);
+        if (!config) {
+          logger.error("vm.restore_refused", config.error().with_context("restore").message(),
+                       {{"snapshot", f.snapshot}});
+          return kExitConfig;
+        }
+        auto vmm = restore_vmm(*config, std::move(*snapshot), logger, metrics,
+                               configured_hypervisor(*config, logger));
+        if (!vmm) {
+          logger.error("vm.restore_failed", vmm.error().message(), {{"snapshot", f.snapshot}});
+          return kExitHostError;
+        }
+        return std::move(*vmm);
+      });
 }
 
 }  // namespace
@@ -361,6 +449,9 @@ int main(int argc, char** argv) {
   Flags flags;
   auto* run = app.add_subcommand("run", "build and run a VM until it stops");
   add_run_flags(*run, flags);
+  RestoreFlags restore_flags;
+  auto* restore = app.add_subcommand("restore", "resume a snapshot where it was taken");
+  add_restore_flags(*restore, restore_flags);
   std::string validate_file;
   auto* validate =
       app.add_subcommand("validate", "check a VM config and print it in canonical form");
@@ -371,6 +462,7 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : kExitConfig;  // --help is 0; usage errors are config errors
   }
 
+  if (*restore) return restore_vm(restore_flags);
   if (*validate) flags.config_file = validate_file;
   auto doc = merged_document(flags);
   if (!doc) {
@@ -386,5 +478,5 @@ int main(int argc, char** argv) {
     std::printf("%s\n", to_json(*config).dump(2).c_str());
     return 0;
   }
-  return run_vm(*config);
+  return run_vm(config->log, build_from_config(*config));
 }

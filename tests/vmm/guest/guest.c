@@ -10,7 +10,9 @@
  *
  * Command-line words: "mode=hello" (default), "mode=garbage" (write garbage to every I/O port
  * and MMIO hole, then triple-fault on purpose), "mode=idle" (print "idle", then halt with
- * interrupts off until the VMM stops the VM), "exit=N" (exit status for mode=hello),
+ * interrupts off until the VMM stops the VM), "mode=count" (print "count N" lines, N = 0, 1,
+ * 2, ..., until the VMM stops the VM: a snapshot taken mid-count and restored continues the
+ * sequence), "exit=N" (exit status for mode=hello),
  * "attest=snp" / "attest=tdx" with "attest_port=N" (firmware boot: serve one attestation
  * request from the host on vsock port N, default 9000, instead of the vsock ping or echo, and
  * exit with 0 once the evidence is sent; attest.h). */
@@ -475,6 +477,17 @@ static __attribute__((noreturn)) void run_garbage(uint64_t ram_size) {
   }
 }
 
+/* ---- mode=count ---- */
+static uint64_t count_next; /* .bss only: see firmware.ld */
+static __attribute__((noreturn)) void run_count(void) {
+  print("count: start\n");
+  for (count_next = 0;; ++count_next) {
+    print("count ");
+    print_dec(count_next);
+    print("\n");
+  }
+}
+
 void guest_main(uint64_t boot_kind, const uint8_t* boot_params) {
   serial_init();
   print("cloister test guest: boot=");
@@ -592,6 +605,8 @@ void guest_main(uint64_t boot_kind, const uint8_t* boot_params) {
     print("attest: failed: no virtio-vsock device (run cloister-vmm with --vsock-uds)\n");
     guest_exit(1);
   }
+
+  if (cmdline_is("mode=", "count")) run_count();
 
   if (cmdline_is("mode=", "idle")) {
     print("idle\n");

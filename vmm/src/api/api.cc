@@ -5,12 +5,11 @@
 #include "cloister/common/json.h"
 #include "cloister/common/socket.h"
 #include "cloister/vmm/seccomp/seccomp.h"
+#include "cloister/vmm/version.h"
 #include "cloister/vmm/vmm.h"
 
 namespace cloister::vmm {
 namespace {
-
-constexpr const char* kVersion = "0.1.0";
 
 http::Response json_response(int status, const nlohmann::json& body) {
   return {status, "application/json", body.dump() + "\n", ""};
@@ -18,6 +17,34 @@ http::Response json_response(int status, const nlohmann::json& body) {
 
 http::Response error_response(int status, const std::string& message) {
   return json_response(status, {{"error", message}});
+}
+
+// The status an error's code maps to (result.h names the pairs); the body carries the code too.
+http::Response error_response_for(const Error& error) {
+  int status = 500;
+  switch (error.code()) {
+    case ErrorCode::kInvalidArgument:
+      status = 400;
+      break;
+    case ErrorCode::kNotFound:
+      status = 404;
+      break;
+    case ErrorCode::kFailedPrecondition:
+      status = 409;
+      break;
+    case ErrorCode::kUnimplemented:
+      status = 501;
+      break;
+    case ErrorCode::kUnavailable:
+      status = 503;
+      break;
+    case ErrorCode::kPermissionDenied:
+      status = 403;
+      break;
+    case ErrorCode::kInternal:
+      break;
+  }
+  return json_response(status, {{"error", error.message()}, {"code", to_string(error.code())}});
 }
 
 http::Response no_content() {
@@ -58,6 +85,20 @@ http::Response set_rate_limiters(const std::string& body, ApiController& control
   return no_content();
 }
 
+// PUT vm.snapshot: {"dir": PATH}, an absolute path whose parent exists.
+http::Response snapshot(const std::string& body, ApiController& controller) {
+  auto doc = parse_json_strict(body, "vm.snapshot");
+  if (!doc) return error_response(400, doc.error().message());
+  if (!doc->is_object() || doc->size() != 1 || !doc->contains("dir") || !(*doc)["dir"].is_string())
+    return error_response(400, "vm.snapshot: expected {\"dir\": PATH}");
+  const std::string dir = (*doc)["dir"].get<std::string>();
+  if (dir.empty() || dir.front() != '/')
+    return error_response(400,
+                          "vm.snapshot: dir: expected an absolute path, found \"" + dir + "\"");
+  auto st = controller.snapshot(dir);
+  return st ? no_content() : error_response_for(st.error());
+}
+
 }  // namespace
 
 http::Response route(const http::Request& req, ApiController& controller) {
@@ -76,6 +117,8 @@ http::Response route(const http::Request& req, ApiController& controller) {
       {"/api/v1/vm.shutdown", "PUT"},
       {"/api/v1/vm.nets", "GET"},
       {"/api/v1/vm.net.rate_limiters", "PUT"},
+      {"/api/v1/vm.snapshot", "PUT"},
+      {"/api/v1/vm.migrate", "PUT"},
   };
   const Route* found = nullptr;
   for (const auto& r : routes)
@@ -88,7 +131,7 @@ http::Response route(const http::Request& req, ApiController& controller) {
         405, req.method + " is not allowed on " + req.path + "; use " + found->method);
     response.extra_headers = std::string("Allow: ") + found->method + "\r\n";
   } else if (req.path == "/api/v1/vmm.ping") {
-    response = json_response(200, {{"version", kVersion}});
+    response = json_response(200, {{"version", kVmmVersion}});
   } else if (req.path == "/api/v1/vm.info") {
     response = json_response(200, controller.info());
   } else if (req.path == "/api/v1/vm.measurement") {
@@ -114,6 +157,11 @@ http::Response route(const http::Request& req, ApiController& controller) {
     response = json_response(200, controller.nets());
   } else if (req.path == "/api/v1/vm.net.rate_limiters") {
     response = set_rate_limiters(req.body, controller);
+  } else if (req.path == "/api/v1/vm.snapshot") {
+    response = snapshot(req.body, controller);
+  } else if (req.path == "/api/v1/vm.migrate") {
+    auto st = controller.migrate();
+    response = st ? no_content() : error_response_for(st.error());
   } else {
     controller.shutdown();
     response = no_content();
@@ -188,6 +236,12 @@ Metrics& VmmApiController::metrics() {
 }
 nlohmann::json VmmApiController::nets() {
   return vmm_.nets();
+}
+Status VmmApiController::snapshot(const std::string& dir) {
+  return vmm_.snapshot(dir);
+}
+Status VmmApiController::migrate() {
+  return vmm_.migrate();
 }
 bool VmmApiController::set_net_rate_limiters(const std::string& tap,
                                              const std::optional<RateLimiterConfig>& rx,

@@ -486,6 +486,10 @@ json to_json(const RateLimiterConfig& limiter) {
   return {{"bandwidth", to_json(limiter.bandwidth)}, {"ops", to_json(limiter.ops)}};
 }
 
+Result<LogConfig> parse_log_config(const json& value) {
+  return parse_log(value);
+}
+
 Result<VmConfig> parse_config(const json& doc) {
   if (!doc.is_object()) return bad("document", "a JSON object", doc);
   CLOISTER_CHECK_OK(

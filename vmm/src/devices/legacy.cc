@@ -36,6 +36,21 @@ void Serial::update_irq() {
   }
 }
 
+SerialState Serial::save() {
+  std::lock_guard lock(mutex_);
+  return {ier_, lcr_, mcr_, scr_, dll_, dlm_, fcr_, thr_interrupt_, Bytes(rx_.begin(), rx_.end())};
+}
+
+void Serial::restore(const SerialState& state) {
+  std::lock_guard lock(mutex_);
+  ier_ = state.ier, lcr_ = state.lcr, mcr_ = state.mcr, scr_ = state.scr;
+  dll_ = state.dll, dlm_ = state.dlm, fcr_ = state.fcr;
+  thr_interrupt_ = state.thr_interrupt;
+  rx_.assign(state.rx.begin(), state.rx.end());
+  irq_level_ = interrupt_id() == kIirNone;  // the opposite of the level, so the line is driven
+  update_irq();
+}
+
 void Serial::read(std::uint64_t offset, std::span<std::uint8_t> data) {
   std::fill(data.begin(), data.end(), 0);
   if (data.size() != 1) return;  // the UART has byte-wide registers only

@@ -55,6 +55,49 @@ std::string_view system_event_name(SystemEvent event) {
   return "unknown";
 }
 
+std::string_view mp_state_name(MpState state) {
+  switch (state) {
+    case MpState::kUninitialized:
+      return "uninitialized";
+    case MpState::kWaitForSipi:
+      return "wait_for_sipi";
+    case MpState::kHalted:
+      return "halted";
+    case MpState::kRunnable:
+      return "runnable";
+  }
+  return "unknown";
+}
+
+Result<VcpuState> Vcpu::save_state() const {
+  VcpuState state;
+  CLOISTER_TRY(state.regs, regs());
+  CLOISTER_TRY(state.sregs, sregs());
+  CLOISTER_TRY(state.fpu, fpu());
+  CLOISTER_TRY(state.xcr0, xcr0());
+  CLOISTER_TRY(state.msrs, msrs(x86::kSnapshotMsrs));
+  CLOISTER_TRY(state.debug_regs, debug_regs());
+  CLOISTER_TRY(state.mp_state, mp_state());
+  CLOISTER_TRY(state.lapic, lapic_state());
+  CLOISTER_TRY(state.xsave, xsave_state());
+  return state;
+}
+
+Status Vcpu::restore_state(const VcpuState& state) {
+  CLOISTER_CHECK_OK(set_msrs(state.msrs));
+  CLOISTER_CHECK_OK(set_sregs(state.sregs));
+  CLOISTER_CHECK_OK(set_regs(state.regs));
+  if (state.xsave.empty()) {
+    CLOISTER_CHECK_OK(set_fpu(state.fpu));
+  } else {
+    CLOISTER_CHECK_OK(set_xsave_state(state.xsave));
+  }
+  CLOISTER_CHECK_OK(set_xcr0(state.xcr0));
+  CLOISTER_CHECK_OK(set_debug_regs(state.debug_regs));
+  if (!state.lapic.empty()) CLOISTER_CHECK_OK(set_lapic_state(state.lapic));
+  return set_mp_state(state.mp_state);
+}
+
 Status Vcpu::complete_exit(std::uint64_t, std::uint64_t) {
   return unsupported(hypervisor_name(), "completing a TEE exit");
 }

@@ -369,6 +369,80 @@ class KvmVcpu final : public Vcpu {
     return {};
   }
 
+  Result<MpState> mp_state() const override {
+    kvm_mp_state m{};
+    if (ioctl(KVM_GET_MP_STATE, &m) < 0) return os_error("KVM_GET_MP_STATE");
+    switch (m.mp_state) {
+      case KVM_MP_STATE_RUNNABLE:
+        return MpState::kRunnable;
+      case KVM_MP_STATE_UNINITIALIZED:
+        return MpState::kUninitialized;
+      case KVM_MP_STATE_INIT_RECEIVED:
+        return MpState::kWaitForSipi;
+      case KVM_MP_STATE_HALTED:
+        return MpState::kHalted;
+      default:
+        return Error("KVM_GET_MP_STATE (vCPU " + std::to_string(id_) +
+                     "): expected RUNNABLE, UNINITIALIZED, INIT_RECEIVED or HALTED, found " +
+                     std::to_string(m.mp_state));
+    }
+  }
+
+  Status set_mp_state(MpState state) override {
+    kvm_mp_state m{};
+    switch (state) {
+      case MpState::kRunnable:
+        m.mp_state = KVM_MP_STATE_RUNNABLE;
+        break;
+      case MpState::kUninitialized:
+        m.mp_state = KVM_MP_STATE_UNINITIALIZED;
+        break;
+      case MpState::kWaitForSipi:
+        m.mp_state = KVM_MP_STATE_INIT_RECEIVED;
+        break;
+      case MpState::kHalted:
+        m.mp_state = KVM_MP_STATE_HALTED;
+        break;
+    }
+    if (ioctl(KVM_SET_MP_STATE, &m) < 0)
+      return os_error("KVM_SET_MP_STATE (" + std::string(mp_state_name(state)) + ")");
+    return {};
+  }
+
+  Result<Bytes> lapic_state() const override {
+    kvm_lapic_state lapic{};
+    if (ioctl(KVM_GET_LAPIC, &lapic) < 0) return os_error("KVM_GET_LAPIC");
+    const auto* bytes = reinterpret_cast<const std::uint8_t*>(lapic.regs);
+    return Bytes(bytes, bytes + sizeof lapic.regs);
+  }
+
+  Status set_lapic_state(ByteView image) override {
+    kvm_lapic_state lapic{};
+    if (image.size() != sizeof lapic.regs)
+      return Error("KVM_SET_LAPIC: expected a " + std::to_string(sizeof lapic.regs) +
+                   "-byte register image, found " + std::to_string(image.size()) + " bytes");
+    std::memcpy(lapic.regs, image.data(), image.size());
+    if (ioctl(KVM_SET_LAPIC, &lapic) < 0) return os_error("KVM_SET_LAPIC");
+    return {};
+  }
+
+  Result<Bytes> xsave_state() const override {
+    kvm_xsave area{};
+    if (ioctl(KVM_GET_XSAVE, &area) < 0) return os_error("KVM_GET_XSAVE");
+    const auto* bytes = reinterpret_cast<const std::uint8_t*>(area.region);
+    return Bytes(bytes, bytes + sizeof area.region);
+  }
+
+  Status set_xsave_state(ByteView image) override {
+    kvm_xsave area{};
+    if (image.size() != sizeof area.region)
+      return Error("KVM_SET_XSAVE: expected a " + std::to_string(sizeof area.region) +
+                   "-byte XSAVE area, found " + std::to_string(image.size()) + " bytes");
+    std::memcpy(area.region, image.data(), image.size());
+    if (ioctl(KVM_SET_XSAVE, &area) < 0) return os_error("KVM_SET_XSAVE");
+    return {};
+  }
+
   Status tdx_init_vcpu(std::uint64_t rcx) override {
     kvm_abi::TdxCmd cmd{};
     cmd.id = static_cast<std::uint32_t>(kvm_abi::TdxCommand::kInitVcpu);
@@ -592,9 +666,11 @@ class KvmVm final : public Vm {
       return {};
     }
     if (ioctl(KVM_CREATE_IRQCHIP, nullptr) < 0) return os_error("KVM_CREATE_IRQCHIP");
+    irqchip_ = true;
     if (pit) {
       kvm_pit_config config{};
       if (ioctl(KVM_CREATE_PIT2, &config) < 0) return os_error("KVM_CREATE_PIT2");
+      pit_ = true;
     }
     return {};
   }
@@ -610,6 +686,80 @@ class KvmVm final : public Vm {
     if (ioctl(KVM_IRQ_LINE, &line) < 0)
       return os_error("KVM_IRQ_LINE (irq " + std::to_string(irq) + ")");
     return {};
+  }
+
+  // KVM_GET_IRQCHIP's chips (api.rst 4.27): the two i8259s and the IOAPIC.
+  static constexpr std::pair<std::uint32_t, const char*> kIrqchips[] = {
+      {KVM_IRQCHIP_PIC_MASTER, "pic_master"},
+      {KVM_IRQCHIP_PIC_SLAVE, "pic_slave"},
+      {KVM_IRQCHIP_IOAPIC, "ioapic"}};
+
+  Result<VmPlatformState> save_state() const override {
+    VmPlatformState state;
+    auto put = [&](const char* name, const auto& value) {
+      const auto* bytes = reinterpret_cast<const std::uint8_t*>(&value);
+      state.components[name] = Bytes(bytes, bytes + sizeof value);
+    };
+    if (irqchip_) {
+      for (const auto& [chip, name] : kIrqchips) {
+        kvm_irqchip irqchip{};
+        irqchip.chip_id = chip;
+        if (const_ioctl(KVM_GET_IRQCHIP, &irqchip) < 0)
+          return os_error(std::string("KVM_GET_IRQCHIP (") + name + ")");
+        put(name, irqchip);
+      }
+    }
+    if (pit_) {
+      kvm_pit_state2 pit{};
+      if (const_ioctl(KVM_GET_PIT2, &pit) < 0) return os_error("KVM_GET_PIT2");
+      put("pit2", pit);
+    }
+    kvm_clock_data clock{};
+    if (const_ioctl(KVM_GET_CLOCK, &clock) < 0) return os_error("KVM_GET_CLOCK");
+    put("clock", clock);
+    return state;
+  }
+
+  Status restore_state(const VmPlatformState& state) override {
+    auto get = [&](const char* name, auto& value) -> Status {
+      auto it = state.components.find(name);
+      if (it == state.components.end())
+        return Error(std::string("VM state: component ") + name + " is missing");
+      if (it->second.size() != sizeof value)
+        return Error(std::string("VM state: component ") + name + ": expected " +
+                     std::to_string(sizeof value) + " bytes, found " +
+                     std::to_string(it->second.size()));
+      std::memcpy(&value, it->second.data(), sizeof value);
+      return {};
+    };
+    if (pit_) {
+      kvm_pit_state2 pit{};
+      CLOISTER_CHECK_OK(get("pit2", pit));
+      if (ioctl(KVM_SET_PIT2, &pit) < 0) return os_error("KVM_SET_PIT2");
+    }
+    kvm_clock_data clock{};
+    CLOISTER_CHECK_OK(get("clock", clock));
+    clock.flags = 0;  // KVM_SET_CLOCK takes only the value (api.rst 4.30)
+    if (ioctl(KVM_SET_CLOCK, &clock) < 0) return os_error("KVM_SET_CLOCK");
+    if (irqchip_) {
+      for (const auto& [chip, name] : kIrqchips) {
+        kvm_irqchip irqchip{};
+        CLOISTER_CHECK_OK(get(name, irqchip));
+        if (irqchip.chip_id != chip)
+          return Error(std::string("VM state: component ") + name + ": expected chip id " +
+                       std::to_string(chip) + ", found " + std::to_string(irqchip.chip_id));
+        if (ioctl(KVM_SET_IRQCHIP, &irqchip) < 0)
+          return os_error(std::string("KVM_SET_IRQCHIP (") + name + ")");
+      }
+    }
+    return {};
+  }
+
+  std::vector<Ioctl> state_ioctls() const override {
+    std::vector<Ioctl> ioctls = {{fd_.get(), KVM_GET_CLOCK}};
+    if (irqchip_) ioctls.push_back({fd_.get(), KVM_GET_IRQCHIP});
+    if (pit_) ioctls.push_back({fd_.get(), KVM_GET_PIT2});
+    return ioctls;
   }
 
   std::vector<Ioctl> irq_ioctls() const override {
@@ -772,6 +922,10 @@ class KvmVm final : public Vm {
 
  private:
   int ioctl(unsigned long request, void* arg) { return sys_.ioctl(fd_.get(), request, arg); }
+  // The VM-state reads (KVM_GET_IRQCHIP, KVM_GET_PIT2, KVM_GET_CLOCK) change nothing.
+  int const_ioctl(unsigned long request, void* arg) const {
+    return sys_.ioctl(fd_.get(), request, arg);
+  }
   static void* cap(int c) { return reinterpret_cast<void*>(static_cast<std::uintptr_t>(c)); }
 
   kvm_abi::SevCmd sev_cmd(kvm_abi::SevCommand id, void* data) const {
@@ -800,6 +954,8 @@ class KvmVm final : public Vm {
   Fd sev_fd_;  // /dev/sev for SEV-SNP VMs
   std::size_t run_size_;
   std::vector<kvm_cpuid_entry2> cpuid_;
+  bool irqchip_ = false;  // KVM_CREATE_IRQCHIP done
+  bool pit_ = false;      // KVM_CREATE_PIT2 done
   std::mutex slots_mutex_;
   std::vector<MemorySlot> slots_;
   std::mutex tdx_mutex_;
@@ -807,8 +963,13 @@ class KvmVm final : public Vm {
 };
 
 std::vector<Ioctl> KvmVcpu::run_ioctls() const {
-  std::vector<Ioctl> ioctls = {
-      {fd_.get(), KVM_RUN}, {fd_.get(), KVM_GET_REGS}, {fd_.get(), KVM_GET_SREGS}};
+  // Entering the guest, and what save_state() reads when the vCPU thread saves its own state
+  // for a snapshot.
+  std::vector<Ioctl> ioctls = {{fd_.get(), KVM_RUN},           {fd_.get(), KVM_GET_REGS},
+                               {fd_.get(), KVM_GET_SREGS},     {fd_.get(), KVM_GET_FPU},
+                               {fd_.get(), KVM_GET_XCRS},      {fd_.get(), KVM_GET_MSRS},
+                               {fd_.get(), KVM_GET_DEBUGREGS}, {fd_.get(), KVM_GET_MP_STATE},
+                               {fd_.get(), KVM_GET_LAPIC},     {fd_.get(), KVM_GET_XSAVE}};
   for (const Ioctl& conversion : vm_.conversion_ioctls()) ioctls.push_back(conversion);
   return ioctls;
 }

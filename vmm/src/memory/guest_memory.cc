@@ -14,23 +14,63 @@ namespace {
 constexpr std::uint64_t kSmallPage = 4096;
 constexpr std::uint64_t kHugePage = 2ull << 20;
 
+Status check_placement(const RegionSpec& spec, std::uint64_t page,
+                       const std::vector<GuestRegion>& placed) {
+  if (spec.size == 0 || spec.size % page != 0 || spec.guest_phys_addr % page != 0)
+    return Error("memory region " + spec.name + ": address " + hex(spec.guest_phys_addr) +
+                 " and size " + hex(spec.size) + " must be non-zero multiples of " + hex(page));
+  if (spec.guest_phys_addr + spec.size < spec.guest_phys_addr)
+    return Error("memory region " + spec.name + ": wraps around the address space");
+  for (const auto& other : placed) {
+    if (spec.guest_phys_addr < other.end() &&
+        other.guest_phys_addr < spec.guest_phys_addr + spec.size)
+      return Error("memory region " + spec.name + " overlaps " + other.name);
+  }
+  return {};
+}
+
+void sort_regions(std::vector<GuestRegion>& regions) {
+  std::sort(regions.begin(), regions.end(), [](const GuestRegion& a, const GuestRegion& b) {
+    return a.guest_phys_addr < b.guest_phys_addr;
+  });
+}
+
 }  // namespace
+
+Result<GuestMemory> GuestMemory::map_private(std::span<const RegionSpec> specs,
+                                             std::span<const std::uint64_t> file_offsets,
+                                             int file) {
+  if (specs.size() != file_offsets.size())
+    return Error("memory regions: " + std::to_string(specs.size()) + " regions but " +
+                 std::to_string(file_offsets.size()) + " file offsets");
+  GuestMemory memory;
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    const RegionSpec& spec = specs[i];
+    CLOISTER_CHECK_OK(check_placement(spec, kSmallPage, memory.regions_));
+    if (file_offsets[i] % kSmallPage != 0)
+      return Error("memory region " + spec.name + ": file offset " + hex(file_offsets[i]) +
+                   " is not a multiple of " + hex(kSmallPage));
+    void* host = ::mmap(nullptr, spec.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE,
+                        file, static_cast<off_t>(file_offsets[i]));
+    if (host == MAP_FAILED) return os_error("mmap (private) of " + spec.name);
+    GuestRegion region;
+    region.name = spec.name;
+    region.guest_phys_addr = spec.guest_phys_addr;
+    region.size = spec.size;
+    region.host = static_cast<std::uint8_t*>(host);
+    region.read_only_to_guest = spec.read_only_to_guest;
+    memory.regions_.push_back(std::move(region));
+  }
+  sort_regions(memory.regions_);
+  return memory;
+}
 
 Result<GuestMemory> GuestMemory::create(std::span<const RegionSpec> specs, bool hugepages) {
   GuestMemory memory;
   for (const auto& spec : specs) {
     const bool huge = hugepages && !spec.read_only_to_guest;
     const std::uint64_t page = huge ? kHugePage : kSmallPage;
-    if (spec.size == 0 || spec.size % page != 0 || spec.guest_phys_addr % page != 0)
-      return Error("memory region " + spec.name + ": address " + hex(spec.guest_phys_addr) +
-                   " and size " + hex(spec.size) + " must be non-zero multiples of " + hex(page));
-    if (spec.guest_phys_addr + spec.size < spec.guest_phys_addr)
-      return Error("memory region " + spec.name + ": wraps around the address space");
-    for (const auto& other : memory.regions_) {
-      if (spec.guest_phys_addr < other.end() &&
-          other.guest_phys_addr < spec.guest_phys_addr + spec.size)
-        return Error("memory region " + spec.name + " overlaps " + other.name);
-    }
+    CLOISTER_CHECK_OK(check_placement(spec, page, memory.regions_));
     unsigned flags = MFD_CLOEXEC | (huge ? (MFD_HUGETLB | MFD_HUGE_2MB) : 0u);
     int raw = ::memfd_create(("cloister-" + spec.name).c_str(), flags);
     if (raw < 0) return os_error("memfd_create for " + spec.name);
@@ -50,10 +90,7 @@ Result<GuestMemory> GuestMemory::create(std::span<const RegionSpec> specs, bool 
     region.hugepages = huge;
     memory.regions_.push_back(std::move(region));
   }
-  std::sort(memory.regions_.begin(), memory.regions_.end(),
-            [](const GuestRegion& a, const GuestRegion& b) {
-              return a.guest_phys_addr < b.guest_phys_addr;
-            });
+  sort_regions(memory.regions_);
   return memory;
 }
 

@@ -14,6 +14,7 @@
 #include "cloister/vmm/hypervisor/hypervisor.h"
 #include "cloister/vmm/log.h"
 #include "cloister/vmm/metrics.h"
+#include "cloister/vmm/snapshot/snapshot.h"
 #include "cloister/vmm/tee/tee.h"
 #include "cloister/vmm/vmm.h"
 
@@ -45,5 +46,15 @@ Result<VmInputs> load_vm_inputs(const VmConfig& config);
 // returned Vmm.
 Result<std::unique_ptr<Vmm>> build_vmm(const VmConfig& config, VmInputs inputs, Logger& log,
                                        Metrics& metrics, const HypervisorFactory& open_hypervisor);
+
+// Builds a VM from a snapshot that open_snapshot() has checked, ready to start() where the
+// snapshot was taken: guest memory mapped privately from the memory file (nothing is copied),
+// the VM's interrupt controllers and clock, the UART and every vCPU restored. `config` is the
+// snapshot's with the run-time settings of the restoring process (API socket, console, logs,
+// seccomp, the snapshot's hypervisor). Refuses a confidential guest and a hypervisor other than
+// the one that wrote the snapshot.
+Result<std::unique_ptr<Vmm>> restore_vmm(const VmConfig& config, OpenedSnapshot snapshot,
+                                         Logger& log, Metrics& metrics,
+                                         const HypervisorFactory& open_hypervisor);
 
 }  // namespace cloister::vmm

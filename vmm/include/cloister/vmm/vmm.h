@@ -4,12 +4,14 @@
 //
 //   created --start--> running --pause--> paused --resume--> running
 //   running|paused --request_stop (guest, API, signal, error)--> stopping --wait--> stopped
+//   running|paused --snapshot--> paused (Firecracker's behaviour: resume or stop it afterwards)
 #pragma once
 
 #include <pthread.h>
 
 #include <chrono>
 #include <condition_variable>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -59,6 +61,12 @@ class Vmm final : public StopSink {
     std::vector<VirtioNet*> nets;
   };
 
+  // Why `operation` (vm.snapshot, vm.migrate) cannot serve a guest with `tee`: its memory and
+  // vCPU state (VMSA, TD state) are encrypted under a key the host never sees, and the vendors'
+  // migration paths (an SEV-SNP migration agent, a TDX MigTD) are not supported. An
+  // ErrorCode::kFailedPrecondition error for a confidential `tee`, nothing for tee none.
+  static Status confidential_refusal(std::string_view operation, TeeKind tee);
+
   Vmm(Parts parts, Logger& log, Metrics& metrics);
   ~Vmm() override;
   Vmm(const Vmm&) = delete;
@@ -73,6 +81,16 @@ class Vmm final : public StopSink {
   // Parks every vCPU outside KVM_RUN; returns once all are parked.
   Status pause();
   Status resume();
+  // Writes a snapshot of the VM into `dir` (snapshot/snapshot.h): pauses the VM when it runs
+  // (it stays paused afterwards), has every parked vCPU thread save its own state (the first
+  // also the VM's interrupt controllers and clock), saves the UART, then writes the memory and
+  // state files from the calling thread. Refused with ErrorCode::kFailedPrecondition before
+  // anything is paused or written for a confidential guest (confidential_refusal()), for a VM
+  // with virtio devices (their queues are not saved) and for a VM that is not running or paused.
+  Status snapshot(const std::filesystem::path& dir);
+  // Live migration: refused for a confidential guest as snapshot() is, and otherwise
+  // ErrorCode::kUnimplemented ("live migration is not implemented").
+  Status migrate();
   // Thread-safe; the first reason wins. Kicks every vCPU out of KVM_RUN.
   void request_stop(StopReason reason) override;
   // Blocks until a stop was requested and every vCPU thread has ended, then returns the reason.
@@ -81,6 +99,10 @@ class Vmm final : public StopSink {
   int stop_fd() const { return stop_event_.get(); }
 
   VmState state() const;
+  // The config the VM was built from (for a restored VM: the snapshot's, with the restoring
+  // process's API socket, console, logs and seccomp setting). Only the nets' rate limiters
+  // change afterwards (set_net_rate_limiters), under the VM's lock: read the other keys.
+  const VmConfig& config() const { return parts_.config; }
   nlohmann::json info() const;
   // The virtio-net devices: [{tap, mac, rx_rate_limiter, tx_rate_limiter}].
   nlohmann::json nets() const;
@@ -96,7 +118,10 @@ class Vmm final : public StopSink {
   Metrics& metrics() { return metrics_; }
 
  private:
+  Status pause_locked(std::unique_lock<std::mutex>& lock);
   Status sandbox_vcpu_thread(std::size_t index);
+  // mutex_ held, vCPU thread `index` parked: saves its state when a snapshot asked for it.
+  void save_parked_vcpu(std::size_t index);
   void vcpu_thread(std::size_t index);
   void handle_io(const VcpuExit& exit);
   void handle_mmio(const VcpuExit& exit);
@@ -112,6 +137,10 @@ class Vmm final : public StopSink {
   VmState state_ = VmState::kCreated;
   std::optional<StopReason> stop_reason_;
   std::vector<bool> parked_;
+  // A snapshot in progress asks every parked vCPU thread to save its state here.
+  bool save_requested_ = false;
+  std::vector<std::optional<Result<VcpuState>>> saved_vcpus_;
+  std::optional<Result<VmPlatformState>> saved_vm_;
   std::size_t running_threads_ = 0;
   std::chrono::steady_clock::time_point started_at_;
 };

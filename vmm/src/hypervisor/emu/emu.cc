@@ -157,6 +157,13 @@ class EmuVcpu final : public Vcpu {
   Status set_msrs(std::span<const x86::Msr> msrs) override;
   Result<x86::DebugRegs> debug_regs() const override;
   Status set_debug_regs(const x86::DebugRegs& regs) override;
+  Result<MpState> mp_state() const override;
+  Status set_mp_state(MpState state) override;
+  Result<Bytes> lapic_state() const override;
+  Status set_lapic_state(ByteView image) override;
+  // The engine has no XSAVE: the area is empty, and only an empty one is accepted.
+  Result<Bytes> xsave_state() const override { return Bytes{}; }
+  Status set_xsave_state(ByteView image) override;
 
  protected:
   std::string_view hypervisor_name() const override { return "emu"; }
@@ -345,7 +352,10 @@ EmuVcpu::~EmuVcpu() {
 
 Result<VcpuExit> EmuVcpu::run() {
   std::unique_lock lock(machine_->mutex);
-  if (exit_requested_) return interrupted();
+  // An I/O or MMIO access still pending is completed first, as KVM completes it on a KVM_RUN
+  // with immediate_exit: the engine finishes the instruction and stops at the next block, so a
+  // vCPU parked after kInterrupted sits on an instruction boundary (what a snapshot saves).
+  if (exit_requested_ && !in_access_) return interrupted();
   run_requested_ = true;
   outcome_.reset();
   engine_cv_.notify_one();
@@ -498,6 +508,52 @@ Status EmuVcpu::set_debug_regs(const x86::DebugRegs& d) {
     CLOISTER_CHECK_OK(engine_->write(static_cast<uc_x86_reg>(UC_X86_REG_DR0 + i), d.db[i]));
   CLOISTER_CHECK_OK(engine_->write(UC_X86_REG_DR6, d.dr6));
   return engine_->write(UC_X86_REG_DR7, d.dr7);
+}
+
+// emu has no separate "before INIT" state: an AP waits for STARTUP from the start.
+Result<MpState> EmuVcpu::mp_state() const {
+  std::lock_guard lock(machine_->mutex);
+  if (waiting_for_sipi_) return MpState::kWaitForSipi;
+  return halted_ ? MpState::kHalted : MpState::kRunnable;
+}
+
+Status EmuVcpu::set_mp_state(MpState state) {
+  std::lock_guard lock(machine_->mutex);
+  CLOISTER_CHECK_OK(check_settable("set_mp_state"));
+  waiting_for_sipi_ = state == MpState::kWaitForSipi || state == MpState::kUninitialized;
+  halted_ = state == MpState::kHalted;
+  return {};
+}
+
+Result<Bytes> EmuVcpu::lapic_state() const {
+  std::lock_guard lock(machine_->mutex);
+  if (!machine_->irqchip) return Bytes{};
+  const auto image = lapic_.image();
+  return Bytes(image.begin(), image.end());
+}
+
+Status EmuVcpu::set_lapic_state(ByteView image) {
+  std::lock_guard lock(machine_->mutex);
+  CLOISTER_CHECK_OK(check_settable("set_lapic_state"));
+  if (!machine_->irqchip)
+    return Error("emu: set_lapic_state on vCPU " + std::to_string(id_) +
+                 ": the VM has no irqchip, so its vCPUs have no local APIC");
+  std::array<std::uint8_t, emu::LocalApic::kImageSize> registers{};
+  if (image.size() != registers.size())
+    return Error("emu: set_lapic_state: expected a " + std::to_string(registers.size()) +
+                 "-byte register image, found " + std::to_string(image.size()) + " bytes");
+  std::copy(image.begin(), image.end(), registers.begin());
+  lapic_.load(registers);
+  return {};
+}
+
+Status EmuVcpu::set_xsave_state(ByteView image) {
+  if (!image.empty())
+    return Error(
+        "emu: set_xsave_state: expected an empty XSAVE area (the emulator has no XSAVE), "
+        "found " +
+        std::to_string(image.size()) + " bytes");
+  return {};
 }
 
 // The hidden part of a segment register the guest may have reloaded since the loader ran:
@@ -995,6 +1051,20 @@ class EmuVm final : public Vm {
     return {};
   }
   std::vector<Ioctl> irq_ioctls() const override { return {}; }
+
+  // No in-kernel devices to save: the lines in irq_lines are re-driven by the devices, whose
+  // own state a snapshot restores.
+  Result<VmPlatformState> save_state() const override { return VmPlatformState{}; }
+  Status restore_state(const VmPlatformState& state) override {
+    if (!state.components.empty())
+      return Error(
+          "emu: VM state: expected no components (the emulator has no in-kernel "
+          "interrupt controllers, PIT or clock), found " +
+          std::to_string(state.components.size()) + ", first \"" + state.components.begin()->first +
+          "\"");
+    return {};
+  }
+  std::vector<Ioctl> state_ioctls() const override { return {}; }
 
  private:
   std::shared_ptr<Machine> machine_;

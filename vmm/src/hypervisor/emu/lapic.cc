@@ -35,6 +35,22 @@ void LocalApic::reset() {
   for (std::uint64_t lvt = kLvtFirst; lvt <= kLvtLast; lvt += 16) registers_[lvt / 16] = kLvtMasked;
 }
 
+std::array<std::uint8_t, LocalApic::kImageSize> LocalApic::image() const {
+  std::array<std::uint8_t, kImageSize> out{};
+  for (std::size_t offset = 0; offset < kImageSize; offset += 16)
+    for (std::size_t b = 0; b < 4; ++b)
+      out[offset + b] = static_cast<std::uint8_t>(registers_[offset / 16] >> (8 * b));
+  return out;
+}
+
+void LocalApic::load(const std::array<std::uint8_t, kImageSize>& image) {
+  for (std::size_t offset = 0; offset < kImageSize; offset += 16) {
+    std::uint32_t value = 0;
+    for (std::size_t b = 0; b < 4; ++b) value |= std::uint32_t{image[offset + b]} << (8 * b);
+    registers_[offset / 16] = value;
+  }
+}
+
 std::uint32_t LocalApic::read(std::uint64_t offset, unsigned size) const {
   if (size != 4 || offset % 16 != 0 || offset >= kLapicSize) return 0;
   switch (offset) {

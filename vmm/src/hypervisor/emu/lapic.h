@@ -7,6 +7,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 
@@ -40,6 +41,13 @@ class LocalApic {
   void set_tpr(std::uint32_t value);
   // Power-up and INIT values (SDM vol. 3A §10.4.7.1); the ID stays.
   void reset();
+
+  // The registers as KVM's struct kvm_lapic_state lays them out: the first kImageSize bytes of
+  // the register page, each register's 32 bits little-endian at its offset. load() takes an
+  // image() of the same size (ID and version are not taken from it: they are fixed).
+  static constexpr std::size_t kImageSize = 1024;
+  std::array<std::uint8_t, kImageSize> image() const;
+  void load(const std::array<std::uint8_t, kImageSize>& image);
 
  private:
   std::uint8_t id_;

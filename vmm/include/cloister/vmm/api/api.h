@@ -3,6 +3,9 @@
 //   GET /api/v1/vm.info           state, config, measurement (null for tee=none), stop reason
 //   GET /api/v1/vm.measurement    the launch measurement and what it covers
 //   PUT /api/v1/vm.pause | vm.resume | vm.shutdown
+//   PUT /api/v1/vm.snapshot       {"dir": PATH}: pause, write state.json and memory.bin (204;
+//                                 409 for confidential guests and VMs with virtio devices)
+//   PUT /api/v1/vm.migrate        409 for confidential guests, otherwise 501 (not implemented)
 //   GET /api/v1/metrics           counters as JSON, or ?format=prometheus
 // route() is pure request -> response over an ApiController, so it is unit-tested without a
 // VM; ApiServer serves it with the shared HTTP server (cloister/common/http_server.h) and the
@@ -40,6 +43,9 @@ class ApiController {
   virtual bool set_net_rate_limiters(const std::string& tap,
                                      const std::optional<RateLimiterConfig>& rx,
                                      const std::optional<RateLimiterConfig>& tx) = 0;
+  // Vmm::snapshot() and Vmm::migrate(); the error's code chooses the HTTP status.
+  virtual Status snapshot(const std::string& dir) = 0;
+  virtual Status migrate() = 0;
 };
 
 http::Response route(const http::Request& request, ApiController& controller);
@@ -84,6 +90,8 @@ class VmmApiController final : public ApiController {
   nlohmann::json nets() override;
   bool set_net_rate_limiters(const std::string& tap, const std::optional<RateLimiterConfig>& rx,
                              const std::optional<RateLimiterConfig>& tx) override;
+  Status snapshot(const std::string& dir) override;
+  Status migrate() override;
 
  private:
   Vmm& vmm_;

@@ -150,6 +150,8 @@ inline constexpr FileLimit kSimPlatformFileLimit{
     64u << 10, "a simulated platform description can be (it is a few hundred bytes)"};
 
 Result<VmConfig> parse_config(const nlohmann::json& document);
+// The config's "log" object alone ({format, level, file}), for commands that take no config.
+Result<LogConfig> parse_log_config(const nlohmann::json& value);
 // A direction's limits ({"bandwidth": {size, one_time_burst, refill_time_ms}, "ops": {...}}),
 // as the config and the API's vm.net update give them; `key` names it in errors.
 Result<RateLimiterConfig> parse_rate_limiter(const nlohmann::json& value, const std::string& key);

@@ -21,6 +21,13 @@ using ConsoleWriter = std::function<void(ByteView)>;
 // Drives an interrupt line (KVM_IRQ_LINE); level is true while an interrupt is pending.
 using IrqLine = std::function<void(bool level)>;
 
+// The UART's registers and pending input, as a snapshot records them.
+struct SerialState {
+  std::uint8_t ier = 0, lcr = 0x03, mcr = 0, scr = 0, dll = 1, dlm = 0, fcr = 0;
+  bool thr_interrupt = false;
+  Bytes rx;  // received bytes the guest has not read yet
+};
+
 // National Semiconductor PC16550D UART (datasheet, "Registers"): 8 registers, FIFO mode,
 // loopback, THR-empty and received-data interrupts. Output goes to the ConsoleWriter; input
 // is queued by push_input() from the host side.
@@ -36,6 +43,9 @@ class Serial final : public BusDevice {
                    std::size_t access_size) override;
   // Bytes typed at the console; dropped beyond 64 KiB of backlog.
   void push_input(ByteView bytes);
+  // Snapshot state. restore() drives the interrupt line to match the restored registers.
+  SerialState save();
+  void restore(const SerialState& state);
 
  private:
   std::uint8_t interrupt_id() const;  // IIR without the FIFO bits; 0x01 = none pending

@@ -32,6 +32,11 @@
 //   - No private memory: create_guest_memfd() fails. Confidential guests on emu run through the
 //     simulated secure processor (tee sim-snp/sim-tdx), which uses plain memory.
 //   - Each vCPU reserves 1 GiB of address space for translated code (touched as it fills).
+//   - Snapshot state (VcpuState): no XSAVE area (the engine has no XSAVE), the local APIC as a
+//     1 KiB register image laid out like KVM's, and no "uninitialized" MP state (an AP waits for
+//     STARTUP from the start). The VM has no platform state (VmPlatformState is empty). A run()
+//     after request_exit() completes a pending I/O or MMIO access and stops on the next block
+//     boundary, as KVM completes it on a KVM_RUN with immediate_exit.
 //
 // Register state has KVM's fidelity: set_sregs() accepts hidden segment bases, limits and
 // attributes (the reset state's CS base 0xffff0000, a SIPI's CS base vector << 12) and loads

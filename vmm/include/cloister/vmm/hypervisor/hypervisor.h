@@ -18,6 +18,7 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -171,6 +172,36 @@ struct TdxInitVmParams {
   std::vector<std::array<std::uint32_t, 6>> cpuid;  // function, index, eax, ebx, ecx, edx
 };
 
+// A vCPU's multiprocessing state (KVM_MP_STATE_*, api.rst 4.38; SDM vol. 3A §9.4): an AP
+// before INIT, an AP waiting for STARTUP after INIT, halted in HLT, or running.
+enum class MpState { kUninitialized, kWaitForSipi, kHalted, kRunnable };
+
+std::string_view mp_state_name(MpState state);
+
+// Everything a snapshot records of one vCPU (Firecracker's VcpuState). `lapic` and `xsave` are
+// the hypervisor's own images (KVM: struct kvm_lapic_state, 1 KiB, and struct kvm_xsave, 4 KiB;
+// emu: the same 1 KiB register page and no XSAVE area), restored only into the hypervisor that
+// wrote them; `msrs` are x86::kSnapshotMsrs.
+struct VcpuState {
+  x86::Regs regs;
+  x86::Sregs sregs;
+  x86::Fpu fpu;
+  std::uint64_t xcr0 = x86::kXcr0X87;
+  std::vector<x86::Msr> msrs;
+  x86::DebugRegs debug_regs;
+  MpState mp_state = MpState::kRunnable;
+  Bytes lapic;
+  Bytes xsave;
+};
+
+// What a snapshot records of a VM beyond its vCPUs and memory: the in-kernel interrupt
+// controllers, PIT and clock in the hypervisor's own images, by name (KVM: "pic_master",
+// "pic_slave", "ioapic" from KVM_GET_IRQCHIP, "pit2" from KVM_GET_PIT2, "clock" from
+// KVM_GET_CLOCK; emu: none, its device lines are re-driven by the devices).
+struct VmPlatformState {
+  std::map<std::string, Bytes> components;
+};
+
 class Vcpu {
  public:
   virtual ~Vcpu() = default;
@@ -184,10 +215,11 @@ class Vcpu {
   virtual void request_exit() = 0;
   // Clears a request_exit(); called by the vCPU thread after it has seen kInterrupted.
   virtual void clear_exit_request() = 0;
-  // The ioctls run(), regs() and sregs() issue on the calling thread (entering the guest, the
-  // register reads of a fault dump, the private/shared conversions run() makes): what the vCPU
-  // thread's seccomp filter permits. Valid once the VM is built; empty for a hypervisor that
-  // issues none (emu runs guest code on threads of its own).
+  // The ioctls run(), regs(), sregs() and save_state() issue on the calling thread (entering
+  // the guest, the register reads of a fault dump and of a snapshot, the private/shared
+  // conversions run() makes): what the vCPU thread's seccomp filter permits. Valid once the VM
+  // is built; empty for a hypervisor that issues none (emu runs guest code on threads of its
+  // own).
   virtual std::vector<Ioctl> run_ioctls() const = 0;
 
   // Answers a kTdxVmcall (`ret`: the TDVMCALL status) or kSnpCertificates (`ret`: 0, ENOSPC
@@ -207,6 +239,21 @@ class Vcpu {
   virtual Status set_msrs(std::span<const x86::Msr> msrs) = 0;
   virtual Result<x86::DebugRegs> debug_regs() const = 0;
   virtual Status set_debug_regs(const x86::DebugRegs& regs) = 0;
+  virtual Result<MpState> mp_state() const = 0;
+  virtual Status set_mp_state(MpState state) = 0;
+  // The local APIC's register image (empty without an irqchip) and the XSAVE area (empty when
+  // the hypervisor has none), in the hypervisor's own format (VcpuState).
+  virtual Result<Bytes> lapic_state() const = 0;
+  virtual Status set_lapic_state(ByteView image) = 0;
+  virtual Result<Bytes> xsave_state() const = 0;
+  virtual Status set_xsave_state(ByteView image) = 0;
+
+  // The whole vCPU state, for snapshots. Call only while the vCPU is parked with every exit
+  // completed (its last run() returned kInterrupted), on the thread that runs it: the KVM ioctls
+  // are in run_ioctls(). restore_state() is for a vCPU that has not run yet, in the order KVM
+  // needs (MSRs, special registers before the local APIC, which depends on APIC_BASE).
+  Result<VcpuState> save_state() const;
+  Status restore_state(const VcpuState& state);
 
   // TDX: KVM_TDX_INIT_VCPU with the vCPU's initial RCX (the TD HOB's GPA).
   virtual Status tdx_init_vcpu(std::uint64_t rcx);
@@ -240,6 +287,13 @@ class Vm {
   // The ioctls set_irq_line() issues, for the seccomp filters of every thread that raises an
   // interrupt (vCPU, device and main threads); empty when it issues none.
   virtual std::vector<Ioctl> irq_ioctls() const = 0;
+  // The interrupt controllers', PIT's and clock's state (VmPlatformState), for snapshots: saved
+  // while every vCPU is parked, restored after create_irqchip() and before any vCPU runs.
+  virtual Result<VmPlatformState> save_state() const = 0;
+  virtual Status restore_state(const VmPlatformState& state) = 0;
+  // The ioctls save_state() issues, for the seccomp filter of the thread that saves it (the
+  // first vCPU's); empty when it issues none.
+  virtual std::vector<Ioctl> state_ioctls() const = 0;
   // The CPUID entries vCPUs get (function, index, eax, ebx, ecx, edx), before the per-vCPU APIC
   // ID is filled in: what an SNP CPUID page or a TD's CPUID configuration starts from.
   virtual std::vector<std::array<std::uint32_t, 6>> cpuid() const = 0;

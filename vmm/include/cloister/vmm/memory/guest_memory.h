@@ -27,7 +27,7 @@ struct GuestRegion {
   std::uint8_t* host = nullptr;
   bool read_only_to_guest = false;
   bool hugepages = false;
-  Fd memfd;
+  Fd memfd;  // invalid for regions mapped from a snapshot's memory file
 
   std::uint64_t end() const { return guest_phys_addr + size; }
 };
@@ -39,6 +39,12 @@ class GuestMemory {
   // Creates one memfd per region (MFD_HUGETLB with 2 MiB pages when `hugepages`; the firmware
   // region always uses small pages) and maps it shared. Regions must not overlap.
   static Result<GuestMemory> create(std::span<const RegionSpec> specs, bool hugepages);
+  // Maps region i of `specs` privately (MAP_PRIVATE) from `file` at `file_offsets[i]` (page
+  // aligned), for a restore: a page is read from the file when it is first touched and the
+  // guest's writes stay in this process (copy on write), so the file never changes and mapping
+  // a large guest costs about what a small one does. Regions must not overlap.
+  static Result<GuestMemory> map_private(std::span<const RegionSpec> specs,
+                                         std::span<const std::uint64_t> file_offsets, int file);
 
   GuestMemory() = default;
   ~GuestMemory();

@@ -77,6 +77,12 @@ struct Msr {
 inline constexpr std::uint32_t kMsrIa32Pat = 0x277;  // SDM vol. 3A §11.12.2
 inline constexpr std::uint64_t kPatReset = 0x0007040600070406ull;
 
+// The MSRs a snapshot saves besides EFER and APIC_BASE (which travel with the special
+// registers): SYSENTER (SDM vol. 3A §5.8.7), PAT, and the SYSCALL and SWAPGS MSRs
+// (SDM vol. 3A §5.8.8).
+inline constexpr std::uint32_t kSnapshotMsrs[] = {
+    0x174, 0x175, 0x176, kMsrIa32Pat, 0xc0000081, 0xc0000082, 0xc0000083, 0xc0000084, 0xc0000102};
+
 // XCR0 bit 0 (x87) is architecturally always set (SDM vol. 1 §13.3).
 inline constexpr std::uint64_t kXcr0X87 = 1;
 

@@ -12,6 +12,8 @@
 #include <sstream>
 #include <thread>
 
+#include "cloister/common/hex.h"
+#include "cloister/common/sha.h"
 #include "support/api_client.h"
 #include "support/sim_state.h"
 #include "vmm_process.h"
@@ -242,6 +244,18 @@ TEST(SnapshotIntegrationTest, DamagedSnapshotsAreRefusedWithTheNamedCheckAndExit
        "schema_version: expected 1, found 7"},
       {"wrong-size", [](const fs::path& d) { fs::resize_file(d / "memory.bin", 8 << 20); },
        "memory file size: expected "},
+      {"confidential-state",
+       [](const fs::path& d) {
+         // A state claiming a confidential guest, consistent with its checksum: the refusal is
+         // the lifecycle's, not the checksum's.
+         json doc = json::parse(slurp(d / "state.json"));
+         doc["body"]["config"]["tee"] = "sim-snp";
+         const std::string body = doc["body"].dump();
+         doc["body_sha256"] = cloister::to_hex(cloister::sha256(
+             cloister::ByteView(reinterpret_cast<const std::uint8_t*>(body.data()), body.size())));
+         std::ofstream(d / "state.json", std::ios::trunc) << doc.dump(1);
+       },
+       "restore: refused for a confidential guest (tee sim-snp)"},
       {"corrupted-memory",
        [](const fs::path& d) {
          rewrite(d / "memory.bin", [](std::string& t) {

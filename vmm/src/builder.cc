@@ -310,10 +310,12 @@ Result<std::unique_ptr<Vmm>> restore_vmm(const VmConfig& config, OpenedSnapshot 
   const SnapshotState& state = snapshot.state;
   CLOISTER_CHECK_OK(Vmm::confidential_refusal("restore", config.tee.kind));
   if (!config.disks.empty() || !config.nets.empty() || config.vsock)
-    return Error("restore: the snapshot's config has virtio devices, which snapshots do not save");
+    return Error(ErrorCode::kFailedPrecondition,
+                 "restore: the snapshot's config has virtio devices, which snapshots do not save");
   if (config.vcpus != state.vcpus.size())
-    return Error("restore: vCPU count: the config has " + std::to_string(config.vcpus) +
-                 ", the snapshot holds " + std::to_string(state.vcpus.size()));
+    return Error(ErrorCode::kFailedPrecondition,
+                 "restore: vCPU count: the config has " + std::to_string(config.vcpus) +
+                     ", the snapshot holds " + std::to_string(state.vcpus.size()));
   Vmm::Parts parts;
   parts.config = config;
   parts.boot_kind = state.boot_kind;
@@ -323,9 +325,10 @@ Result<std::unique_ptr<Vmm>> restore_vmm(const VmConfig& config, OpenedSnapshot 
 
   CLOISTER_TRY(parts.hypervisor, open_hypervisor());
   if (parts.hypervisor->name() != state.hypervisor)
-    return Error("restore: hypervisor: the snapshot was written on " + state.hypervisor +
-                 ", this VM runs on " + std::string(parts.hypervisor->name()) +
-                 " (their interrupt-controller and XSAVE images differ)");
+    return Error(ErrorCode::kFailedPrecondition,
+                 "restore: hypervisor: the snapshot was written on " + state.hypervisor +
+                     ", this VM runs on " + std::string(parts.hypervisor->name()) +
+                     " (their interrupt-controller and XSAVE images differ)");
   VmOptions options;
   options.vcpus = config.vcpus;
   CLOISTER_TRY(parts.vm, parts.hypervisor->create_vm(options));

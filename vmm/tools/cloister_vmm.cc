@@ -408,31 +408,34 @@ int restore_vm(const RestoreFlags& f) {
     std::fprintf(stderr, "cloister-vmm: %s\n", log_config.error().message().c_str());
     return kExitConfig;
   }
-  return run_vm(
-      *log_config,
-      [&](Logger& logger, Metrics& metrics) -> std::variant<std::unique_ptr<Vmm>, int> {
-        // Every check of the snapshot happens here, before anything is built: a snapshot that fails
-        // one never runs.
-        auto snapshot = open_snapshot(f.snapshot);
-        if (!snapshot) {
-          logger.error("vm.restore_refused", snapshot.error().message(),
-                       {{"snapshot", f.snapshot}});
-          return kExitConfig;
-        }
-        auto config = restored_config(snapshot->state, f, log);
-        if (!config) {
-          logger.error("vm.restore_refused", config.error().with_context("restore").message(),
-                       {{"snapshot", f.snapshot}});
-          return kExitConfig;
-        }
-        auto vmm = restore_vmm(*config, std::move(*snapshot), logger, metrics,
-                               configured_hypervisor(*config, logger));
-        if (!vmm) {
-          logger.error("vm.restore_failed", vmm.error().message(), {{"snapshot", f.snapshot}});
-          return kExitHostError;
-        }
-        return std::move(*vmm);
-      });
+  return run_vm(*log_config,
+                [&](Logger& logger, Metrics& metrics) -> std::variant<std::unique_ptr<Vmm>, int> {
+                  // Every check of the snapshot happens here, before anything is built: a snapshot
+                  // that fails one never runs.
+                  auto snapshot = open_snapshot(f.snapshot);
+                  if (!snapshot) {
+                    logger.error("vm.restore_refused", snapshot.error().message(),
+                                 {{"snapshot", f.snapshot}});
+                    return kExitConfig;
+                  }
+                  auto config = restored_config(snapshot->state, f, log);
+                  if (!config) {
+                    logger.error("vm.restore_refused",
+                                 config.error().with_context("restore").message(),
+                                 {{"snapshot", f.snapshot}});
+                    return kExitConfig;
+                  }
+                  auto vmm = restore_vmm(*config, std::move(*snapshot), logger, metrics,
+                                         configured_hypervisor(*config, logger));
+                  if (!vmm) {
+                    // A snapshot this VMM will not resume is an input to fix, like a failed check.
+                    const bool refused = vmm.error().code() == ErrorCode::kFailedPrecondition;
+                    logger.error(refused ? "vm.restore_refused" : "vm.restore_failed",
+                                 vmm.error().message(), {{"snapshot", f.snapshot}});
+                    return refused ? kExitConfig : kExitHostError;
+                  }
+                  return std::move(*vmm);
+                });
 }
 
 }  // namespace

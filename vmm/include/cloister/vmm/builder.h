@@ -51,8 +51,10 @@ Result<std::unique_ptr<Vmm>> build_vmm(const VmConfig& config, VmInputs inputs, 
 // snapshot was taken: guest memory mapped privately from the memory file (nothing is copied),
 // the VM's interrupt controllers and clock, the UART and every vCPU restored. `config` is the
 // snapshot's with the run-time settings of the restoring process (API socket, console, logs,
-// seccomp, the snapshot's hypervisor). Refuses a confidential guest and a hypervisor other than
-// the one that wrote the snapshot.
+// seccomp, the snapshot's hypervisor). Refuses, with ErrorCode::kFailedPrecondition and before
+// anything is created, a confidential guest, virtio devices and a vCPU count other than the
+// snapshot's; and, once it is open, a hypervisor other than the one that wrote the snapshot.
+// Other failures are host or VMM errors.
 Result<std::unique_ptr<Vmm>> restore_vmm(const VmConfig& config, OpenedSnapshot snapshot,
                                          Logger& log, Metrics& metrics,
                                          const HypervisorFactory& open_hypervisor);

@@ -1,6 +1,8 @@
 #include "cloister/common/http_server.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -68,8 +70,9 @@ struct Connection {
   Clock::time_point deadline;
   Clock::time_point idle_since;
   std::uint32_t interest = EPOLLIN;
-  std::string in;   // received bytes not yet parsed
-  std::string out;  // the pending response
+  std::string peer;  // the client's IP address, "" on UNIX sockets
+  std::string in;    // received bytes not yet parsed
+  std::string out;   // the pending response
   std::size_t written = 0;
   bool close_after_write = false;
   std::size_t discarded = 0;
@@ -78,6 +81,19 @@ struct Connection {
 // What a read or write did: moved bytes, or must wait for the socket to become readable or
 // writable (TLS may need either for either), or the connection ended.
 enum class Io { kDone, kWantRead, kWantWrite, kClosed, kFailed };
+
+// The IP address of an accepted peer, "" for anything but IPv4 and IPv6.
+std::string peer_address(const sockaddr_storage& address) {
+  char text[INET6_ADDRSTRLEN] = "";
+  if (address.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&address);
+    ::inet_ntop(AF_INET, &in->sin_addr, text, sizeof text);
+  } else if (address.ss_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&address);
+    ::inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text);
+  }
+  return text;
+}
 
 // A handler's answer, or the reason it threw.
 struct Outcome {
@@ -460,6 +476,7 @@ bool Server::Loop::advance(Connection& c, Clock::time_point now) {
         }
         auto& [request, consumed] = std::get<Parsed>(parsed);
         c.in.erase(0, consumed);
+        request.peer = c.peer;
         if (pool) {
           // No deadline while the handler runs: the server cannot interrupt it.
           c.phase = Phase::kHandling;
@@ -623,7 +640,10 @@ void Server::Loop::resume_accepting(Clock::time_point now) {
 
 void Server::Loop::accept_batch(Clock::time_point now) {
   for (int i = 0; i < kAcceptBatch; ++i) {
-    Fd fd(::accept4(listener.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    sockaddr_storage address{};
+    socklen_t address_size = sizeof address;
+    Fd fd(::accept4(listener.get(), reinterpret_cast<sockaddr*>(&address), &address_size,
+                    SOCK_NONBLOCK | SOCK_CLOEXEC));
     if (!fd.valid()) {
       const int err = errno;
       if (err == EAGAIN || err == EWOULDBLOCK) return;
@@ -646,6 +666,7 @@ void Server::Loop::accept_batch(Clock::time_point now) {
     Connection& c = connections[token];
     c.token = token;
     c.fd = std::move(fd);
+    c.peer = peer_address(address);
     become_idle(c, now);
     if (tls) {
       c.ssl = new_tls_session(tls.get(), c.fd.get());

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <ctime>
+#include <map>
 #include <sstream>
 
 #include "cloister/common/base64.h"
@@ -221,11 +222,14 @@ enum class Denial {
   kResourcePolicy,
   kMissingResource,
   kAdmin,
+  kRateLimit,
   kCount
 };
-constexpr std::array<const char*, static_cast<std::size_t>(Denial::kCount)> kDenialNames{
-    "session",         "replay",           "evidence", "reference_values", "verdict", "token",
-    "resource_policy", "missing_resource", "admin"};
+constexpr auto kDenialNames = std::to_array<const char*>(
+    {"session", "replay", "evidence", "reference_values", "verdict", "token", "resource_policy",
+     "missing_resource", "admin", "rate_limit"});
+static_assert(kDenialNames.size() == static_cast<std::size_t>(Denial::kCount),
+              "a name for every Denial");
 
 struct Metrics {
   std::atomic<std::uint64_t> auth{0};
@@ -246,6 +250,48 @@ struct Metrics {
     attest_micros += static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::microseconds>(took).count());
   }
+};
+
+// Token buckets per client address: `rate` tokens a second, holding at most `rate` (at least
+// one). The table is bounded: when it holds kMaxClients, buckets that have refilled completely
+// (clients idle for a second or more) are forgotten first.
+class RateLimiter {
+ public:
+  explicit RateLimiter(double rate) : rate_(rate), capacity_(std::max(1.0, rate)) {}
+
+  bool admit(const std::string& client, std::chrono::steady_clock::time_point now) {
+    std::lock_guard lock(mutex_);
+    if (buckets_.size() >= kMaxClients && !buckets_.count(client)) forget_full(now);
+    if (buckets_.size() >= kMaxClients) return false;
+    auto [it, fresh] = buckets_.try_emplace(client, Bucket{capacity_, now});
+    Bucket& b = it->second;
+    if (!fresh) {
+      b.tokens = std::min(capacity_,
+                          b.tokens + rate_ * std::chrono::duration<double>(now - b.last).count());
+      b.last = now;
+    }
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
+  }
+
+ private:
+  static constexpr std::size_t kMaxClients = 65536;
+  struct Bucket {
+    double tokens;
+    std::chrono::steady_clock::time_point last;
+  };
+  void forget_full(std::chrono::steady_clock::time_point now) {
+    for (auto it = buckets_.begin(); it != buckets_.end();) {
+      const double refilled =
+          it->second.tokens + rate_ * std::chrono::duration<double>(now - it->second.last).count();
+      it = refilled >= capacity_ ? buckets_.erase(it) : std::next(it);
+    }
+  }
+  double rate_;
+  double capacity_;
+  std::mutex mutex_;
+  std::map<std::string, Bucket> buckets_;
 };
 
 }  // namespace
@@ -381,13 +427,16 @@ struct AttestationService::Impl {
   sdk::Verifier verifier;
   nlohmann::json jwks;
   mutable Metrics metrics;
+  mutable std::optional<RateLimiter> limiter;
 
   Impl(std::shared_ptr<Store> s, ServiceKeys k, ServiceOptions o)
       : store(std::move(s)),
         keys(std::move(k)),
         options(std::move(o)),
         verifier(options.verifier),
-        jwks(ear::jwks({&keys.token_signer})) {}
+        jwks(ear::jwks({&keys.token_signer})) {
+    if (options.rate_limit > 0) limiter.emplace(options.rate_limit);
+  }
 
   UnixTime now() const { return options.clock ? options.clock() : unix_now(); }
 
@@ -792,6 +841,20 @@ nlohmann::json AttestationService::jwks() const {
 http::Response AttestationService::handle(const http::Request& req,
                                           const std::string& client) const {
   constexpr std::string_view kResource = "/kbs/v0/resource/";
+  if (impl_->limiter && starts_with(req.path, "/kbs/v0/")) {
+    const std::string& who = req.peer.empty() ? client : req.peer;
+    if (!impl_->limiter->admit(who, std::chrono::steady_clock::now())) {
+      impl_->metrics.deny(Denial::kRateLimit);
+      char limit[32];
+      std::snprintf(limit, sizeof limit, "%g", impl_->options.rate_limit);
+      http::Response r =
+          json_response(429, {{"type", std::string(kbs::kErrorTypePrefix) + "TooManyRequests"},
+                              {"detail", "client " + who + ": more than " + limit +
+                                             " requests per second; retry later"}});
+      r.extra_headers = "Retry-After: 1\r\n";
+      return r;
+    }
+  }
   if (req.path == "/kbs/v0/auth" && req.method == "POST") return impl_->auth(req);
   if (req.path == "/kbs/v0/attest" && req.method == "POST") return impl_->attest(req, client);
   if (starts_with(req.path, kResource) && req.method == "GET") {

@@ -72,6 +72,7 @@ struct Args {
   std::size_t workers = 0;
   long session_lifetime = 300;
   long token_lifetime = 300;
+  double rate_limit = 0;
 };
 
 cloister::Result<std::shared_ptr<svc::Store>> open_store(const Args& a) {
@@ -124,6 +125,9 @@ cloister::Result<svc::ServiceOptions> service_options(const Args& a) {
   }
   options.session_lifetime = std::chrono::seconds(a.session_lifetime);
   options.token_lifetime = std::chrono::seconds(a.token_lifetime);
+  if (a.rate_limit < 0)
+    return cloister::Error("--rate-limit: expected 0 or more, found a negative rate");
+  options.rate_limit = a.rate_limit;
   options.verifier.online = a.online;
   if (!a.cache_dir.empty()) options.verifier.cache_dir = a.cache_dir;
   for (const auto& path : a.trust_roots) {
@@ -207,9 +211,12 @@ int serve(const Args& a) {
   auto running = cloister::http::Server::start(
       std::move(*listener),
       [service](const cloister::http::Request& request) {
+        // The audit log's client: the peer address, and what a proxy says it forwarded for
+        // (unverified, so kept apart).
         const auto forwarded = request.headers.find("x-forwarded-for");
-        return service->handle(request,
-                               forwarded == request.headers.end() ? "-" : forwarded->second);
+        return service->handle(request, forwarded == request.headers.end()
+                                            ? request.peer
+                                            : request.peer + " for " + forwarded->second);
       },
       std::move(server));
   if (!running) return fail(kExitUsage, running.error().message());
@@ -286,6 +293,10 @@ int main(int argc, char** argv) {
                  "Seconds an /auth challenge can be answered")
       ->capture_default_str();
   app.add_option("--token-lifetime", a.token_lifetime, "Seconds an attestation token is valid")
+      ->capture_default_str();
+  app.add_option("--rate-limit", a.rate_limit,
+                 "Requests per second each client address may make to /kbs/v0/ (0: unlimited; "
+                 "behind a TCP load balancer, limit there)")
       ->capture_default_str();
   CLI::App* verify = app.add_subcommand(
       "audit-verify", "Verify the audit log's hash chain (exit 0 intact, 1 broken)");

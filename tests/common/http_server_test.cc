@@ -450,6 +450,14 @@ TEST_F(ServerTest, ServesTls13VerifiedAgainstItsSelfSignedCertificate) {
   EXPECT_TRUE(events().empty());
 }
 
+TEST_F(ServerTest, HandlersSeeThePeerAddressOfTcpClients) {
+  start_tls([](const Request& r) { return Response{200, "text/plain", "peer=" + r.peer, ""}; });
+  TlsClient client(port_, cert_);
+  ASSERT_TRUE(client.ok());
+  ASSERT_TRUE(client.send(get_request("/a")));
+  EXPECT_EQ(client.read_reply().body, "peer=127.0.0.1");
+}
+
 TEST_F(ServerTest, RefusesAClientLimitedToTls12) {
   start_tls(echo(0));
   TlsClient old(port_, cert_, TLS1_2_VERSION);

@@ -87,6 +87,8 @@ TEST(HttpTest, FormatsResponses) {
   EXPECT_EQ(status_text(431), "Request Header Fields Too Large");
   EXPECT_EQ(status_text(408), "Request Timeout");
   EXPECT_EQ(status_text(503), "Service Unavailable");
+  EXPECT_EQ(status_text(401), "Unauthorized");
+  EXPECT_EQ(status_text(429), "Too Many Requests");
 }
 
 }  // namespace

@@ -138,6 +138,31 @@ TEST_F(AttestdProcessTest, AGuestGetsItsSecretOverHttpsAndAModifiedOneIsRefused)
   EXPECT_THAT(audit.out, HasSubstr("\"records\": 5"));  // 2 admin uploads, pass+release, denial
 }
 
+TEST_F(AttestdProcessTest, KillNineLosesNoResourceOrAuditRecord) {
+  std::string cert = (dir_ / "a" / "tls.crt").string();
+  {
+    Attestd attestd(dir_ / "a");
+    ASSERT_NE(attestd.port(), 0) << attestd.process().err();
+    provision(cert, attestd.port(), attestd.admin_key());
+    const auto secret = fetch("https://127.0.0.1:" + std::to_string(attestd.port()), cert);
+    ASSERT_TRUE(secret) << secret.error().message();
+    attestd.process().signal(SIGKILL);
+    EXPECT_EQ(attestd.process().wait(30), -SIGKILL);
+  }
+  // Restarted on the same state directory: same keys (no new admin key), the resource and the
+  // reference values still there, the chain intact with every record written before the kill.
+  Attestd again(dir_ / "a");
+  ASSERT_NE(again.port(), 0) << again.process().err();
+  EXPECT_TRUE(again.admin_key().empty());
+  const auto audit = run_command(std::string(CLOISTER_ATTESTD_BIN) + " audit-verify --state-dir " +
+                                 (dir_ / "a").string());
+  EXPECT_EQ(audit.status, 0) << audit.out;
+  EXPECT_THAT(audit.out, HasSubstr("\"records\": 4"));
+  const auto secret = fetch("https://127.0.0.1:" + std::to_string(again.port()), cert);
+  ASSERT_TRUE(secret) << secret.error().message();
+  EXPECT_EQ(std::string(secret->begin(), secret->end()), "secret disk key");
+}
+
 TEST_F(AttestdProcessTest, TheWireRefusalsAreTrustees) {
   Attestd attestd(dir_ / "a");
   ASSERT_NE(attestd.port(), 0) << attestd.process().err();

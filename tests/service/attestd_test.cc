@@ -17,9 +17,11 @@
 #include "cloister/common/hex.h"
 #include "cloister/service/evidence.h"
 #include "cloister/service/jwe.h"
+#include "cloister/service/pg_store.h"
 #include "cloister/service/report_data.h"
 #include "sim_guest.h"
 #include "support/command.h"
+#include "support/services.h"
 #include "support/vectors.h"
 
 namespace cloister::service {
@@ -48,7 +50,7 @@ std::string cookie_of(const http::Response& r) {
   return r.extra_headers.substr(start, end - start);
 }
 
-class AttestdTest : public ::testing::Test {
+class AttestdTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     dir_ = fs::temp_directory_path() / ("cloister-attestd-" + std::to_string(::getpid()));
@@ -57,7 +59,17 @@ class AttestdTest : public ::testing::Test {
     ASSERT_TRUE(loaded) << loaded.error().message();
     ASSERT_TRUE(loaded->new_admin_key);
     admin_key_ = *loaded->new_admin_key;
-    store_ = std::shared_ptr<Store>(open_sqlite_store(dir_ / "state.db").value());
+    if (GetParam() == "postgres") {
+      // One server for the whole binary; a fresh database for each test.
+      static const auto pg = cloister::testing::PostgresServer::start();
+      if (!pg) GTEST_SKIP() << pg.error().message();
+      static int databases = 0;
+      const std::string name = "attestd_" + std::to_string(++databases);
+      ASSERT_TRUE((*pg)->create_database(name));
+      store_ = std::shared_ptr<Store>(open_postgres_store((*pg)->conninfo(name)).value());
+    } else {
+      store_ = std::shared_ptr<Store>(open_sqlite_store(dir_ / "state.db").value());
+    }
     ServiceOptions options;
     options.verifier.trust_roots.push_back(genoa().amd().ark().cert);
     options.clock = [this] { return now_; };
@@ -146,7 +158,13 @@ class AttestdTest : public ::testing::Test {
   UnixTime now_ = kStart;
 };
 
-TEST_F(AttestdTest, AnAttestedSimulatedGuestReceivesItsSecret) {
+// The whole suite runs against both stores: the embedded SQLite and a real PostgreSQL.
+INSTANTIATE_TEST_SUITE_P(Stores, AttestdTest, ::testing::Values("sqlite", "postgres"),
+                         [](const ::testing::TestParamInfo<std::string>& param_info) {
+                           return param_info.param;
+                         });
+
+TEST_P(AttestdTest, AnAttestedSimulatedGuestReceivesItsSecret) {
   const auto tee = jwe::TeeKeyPair::generate(jwe::TeeKeyPair::Kind::kEcP256).value();
   const auto [cookie, nonce] = auth();
   EXPECT_EQ(from_base64(nonce).value().size(), 32u);
@@ -187,7 +205,7 @@ TEST_F(AttestdTest, AnAttestedSimulatedGuestReceivesItsSecret) {
   EXPECT_EQ(admin("GET", "/admin/v0/audit").body.find("disk passphrase"), std::string::npos);
 }
 
-TEST_F(AttestdTest, AReplayedNonceIsRefused) {
+TEST_P(AttestdTest, AReplayedNonceIsRefused) {
   const auto tee = jwe::TeeKeyPair::generate(jwe::TeeKeyPair::Kind::kEcP256).value();
   const auto [cookie, nonce] = auth();
   const auto body = attestation(launch_with(0x4d), nonce, tee.public_key(), tee.public_key());
@@ -196,7 +214,7 @@ TEST_F(AttestdTest, AReplayedNonceIsRefused) {
                    "nonce " + nonce + " was already used");
 }
 
-TEST_F(AttestdTest, AnExpiredSessionIsRefused) {
+TEST_P(AttestdTest, AnExpiredSessionIsRefused) {
   const auto tee = jwe::TeeKeyPair::generate(jwe::TeeKeyPair::Kind::kEcP256).value();
   const auto [cookie, nonce] = auth();
   now_ += 301;
@@ -205,7 +223,7 @@ TEST_F(AttestdTest, AnExpiredSessionIsRefused) {
       401, "AttestationError", "the session expired");
 }
 
-TEST_F(AttestdTest, AForgedOrMissingSessionIsRefused) {
+TEST_P(AttestdTest, AForgedOrMissingSessionIsRefused) {
   const auto tee = jwe::TeeKeyPair::generate(jwe::TeeKeyPair::Kind::kEcP256).value();
   auto [cookie, nonce] = auth();
   const auto body = attestation(launch_with(0x4d), nonce, tee.public_key(), tee.public_key());
@@ -214,7 +232,7 @@ TEST_F(AttestdTest, AForgedOrMissingSessionIsRefused) {
   expect_kbs_error(attest(cookie, body), 401, "AttestationError", "MAC does not verify");
 }
 
-TEST_F(AttestdTest, AReportBoundToAnotherKeyIsRefused) {
+TEST_P(AttestdTest, AReportBoundToAnotherKeyIsRefused) {
   const auto tee = jwe::TeeKeyPair::generate(jwe::TeeKeyPair::Kind::kEcP256).value();
   const auto attacker = jwe::TeeKeyPair::generate(jwe::TeeKeyPair::Kind::kEcP256).value();
   const auto [cookie, nonce] = auth();
@@ -224,7 +242,7 @@ TEST_F(AttestdTest, AReportBoundToAnotherKeyIsRefused) {
                    401, "AttestationError", "policy.report_data: expected ");
 }
 
-TEST_F(AttestdTest, ADebugGuestIsRefused) {
+TEST_P(AttestdTest, ADebugGuestIsRefused) {
   const auto tee = jwe::TeeKeyPair::generate(jwe::TeeKeyPair::Kind::kEcP256).value();
   const auto [cookie, nonce] = auth();
   const auto r = attest(cookie, attestation(launch_with(0x4d, 0x30000 | (1u << 19)), nonce,
@@ -235,7 +253,7 @@ TEST_F(AttestdTest, ADebugGuestIsRefused) {
   EXPECT_THAT(records.back().at("reason").get<std::string>(), HasSubstr("policy.guest.debug"));
 }
 
-TEST_F(AttestdTest, AnUnknownMeasurementIsRefusedNamingBoth) {
+TEST_P(AttestdTest, AnUnknownMeasurementIsRefusedNamingBoth) {
   const auto tee = jwe::TeeKeyPair::generate(jwe::TeeKeyPair::Kind::kEcP256).value();
   const auto [cookie, nonce] = auth();
   expect_kbs_error(
@@ -245,7 +263,7 @@ TEST_F(AttestdTest, AnUnknownMeasurementIsRefusedNamingBoth) {
           to_hex(Bytes(48, 0x4e)));
 }
 
-TEST_F(AttestdTest, WithoutReferenceValuesNothingIsAccepted) {
+TEST_P(AttestdTest, WithoutReferenceValuesNothingIsAccepted) {
   ASSERT_EQ(admin("DELETE", "/admin/v0/reference-values/default").status, 200);
   const auto tee = jwe::TeeKeyPair::generate(jwe::TeeKeyPair::Kind::kEcP256).value();
   const auto [cookie, nonce] = auth();
@@ -254,7 +272,7 @@ TEST_F(AttestdTest, WithoutReferenceValuesNothingIsAccepted) {
       401, "AttestationError", "reference values 'default': no policy with id 'default'");
 }
 
-TEST_F(AttestdTest, ResourcesAreReleasedOnlyAsTheirPolicySays) {
+TEST_P(AttestdTest, ResourcesAreReleasedOnlyAsTheirPolicySays) {
   put_resource("tenant/key/hardware-only", "only on real hardware", "{}");
   const auto tee = jwe::TeeKeyPair::generate(jwe::TeeKeyPair::Kind::kRsa3072).value();
   const auto [cookie, nonce] = auth();
@@ -276,7 +294,7 @@ TEST_F(AttestdTest, ResourcesAreReleasedOnlyAsTheirPolicySays) {
   expect_kbs_error(resource("tenant/key/disk", token), 401, "TokenVerifierError", "exp");
 }
 
-TEST_F(AttestdTest, TheAdminApiNeedsTheAdminKey) {
+TEST_P(AttestdTest, TheAdminApiNeedsTheAdminKey) {
   expect_kbs_error(admin("GET", "/admin/v0/resources", "", "not-the-key"), 401, "AdminAuthAccess",
                    "wrong admin bearer key");
   auto bare = request("GET", "/admin/v0/audit");
@@ -292,14 +310,14 @@ TEST_F(AttestdTest, TheAdminApiNeedsTheAdminKey) {
   EXPECT_THAT(bad_policy.body, HasSubstr("accept_status"));
 }
 
-TEST_F(AttestdTest, ResourcesAreSealedAtRest) {
+TEST_P(AttestdTest, ResourcesAreSealedAtRest) {
   const auto stored = store_->get_resource("tenant/key/disk").value();
   const std::string sealed(stored.sealed.begin(), stored.sealed.end());
   EXPECT_EQ(sealed.find("disk passphrase"), std::string::npos);
   EXPECT_EQ(stored.sealed.size(), 12 + std::string("disk passphrase").size() + 16);
 }
 
-TEST_F(AttestdTest, KeysArePrivateAndStableAcrossRestarts) {
+TEST_P(AttestdTest, KeysArePrivateAndStableAcrossRestarts) {
   for (const char* name : {"token-key.pem", "session.key", "kek.key", "admin-key.sha256"}) {
     const auto perms = fs::status(dir_ / name).permissions();
     EXPECT_EQ(perms & (fs::perms::group_all | fs::perms::others_all), fs::perms::none) << name;
@@ -309,7 +327,29 @@ TEST_F(AttestdTest, KeysArePrivateAndStableAcrossRestarts) {
   EXPECT_EQ(ear::jwks({&again.keys.token_signer}), service_->jwks());
 }
 
-TEST_F(AttestdTest, MetricsCountVerdictsReleasesAndDenials) {
+TEST_P(AttestdTest, ARateLimitedClientGets429WhileOthersAreServed) {
+  ServiceOptions options;
+  options.rate_limit = 2;  // two a second, bursts of two
+  AttestationService limited(store_, load_or_create_keys(dir_).value().keys, options);
+  auto hello =
+      request("POST", "/kbs/v0/auth", R"({"version":"0.4.0","tee":"snp","extra-params":""})");
+  hello.peer = "192.0.2.1";
+  EXPECT_EQ(limited.handle(hello, "x").status, 200);
+  EXPECT_EQ(limited.handle(hello, "x").status, 200);
+  const auto refused = limited.handle(hello, "x");
+  expect_kbs_error(refused, 429, "TooManyRequests",
+                   "client 192.0.2.1: more than 2 requests per second");
+  EXPECT_EQ(refused.extra_headers, "Retry-After: 1\r\n");
+  hello.peer = "192.0.2.2";
+  EXPECT_EQ(limited.handle(hello, "x").status, 200);
+  // The admin API and probes are not limited.
+  hello.peer = "192.0.2.1";
+  EXPECT_EQ(limited.handle(request("GET", "/healthz"), "x").status, 200);
+  EXPECT_THAT(limited.metrics_text(),
+              HasSubstr("cloister_attestd_denials_total{reason=\"rate_limit\"} 1\n"));
+}
+
+TEST_P(AttestdTest, MetricsCountVerdictsReleasesAndDenials) {
   const auto tee = jwe::TeeKeyPair::generate(jwe::TeeKeyPair::Kind::kEcP256).value();
   const auto [cookie, nonce] = auth();
   const auto body = attestation(launch_with(0x4d), nonce, tee.public_key(), tee.public_key());
@@ -326,7 +366,7 @@ TEST_F(AttestdTest, MetricsCountVerdictsReleasesAndDenials) {
 
 // python3-jwcrypto, not our code, verifies the token against the JWKS endpoint's keys and
 // decrypts the released resource with the TEE key (both key types).
-TEST_F(AttestdTest, AnIndependentJoseLibraryVerifiesTheTokenAndDecryptsTheResource) {
+TEST_P(AttestdTest, AnIndependentJoseLibraryVerifiesTheTokenAndDecryptsTheResource) {
   for (auto kind : {jwe::TeeKeyPair::Kind::kEcP256, jwe::TeeKeyPair::Kind::kEcP521,
                     jwe::TeeKeyPair::Kind::kRsa3072}) {
     const auto tee = jwe::TeeKeyPair::generate(kind).value();
@@ -360,7 +400,7 @@ TEST_F(AttestdTest, AnIndependentJoseLibraryVerifiesTheTokenAndDecryptsTheResour
 
 // Every body both sides put on the wire, validated against Trustee's OpenAPI document by a JSON
 // Schema validator (python3-jsonschema), not by our own parser.
-TEST_F(AttestdTest, TheWireBodiesMatchTrusteesOpenApiDocument) {
+TEST_P(AttestdTest, TheWireBodiesMatchTrusteesOpenApiDocument) {
   CLOISTER_REQUIRE_VECTOR(openapi, "service/trustee/kbs/kbs-openapi.yaml");
   const fs::path bodies = dir_ / "bodies";
   fs::create_directories(bodies);
@@ -370,6 +410,8 @@ TEST_F(AttestdTest, TheWireBodiesMatchTrusteesOpenApiDocument) {
   };
   const std::string hello = R"({"version":"0.4.0","tee":"snp","extra-params":{}})";
   keep("Request", hello);
+  keep("Request",
+       kbs::to_json(kbs::Request{"0.4.0", kbs::Tee::kTdx, nlohmann::json::object()}).dump());
   const auto challenge = service_->handle(request("POST", "/kbs/v0/auth", hello), "guest");
   keep("Challenge", challenge.body);
   for (auto kind : {jwe::TeeKeyPair::Kind::kEcP256, jwe::TeeKeyPair::Kind::kRsa3072}) {
@@ -378,6 +420,8 @@ TEST_F(AttestdTest, TheWireBodiesMatchTrusteesOpenApiDocument) {
     const std::string body =
         attestation(launch_with(0x4d), fresh, tee.public_key(), tee.public_key());
     keep("Attestation", body);
+    // What KbsClient sends: the same attestation through kbs::to_json.
+    keep("Attestation", kbs::to_json(kbs::parse_attestation(body).value()).dump());
     const auto attested = attest(cookie, body);
     ASSERT_EQ(attested.status, 200) << attested.body;
     keep("AttestationToken", attested.body);
@@ -393,7 +437,7 @@ TEST_F(AttestdTest, TheWireBodiesMatchTrusteesOpenApiDocument) {
                                                     "/service/openapi_check.py " +
                                                     openapi.string() + " " + bodies.string());
   EXPECT_EQ(check.status, 0) << check.out;
-  EXPECT_THAT(check.out, HasSubstr("12 bodies match Trustee's KBS OpenAPI schemas"));
+  EXPECT_THAT(check.out, HasSubstr("15 bodies match Trustee's KBS OpenAPI schemas"));
 
   // The checker refuses what the document refuses: an error body without its detail.
   keep("ErrorInformation", R"({"type":"https://github.com/confidential-containers/kbs/errors/X"})");

@@ -98,62 +98,8 @@ std::pair<int, std::string> http(const fs::path& socket, const std::string& meth
           body == std::string::npos ? "" : response.substr(body + 4)};
 }
 
-VmmProcess::VmmProcess(std::vector<std::string> args) {
-  static const std::string vmm = CLOISTER_VMM_BIN;
-  dir_ = fs::temp_directory_path() /
-         ("cloister-vmm-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
-  fs::create_directories(dir_);
-  pid_ = ::fork();
-  if (pid_ == 0) {
-    int out = ::open((dir_ / "stdout").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int err = ::open((dir_ / "stderr").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int in = ::open("/dev/null", O_RDONLY);
-    ::dup2(out, 1), ::dup2(err, 2), ::dup2(in, 0);
-    std::vector<char*> argv;
-    argv.push_back(const_cast<char*>(vmm.c_str()));
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execv(vmm.c_str(), argv.data());
-    ::_exit(127);
-  }
-}
-
-VmmProcess::~VmmProcess() {
-  if (pid_ > 0 && !exited_) {
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-  }
-  std::error_code ec;
-  fs::remove_all(dir_, ec);
-}
-
-int VmmProcess::wait(int seconds) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-  for (;;) {
-    int status = 0;
-    pid_t r = ::waitpid(pid_, &status, WNOHANG);
-    if (r == pid_) {
-      exited_ = true;
-      return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-    }
-    if (std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-      exited_ = true;
-      return -1000;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-}
-
-bool VmmProcess::wait_for_output(const std::string& text, int seconds) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (out().find(text) != std::string::npos) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return false;
-}
+VmmProcess::VmmProcess(std::vector<std::string> args)
+    : process_(CLOISTER_VMM_BIN, std::move(args)) {}
 
 json VmmProcess::last_log() const {
   std::istringstream lines(err());

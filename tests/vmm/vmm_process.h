@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "support/process.h"
+
 namespace cloister::testing {
 
 // `args` for a `cloister-vmm run`: unchanged where /dev/kvm can create a VM, otherwise with
@@ -33,26 +35,22 @@ class VmmProcess {
  public:
   // Starts cloister-vmm with `args`; stdout and stderr go to files in a fresh directory.
   explicit VmmProcess(std::vector<std::string> args);
-  ~VmmProcess();
-  VmmProcess(const VmmProcess&) = delete;
-  VmmProcess& operator=(const VmmProcess&) = delete;
 
   // Waits up to `seconds`; returns the exit code, or -signal, or -1000 on timeout (killed).
-  int wait(int seconds = 60);
-  bool wait_for_output(const std::string& text, int seconds = 30);
-  std::string out() const { return slurp(dir_ / "stdout"); }
-  std::string err() const { return slurp(dir_ / "stderr"); }
-  pid_t pid() const { return pid_; }
-  std::filesystem::path dir() const { return dir_; }
+  int wait(int seconds = 60) { return process_.wait(seconds); }
+  bool wait_for_output(const std::string& text, int seconds = 30) const {
+    return process_.wait_for(text, /*in_stderr=*/false, seconds);
+  }
+  std::string out() const { return process_.out(); }
+  std::string err() const { return process_.err(); }
+  pid_t pid() const { return process_.pid(); }
+  std::filesystem::path dir() const { return process_.dir(); }
   // The last JSON log line (run with --log-format json), and the first whose "event" is `event`.
   nlohmann::json last_log() const;
   nlohmann::json log_event(const std::string& event) const;
 
  private:
-  static inline int counter_ = 0;
-  std::filesystem::path dir_;
-  pid_t pid_ = -1;
-  bool exited_ = false;
+  ChildProcess process_;
 };
 
 }  // namespace cloister::testing

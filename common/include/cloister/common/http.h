@@ -28,6 +28,9 @@ struct Request {
   std::map<std::string, std::string> headers;  // names lower-cased
   std::string body;
   bool keep_alive = true;
+  // The client's address as the server accepted it ("127.0.0.1", "::1"); empty on UNIX sockets
+  // and for requests not received by a Server.
+  std::string peer;
 };
 
 // A complete request at the start of the buffer.

@@ -62,6 +62,10 @@ struct ServiceOptions {
   // simulated secure processor's).
   std::vector<Bytes> tdx_collateral;
   std::string issuer = "cloister-attestd";
+  // Requests per second each client address may make to /kbs/v0/ (token buckets holding as
+  // many, so short bursts pass); 0: unlimited. Over the limit: 429 with Retry-After. Behind a
+  // TCP load balancer every client has the balancer's address: limit there instead.
+  double rate_limit = 0;
   // The clock (tests move it); unset: the system clock.
   std::function<UnixTime()> clock;
 };

@@ -114,28 +114,34 @@ asm(".pushsection .rodata.cloister_emu_loader, \"a\"\n"
     ".Lemu_tail32_end:\n"
     // 16-bit CS. A real-mode target is in real mode after the CR0 write; its reloads address the
     // block through CS (EDI = block - CS base; 32-bit offsets wrap like the linear address), and
-    // their branches carry an operand-size prefix so EIP is not cut to 16 bits. A 32-bit base
-    // register is what emits the address-size prefix here: no `addr32`, which LLVM's assembler
-    // (clang 14) rejects outside 64-bit mode.
+    // their branches carry an operand-size prefix so EIP is not cut to 16 bits. Both prefixes are
+    // spelt for LLVM's assembler (clang 14), which rejects `addr32` outside 64-bit mode and drops
+    // `data32` from a branch: a 32-bit base register emits the address-size prefix, and the
+    // operand-size prefix is a byte of its own.
     ".code16\n"
     ".Lemu_tail16:\n"
     "  mov %ss:" EMU_SEG(EMU_P_DS, 4) "(%esi), %ss\n"
     "  mov %eax, %cr0\n"
     ".Lemu_tail16_protected_end:\n"
     "  cmpb $0, %cs:" EMU_FLAG(0) "(%edi)\n"
-    "  data32 je 1f\n"
+    "  .byte 0x66\n"
+    "  je 1f\n"
     "  mov %cs:" EMU_SEG(EMU_P_REAL_DS, 0) "(%edi), %ds\n"
     "1:cmpb $0, %cs:" EMU_FLAG(1) "(%edi)\n"
-    "  data32 je 1f\n"
+    "  .byte 0x66\n"
+    "  je 1f\n"
     "  mov %cs:" EMU_SEG(EMU_P_REAL_DS, 1) "(%edi), %es\n"
     "1:cmpb $0, %cs:" EMU_FLAG(2) "(%edi)\n"
-    "  data32 je 1f\n"
+    "  .byte 0x66\n"
+    "  je 1f\n"
     "  mov %cs:" EMU_SEG(EMU_P_REAL_DS, 2) "(%edi), %fs\n"
     "1:cmpb $0, %cs:" EMU_FLAG(3) "(%edi)\n"
-    "  data32 je 1f\n"
+    "  .byte 0x66\n"
+    "  je 1f\n"
     "  mov %cs:" EMU_SEG(EMU_P_REAL_DS, 3) "(%edi), %gs\n"
     "1:cmpb $0, %cs:" EMU_FLAG(4) "(%edi)\n"
-    "  data32 je 1f\n"
+    "  .byte 0x66\n"
+    "  je 1f\n"
     "  mov %cs:" EMU_SEG(EMU_P_REAL_DS, 4) "(%edi), %ss\n"
     "1:\n"
     ".Lemu_tail16_end:\n"

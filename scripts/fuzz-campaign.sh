@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # A fuzzing campaign over the libFuzzer build (make fuzz FUZZ_SECONDS=N calls it): each target
 # runs for SECONDS from its seeds with a per-input timeout and an RSS limit (so hangs and memory
-# blow-ups are findings), the inputs that add coverage are merged back into the target's in-tree
-# corpus, and a table of executions per target is printed and written to
-# BUILD/fuzz-report.md. A crash, timeout or OOM leaves its input in BUILD/fuzz-artifacts/ and
-# makes the script exit 1.
+# blow-ups are findings), the inputs it generated that add coverage are merged back into the
+# target's in-tree corpus (seeds from the shared vectors never are, nor generated inputs over
+# $FUZZ_MERGE_MAX_KB KiB, default 64), and a table of executions per target is printed and written
+# to BUILD/fuzz-report.md. A crash, timeout or OOM leaves its input in BUILD/fuzz-artifacts/ and
+# makes the script exit 1. With $FUZZ_CPU set, every fuzzer runs pinned to that CPU at the lowest
+# priority, so a campaign on a shared machine takes one core.
 # usage: scripts/fuzz-campaign.sh BUILD_DIR SECONDS [TARGET...]
 set -euo pipefail
 build=$(cd "$1" && pwd)
@@ -16,6 +18,9 @@ manifest="$build/fuzz-targets.txt"
 vectors=${CLOISTER_VECTORS:-$root/../shared/vectors}
 timeout=${FUZZ_TIMEOUT:-10}
 rss_mb=${FUZZ_RSS_MB:-2048}
+merge_max_kb=${FUZZ_MERGE_MAX_KB:-64}
+run=()
+[[ -n "${FUZZ_CPU:-}" ]] && run=(nice -n 19 taskset -c "$FUZZ_CPU")
 [[ -f "$manifest" ]] || { echo "fuzz-campaign: $manifest missing (configure with -DCLOISTER_FUZZ=ON)" >&2; exit 2; }
 [[ "$seconds" =~ ^[0-9]+$ && "$seconds" -gt 0 ]] || { echo "fuzz-campaign: SECONDS must be a positive integer, found '$seconds'" >&2; exit 2; }
 
@@ -30,7 +35,8 @@ while read -r name binary specs; do
   [[ -n "$name" ]] || continue
   if [[ ${#wanted[@]} -gt 0 ]] && ! printf '%s\n' "${wanted[@]}" | grep -qx "$name"; then continue; fi
   work="$build/fuzz-work/$name"
-  mkdir -p "$work"
+  rm -rf "$work/seeds"
+  mkdir -p "$work/new" "$work/seeds"
   intree=""
   for spec in $specs; do
     if [[ "$spec" == vectors:* ]]; then
@@ -40,16 +46,18 @@ while read -r name binary specs; do
     for match in $spec; do
       if [[ -d "$match" ]]; then
         [[ -z "$intree" && "$match" == "$root"/* ]] && intree=$match
-        find "$match" -type f -exec cp -n -t "$work" {} +
+        find "$match" -type f -exec cp -n -t "$work/seeds" {} +
       elif [[ -f "$match" ]]; then
-        cp -n "$match" "$work/"
+        cp -n "$match" "$work/seeds/"
       fi
     done
   done
   log="$build/fuzz-work/$name.log"
   status=0
-  "$binary" "$work" -max_total_time="$seconds" -timeout="$timeout" -rss_limit_mb="$rss_mb" \
-    -print_final_stats=1 -artifact_prefix="$build/fuzz-artifacts/$name-" >"$log" 2>&1 || status=$?
+  # libFuzzer writes what it generates into the first corpus directory only.
+  "${run[@]}" "$binary" "$work/new" "$work/seeds" -max_total_time="$seconds" -timeout="$timeout" \
+    -rss_limit_mb="$rss_mb" -print_final_stats=1 -artifact_prefix="$build/fuzz-artifacts/$name-" \
+    >"$log" 2>&1 || status=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log" | tail -1)
   result=clean
@@ -59,7 +67,9 @@ while read -r name binary specs; do
   fi
   size="-"
   if [[ -n "$intree" ]]; then
-    "$binary" -merge=1 -timeout="$timeout" -rss_limit_mb="$rss_mb" "$intree" "$work" >>"$log" 2>&1 || true
+    find "$work/new" -type f -size +"${merge_max_kb}k" -delete
+    "${run[@]}" "$binary" -merge=1 -timeout="$timeout" -rss_limit_mb="$rss_mb" "$intree" "$work/new" \
+      >>"$log" 2>&1 || true
     size=$(find "$intree" -type f | wc -l)
   fi
   rate=$(( ${execs:-0} / seconds ))

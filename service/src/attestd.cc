@@ -157,10 +157,12 @@ std::string set_cookie(std::string_view value, UnixTime expires_at) {
 
 // --- responses ----------------------------------------------------------------------------
 
+// Error messages quote the request, which need not be UTF-8: invalid bytes become U+FFFD rather
+// than a type_error thrown out of the handler.
 http::Response json_response(int status, const nlohmann::json& body) {
   http::Response r;
   r.status = status;
-  r.body = body.dump();
+  r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   return r;
 }
 
@@ -448,7 +450,9 @@ struct AttestationService::Impl {
                     policy_digest, resource, outcome, reason};
     if (auto appended = store->append_audit(r); !appended) {
       std::fprintf(stderr, "{\"level\":\"error\",\"msg\":\"audit append failed\",\"error\":%s}\n",
-                   nlohmann::json(appended.error().message()).dump().c_str());
+                   nlohmann::json(appended.error().message())
+                       .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                       .c_str());
     }
   }
 

@@ -39,6 +39,40 @@ struct ItemDeleter {
 };
 using Item = std::unique_ptr<cbor_item_t, ItemDeleter>;
 
+// libcbor 0.8's cbor_load allocates a definite array or map for the count its header declares
+// before it reads one element, so a five-byte header can ask for gigabytes. Every element takes at
+// least one byte (a map pair two), so a pass of the streaming decoder over the headers refuses any
+// count above what the bytes after it can hold; malformed input is left to cbor_load to report.
+struct CountCheck {
+  std::size_t remaining = 0;  // bytes from the current header to the end of the input
+  bool too_large = false;
+};
+
+void check_array_count(void* context, std::size_t elements) {
+  auto* check = static_cast<CountCheck*>(context);
+  if (elements > check->remaining) check->too_large = true;
+}
+
+void check_map_count(void* context, std::size_t pairs) {
+  auto* check = static_cast<CountCheck*>(context);
+  if (pairs > check->remaining / 2) check->too_large = true;
+}
+
+bool declares_more_than_it_holds(ByteView bytes) {
+  cbor_callbacks callbacks = cbor_empty_callbacks;
+  callbacks.array_start = check_array_count;
+  callbacks.map_start = check_map_count;
+  CountCheck check;
+  for (std::size_t offset = 0; offset < bytes.size() && !check.too_large;) {
+    check.remaining = bytes.size() - offset;
+    const cbor_decoder_result r =
+        cbor_stream_decode(bytes.data() + offset, check.remaining, &callbacks, &check);
+    if (r.status != CBOR_DECODER_FINISHED) break;
+    offset += r.read;
+  }
+  return check.too_large;
+}
+
 // Integers in their shortest encoding (libcbor keeps the width it is given).
 cbor_item_t* uint_item(std::uint64_t v) {
   if (v <= 0xff) return cbor_build_uint8(static_cast<std::uint8_t>(v));
@@ -254,6 +288,9 @@ Result<Bytes> claims_to_cbor(const Claims& c) {
 }
 
 Result<Claims> claims_from_cbor(ByteView cbor) {
+  if (declares_more_than_it_holds(cbor)) {
+    return Error("EAR CWT payload: an array or map declares more elements than the input holds");
+  }
   cbor_load_result result;
   Item root(cbor_load(cbor.data(), cbor.size(), &result));
   if (!root || result.read != cbor.size()) return Error("EAR CWT payload: not one CBOR item");
@@ -366,6 +403,9 @@ Result<CoseSign1> parse_cose_sign1(ByteView bytes) {
   // Tag 18 in its one-byte form (0xd2) is read here: libcbor 0.8's decoder refuses tags 6-20,
   // unassigned when it was written.
   if (bytes.empty() || bytes[0] != kCoseSign1TagByte) return Error("COSE_Sign1: expected tag 18");
+  if (declares_more_than_it_holds(bytes.subspan(1))) {
+    return Error("COSE_Sign1: an array or map declares more elements than the input holds");
+  }
   cbor_load_result result;
   Item array(cbor_load(bytes.data() + 1, bytes.size() - 1, &result));
   if (!array || result.read != bytes.size() - 1) return Error("COSE_Sign1: not one CBOR item");

@@ -81,10 +81,12 @@ Result<PkeyPtr> ec_public_key(const Curve& curve, ByteView x, ByteView y) {
   Bytes point{0x04};
   point.insert(point.end(), x.begin(), x.end());
   point.insert(point.end(), y.begin(), y.end());
+  // The builder keeps the pointer until OSSL_PARAM_BLD_to_param, so the name must outlive it.
+  const std::string group(curve.openssl_name);
   ParamBldPtr builder(OSSL_PARAM_BLD_new());
   if (!builder ||
-      OSSL_PARAM_BLD_push_utf8_string(builder.get(), OSSL_PKEY_PARAM_GROUP_NAME,
-                                      std::string(curve.openssl_name).c_str(), 0) != 1 ||
+      OSSL_PARAM_BLD_push_utf8_string(builder.get(), OSSL_PKEY_PARAM_GROUP_NAME, group.c_str(),
+                                      0) != 1 ||
       OSSL_PARAM_BLD_push_octet_string(builder.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(),
                                        point.size()) != 1) {
     return openssl_error("EC public key parameters");

@@ -384,6 +384,9 @@ TEST(EarCwt, Refusals) {
   EXPECT_EQ(verify_cwt(other_alg, set, now).error().message(),
             "COSE_Sign1.protected: expected exactly {1: -35} (ES384)");
   EXPECT_FALSE(verify_cwt(Bytes(cwt.begin(), cwt.end() - 1), set, now));
+  // A map header declaring 0x76657260 pairs, which libcbor would allocate up front (fuzz_ear).
+  EXPECT_EQ(verify_cwt(Bytes{0xd2, 0xba, 0x76, 0x65, 0x72, 0x60}, set, now).error().message(),
+            "COSE_Sign1: an array or map declares more elements than the input holds");
   Claims with_extension = sample_claims(now);
   with_extension.extensions["ear.veraison.annotated-evidence"] = {{"k", "v"}};
   EXPECT_EQ(signer->sign_cwt(with_extension).error().message(),

@@ -5,6 +5,8 @@
 //   created --start--> running --pause--> paused --resume--> running
 //   running|paused --request_stop (guest, API, signal, error)--> stopping --wait--> stopped
 //   running|paused --snapshot--> paused (Firecracker's behaviour: resume or stop it afterwards)
+//   running|paused --migrate, accepted by the destination--> stopping (the guest runs there);
+//                  a failed migrate leaves it as it was
 #pragma once
 
 #include <pthread.h>

@@ -50,13 +50,15 @@ class FakeController : public ApiController {
     if (confidential) return Vmm::confidential_refusal("vm.snapshot", TeeKind::kSimSnp);
     return {};
   }
-  Status migrate() override {
+  Status migrate(const std::string& destination) override {
+    migrate_destinations.push_back(destination);
     if (confidential) return Vmm::confidential_refusal("vm.migrate", TeeKind::kSimTdx);
-    return Error(ErrorCode::kUnimplemented, "vm.migrate: live migration is not implemented");
+    return Error(ErrorCode::kUnavailable, "vm.migrate: migration destination " + destination +
+                                              ": connect: No such file or directory");
   }
   std::optional<RateLimiterConfig> rx, tx;
   bool paused = false, shut_down = false, confidential = false;
-  std::vector<std::string> snapshot_dirs;
+  std::vector<std::string> snapshot_dirs, migrate_destinations;
   Metrics m;
 };
 
@@ -104,18 +106,29 @@ TEST(ApiRouteTest, SnapshotTakesAnAbsoluteDirAndNothingElse) {
   EXPECT_EQ(c.snapshot_dirs.size(), 1u);
 }
 
-TEST(ApiRouteTest, ConfidentialSnapshotAndMigrateAre409WithTheReasonPlainMigrateIs501) {
+TEST(ApiRouteTest, MigrateTakesADestinationAndAnswersTheControllersReason) {
   FakeController c;
-  auto plain = route(req("PUT", "/api/v1/vm.migrate"), c);
-  EXPECT_EQ(plain.status, 501);
-  EXPECT_EQ(json::parse(plain.body)["code"], "unimplemented");
-  EXPECT_NE(plain.body.find("live migration is not implemented"), std::string::npos);
+  for (const char* body :
+       {"", "{}", R"({"destination": 3})", R"({"destination": "unix:/a", "x": 1})"}) {
+    auto r = route(put("/api/v1/vm.migrate", body), c);
+    EXPECT_EQ(r.status, 400) << body;
+  }
+  EXPECT_TRUE(c.migrate_destinations.empty());
+  auto gone = route(put("/api/v1/vm.migrate", R"({"destination": "unix:/gone.sock"})"), c);
+  EXPECT_EQ(gone.status, 503);
+  EXPECT_EQ(json::parse(gone.body)["code"], "unavailable");
+  EXPECT_NE(gone.body.find("unix:/gone.sock: connect"), std::string::npos) << gone.body;
+  EXPECT_EQ(c.migrate_destinations, std::vector<std::string>{"unix:/gone.sock"});
+}
+
+TEST(ApiRouteTest, ConfidentialSnapshotAndMigrateAre409WithTheReason) {
+  FakeController c;
   c.confidential = true;
   auto snap = route(put("/api/v1/vm.snapshot", R"({"dir": "/tmp/x"})"), c);
   EXPECT_EQ(snap.status, 409);
   EXPECT_EQ(json::parse(snap.body)["code"], "failed_precondition");
   EXPECT_NE(snap.body.find("migration agent"), std::string::npos) << snap.body;
-  auto migrate = route(req("PUT", "/api/v1/vm.migrate"), c);
+  auto migrate = route(put("/api/v1/vm.migrate", R"({"destination": "unix:/d.sock"})"), c);
   EXPECT_EQ(migrate.status, 409);
   EXPECT_NE(migrate.body.find("MigTD"), std::string::npos) << migrate.body;
 }

@@ -9,12 +9,14 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <string>
 
@@ -77,9 +79,9 @@ SeccompScope typical_scope(ThreadClass cls, int fd) {
       scope.ioctls = {{fd, KVM_IRQ_LINE}, {fd, TUNSETOFFLOAD}};
       break;
     case ThreadClass::kQuote:
+    case ThreadClass::kApi:
       scope.socket_families = {AF_UNIX};
       break;
-    case ThreadClass::kApi:
     case ThreadClass::kEmu:
       break;
   }
@@ -214,6 +216,27 @@ TEST(SeccompTest, MremapMayMoveButNotPlace) {
     void* p = ::mmap(nullptr, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     void* target = static_cast<char*>(p) + 4096;
     return ::mremap(p, 4096, 4096, MREMAP_MAYMOVE | MREMAP_FIXED, target) != MAP_FAILED ? 7 : 8;
+  })));
+}
+
+// vm.migrate streams from the API thread: a UNIX socket connected to the destination, nothing
+// else.
+TEST(SeccompTest, ApiThreadConnectsUnixSocketsForMigrationOnly) {
+  if (!seccomp_available())
+    GTEST_SKIP() << "sanitizer build: seccomp filters are disabled (docs/operator.md)";
+  SeccompScope unix_only;
+  unix_only.socket_families = {AF_UNIX};
+  EXPECT_TRUE(Allowed(in_filtered_child(ThreadClass::kApi, unix_only, [] {
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strcpy(addr.sun_path, "/nonexistent/cloister-migration.sock");
+    const bool refused =
+        ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0 && errno == ENOENT;
+    return fd >= 0 && refused ? 7 : 8;
+  })));
+  EXPECT_TRUE(KilledBySeccomp(in_filtered_child(ThreadClass::kApi, unix_only, [] {
+    return ::socket(AF_INET, SOCK_STREAM, 0) >= 0 ? 7 : 8;
   })));
 }
 

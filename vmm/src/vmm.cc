@@ -8,6 +8,8 @@
 
 #include "cloister/common/hex.h"
 #include "cloister/vmm/format.h"
+#include "cloister/vmm/migration/dirty_pages.h"
+#include "cloister/vmm/migration/transport.h"
 #include "cloister/vmm/seccomp/seccomp.h"
 #include "cloister/vmm/snapshot/snapshot.h"
 #include "cloister/vmm/version.h"
@@ -33,6 +35,15 @@ void install_kick_handler() {
 }
 
 constexpr unsigned kMaxLoggedUnassigned = 20;
+
+// How long a migration source waits on a destination that stops reading or answering.
+constexpr std::chrono::milliseconds kMigrationTimeout{10000};
+
+// Pre-copy passes stop once a pass sends at most this much (what the guest dirtied during the
+// previous pass: the stop-and-copy will send about as much while the VM is paused), or after
+// kMaxPrecopyPasses when the guest dirties memory faster than it is sent.
+constexpr std::uint64_t kPrecopyConvergedBytes = 1u << 20;
+constexpr int kMaxPrecopyPasses = 8;
 
 // A fault message with the hypervisor's own account appended, when it gives one.
 std::string with_detail(std::string what, const VcpuExit& exit) {
@@ -169,11 +180,83 @@ Status Vmm::confidential_refusal(std::string_view operation, TeeKind tee) {
                    tail);
 }
 
-Status Vmm::migrate() {
-  CLOISTER_CHECK_OK(confidential_refusal("vm.migrate", parts_.config.tee.kind));
-  return Error(ErrorCode::kUnimplemented,
-               "vm.migrate: live migration is not implemented; use vm.snapshot and "
-               "cloister-vmm restore on the destination (docs/operator.md)");
+Status Vmm::migrate(const std::string& destination) {
+  const auto began = std::chrono::steady_clock::now();
+  CLOISTER_CHECK_OK(check_saveable("vm.migrate"));
+  {
+    std::lock_guard lock(mutex_);
+    if (state_ != VmState::kRunning && state_ != VmState::kPaused)
+      return Error(ErrorCode::kFailedPrecondition,
+                   "vm.migrate: the VM is " + std::string(vm_state_name(state_)) +
+                       "; only a running or paused VM can be migrated");
+  }
+  auto failed = [&](const Error& error, bool paused_here) {
+    if (paused_here) (void)resume();
+    log_.warn("vm.migration_failed", error.message(), {{"destination", destination}});
+    return Error(error.code(),
+                 "vm.migrate: " + error.message() +
+                     (paused_here ? "; the VM was resumed here" : "; the VM runs on here"));
+  };
+  auto sender = MigrationSender::connect(destination, kMigrationTimeout);
+  if (!sender) return failed(sender.error(), false);
+  const std::vector<SnapshotRegion> layout = memory_layout(*parts_.memory);
+  const std::uint64_t memory_bytes =
+      layout.empty() ? 0 : layout.back().file_offset + layout.back().size;
+
+  if (auto st = sender->send_header(memory_bytes); !st) return failed(st.error(), false);
+  auto tracker = DirtyPageTracker::create(*parts_.memory);
+  if (!tracker) return failed(tracker.error(), false);
+  const auto send = [&](std::uint64_t offset, const std::uint8_t* pages, std::uint64_t size) {
+    return sender->send_pages(offset, pages, size);
+  };
+
+  // Pre-copy while the guest runs: each pass sends what changed since the previous one.
+  int passes = 0;
+  std::uint64_t precopy_bytes = 0;
+  while (state() == VmState::kRunning && passes < kMaxPrecopyPasses) {
+    auto sent = tracker->pass(send);
+    if (!sent) return failed(sent.error(), false);
+    ++passes;
+    precopy_bytes += *sent;
+    if (*sent <= kPrecopyConvergedBytes) break;
+  }
+
+  // Stop-and-copy: pause, send the rest and the state, and wait for the destination.
+  bool paused_here = false;
+  SnapshotState state;
+  const auto stopped_at = std::chrono::steady_clock::now();
+  {
+    std::unique_lock lock(mutex_);
+    if (state_ == VmState::kRunning) {
+      if (auto st = pause_locked(lock); !st) return failed(st.error(), false);
+      paused_here = true;
+    }
+    auto saved = save_paused_locked(lock, "vm.migrate");
+    if (!saved) {
+      lock.unlock();
+      return failed(saved.error(), paused_here);
+    }
+    state = std::move(*saved);
+  }
+  state.memory = layout;
+  state.memory_file_bytes = memory_bytes;
+  auto final_bytes = tracker->pass(send);
+  if (!final_bytes) return failed(final_bytes.error(), paused_here);
+  if (auto st = sender->send_state(serialize_state(state)); !st)
+    return failed(st.error(), paused_here);
+  if (auto st = sender->await_accepted(); !st) return failed(st.error(), paused_here);
+  const auto now = std::chrono::steady_clock::now();
+  const auto ms = [](auto d) { return std::chrono::duration<double, std::milli>(d).count(); };
+  log_.info("vm.migrated", "the guest runs on the destination; this VMM stops",
+            {{"destination", destination},
+             {"bytes_sent", sender->bytes_sent()},
+             {"precopy_passes", passes},
+             {"precopy_bytes", precopy_bytes},
+             {"stop_and_copy_bytes", *final_bytes},
+             {"total_ms", ms(now - began)},
+             {"downtime_ms", ms(now - stopped_at)}});
+  request_stop({StopKind::kRequested, 0, "migrated to " + destination});
+  return {};
 }
 
 void Vmm::save_parked_vcpu(std::size_t index) {
@@ -183,17 +266,57 @@ void Vmm::save_parked_vcpu(std::size_t index) {
   cv_.notify_all();
 }
 
-Status Vmm::snapshot(const std::filesystem::path& dir) {
-  const auto began = std::chrono::steady_clock::now();
-  CLOISTER_CHECK_OK(confidential_refusal("vm.snapshot", parts_.config.tee.kind));
+Status Vmm::check_saveable(std::string_view operation) const {
+  CLOISTER_CHECK_OK(confidential_refusal(operation, parts_.config.tee.kind));
   const VmConfig& config = parts_.config;
   if (!config.disks.empty() || !config.nets.empty() || config.vsock)
     return Error(ErrorCode::kFailedPrecondition,
-                 "vm.snapshot: refused: the VM has virtio devices (" +
+                 std::string(operation) + ": refused: the VM has virtio devices (" +
                      std::to_string(config.disks.size()) + " disks, " +
                      std::to_string(config.nets.size()) + " nets, " + (config.vsock ? "a" : "no") +
                      " vsock), and snapshots do not save virtio queues; only VMs without "
-                     "disks, nets and vsock can be snapshotted");
+                     "disks, nets and vsock can be snapshotted or migrated");
+  return {};
+}
+
+Result<SnapshotState> Vmm::save_paused_locked(std::unique_lock<std::mutex>& lock,
+                                              std::string_view operation) {
+  const std::string op(operation);
+  SnapshotState state;
+  saved_vcpus_.assign(parts_.vcpus.size(), std::nullopt);
+  saved_vm_.reset();
+  save_requested_ = true;
+  cv_.notify_all();
+  cv_.wait(lock, [&] {
+    return state_ != VmState::kPaused ||
+           std::all_of(saved_vcpus_.begin(), saved_vcpus_.end(),
+                       [](const auto& saved) { return saved.has_value(); });
+  });
+  save_requested_ = false;
+  if (state_ != VmState::kPaused)
+    return Error(ErrorCode::kFailedPrecondition, op + ": the VM stopped while saving");
+  for (std::size_t i = 0; i < saved_vcpus_.size(); ++i) {
+    if (!*saved_vcpus_[i])
+      return saved_vcpus_[i]->error().with_context(op + ": vCPU " + std::to_string(i));
+    state.vcpus.push_back(std::move(**saved_vcpus_[i]));
+  }
+  if (!saved_vm_ || !*saved_vm_)
+    return saved_vm_ ? saved_vm_->error().with_context(op + ": VM state")
+                     : Error(ErrorCode::kInternal, op + ": the VM state was not saved");
+  state.vm = std::move(**saved_vm_);
+  state.config = parts_.config;
+  // Memory and devices stay still from here on: every vCPU is parked, the VM has no virtio
+  // devices, and resume() arrives through the API thread, which is the one saving.
+  state.vmm_version = kVmmVersion;
+  state.hypervisor = std::string(parts_.hypervisor->name());
+  state.boot_kind = parts_.boot_kind;
+  state.serial = parts_.serial->save();
+  return state;
+}
+
+Status Vmm::snapshot(const std::filesystem::path& dir) {
+  const auto began = std::chrono::steady_clock::now();
+  CLOISTER_CHECK_OK(check_saveable("vm.snapshot"));
   SnapshotState state;
   {
     std::unique_lock lock(mutex_);
@@ -204,35 +327,8 @@ Status Vmm::snapshot(const std::filesystem::path& dir) {
                    "vm.snapshot: the VM is " + std::string(vm_state_name(state_)) +
                        "; only a running or paused VM can be snapshotted");
     }
-    saved_vcpus_.assign(parts_.vcpus.size(), std::nullopt);
-    saved_vm_.reset();
-    save_requested_ = true;
-    cv_.notify_all();
-    cv_.wait(lock, [&] {
-      return state_ != VmState::kPaused ||
-             std::all_of(saved_vcpus_.begin(), saved_vcpus_.end(),
-                         [](const auto& saved) { return saved.has_value(); });
-    });
-    save_requested_ = false;
-    if (state_ != VmState::kPaused)
-      return Error(ErrorCode::kFailedPrecondition, "vm.snapshot: the VM stopped while saving");
-    for (std::size_t i = 0; i < saved_vcpus_.size(); ++i) {
-      if (!*saved_vcpus_[i])
-        return saved_vcpus_[i]->error().with_context("vm.snapshot: vCPU " + std::to_string(i));
-      state.vcpus.push_back(std::move(**saved_vcpus_[i]));
-    }
-    if (!saved_vm_ || !*saved_vm_)
-      return saved_vm_ ? saved_vm_->error().with_context("vm.snapshot: VM state")
-                       : Error(ErrorCode::kInternal, "vm.snapshot: the VM state was not saved");
-    state.vm = std::move(**saved_vm_);
-    state.config = parts_.config;
+    CLOISTER_TRY(state, save_paused_locked(lock, "vm.snapshot"));
   }
-  // Memory and devices stay still from here on: every vCPU is parked, the VM has no virtio
-  // devices, and resume() arrives through the API thread, which is the one writing.
-  state.vmm_version = kVmmVersion;
-  state.hypervisor = std::string(parts_.hypervisor->name());
-  state.boot_kind = parts_.boot_kind;
-  state.serial = parts_.serial->save();
   if (auto written = write_snapshot(dir, *parts_.memory, state); !written)
     return written.error().with_context("vm.snapshot");
   log_.info("vm.snapshot", "snapshot written; the VM stays paused",

@@ -7,13 +7,17 @@
 //   cloister-vmm restore --snapshot DIR [--api-socket PATH] [--console SPEC] [--log-format F]
 //                        [--log-level L] [--log-file PATH] [--no-seccomp]
 //                                               resumes a vm.snapshot where it stopped
+//   cloister-vmm receive --listen unix:PATH [the restore flags but --snapshot]
+//                                               waits for one live migration (PUT vm.migrate
+//                                               on the source) and runs the guest it receives
 //   cloister-vmm validate --config vm.json      prints the canonical config or the first error
 // Exit status: 0 clean stop, 1 host/VMM error, 2 bad configuration or input file (unreadable,
-// too large or malformed; a snapshot that fails a check), 3 guest fault, 4 guest reported failure
-// through the debug-exit port (docs/operator.md).
+// too large or malformed; a snapshot or migration stream that fails a check), 3 guest fault, 4
+// guest reported failure through the debug-exit port (docs/operator.md).
 #include <malloc.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -30,6 +34,8 @@
 #include "cloister/vmm/api/api.h"
 #include "cloister/vmm/builder.h"
 #include "cloister/vmm/config/config.h"
+#include "cloister/vmm/hypervisor/emu.h"
+#include "cloister/vmm/migration/transport.h"
 #include "cloister/vmm/seccomp/seccomp.h"
 #include "cloister/vmm/snapshot/snapshot.h"
 
@@ -368,20 +374,31 @@ int run_vm(const LogConfig& log_config, const BuildVm& build) {
 }
 
 struct RestoreFlags {
-  std::string snapshot;
+  std::string snapshot;  // restore
+  std::string listen;    // receive
   std::optional<std::string> api_socket, console, log_format, log_level, log_file;
   bool no_seccomp = false;
 };
 
-void add_restore_flags(CLI::App& cmd, RestoreFlags& f) {
-  cmd.add_option("--snapshot", f.snapshot, "snapshot directory written by PUT vm.snapshot")
-      ->required();
+// The run-time flags restore and receive share.
+void add_restored_run_flags(CLI::App& cmd, RestoreFlags& f) {
   cmd.add_option("--api-socket", f.api_socket, "serve the control API on this UNIX socket");
   cmd.add_option("--console", f.console, "stdout (default) | none | file:PATH | socket:PATH");
   cmd.add_option("--log-format", f.log_format, "text | json");
   cmd.add_option("--log-level", f.log_level, "debug | info | warn | error");
   cmd.add_option("--log-file", f.log_file, "append logs to this file instead of stderr");
   cmd.add_flag("--no-seccomp", f.no_seccomp, "do not install seccomp filters");
+}
+
+void add_restore_flags(CLI::App& cmd, RestoreFlags& f) {
+  cmd.add_option("--snapshot", f.snapshot, "snapshot directory written by PUT vm.snapshot")
+      ->required();
+  add_restored_run_flags(cmd, f);
+}
+
+void add_receive_flags(CLI::App& cmd, RestoreFlags& f) {
+  cmd.add_option("--listen", f.listen, "unix:PATH to receive the migration stream on")->required();
+  add_restored_run_flags(cmd, f);
 }
 
 // The snapshot's config with this process's run-time settings: its API socket (none unless
@@ -398,11 +415,16 @@ Result<VmConfig> restored_config(const SnapshotState& state, const RestoreFlags&
   return parse_config(doc);
 }
 
-int restore_vm(const RestoreFlags& f) {
+json restored_log(const RestoreFlags& f) {
   json log = json::object();
   if (f.log_format) log["format"] = *f.log_format;
   if (f.log_level) log["level"] = *f.log_level;
   if (f.log_file) log["file"] = *f.log_file;
+  return log;
+}
+
+int restore_vm(const RestoreFlags& f) {
+  const json log = restored_log(f);
   auto log_config = parse_log_config(log);
   if (!log_config) {
     std::fprintf(stderr, "cloister-vmm: %s\n", log_config.error().message().c_str());
@@ -438,6 +460,87 @@ int restore_vm(const RestoreFlags& f) {
                 });
 }
 
+// How long the destination waits for more of a stream that has started.
+constexpr std::chrono::milliseconds kReceiveTimeout{10000};
+
+// Receives one migration: the whole stream is read and checked, then the VM is built, and only
+// then accepted. A stream that fails a check, or a VM that cannot be built, never runs.
+std::variant<std::unique_ptr<Vmm>, int> receive_migration(const RestoreFlags& f, const json& log,
+                                                          Logger& logger, Metrics& metrics) {
+  // Without KVM the guest can only be an emu guest: load the emulator library now, before the
+  // source connects, so that loading it (about 30 ms here) is not part of the downtime.
+  if (::access("/dev/kvm", R_OK | W_OK) != 0) (void)open_emulator();
+  auto listener = listen_migration(f.listen);
+  if (!listener) {
+    logger.error("vm.receive_failed", listener.error().message(), {{"listen", f.listen}});
+    return kExitConfig;
+  }
+  logger.info("vm.receive_listening", "waiting for a migration source", {{"listen", f.listen}});
+  auto conn = accept_migration(std::move(*listener), f.listen);
+  if (!conn) {
+    logger.error("vm.receive_failed", conn.error().message(), {{"listen", f.listen}});
+    return kExitHostError;
+  }
+  logger.info("vm.receiving", "a migration source connected", {{"listen", f.listen}});
+  Fd memory(::memfd_create("cloister-migration", MFD_CLOEXEC));
+  if (!memory.valid()) {
+    logger.error("vm.receive_failed", os_error("memfd_create").message());
+    return kExitHostError;
+  }
+  auto received = decode_migration_stream(
+      migration_reader(conn->get(), kReceiveTimeout),
+      [&](std::uint64_t offset, ByteView pages) -> Status {
+        for (std::size_t done = 0; done < pages.size();) {
+          const ssize_t n = ::pwrite(memory.get(), pages.data() + done, pages.size() - done,
+                                     static_cast<off_t>(offset + done));
+          if (n < 0 && errno == EINTR) continue;
+          if (n <= 0) return os_error("write of the received memory");
+          done += static_cast<std::size_t>(n);
+        }
+        return {};
+      });
+  if (!received) {
+    logger.error("vm.migration_refused", received.error().message(), {{"listen", f.listen}});
+    return kExitConfig;
+  }
+  if (::ftruncate(memory.get(), static_cast<off_t>(received->memory_bytes)) < 0) {
+    logger.error("vm.receive_failed", os_error("ftruncate of the received memory").message());
+    return kExitHostError;
+  }
+  auto config = restored_config(received->state, f, log);
+  if (!config) {
+    logger.error("vm.migration_refused", config.error().with_context("receive").message());
+    return kExitConfig;
+  }
+  const std::uint64_t records = received->memory_records, bytes = received->memory_payload_bytes;
+  auto vmm = restore_vmm(*config, OpenedSnapshot{std::move(received->state), std::move(memory)},
+                         logger, metrics, configured_hypervisor(*config, logger));
+  if (!vmm) {
+    const bool refused = vmm.error().code() == ErrorCode::kFailedPrecondition;
+    logger.error(refused ? "vm.migration_refused" : "vm.receive_failed", vmm.error().message());
+    return refused ? kExitConfig : kExitHostError;
+  }
+  if (auto st = send_migration_accepted(conn->get()); !st) {
+    logger.error("vm.receive_failed", st.error().message() + "; the source keeps the VM");
+    return kExitHostError;
+  }
+  logger.info("vm.received", "migration received; the guest runs here",
+              {{"memory_records", records}, {"memory_bytes", bytes}});
+  return std::move(*vmm);
+}
+
+int receive_vm(const RestoreFlags& f) {
+  const json log = restored_log(f);
+  auto log_config = parse_log_config(log);
+  if (!log_config) {
+    std::fprintf(stderr, "cloister-vmm: %s\n", log_config.error().message().c_str());
+    return kExitConfig;
+  }
+  return run_vm(*log_config, [&](Logger& logger, Metrics& metrics) {
+    return receive_migration(f, log, logger, metrics);
+  });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -455,6 +558,10 @@ int main(int argc, char** argv) {
   RestoreFlags restore_flags;
   auto* restore = app.add_subcommand("restore", "resume a snapshot where it was taken");
   add_restore_flags(*restore, restore_flags);
+  RestoreFlags receive_flags;
+  auto* receive =
+      app.add_subcommand("receive", "wait for a live migration and run the guest it brings");
+  add_receive_flags(*receive, receive_flags);
   std::string validate_file;
   auto* validate =
       app.add_subcommand("validate", "check a VM config and print it in canonical form");
@@ -466,6 +573,7 @@ int main(int argc, char** argv) {
   }
 
   if (*restore) return restore_vm(restore_flags);
+  if (*receive) return receive_vm(receive_flags);
   if (*validate) flags.config_file = validate_file;
   auto doc = merged_document(flags);
   if (!doc) {

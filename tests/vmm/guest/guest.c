@@ -12,7 +12,11 @@
  * and MMIO hole, then triple-fault on purpose), "mode=idle" (print "idle", then halt with
  * interrupts off until the VMM stops the VM), "mode=count" (print "count N" lines, N = 0, 1,
  * 2, ..., until the VMM stops the VM: a snapshot taken mid-count and restored continues the
- * sequence), "exit=N" (exit status for mode=hello),
+ * sequence), "mode=memwrite" (firmware boot: keep rewriting a buffer of "memwrite_kib=N" KiB,
+ * default 256, at GUEST_MEMWRITE_BUF with a counter pattern, checking every word still holds the
+ * previous pass's value before overwriting it, and print "checksum ok N" after pass N, or
+ * "checksum bad N at WORD" and exit with status 1: a live migration that loses a write shows),
+ * "exit=N" (exit status for mode=hello),
  * "attest=snp" / "attest=tdx" with "attest_port=N" (firmware boot: serve one attestation
  * request from the host on vsock port N, default 9000, instead of the vsock ping or echo, and
  * exit with 0 once the evidence is sent; attest.h). */
@@ -488,6 +492,41 @@ static __attribute__((noreturn)) void run_count(void) {
   }
 }
 
+/* ---- mode=memwrite ---- */
+static uint64_t memwrite_pattern(uint64_t pass, uint64_t word) {
+  return (pass << 40) ^ (word * 0x9e3779b97f4a7c15ull);
+}
+
+static __attribute__((noreturn)) void run_memwrite(uint64_t ram_size) {
+  uint64_t words = cmdline_number("memwrite_kib=", 256) * 1024 / 8;
+  if (GUEST_MEMWRITE_BUF + words * 8 > ram_size) {
+    print("memwrite: failed: the buffer does not fit in RAM\n");
+    guest_exit(1);
+  }
+  /* Above the 4 MiB the boot page tables map (uncached, which only KVM guests notice). */
+  for (uint64_t a = GUEST_MEMWRITE_BUF; a < GUEST_MEMWRITE_BUF + words * 8; a += 0x200000)
+    map_2m(a);
+  volatile uint64_t* buf = (volatile uint64_t*)GUEST_MEMWRITE_BUF;
+  print("memwrite: start\n");
+  for (uint64_t w = 0; w < words; ++w) buf[w] = memwrite_pattern(0, w);
+  for (uint64_t pass = 1;; ++pass) {
+    for (uint64_t w = 0; w < words; ++w) {
+      if (buf[w] != memwrite_pattern(pass - 1, w)) {
+        print("checksum bad ");
+        print_dec(pass);
+        print(" at ");
+        print_dec(w);
+        print("\n");
+        guest_exit(1);
+      }
+      buf[w] = memwrite_pattern(pass, w);
+    }
+    print("checksum ok ");
+    print_dec(pass);
+    print("\n");
+  }
+}
+
 void guest_main(uint64_t boot_kind, const uint8_t* boot_params) {
   serial_init();
   print("cloister test guest: boot=");
@@ -607,6 +646,7 @@ void guest_main(uint64_t boot_kind, const uint8_t* boot_params) {
   }
 
   if (cmdline_is("mode=", "count")) run_count();
+  if (cmdline_is("mode=", "memwrite")) run_memwrite(ram_size);
 
   if (cmdline_is("mode=", "idle")) {
     print("idle\n");

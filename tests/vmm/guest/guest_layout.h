@@ -35,6 +35,8 @@
 #define BSP_STACK_TOP 0x9f000
 #define AP_STACK_BASE 0x200000
 #define AP_STACKS_SIZE 0x100000
+/* mode=memwrite's buffer (firmware boot): from 4 MiB up, memwrite_kib= KiB of it. */
+#define GUEST_MEMWRITE_BUF 0x400000
 
 /* Low RAM in use from the reset vector on: [0x8000, 0xa0000) and the AP stacks. */
 #define GUEST_LOW_RAM 0x8000

@@ -1,5 +1,6 @@
 #include "cloister/vmm/api/api.h"
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "cloister/common/json.h"
@@ -99,6 +100,17 @@ http::Response snapshot(const std::string& body, ApiController& controller) {
   return st ? no_content() : error_response_for(st.error());
 }
 
+// PUT vm.migrate: {"destination": "unix:PATH"}, where a `cloister-vmm receive` listens.
+http::Response migrate(const std::string& body, ApiController& controller) {
+  auto doc = parse_json_strict(body, "vm.migrate");
+  if (!doc) return error_response(400, doc.error().message());
+  if (!doc->is_object() || doc->size() != 1 || !doc->contains("destination") ||
+      !(*doc)["destination"].is_string())
+    return error_response(400, "vm.migrate: expected {\"destination\": \"unix:PATH\"}");
+  auto st = controller.migrate((*doc)["destination"].get<std::string>());
+  return st ? no_content() : error_response_for(st.error());
+}
+
 }  // namespace
 
 http::Response route(const http::Request& req, ApiController& controller) {
@@ -160,8 +172,7 @@ http::Response route(const http::Request& req, ApiController& controller) {
   } else if (req.path == "/api/v1/vm.snapshot") {
     response = snapshot(req.body, controller);
   } else if (req.path == "/api/v1/vm.migrate") {
-    auto st = controller.migrate();
-    response = st ? no_content() : error_response_for(st.error());
+    response = migrate(req.body, controller);
   } else {
     controller.shutdown();
     response = no_content();
@@ -184,7 +195,11 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(const std::string& path,
   options.max_connections = kApiMaxConnections;
   options.error_response = error_response;
   if (seccomp && seccomp_available())
-    options.thread_init = [] { return install_seccomp(ThreadClass::kApi); };
+    options.thread_init = [] {
+      SeccompScope scope;
+      scope.socket_families = {AF_UNIX};  // vm.migrate's connection to its destination
+      return install_seccomp(ThreadClass::kApi, scope);
+    };
   options.on_event = [&controller, &log](const http::ServerEvent& event) {
     if (event.status >= 400)
       controller.metrics().api_errors.fetch_add(1, std::memory_order_relaxed);
@@ -240,8 +255,8 @@ nlohmann::json VmmApiController::nets() {
 Status VmmApiController::snapshot(const std::string& dir) {
   return vmm_.snapshot(dir);
 }
-Status VmmApiController::migrate() {
-  return vmm_.migrate();
+Status VmmApiController::migrate(const std::string& destination) {
+  return vmm_.migrate(destination);
 }
 bool VmmApiController::set_net_rate_limiters(const std::string& tap,
                                              const std::optional<RateLimiterConfig>& rx,

@@ -63,10 +63,13 @@ constexpr int kVcpu[] = {SYS_ioctl, SYS_fallocate};
 // requests, writes responses and half-closes finished connections; and vm.snapshot, which
 // writes the snapshot from this thread (snapshot/snapshot.h): the directory, each file under a
 // temporary name (openat, pwrite64, ftruncate to the memory's size, fdatasync), renamed into
-// place, the temporary unlinked on failure. Reading guest memory costs no system call.
+// place, the temporary unlinked on failure. Reading guest memory costs no system call. And
+// vm.migrate, which streams the VM from this thread (migration/transport.h): a socket of the
+// families its scope names (AF_UNIX), connect, sends (sendto, common) with poll, and the
+// destination's answer (recvfrom).
 constexpr int kApi[] = {SYS_epoll_wait, SYS_epoll_pwait, SYS_epoll_ctl, SYS_accept4,  SYS_recvfrom,
                         SYS_shutdown,   SYS_mkdir,       SYS_openat,    SYS_pwrite64, SYS_ftruncate,
-                        SYS_fdatasync,  SYS_rename,      SYS_unlink};
+                        SYS_fdatasync,  SYS_rename,      SYS_unlink,    SYS_socket,   SYS_connect};
 
 // The virtio-vsock device thread: epoll over host sockets, connecting to the host sockets guests
 // ask for (the families its scope names: AF_UNIX), moving bytes, and interrupting the guest.

@@ -473,28 +473,6 @@ void hash_page(Hasher& hasher, std::uint64_t index, const std::uint8_t* page) {
   hasher.update(ByteView(page, kPage));
 }
 
-// The [begin, end) ranges of `fd`'s first `size` bytes that may hold data (SEEK_DATA/SEEK_HOLE);
-// the whole range when the file system cannot tell.
-std::vector<std::pair<std::uint64_t, std::uint64_t>> data_ranges(int fd, std::uint64_t size) {
-  std::vector<std::pair<std::uint64_t, std::uint64_t>> ranges;
-  std::uint64_t pos = 0;
-  while (pos < size) {
-    const off_t data = ::lseek(fd, static_cast<off_t>(pos), SEEK_DATA);
-    if (data < 0) {
-      if (errno != ENXIO) ranges.assign(1, {0, size});  // no SEEK_DATA here: read everything
-      return ranges;
-    }
-    const off_t hole = ::lseek(fd, data, SEEK_HOLE);
-    const std::uint64_t end =
-        hole < 0 ? size : std::min<std::uint64_t>(static_cast<std::uint64_t>(hole), size);
-    const std::uint64_t begin = static_cast<std::uint64_t>(data) / kPage * kPage;
-    if (begin >= size) break;
-    ranges.push_back({begin, (end + kPage - 1) / kPage * kPage});
-    pos = ranges.back().second;
-  }
-  return ranges;
-}
-
 Status pwrite_all(int fd, const std::uint8_t* data, std::uint64_t size, std::uint64_t offset,
                   const std::filesystem::path& path) {
   while (size > 0) {
@@ -559,6 +537,37 @@ Result<SnapshotState> parse_state(ByteView bytes) {
   return state;
 }
 
+std::vector<std::pair<std::uint64_t, std::uint64_t>> data_ranges(int fd, std::uint64_t size) {
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> ranges;
+  std::uint64_t pos = 0;
+  while (pos < size) {
+    const off_t data = ::lseek(fd, static_cast<off_t>(pos), SEEK_DATA);
+    if (data < 0) {
+      if (errno != ENXIO) ranges.assign(1, {0, size});  // no SEEK_DATA here: read everything
+      return ranges;
+    }
+    const off_t hole = ::lseek(fd, data, SEEK_HOLE);
+    const std::uint64_t end =
+        hole < 0 ? size : std::min<std::uint64_t>(static_cast<std::uint64_t>(hole), size);
+    const std::uint64_t begin = static_cast<std::uint64_t>(data) / kPage * kPage;
+    if (begin >= size) break;
+    ranges.push_back({begin, (end + kPage - 1) / kPage * kPage});
+    pos = ranges.back().second;
+  }
+  return ranges;
+}
+
+std::vector<SnapshotRegion> memory_layout(const GuestMemory& memory) {
+  std::vector<SnapshotRegion> layout;
+  std::uint64_t offset = 0;
+  for (const GuestRegion& region : memory.regions()) {
+    layout.push_back(
+        {region.name, region.guest_phys_addr, region.size, region.read_only_to_guest, offset});
+    offset += region.size;
+  }
+  return layout;
+}
+
 Result<Sha256Digest> memory_digest(int fd, std::uint64_t size) {
   Hasher hasher(HashAlgorithm::kSha256);
   Bytes chunk(kChunk);
@@ -598,11 +607,9 @@ Status write_memory_file(const std::filesystem::path& path, const GuestMemory& m
     return error;
   };
   Hasher hasher(HashAlgorithm::kSha256);
-  state.memory.clear();
+  state.memory = memory_layout(memory);
   std::uint64_t offset = 0;
   for (const GuestRegion& region : memory.regions()) {
-    state.memory.push_back(
-        {region.name, region.guest_phys_addr, region.size, region.read_only_to_guest, offset});
     // A fresh VM's memfd tells which pages were never touched; a restored VM's regions are read
     // whole.
     const auto ranges =

@@ -5,6 +5,8 @@
 //   created --start--> running --pause--> paused --resume--> running
 //   running|paused --request_stop (guest, API, signal, error)--> stopping --wait--> stopped
 //   running|paused --snapshot--> paused (Firecracker's behaviour: resume or stop it afterwards)
+//   running|paused --migrate, accepted by the destination--> stopping (the guest runs there);
+//                  a failed migrate leaves it as it was
 #pragma once
 
 #include <pthread.h>
@@ -29,6 +31,7 @@
 #include "cloister/vmm/log.h"
 #include "cloister/vmm/memory/guest_memory.h"
 #include "cloister/vmm/metrics.h"
+#include "cloister/vmm/snapshot/snapshot.h"
 #include "cloister/vmm/tee/tee.h"
 #include "cloister/vmm/vstate/stop.h"
 #include "cloister/vmm/vstate/vcpu_threads.h"
@@ -88,9 +91,14 @@ class Vmm final : public StopSink {
   // anything is paused or written for a confidential guest (confidential_refusal()), for a VM
   // with virtio devices (their queues are not saved) and for a VM that is not running or paused.
   Status snapshot(const std::filesystem::path& dir);
-  // Live migration: refused for a confidential guest as snapshot() is, and otherwise
-  // ErrorCode::kUnimplemented ("live migration is not implemented").
-  Status migrate();
+  // Live migration to a `cloister-vmm receive` at `destination` ("unix:PATH";
+  // migration/stream.h is the stream). Refused as snapshot() is (kFailedPrecondition) before
+  // anything is sent. Sends the memory the guest has touched, pauses the VM (stop-and-copy),
+  // sends the pages and the snapshot state, and waits for the destination to accept: then this
+  // VM stops (the guest runs on the destination) and the call succeeds. Any failure before the
+  // destination accepted (no destination, the stream cut, a refusal) resumes a VM this call
+  // paused and names the reason; kUnavailable for the destination's failures.
+  Status migrate(const std::string& destination);
   // Thread-safe; the first reason wins. Kicks every vCPU out of KVM_RUN.
   void request_stop(StopReason reason) override;
   // Blocks until a stop was requested and every vCPU thread has ended, then returns the reason.
@@ -119,6 +127,12 @@ class Vmm final : public StopSink {
 
  private:
   Status pause_locked(std::unique_lock<std::mutex>& lock);
+  // The refusals snapshots and migrations share: a confidential guest, virtio devices.
+  Status check_saveable(std::string_view operation) const;
+  // mutex_ held, VM paused: has every parked vCPU thread save its state, then fills the rest of
+  // a SnapshotState but its memory fields.
+  Result<SnapshotState> save_paused_locked(std::unique_lock<std::mutex>& lock,
+                                           std::string_view operation);
   Status sandbox_vcpu_thread(std::size_t index);
   // mutex_ held, vCPU thread `index` parked: saves its state when a snapshot asked for it.
   void save_parked_vcpu(std::size_t index);

@@ -5,7 +5,10 @@
 //   PUT /api/v1/vm.pause | vm.resume | vm.shutdown
 //   PUT /api/v1/vm.snapshot       {"dir": PATH}: pause, write state.json and memory.bin (204;
 //                                 409 for confidential guests and VMs with virtio devices)
-//   PUT /api/v1/vm.migrate        409 for confidential guests, otherwise 501 (not implemented)
+//   PUT /api/v1/vm.migrate        {"destination": "unix:PATH"}: live migration to a
+//                                 `cloister-vmm receive` (204, then this VMM stops; 409 for
+//                                 confidential guests and VMs with virtio devices; 503 when the
+//                                 destination fails, the VM running on here)
 //   GET /api/v1/metrics           counters as JSON, or ?format=prometheus
 // route() is pure request -> response over an ApiController, so it is unit-tested without a
 // VM; ApiServer serves it with the shared HTTP server (cloister/common/http_server.h) and the
@@ -45,7 +48,7 @@ class ApiController {
                                      const std::optional<RateLimiterConfig>& tx) = 0;
   // Vmm::snapshot() and Vmm::migrate(); the error's code chooses the HTTP status.
   virtual Status snapshot(const std::string& dir) = 0;
-  virtual Status migrate() = 0;
+  virtual Status migrate(const std::string& destination) = 0;
 };
 
 http::Response route(const http::Request& request, ApiController& controller);
@@ -91,7 +94,7 @@ class VmmApiController final : public ApiController {
   bool set_net_rate_limiters(const std::string& tap, const std::optional<RateLimiterConfig>& rx,
                              const std::optional<RateLimiterConfig>& tx) override;
   Status snapshot(const std::string& dir) override;
-  Status migrate() override;
+  Status migrate(const std::string& destination) override;
 
  private:
   Vmm& vmm_;

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cloister/common/file.h"
@@ -78,6 +79,15 @@ Result<SnapshotState> parse_state(ByteView bytes);
 // 4 KiB page that is not all zeros, in order. Holes (SEEK_HOLE) are skipped without reading,
 // so the cost follows the data, not the guest's size.
 Result<Sha256Digest> memory_digest(int fd, std::uint64_t size);
+
+// `memory`'s regions laid out back to back from offset 0, in order: the memory file's layout,
+// and the offsets a migration stream's memory records use.
+std::vector<SnapshotRegion> memory_layout(const GuestMemory& memory);
+
+// The [begin, end) ranges, in whole pages, of `fd`'s first `size` bytes that may hold data
+// (SEEK_DATA/SEEK_HOLE); the whole range when the file system cannot tell. Guest memory's
+// memfds answer this without touching (and so allocating) the pages that were never written.
+std::vector<std::pair<std::uint64_t, std::uint64_t>> data_ranges(int fd, std::uint64_t size);
 
 // Writes the memory file at `path` from `memory`'s regions, sparse, and fdatasyncs it; fills
 // state.memory, memory_file_bytes and memory_sha256.

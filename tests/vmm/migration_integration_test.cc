@@ -1,0 +1,224 @@
+// Live migration end to end (issue 12): a source cloister-vmm running the test guest in
+// "mode=memwrite" (it rewrites a buffer and checks every word before overwriting it, printing
+// "checksum ok N" after pass N) is moved to a `cloister-vmm receive` over a UNIX socket; and the
+// failure paths: a destination that cuts the stream, a stream the destination cannot trust.
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "cloister/vmm/migration/stream.h"
+#include "support/api_client.h"
+#include "vmm_process.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace std::chrono_literals;
+using namespace cloister::testing;
+
+const std::string kGuestDir = CLOISTER_TEST_GUEST_DIR;
+
+std::string guest(const std::string& name) {
+  return kGuestDir + "/" + name;
+}
+
+fs::path scratch(const std::string& name) {
+  const fs::path p =
+      fs::temp_directory_path() / ("cloister-mig-" + std::to_string(::getpid()) + "-" + name);
+  fs::remove_all(p);
+  return p;
+}
+
+std::pair<int, std::string> put(const fs::path& socket, const std::string& path,
+                                const std::string& body) {
+  const std::string request = "PUT " + path +
+                              " HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                              "Content-Length: " +
+                              std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+  Reply reply = round_trip(socket, request);
+  return {reply.status, reply.body};
+}
+
+std::pair<int, std::string> migrate(const fs::path& sock, const fs::path& destination) {
+  return put(sock, "/api/v1/vm.migrate",
+             json{{"destination", "unix:" + destination.string()}}.dump());
+}
+
+// The N of every complete "checksum ok N" line, in order; -1 for a "checksum bad" line.
+std::vector<long long> checksums(const std::string& text) {
+  std::vector<long long> values;
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (lines.eof()) break;
+    if (line.starts_with("checksum ok ")) values.push_back(std::stoll(line.substr(12)));
+    if (line.starts_with("checksum bad")) values.push_back(-1);
+  }
+  return values;
+}
+
+bool wait_for_checksum(const fs::path& console, long long at_least, int seconds = 60) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto values = checksums(slurp(console));
+    if (!values.empty() && values.back() >= at_least) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return false;
+}
+
+// Waits until a `receive` (run with --log-format json) listens.
+bool wait_until_listening(const VmmProcess& destination, int seconds = 30) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (!destination.log_event("vm.receive_listening").is_null()) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return false;
+}
+
+// A writing guest on a source VMM with its API on `sock` and console in `console`.
+std::vector<std::string> source_args(const fs::path& sock, const fs::path& console) {
+  return run_args({"run", "--firmware", guest("test-guest.bin"), "--memory", "16M", "--cmdline",
+                   "mode=memwrite memwrite_kib=64", "--api-socket", sock.string(), "--console",
+                   "file:" + console.string(), "--log-format", "json"});
+}
+
+TEST(MigrationIntegrationTest, WritingGuestMovesToTheDestinationWithItsMemoryIntact) {
+  const fs::path src_sock = scratch("src.sock"), src_console = scratch("src.console");
+  const fs::path dst_sock = scratch("dst.sock"), dst_console = scratch("dst.console");
+  const fs::path listen = scratch("listen.sock");
+  VmmProcess source(source_args(src_sock, src_console));
+  ASSERT_TRUE(wait_for_checksum(src_console, 3)) << source.err() << slurp(src_console);
+  VmmProcess destination({"receive", "--listen", "unix:" + listen.string(), "--api-socket",
+                          dst_sock.string(), "--console", "file:" + dst_console.string(),
+                          "--log-format", "json"});
+  ASSERT_TRUE(wait_until_listening(destination)) << destination.err();
+
+  auto [status, body] = migrate(src_sock, listen);
+  ASSERT_EQ(status, 204) << body << source.err();
+  EXPECT_EQ(source.wait(), 0) << source.err();
+  const json migrated = source.log_event("vm.migrated");
+  ASSERT_FALSE(migrated.is_null()) << source.err();
+  EXPECT_GT(migrated["bytes_sent"].get<std::uint64_t>(), 64u * 1024);
+  const auto before = checksums(slurp(src_console));
+  ASSERT_FALSE(before.empty());
+
+  // The guest goes on where it was: passes keep completing and every word it checks holds what
+  // it wrote before the move.
+  ASSERT_TRUE(wait_for_checksum(dst_console, before.back() + 3))
+      << destination.err() << slurp(dst_console);
+  // What the source printed up to the move, then what the destination printed: one unbroken
+  // run of passes, whatever line or byte the pause fell on.
+  const std::string after = slurp(dst_console);
+  EXPECT_FALSE(after.starts_with("cloister test guest")) << "the guest booted again";
+  const auto all = checksums(slurp(src_console) + after);
+  ASSERT_GT(all.size(), before.size() + 2);
+  for (std::size_t i = 0; i < all.size(); ++i) ASSERT_EQ(all[i], static_cast<long long>(i) + 1);
+  EXPECT_EQ(json::parse(http(dst_sock, "GET", "/api/v1/vm.info").second)["state"], "running");
+  EXPECT_FALSE(destination.log_event("vm.received").is_null()) << destination.err();
+  EXPECT_EQ(http(dst_sock, "PUT", "/api/v1/vm.shutdown").first, 204);
+  EXPECT_EQ(destination.wait(), 0) << destination.err();
+}
+
+TEST(MigrationIntegrationTest, DestinationGoneOrCuttingTheStreamLeavesTheSourceRunning) {
+  const fs::path sock = scratch("cut.sock"), console = scratch("cut.console");
+  VmmProcess source(source_args(sock, console));
+  ASSERT_TRUE(wait_for_checksum(console, 2)) << source.err() << slurp(console);
+
+  // Nobody listens.
+  auto [gone, gone_body] = migrate(sock, scratch("nobody.sock"));
+  EXPECT_EQ(gone, 503) << gone_body;
+  EXPECT_NE(gone_body.find("connect"), std::string::npos) << gone_body;
+  EXPECT_NE(gone_body.find("the VM runs on here"), std::string::npos) << gone_body;
+
+  // A destination that reads the header and a little more, then hangs up mid-stream.
+  const fs::path listen = scratch("cutter.sock");
+  const int listener = unix_listen(listen);
+  ASSERT_GE(listener, 0);
+  std::thread cutter([listener] {
+    const int conn = ::accept(listener, nullptr, nullptr);
+    char buf[200];
+    std::size_t got = 0;
+    while (got < sizeof buf) {
+      const ssize_t n = ::read(conn, buf, sizeof buf - got);
+      if (n <= 0) break;
+      got += static_cast<std::size_t>(n);
+    }
+    ::close(conn);
+  });
+  auto [cut, cut_body] = migrate(sock, listen);
+  cutter.join();
+  ::close(listener);
+  EXPECT_EQ(cut, 503) << cut_body;
+  // Whether the source notices while sending (the destination went away) or while waiting for
+  // the answer (it closed instead of accepting) depends on the socket buffer.
+  EXPECT_NE(cut_body.find("migration destination unix:" + listen.string()), std::string::npos)
+      << cut_body;
+  EXPECT_TRUE(cut_body.find("the destination went away") != std::string::npos ||
+              cut_body.find("closed the connection instead of accepting") != std::string::npos)
+      << cut_body;
+  EXPECT_TRUE(cut_body.find("the VM was resumed here") != std::string::npos ||
+              cut_body.find("the VM runs on here") != std::string::npos)
+      << cut_body;
+
+  // Still running, still writing, and still intact.
+  EXPECT_EQ(json::parse(http(sock, "GET", "/api/v1/vm.info").second)["state"], "running");
+  const long long last = checksums(slurp(console)).back();
+  ASSERT_TRUE(wait_for_checksum(console, last + 2)) << source.err();
+  for (long long v : checksums(slurp(console))) ASSERT_GE(v, 1);
+  EXPECT_FALSE(source.log_event("vm.migration_failed").is_null()) << source.err();
+  EXPECT_EQ(http(sock, "PUT", "/api/v1/vm.shutdown").first, 204);
+  EXPECT_EQ(source.wait(), 0) << source.err();
+}
+
+// Sends `stream` to a fresh destination, which must refuse it: exit 2, the reason logged, no
+// guest run.
+void expect_refused(const cloister::Bytes& stream, const std::string& reason) {
+  const fs::path listen = scratch("refuse.sock"), console = scratch("refuse.console");
+  VmmProcess destination({"receive", "--listen", "unix:" + listen.string(), "--console",
+                          "file:" + console.string(), "--log-format", "json"});
+  ASSERT_TRUE(wait_until_listening(destination)) << destination.err();
+  const int fd = unix_connect(listen);
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(::send(fd, stream.data(), stream.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(stream.size()));
+  ::shutdown(fd, SHUT_WR);
+  char answer = 0;
+  EXPECT_EQ(::read(fd, &answer, 1), 0) << "the destination accepted";
+  ::close(fd);
+  EXPECT_EQ(destination.wait(), 2) << destination.err();
+  const json refused = destination.log_event("vm.migration_refused");
+  ASSERT_FALSE(refused.is_null()) << destination.err();
+  EXPECT_NE(refused["msg"].get<std::string>().find(reason), std::string::npos) << refused;
+  EXPECT_TRUE(!fs::exists(console) || slurp(console).empty()) << slurp(console);
+}
+
+TEST(MigrationIntegrationTest, DestinationRefusesAStreamItCannotTrust) {
+  using namespace cloister::vmm;
+  expect_refused(encode_migration_header(17 << 20, kMigrationStreamVersion + 1),
+                 "migration stream: version: expected 1, found 2");
+
+  cloister::Bytes corrupted = encode_migration_header(17 << 20);
+  cloister::Bytes record = encode_migration_record(
+      MigrationRecordType::kMemory, 0,
+      encode_memory_payload(0x400000, cloister::Bytes(kMigrationPageBytes, 0x5a)));
+  record[kMigrationRecordHeaderBytes + 8 + 17] ^= 0x01;
+  corrupted.insert(corrupted.end(), record.begin(), record.end());
+  expect_refused(corrupted, "record 0 (memory): checksum (sha256): expected");
+
+  // Cut before the state: the guest must not run half received.
+  cloister::Bytes cut = encode_migration_header(17 << 20);
+  record[kMigrationRecordHeaderBytes + 8 + 17] ^= 0x01;
+  cut.insert(cut.end(), record.begin(), record.end());
+  expect_refused(cut, "record 1: end of stream");
+}
+
+}  // namespace

@@ -48,6 +48,41 @@ std::string_view file_name(EvidenceKind kind) {
   return "unknown.bin";
 }
 
+// The exit status for an error: unreachable (3), unusable input (2), or a failure of the guest
+// or a refusal of the KBS (1).
+int exit_code_of(const cloister::Error& e) {
+  switch (e.code()) {
+    case cloister::ErrorCode::kUnavailable:
+      return kExitUnreachable;
+    case cloister::ErrorCode::kInvalidArgument:
+      return kExitUsage;
+    default:
+      return kExitGuestFailed;
+  }
+}
+
+// Evidence from a guest over the VMM's vsock socket within `timeout` seconds; a guest that
+// cannot be reached in time is kUnavailable, one that fails or breaks the protocol
+// kFailedPrecondition, the message prefixed with the failure's name.
+cloister::Result<cloister::sdk::GuestEvidence> from_guest(const std::string& vsock,
+                                                          std::uint32_t port,
+                                                          const cloister::sdk::ReportData& rd,
+                                                          double timeout) {
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                            std::chrono::duration<double>(timeout));
+  EvidenceFailure why = EvidenceFailure::kMalformed;
+  auto evidence = cloister::sdk::fetch_guest_evidence(vsock, port, rd, deadline, &why);
+  if (!evidence) {
+    const bool unreachable =
+        why == EvidenceFailure::kUnavailable || why == EvidenceFailure::kDeadlineExceeded;
+    return cloister::Error(
+        unreachable ? cloister::ErrorCode::kUnavailable : cloister::ErrorCode::kFailedPrecondition,
+        std::string(to_string(why)) + ": " + evidence.error().message());
+  }
+  return evidence;
+}
+
 struct EvidenceArgs {
   std::string vsock, report_data, out;
   std::uint32_t port = CLOISTER_EVIDENCE_DEFAULT_PORT;
@@ -60,17 +95,8 @@ int run_evidence(const EvidenceArgs& a) {
   if (!(a.timeout > 0)) return fail(kExitUsage, "--timeout must be a positive number of seconds");
   cloister::sdk::ReportData rd{};
   std::copy(report_data->begin(), report_data->end(), rd.begin());
-  const auto deadline = std::chrono::steady_clock::now() +
-                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                            std::chrono::duration<double>(a.timeout));
-  EvidenceFailure why = EvidenceFailure::kMalformed;
-  auto evidence = cloister::sdk::fetch_guest_evidence(a.vsock, a.port, rd, deadline, &why);
-  if (!evidence) {
-    const bool unreachable =
-        why == EvidenceFailure::kUnavailable || why == EvidenceFailure::kDeadlineExceeded;
-    return fail(unreachable ? kExitUnreachable : kExitGuestFailed,
-                std::string(to_string(why)) + ": " + evidence.error().message());
-  }
+  auto evidence = from_guest(a.vsock, a.port, rd, a.timeout);
+  if (!evidence) return fail(exit_code_of(evidence.error()), evidence.error().message());
   std::error_code ec;
   fs::create_directories(a.out, ec);
   if (ec) return fail(kExitUsage, "--out " + a.out + ": " + ec.message());
@@ -94,30 +120,7 @@ struct ResourceArgs {
 cloister::Result<cloister::sdk::GuestEvidence> evidence_for(const ResourceArgs& a,
                                                             const cloister::sdk::ReportData& rd) {
   if (a.vsock.empty()) return cloister::sdk::local_evidence(rd);
-  const auto deadline = std::chrono::steady_clock::now() +
-                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                            std::chrono::duration<double>(a.timeout));
-  EvidenceFailure why = EvidenceFailure::kMalformed;
-  auto evidence = cloister::sdk::fetch_guest_evidence(a.vsock, a.port, rd, deadline, &why);
-  if (!evidence) {
-    const bool unreachable =
-        why == EvidenceFailure::kUnavailable || why == EvidenceFailure::kDeadlineExceeded;
-    return cloister::Error(
-        unreachable ? cloister::ErrorCode::kUnavailable : cloister::ErrorCode::kFailedPrecondition,
-        std::string(to_string(why)) + ": " + evidence.error().message());
-  }
-  return evidence;
-}
-
-int exit_code_of(const cloister::Error& e) {
-  switch (e.code()) {
-    case cloister::ErrorCode::kUnavailable:
-      return kExitUnreachable;
-    case cloister::ErrorCode::kInvalidArgument:
-      return kExitUsage;
-    default:
-      return kExitGuestFailed;
-  }
+  return from_guest(a.vsock, a.port, rd, a.timeout);
 }
 
 int run_get_resource(const ResourceArgs& a) {

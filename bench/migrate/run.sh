@@ -18,9 +18,12 @@ done
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 python3 - "$vmm" "$image" "$runs" "$work" <<'PY'
-import json, os, re, socket, statistics, subprocess, sys, time
+import atexit, json, os, re, socket, statistics, subprocess, sys, time
 
 vmm, image, runs, work = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+# Every VMM a round started, killed on the way out when a failed check left it running.
+children = []
+atexit.register(lambda: [c.kill() for c in children if c.poll() is None])
 hypervisor = [] if os.access("/dev/kvm", os.R_OK | os.W_OK) else ["--hypervisor", "emu"]
 
 def put(sock, path, body):
@@ -63,6 +66,7 @@ for r in range(runs + 1):
     dst = subprocess.Popen([vmm, "receive", "--listen", "unix:" + listen, "--api-socket", dst_sock,
                             "--console", "file:" + dst_console, "--log-format", "json",
                             "--log-file", f"{d}/dst.log"])
+    children += [src, dst]
     assert wait_for(lambda: len(checksums(src_console)) >= 2), "the source guest did not start"
     assert wait_for(lambda: os.path.exists(f"{d}/dst.log") and
                     '"vm.receive_listening"' in open(f"{d}/dst.log").read()), "the destination does not listen"

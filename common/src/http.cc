@@ -121,6 +121,26 @@ ParseResult parse_request(std::string_view buffer, const Limits& limits) {
   return Parsed{std::move(req), total};
 }
 
+int status_for(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kInvalidArgument:
+      return 400;
+    case ErrorCode::kPermissionDenied:
+      return 403;
+    case ErrorCode::kNotFound:
+      return 404;
+    case ErrorCode::kFailedPrecondition:
+      return 409;
+    case ErrorCode::kUnimplemented:
+      return 501;
+    case ErrorCode::kUnavailable:
+      return 503;
+    case ErrorCode::kInternal:
+      break;
+  }
+  return 500;
+}
+
 std::string_view status_text(int status) {
   switch (status) {
     case 200:

@@ -724,24 +724,8 @@ struct AttestationService::Impl {
   }
 
   static http::Response admin_error(const Error& e) {
-    int status = 500;
-    switch (e.code()) {
-      case ErrorCode::kInvalidArgument:
-        status = 400;
-        break;
-      case ErrorCode::kNotFound:
-        status = 404;
-        break;
-      case ErrorCode::kFailedPrecondition:
-        status = 409;
-        break;
-      case ErrorCode::kUnavailable:
-        status = 503;
-        break;
-      default:
-        break;
-    }
-    return json_response(status, {{"error", e.message()}, {"code", to_string(e.code())}});
+    return json_response(http::status_for(e.code()),
+                         {{"error", e.message()}, {"code", to_string(e.code())}});
   }
 
   static http::Response listing(const Result<std::vector<std::string>>& items) {

@@ -91,5 +91,15 @@ TEST(HttpTest, FormatsResponses) {
   EXPECT_EQ(status_text(429), "Too Many Requests");
 }
 
+TEST(HttpStatusTest, EveryErrorCodeHasItsStatus) {
+  EXPECT_EQ(status_for(ErrorCode::kInvalidArgument), 400);
+  EXPECT_EQ(status_for(ErrorCode::kPermissionDenied), 403);
+  EXPECT_EQ(status_for(ErrorCode::kNotFound), 404);
+  EXPECT_EQ(status_for(ErrorCode::kFailedPrecondition), 409);
+  EXPECT_EQ(status_for(ErrorCode::kUnimplemented), 501);
+  EXPECT_EQ(status_for(ErrorCode::kUnavailable), 503);
+  EXPECT_EQ(status_for(ErrorCode::kInternal), 500);
+}
+
 }  // namespace
 }  // namespace cloister::http

@@ -20,32 +20,10 @@ http::Response error_response(int status, const std::string& message) {
   return json_response(status, {{"error", message}});
 }
 
-// The status an error's code maps to (result.h names the pairs); the body carries the code too.
+// The status of the error's code (http::status_for); the body carries the code too.
 http::Response error_response_for(const Error& error) {
-  int status = 500;
-  switch (error.code()) {
-    case ErrorCode::kInvalidArgument:
-      status = 400;
-      break;
-    case ErrorCode::kNotFound:
-      status = 404;
-      break;
-    case ErrorCode::kFailedPrecondition:
-      status = 409;
-      break;
-    case ErrorCode::kUnimplemented:
-      status = 501;
-      break;
-    case ErrorCode::kUnavailable:
-      status = 503;
-      break;
-    case ErrorCode::kPermissionDenied:
-      status = 403;
-      break;
-    case ErrorCode::kInternal:
-      break;
-  }
-  return json_response(status, {{"error", error.message()}, {"code", to_string(error.code())}});
+  return json_response(http::status_for(error.code()),
+                       {{"error", error.message()}, {"code", to_string(error.code())}});
 }
 
 http::Response no_content() {

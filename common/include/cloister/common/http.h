@@ -11,6 +11,8 @@
 #include <string_view>
 #include <variant>
 
+#include "cloister/common/result.h"
+
 namespace cloister::http {
 
 // How large a request may be. A header section (request line, fields and the blank line) over
@@ -61,6 +63,11 @@ struct Response {
   std::string body;
   std::string extra_headers;  // complete lines, each ending in CRLF ("Allow: PUT\r\n")
 };
+
+// The HTTP status an error's code maps to (result.h names the pairs): invalid argument 400,
+// permission denied 403, not found 404, failed precondition 409, unimplemented 501,
+// unavailable 503, internal 500.
+int status_for(ErrorCode code);
 
 // The reason phrase for the statuses the project's servers send; "Unknown" for others.
 std::string_view status_text(int status);

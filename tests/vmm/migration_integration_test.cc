@@ -36,16 +36,6 @@ fs::path scratch(const std::string& name) {
   return p;
 }
 
-std::pair<int, std::string> put(const fs::path& socket, const std::string& path,
-                                const std::string& body) {
-  const std::string request = "PUT " + path +
-                              " HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-                              "Content-Length: " +
-                              std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
-  Reply reply = round_trip(socket, request);
-  return {reply.status, reply.body};
-}
-
 std::pair<int, std::string> migrate(const fs::path& sock, const fs::path& destination) {
   return put(sock, "/api/v1/vm.migrate",
              json{{"destination", "unix:" + destination.string()}}.dump());

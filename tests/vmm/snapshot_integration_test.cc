@@ -40,17 +40,6 @@ fs::path scratch(const std::string& name) {
   return p;
 }
 
-// A PUT with a JSON body over the control API: the status and the body.
-std::pair<int, std::string> put(const fs::path& socket, const std::string& path,
-                                const std::string& body) {
-  const std::string request = "PUT " + path +
-                              " HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-                              "Content-Length: " +
-                              std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
-  Reply reply = round_trip(socket, request);
-  return {reply.status, reply.body};
-}
-
 // The values of the complete "count N" lines in `text`, in order.
 std::vector<std::uint64_t> counts(const std::string& text) {
   std::vector<std::uint64_t> values;

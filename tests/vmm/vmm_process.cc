@@ -16,6 +16,8 @@
 #include <sstream>
 #include <thread>
 
+#include "support/api_client.h"
+
 namespace cloister::testing {
 
 namespace fs = std::filesystem;
@@ -96,6 +98,16 @@ std::pair<int, std::string> http(const fs::path& socket, const std::string& meth
   const std::size_t body = response.find("\r\n\r\n");
   return {std::stoi(response.substr(9, 3)),
           body == std::string::npos ? "" : response.substr(body + 4)};
+}
+
+std::pair<int, std::string> put(const fs::path& socket, const std::string& path,
+                                const std::string& body) {
+  const std::string request = "PUT " + path +
+                              " HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                              "Content-Length: " +
+                              std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+  const Reply reply = round_trip(socket, request);
+  return {reply.status, reply.body};
 }
 
 VmmProcess::VmmProcess(std::vector<std::string> args)

@@ -31,6 +31,10 @@ int unix_listen(const std::filesystem::path& path);
 std::pair<int, std::string> http(const std::filesystem::path& socket, const std::string& method,
                                  const std::string& path);
 
+// A PUT with a JSON body over the control API socket: the status and the body.
+std::pair<int, std::string> put(const std::filesystem::path& socket, const std::string& path,
+                                const std::string& body);
+
 class VmmProcess {
  public:
   // Starts cloister-vmm with `args`; stdout and stderr go to files in a fresh directory.

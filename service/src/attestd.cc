@@ -612,15 +612,40 @@ struct AttestationService::Impl {
     return r;
   }
 
-  http::Response resource(const http::Request& req, const std::string& client,
-                          const std::string& path) const {
-    std::string token;
+  // The attestation token a request presents: the bearer token, else the session cookie that
+  // /kbs/v0/attest set to it.
+  static std::string presented_token(const http::Request& req) {
     if (const auto it = req.headers.find("authorization");
         it != req.headers.end() && starts_with(it->second, "Bearer ")) {
-      token = it->second.substr(7);
-    } else {
-      token = cookie_value(req, kSessionCookie);
+      return it->second.substr(7);
     }
+    return cookie_value(req, kSessionCookie);
+  }
+
+  // The CWT form of the token the request presents: the same claims, verified, signed again as
+  // a COSE_Sign1 with the same key.
+  http::Response cwt(const http::Request& req) const {
+    const std::string token = presented_token(req);
+    if (token.empty()) return kbs_response(kbs::token_not_found());
+    auto claims = ear::verify(token, jwks, now());
+    if (!claims) {
+      return kbs_response(KbsError(kbs::ErrorKind::kTokenVerifierError,
+                                   "Token Verifier error: " + claims.error().message()));
+    }
+    auto signed_cwt = keys.token_signer.sign_cwt(*claims);
+    if (!signed_cwt) {
+      return kbs_response(KbsError(kbs::ErrorKind::kTokenVerifierError,
+                                   "Token Verifier error: " + signed_cwt.error().message()));
+    }
+    http::Response r;
+    r.content_type = "application/eat+cwt";
+    r.body.assign(signed_cwt->begin(), signed_cwt->end());
+    return r;
+  }
+
+  http::Response resource(const http::Request& req, const std::string& client,
+                          const std::string& path) const {
+    const std::string token = presented_token(req);
     auto deny = [&](Denial d, const KbsError& e, const std::string& tee,
                     const std::string& measurement) {
       metrics.deny(d);
@@ -829,7 +854,7 @@ nlohmann::json AttestationService::jwks() const {
 http::Response AttestationService::handle(const http::Request& req,
                                           const std::string& client) const {
   constexpr std::string_view kResource = "/kbs/v0/resource/";
-  if (impl_->limiter && starts_with(req.path, "/kbs/v0/")) {
+  if (impl_->limiter && (starts_with(req.path, "/kbs/v0/") || starts_with(req.path, "/ear/v0/"))) {
     const std::string& who = req.peer.empty() ? client : req.peer;
     if (!impl_->limiter->admit(who, std::chrono::steady_clock::now())) {
       impl_->metrics.deny(Denial::kRateLimit);
@@ -850,6 +875,7 @@ http::Response AttestationService::handle(const http::Request& req,
     if (!path) return kbs_response(kbs::invalid_request_path(req.path));
     return impl_->resource(req, client, *path);
   }
+  if (req.path == "/ear/v0/cwt" && req.method == "GET") return impl_->cwt(req);
   if (starts_with(req.path, "/admin/")) return impl_->admin(req, client);
   if (req.path == "/healthz" && req.method == "GET") {
     http::Response r;

@@ -3,9 +3,13 @@
 #include <cbor.h>
 
 #include <algorithm>
+#include <array>
+#include <cmath>
+#include <span>
 #include <vector>
 
 #include "cloister/common/base64.h"
+#include "cloister/common/json.h"
 
 namespace cloister::service::ear::cbor {
 namespace {
@@ -151,11 +155,71 @@ std::int64_t tier_value(Tier tier) {
   return 0;
 }
 
+// Names the JSON form gives the claims the CBOR form carries under integer keys: a text key
+// spelling one of them would mean the same claim twice.
+constexpr std::array<std::string_view, 8> kClaimNames = {
+    "eat_profile", "iat", "ear.verifier-id", "submods", "eat_nonce", "ear.raw-evidence",
+    "exp",         "iss"};
+constexpr std::array<std::string_view, 4> kAppraisalNames = {
+    "ear.status", "ear.trustworthiness-vector", "ear.appraisal-policy-id",
+    "ear.veraison.key-attestation"};
+
+bool is_reserved(std::string_view name, std::span<const std::string_view> reserved) {
+  return std::find(reserved.begin(), reserved.end(), name) != reserved.end();
+}
+
+// A JSON extension member's value as CBOR (RFC 8949 §6.2): null, booleans, integers, doubles,
+// text, arrays and maps with text keys, maps in deterministic key order.
+Result<cbor_item_t*> json_item(const nlohmann::json& value) {
+  switch (value.type()) {
+    case nlohmann::json::value_t::null:
+      return cbor_build_ctrl(CBOR_CTRL_NULL);
+    case nlohmann::json::value_t::boolean:
+      return cbor_build_bool(value.get<bool>());
+    case nlohmann::json::value_t::number_integer:
+      return int_item(value.get<std::int64_t>());
+    case nlohmann::json::value_t::number_unsigned:
+      return uint_item(value.get<std::uint64_t>());
+    case nlohmann::json::value_t::number_float:
+      return cbor_build_float8(value.get<double>());
+    case nlohmann::json::value_t::string:
+      return text_item(value.get_ref<const std::string&>());
+    case nlohmann::json::value_t::array: {
+      Item array(cbor_new_definite_array(value.size()));
+      if (!array) return Error("CBOR: out of memory building an array");
+      for (const auto& element : value) {
+        CLOISTER_TRY(cbor_item_t * item, json_item(element));
+        if (!item || !cbor_array_push(array.get(), cbor_move(item)))
+          return Error("CBOR: out of memory building an array");
+      }
+      return array.release();
+    }
+    case nlohmann::json::value_t::object: {
+      MapBuilder map;
+      for (const auto& [name, member] : value.items()) {
+        CLOISTER_TRY(cbor_item_t * item, json_item(member));
+        map.add(name, item);
+      }
+      return map.build();
+    }
+    case nlohmann::json::value_t::binary:
+    case nlohmann::json::value_t::discarded:
+      break;
+  }
+  return Error("CBOR: a JSON value of type " + std::string(value.type_name()) +
+               " has no CBOR form here");
+}
+
 Result<cbor_item_t*> appraisal_item(const std::string& name, const Appraisal& a) {
-  if (!a.extensions.empty() || a.key_attestation_akpub) {
-    return Error("EAR CWT: submod " + name + " has extensions, which the CBOR form does not carry");
+  if (a.key_attestation_akpub) {
+    return Error("EAR CWT: submod " + name +
+                 " has a key attestation, which the CBOR form does not carry");
   }
   MapBuilder m;
+  for (const auto& [member, value] : a.extensions.items()) {
+    CLOISTER_TRY(cbor_item_t * item, json_item(value));
+    m.add(member, item);
+  }
   m.add(key::kStatus, int_item(tier_value(a.status)));
   bool any = false;
   MapBuilder vector;
@@ -221,11 +285,79 @@ Result<std::uint64_t> read_uint_key(const cbor_item_t* key, const std::string& w
   return cbor_get_int(key);
 }
 
+// The inverse of json_item(), for extension members read back: refuses what JSON cannot carry
+// (byte strings, tags, undefined, non-text map keys, indefinite lengths) and nesting deeper
+// than kMaxJsonDepth; `where` names the value.
+Result<nlohmann::json> json_value(const cbor_item_t* item, const std::string& where, int depth) {
+  if (depth > kMaxJsonDepth) {
+    return Error(where + ": nesting deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+  }
+  if (cbor_isa_uint(item)) return nlohmann::json(cbor_get_int(item));
+  if (cbor_isa_negint(item)) {
+    CLOISTER_TRY(const std::int64_t v, read_int(item, where));
+    return nlohmann::json(v);
+  }
+  if (cbor_isa_string(item)) {
+    CLOISTER_TRY(std::string text, read_text(item, where));
+    return nlohmann::json(std::move(text));
+  }
+  if (cbor_isa_array(item)) {
+    if (!cbor_array_is_definite(item)) return Error(where + ": expected a definite-length array");
+    nlohmann::json out = nlohmann::json::array();
+    for (std::size_t i = 0; i < cbor_array_size(item); ++i) {
+      CLOISTER_TRY(nlohmann::json element, json_value(cbor_array_handle(item)[i],
+                                                      where + "/" + std::to_string(i), depth + 1));
+      out.push_back(std::move(element));
+    }
+    return out;
+  }
+  if (cbor_isa_map(item)) {
+    CLOISTER_TRY(const auto pairs, read_map(item, where));
+    nlohmann::json out = nlohmann::json::object();
+    for (const auto& p : pairs) {
+      CLOISTER_TRY(const std::string name, read_text(p.key, where + ": a map key"));
+      if (out.contains(name)) return Error(where + ": duplicate key \"" + name + "\"");
+      CLOISTER_TRY(out[name], json_value(p.value, where + "/" + name, depth + 1));
+    }
+    return out;
+  }
+  if (cbor_isa_float_ctrl(item)) {
+    if (cbor_float_ctrl_is_ctrl(item)) {
+      if (cbor_is_null(item)) return nlohmann::json(nullptr);
+      if (cbor_is_bool(item)) return nlohmann::json(cbor_get_bool(item));
+      return Error(where + ": a simple value other than null, true and false");
+    }
+    const double v = cbor_float_get_float(item);
+    if (!std::isfinite(v)) return Error(where + ": a number JSON cannot carry (NaN or infinite)");
+    return nlohmann::json(v);
+  }
+  return Error(where + ": a byte string or tag, which JSON extensions cannot carry");
+}
+
+// Text-keyed members of a claims or appraisal map: the JSON extensions. Their values must be
+// JSON (text strings are valid UTF-8: libcbor refuses to decode any that is not).
+Status read_extension(const cbor_pair& p, const std::string& where,
+                      std::span<const std::string_view> reserved, nlohmann::json& extensions) {
+  CLOISTER_TRY(const std::string name, read_text(p.key, where));
+  if (is_reserved(name, reserved)) {
+    return Error(where + ": text key \"" + name +
+                 "\" names a claim the CBOR form carries under its integer key");
+  }
+  if (extensions.contains(name)) return Error(where + ": duplicate key \"" + name + "\"");
+  CLOISTER_TRY(nlohmann::json value, json_value(p.value, where + "/" + name, 1));
+  extensions[name] = std::move(value);
+  return {};
+}
+
 Result<Appraisal> read_appraisal(const cbor_item_t* item, const std::string& where) {
   CLOISTER_TRY(const auto pairs, read_map(item, where));
   Appraisal a;
   bool has_status = false;
   for (const auto& p : pairs) {
+    if (cbor_isa_string(p.key)) {
+      CLOISTER_CHECK_OK(read_extension(p, where, kAppraisalNames, a.extensions));
+      continue;
+    }
     CLOISTER_TRY(const std::uint64_t k, read_uint_key(p.key, where));
     const std::string at = where + "." + key_name(k);
     if (k == key::kStatus) {
@@ -258,10 +390,11 @@ Result<Appraisal> read_appraisal(const cbor_item_t* item, const std::string& whe
 }  // namespace
 
 Result<Bytes> claims_to_cbor(const Claims& c) {
-  if (!c.extensions.empty()) {
-    return Error("EAR CWT: the claims have extensions, which the CBOR form does not carry");
-  }
   MapBuilder m;
+  for (const auto& [member, value] : c.extensions.items()) {
+    CLOISTER_TRY(cbor_item_t * item, json_item(value));
+    m.add(member, item);
+  }
   if (c.issuer) m.add(key::kIss, text_item(*c.issuer));
   if (c.expires_at) m.add(key::kExp, int_item(*c.expires_at));
   m.add(key::kIat, int_item(c.issued_at));
@@ -299,6 +432,10 @@ Result<Claims> claims_from_cbor(ByteView cbor) {
   Claims c;
   bool has_profile = false, has_iat = false, has_verifier = false, has_submods = false;
   for (const auto& p : pairs) {
+    if (cbor_isa_string(p.key)) {
+      CLOISTER_CHECK_OK(read_extension(p, std::string(at), kClaimNames, c.extensions));
+      continue;
+    }
     CLOISTER_TRY(const std::uint64_t k, read_uint_key(p.key, std::string(at)));
     const std::string where = std::string(at) + "." + key_name(k);
     switch (k) {

@@ -8,10 +8,14 @@
 
 namespace cloister::service::ear::cbor {
 
-// Deterministically encoded (RFC 8949 §4.2.1) claims. Fails for claims the CBOR form has no
-// key for: JSON extensions and key attestations.
+// Deterministically encoded (RFC 8949 §4.2.1) claims. JSON extension members (the claims' and
+// each appraisal's) travel under their names as text keys (RFC 8392 §3: a claim key is an
+// integer or a text string), their values converted to CBOR. Fails for key attestations, which
+// the CBOR form has no key for.
 Result<Bytes> claims_to_cbor(const Claims& claims);
-// The inverse; errors name the claim key. Unknown keys are refused.
+// The inverse; errors name the claim key. Unknown integer keys are refused; text keys become
+// extensions, except those naming a claim that has an integer key, and values JSON cannot
+// carry (byte strings, tags, undefined, invalid UTF-8).
 Result<Claims> claims_from_cbor(ByteView cbor);
 
 // The protected header of an ES384 COSE_Sign1: bstr-wrapped {1: -35}.

@@ -205,6 +205,43 @@ TEST_P(AttestdTest, AnAttestedSimulatedGuestReceivesItsSecret) {
   EXPECT_EQ(admin("GET", "/admin/v0/audit").body.find("disk passphrase"), std::string::npos);
 }
 
+// The attestation result in its CWT form: the same claims, annotated evidence included, as a
+// COSE_Sign1 under the same key; only for a token that verifies.
+TEST_P(AttestdTest, TheResultIsAlsoServedAsACwt) {
+  const auto tee = jwe::TeeKeyPair::generate(jwe::TeeKeyPair::Kind::kEcP256).value();
+  const auto [cookie, nonce] = auth();
+  const auto attested =
+      attest(cookie, attestation(launch_with(0x4d), nonce, tee.public_key(), tee.public_key()));
+  ASSERT_EQ(attested.status, 200) << attested.body;
+  const std::string token = nlohmann::json::parse(attested.body).at("token");
+
+  auto get_cwt = request("GET", "/ear/v0/cwt");
+  get_cwt.headers["authorization"] = "Bearer " + token;
+  const auto r = service_->handle(get_cwt, "guest");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.content_type, "application/eat+cwt");
+  const auto cwt = ear::verify_cwt(as_bytes(r.body), service_->jwks(), now_);
+  ASSERT_TRUE(cwt) << cwt.error().message();
+  EXPECT_EQ(*cwt, ear::verify(token, service_->jwks(), now_).value());
+  EXPECT_EQ(cwt->submods.at("cpu0")
+                .extensions.at("ear.veraison.annotated-evidence")
+                .at("runtime_data_claims")
+                .at("nonce"),
+            nonce);
+
+  expect_kbs_error(service_->handle(request("GET", "/ear/v0/cwt"), "guest"), 401, "TokenNotFound",
+                   "Attestation Token not found");
+  std::string forged = token;
+  forged[forged.size() - 3] = forged[forged.size() - 3] == 'A' ? 'B' : 'A';
+  get_cwt.headers["authorization"] = "Bearer " + forged;
+  expect_kbs_error(service_->handle(get_cwt, "guest"), 401, "TokenVerifierError",
+                   "EAR signature: does not verify");
+  now_ += 3600;
+  get_cwt.headers["authorization"] = "Bearer " + token;
+  expect_kbs_error(service_->handle(get_cwt, "guest"), 401, "TokenVerifierError",
+                   "EAR.exp: expired at");
+}
+
 TEST_P(AttestdTest, AReplayedNonceIsRefused) {
   const auto tee = jwe::TeeKeyPair::generate(jwe::TeeKeyPair::Kind::kEcP256).value();
   const auto [cookie, nonce] = auth();

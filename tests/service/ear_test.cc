@@ -10,6 +10,7 @@ extern "C" {
 }
 
 #include "cloister/common/base64.h"
+#include "ear_cbor.h"
 #include "support/vectors.h"
 
 namespace cloister::service::ear {
@@ -387,10 +388,66 @@ TEST(EarCwt, Refusals) {
   // A map header declaring 0x76657260 pairs, which libcbor would allocate up front (fuzz_ear).
   EXPECT_EQ(verify_cwt(Bytes{0xd2, 0xba, 0x76, 0x65, 0x72, 0x60}, set, now).error().message(),
             "COSE_Sign1: an array or map declares more elements than the input holds");
-  Claims with_extension = sample_claims(now);
-  with_extension.extensions["ear.veraison.annotated-evidence"] = {{"k", "v"}};
-  EXPECT_EQ(signer->sign_cwt(with_extension).error().message(),
-            "EAR CWT: the claims have extensions, which the CBOR form does not carry");
+  Claims with_key_attestation = sample_claims(now);
+  with_key_attestation.submods["cpu0"].key_attestation_akpub = "AAAA";
+  EXPECT_EQ(signer->sign_cwt(with_key_attestation).error().message(),
+            "EAR CWT: submod cpu0 has a key attestation, which the CBOR form does not carry");
+}
+
+// The service's tokens carry the annotated evidence as a JSON extension of the submod; the CWT
+// form carries it under its name as a text key, and it comes back unchanged.
+TEST(EarCwt, ExtensionsTravelAsTextKeys) {
+  auto signer = Signer::generate();
+  ASSERT_TRUE(signer);
+  const UnixTime now = 1760000000;
+  Claims claims = sample_claims(now);
+  claims.submods["cpu0"].extensions["ear.veraison.annotated-evidence"] = {
+      {"snp", {{"measurement", "5a7c"}, {"vmpl", 0}, {"policy", {{"debug", false}}}}},
+      {"runtime_data_claims", {{"nonce", "AAEC"}, {"tee-pubkey", {{"kty", "EC"}}}}}};
+  claims.extensions["x-list"] = {
+      1, -2, 3.5, true, nullptr, "\u00e9t\u00e9", nlohmann::json::array()};
+  const auto cwt = signer->sign_cwt(claims);
+  ASSERT_TRUE(cwt) << cwt.error().message();
+  const auto verified = verify_cwt(*cwt, jwks({&*signer}), now);
+  ASSERT_TRUE(verified) << verified.error().message();
+  EXPECT_EQ(*verified, claims);
+
+  // {"x": [1, -2, true, null]} at the top level: a text key after the integer keys, its value
+  // an array of CBOR's own integers and simple values.
+  Claims small = sample_claims(now);
+  small.submods["cpu0"].extensions = nlohmann::json::object();
+  small.extensions["x"] = {1, -2, true, nullptr};
+  const auto payload = cbor::claims_to_cbor(small);
+  ASSERT_TRUE(payload) << payload.error().message();
+  const Bytes tail{0x61, 'x', 0x84, 0x01, 0x21, 0xf5, 0xf6};
+  ASSERT_GT(payload->size(), tail.size());
+  EXPECT_EQ(Bytes(payload->end() - static_cast<std::ptrdiff_t>(tail.size()), payload->end()), tail);
+}
+
+TEST(EarCwt, TextKeysThatCannotBeExtensionsAreRefused) {
+  const UnixTime now = 1760000000;
+  const Bytes base = *cbor::claims_to_cbor(sample_claims(now));
+  ASSERT_GE(base[0], 0xa1);
+  ASSERT_LE(base[0], 0xb6);
+  // Appends one pair to the top-level map (its header is one byte for up to 23 pairs).
+  auto with_pair = [&](const Bytes& pair) {
+    Bytes out = base;
+    ++out[0];
+    out.insert(out.end(), pair.begin(), pair.end());
+    return out;
+  };
+  EXPECT_EQ(cbor::claims_from_cbor(with_pair({0x63, 'i', 'a', 't', 0x01})).error().message(),
+            "EAR CWT payload: text key \"iat\" names a claim the CBOR form carries under its "
+            "integer key");
+  EXPECT_EQ(cbor::claims_from_cbor(with_pair({0x61, 'x', 0x42, 0x00, 0x01})).error().message(),
+            "EAR CWT payload/x: a byte string or tag, which JSON extensions cannot carry");
+  // Invalid UTF-8 in a text string: libcbor's decoder refuses the whole payload.
+  EXPECT_EQ(cbor::claims_from_cbor(with_pair({0x61, 'x', 0x62, 0xc3, 0x28})).error().message(),
+            "EAR CWT payload: not one CBOR item");
+  EXPECT_EQ(cbor::claims_from_cbor(with_pair({0x61, 'x', 0xa1, 0x01, 0x02})).error().message(),
+            "EAR CWT payload/x: a map key: expected a definite-length text string");
+  EXPECT_EQ(cbor::claims_from_cbor(with_pair({0x61, 'x', 0xf7})).error().message(),
+            "EAR CWT payload/x: a simple value other than null, true and false");
 }
 
 }  // namespace

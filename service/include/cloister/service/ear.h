@@ -111,8 +111,10 @@ class Signer {
   // The CWT form: a tagged COSE_Sign1 (RFC 9052 §4.2) with protected header {1: -35} (ES384),
   // unprotected {4: kid}, the claims in CBOR (EAR keys: 265 profile, 6 iat, 1004 verifier-id,
   // 266 submods with 1000 status as 0/2/32/96, 1001 trust vector, 1003 policy id; 1 iss, 4 exp,
-  // 10 nonce as text, 1002 raw evidence as bytes), deterministically encoded. Fails for claims
-  // without expires_at and for claims with JSON extensions, which the CBOR form does not carry.
+  // 10 nonce as text, 1002 raw evidence as bytes; JSON extension members, such as the
+  // annotated evidence, as text keys with their values in CBOR), deterministically encoded.
+  // Fails for claims without expires_at and for key attestations, which the CBOR form does not
+  // carry.
   Result<Bytes> sign_cwt(const Claims& claims) const;
 
  private:
@@ -134,7 +136,7 @@ Result<Claims> verify(std::string_view token, const nlohmann::json& jwks, UnixTi
 
 // The same checks for the CWT form: tag 18, protected header exactly {1: -35}, kid in the
 // unprotected header naming a P-384 key of `jwks`, the signature over Sig_structure, then the
-// claims (unknown keys refused) and their times.
+// claims (unknown integer keys refused, text keys read as extensions) and their times.
 Result<Claims> verify_cwt(ByteView token, const nlohmann::json& jwks, UnixTime now,
                           std::int64_t leeway_seconds = 60);
 

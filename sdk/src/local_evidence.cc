@@ -40,6 +40,15 @@ Status write_blob(const fs::path& path, ByteView data) {
   return {};
 }
 
+// Linux include/uapi/linux/tdx-guest.h (6.2+; Debian 12's headers predate it).
+struct TdxReportReq {
+  std::uint8_t reportdata[64];
+  std::uint8_t tdreport[1024];
+};
+constexpr unsigned long kTdxCmdGetReport0 = _IOWR('T', 1, TdxReportReq);
+// REPORTMACSTRUCT.REPORTDATA: after type (8), reserved (8), CPUSVN (16) and two SHA-384 hashes.
+constexpr std::size_t kTdReportDataOffset = 128;
+
 // Removes the report directory on every path out.
 struct ReportDir {
   fs::path path;
@@ -141,13 +150,41 @@ Result<GuestEvidence> sev_guest_evidence(const ReportData& report_data, const fs
   return evidence;
 }
 
-Result<GuestEvidence> local_evidence(const ReportData& report_data) {
-  auto tsm = configfs_tsm_evidence(report_data);
+Result<GuestEvidence> tdx_guest_evidence(const ReportData& report_data, const fs::path& device,
+                                         const std::string& qgs_address,
+                                         std::chrono::milliseconds timeout) {
+  Fd fd(::open(device.c_str(), O_RDWR | O_CLOEXEC));
+  if (!fd.valid()) return os_error("open " + device.string());
+  CLOISTER_TRY(const auto qgs, attestation::tdx::QgsClient::create(qgs_address));
+  TdxReportReq request{};
+  std::memcpy(request.reportdata, report_data.data(), report_data.size());
+  if (::ioctl(fd.get(), kTdxCmdGetReport0, &request) != 0) {
+    return Error(ErrorCode::kUnavailable,
+                 os_error("TDX_CMD_GET_REPORT0 on " + device.string()).message());
+  }
+  if (std::memcmp(request.tdreport + kTdReportDataOffset, report_data.data(), report_data.size()) !=
+      0) {
+    return Error(ErrorCode::kUnavailable,
+                 "TDX_CMD_GET_REPORT0 on " + device.string() +
+                     ": the TDREPORT's REPORTDATA is not the one asked for");
+  }
+  auto quote = qgs.get_quote(ByteView(request.tdreport, sizeof request.tdreport), timeout);
+  if (!quote) return Error(ErrorCode::kUnavailable, quote.error().message());
+  GuestEvidence evidence;
+  evidence.pieces.push_back({EvidenceKind::kTdxQuote, std::move(*quote)});
+  return evidence;
+}
+
+Result<GuestEvidence> local_evidence(const ReportData& report_data,
+                                     const LocalEvidenceSources& sources) {
+  auto tsm = configfs_tsm_evidence(report_data, sources.tsm_report_dir);
   if (tsm || tsm.error().code() != ErrorCode::kNotFound) return tsm;
-  auto sev = sev_guest_evidence(report_data);
+  auto sev = sev_guest_evidence(report_data, sources.sev_guest);
   if (sev || sev.error().code() != ErrorCode::kNotFound) return sev;
-  return Error(ErrorCode::kNotFound,
-               "no TEE evidence source: " + tsm.error().message() + "; " + sev.error().message());
+  auto tdx = tdx_guest_evidence(report_data, sources.tdx_guest, sources.qgs_address);
+  if (tdx || tdx.error().code() != ErrorCode::kNotFound) return tdx;
+  return Error(ErrorCode::kNotFound, "no TEE evidence source: " + tsm.error().message() + "; " +
+                                         sev.error().message() + "; " + tdx.error().message());
 }
 
 }  // namespace cloister::sdk

@@ -111,7 +111,8 @@ int run_evidence(const EvidenceArgs& a) {
 }
 
 struct ResourceArgs {
-  std::string path, kbs, kbs_cert, tee = "snp", vsock, out;
+  std::string path, kbs, kbs_cert, tee = "snp", vsock, out,
+                                   qgs = cloister::attestation::tdx::kQgsGuestAddress;
   std::uint32_t port = CLOISTER_EVIDENCE_DEFAULT_PORT;
   double timeout = 30;
 };
@@ -119,7 +120,11 @@ struct ResourceArgs {
 // The evidence for `report_data`, from the simulated guest over vsock or from this machine's TEE.
 cloister::Result<cloister::sdk::GuestEvidence> evidence_for(const ResourceArgs& a,
                                                             const cloister::sdk::ReportData& rd) {
-  if (a.vsock.empty()) return cloister::sdk::local_evidence(rd);
+  if (a.vsock.empty()) {
+    cloister::sdk::LocalEvidenceSources sources;
+    sources.qgs_address = a.qgs;
+    return cloister::sdk::local_evidence(rd, sources);
+  }
   return from_guest(a.vsock, a.port, rd, a.timeout);
 }
 
@@ -207,8 +212,12 @@ int main(int argc, char** argv) {
   get->add_option("--tee", r.tee, "snp or tdx")->capture_default_str();
   get->add_option("--vsock", r.vsock,
                   "Take the evidence from a simulated guest through the VMM's vsock socket "
-                  "instead of this machine's TEE (configfs-tsm, /dev/sev-guest)");
+                  "instead of this machine's TEE (configfs-tsm, /dev/sev-guest, /dev/tdx_guest)");
   get->add_option("--port", r.port, "The guest's vsock port, with --vsock")->capture_default_str();
+  get->add_option("--qgs", r.qgs,
+                  "The host's Quote Generation Service, for a TD without configfs-tsm "
+                  "(/dev/tdx_guest): vsock:CID:PORT, unix:PATH or HOST:PORT")
+      ->capture_default_str();
   get->add_option("--out", r.out, "Write the secret to this file (mode 0600) instead of stdout");
   get->add_option("--timeout", r.timeout, "Seconds for each step")->capture_default_str();
   try {

@@ -76,15 +76,47 @@ TEST_F(ConfigfsTsmTest, AnOversizedBlobIsRefusedNamingTheLimit) {
   EXPECT_THAT(evidence.error().message(), HasSubstr("TSM_OUTBLOB_MAX"));
 }
 
-TEST(LocalEvidenceTest, WithoutConfigfsTsmOrTheDeviceTheErrorNamesBoth) {
+TEST(LocalEvidenceTest, WithoutAnySourceTheErrorNamesAllThree) {
   ReportData rd{};
-  auto tsm = configfs_tsm_evidence(rd, "/nonexistent/tsm/report");
-  ASSERT_FALSE(tsm);
-  EXPECT_EQ(tsm.error().code(), ErrorCode::kNotFound);
-  auto sev = sev_guest_evidence(rd, "/nonexistent/sev-guest");
-  ASSERT_FALSE(sev);
-  EXPECT_EQ(sev.error().code(), ErrorCode::kNotFound);
-  EXPECT_THAT(sev.error().message(), HasSubstr("/nonexistent/sev-guest"));
+  LocalEvidenceSources none;
+  none.tsm_report_dir = "/nonexistent/tsm/report";
+  none.sev_guest = "/nonexistent/sev-guest";
+  none.tdx_guest = "/nonexistent/tdx_guest";
+  auto evidence = local_evidence(rd, none);
+  ASSERT_FALSE(evidence);
+  EXPECT_EQ(evidence.error().code(), ErrorCode::kNotFound);
+  EXPECT_THAT(evidence.error().message(),
+              HasSubstr("no TEE evidence source: configfs-tsm: /nonexistent/tsm/report does not "
+                        "exist"));
+  EXPECT_THAT(evidence.error().message(),
+              HasSubstr("; open /nonexistent/sev-guest: No such file or directory (errno 2); "
+                        "open /nonexistent/tdx_guest: No such file or directory (errno 2)"));
+}
+
+// Without configfs-tsm and /dev/sev-guest, the TDX device is asked: here a regular file stands
+// in for it, so the ioctl the kernel's tdx-guest driver answers is refused by the file system
+// (ENOTTY), and that error, not "no source", is what the caller sees.
+TEST(LocalEvidenceTest, TheTdxGuestDeviceIsTheLastFallback) {
+  const fs::path device =
+      fs::temp_directory_path() / ("cloister-tdx-guest-" + std::to_string(::getpid()));
+  std::ofstream(device) << "";
+  LocalEvidenceSources sources;
+  sources.tsm_report_dir = "/nonexistent/tsm/report";
+  sources.sev_guest = "/nonexistent/sev-guest";
+  sources.tdx_guest = device;
+  auto evidence = local_evidence(ReportData{}, sources);
+  ASSERT_FALSE(evidence);
+  EXPECT_EQ(evidence.error().code(), ErrorCode::kUnavailable);
+  EXPECT_EQ(evidence.error().message(), "TDX_CMD_GET_REPORT0 on " + device.string() +
+                                            ": Inappropriate ioctl for device (errno 25)");
+  auto bad_qgs = tdx_guest_evidence(ReportData{}, device, "qgs.sock");
+  ASSERT_FALSE(bad_qgs);
+  EXPECT_EQ(bad_qgs.error().message(),
+            "quote generation socket 'qgs.sock': expected unix:PATH, vsock:CID:PORT or HOST:PORT");
+  fs::remove(device);
+  auto missing = tdx_guest_evidence(ReportData{}, device);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code(), ErrorCode::kNotFound);
 }
 
 }  // namespace

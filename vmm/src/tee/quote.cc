@@ -1,250 +1,33 @@
 #include "cloister/vmm/tee/quote.h"
 
-#include <fcntl.h>
-#include <linux/vm_sockets.h>
-#include <netdb.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
-
 #include <atomic>
-#include <charconv>
-#include <cstring>
 
+#include "cloister/attestation/tdx/qgs.h"
 #include "cloister/common/hex.h"
-#include "cloister/vmm/fd.h"
 #include "cloister/vmm/seccomp/seccomp.h"
 
 namespace cloister::vmm {
 namespace {
 
-// qgs_msg_lib (DCAP QuoteGeneration/quote_wrapper/qgs_msg_lib): message types and header.
-constexpr std::uint16_t kQgsMajor = 1;
-constexpr std::uint16_t kQgsMinor = 1;
-constexpr std::uint32_t kQgsGetQuoteReq = 0;
-constexpr std::uint32_t kQgsGetQuoteResp = 1;
-constexpr std::size_t kQgsHeaderSize = 16;
-constexpr std::size_t kQgsResponseFixed = kQgsHeaderSize + 8;  // + selected_id_size, quote_size
-constexpr std::uint32_t kQgsMaxMessage = 4 * 1024 * 1024;
-
-void put_le(Bytes& out, std::uint64_t v, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
-}
-
-std::uint32_t le32(ByteView b, std::size_t at) {
-  return static_cast<std::uint32_t>(b[at]) | static_cast<std::uint32_t>(b[at + 1]) << 8 |
-         static_cast<std::uint32_t>(b[at + 2]) << 16 | static_cast<std::uint32_t>(b[at + 3]) << 24;
-}
-
-using Clock = std::chrono::steady_clock;
-
-int remaining_ms(Clock::time_point deadline) {
-  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-  return left.count() <= 0 ? 0 : static_cast<int>(left.count());
-}
-
-// Waits until `fd` is ready for `events` or the deadline passes.
-Status wait_for(int fd, short events, Clock::time_point deadline, const std::string& what) {
-  for (;;) {
-    pollfd p{fd, events, 0};
-    const int rc = ::poll(&p, 1, remaining_ms(deadline));
-    if (rc > 0) return {};
-    if (rc == 0) return Error(what + ": timed out");
-    if (errno != EINTR) return os_error(what);
-  }
-}
-
-Status send_all(int fd, ByteView data, Clock::time_point deadline, const std::string& what) {
-  std::size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = ::send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
-    if (n > 0) {
-      done += static_cast<std::size_t>(n);
-    } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-      CLOISTER_CHECK_OK(wait_for(fd, POLLOUT, deadline, what));
-    } else {
-      return os_error(what);
-    }
-  }
-  return {};
-}
-
-Status recv_exact(int fd, std::span<std::uint8_t> out, Clock::time_point deadline,
-                  const std::string& what) {
-  std::size_t done = 0;
-  while (done < out.size()) {
-    const ssize_t n = ::recv(fd, out.data() + done, out.size() - done, 0);
-    if (n > 0) {
-      done += static_cast<std::size_t>(n);
-    } else if (n == 0) {
-      return Error(what + ": the service closed the connection after " + std::to_string(done) +
-                   " of " + std::to_string(out.size()) + " bytes");
-    } else if (errno == EAGAIN || errno == EINTR) {
-      CLOISTER_CHECK_OK(wait_for(fd, POLLIN, deadline, what));
-    } else {
-      return os_error(what);
-    }
-  }
-  return {};
-}
-
-// A resolved address: name resolution happens once, when the provider is made, so the quote
-// worker needs no files (it runs under seccomp).
-struct QgsAddress {
-  sockaddr_storage storage{};
-  socklen_t length = 0;
-  int family = AF_UNIX;
-};
-
-Result<std::uint32_t> parse_u32(std::string_view text, const std::string& what) {
-  std::uint32_t v = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (text.empty() || ec != std::errc() || end != text.data() + text.size())
-    return Error(what + ": '" + std::string(text) + "' is not a number");
-  return v;
-}
-
-Result<QgsAddress> parse_address(const std::string& address) {
-  const std::string what = "quote generation socket '" + address + "'";
-  QgsAddress out;
-  if (address.starts_with("unix:")) {
-    const std::string path = address.substr(5);
-    if (path.empty() || path.size() >= sizeof(sockaddr_un{}.sun_path))
-      return Error(what + ": expected unix:PATH with a path shorter than 108 bytes");
-    auto* un = reinterpret_cast<sockaddr_un*>(&out.storage);
-    un->sun_family = AF_UNIX;
-    std::memcpy(un->sun_path, path.c_str(), path.size() + 1);
-    out.length = sizeof(sockaddr_un);
-    return out;
-  }
-  if (address.starts_with("vsock:")) {
-    const std::string rest = address.substr(6);
-    const auto colon = rest.find(':');
-    if (colon == std::string::npos) return Error(what + ": expected vsock:CID:PORT");
-    auto* vm = reinterpret_cast<sockaddr_vm*>(&out.storage);
-    vm->svm_family = AF_VSOCK;
-    CLOISTER_TRY(vm->svm_cid, parse_u32(std::string_view(rest).substr(0, colon), what));
-    CLOISTER_TRY(vm->svm_port, parse_u32(std::string_view(rest).substr(colon + 1), what));
-    out.family = AF_VSOCK;
-    out.length = sizeof(sockaddr_vm);
-    return out;
-  }
-  const auto colon = address.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == address.size())
-    return Error(what + ": expected unix:PATH, vsock:CID:PORT or HOST:PORT");
-  std::string host = address.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
-    host = host.substr(1, host.size() - 2);
-  const std::string service = address.substr(colon + 1);
-  CLOISTER_TRY([[maybe_unused]] auto port, parse_u32(service, what));
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  const int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &found);
-  if (rc != 0 || found == nullptr)
-    return Error(what + ": cannot resolve " + host + ": " + ::gai_strerror(rc));
-  std::memcpy(&out.storage, found->ai_addr, found->ai_addrlen);
-  out.length = found->ai_addrlen;
-  out.family = found->ai_family;
-  ::freeaddrinfo(found);
-  return out;
-}
-
-Result<Fd> connect_to(const QgsAddress& a, Clock::time_point deadline, const std::string& what) {
-  Fd fd(::socket(a.family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!fd.valid()) return os_error(what + ": socket");
-  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&a.storage), a.length) < 0) {
-    if (errno != EINPROGRESS && errno != EAGAIN) return os_error(what + ": connect");
-    CLOISTER_CHECK_OK(wait_for(fd.get(), POLLOUT, deadline, what + ": connect"));
-    int err = 0;
-    socklen_t len = sizeof err;
-    ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len);
-    if (err != 0) return os_error(what + ": connect", err);
-  }
-  return fd;
-}
-
 class QgsProvider final : public QuoteProvider {
  public:
-  QgsProvider(std::string address, QgsAddress parsed)
-      : address_(std::move(address)), parsed_(std::move(parsed)) {}
+  explicit QgsProvider(attestation::tdx::QgsClient client) : client_(std::move(client)) {}
 
   Result<Bytes> get_quote(ByteView tdreport, std::chrono::milliseconds timeout) override {
-    const auto deadline = Clock::now() + timeout;
-    const std::string what = "QGS at " + address_;
-    CLOISTER_TRY(Fd fd, connect_to(parsed_, deadline, what));
-    const std::uint32_t body = static_cast<std::uint32_t>(kQgsHeaderSize + 8 + tdreport.size());
-    Bytes message;
-    for (int shift = 24; shift >= 0; shift -= 8)
-      message.push_back(static_cast<std::uint8_t>(body >> shift));
-    put_le(message, kQgsMajor, 2);
-    put_le(message, kQgsMinor, 2);
-    put_le(message, kQgsGetQuoteReq, 4);
-    put_le(message, body, 4);
-    put_le(message, 0, 4);  // error_code
-    put_le(message, tdreport.size(), 4);
-    put_le(message, 0, 4);  // id_list_size: let the QGS choose the attestation key
-    message.insert(message.end(), tdreport.begin(), tdreport.end());
-    CLOISTER_CHECK_OK(send_all(fd.get(), message, deadline, what + ": send"));
-    std::uint8_t prefix[4];
-    CLOISTER_CHECK_OK(recv_exact(fd.get(), prefix, deadline, what + ": response length"));
-    const std::uint32_t size = static_cast<std::uint32_t>(prefix[0]) << 24 |
-                               static_cast<std::uint32_t>(prefix[1]) << 16 |
-                               static_cast<std::uint32_t>(prefix[2]) << 8 | prefix[3];
-    if (size > kQgsMaxMessage)
-      return Error(what + ": response of " + std::to_string(size) + " bytes exceeds the limit of " +
-                   std::to_string(kQgsMaxMessage));
-    Bytes response(size);
-    CLOISTER_CHECK_OK(recv_exact(fd.get(), response, deadline, what + ": response"));
-    auto quote = parse_qgs_response(response);
-    if (!quote) return quote.error().with_context(what);
-    return quote;
+    return client_.get_quote(tdreport, timeout);
   }
-
-  std::string describe() const override { return "QGS at " + address_; }
-  std::vector<int> socket_families() const override { return {parsed_.family}; }
+  std::string describe() const override { return "QGS at " + client_.address(); }
+  std::vector<int> socket_families() const override { return {client_.socket_family()}; }
 
  private:
-  std::string address_;
-  QgsAddress parsed_;
+  attestation::tdx::QgsClient client_;
 };
 
 }  // namespace
 
-Result<Bytes> parse_qgs_response(ByteView r) {
-  if (r.size() < kQgsResponseFixed)
-    return Error("QGS response: " + std::to_string(r.size()) + " bytes, expected at least " +
-                 std::to_string(kQgsResponseFixed));
-  const std::uint32_t major = r[0] | r[1] << 8;
-  const std::uint32_t type = le32(r, 4);
-  const std::uint32_t size = le32(r, 8);
-  const std::uint32_t error = le32(r, 12);
-  if (major != kQgsMajor)
-    return Error("QGS response: major version " + std::to_string(major) + ", expected 1");
-  if (type != kQgsGetQuoteResp)
-    return Error("QGS response: message type " + std::to_string(type) +
-                 ", expected 1 (GET_QUOTE_RESP)");
-  if (size != r.size())
-    return Error("QGS response: header size " + std::to_string(size) + " but " +
-                 std::to_string(r.size()) + " bytes were framed");
-  if (error != 0)
-    return Error("QGS response: error code " + hex_number(error) +
-                 " (the service could not "
-                 "produce a quote; see its log)");
-  const std::uint64_t id_size = le32(r, 16);
-  const std::uint64_t quote_size = le32(r, 20);
-  if (quote_size == 0 || kQgsResponseFixed + id_size + quote_size != r.size())
-    return Error("QGS response: selected_id_size " + std::to_string(id_size) + " + quote_size " +
-                 std::to_string(quote_size) + " do not fill the " +
-                 std::to_string(r.size() - kQgsResponseFixed) + " bytes after the header");
-  const auto quote = r.subspan(kQgsResponseFixed + id_size);
-  return Bytes(quote.begin(), quote.end());
-}
-
 Result<std::unique_ptr<QuoteProvider>> qgs_quote_provider(const std::string& address) {
-  CLOISTER_TRY(auto parsed, parse_address(address));
-  return std::unique_ptr<QuoteProvider>(new QgsProvider(address, std::move(parsed)));
+  CLOISTER_TRY(auto client, attestation::tdx::QgsClient::create(address));
+  return std::unique_ptr<QuoteProvider>(new QgsProvider(std::move(client)));
 }
 
 Result<Bytes> read_get_quote_request(const GuestMemory& memory, std::uint64_t gpa,
@@ -256,7 +39,7 @@ Result<Bytes> read_get_quote_request(const GuestMemory& memory, std::uint64_t gp
                  hex_number(kGetQuoteBufferMax) + " bytes (GHCI GetQuote)");
   CLOISTER_TRY(auto buffer, memory.view(gpa, size, Access::kWrite, what));
   const std::uint64_t version = load_le64(buffer, 0);
-  const std::uint32_t in_len = le32(buffer, 16);
+  const std::uint32_t in_len = load_le32(buffer, 16);
   if (version != 1) return Error(what + ": version " + std::to_string(version) + ", expected 1");
   if (in_len != kTdReportSize)
     return Error(what + ": in_len " + std::to_string(in_len) + ", expected a " +

@@ -35,11 +35,9 @@ class QuoteProvider {
   virtual std::vector<int> socket_families() const { return {}; }
 };
 
-// Intel QGS (DCAP's qgs, tdx-qgs): `address` is unix:PATH, vsock:CID:PORT or HOST:PORT (resolved
-// here, once). Each
-// quote is one connection: a 4-byte big-endian length, then qgs_msg_get_quote_req (header
-// {major 1, minor 1, type GET_QUOTE_REQ, size, error_code}, report_size, id_list_size, the
-// TDREPORT); the answer is framed the same way and carries qgs_msg_get_quote_resp.
+// Intel QGS (DCAP's qgs, tdx-qgs) through attestation::tdx::QgsClient: `address` is unix:PATH,
+// vsock:CID:PORT or HOST:PORT (resolved here, once); its worker may create sockets of the
+// address's family only.
 Result<std::unique_ptr<QuoteProvider>> qgs_quote_provider(const std::string& address);
 
 // The GHCI GetQuote shared buffer: {u64 version = 1, u64 status, u32 in_len, u32 out_len,
@@ -110,9 +108,5 @@ class GetQuoteService {
 inline constexpr std::uint64_t kTdvmcallSuccess = 0;
 inline constexpr std::uint64_t kTdvmcallRetry = 1;
 inline constexpr std::uint64_t kTdvmcallInvalidOperand = 0x8000000000000000ull;
-
-// Parses a QGS response (after the length prefix) and returns the quote; every length is checked
-// against `response`. Exposed for its fuzz target.
-Result<Bytes> parse_qgs_response(ByteView response);
 
 }  // namespace cloister::vmm

@@ -428,6 +428,7 @@ struct AttestationService::Impl {
   ServiceOptions options;
   sdk::Verifier verifier;
   nlohmann::json jwks;
+  ear::KeySet token_keys;  // jwks, imported once for every token presented
   mutable Metrics metrics;
   mutable std::optional<RateLimiter> limiter;
 
@@ -436,7 +437,8 @@ struct AttestationService::Impl {
         keys(std::move(k)),
         options(std::move(o)),
         verifier(options.verifier),
-        jwks(ear::jwks({&keys.token_signer})) {
+        jwks(ear::jwks({&keys.token_signer})),
+        token_keys(jwks) {
     if (options.rate_limit > 0) limiter.emplace(options.rate_limit);
   }
 
@@ -627,7 +629,7 @@ struct AttestationService::Impl {
   http::Response cwt(const http::Request& req) const {
     const std::string token = presented_token(req);
     if (token.empty()) return kbs_response(kbs::token_not_found());
-    auto claims = ear::verify(token, jwks, now());
+    auto claims = ear::verify(token, token_keys, now());
     if (!claims) {
       return kbs_response(KbsError(kbs::ErrorKind::kTokenVerifierError,
                                    "Token Verifier error: " + claims.error().message()));
@@ -653,7 +655,7 @@ struct AttestationService::Impl {
       return kbs_response(e);
     };
     if (token.empty()) return deny(Denial::kToken, kbs::token_not_found(), "", "");
-    auto claims = ear::verify(token, jwks, now());
+    auto claims = ear::verify(token, token_keys, now());
     if (!claims) {
       return deny(Denial::kToken,
                   KbsError(kbs::ErrorKind::kTokenVerifierError,

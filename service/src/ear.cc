@@ -230,21 +230,14 @@ Result<Bytes> es384_sign(EVP_PKEY* key, ByteView message) {
   return der_to_raw(der);
 }
 
-// The P-384 key `kid` names in a JWKS.
-Result<PkeyPtr> jwks_key(const nlohmann::json& set, const std::string& kid,
-                         std::string_view where) {
-  const nlohmann::json* jwk = nullptr;
-  if (set.is_object() && set.contains("keys") && set["keys"].is_array()) {
-    for (const auto& k : set["keys"])
-      if (k.is_object() && k.value("kid", "") == kid) jwk = &k;
-  }
-  if (!jwk) return Error(std::string(where) + ": \"" + kid + "\" is not in the JWKS");
-  CLOISTER_TRY(const std::string crv, string_member(*jwk, "crv", "JWKS key " + kid));
-  if (jwk->value("kty", "") != "EC" || crv != "P-384") {
+// The P-384 key of one JWK.
+Result<PkeyPtr> import_jwk(const nlohmann::json& jwk, const std::string& kid) {
+  CLOISTER_TRY(const std::string crv, string_member(jwk, "crv", "JWKS key " + kid));
+  if (jwk.value("kty", "") != "EC" || crv != "P-384") {
     return Error("JWKS key " + kid + ": expected an EC P-384 key");
   }
-  CLOISTER_TRY(const std::string x64, string_member(*jwk, "x", "JWKS key " + kid));
-  CLOISTER_TRY(const std::string y64, string_member(*jwk, "y", "JWKS key " + kid));
+  CLOISTER_TRY(const std::string x64, string_member(jwk, "x", "JWKS key " + kid));
+  CLOISTER_TRY(const std::string y64, string_member(jwk, "y", "JWKS key " + kid));
   auto x = from_base64url(x64);
   auto y = from_base64url(y64);
   if (!x || !y) return Error("JWKS key " + kid + ": coordinates are not base64url");
@@ -487,7 +480,52 @@ nlohmann::json jwks(std::initializer_list<const Signer*> signers) {
   return {{"keys", keys}};
 }
 
-Result<Claims> verify(std::string_view token, const nlohmann::json& set, UnixTime now,
+struct KeySet::Impl {
+  struct Entry {
+    std::string kid;
+    Result<PkeyPtr> key;
+  };
+  std::vector<Entry> entries;
+};
+
+KeySet::KeySet(const nlohmann::json& jwks) {
+  auto impl = std::make_shared<Impl>();
+  if (jwks.is_object() && jwks.contains("keys") && jwks["keys"].is_array()) {
+    for (const auto& k : jwks["keys"]) {
+      if (!k.is_object() || !k.contains("kid") || !k["kid"].is_string()) continue;
+      const std::string kid = k["kid"];
+      impl->entries.push_back({kid, import_jwk(k, kid)});
+    }
+  }
+  impl_ = std::move(impl);
+}
+
+KeySet::~KeySet() = default;
+
+struct KeySetAccess {
+  // The key `kid` names; `where` names the field that carried the kid.
+  static Result<EVP_PKEY*> find(const KeySet& set, const std::string& kid, std::string_view where) {
+    const auto& entries = set.impl_->entries;
+    const auto it = std::find_if(entries.rbegin(), entries.rend(),
+                                 [&](const KeySet::Impl::Entry& e) { return e.kid == kid; });
+    if (it == entries.rend())
+      return Error(std::string(where) + ": \"" + kid + "\" is not in the JWKS");
+    if (!it->key) return it->key.error();
+    return it->key->get();
+  }
+};
+
+Result<Claims> verify(std::string_view token, const nlohmann::json& jwks, UnixTime now,
+                      std::int64_t leeway) {
+  return verify(token, KeySet(jwks), now, leeway);
+}
+
+Result<Claims> verify_cwt(ByteView token, const nlohmann::json& jwks, UnixTime now,
+                          std::int64_t leeway) {
+  return verify_cwt(token, KeySet(jwks), now, leeway);
+}
+
+Result<Claims> verify(std::string_view token, const KeySet& set, UnixTime now,
                       std::int64_t leeway) {
   const std::size_t dot1 = token.find('.');
   const std::size_t dot2 = dot1 == std::string_view::npos ? dot1 : token.find('.', dot1 + 1);
@@ -501,11 +539,11 @@ Result<Claims> verify(std::string_view token, const nlohmann::json& set, UnixTim
   CLOISTER_TRY(const std::string alg, string_member(header, "alg", "EAR header"));
   if (alg != kAlg) return Error("EAR header.alg: expected ES384, found \"" + alg + "\"");
   CLOISTER_TRY(const std::string kid, string_member(header, "kid", "EAR header"));
-  CLOISTER_TRY(const PkeyPtr key, jwks_key(set, kid, "EAR header.kid"));
+  CLOISTER_TRY(EVP_PKEY* const key, KeySetAccess::find(set, kid, "EAR header.kid"));
   auto signature = from_base64url(token.substr(dot2 + 1));
   if (!signature) return signature.error().with_context("EAR signature");
   CLOISTER_CHECK_OK(
-      es384_verify(key.get(), as_bytes(token.substr(0, dot2)), *signature, "EAR signature", kid));
+      es384_verify(key, as_bytes(token.substr(0, dot2)), *signature, "EAR signature", kid));
   auto payload = from_base64url(token.substr(dot1 + 1, dot2 - dot1 - 1));
   if (!payload) return payload.error().with_context("EAR payload");
   CLOISTER_TRY(const nlohmann::json doc, parse_json_strict(text_of(*payload), "EAR payload"));
@@ -514,13 +552,12 @@ Result<Claims> verify(std::string_view token, const nlohmann::json& set, UnixTim
   return claims;
 }
 
-Result<Claims> verify_cwt(ByteView token, const nlohmann::json& set, UnixTime now,
-                          std::int64_t leeway) {
+Result<Claims> verify_cwt(ByteView token, const KeySet& set, UnixTime now, std::int64_t leeway) {
   CLOISTER_TRY(const cbor::CoseSign1 cose, cbor::parse_cose_sign1(token));
-  CLOISTER_TRY(const PkeyPtr key, jwks_key(set, cose.kid, "COSE_Sign1 kid"));
+  CLOISTER_TRY(EVP_PKEY* const key, KeySetAccess::find(set, cose.kid, "COSE_Sign1 kid"));
   CLOISTER_TRY(const Bytes signed_bytes, cbor::sig_structure(cose.protected_header, cose.payload));
   CLOISTER_CHECK_OK(
-      es384_verify(key.get(), signed_bytes, cose.signature, "COSE_Sign1 signature", cose.kid));
+      es384_verify(key, signed_bytes, cose.signature, "COSE_Sign1 signature", cose.kid));
   CLOISTER_TRY(Claims claims, cbor::claims_from_cbor(cose.payload));
   CLOISTER_CHECK_OK(check_times(claims, now, leeway));
   return claims;

@@ -285,6 +285,33 @@ TEST(EarJwt, Refusals) {
   EXPECT_EQ(signer->sign(no_exp).error().message(), "EAR: refusing to sign claims without exp");
 }
 
+// A KeySet imports a JWKS once and verifies tokens of each of its keys; a key it cannot import
+// is refused only when a token names it, with the reason.
+TEST(EarJwt, AKeySetVerifiesManyTokens) {
+  auto a = Signer::generate();
+  auto b = Signer::generate();
+  auto outsider = Signer::generate();
+  ASSERT_TRUE(a && b && outsider);
+  const UnixTime now = 1760000000;
+  nlohmann::json set = jwks({&*a, &*b});
+  set["keys"].push_back({{"kty", "EC"}, {"crv", "P-256"}, {"kid", "p256"}, {"x", ""}, {"y", ""}});
+  const KeySet keys(set);
+  for (const Signer* s : {&*a, &*b}) {
+    const std::string token = *s->sign(sample_claims(now));
+    auto verified = verify(token, keys, now);
+    ASSERT_TRUE(verified) << verified.error().message();
+    EXPECT_EQ(*verified, sample_claims(now));
+    auto cwt = verify_cwt(*s->sign_cwt(sample_claims(now)), keys, now);
+    ASSERT_TRUE(cwt) << cwt.error().message();
+  }
+  EXPECT_EQ(verify(*outsider->sign(sample_claims(now)), keys, now).error().message(),
+            "EAR header.kid: \"" + outsider->kid() + "\" is not in the JWKS");
+  const std::string p256_token =
+      to_base64url(as_bytes(R"({"alg":"ES384","kid":"p256"})")) + ".e30." + to_base64url(Bytes(96));
+  EXPECT_EQ(verify(p256_token, keys, now).error().message(),
+            "JWKS key p256: expected an EC P-384 key");
+}
+
 }  // namespace
 }  // namespace cloister::service::ear
 

@@ -128,15 +128,37 @@ class Signer {
 // {"keys": [public_jwk…]}
 nlohmann::json jwks(std::initializer_list<const Signer*> signers);
 
-// Verifies a token from a signer in `jwks`: the header's alg must be ES384 (nothing else is
+// A JWKS with its keys imported once: importing a P-384 public key (point validation included)
+// costs about as much as verifying a signature, so a verifier of many tokens keeps a KeySet.
+// Keys are looked up by kid (the last key with that kid wins); a key that is not EC P-384 or
+// whose coordinates do not decode is refused when a token names it, not here.
+class KeySet {
+ public:
+  explicit KeySet(const nlohmann::json& jwks);
+  KeySet(const KeySet&) = default;
+  KeySet& operator=(const KeySet&) = default;
+  ~KeySet();
+
+ private:
+  struct Impl;
+  friend struct KeySetAccess;
+  std::shared_ptr<const Impl> impl_;
+};
+
+// Verifies a token from a signer in `keys`: the header's alg must be ES384 (nothing else is
 // accepted, "none" included), its kid must name a P-384 key of the set, the signature must
 // verify, exp must be present and `now` before exp + leeway, iat not after now + leeway.
+Result<Claims> verify(std::string_view token, const KeySet& keys, UnixTime now,
+                      std::int64_t leeway_seconds = 60);
+// The same against a JWKS document, imported for this one token.
 Result<Claims> verify(std::string_view token, const nlohmann::json& jwks, UnixTime now,
                       std::int64_t leeway_seconds = 60);
 
 // The same checks for the CWT form: tag 18, protected header exactly {1: -35}, kid in the
-// unprotected header naming a P-384 key of `jwks`, the signature over Sig_structure, then the
+// unprotected header naming a P-384 key of the set, the signature over Sig_structure, then the
 // claims (unknown integer keys refused, text keys read as extensions) and their times.
+Result<Claims> verify_cwt(ByteView token, const KeySet& keys, UnixTime now,
+                          std::int64_t leeway_seconds = 60);
 Result<Claims> verify_cwt(ByteView token, const nlohmann::json& jwks, UnixTime now,
                           std::int64_t leeway_seconds = 60);
 

@@ -7,7 +7,10 @@
 #include <algorithm>
 #include <array>
 #include <ctime>
+#include <deque>
 #include <map>
+#include <mutex>
+#include <optional>
 #include <sstream>
 
 #include "cloister/common/base64.h"
@@ -296,6 +299,38 @@ class RateLimiter {
   std::map<std::string, Bucket> buckets_;
 };
 
+// The tokens this replica issued, by the SHA-256 of their bytes, with their claims: a token
+// presented back to the replica that signed it needs no second signature verification (the
+// digest of the exact bytes identifies it as surely as the signature would). Bounded: the
+// oldest go first. A token another replica issued, or one forgotten, is verified as usual.
+class IssuedTokens {
+ public:
+  void remember(std::string_view token, const ear::Claims& claims) {
+    const Sha256Digest digest = sha256(as_bytes(token));
+    std::lock_guard lock(mutex_);
+    if (!by_digest_.emplace(digest, claims).second) return;
+    order_.push_back(digest);
+    if (order_.size() > kMaxTokens) {
+      by_digest_.erase(order_.front());
+      order_.pop_front();
+    }
+  }
+
+  std::optional<ear::Claims> find(std::string_view token) const {
+    const Sha256Digest digest = sha256(as_bytes(token));
+    std::lock_guard lock(mutex_);
+    const auto it = by_digest_.find(digest);
+    if (it == by_digest_.end()) return std::nullopt;
+    return it->second;
+  }
+
+ private:
+  static constexpr std::size_t kMaxTokens = 1024;
+  mutable std::mutex mutex_;
+  std::map<Sha256Digest, ear::Claims> by_digest_;
+  std::deque<Sha256Digest> order_;
+};
+
 }  // namespace
 
 Result<LoadedKeys> load_or_create_keys(const std::filesystem::path& state_dir) {
@@ -429,6 +464,7 @@ struct AttestationService::Impl {
   sdk::Verifier verifier;
   nlohmann::json jwks;
   ear::KeySet token_keys;  // jwks, imported once for every token presented
+  mutable IssuedTokens issued;
   mutable Metrics metrics;
   mutable std::optional<RateLimiter> limiter;
 
@@ -605,6 +641,7 @@ struct AttestationService::Impl {
     claims.submods[kSubmod] = std::move(appraisal);
     auto token = keys.token_signer.sign(claims);
     if (!token) return deny(Denial::kEvidence, token.error(), tee, "", evidence_digest, "");
+    issued.remember(*token, claims);
     ++metrics.attest_pass;
     audit(client, tee, appraised->measurement, evidence_digest, appraised->policy_digest, "",
           "attested", "ok: " + std::string(ear::to_string(claims.submods[kSubmod].status)));
@@ -624,12 +661,22 @@ struct AttestationService::Impl {
     return cookie_value(req, kSessionCookie);
   }
 
+  // The claims of a presented token: remembered when this replica issued it, else verified
+  // against the token keys; their times are checked either way.
+  Result<ear::Claims> token_claims(const std::string& token) const {
+    if (auto known = issued.find(token)) {
+      CLOISTER_CHECK_OK(ear::check_times(*known, now()));
+      return std::move(*known);
+    }
+    return ear::verify(token, token_keys, now());
+  }
+
   // The CWT form of the token the request presents: the same claims, verified, signed again as
   // a COSE_Sign1 with the same key.
   http::Response cwt(const http::Request& req) const {
     const std::string token = presented_token(req);
     if (token.empty()) return kbs_response(kbs::token_not_found());
-    auto claims = ear::verify(token, token_keys, now());
+    auto claims = token_claims(token);
     if (!claims) {
       return kbs_response(KbsError(kbs::ErrorKind::kTokenVerifierError,
                                    "Token Verifier error: " + claims.error().message()));
@@ -655,7 +702,7 @@ struct AttestationService::Impl {
       return kbs_response(e);
     };
     if (token.empty()) return deny(Denial::kToken, kbs::token_not_found(), "", "");
-    auto claims = ear::verify(token, token_keys, now());
+    auto claims = token_claims(token);
     if (!claims) {
       return deny(Denial::kToken,
                   KbsError(kbs::ErrorKind::kTokenVerifierError,

@@ -263,7 +263,12 @@ Status es384_verify(EVP_PKEY* key, ByteView message, ByteView raw_signature,
   return {};
 }
 
-// Every token we accept expires; exp and iat are checked with `leeway` seconds of skew.
+std::string text_of(ByteView bytes) {
+  return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+}
+
+}  // namespace
+
 Status check_times(const Claims& claims, UnixTime now, std::int64_t leeway) {
   if (!claims.expires_at) return Error("EAR.exp: missing; tokens without expiry are refused");
   if (now >= *claims.expires_at + leeway) {
@@ -276,12 +281,6 @@ Status check_times(const Claims& claims, UnixTime now, std::int64_t leeway) {
   }
   return {};
 }
-
-std::string text_of(ByteView bytes) {
-  return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-}
-
-}  // namespace
 
 std::string_view to_string(Tier tier) {
   switch (tier) {

@@ -242,6 +242,35 @@ TEST_P(AttestdTest, TheResultIsAlsoServedAsACwt) {
                    "EAR.exp: expired at");
 }
 
+// A replica remembers the tokens it issued and skips their second signature check; a replica
+// that did not issue a token (the same keys and store, as behind a load balancer) verifies it,
+// and both refuse it once it expired.
+TEST_P(AttestdTest, AReplicaThatDidNotIssueTheTokenVerifiesIt) {
+  ServiceOptions options;
+  options.verifier.trust_roots.push_back(genoa().amd().ark().cert);
+  options.clock = [this] { return now_; };
+  AttestationService other(store_, load_or_create_keys(dir_).value().keys, options);
+  const auto tee = jwe::TeeKeyPair::generate(jwe::TeeKeyPair::Kind::kEcP256).value();
+  const auto [cookie, nonce] = auth();
+  const auto attested =
+      attest(cookie, attestation(launch_with(0x4d), nonce, tee.public_key(), tee.public_key()));
+  ASSERT_EQ(attested.status, 200) << attested.body;
+  const std::string token = nlohmann::json::parse(attested.body).at("token");
+  auto get = request("GET", "/kbs/v0/resource/tenant/key/disk");
+  get.headers["authorization"] = "Bearer " + token;
+  const auto released = other.handle(get, "guest");
+  ASSERT_EQ(released.status, 200) << released.body;
+  EXPECT_EQ(tee.decrypt(nlohmann::json::parse(released.body)).value(),
+            Bytes(as_bytes(std::string_view("disk passphrase")).begin(),
+                  as_bytes(std::string_view("disk passphrase")).end()));
+  EXPECT_EQ(resource("tenant/key/disk", token).status, 200);
+  now_ += 3600;
+  for (AttestationService* replica : {service_.get(), &other}) {
+    expect_kbs_error(replica->handle(get, "guest"), 401, "TokenVerifierError",
+                     "EAR.exp: expired at");
+  }
+}
+
 TEST_P(AttestdTest, AReplayedNonceIsRefused) {
   const auto tee = jwe::TeeKeyPair::generate(jwe::TeeKeyPair::Kind::kEcP256).value();
   const auto [cookie, nonce] = auth();

@@ -128,6 +128,10 @@ class Signer {
 // {"keys": [public_jwk…]}
 nlohmann::json jwks(std::initializer_list<const Signer*> signers);
 
+// The time checks of verify(): exp present and `now` before exp + leeway, iat not after
+// now + leeway.
+Status check_times(const Claims& claims, UnixTime now, std::int64_t leeway_seconds = 60);
+
 // A JWKS with its keys imported once: importing a P-384 public key (point validation included)
 // costs about as much as verifying a signature, so a verifier of many tokens keeps a KeySet.
 // Keys are looked up by kid (the last key with that kid wins); a key that is not EC P-384 or

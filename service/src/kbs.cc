@@ -157,7 +157,7 @@ nlohmann::json to_json(const TeePubKey& key) {
 }
 
 Result<Attestation> parse_attestation(std::string_view body) {
-  CLOISTER_TRY(const nlohmann::json doc, parse_json_strict(body, "Attestation"));
+  CLOISTER_TRY(nlohmann::json doc, parse_json_strict(body, "Attestation"));
   Attestation a;
   // kbs-types: Option<InitData>; serde reads a missing member and null alike as None.
   CLOISTER_CHECK_OK(detail::expect_object(doc, "Attestation"));
@@ -176,11 +176,14 @@ Result<Attestation> parse_attestation(std::string_view body) {
   if (!key) return key.error().with_context("Attestation.runtime-data");
   a.tee_pubkey = std::move(key).value();
   CLOISTER_TRY(const nlohmann::json* evidence, object_member(doc, "tee-evidence", "Attestation"));
-  CLOISTER_TRY(const nlohmann::json* primary,
-               required_member(*evidence, "primary_evidence", "Attestation.tee-evidence"));
-  a.primary_evidence = *primary;
+  if (auto primary = required_member(*evidence, "primary_evidence", "Attestation.tee-evidence");
+      !primary) {
+    return primary.error();
+  }
   CLOISTER_TRY(a.additional_evidence,
                string_member(*evidence, "additional_evidence", "Attestation.tee-evidence"));
+  // Moved, not copied: an SNP report is an array of 1184 numbers.
+  a.primary_evidence = std::move(doc["tee-evidence"]["primary_evidence"]);
   return a;
 }
 

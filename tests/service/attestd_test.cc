@@ -123,6 +123,16 @@ class AttestdTest : public ::testing::TestWithParam<std::string> {
     return service_->handle(r, "guest");
   }
 
+  // The token of a passing attestation of the reference image, bound to `tee`'s key.
+  std::string attested_token(const jwe::TeeKeyPair& tee) {
+    const auto [cookie, nonce] = auth();
+    const auto r =
+        attest(cookie, attestation(launch_with(0x4d), nonce, tee.public_key(), tee.public_key()));
+    EXPECT_EQ(r.status, 200) << r.body;
+    return r.status == 200 ? nlohmann::json::parse(r.body).at("token").get<std::string>()
+                           : std::string();
+  }
+
   http::Response resource(const std::string& path, const std::string& token) {
     auto r = request("GET", "/kbs/v0/resource/" + path);
     r.headers["authorization"] = "Bearer " + token;
@@ -251,11 +261,8 @@ TEST_P(AttestdTest, AReplicaThatDidNotIssueTheTokenVerifiesIt) {
   options.clock = [this] { return now_; };
   AttestationService other(store_, load_or_create_keys(dir_).value().keys, options);
   const auto tee = jwe::TeeKeyPair::generate(jwe::TeeKeyPair::Kind::kEcP256).value();
-  const auto [cookie, nonce] = auth();
-  const auto attested =
-      attest(cookie, attestation(launch_with(0x4d), nonce, tee.public_key(), tee.public_key()));
-  ASSERT_EQ(attested.status, 200) << attested.body;
-  const std::string token = nlohmann::json::parse(attested.body).at("token");
+  const std::string token = attested_token(tee);
+  ASSERT_FALSE(token.empty());
   auto get = request("GET", "/kbs/v0/resource/tenant/key/disk");
   get.headers["authorization"] = "Bearer " + token;
   const auto released = other.handle(get, "guest");
@@ -341,11 +348,8 @@ TEST_P(AttestdTest, WithoutReferenceValuesNothingIsAccepted) {
 TEST_P(AttestdTest, ResourcesAreReleasedOnlyAsTheirPolicySays) {
   put_resource("tenant/key/hardware-only", "only on real hardware", "{}");
   const auto tee = jwe::TeeKeyPair::generate(jwe::TeeKeyPair::Kind::kRsa3072).value();
-  const auto [cookie, nonce] = auth();
-  const auto attested =
-      attest(cookie, attestation(launch_with(0x4d), nonce, tee.public_key(), tee.public_key()));
-  ASSERT_EQ(attested.status, 200) << attested.body;
-  const std::string token = nlohmann::json::parse(attested.body).at("token");
+  const std::string token = attested_token(tee);
+  ASSERT_FALSE(token.empty());
 
   expect_kbs_error(resource("tenant/key/hardware-only", token), 401, "PolicyDeny",
                    "accept_status: expected one of [affirming], found warning");
@@ -436,11 +440,8 @@ TEST_P(AttestdTest, AnIndependentJoseLibraryVerifiesTheTokenAndDecryptsTheResour
   for (auto kind : {jwe::TeeKeyPair::Kind::kEcP256, jwe::TeeKeyPair::Kind::kEcP521,
                     jwe::TeeKeyPair::Kind::kRsa3072}) {
     const auto tee = jwe::TeeKeyPair::generate(kind).value();
-    const auto [cookie, nonce] = auth();
-    const auto attested =
-        attest(cookie, attestation(launch_with(0x4d), nonce, tee.public_key(), tee.public_key()));
-    ASSERT_EQ(attested.status, 200) << attested.body;
-    const std::string token = nlohmann::json::parse(attested.body).at("token");
+    const std::string token = attested_token(tee);
+    ASSERT_FALSE(token.empty());
     const auto released = resource("tenant/key/disk", token);
     ASSERT_EQ(released.status, 200) << released.body;
     const auto jwks = service_->handle(request("GET", "/.well-known/jwks.json"), "rp");

@@ -191,6 +191,16 @@ Result<std::vector<std::unique_ptr<VirtioDevice>>> open_restored_devices(
   std::vector<std::unique_ptr<VirtioDevice>> devices;
   for (const VirtioDeviceState& slot : saved) {
     const std::string where = "restore: /body/devices/virtio/" + std::to_string(slot.slot);
+    // Slots follow the config: its disks, then its nets, then its vsock.
+    const std::string_view expected = slot.slot < config.disks.size() ? "block"
+                                      : slot.slot < config.disks.size() + config.nets.size()
+                                          ? "net"
+                                          : "vsock";
+    if (virtio_kind_name(slot.device) != expected)
+      return Error(ErrorCode::kFailedPrecondition,
+                   where + "/kind: expected " + std::string(expected) + " (the config's slot " +
+                       std::to_string(slot.slot) + "), found " +
+                       std::string(virtio_kind_name(slot.device)));
     if (const auto* b = std::get_if<BlockDeviceState>(&slot.device)) {
       auto blk = VirtioBlock::open(b->path, b->read_only, metrics);
       if (!blk)

@@ -21,7 +21,8 @@
 // Snapshots: the device thread parks between rounds; a receive or transmit chain it holds goes
 // back to its ring in the saved state, and a frame read from the TAP but not yet delivered to
 // the guest is not saved (counted in net_rx_dropped_snapshot). Frames that reach the TAP while
-// the device is parked wait in the kernel's TAP queue, for whoever reads the TAP next.
+// the device is parked wait in the kernel's TAP queue for this device if the VM resumes; the
+// kernel discards them when this process closes the TAP.
 #pragma once
 
 #include <array>

@@ -90,7 +90,6 @@ struct NetDeviceState {
 // VIRTIO_VSOCK_EVENT_TRANSPORT_RESET (virtio 1.2 §5.10.6.8) and starts with none.
 struct VsockDeviceState {
   std::uint64_t guest_cid = 0;
-  bool operator==(const VsockDeviceState&) const = default;
 };
 
 using VirtioDeviceSpecificState = std::variant<BlockDeviceState, NetDeviceState, VsockDeviceState>;

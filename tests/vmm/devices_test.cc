@@ -293,6 +293,47 @@ TEST_F(VirtioBlockTest, ReadsASectorAndInterrupts) {
   EXPECT_EQ(metrics_.virtio_blk_bytes_read.load(), 512u);
 }
 
+// A snapshot's view of a block device: save() parks the device thread (a request published
+// afterwards waits), the state holds the transport and the queue's indices, a parked device
+// stops cleanly, and a transport restored from that state serves the waiting request.
+TEST_F(VirtioBlockTest, SaveParksTheDeviceAndARestoredTransportServesWhatWaits) {
+  bring_up();
+  put32(kHdr, 0);
+  put64(kHdr + 8, 1);
+  desc(0, kHdr, 16, virtio::kDescFNext, 1);
+  desc(1, kData, 512, virtio::kDescFWrite | virtio::kDescFNext, 2);
+  desc(2, kStatus, 1, virtio::kDescFWrite, 0);
+  submit(0, 1);
+  ASSERT_TRUE(used_reaches(1));
+  const VirtioDeviceState saved = dev_->save(0);
+  EXPECT_EQ(saved.slot, 0u);
+  EXPECT_EQ(saved.transport.status, 15u);
+  EXPECT_EQ(saved.transport.driver_features, virtio::kFVersion1);
+  ASSERT_EQ(saved.transport.queues.size(), 1u);
+  EXPECT_EQ(saved.transport.queues[0],
+            (VirtqueueState{8, true, kDesc, kAvail, kUsed, /*next_avail=*/1, /*next_used=*/1}));
+  EXPECT_EQ(std::get<BlockDeviceState>(saved.device), (BlockDeviceState{disk_path_, 4096, false}));
+
+  put64(kHdr + 8, 0);
+  submit(0, 2);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(used_idx(), 1u) << "a parked device took a request";
+  dev_.reset();
+
+  auto blk = VirtioBlock::open(disk_path_, false, metrics_);
+  ASSERT_TRUE(blk.ok()) << blk.error().message();
+  auto restored = VirtioMmio::create(
+      std::move(*blk), *memory_, [this](bool l) { irq_ = l; }, DeviceSandbox{}, log_, metrics_,
+      saved.transport);
+  ASSERT_TRUE(restored.ok()) << restored.error().message();
+  dev_ = std::move(*restored);
+  EXPECT_EQ(reg(0x070), 15u);
+  ASSERT_TRUE(used_reaches(2));
+  EXPECT_EQ(byte_at(kData + 7), '0');
+  EXPECT_EQ(dev_->save(0).transport.queues[0].next_used, 2u);
+  dev_->resume_device();
+}
+
 TEST_F(VirtioBlockTest, OutOfRangeSectorGetsIoError) {
   bring_up();
   put32(kHdr, 0);

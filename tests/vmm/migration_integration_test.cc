@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -209,6 +210,93 @@ TEST(MigrationIntegrationTest, DestinationRefusesAStreamItCannotTrust) {
   record[kMigrationRecordHeaderBytes + 8 + 17] ^= 0x01;
   cut.insert(cut.end(), record.begin(), record.end());
   expect_refused(cut, "record 1: end of stream");
+}
+
+// The N of every complete "blk N 'text'" line (the test guest's "mode=blkcount"), in order.
+std::vector<std::uint64_t> blk_reads(const std::string& text) {
+  std::vector<std::uint64_t> values;
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (lines.eof()) break;
+    EXPECT_EQ(line.find("failed"), std::string::npos) << line;
+    if (line.starts_with("blk ") && line.ends_with("'"))
+      values.push_back(std::stoull(line.substr(4, line.find(' ', 4) - 4)));
+  }
+  return values;
+}
+
+bool wait_for_blk_read(const fs::path& console, std::uint64_t at_least, int seconds = 60) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto values = blk_reads(slurp(console));
+    if (!values.empty() && values.back() >= at_least) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return false;
+}
+
+// A disk is re-opened by path on the destination (here the same file): the guest's virtio-blk
+// queue moves with it and its reads go on with no gap or repeat.
+TEST(MigrationIntegrationTest, DiskGuestMovesWithItsQueueAndKeepsReading) {
+  const fs::path src_sock = scratch("blk-src.sock"), src_console = scratch("blk-src.console");
+  const fs::path dst_sock = scratch("blk-dst.sock"), dst_console = scratch("blk-dst.console");
+  const fs::path listen = scratch("blk-listen.sock"), disk = scratch("blk.img");
+  std::ofstream(disk, std::ios::binary) << std::string(8 * 512, 'b');
+  VmmProcess source(
+      run_args({"run", "--firmware", guest("test-guest.bin"), "--memory", "16M", "--cmdline",
+                "mode=blkcount", "--disk", disk.string(), "--api-socket", src_sock.string(),
+                "--console", "file:" + src_console.string(), "--log-format", "json"}));
+  ASSERT_TRUE(wait_for_blk_read(src_console, 50)) << source.err() << slurp(src_console);
+  VmmProcess destination({"receive", "--listen", "unix:" + listen.string(), "--api-socket",
+                          dst_sock.string(), "--console", "file:" + dst_console.string(),
+                          "--log-format", "json"});
+  ASSERT_TRUE(wait_until_listening(destination)) << destination.err();
+
+  auto [status, body] = migrate(src_sock, listen);
+  ASSERT_EQ(status, 204) << body << source.err();
+  EXPECT_EQ(source.wait(), 0) << source.err();
+  const auto before = blk_reads(slurp(src_console));
+  ASSERT_FALSE(before.empty());
+  ASSERT_TRUE(wait_for_blk_read(dst_console, before.back() + 50))
+      << destination.err() << slurp(dst_console);
+  const auto all = blk_reads(slurp(src_console) + slurp(dst_console));
+  for (std::size_t i = 0; i < all.size(); ++i) ASSERT_EQ(all[i], i + 1) << "read " << i;
+  EXPECT_EQ(destination.log_event("vm.restored").value("virtio_devices", 0), 1)
+      << destination.err();
+  EXPECT_EQ(http(dst_sock, "PUT", "/api/v1/vm.shutdown").first, 204);
+  EXPECT_EQ(destination.wait(), 0) << destination.err();
+  fs::remove(disk);
+}
+
+// On one host a vsock device cannot move: its UNIX socket is the source's until the source
+// stops, so the destination cannot bind it, and the source keeps the VM.
+TEST(MigrationIntegrationTest, SameHostMigrationOfAVsockGuestFailsAndTheSourceKeepsRunning) {
+  const fs::path src_sock = scratch("vs-src.sock"), src_console = scratch("vs-src.console");
+  const fs::path listen = scratch("vs-listen.sock"), uds = scratch("vs.uds");
+  VmmProcess source(run_args({"run", "--firmware", guest("test-guest.bin"), "--memory", "16M",
+                              "--cmdline", "mode=memwrite memwrite_kib=64", "--vsock-uds",
+                              uds.string(), "--api-socket", src_sock.string(), "--console",
+                              "file:" + src_console.string(), "--log-format", "json"}));
+  ASSERT_TRUE(wait_for_checksum(src_console, 2)) << source.err() << slurp(src_console);
+  VmmProcess destination({"receive", "--listen", "unix:" + listen.string(), "--console", "none",
+                          "--log-format", "json"});
+  ASSERT_TRUE(wait_until_listening(destination)) << destination.err();
+
+  auto [status, body] = migrate(src_sock, listen);
+  EXPECT_EQ(status, 503) << body;
+  EXPECT_NE(destination.wait(), 0);
+  const json failed = destination.log_event("vm.receive_failed");
+  EXPECT_NE(failed.value("msg", "").find("restore: /body/devices/virtio/0 (virtio-vsock): bind "
+                                         "vsock socket " +
+                                         uds.string()),
+            std::string::npos)
+      << destination.err();
+  EXPECT_EQ(json::parse(http(src_sock, "GET", "/api/v1/vm.info").second)["state"], "running");
+  const auto passes = checksums(slurp(src_console)).size();
+  ASSERT_TRUE(wait_for_checksum(src_console, static_cast<long long>(passes) + 2)) << source.err();
+  EXPECT_EQ(http(src_sock, "PUT", "/api/v1/vm.shutdown").first, 204);
+  EXPECT_EQ(source.wait(), 0) << source.err();
 }
 
 }  // namespace

@@ -93,7 +93,8 @@ TEST(SnapshotIntegrationTest, RestoredGuestContinuesItsCountWithNoGapOrRepeat) {
   ASSERT_TRUE(fs::exists(dir / "state.json"));
   ASSERT_TRUE(fs::exists(dir / "memory.bin"));
   const json state = json::parse(slurp(dir / "state.json"));
-  EXPECT_EQ(state["schema_version"], 1);
+  EXPECT_EQ(state["schema_version"], 2);
+  EXPECT_EQ(state["body"]["devices"]["virtio"], json::array());
   EXPECT_EQ(state["body"]["vcpu_count"], 1);
   EXPECT_EQ(state["body"]["memory_bytes"], 16 << 20);
 
@@ -144,8 +145,8 @@ TEST(SnapshotIntegrationTest, TwoVcpuGuestIsRestoredWithItsHaltedApplicationProc
   fs::remove_all(dir);
 }
 
-// A snapshot leaves the VM paused; vm.resume lets the same guest count on. A VM with a virtio
-// device is refused, and a directory that cannot be created is the caller's error.
+// A snapshot leaves the VM paused; vm.resume lets the same guest count on. A directory that
+// cannot be created is the caller's error.
 TEST(SnapshotIntegrationTest, SnapshotPausesResumeContinuesAndRefusalsLeaveTheVmRunning) {
   const fs::path sock = scratch("resume.sock"), console = scratch("resume.console");
   const fs::path dir = scratch("resume-snap");
@@ -170,24 +171,6 @@ TEST(SnapshotIntegrationTest, SnapshotPausesResumeContinuesAndRefusalsLeaveTheVm
   const auto values = counts(slurp(console));
   for (std::size_t i = 0; i < values.size(); ++i) ASSERT_EQ(values[i], i) << "line " << i;
   fs::remove_all(dir);
-
-  const fs::path disk = scratch("disk.img"), disk_sock = scratch("disk.sock");
-  std::ofstream(disk, std::ios::binary) << std::string(4096, 'd');
-  VmmProcess with_disk(
-      run_args({"run", "--firmware", guest("test-guest.bin"), "--memory", "16M", "--cmdline",
-                "mode=idle", "--disk", disk.string(), "--api-socket", disk_sock.string()}));
-  ASSERT_TRUE(with_disk.wait_for_output("idle\n", 60)) << with_disk.err();
-  auto refused = put(disk_sock, "/api/v1/vm.snapshot", json{{"dir", dir.string()}}.dump());
-  EXPECT_EQ(refused.first, 409);
-  EXPECT_NE(refused.second.find("the VM has virtio devices (1 disks, 0 nets, no vsock), and "
-                                "snapshots do not save virtio queues"),
-            std::string::npos)
-      << refused.second;
-  EXPECT_FALSE(fs::exists(dir));
-  EXPECT_EQ(json::parse(http(disk_sock, "GET", "/api/v1/vm.info").second)["state"], "running");
-  EXPECT_EQ(http(disk_sock, "PUT", "/api/v1/vm.shutdown").first, 204);
-  EXPECT_EQ(with_disk.wait(), 0) << with_disk.err();
-  fs::remove(disk);
 }
 
 struct Damage {
@@ -200,6 +183,17 @@ void rewrite(const fs::path& file, const std::function<void(std::string&)>& edit
   std::string text = slurp(file);
   edit(text);
   std::ofstream(file, std::ios::binary | std::ios::trunc) << text;
+}
+
+// Edits the state file's body with `edit` and writes it back with its checksum recomputed, so
+// that the refusal a restore gives is the named check's, not the checksum's.
+void reseal(const fs::path& dir, const std::function<void(json& body)>& edit) {
+  json doc = json::parse(slurp(dir / "state.json"));
+  edit(doc["body"]);
+  const std::string body = doc["body"].dump();
+  doc["body_sha256"] = cloister::to_hex(cloister::sha256(
+      cloister::ByteView(reinterpret_cast<const std::uint8_t*>(body.data()), body.size())));
+  std::ofstream(dir / "state.json", std::ios::trunc) << doc.dump(1);
 }
 
 TEST(SnapshotIntegrationTest, DamagedSnapshotsAreRefusedWithTheNamedCheckAndExitTwo) {
@@ -222,23 +216,18 @@ TEST(SnapshotIntegrationTest, DamagedSnapshotsAreRefusedWithTheNamedCheckAndExit
       {"wrong-version",
        [](const fs::path& d) {
          rewrite(d / "state.json", [](std::string& t) {
-           const auto at = t.find("\"schema_version\": 1");
+           const auto at = t.find("\"schema_version\": 2");
            t.replace(at, 19, "\"schema_version\": 7");
          });
        },
-       "schema_version: expected 1, found 7"},
+       "schema_version: expected 2, found 7"},
       {"wrong-size", [](const fs::path& d) { fs::resize_file(d / "memory.bin", 8 << 20); },
        "memory file size: expected "},
       {"confidential-state",
        [](const fs::path& d) {
          // A state claiming a confidential guest, consistent with its checksum: the refusal is
          // the lifecycle's, not the checksum's.
-         json doc = json::parse(slurp(d / "state.json"));
-         doc["body"]["config"]["tee"] = "sim-snp";
-         const std::string body = doc["body"].dump();
-         doc["body_sha256"] = cloister::to_hex(cloister::sha256(
-             cloister::ByteView(reinterpret_cast<const std::uint8_t*>(body.data()), body.size())));
-         std::ofstream(d / "state.json", std::ios::trunc) << doc.dump(1);
+         reseal(d, [](json& body) { body["config"]["tee"] = "sim-snp"; });
        },
        "restore: refused for a confidential guest (tee sim-snp)"},
       {"corrupted-memory",
@@ -297,6 +286,200 @@ TEST(SnapshotIntegrationTest, ConfidentialGuestSnapshotIsRefused409AndNothingIsW
   EXPECT_NE(migrate.second.find("migration agent"), std::string::npos) << migrate.second;
   EXPECT_EQ(http(sock, "PUT", "/api/v1/vm.shutdown").first, 204);
   EXPECT_EQ(run.wait(), 0) << run.err();
+}
+
+// ---- virtio devices ----
+
+constexpr int kDiskSectors = 16;
+
+// A disk of kDiskSectors sectors, sector K starting with "sector K" (two digits).
+fs::path sector_disk(const std::string& name) {
+  const fs::path disk = scratch(name);
+  std::string bytes;
+  for (int k = 0; k < kDiskSectors; ++k) {
+    std::string sector = "sector " + std::string(k < 10 ? "0" : "") + std::to_string(k);
+    sector.resize(512, '\0');
+    bytes += sector;
+  }
+  std::ofstream(disk, std::ios::binary) << bytes;
+  return disk;
+}
+
+// The complete "blk N 'text'" lines of `text` as (N, text), in order; "blk N: failed" lines
+// fail the test.
+std::vector<std::pair<std::uint64_t, std::string>> blk_reads(const std::string& text) {
+  std::vector<std::pair<std::uint64_t, std::string>> reads;
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (!line.starts_with("blk ") || line == "blk: start" || lines.eof()) continue;
+    EXPECT_EQ(line.find("failed"), std::string::npos) << line;
+    const auto quote = line.find(" '");
+    if (quote == std::string::npos || !line.ends_with("'")) continue;
+    reads.emplace_back(std::stoull(line.substr(4, quote - 4)),
+                       line.substr(quote + 2, line.size() - quote - 3));
+  }
+  return reads;
+}
+
+bool wait_for_blk_read(const fs::path& console, std::uint64_t at_least, int seconds = 60) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto reads = blk_reads(slurp(console));
+    if (!reads.empty() && reads.back().first >= at_least) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return false;
+}
+
+// A guest reading its disk one request after another ("mode=blkcount"), snapshotted into `dir`
+// after read `reads`, its VMM shut down afterwards. Returns what the guest printed up to then.
+std::string snapshot_reading_guest(const fs::path& dir, const fs::path& disk, std::uint64_t reads) {
+  const fs::path sock = scratch("blk.sock"), console = scratch("blk.console");
+  VmmProcess original(
+      run_args({"run", "--firmware", guest("test-guest.bin"), "--memory", "16M", "--cmdline",
+                "mode=blkcount", "--disk", disk.string(), "--api-socket", sock.string(),
+                "--console", "file:" + console.string(), "--log-format", "json"}));
+  EXPECT_TRUE(wait_for_blk_read(console, reads)) << original.err() << slurp(console);
+  auto [status, body] = put(sock, "/api/v1/vm.snapshot", json{{"dir", dir.string()}}.dump());
+  EXPECT_EQ(status, 204) << body;
+  const std::string printed = slurp(console);
+  EXPECT_EQ(http(sock, "PUT", "/api/v1/vm.shutdown").first, 204);
+  EXPECT_EQ(original.wait(), 0) << original.err();
+  fs::remove(console);
+  return printed;
+}
+
+TEST(SnapshotIntegrationTest, DiskGuestContinuesItsReadsAcrossSnapshotAndRestore) {
+  const fs::path dir = scratch("blk-snap"), disk = sector_disk("blk.img");
+  const std::string before = snapshot_reading_guest(dir, disk, 100);
+  const json state = json::parse(slurp(dir / "state.json"));
+  const json& virtio = state["body"]["devices"]["virtio"];
+  ASSERT_EQ(virtio.size(), 1u) << virtio;
+  EXPECT_EQ(virtio[0]["slot"], 0);
+  EXPECT_EQ(virtio[0]["kind"], "block");
+  EXPECT_EQ(virtio[0]["block"]["path"], disk.string());
+  EXPECT_EQ(virtio[0]["block"]["bytes"], kDiskSectors * 512);
+  const json& queue = virtio[0]["transport"]["queues"][0];
+  EXPECT_EQ(queue["ready"], true);
+  EXPECT_EQ(queue["size"], 8);
+  // No request was in flight: every request the device took, it completed.
+  EXPECT_EQ(queue["next_avail"], queue["next_used"]) << queue;
+  EXPECT_EQ(virtio[0]["transport"]["status"],
+            15);  // ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK
+
+  const fs::path sock = scratch("blk-restored.sock"), console = scratch("blk-restored.console");
+  VmmProcess restored({"restore", "--snapshot", dir.string(), "--api-socket", sock.string(),
+                       "--console", "file:" + console.string(), "--log-format", "json"});
+  const std::uint64_t last_before = blk_reads(before).back().first;
+  ASSERT_TRUE(wait_for_blk_read(console, last_before + 100))
+      << restored.err() << slurp(console).substr(0, 400);
+  EXPECT_EQ(http(sock, "PUT", "/api/v1/vm.shutdown").first, 204);
+  EXPECT_EQ(restored.wait(), 0) << restored.err();
+  EXPECT_EQ(restored.log_event("vm.restored").value("virtio_devices", 0), 1) << restored.err();
+
+  // One unbroken run of reads, each returning the sector it asked for, whatever the snapshot
+  // fell on.
+  const auto reads = blk_reads(before + slurp(console));
+  ASSERT_GT(reads.size(), last_before + 100);
+  for (std::size_t i = 0; i < reads.size(); ++i) {
+    ASSERT_EQ(reads[i].first, i + 1) << "read " << i;
+    const int sector = static_cast<int>((i + 1) % kDiskSectors);
+    ASSERT_EQ(reads[i].second,
+              "sector " + std::string(sector < 10 ? "0" : "") + std::to_string(sector))
+        << "read " << i + 1;
+  }
+  fs::remove_all(dir);
+  fs::remove(disk);
+}
+
+TEST(SnapshotIntegrationTest, RestoreRefusesDevicesThatDoNotMatchAndRunsNoGuest) {
+  const fs::path good = scratch("blk-good"), disk = sector_disk("blk-mismatch.img");
+  snapshot_reading_guest(good, disk, 5);
+  const std::string disk_bytes = slurp(disk);
+  struct Mismatch {
+    const char* name;
+    std::function<void(const fs::path& dir)> apply;
+    std::string reason;  // the whole refusal, or (extra-net) its end
+  };
+  const Mismatch mismatches[] = {
+      {"grown-disk", [&](const fs::path&) { fs::resize_file(disk, 2 * kDiskSectors * 512); },
+       "restore: /body/devices/virtio/0/block/bytes: disk " + disk.string() + ": expected " +
+           std::to_string(kDiskSectors * 512) + " bytes (its size at the snapshot), found " +
+           std::to_string(2 * kDiskSectors * 512)},
+      {"missing-disk", [&](const fs::path&) { fs::remove(disk); },
+       "restore: /body/devices/virtio/0 (virtio-blk): disk " + disk.string() +
+           ": No such file or directory (errno 2) (disks are re-opened by path: a snapshot holds "
+           "no disk "
+           "contents)"},
+      {"extra-net",
+       [](const fs::path& d) {
+         reseal(d, [](json& body) {
+           body["config"]["nets"] = json::array({{{"tap", "cloister-none0"}}});
+         });
+       },
+       "/state.json: snapshot state: virtio devices: expected 2 (1 disks, 1 nets, no vsock in "
+       "/body/config), found 1 entries in /body/devices/virtio"},
+  };
+  for (const Mismatch& mismatch : mismatches) {
+    SCOPED_TRACE(mismatch.name);
+    const fs::path dir = scratch(mismatch.name);
+    const fs::path console = scratch(std::string(mismatch.name) + ".out");
+    fs::copy(good, dir);
+    std::ofstream(disk, std::ios::binary | std::ios::trunc) << disk_bytes;
+    mismatch.apply(dir);
+    VmmProcess restore({"restore", "--snapshot", dir.string(), "--console",
+                        "file:" + console.string(), "--log-format", "json"});
+    EXPECT_EQ(restore.wait(), 2) << restore.err();
+    const std::string reason = restore.log_event("vm.restore_refused").value("msg", "");
+    EXPECT_TRUE(reason.ends_with(mismatch.reason)) << reason << "\n" << restore.err();
+    // No guest ran: nothing was built, so not even the console file was opened.
+    EXPECT_TRUE(restore.log_event("vm.restored").is_null());
+    EXPECT_FALSE(fs::exists(console));
+    fs::remove_all(dir);
+  }
+  fs::remove_all(good);
+  fs::remove(disk);
+}
+
+// Firecracker's vsock behaviour: connections are not saved, and the restored device tells the
+// guest with VIRTIO_VSOCK_EVENT_TRANSPORT_RESET; the guest that never saw an event before the
+// snapshot sees exactly that one after the restore.
+TEST(SnapshotIntegrationTest, RestoredVsockDeviceSendsTheGuestATransportReset) {
+  const fs::path dir = scratch("vsock-snap"), uds = scratch("vsock.uds");
+  const fs::path sock = scratch("vsock.sock"), console = scratch("vsock.console");
+  VmmProcess original(
+      run_args({"run", "--firmware", guest("test-guest.bin"), "--memory", "16M", "--cmdline",
+                "mode=vsockreset", "--vsock-uds", uds.string(), "--vsock-cid", "9", "--api-socket",
+                sock.string(), "--console", "file:" + console.string(), "--log-format", "json"}));
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (slurp(console).find("virtio-vsock: waiting for events\n") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
+  ASSERT_NE(slurp(console).find("virtio-vsock: waiting for events\n"), std::string::npos)
+      << original.err() << slurp(console);
+  auto [status, body] = put(sock, "/api/v1/vm.snapshot", json{{"dir", dir.string()}}.dump());
+  ASSERT_EQ(status, 204) << body;
+  const json state = json::parse(slurp(dir / "state.json"));
+  EXPECT_EQ(state["body"]["devices"]["virtio"][0]["kind"], "vsock");
+  EXPECT_EQ(state["body"]["devices"]["virtio"][0]["vsock"]["guest_cid"], 9);
+  // Resumed, the original guest keeps waiting: a device that was not restored sends nothing.
+  ASSERT_EQ(http(sock, "PUT", "/api/v1/vm.resume").first, 204);
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(slurp(console).find("virtio-vsock: event"), std::string::npos) << slurp(console);
+  EXPECT_EQ(http(sock, "PUT", "/api/v1/vm.shutdown").first, 204);
+  EXPECT_EQ(original.wait(), 0) << original.err();
+
+  const fs::path restored_console = scratch("vsock-restored.console");
+  VmmProcess restored({"restore", "--snapshot", dir.string(), "--console",
+                       "file:" + restored_console.string(), "--log-format", "json"});
+  EXPECT_EQ(restored.wait(), 0) << restored.err();
+  EXPECT_EQ(slurp(restored_console), "virtio-vsock: event 0 (transport reset), cid 9\n")
+      << restored.err();
+  EXPECT_FALSE(restored.log_event("vsock.transport_reset").is_null()) << restored.err();
+  fs::remove_all(dir);
+  fs::remove(console);
+  fs::remove(restored_console);
 }
 
 }  // namespace

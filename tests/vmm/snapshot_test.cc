@@ -99,11 +99,15 @@ TEST(SnapshotStateTest, RoundTripsEveryField) {
   EXPECT_EQ(doc["body"]["memory_file"]["name"], "memory.bin");
 }
 
-TEST(SnapshotStateTest, RefusesAnotherSchemaVersion) {
+TEST(SnapshotStateTest, RefusesAnOlderOrNewerSchemaVersion) {
   json doc = json::parse(text_of(serialize_state(sample_state())));
-  doc["schema_version"] = 2;
+  doc["schema_version"] = 1;  // before virtio devices were saved
   EXPECT_EQ(parse_error(bytes_of(doc.dump())),
-            "snapshot state: schema_version: expected 1, found 2 (written by an incompatible "
+            "snapshot state: schema_version: expected 2, found 1 (written by an incompatible "
+            "cloister-vmm)");
+  doc["schema_version"] = 3;
+  EXPECT_EQ(parse_error(bytes_of(doc.dump())),
+            "snapshot state: schema_version: expected 2, found 3 (written by an incompatible "
             "cloister-vmm)");
 }
 
@@ -170,6 +174,128 @@ TEST(SnapshotStateTest, NamesMissingAndMistypedFields) {
   EXPECT_EQ(parse_error(resealed(mp)),
             "snapshot state: /body/vcpus/0/mp_state: expected uninitialized, wait_for_sipi, "
             "halted or runnable, found \"sleepy\"");
+}
+
+// sample_state() with a disk, a net and a vsock device in slots 0, 1 and 2.
+SnapshotState state_with_devices() {
+  SnapshotState state = sample_state(1);
+  auto config =
+      parse_config(json{{"boot", {{"firmware", "/fw.bin"}}},
+                        {"memory", "4M"},
+                        {"disks", json::array({{{"path", "/var/disk.img"}, {"read_only", true}}})},
+                        {"nets", json::array({{{"tap", "tap7"}, {"mac", "52:54:00:12:34:56"}}})},
+                        {"vsock", {{"guest_cid", 42}, {"uds_path", "/run/v.sock"}}}});
+  EXPECT_TRUE(config.ok()) << config.error().message();
+  state.config = *config;
+  VirtioTransportState t;
+  t.status = 15;
+  t.driver_features = 1ull << 32;
+  t.interrupt_status = 1;
+  t.config_generation = 3;
+  VirtqueueState q{8, true, 0x10000, 0x10080, 0x10100, 0xfffe, 0x0003};
+  t.queues = {q};
+  state.virtio.push_back({0, t, BlockDeviceState{"/var/disk.img", 1 << 20, true}});
+  t.queues = {q, q};
+  t.queues[1].next_avail = 17;
+  NetDeviceState net{"tap7", std::array<std::uint8_t, 6>{0x52, 0x54, 0, 0x12, 0x34, 0x56}, {}, {}};
+  net.rx.bandwidth = {4096, 100};
+  net.tx.ops = {9, 0};
+  state.virtio.push_back({1, t, net});
+  t.queues = {q, q, q};
+  state.virtio.push_back({2, t, VsockDeviceState{42}});
+  return state;
+}
+
+TEST(SnapshotStateTest, RoundTripsVirtioDevicesInSlotOrder) {
+  const SnapshotState state = state_with_devices();
+  const json doc = json::parse(text_of(serialize_state(state)));
+  const json& virtio = doc["body"]["devices"]["virtio"];
+  ASSERT_EQ(virtio.size(), 3u);
+  EXPECT_EQ(virtio[0]["kind"], "block");
+  EXPECT_EQ(virtio[0]["block"]["path"], "/var/disk.img");
+  EXPECT_EQ(virtio[1]["kind"], "net");
+  EXPECT_EQ(virtio[1]["net"]["mac"], "525400123456");
+  EXPECT_EQ(virtio[2]["kind"], "vsock");
+  EXPECT_EQ(virtio[2]["transport"]["queues"][0]["next_avail"], 0xfffe);
+
+  auto parsed = parse_state(serialize_state(state));
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message();
+  ASSERT_EQ(parsed->virtio.size(), 3u);
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(parsed->virtio[i].slot, i);
+    EXPECT_EQ(parsed->virtio[i].transport, state.virtio[i].transport);
+  }
+  EXPECT_EQ(std::get<BlockDeviceState>(parsed->virtio[0].device),
+            (BlockDeviceState{"/var/disk.img", 1 << 20, true}));
+  const auto& net = std::get<NetDeviceState>(parsed->virtio[1].device);
+  EXPECT_EQ(net.tap, "tap7");
+  EXPECT_EQ(net.mac, std::get<NetDeviceState>(state.virtio[1].device).mac);
+  EXPECT_EQ(net.rx.bandwidth.tokens, 4096u);
+  EXPECT_EQ(net.rx.bandwidth.one_time_burst, 100u);
+  EXPECT_EQ(net.tx.ops.tokens, 9u);
+  EXPECT_EQ(std::get<VsockDeviceState>(parsed->virtio[2].device).guest_cid, 42u);
+}
+
+TEST(SnapshotStateTest, RefusesVirtioDevicesThatDoNotMatchTheConfig) {
+  const json doc = json::parse(text_of(serialize_state(state_with_devices())));
+  json extra_net = doc;
+  extra_net["body"]["config"]["nets"].push_back({{"tap", "tap8"}});
+  EXPECT_EQ(parse_error(resealed(extra_net)),
+            "snapshot state: virtio devices: expected 4 (1 disks, 2 nets, a vsock in "
+            "/body/config), found 3 entries in /body/devices/virtio");
+  json missing_disk = doc;
+  missing_disk["body"]["devices"]["virtio"].erase(0);
+  EXPECT_EQ(parse_error(resealed(missing_disk)),
+            "snapshot state: virtio devices: expected 3 (1 disks, 1 nets, a vsock in "
+            "/body/config), found 2 entries in /body/devices/virtio");
+  json slot = doc;
+  slot["body"]["devices"]["virtio"][1]["slot"] = 5;
+  EXPECT_EQ(parse_error(resealed(slot)),
+            "snapshot state: /body/devices/virtio/1/slot: expected 1 (entries in slot order), "
+            "found 5");
+  json kind = doc;
+  kind["body"]["devices"]["virtio"][1]["kind"] = "block";
+  EXPECT_EQ(parse_error(resealed(kind)),
+            "snapshot state: /body/devices/virtio/1/kind: expected \"net\" (slot 1 is "
+            "/body/config/nets/0), found \"block\"");
+  json path = doc;
+  path["body"]["devices"]["virtio"][0]["block"]["path"] = "/var/other.img";
+  EXPECT_EQ(parse_error(resealed(path)),
+            "snapshot state: /body/devices/virtio/0/block/path: expected \"/var/disk.img\" "
+            "(/body/config/disks/0/path), found \"/var/other.img\"");
+  json read_only = doc;
+  read_only["body"]["devices"]["virtio"][0]["block"]["read_only"] = false;
+  EXPECT_EQ(parse_error(resealed(read_only)),
+            "snapshot state: /body/devices/virtio/0/block/read_only: expected true "
+            "(/body/config/disks/0/read_only), found false");
+  json tap = doc;
+  tap["body"]["devices"]["virtio"][1]["net"]["tap"] = "tap9";
+  EXPECT_EQ(parse_error(resealed(tap)),
+            "snapshot state: /body/devices/virtio/1/net/tap: expected \"tap7\" "
+            "(/body/config/nets/0/tap), found \"tap9\"");
+  json mac = doc;
+  mac["body"]["devices"]["virtio"][1]["net"]["mac"] = nullptr;
+  EXPECT_EQ(parse_error(resealed(mac)),
+            "snapshot state: /body/devices/virtio/1/net/mac: expected \"525400123456\" "
+            "(/body/config/nets/0/mac), found null");
+  json cid = doc;
+  cid["body"]["devices"]["virtio"][2]["vsock"]["guest_cid"] = 7;
+  EXPECT_EQ(parse_error(resealed(cid)),
+            "snapshot state: /body/devices/virtio/2/vsock/guest_cid: expected 42 "
+            "(/body/config/vsock/guest_cid), found 7");
+  json queues = doc;
+  queues["body"]["devices"]["virtio"][2]["transport"]["queues"].erase(2);
+  EXPECT_EQ(parse_error(resealed(queues)),
+            "snapshot state: /body/devices/virtio/2/transport/queues: expected 3 queues "
+            "(virtio-vsock), found 2");
+  json index = doc;
+  index["body"]["devices"]["virtio"][0]["transport"]["queues"][0]["next_used"] = 70000;
+  EXPECT_EQ(parse_error(resealed(index)),
+            "snapshot state: /body/devices/virtio/0/transport/queues/0/next_used: expected at "
+            "most 65535, found 70000");
+  json absent = doc;
+  absent["body"]["devices"].erase("virtio");
+  EXPECT_EQ(parse_error(resealed(absent)), "snapshot state: /body/devices/virtio: missing");
 }
 
 class SnapshotDirTest : public ::testing::Test {

@@ -181,6 +181,78 @@ Status add_legacy_devices(Vmm::Parts& parts, const VmConfig& config,
                           L::kI8042CommandPort - L::kI8042DataPort + 1);
 }
 
+// Opens the devices of `config` for the snapshot's `saved` slots (parse_state() matched them
+// one for one): disks re-opened by path and checked against the size they had, TAPs attached
+// again with the rate limiters' buckets as saved, the vsock socket bound again owing the guest a
+// transport reset. A disk that is gone or changed is ErrorCode::kFailedPrecondition.
+Result<std::vector<std::unique_ptr<VirtioDevice>>> open_restored_devices(
+    const VmConfig& config, const std::vector<VirtioDeviceState>& saved, Vmm::Parts& parts,
+    Logger& log, Metrics& metrics) {
+  std::vector<std::unique_ptr<VirtioDevice>> devices;
+  for (const VirtioDeviceState& slot : saved) {
+    const std::string where = "restore: /body/devices/virtio/" + std::to_string(slot.slot);
+    // Slots follow the config: its disks, then its nets, then its vsock.
+    const std::string_view expected = slot.slot < config.disks.size() ? "block"
+                                      : slot.slot < config.disks.size() + config.nets.size()
+                                          ? "net"
+                                          : "vsock";
+    if (virtio_kind_name(slot.device) != expected)
+      return Error(ErrorCode::kFailedPrecondition,
+                   where + "/kind: expected " + std::string(expected) + " (the config's slot " +
+                       std::to_string(slot.slot) + "), found " +
+                       std::string(virtio_kind_name(slot.device)));
+    if (const auto* b = std::get_if<BlockDeviceState>(&slot.device)) {
+      auto blk = VirtioBlock::open(b->path, b->read_only, metrics);
+      if (!blk)
+        return Error(ErrorCode::kFailedPrecondition,
+                     where + " (virtio-blk): " + blk.error().message() +
+                         " (disks are re-opened by path: a snapshot holds no disk contents)");
+      if ((*blk)->size_bytes() != b->bytes)
+        return Error(ErrorCode::kFailedPrecondition,
+                     where + "/block/bytes: disk " + b->path + ": expected " +
+                         std::to_string(b->bytes) + " bytes (its size at the snapshot), found " +
+                         std::to_string((*blk)->size_bytes()));
+      devices.push_back(std::move(*blk));
+    } else if (const auto* n = std::get_if<NetDeviceState>(&slot.device)) {
+      const NetConfig& net = config.nets[slot.slot - config.disks.size()];
+      auto device = VirtioNet::open(net, log, metrics);
+      if (!device) return device.error().with_context(where + " (virtio-net)");
+      (*device)->restore(*n);
+      parts.nets.push_back(device->get());
+      devices.push_back(std::move(*device));
+    } else {
+      auto vsock = VirtioVsock::create(*config.vsock, log, metrics);
+      if (!vsock) return vsock.error().with_context(where + " (virtio-vsock)");
+      (*vsock)->restore();
+      devices.push_back(std::move(*vsock));
+    }
+  }
+  return devices;
+}
+
+// Puts `devices` on the MMIO bus, slot after slot, their transports in the state `saved` holds
+// (none for a fresh VM).
+Status add_virtio_devices(Vmm::Parts& parts, std::vector<std::unique_ptr<VirtioDevice>> devices,
+                          const std::vector<VirtioDeviceState>& saved, bool seccomp, Logger& log,
+                          Metrics& metrics) {
+  Vm& vm = *parts.vm;
+  // Each device thread starts here, filtered before it returns: it raises its interrupt line.
+  const DeviceSandbox device_sandbox{seccomp, vm.irq_ioctls()};
+  for (std::size_t i = 0; i < devices.size(); ++i) {
+    std::optional<VirtioTransportState> restored;
+    if (i < saved.size()) restored = saved[i].transport;
+    CLOISTER_TRY(
+        auto transport,
+        VirtioMmio::create(std::move(devices[i]), *parts.memory,
+                           irq_line(vm, L::kVirtioFirstIrq + static_cast<std::uint32_t>(i), log),
+                           device_sandbox, log, metrics, restored));
+    CLOISTER_CHECK_OK(parts.mmio.insert(transport, L::kVirtioMmioBase + i * L::kVirtioMmioStride,
+                                        virtio::kMmioSize));
+    parts.virtio.push_back(std::move(transport));
+  }
+  return {};
+}
+
 }  // namespace
 
 HypervisorFactory configured_hypervisor(const VmConfig& config, Logger& log,
@@ -259,17 +331,8 @@ Result<std::unique_ptr<Vmm>> build_vmm(const VmConfig& config, VmInputs inputs, 
 
   Vm& vm = *parts.vm;
   CLOISTER_CHECK_OK(add_legacy_devices(parts, config, std::move(console), log, metrics));
-  // Each device thread starts here, filtered before it returns: it raises its interrupt line.
-  const DeviceSandbox device_sandbox{config.seccomp, vm.irq_ioctls()};
-  for (std::size_t i = 0; i < virtio_devices.size(); ++i) {
-    CLOISTER_TRY(
-        auto transport,
-        VirtioMmio::create(std::move(virtio_devices[i]), *parts.memory,
-                           irq_line(vm, L::kVirtioFirstIrq + static_cast<std::uint32_t>(i), log),
-                           device_sandbox, log, metrics));
-    CLOISTER_CHECK_OK(parts.mmio.insert(transport, L::kVirtioMmioBase + i * L::kVirtioMmioStride,
-                                        virtio::kMmioSize));
-  }
+  CLOISTER_CHECK_OK(
+      add_virtio_devices(parts, std::move(virtio_devices), {}, config.seccomp, log, metrics));
 
   for (std::uint32_t id = 0; id < config.vcpus; ++id) {
     CLOISTER_TRY(auto vcpu, vm.create_vcpu(id));
@@ -309,9 +372,11 @@ Result<std::unique_ptr<Vmm>> restore_vmm(const VmConfig& config, OpenedSnapshot 
   const auto began = std::chrono::steady_clock::now();
   const SnapshotState& state = snapshot.state;
   CLOISTER_CHECK_OK(Vmm::confidential_refusal("restore", config.tee.kind));
-  if (!config.disks.empty() || !config.nets.empty() || config.vsock)
+  const std::size_t slots = config.disks.size() + config.nets.size() + (config.vsock ? 1 : 0);
+  if (state.virtio.size() != slots)
     return Error(ErrorCode::kFailedPrecondition,
-                 "restore: the snapshot's config has virtio devices, which snapshots do not save");
+                 "restore: virtio devices: the config has " + std::to_string(slots) +
+                     ", the snapshot holds " + std::to_string(state.virtio.size()));
   if (config.vcpus != state.vcpus.size())
     return Error(ErrorCode::kFailedPrecondition,
                  "restore: vCPU count: the config has " + std::to_string(config.vcpus) +
@@ -319,6 +384,8 @@ Result<std::unique_ptr<Vmm>> restore_vmm(const VmConfig& config, OpenedSnapshot 
   Vmm::Parts parts;
   parts.config = config;
   parts.boot_kind = state.boot_kind;
+  CLOISTER_TRY(auto virtio_devices,
+               open_restored_devices(config, state.virtio, parts, log, metrics));
   CLOISTER_TRY(parts.tee, make_tee_backend(config.tee, std::nullopt));
   CLOISTER_TRY(auto console, open_console(config.console));
   parts.threads = std::make_unique<VcpuThreads>(config.vcpus);
@@ -346,6 +413,8 @@ Result<std::unique_ptr<Vmm>> restore_vmm(const VmConfig& config, OpenedSnapshot 
   CLOISTER_CHECK_OK(parts.vm->restore_state(state.vm));
   CLOISTER_CHECK_OK(add_legacy_devices(parts, config, std::move(console), log, metrics));
   parts.serial->restore(state.serial);
+  CLOISTER_CHECK_OK(add_virtio_devices(parts, std::move(virtio_devices), state.virtio,
+                                       config.seccomp, log, metrics));
   for (std::uint32_t id = 0; id < config.vcpus; ++id) {
     CLOISTER_TRY(auto vcpu, parts.vm->create_vcpu(id));
     if (auto restored = vcpu->restore_state(state.vcpus[id]); !restored)
@@ -354,6 +423,7 @@ Result<std::unique_ptr<Vmm>> restore_vmm(const VmConfig& config, OpenedSnapshot 
   }
   log.info("vm.restored", "VM restored from a snapshot",
            {{"vcpus", config.vcpus},
+            {"virtio_devices", state.virtio.size()},
             {"memory_bytes", config.memory_bytes},
             {"hypervisor", parts.hypervisor->name()},
             {"written_by", state.vmm_version},

@@ -35,6 +35,7 @@ std::vector<std::pair<const char*, std::uint64_t>> snapshot(const Metrics& m) {
           {"net_tx_bytes", get(m.net_tx_bytes)},
           {"net_tx_dropped", get(m.net_tx_dropped)},
           {"net_rate_limited", get(m.net_rate_limited)},
+          {"net_rx_dropped_snapshot", get(m.net_rx_dropped_snapshot)},
           {"api_requests", get(m.api_requests)},
           {"api_errors", get(m.api_errors)}};
 }

@@ -151,6 +151,7 @@ Status Vmm::resume() {
   if (state_ != VmState::kPaused)
     return Error(ErrorCode::kFailedPrecondition,
                  "resume: the VM is " + std::string(vm_state_name(state_)));
+  for (const auto& transport : parts_.virtio) transport->resume_device();
   state_ = VmState::kRunning;
   cv_.notify_all();
   log_.info("vm.resumed", "vCPUs running again");
@@ -182,7 +183,7 @@ Status Vmm::confidential_refusal(std::string_view operation, TeeKind tee) {
 
 Status Vmm::migrate(const std::string& destination) {
   const auto began = std::chrono::steady_clock::now();
-  CLOISTER_CHECK_OK(check_saveable("vm.migrate"));
+  CLOISTER_CHECK_OK(confidential_refusal("vm.migrate", parts_.config.tee.kind));
   {
     std::lock_guard lock(mutex_);
     if (state_ != VmState::kRunning && state_ != VmState::kPaused)
@@ -266,19 +267,6 @@ void Vmm::save_parked_vcpu(std::size_t index) {
   cv_.notify_all();
 }
 
-Status Vmm::check_saveable(std::string_view operation) const {
-  CLOISTER_CHECK_OK(confidential_refusal(operation, parts_.config.tee.kind));
-  const VmConfig& config = parts_.config;
-  if (!config.disks.empty() || !config.nets.empty() || config.vsock)
-    return Error(ErrorCode::kFailedPrecondition,
-                 std::string(operation) + ": refused: the VM has virtio devices (" +
-                     std::to_string(config.disks.size()) + " disks, " +
-                     std::to_string(config.nets.size()) + " nets, " + (config.vsock ? "a" : "no") +
-                     " vsock), and snapshots do not save virtio queues; only VMs without "
-                     "disks, nets and vsock can be snapshotted or migrated");
-  return {};
-}
-
 Result<SnapshotState> Vmm::save_paused_locked(std::unique_lock<std::mutex>& lock,
                                               std::string_view operation) {
   const std::string op(operation);
@@ -305,8 +293,10 @@ Result<SnapshotState> Vmm::save_paused_locked(std::unique_lock<std::mutex>& lock
                      : Error(ErrorCode::kInternal, op + ": the VM state was not saved");
   state.vm = std::move(**saved_vm_);
   state.config = parts_.config;
-  // Memory and devices stay still from here on: every vCPU is parked, the VM has no virtio
-  // devices, and resume() arrives through the API thread, which is the one saving.
+  // Memory and devices stay still from here on: every vCPU is parked, so is every virtio device
+  // thread once saved, and resume() arrives through the API thread, which is the one saving.
+  for (std::size_t slot = 0; slot < parts_.virtio.size(); ++slot)
+    state.virtio.push_back(parts_.virtio[slot]->save(static_cast<std::uint32_t>(slot)));
   state.vmm_version = kVmmVersion;
   state.hypervisor = std::string(parts_.hypervisor->name());
   state.boot_kind = parts_.boot_kind;
@@ -316,7 +306,7 @@ Result<SnapshotState> Vmm::save_paused_locked(std::unique_lock<std::mutex>& lock
 
 Status Vmm::snapshot(const std::filesystem::path& dir) {
   const auto began = std::chrono::steady_clock::now();
-  CLOISTER_CHECK_OK(check_saveable("vm.snapshot"));
+  CLOISTER_CHECK_OK(confidential_refusal("vm.snapshot", parts_.config.tee.kind));
   SnapshotState state;
   {
     std::unique_lock lock(mutex_);

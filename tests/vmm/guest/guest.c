@@ -16,6 +16,13 @@
  * default 256, at GUEST_MEMWRITE_BUF with a counter pattern, checking every word still holds the
  * previous pass's value before overwriting it, and print "checksum ok N" after pass N, or
  * "checksum bad N at WORD" and exit with status 1: a live migration that loses a write shows),
+ * "mode=blkcount" (after reading sector 0 of the virtio-blk disk, keep reading sector N mod the
+ * disk's sector count with one request each, N = 1, 2, ..., printing "blk N 'the sector's first
+ * 16 bytes'", or "blk N: failed: why" and exit with status 1: a snapshot taken mid-run and
+ * restored continues the numbering and the reads), "mode=vsockreset" (listen on vsock port 5000
+ * with event buffers posted, print "virtio-vsock: waiting for events", then print
+ * "virtio-vsock: event ID (transport reset|other), cid C" for the first event the device
+ * sends and exit with status 0: a restored vsock device sends TRANSPORT_RESET),
  * "exit=N" (exit status for mode=hello),
  * "attest=snp" / "attest=tdx" with "attest_port=N" (firmware boot: serve one attestation
  * request from the host on vsock port N, default 9000, instead of the vsock ping or echo, and
@@ -318,6 +325,33 @@ static uint32_t start_aps(uint32_t cpus) {
 }
 
 /* ---- virtio-mmio probing ---- */
+static uint64_t blk_base; /* the first virtio-blk device, once sector 0 was read */
+
+/* ---- mode=vsockreset ---- */
+#define VSOCK_EVENT_TRANSPORT_RESET 0
+static __attribute__((noreturn)) void run_vsockreset(uint64_t base) {
+  uint64_t cid = 0;
+  uint32_t event = 0;
+  const char* error = vsock_listen(base, 5000, &cid);
+  if (!error) {
+    print("virtio-vsock: waiting for events\n");
+    flush();
+    error = vsock_wait_event(&event, &cid);
+  }
+  if (error) {
+    print("virtio-vsock: failed: ");
+    print(error);
+    print("\n");
+    guest_exit(1);
+  }
+  print("virtio-vsock: event ");
+  print_dec(event);
+  print(event == VSOCK_EVENT_TRANSPORT_RESET ? " (transport reset), cid " : " (other), cid ");
+  print_dec(cid);
+  print("\n");
+  guest_exit(0);
+}
+
 static void probe_virtio(enum attest_tee attest) {
   map_2m(VIRTIO_MMIO_BASE);
   unsigned found = 0;
@@ -338,6 +372,7 @@ static void probe_virtio(enum attest_tee attest) {
       const uint64_t port = cmdline_number("attest_port=", CLOISTER_EVIDENCE_DEFAULT_PORT);
       guest_exit(attest_serve(attest, base, (uint32_t)port) == 0 ? 0 : 1);
     }
+    if (device == VIRTIO_ID_VSOCK && cmdline_is("mode=", "vsockreset")) run_vsockreset(base);
     if (device == VIRTIO_ID_VSOCK) {
       static char text[128];
       uint64_t cid = 0;
@@ -413,6 +448,7 @@ static void probe_virtio(enum attest_tee attest) {
         print("virtio-blk: sector 0 says '");
         print_printable(sector, 64);
         print("'\n");
+        if (!blk_base) blk_base = base;
       }
     }
   }
@@ -489,6 +525,34 @@ static __attribute__((noreturn)) void run_count(void) {
     print("count ");
     print_dec(count_next);
     print("\n");
+  }
+}
+
+/* ---- mode=blkcount ---- */
+static uint8_t blk_sector[512];
+static uint64_t blk_next; /* .bss only: see firmware.ld */
+static __attribute__((noreturn)) void run_blkcount(void) {
+  if (!blk_base) {
+    print("blk: failed: no virtio-blk disk was read\n");
+    guest_exit(1);
+  }
+  /* struct virtio_blk_config: capacity (le64, in 512-byte sectors). */
+  const uint64_t sectors = mmio_read32(blk_base + 0x100) | (uint64_t)mmio_read32(blk_base + 0x104)
+                                                               << 32;
+  print("blk: start\n");
+  for (blk_next = 1;; ++blk_next) {
+    const char* error = virtio_blk_read_sector(blk_base, blk_next % sectors, blk_sector);
+    print("blk ");
+    print_dec(blk_next);
+    if (error) {
+      print(": failed: ");
+      print(error);
+      print("\n");
+      guest_exit(1);
+    }
+    print(" '");
+    print_printable(blk_sector, 16);
+    print("'\n");
   }
 }
 
@@ -646,6 +710,7 @@ void guest_main(uint64_t boot_kind, const uint8_t* boot_params) {
   }
 
   if (cmdline_is("mode=", "count")) run_count();
+  if (cmdline_is("mode=", "blkcount")) run_blkcount();
   if (cmdline_is("mode=", "memwrite")) run_memwrite(ram_size);
 
   if (cmdline_is("mode=", "idle")) {

@@ -137,8 +137,12 @@ const char* virtio_blk_read_sector0(uint64_t base, uint8_t* out) {
   if (!error) error = setup_queue(base, 0, &blkq);
   if (error) return error;
   driver_ok(base);
+  return virtio_blk_read_sector(base, 0, out);
+}
+
+const char* virtio_blk_read_sector(uint64_t base, uint64_t sector, uint8_t* out) {
   header.type = VIRTIO_BLK_T_IN;
-  header.sector = 0;
+  header.sector = sector;
   status_byte = 0xff;
   blkq.desc[0] =
       (struct virtq_desc){(uint64_t)(uintptr_t)&header, sizeof header, VIRTQ_DESC_F_NEXT, 1};
@@ -172,7 +176,11 @@ const char* virtio_blk_read_sector0(uint64_t base, uint8_t* out) {
 /* What the guest buffers per connection (buf_alloc): received bytes wait here until read. */
 #define STREAM_BUFFER 4096
 
+#define EVENT_BUFFERS 4
+#define VSOCK_EVENT_SIZE 4 /* struct virtio_vsock_event { le32 id; } */
+
 static uint8_t rxbuf[RX_BUFFERS][RX_BUFFER_SIZE];
+static uint8_t evbuf[EVENT_BUFFERS][VSOCK_EVENT_SIZE];
 static uint8_t txbuf[VSOCK_HDR + TX_MAX_PAYLOAD];
 
 /* The connection (.bss only: see firmware.ld). Byte counters wrap, as the spec's do. */
@@ -297,6 +305,23 @@ static const char* vsock_init(uint64_t base, uint32_t local_port, uint64_t* cid)
         (struct virtq_desc){(uint64_t)(uintptr_t)rxbuf[i], RX_BUFFER_SIZE, VIRTQ_DESC_F_WRITE, 0};
     publish(base, 0, &rxq, i);
   }
+  for (uint16_t i = 0; i < EVENT_BUFFERS; ++i) {
+    evq.desc[i] =
+        (struct virtq_desc){(uint64_t)(uintptr_t)evbuf[i], VSOCK_EVENT_SIZE, VIRTQ_DESC_F_WRITE, 0};
+    publish(base, 2, &evq, i);
+  }
+  return NULL;
+}
+
+const char* vsock_wait_event(uint32_t* event, uint64_t* cid) {
+  uint32_t id, len;
+  wait_used(&evq, &id, &len, 0);
+  if (id >= EVENT_BUFFERS || len < VSOCK_EVENT_SIZE) return "malformed event completion";
+  *event = (uint32_t)le_get(evbuf[id], 4);
+  /* After a transport reset the CID may have changed (virtio 1.2 §5.10.6.8). */
+  conn.cid = rd(conn.base, 0x100) | ((uint64_t)rd(conn.base, 0x104) << 32);
+  *cid = conn.cid;
+  publish(conn.base, 2, &evq, (uint16_t)id);
   return NULL;
 }
 

@@ -34,6 +34,10 @@
  * success or a description of what went wrong. */
 const char* virtio_blk_read_sector0(uint64_t base, uint8_t* out);
 
+/* After virtio_blk_read_sector0: reads sector `sector` into `out` (512 bytes) with one more
+ * request on the same queue. Returns NULL or what went wrong. */
+const char* virtio_blk_read_sector(uint64_t base, uint64_t sector, uint8_t* out);
+
 /* Connects the virtio-vsock device at `base` to host (CID 2) port `port`, sends `message`,
  * and copies the first data the host sends back into `reply` (NUL-terminated, at most
  * cap - 1 bytes); stores the guest CID in *cid. Returns NULL or what went wrong. */
@@ -65,6 +69,11 @@ const char* vsock_listen(uint64_t base, uint32_t port, uint64_t* cid);
 /* Waits for a host connection to the port vsock_listen opened, polling the rx queue at most
  * `spins` times per packet (0: waits for as long as it takes). */
 const char* vsock_accept(uint32_t spins);
+
+/* After vsock_listen: waits (for as long as it takes) for the device to use one of the event
+ * buffers vsock_listen posted, stores the event's id in *event and the CID the device reports
+ * afterwards in *cid, and posts the buffer again. */
+const char* vsock_wait_event(uint32_t* event, uint64_t* cid);
 
 /* Reads exactly `len` bytes of the stream. */
 const char* vsock_read_exact(void* buf, uint32_t len);

@@ -106,9 +106,34 @@ Status VirtioNet::start(VirtqueueLink& link, const DeviceSandbox& sandbox) {
   SeccompScope scope;
   scope.ioctls = sandbox.irq_ioctls;
   scope.ioctls.push_back({tap_fd_.get(), TUNSETOFFLOAD});
-  CLOISTER_TRY(thread_, start_sandboxed_thread(ThreadClass::kNet, sandbox.seccomp, std::move(scope),
-                                               [this] { run(); }));
+  CLOISTER_TRY(thread_,
+               start_sandboxed_thread(ThreadClass::kNet, sandbox.seccomp, std::move(scope), [this] {
+                 run();
+                 parking_.release();
+               }));
   return {};
+}
+
+void VirtioNet::park() {
+  parking_.park([this] { kick(); });
+}
+
+VirtioDeviceSpecificState VirtioNet::save() {
+  if (!rx_frame_.empty()) metrics_.net_rx_dropped_snapshot.fetch_add(1, std::memory_order_relaxed);
+  const Clock::time_point now = Clock::now();
+  return NetDeviceState{tap_, mac_, rx_limiter_.save(now), tx_limiter_.save(now)};
+}
+
+std::uint16_t VirtioNet::held_chains(std::uint16_t queue) const {
+  if (queue == kRxQueue) return rx_held_ ? 1 : 0;
+  if (queue == kTxQueue) return tx_held_ ? 1 : 0;
+  return 0;
+}
+
+void VirtioNet::restore(const NetDeviceState& state) {
+  const Clock::time_point now = Clock::now();
+  rx_limiter_.restore(state.rx, now);
+  tx_limiter_.restore(state.tx, now);
 }
 
 void VirtioNet::kick() {
@@ -119,6 +144,7 @@ void VirtioNet::kick() {
 void VirtioNet::stop() {
   if (!thread_.joinable()) return;
   stopping_.store(true);
+  parking_.release();
   kick();
   thread_.join();
 }
@@ -152,6 +178,7 @@ void VirtioNet::run() {
     std::uint64_t drained;
     while (::read(wake_.get(), &drained, sizeof drained) > 0) {
     }
+    parking_.checkpoint();
     if (stopping_.load()) return;
     next = round();
   }

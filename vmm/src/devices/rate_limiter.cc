@@ -53,6 +53,17 @@ TokenBucket::Clock::time_point TokenBucket::ready_at(std::uint64_t tokens, Clock
   return std::max(now, last_ + std::chrono::nanoseconds(wait));
 }
 
+TokenBucketState TokenBucket::save(Clock::time_point now) {
+  refill(now);
+  return {tokens_, burst_};
+}
+
+void TokenBucket::restore(const TokenBucketState& state, Clock::time_point now) {
+  tokens_ = std::min(state.tokens, config_.size);
+  burst_ = std::min(state.one_time_burst, config_.one_time_burst);
+  last_ = now;
+}
+
 bool RateLimiter::try_take(std::uint64_t bytes, Clock::time_point now,
                            Clock::time_point& retry_at) {
   if (bytes_.ready(bytes, now) && ops_.ready(1, now)) {

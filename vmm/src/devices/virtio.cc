@@ -97,14 +97,124 @@ Result<bool> Virtqueue::interrupts_suppressed(const GuestMemory& memory) const {
   return (flags & kAvailFNoInterrupt) != 0;
 }
 
-Result<std::shared_ptr<VirtioMmio>> VirtioMmio::create(std::unique_ptr<VirtioDevice> device,
-                                                       const GuestMemory& memory, IrqLine irq,
-                                                       const DeviceSandbox& sandbox, Logger& log,
-                                                       Metrics& metrics) {
+VirtqueueState Virtqueue::save(std::uint16_t held) const {
+  return {size,        ready,       desc_addr,
+          driver_addr, device_addr, static_cast<std::uint16_t>(last_avail_ - held),
+          used_idx_};
+}
+
+void Virtqueue::restore(const VirtqueueState& state) {
+  size = state.size;
+  ready = state.ready;
+  desc_addr = state.desc_addr;
+  driver_addr = state.driver_addr;
+  device_addr = state.device_addr;
+  last_avail_ = state.next_avail;
+  used_idx_ = state.next_used;
+}
+
+std::string_view virtio_kind_name(const VirtioDeviceSpecificState& device) {
+  struct Name {
+    std::string_view operator()(const BlockDeviceState&) const { return "block"; }
+    std::string_view operator()(const NetDeviceState&) const { return "net"; }
+    std::string_view operator()(const VsockDeviceState&) const { return "vsock"; }
+  };
+  return std::visit(Name{}, device);
+}
+
+void DeviceParking::checkpoint() {
+  std::unique_lock lock(mutex_);
+  if (!requested_.load(std::memory_order_acquire) || released_) return;
+  parked_ = true;
+  cv_.notify_all();
+  cv_.wait(lock, [&] { return !requested_.load(std::memory_order_acquire) || released_; });
+  parked_ = false;
+}
+
+void DeviceParking::park(const std::function<void()>& kick) {
+  std::unique_lock lock(mutex_);
+  if (released_) return;
+  requested_.store(true, std::memory_order_release);
+  kick();
+  cv_.wait(lock, [&] { return parked_ || released_; });
+}
+
+void DeviceParking::unpark() {
+  {
+    std::lock_guard lock(mutex_);
+    requested_.store(false, std::memory_order_release);
+  }
+  cv_.notify_all();
+}
+
+void DeviceParking::release() {
+  {
+    std::lock_guard lock(mutex_);
+    released_ = true;
+  }
+  cv_.notify_all();
+}
+
+Result<std::shared_ptr<VirtioMmio>> VirtioMmio::create(
+    std::unique_ptr<VirtioDevice> device, const GuestMemory& memory, IrqLine irq,
+    const DeviceSandbox& sandbox, Logger& log, Metrics& metrics,
+    const std::optional<VirtioTransportState>& restored) {
   std::shared_ptr<VirtioMmio> transport(
       new VirtioMmio(std::move(device), memory, std::move(irq), log, metrics));
+  if (restored) {
+    std::lock_guard lock(transport->mutex_);
+    CLOISTER_CHECK_OK(transport->restore_locked(*restored));
+  }
   CLOISTER_CHECK_OK(transport->device_->start(*transport, sandbox));
+  if (restored) transport->device_->kick();
   return transport;
+}
+
+Status VirtioMmio::restore_locked(const VirtioTransportState& state) {
+  if (state.queues.size() != queues_.size())
+    return Error(ErrorCode::kFailedPrecondition, std::string(device_->name()) +
+                                                     " queues: expected " +
+                                                     std::to_string(queues_.size()) + ", found " +
+                                                     std::to_string(state.queues.size()));
+  for (std::size_t i = 0; i < queues_.size(); ++i) {
+    const VirtqueueState& q = state.queues[i];
+    if (q.size > device_->queue_max_size() || (q.size & (q.size - 1)) != 0 ||
+        (q.ready && q.size == 0))
+      return Error(ErrorCode::kFailedPrecondition,
+                   std::string(device_->name()) + " queue " + std::to_string(i) +
+                       " size: expected a power of two up to " +
+                       std::to_string(device_->queue_max_size()) + (q.ready ? "" : " or 0") +
+                       ", found " + std::to_string(q.size));
+    queues_[i].restore(q);
+  }
+  status_ = state.status;
+  device_features_sel_ = state.device_features_sel;
+  driver_features_sel_ = state.driver_features_sel;
+  driver_features_ = state.driver_features;
+  queue_sel_ = state.queue_sel;
+  config_generation_ = state.config_generation;
+  interrupt_status_ = 0;
+  set_interrupt_locked(state.interrupt_status);
+  return {};
+}
+
+VirtioDeviceState VirtioMmio::save(std::uint32_t slot) {
+  device_->park();
+  VirtioDeviceState saved;
+  saved.slot = slot;
+  saved.device = device_->save();
+  std::lock_guard lock(mutex_);
+  VirtioTransportState& t = saved.transport;
+  t.status = status_;
+  t.device_features_sel = device_features_sel_;
+  t.driver_features_sel = driver_features_sel_;
+  t.driver_features = driver_features_;
+  t.queue_sel = queue_sel_;
+  t.interrupt_status = interrupt_status_;
+  t.config_generation = config_generation_;
+  for (std::size_t i = 0; i < queues_.size(); ++i)
+    t.queues.push_back(queues_[i].save(device_->held_chains(static_cast<std::uint16_t>(i))));
+  return saved;
 }
 
 VirtioMmio::VirtioMmio(std::unique_ptr<VirtioDevice> device, const GuestMemory& memory, IrqLine irq,
@@ -387,7 +497,8 @@ Result<std::unique_ptr<VirtioBlock>> VirtioBlock::open(const std::string& path, 
     return Error("disk " + path + ": expected a non-empty multiple of 512 bytes, found " +
                  std::to_string(size) + " bytes");
   std::string id = path.substr(path.find_last_of('/') + 1).substr(0, 20);
-  return std::unique_ptr<VirtioBlock>(new VirtioBlock(std::move(fd), size, read_only, id, metrics));
+  return std::unique_ptr<VirtioBlock>(
+      new VirtioBlock(std::move(fd), path, size, read_only, id, metrics));
 }
 
 std::uint64_t VirtioBlock::features() const {
@@ -410,8 +521,19 @@ Status VirtioBlock::start(VirtqueueLink& link, const DeviceSandbox& sandbox) {
   SeccompScope scope;
   scope.ioctls = sandbox.irq_ioctls;
   CLOISTER_TRY(thread_, start_sandboxed_thread(ThreadClass::kBlock, sandbox.seccomp,
-                                               std::move(scope), [this] { run(); }));
+                                               std::move(scope), [this] {
+                                                 run();
+                                                 parking_.release();
+                                               }));
   return {};
+}
+
+void VirtioBlock::park() {
+  parking_.park([this] { kick(); });
+}
+
+VirtioDeviceSpecificState VirtioBlock::save() {
+  return BlockDeviceState{path_, size_, read_only_};
 }
 
 void VirtioBlock::kick() {
@@ -428,6 +550,7 @@ void VirtioBlock::stop() {
     std::lock_guard lock(wake_mutex_);
     stopping_ = true;
   }
+  parking_.release();
   wake_.notify_one();
   thread_.join();
 }
@@ -440,10 +563,12 @@ void VirtioBlock::run() {
       if (stopping_) return;
       kicked_ = false;
     }
+    parking_.checkpoint();
     // Every available request, one at a time; the transport lock is held only inside pop and
-    // push, never during the file I/O.
+    // push, never during the file I/O. A park request ends the round after the request in
+    // flight: park() kicked, so the rest of the ring waits for the thread's return from parking.
     const std::uint64_t generation = link_->generation();
-    while (!stopping_) {
+    while (!stopping_ && !parking_.requested()) {
       auto chain = link_->pop(generation, 0);
       if (!chain) break;
       auto written = execute(*chain, link_->memory());

@@ -125,8 +125,19 @@ Status VirtioVsock::start(VirtqueueLink& link, const DeviceSandbox& sandbox) {
   scope.ioctls = sandbox.irq_ioctls;
   scope.socket_families = {AF_UNIX};
   CLOISTER_TRY(thread_, start_sandboxed_thread(ThreadClass::kVsock, sandbox.seccomp,
-                                               std::move(scope), [this] { run(); }));
+                                               std::move(scope), [this] {
+                                                 run();
+                                                 parking_.release();
+                                               }));
   return {};
+}
+
+void VirtioVsock::park() {
+  parking_.park([this] { kick(); });
+}
+
+VirtioDeviceSpecificState VirtioVsock::save() {
+  return VsockDeviceState{guest_cid_};
 }
 
 void VirtioVsock::kick() {
@@ -137,6 +148,7 @@ void VirtioVsock::kick() {
 void VirtioVsock::stop() {
   if (!thread_.joinable()) return;
   stopping_.store(true);
+  parking_.release();
   kick();
   thread_.join();
 }
@@ -153,6 +165,7 @@ void VirtioVsock::run() {
     std::uint64_t drained;
     while (::read(wake_.get(), &drained, sizeof drained) > 0) {
     }
+    parking_.checkpoint();
     if (stopping_.load()) return;
     next = round();
   }
@@ -160,10 +173,12 @@ void VirtioVsock::run() {
 
 VirtioVsock::Clock::time_point VirtioVsock::round() {
   const std::uint64_t generation = link_->generation();
-  if (generation != generation_) {  // the driver reset the device
+  if (generation != generation_) {  // the driver reset the device: nothing is left to reset
     drop_all();
+    transport_reset_pending_ = false;
     generation_ = generation;
   }
+  deliver_transport_reset(generation);
   const Clock::time_point now = Clock::now();
   accept_host_connections();
   advance_handshakes(now);
@@ -179,6 +194,20 @@ VirtioVsock::Clock::time_point VirtioVsock::round() {
     if (!c.to_host.empty()) next = std::min(next, c.to_host.front().deadline);
   }
   return next;
+}
+
+void VirtioVsock::deliver_transport_reset(std::uint64_t generation) {
+  if (!transport_reset_pending_) return;
+  auto chain = link_->pop(generation, kEventQueue);
+  if (!chain) return;     // the driver has no event buffer yet: its next notification brings one
+  std::uint8_t event[4];  // struct virtio_vsock_event { le32 id; }
+  store_le32(event, 0, kEventTransportReset);
+  if (auto st = chain->scatter(link_->memory(), event, "virtio-vsock event buffer"); !st)
+    return link_->fail(generation, st.error().message());
+  link_->push(generation, kEventQueue, chain->head, sizeof event);
+  transport_reset_pending_ = false;
+  log_.info("vsock.transport_reset", "restored: the guest was sent a transport reset",
+            {{"guest_cid", guest_cid_}});
 }
 
 void VirtioVsock::drop_all() {

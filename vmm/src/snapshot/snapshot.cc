@@ -90,6 +90,49 @@ json vcpu_json(const VcpuState& v) {
           {"xsave", to_hex(v.xsave)}};
 }
 
+json bucket_json(const TokenBucketState& b) {
+  return {{"tokens", b.tokens}, {"one_time_burst", b.one_time_burst}};
+}
+
+json limiter_json(const RateLimiterState& l) {
+  return {{"bandwidth", bucket_json(l.bandwidth)}, {"ops", bucket_json(l.ops)}};
+}
+
+json virtio_json(const VirtioDeviceState& d) {
+  const VirtioTransportState& t = d.transport;
+  json queues = json::array();
+  for (const VirtqueueState& q : t.queues)
+    queues.push_back({{"size", q.size},
+                      {"ready", q.ready},
+                      {"desc_addr", q.desc_addr},
+                      {"driver_addr", q.driver_addr},
+                      {"device_addr", q.device_addr},
+                      {"next_avail", q.next_avail},
+                      {"next_used", q.next_used}});
+  const std::string kind(virtio_kind_name(d.device));
+  json out = {{"slot", d.slot},
+              {"kind", kind},
+              {"transport",
+               {{"status", t.status},
+                {"device_features_sel", t.device_features_sel},
+                {"driver_features_sel", t.driver_features_sel},
+                {"driver_features", t.driver_features},
+                {"queue_sel", t.queue_sel},
+                {"interrupt_status", t.interrupt_status},
+                {"config_generation", t.config_generation},
+                {"queues", queues}}}};
+  if (const auto* b = std::get_if<BlockDeviceState>(&d.device))
+    out[kind] = {{"path", b->path}, {"bytes", b->bytes}, {"read_only", b->read_only}};
+  if (const auto* n = std::get_if<NetDeviceState>(&d.device))
+    out[kind] = {{"tap", n->tap},
+                 {"mac", n->mac ? json(to_hex(*n->mac)) : json(nullptr)},
+                 {"rx_rate_limiter", limiter_json(n->rx)},
+                 {"tx_rate_limiter", limiter_json(n->tx)}};
+  if (const auto* v = std::get_if<VsockDeviceState>(&d.device))
+    out[kind] = {{"guest_cid", v->guest_cid}};
+  return out;
+}
+
 json body_json(const SnapshotState& state) {
   json memory = json::array();
   for (const SnapshotRegion& r : state.memory)
@@ -107,6 +150,8 @@ json body_json(const SnapshotState& state) {
       {"ier", u.ier},      {"lcr", u.lcr}, {"mcr", u.mcr}, {"scr", u.scr},
       {"dll", u.dll},      {"dlm", u.dlm}, {"fcr", u.fcr}, {"thr_interrupt", u.thr_interrupt},
       {"rx", to_hex(u.rx)}};
+  json virtio = json::array();
+  for (const VirtioDeviceState& d : state.virtio) virtio.push_back(virtio_json(d));
   return {{"hypervisor", state.hypervisor},
           {"boot", boot_kind_name(state.boot_kind)},
           {"vcpu_count", state.vcpus.size()},
@@ -119,7 +164,7 @@ json body_json(const SnapshotState& state) {
             {"sha256", to_hex(state.memory_sha256)}}},
           {"vcpus", vcpus},
           {"vm", components},
-          {"devices", {{"serial", serial}}}};
+          {"devices", {{"serial", serial}, {"virtio", virtio}}}};
 }
 
 // ---- parsing: one field reader whose errors name the field by JSON Pointer ----
@@ -401,6 +446,183 @@ Status check_layout(const SnapshotState& state) {
   return {};
 }
 
+// ---- virtio devices ----
+
+Result<TokenBucketState> parse_bucket(const Field& f) {
+  TokenBucketState b;
+  CLOISTER_CHECK_OK(read_number(f, "tokens", b.tokens));
+  CLOISTER_CHECK_OK(read_number(f, "one_time_burst", b.one_time_burst));
+  return b;
+}
+
+Result<RateLimiterState> parse_limiter(const Field& parent, const std::string& key) {
+  CLOISTER_TRY(Field f, parent.at(key));
+  RateLimiterState l;
+  CLOISTER_TRY(Field bandwidth, f.at("bandwidth"));
+  CLOISTER_TRY(l.bandwidth, parse_bucket(bandwidth));
+  CLOISTER_TRY(Field ops, f.at("ops"));
+  CLOISTER_TRY(l.ops, parse_bucket(ops));
+  return l;
+}
+
+Result<VirtqueueState> parse_queue(const Field& f) {
+  VirtqueueState q;
+  CLOISTER_CHECK_OK(read_number(f, "size", q.size));
+  CLOISTER_CHECK_OK(read_bool(f, "ready", q.ready));
+  CLOISTER_CHECK_OK(read_number(f, "desc_addr", q.desc_addr));
+  CLOISTER_CHECK_OK(read_number(f, "driver_addr", q.driver_addr));
+  CLOISTER_CHECK_OK(read_number(f, "device_addr", q.device_addr));
+  CLOISTER_CHECK_OK(read_number(f, "next_avail", q.next_avail));
+  CLOISTER_CHECK_OK(read_number(f, "next_used", q.next_used));
+  return q;
+}
+
+Result<VirtioTransportState> parse_transport(const Field& f) {
+  VirtioTransportState t;
+  CLOISTER_CHECK_OK(read_number(f, "status", t.status));
+  CLOISTER_CHECK_OK(read_number(f, "device_features_sel", t.device_features_sel));
+  CLOISTER_CHECK_OK(read_number(f, "driver_features_sel", t.driver_features_sel));
+  CLOISTER_CHECK_OK(read_number(f, "driver_features", t.driver_features));
+  CLOISTER_CHECK_OK(read_number(f, "queue_sel", t.queue_sel));
+  CLOISTER_CHECK_OK(read_number(f, "interrupt_status", t.interrupt_status));
+  CLOISTER_CHECK_OK(read_number(f, "config_generation", t.config_generation));
+  CLOISTER_TRY(Field queues, f.at("queues"));
+  CLOISTER_TRY(std::size_t n, queues.array_size());
+  for (std::size_t i = 0; i < n; ++i) {
+    CLOISTER_TRY(Field q, queues.at(i));
+    CLOISTER_TRY(VirtqueueState queue, parse_queue(q));
+    t.queues.push_back(queue);
+  }
+  return t;
+}
+
+// What the config puts in each virtio-mmio slot: its kind, where the config says so, and the
+// device's queue count.
+struct ExpectedSlot {
+  std::string_view kind;
+  std::string config_pointer;
+  std::size_t queues;
+};
+
+std::vector<ExpectedSlot> expected_slots(const VmConfig& config) {
+  std::vector<ExpectedSlot> slots;
+  for (std::size_t i = 0; i < config.disks.size(); ++i)
+    slots.push_back({"block", "/body/config/disks/" + std::to_string(i), 1});
+  for (std::size_t i = 0; i < config.nets.size(); ++i)
+    slots.push_back({"net", "/body/config/nets/" + std::to_string(i), 2});
+  if (config.vsock) slots.push_back({"vsock", "/body/config/vsock", 3});
+  return slots;
+}
+
+std::string in_quotes(std::string_view s) {
+  return "\"" + std::string(s) + "\"";
+}
+
+Error state_mismatch(const std::string& pointer, const std::string& expected,
+                     const std::string& found) {
+  return Error("snapshot state: " + pointer + ": expected " + expected + ", found " + found);
+}
+
+// The device-specific half of slot `index`, checked against the config entry it stands for.
+Result<VirtioDeviceSpecificState> parse_device_specific(const Field& entry, const VmConfig& config,
+                                                        std::size_t index,
+                                                        const ExpectedSlot& expected) {
+  CLOISTER_TRY(Field f, entry.at(std::string(expected.kind)));
+  const std::string at = f.pointer();
+  if (expected.kind == "block") {
+    const DiskConfig& disk = config.disks[index];
+    BlockDeviceState b;
+    CLOISTER_TRY(Field path, f.at("path"));
+    CLOISTER_TRY(b.path, path.string());
+    CLOISTER_CHECK_OK(read_number(f, "bytes", b.bytes));
+    CLOISTER_CHECK_OK(read_bool(f, "read_only", b.read_only));
+    if (b.path != disk.path)
+      return state_mismatch(at + "/path",
+                            in_quotes(disk.path) + " (" + expected.config_pointer + "/path)",
+                            in_quotes(b.path));
+    if (b.read_only != disk.read_only)
+      return state_mismatch(at + "/read_only",
+                            std::string(disk.read_only ? "true" : "false") + " (" +
+                                expected.config_pointer + "/read_only)",
+                            b.read_only ? "true" : "false");
+    if (b.bytes == 0 || b.bytes % 512 != 0)
+      return state_mismatch(at + "/bytes", "a non-empty multiple of 512", std::to_string(b.bytes));
+    return VirtioDeviceSpecificState(std::move(b));
+  }
+  if (expected.kind == "net") {
+    const NetConfig& net = config.nets[index - config.disks.size()];
+    NetDeviceState n;
+    CLOISTER_TRY(Field tap, f.at("tap"));
+    CLOISTER_TRY(n.tap, tap.string());
+    CLOISTER_TRY(Field mac, f.at("mac"));
+    if (!mac.raw().is_null()) {
+      std::array<std::uint8_t, 6> bytes{};
+      CLOISTER_CHECK_OK(mac.hex_into(bytes));
+      n.mac = bytes;
+    }
+    CLOISTER_TRY(n.rx, parse_limiter(f, "rx_rate_limiter"));
+    CLOISTER_TRY(n.tx, parse_limiter(f, "tx_rate_limiter"));
+    if (n.tap != net.tap)
+      return state_mismatch(at + "/tap",
+                            in_quotes(net.tap) + " (" + expected.config_pointer + "/tap)",
+                            in_quotes(n.tap));
+    const auto mac_text = [](const auto& m) { return m ? in_quotes(to_hex(*m)) : "null"; };
+    if (n.mac != net.mac)
+      return state_mismatch(at + "/mac",
+                            mac_text(net.mac) + " (" + expected.config_pointer + "/mac)",
+                            mac_text(n.mac));
+    return VirtioDeviceSpecificState(std::move(n));
+  }
+  VsockDeviceState v;
+  CLOISTER_CHECK_OK(read_number(f, "guest_cid", v.guest_cid));
+  if (v.guest_cid != config.vsock->guest_cid)
+    return state_mismatch(
+        at + "/guest_cid",
+        std::to_string(config.vsock->guest_cid) + " (" + expected.config_pointer + "/guest_cid)",
+        std::to_string(v.guest_cid));
+  return VirtioDeviceSpecificState(v);
+}
+
+// /body/devices/virtio: one entry per virtio-mmio slot of the config, in slot order.
+Result<std::vector<VirtioDeviceState>> parse_virtio(const Field& list, const VmConfig& config) {
+  const std::vector<ExpectedSlot> slots = expected_slots(config);
+  CLOISTER_TRY(std::size_t n, list.array_size());
+  if (n != slots.size())
+    return Error("snapshot state: virtio devices: expected " + std::to_string(slots.size()) + " (" +
+                 std::to_string(config.disks.size()) + " disks, " +
+                 std::to_string(config.nets.size()) + " nets, " + (config.vsock ? "a" : "no") +
+                 " vsock in /body/config), found " + std::to_string(n) +
+                 " entries in /body/devices/virtio");
+  std::vector<VirtioDeviceState> devices;
+  for (std::size_t i = 0; i < n; ++i) {
+    CLOISTER_TRY(Field entry, list.at(i));
+    const ExpectedSlot& expected = slots[i];
+    VirtioDeviceState d;
+    CLOISTER_CHECK_OK(read_number(entry, "slot", d.slot));
+    if (d.slot != i)
+      return state_mismatch(entry.pointer() + "/slot",
+                            std::to_string(i) + " (entries in slot order)", std::to_string(d.slot));
+    CLOISTER_TRY(Field kind_field, entry.at("kind"));
+    CLOISTER_TRY(std::string kind, kind_field.string());
+    if (kind != expected.kind)
+      return state_mismatch(entry.pointer() + "/kind",
+                            in_quotes(expected.kind) + " (slot " + std::to_string(i) + " is " +
+                                expected.config_pointer + ")",
+                            in_quotes(kind));
+    CLOISTER_TRY(Field transport, entry.at("transport"));
+    CLOISTER_TRY(d.transport, parse_transport(transport));
+    if (d.transport.queues.size() != expected.queues)
+      return state_mismatch(entry.pointer() + "/transport/queues",
+                            std::to_string(expected.queues) + " queues (virtio-" + kind + ")",
+                            std::to_string(d.transport.queues.size()));
+    CLOISTER_TRY(d.device, parse_device_specific(entry, config, i, expected));
+    devices.push_back(std::move(d));
+  }
+  return devices;
+}
+
+// ---- the body ----
+
 Result<SnapshotState> parse_body(const Field& body) {
   SnapshotState state;
   CLOISTER_TRY(Field hypervisor, body.at("hypervisor"));
@@ -457,6 +679,8 @@ Result<SnapshotState> parse_body(const Field& body) {
   CLOISTER_TRY(Field devices, body.at("devices"));
   CLOISTER_TRY(Field serial, devices.at("serial"));
   CLOISTER_TRY(state.serial, parse_serial(serial));
+  CLOISTER_TRY(Field virtio, devices.at("virtio"));
+  CLOISTER_TRY(state.virtio, parse_virtio(virtio, state.config));
   return state;
 }
 

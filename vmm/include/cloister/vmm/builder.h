@@ -49,12 +49,14 @@ Result<std::unique_ptr<Vmm>> build_vmm(const VmConfig& config, VmInputs inputs, 
 
 // Builds a VM from a snapshot that open_snapshot() has checked, ready to start() where the
 // snapshot was taken: guest memory mapped privately from the memory file (nothing is copied),
-// the VM's interrupt controllers and clock, the UART and every vCPU restored. `config` is the
-// snapshot's with the run-time settings of the restoring process (API socket, console, logs,
-// seccomp, the snapshot's hypervisor). Refuses, with ErrorCode::kFailedPrecondition and before
-// anything is created, a confidential guest, virtio devices and a vCPU count other than the
-// snapshot's; and, once it is open, a hypervisor other than the one that wrote the snapshot.
-// Other failures are host or VMM errors.
+// the VM's interrupt controllers and clock, the UART, every virtio device (its transport and
+// queues as saved; disks re-opened by path, TAPs and the vsock socket attached again) and every
+// vCPU restored. `config` is the snapshot's with the run-time settings of the restoring process
+// (API socket, console, logs, seccomp, the snapshot's hypervisor). Refuses, with
+// ErrorCode::kFailedPrecondition and before the hypervisor is opened, a confidential guest, a
+// virtio device count or vCPU count other than the snapshot's, and a disk that is missing or
+// whose size changed; and, once it is open, a hypervisor other than the one that wrote the
+// snapshot. Other failures are host or VMM errors. Nothing runs until the caller start()s it.
 Result<std::unique_ptr<Vmm>> restore_vmm(const VmConfig& config, OpenedSnapshot snapshot,
                                          Logger& log, Metrics& metrics,
                                          const HypervisorFactory& open_hypervisor);

@@ -37,6 +37,8 @@ struct Metrics {
   std::atomic<std::uint64_t> net_tx_bytes{0};
   std::atomic<std::uint64_t> net_tx_dropped{0};    // malformed, or refused by the TAP
   std::atomic<std::uint64_t> net_rate_limited{0};  // times a direction waited for its budget
+  // Frames read from a TAP but not yet delivered when a snapshot was taken: not in the snapshot.
+  std::atomic<std::uint64_t> net_rx_dropped_snapshot{0};
   std::atomic<std::uint64_t> api_requests{0};
   std::atomic<std::uint64_t> api_errors{0};
 

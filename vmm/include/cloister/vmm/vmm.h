@@ -62,6 +62,8 @@ class Vmm final : public StopSink {
     std::unique_ptr<VcpuThreads> threads;
     // The virtio-net devices, in config order; owned by their transports on the MMIO bus.
     std::vector<VirtioNet*> nets;
+    // Every virtio-mmio transport, in slot order (disks, nets, vsock), for snapshots.
+    std::vector<std::shared_ptr<VirtioMmio>> virtio;
   };
 
   // Why `operation` (vm.snapshot, vm.migrate) cannot serve a guest with `tee`: its memory and
@@ -83,13 +85,16 @@ class Vmm final : public StopSink {
   Status start();
   // Parks every vCPU outside KVM_RUN; returns once all are parked.
   Status pause();
+  // Runs the vCPUs again, and the virtio device threads a snapshot or migration parked.
   Status resume();
   // Writes a snapshot of the VM into `dir` (snapshot/snapshot.h): pauses the VM when it runs
   // (it stays paused afterwards), has every parked vCPU thread save its own state (the first
-  // also the VM's interrupt controllers and clock), saves the UART, then writes the memory and
-  // state files from the calling thread. Refused with ErrorCode::kFailedPrecondition before
-  // anything is paused or written for a confidential guest (confidential_refusal()), for a VM
-  // with virtio devices (their queues are not saved) and for a VM that is not running or paused.
+  // also the VM's interrupt controllers and clock), saves the UART, parks every virtio device
+  // thread (a block request in flight completes first) and saves each virtio-mmio slot, then
+  // writes the memory and state files from the calling thread. The device threads stay parked
+  // until resume(). Refused with ErrorCode::kFailedPrecondition before anything is paused or
+  // written for a confidential guest (confidential_refusal()) and for a VM that is not running
+  // or paused.
   Status snapshot(const std::filesystem::path& dir);
   // Live migration to a `cloister-vmm receive` at `destination` ("unix:PATH";
   // migration/stream.h is the stream). Refused as snapshot() is (kFailedPrecondition) before
@@ -127,10 +132,8 @@ class Vmm final : public StopSink {
 
  private:
   Status pause_locked(std::unique_lock<std::mutex>& lock);
-  // The refusals snapshots and migrations share: a confidential guest, virtio devices.
-  Status check_saveable(std::string_view operation) const;
-  // mutex_ held, VM paused: has every parked vCPU thread save its state, then fills the rest of
-  // a SnapshotState but its memory fields.
+  // mutex_ held, VM paused: has every parked vCPU thread save its state, parks and saves every
+  // virtio device, then fills the rest of a SnapshotState but its memory fields.
   Result<SnapshotState> save_paused_locked(std::unique_lock<std::mutex>& lock,
                                            std::string_view operation);
   Status sandbox_vcpu_thread(std::size_t index);

@@ -17,6 +17,12 @@
 //
 // Rate limiting (config nets[].rx_rate_limiter / tx_rate_limiter, and the API's vm.net): a
 // direction over its budget waits, without dropping, until its buckets allow the next frame.
+//
+// Snapshots: the device thread parks between rounds; a receive or transmit chain it holds goes
+// back to its ring in the saved state, and a frame read from the TAP but not yet delivered to
+// the guest is not saved (counted in net_rx_dropped_snapshot). Frames that reach the TAP while
+// the device is parked wait in the kernel's TAP queue for this device if the VM resumes; the
+// kernel discards them when this process closes the TAP.
 #pragma once
 
 #include <array>
@@ -68,6 +74,12 @@ class VirtioNet final : public VirtioDevice {
   Status start(VirtqueueLink& link, const DeviceSandbox& sandbox) override;
   void kick() override;
   void stop() override;
+  void park() override;
+  void unpark() override { parking_.unpark(); }
+  VirtioDeviceSpecificState save() override;
+  std::uint16_t held_chains(std::uint16_t queue) const override;
+  // Before start(): the rate limiters' buckets as a snapshot saved them.
+  void restore(const NetDeviceState& state);
 
   const std::string& tap() const { return tap_; }
   // Replaces the limits of both directions; the device thread applies them at its next round
@@ -96,6 +108,7 @@ class VirtioNet final : public VirtioDevice {
   Metrics& metrics_;
   VirtqueueLink* link_ = nullptr;
   std::atomic<bool> stopping_{false};
+  DeviceParking parking_;
   std::thread thread_;
 
   mutable std::mutex limits_mutex_;

@@ -12,6 +12,17 @@
 
 namespace cloister::vmm {
 
+// What a bucket holds at one moment, for snapshots: its configuration travels in the VM config.
+struct TokenBucketState {
+  std::uint64_t tokens = 0;
+  std::uint64_t one_time_burst = 0;  // what is left of it
+};
+
+struct RateLimiterState {
+  TokenBucketState bandwidth;
+  TokenBucketState ops;
+};
+
 class TokenBucket {
  public:
   using Clock = std::chrono::steady_clock;
@@ -24,6 +35,10 @@ class TokenBucket {
   void take(std::uint64_t tokens, Clock::time_point now);
   // The earliest time `tokens` can be taken (`now` when they can be now).
   Clock::time_point ready_at(std::uint64_t tokens, Clock::time_point now);
+  // The tokens and burst refilled up to `now`.
+  TokenBucketState save(Clock::time_point now);
+  // Sets the tokens and burst (each at most what the configuration allows) as of `now`.
+  void restore(const TokenBucketState& state, Clock::time_point now);
 
  private:
   void refill(Clock::time_point now);
@@ -44,6 +59,11 @@ class RateLimiter {
   // Takes one operation of `bytes` when both buckets allow it now; otherwise takes nothing and
   // returns when to try again.
   bool try_take(std::uint64_t bytes, Clock::time_point now, Clock::time_point& retry_at);
+  RateLimiterState save(Clock::time_point now) { return {bytes_.save(now), ops_.save(now)}; }
+  void restore(const RateLimiterState& state, Clock::time_point now) {
+    bytes_.restore(state.bandwidth, now);
+    ops_.restore(state.ops, now);
+  }
 
  private:
   TokenBucket bytes_;

@@ -5,6 +5,7 @@
 // crashing or corrupting host memory.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -15,10 +16,12 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <variant>
 #include <vector>
 
 #include "cloister/vmm/devices/bus.h"
 #include "cloister/vmm/devices/legacy.h"
+#include "cloister/vmm/devices/rate_limiter.h"
 #include "cloister/vmm/fd.h"
 #include "cloister/vmm/hypervisor/hypervisor.h"
 #include "cloister/vmm/log.h"
@@ -42,6 +45,86 @@ inline constexpr std::uint32_t kIdBlock = 2;
 inline constexpr std::uint32_t kIdVsock = 19;
 inline constexpr std::uint64_t kMmioSize = 0x1000;
 }  // namespace virtio
+
+// ---- saved state (snapshots and migration; snapshot/snapshot.h serialises it) ----
+
+// A split virtqueue as the device sees it (virtio 1.2 §2.7, §4.2.2 Queue* registers).
+struct VirtqueueState {
+  std::uint16_t size = 0;
+  bool ready = false;
+  std::uint64_t desc_addr = 0, driver_addr = 0, device_addr = 0;
+  std::uint16_t next_avail = 0;  // the avail.ring index the device takes next (last_avail_idx)
+  std::uint16_t next_used = 0;   // the used.idx the device publishes next
+  bool operator==(const VirtqueueState&) const = default;
+};
+
+// The virtio-mmio registers the driver wrote (virtio 1.2 §4.2.2) and the queues.
+struct VirtioTransportState {
+  std::uint32_t status = 0;
+  std::uint32_t device_features_sel = 0, driver_features_sel = 0;
+  std::uint64_t driver_features = 0;
+  std::uint32_t queue_sel = 0;
+  std::uint32_t interrupt_status = 0;
+  std::uint32_t config_generation = 0;
+  std::vector<VirtqueueState> queues;
+  bool operator==(const VirtioTransportState&) const = default;
+};
+
+// virtio-blk: the disk's identity, checked when it is re-opened by path at restore (the
+// snapshot holds no disk contents).
+struct BlockDeviceState {
+  std::string path;
+  std::uint64_t bytes = 0;
+  bool read_only = false;
+  bool operator==(const BlockDeviceState&) const = default;
+};
+
+// virtio-net: the TAP it attaches to again, its MAC and what its rate limiters' buckets hold.
+struct NetDeviceState {
+  std::string tap;
+  std::optional<std::array<std::uint8_t, 6>> mac;
+  RateLimiterState rx, tx;
+};
+
+// virtio-vsock: the guest's CID. Connections are not saved: a restored device sends
+// VIRTIO_VSOCK_EVENT_TRANSPORT_RESET (virtio 1.2 §5.10.6.8) and starts with none.
+struct VsockDeviceState {
+  std::uint64_t guest_cid = 0;
+};
+
+using VirtioDeviceSpecificState = std::variant<BlockDeviceState, NetDeviceState, VsockDeviceState>;
+
+// One virtio-mmio slot: slots are numbered in config order (disks, nets, vsock).
+struct VirtioDeviceState {
+  std::uint32_t slot = 0;
+  VirtioTransportState transport;
+  VirtioDeviceSpecificState device;
+};
+
+// "block", "net" or "vsock": the names state.json uses.
+std::string_view virtio_kind_name(const VirtioDeviceSpecificState& device);
+
+// Parks a device thread between rounds of work so that a snapshot sees its queues still. The
+// device thread calls checkpoint() where it holds no chain a request is working on; park() asks
+// for it, wakes the thread through `kick` and returns once the thread sits in checkpoint().
+class DeviceParking {
+ public:
+  // Device thread: blocks while a park is requested, until unpark() or release().
+  void checkpoint();
+  // Whether a park was requested: the device thread ends its round early.
+  bool requested() const { return requested_.load(std::memory_order_acquire); }
+  void park(const std::function<void()>& kick);
+  void unpark();
+  // Stopping, or the device thread ended: nothing parks from here on.
+  void release();
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::atomic<bool> requested_{false};
+  bool parked_ = false;
+  bool released_ = false;
+};
 
 // One guest buffer of a descriptor chain.
 struct VirtqBuffer {
@@ -81,6 +164,10 @@ class Virtqueue {
   // Whether the driver asked not to be interrupted (VIRTQ_AVAIL_F_NO_INTERRUPT).
   Result<bool> interrupts_suppressed(const GuestMemory& memory) const;
   void reset() { *this = Virtqueue(); }
+  // `held` chains the device took and still holds go back to the avail ring: the restored
+  // device takes them again.
+  VirtqueueState save(std::uint16_t held) const;
+  void restore(const VirtqueueState& state);
 
  private:
   std::uint16_t last_avail_ = 0;
@@ -143,16 +230,30 @@ class VirtioDevice {
   virtual void kick() = 0;
   // Stops and joins the device thread; called before the transport is destroyed.
   virtual void stop() = 0;
+  // Parks the device thread (DeviceParking): a request being worked on completes first, and
+  // nothing touches the rings or guest memory until unpark(). Not called on vCPU threads.
+  virtual void park() = 0;
+  virtual void unpark() = 0;
+  // Device thread parked: the device's own state, and how many chains of `queue` it took from
+  // the ring and holds without having returned them.
+  virtual VirtioDeviceSpecificState save() = 0;
+  virtual std::uint16_t held_chains(std::uint16_t queue) const = 0;
 };
 
 class VirtioMmio final : public BusDevice, private VirtqueueLink {
  public:
   // The transport of `device` at one virtio-mmio slot, with the device thread started.
-  static Result<std::shared_ptr<VirtioMmio>> create(std::unique_ptr<VirtioDevice> device,
-                                                    const GuestMemory& memory, IrqLine irq,
-                                                    const DeviceSandbox& sandbox, Logger& log,
-                                                    Metrics& metrics);
+  // With `restored`, the transport and its queues start in that state (a snapshot's), and the
+  // device thread is woken once so that it takes what the driver published before the snapshot.
+  static Result<std::shared_ptr<VirtioMmio>> create(
+      std::unique_ptr<VirtioDevice> device, const GuestMemory& memory, IrqLine irq,
+      const DeviceSandbox& sandbox, Logger& log, Metrics& metrics,
+      const std::optional<VirtioTransportState>& restored = std::nullopt);
   ~VirtioMmio() override;
+  // Parks the device thread (VirtioDevice::park) and returns the slot's state; the device stays
+  // parked until resume_device(). For snapshots, with every vCPU parked.
+  VirtioDeviceState save(std::uint32_t slot);
+  void resume_device() { device_->unpark(); }
   std::string_view name() const override { return device_->name(); }
   void read(std::uint64_t offset, std::span<std::uint8_t> data) override;
   void write(std::uint64_t offset, std::span<const std::uint8_t> data) override;
@@ -168,6 +269,7 @@ class VirtioMmio final : public BusDevice, private VirtqueueLink {
             std::uint32_t written) override;
   void fail(std::uint64_t generation, const std::string& why) override;
 
+  Status restore_locked(const VirtioTransportState& state);
   bool live_locked(std::uint64_t generation) const;
   void reset_locked();
   void interrupt_unless_suppressed_locked(const Virtqueue& queue);
@@ -210,11 +312,18 @@ class VirtioBlock final : public VirtioDevice {
   Status start(VirtqueueLink& link, const DeviceSandbox& sandbox) override;
   void kick() override;
   void stop() override;
+  void park() override;
+  void unpark() override { parking_.unpark(); }
+  VirtioDeviceSpecificState save() override;
+  std::uint16_t held_chains(std::uint16_t) const override { return 0; }
   std::uint64_t capacity_sectors() const { return size_ / 512; }
+  std::uint64_t size_bytes() const { return size_; }
 
  private:
-  VirtioBlock(Fd fd, std::uint64_t size, bool read_only, std::string id, Metrics& metrics)
+  VirtioBlock(Fd fd, std::string path, std::uint64_t size, bool read_only, std::string id,
+              Metrics& metrics)
       : fd_(std::move(fd)),
+        path_(std::move(path)),
         size_(size),
         read_only_(read_only),
         id_(std::move(id)),
@@ -225,6 +334,7 @@ class VirtioBlock final : public VirtioDevice {
   Result<std::uint32_t> execute(const VirtqChain& chain, const GuestMemory& memory);
 
   Fd fd_;
+  std::string path_;
   std::uint64_t size_;
   bool read_only_;
   std::string id_;
@@ -234,6 +344,7 @@ class VirtioBlock final : public VirtioDevice {
   std::condition_variable wake_;
   bool kicked_ = false;
   std::atomic<bool> stopping_{false};
+  DeviceParking parking_;
   std::thread thread_;
 };
 

@@ -18,6 +18,11 @@
 //   - a host connection must complete its handshake ("CONNECT <P>\n" and the guest's answer)
 //     within handshake_timeout_ms, and at most kMaxPendingHostConnections may be in their
 //     handshake at once, kMaxConnections open in all; more are accepted and closed at once.
+//
+// Snapshots (Firecracker's behaviour): the guest CID is saved, connections are not. A restored
+// device starts without connections and sends VIRTIO_VSOCK_EVENT_TRANSPORT_RESET (§5.10.6.8)
+// on the event queue as soon as the driver has an event buffer there; the guest's driver then
+// drops its connections and reads the CID again.
 #pragma once
 
 #include <atomic>
@@ -46,6 +51,8 @@ inline constexpr std::uint32_t kBufAlloc = 256 * 1024;  // what we can buffer pe
 inline constexpr std::size_t kMaxPayload = 64 * 1024;
 inline constexpr std::size_t kMaxConnections = 64;
 inline constexpr std::size_t kMaxPendingHostConnections = 16;
+inline constexpr std::uint16_t kRxQueue = 0, kTxQueue = 1, kEventQueue = 2;
+inline constexpr std::uint32_t kEventTransportReset = 0;  // struct virtio_vsock_event's id
 
 struct Header {
   std::uint64_t src_cid = 0, dst_cid = 0;
@@ -74,6 +81,13 @@ class VirtioVsock final : public VirtioDevice {
   Status start(VirtqueueLink& link, const DeviceSandbox& sandbox) override;
   void kick() override;
   void stop() override;
+  void park() override;
+  void unpark() override { parking_.unpark(); }
+  VirtioDeviceSpecificState save() override;
+  std::uint16_t held_chains(std::uint16_t) const override { return 0; }
+  // Before start(): the device was restored from a snapshot, so it owes the driver a transport
+  // reset event.
+  void restore() { transport_reset_pending_ = true; }
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -119,6 +133,7 @@ class VirtioVsock final : public VirtioDevice {
   void handle_packet(const vsock::Header& h, ByteView payload);
   void flush_to_host(Clock::time_point now);
   void deliver_rx(std::uint64_t generation);
+  void deliver_transport_reset(std::uint64_t generation);
   void queue_control(const Connection* c, std::uint32_t guest_port, std::uint32_t host_port,
                      std::uint16_t op, std::uint32_t flags = 0);
   void reset_connection(Key key);  // RST to the guest, host socket closed
@@ -137,9 +152,11 @@ class VirtioVsock final : public VirtioDevice {
   Metrics& metrics_;
   VirtqueueLink* link_ = nullptr;
   std::atomic<bool> stopping_{false};
+  DeviceParking parking_;
   std::thread thread_;
 
   // Device thread only.
+  bool transport_reset_pending_ = false;
   std::uint64_t generation_ = 0;
   std::map<Key, Connection> connections_;
   std::deque<vsock::Header> control_;  // packets for the guest without payload

@@ -1,13 +1,16 @@
 // Snapshot files (docs/operator.md, "Snapshot and restore"): a directory holding
 //   state.json  the versioned, self-describing state: who wrote it, the VM config, the memory
 //               layout, every vCPU's registers, the VM's interrupt controllers and clock, the
-//               UART, and SHA-256 checksums of the memory file and of the state body;
+//               UART, every virtio-mmio slot (/body/devices/virtio: transport registers, queue
+//               addresses and indices, the device's own state), and SHA-256 checksums of the
+//               memory file and of the state body;
 //   memory.bin  guest memory, region after region in guest-physical order, written sparse
 //               (pages of zeros are holes).
 // parse_state() is the one parser of state.json; open_snapshot() reads a directory and refuses,
 // before anything is built, every check a half-restored guest could come from: the schema
 // version, the state body's checksum, the memory file's size and checksum, the vCPU count and
-// the memory size. Each refusal names the check, the expected and the found value.
+// the memory size, and virtio devices other than the config's. Each refusal names the check, the
+// expected and the found value.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +25,7 @@
 #include "cloister/vmm/boot/boot.h"
 #include "cloister/vmm/config/config.h"
 #include "cloister/vmm/devices/legacy.h"
+#include "cloister/vmm/devices/virtio.h"
 #include "cloister/vmm/fd.h"
 #include "cloister/vmm/hypervisor/hypervisor.h"
 #include "cloister/vmm/memory/guest_memory.h"
@@ -29,8 +33,8 @@
 namespace cloister::vmm {
 
 // Bumped whenever a field changes meaning or a required field is added; restore refuses any
-// other version.
-inline constexpr std::uint32_t kSnapshotSchemaVersion = 1;
+// other version. 2: virtio devices (/body/devices/virtio).
+inline constexpr std::uint32_t kSnapshotSchemaVersion = 2;
 
 inline constexpr const char* kSnapshotStateFile = "state.json";
 inline constexpr const char* kSnapshotMemoryFile = "memory.bin";
@@ -61,6 +65,8 @@ struct SnapshotState {
   std::vector<VcpuState> vcpus;  // in vCPU id order
   VmPlatformState vm;
   SerialState serial;
+  // One per virtio-mmio slot in slot order: config.disks, then config.nets, then config.vsock.
+  std::vector<VirtioDeviceState> virtio;
 };
 
 // state.json's bytes: {"schema_version", "vmm_version", "body_sha256", "body": {...}}, where
@@ -71,7 +77,9 @@ Bytes serialize_state(const SnapshotState& state);
 // truncated file), schema_version other than kSnapshotSchemaVersion, body_sha256 mismatch, a
 // missing or mistyped field, a config parse_config() refuses, vCPU entries other than
 // config.vcpus, memory regions that are not laid out back to back from offset 0 in whole pages,
-// or whose RAM does not add up to config.memory_bytes.
+// or whose RAM does not add up to config.memory_bytes, virtio devices that do not match the
+// config's one for one (count, slot, kind, disk path and read-only flag, TAP and MAC, vsock CID,
+// queue count), naming the field, expected and found.
 Result<SnapshotState> parse_state(ByteView bytes);
 
 // The memory file's checksum, defined by its contents alone so that copying or re-sparsing the

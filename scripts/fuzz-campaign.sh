@@ -33,7 +33,8 @@ report="$build/fuzz-report.md"
 failed=0
 while read -r name binary specs; do
   [[ -n "$name" ]] || continue
-  if [[ ${#wanted[@]} -gt 0 ]] && ! printf '%s\n' "${wanted[@]}" | grep -qx "$name"; then continue; fi
+  # (Not `printf | grep -q`: under pipefail, grep leaving early makes printf's SIGPIPE a no-match.)
+  if [[ ${#wanted[@]} -gt 0 && " ${wanted[*]} " != *" $name "* ]]; then continue; fi
   work="$build/fuzz-work/$name"
   rm -rf "$work/seeds"
   mkdir -p "$work/new" "$work/seeds"

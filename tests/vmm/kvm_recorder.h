@@ -7,6 +7,8 @@
 // it; the ioctls themselves never reach the kernel.
 #pragma once
 
+#include <linux/kvm.h>
+
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -54,6 +56,12 @@ class KvmRecorder final : public vmm::KvmSys {
   std::uint64_t tdx_supported_xfam = 0x2e7ull;
 
   std::map<std::uint32_t, std::vector<RunScript>> run_scripts;
+
+  // The guest's writes KVM has logged, per memory slot: KVM_GET_DIRTY_LOG copies a slot's bitmap
+  // out (and clears it, unless KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 was enabled: then
+  // KVM_CLEAR_DIRTY_LOG clears the bits it is given). A test sets bits to play guest writes.
+  // Only slots registered with KVM_MEM_LOG_DIRTY_PAGES may be read (ENOENT otherwise, as KVM).
+  std::map<std::uint32_t, std::vector<std::uint64_t>> dirty_logs;
 
   // KvmSys
   int open(const char* path) override;
@@ -103,6 +111,8 @@ class KvmRecorder final : public vmm::KvmSys {
   unsigned long vm_type_ = 0;
   int launch_commands_ = 0;
   bool cpuid_rejected_ = false;
+  bool manual_dirty_log_protect_ = false;
+  std::map<std::uint32_t, kvm_userspace_memory_region> slots_;  // as last registered
 };
 
 }  // namespace cloister::testing

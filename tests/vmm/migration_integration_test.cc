@@ -98,6 +98,7 @@ TEST(MigrationIntegrationTest, WritingGuestMovesToTheDestinationWithItsMemoryInt
   const json migrated = source.log_event("vm.migrated");
   ASSERT_FALSE(migrated.is_null()) << source.err();
   EXPECT_GT(migrated["bytes_sent"].get<std::uint64_t>(), 64u * 1024);
+  EXPECT_EQ(migrated["tracker"], "content");  // emu: no dirty log
   const auto before = checksums(slurp(src_console));
   ASSERT_FALSE(before.empty());
 

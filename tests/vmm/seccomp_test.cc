@@ -79,7 +79,11 @@ SeccompScope typical_scope(ThreadClass cls, int fd) {
       scope.ioctls = {{fd, KVM_IRQ_LINE}, {fd, TUNSETOFFLOAD}};
       break;
     case ThreadClass::kQuote:
-    case ThreadClass::kApi:
+      scope.socket_families = {AF_UNIX};
+      break;
+    case ThreadClass::kApi:  // vm.migrate on KVM with manual dirty-log protection
+      scope.ioctls = {
+          {fd, KVM_SET_USER_MEMORY_REGION}, {fd, KVM_GET_DIRTY_LOG}, {fd, KVM_CLEAR_DIRTY_LOG}};
       scope.socket_families = {AF_UNIX};
       break;
     case ThreadClass::kEmu:
@@ -175,11 +179,36 @@ TEST(SeccompTest, IoctlsAreTiedToTheirDescriptorAndComparedInFull) {
   EXPECT_TRUE(KilledBySeccomp(in_filtered_child(ThreadClass::kVcpu, scope, [fd] {
     return ::ioctl(fd, kvm_abi::kSetMemoryAttributes, nullptr) < 0 ? 7 : 8;
   })));
-  // The API and emulation threads issue no ioctl at all, whatever a scope says.
+  // The emulation threads issue no ioctl at all, whatever a scope says.
   EXPECT_TRUE(KilledBySeccomp(in_filtered_child(
       ThreadClass::kEmu, scope, [fd] { return ::ioctl(fd, KVM_RUN, 0) < 0 ? 7 : 8; })));
+}
+
+// vm.migrate on KVM reads the dirty log from the API thread: exactly the dirty log's requests on
+// the VM's descriptor, and no ioctl at all when the VM has no dirty log (emu).
+TEST(SeccompTest, ApiThreadIssuesTheDirtyLogIoctlsOnly) {
+  if (!seccomp_available())
+    GTEST_SKIP() << "sanitizer build: seccomp filters are disabled (docs/operator.md)";
+  DevNull vm, other;
+  ASSERT_GE(vm.fd(), 0);
+  ASSERT_GE(other.fd(), 0);
+  const SeccompScope scope = typical_scope(ThreadClass::kApi, vm.fd());
+  const int fd = vm.fd(), wrong = other.fd();
+  for (unsigned long request : {static_cast<unsigned long>(KVM_SET_USER_MEMORY_REGION),
+                                static_cast<unsigned long>(KVM_GET_DIRTY_LOG),
+                                static_cast<unsigned long>(KVM_CLEAR_DIRTY_LOG)}) {
+    EXPECT_TRUE(Allowed(in_filtered_child(ThreadClass::kApi, scope, [fd, request] {
+      return ::ioctl(fd, request, nullptr) < 0 && errno == ENOTTY ? 7 : 8;
+    }))) << request;
+    EXPECT_TRUE(KilledBySeccomp(in_filtered_child(ThreadClass::kApi, scope, [wrong, request] {
+      return ::ioctl(wrong, request, nullptr) < 0 ? 7 : 8;
+    }))) << request;
+  }
   EXPECT_TRUE(KilledBySeccomp(in_filtered_child(
       ThreadClass::kApi, scope, [fd] { return ::ioctl(fd, KVM_RUN, 0) < 0 ? 7 : 8; })));
+  EXPECT_TRUE(KilledBySeccomp(in_filtered_child(ThreadClass::kApi, SeccompScope{}, [fd] {
+    return ::ioctl(fd, KVM_GET_DIRTY_LOG, nullptr) < 0 ? 7 : 8;
+  })));
 }
 
 TEST(SeccompTest, SocketFamiliesAreTheScopes) {

@@ -311,7 +311,8 @@ int run_vm(const LogConfig& log_config, const BuildVm& build) {
   VmmApiController controller(*vmm);
   std::unique_ptr<ApiServer> api;
   if (config.api_socket) {
-    auto server = ApiServer::start(*config.api_socket, controller, log, config.seccomp);
+    auto server = ApiServer::start(*config.api_socket, controller, log, config.seccomp,
+                                   vmm->migration_ioctls());
     if (!server) {
       log.error("api.failed", server.error().message());
       return kExitHostError;

@@ -162,7 +162,8 @@ http::Response route(const http::Request& req, ApiController& controller) {
 
 Result<std::unique_ptr<ApiServer>> ApiServer::start(const std::string& path,
                                                     ApiController& controller, Logger& log,
-                                                    bool seccomp) {
+                                                    bool seccomp,
+                                                    std::vector<Ioctl> migration_ioctls) {
   auto listener = listen_unix(path);
   if (!listener) return listener.error().with_context("control API");
   http::ServerOptions options;
@@ -173,8 +174,9 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(const std::string& path,
   options.max_connections = kApiMaxConnections;
   options.error_response = error_response;
   if (seccomp && seccomp_available())
-    options.thread_init = [] {
+    options.thread_init = [ioctls = std::move(migration_ioctls)] {
       SeccompScope scope;
+      scope.ioctls = ioctls;              // vm.migrate's dirty-page log
       scope.socket_families = {AF_UNIX};  // vm.migrate's connection to its destination
       return install_seccomp(ThreadClass::kApi, scope);
     };

@@ -110,6 +110,26 @@ Status Vcpu::tdx_init_mem_region(std::uint64_t, ByteView, bool) {
   return unsupported(hypervisor_name(), "TDX (KVM_TDX_INIT_MEM_REGION)");
 }
 
+bool Vm::supports_dirty_log() const {
+  return false;
+}
+
+Status Vm::enable_dirty_log() {
+  return unsupported(hypervisor_name(), "dirty-page logging");
+}
+
+Result<std::vector<SlotDirtyLog>> Vm::fetch_dirty_log() {
+  return unsupported(hypervisor_name(), "dirty-page logging");
+}
+
+Status Vm::disable_dirty_log() {
+  return unsupported(hypervisor_name(), "dirty-page logging");
+}
+
+std::vector<Ioctl> Vm::dirty_log_ioctls() const {
+  return {};
+}
+
 Result<std::shared_ptr<const GuestMemfd>> Vm::create_guest_memfd(std::uint64_t) {
   return unsupported(hypervisor_name(), "private memory (guest_memfd)");
 }

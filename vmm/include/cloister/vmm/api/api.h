@@ -25,6 +25,7 @@
 #include "cloister/common/http_server.h"
 #include "cloister/common/result.h"
 #include "cloister/vmm/config/config.h"
+#include "cloister/vmm/hypervisor/hypervisor.h"
 #include "cloister/vmm/log.h"
 #include "cloister/vmm/metrics.h"
 
@@ -62,13 +63,16 @@ inline constexpr std::size_t kApiMaxConnections = 64;
 
 // Serves the API on a UNIX socket from one thread, which has installed the API seccomp filter
 // (when `seccomp` is set) by the time start() returns, concurrently for up to kApiMaxConnections
-// clients. A stale socket file at
-// `path` is replaced; a live one is an error. Refusals count as api_errors and are logged.
+// clients. The thread also runs vm.migrate: its filter permits `migration_ioctls`
+// (Vmm::migration_ioctls) and AF_UNIX sockets. A stale socket
+// file at `path` is replaced; a live one is an error. Refusals count as api_errors and are
+// logged.
 class ApiServer {
  public:
   static Result<std::unique_ptr<ApiServer>> start(const std::string& path,
                                                   ApiController& controller, Logger& log,
-                                                  bool seccomp);
+                                                  bool seccomp,
+                                                  std::vector<Ioctl> migration_ioctls = {});
   // Stops serving without waiting for any client, then removes the socket file.
   ~ApiServer();
   ApiServer(const ApiServer&) = delete;

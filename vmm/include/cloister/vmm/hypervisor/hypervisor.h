@@ -30,6 +30,7 @@
 #include "cloister/common/result.h"
 #include "cloister/vmm/arch/x86/regs.h"
 #include "cloister/vmm/fd.h"
+#include "cloister/vmm/hypervisor/dirty_log.h"
 
 namespace cloister::vmm {
 
@@ -297,6 +298,27 @@ class Vm {
   // The CPUID entries vCPUs get (function, index, eax, ebx, ecx, edx), before the per-vCPU APIC
   // ID is filled in: what an SNP CPUID page or a TD's CPUID configuration starts from.
   virtual std::vector<std::array<std::uint32_t, 6>> cpuid() const = 0;
+
+  // --- dirty-page logging (live migration's pre-copy) -----------------------------------------
+
+  // Whether this VM can log the guest's writes to its memory (KVM: plain VMs; not emu, whose
+  // engine has no log, nor confidential VMs, whose private memory KVM cannot log).
+  virtual bool supports_dirty_log() const;
+  // Starts logging the guest's writes to every memory slot the guest can write (KVM:
+  // KVM_MEM_LOG_DIRTY_PAGES, by registering each slot again with the flag). Read-only slots are
+  // not logged: the guest cannot write them. Fails, with logging off on every slot, when a slot
+  // refuses.
+  virtual Status enable_dirty_log();
+  // Each logged slot's pages the guest wrote since logging started or since the previous call,
+  // and clears that record (KVM: KVM_GET_DIRTY_LOG, then KVM_CLEAR_DIRTY_LOG of the same bits
+  // when KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 is enabled). A write racing the call is reported now
+  // or by the next call, never lost. Call from one thread at a time.
+  virtual Result<std::vector<SlotDirtyLog>> fetch_dirty_log();
+  // Stops logging: every slot registered again with its own flags.
+  virtual Status disable_dirty_log();
+  // The ioctls the three calls above issue, for the seccomp filter of the thread that migrates
+  // the VM; empty when the VM has no dirty log.
+  virtual std::vector<Ioctl> dirty_log_ioctls() const;
 
   // --- confidential computing -----------------------------------------------------------------
 

@@ -91,8 +91,8 @@ class Vmm final : public StopSink {
   // anything is paused or written for a confidential guest (confidential_refusal()), for a VM
   // with virtio devices (their queues are not saved) and for a VM that is not running or paused.
   Status snapshot(const std::filesystem::path& dir);
-  // Live migration to a `cloister-vmm receive` at `destination` ("unix:PATH";
-  // migration/stream.h is the stream). Refused as snapshot() is
+  // Live migration to a `cloister-vmm receive` at `destination` ("unix:PATH" or
+  // "tcp:HOST:PORT"; migration/stream.h is the stream). Refused as snapshot() is
   // (kFailedPrecondition) before anything is sent. Sends the memory the guest has touched, then
   // what it wrote since (migration/page_tracker.h), pauses the VM (stop-and-copy),
   // sends the pages and the snapshot state, and waits for the destination to accept: then this

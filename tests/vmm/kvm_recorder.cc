@@ -304,6 +304,8 @@ int KvmRecorder::ioctl(int fd, unsigned long request, void* arg) {
     case KVM_SET_MP_STATE:
     case KVM_GET_LAPIC:
     case KVM_SET_LAPIC:
+    case KVM_GET_VCPU_EVENTS:
+    case KVM_SET_VCPU_EVENTS:
     case KVM_GET_XSAVE:
     case KVM_SET_XSAVE:
     case KVM_GET_IRQCHIP:
@@ -320,6 +322,16 @@ int KvmRecorder::ioctl(int fd, unsigned long request, void* arg) {
       errno = EINTR;
       return -1;
     }
+    case KVM_GET_TSC_KHZ:
+      return static_cast<int>(tsc_khz);
+    case KVM_SET_TSC_KHZ:
+      record(info, "KVM_SET_TSC_KHZ", request, {}, value);
+      if (!tsc_scaling) {
+        errno = EINVAL;
+        return -1;
+      }
+      tsc_khz = static_cast<std::uint32_t>(value);
+      return 0;
     default:
       record(info, "unknown ioctl", request, {});
       errno = ENOTTY;
@@ -332,12 +344,14 @@ int KvmRecorder::keep(const FdInfo& info, unsigned long request, void* arg) {
     unsigned long get, set;
     const char* name;
   };
-  static constexpr Pair kPairs[] = {{KVM_GET_MP_STATE, KVM_SET_MP_STATE, "KVM_SET_MP_STATE"},
-                                    {KVM_GET_LAPIC, KVM_SET_LAPIC, "KVM_SET_LAPIC"},
-                                    {KVM_GET_XSAVE, KVM_SET_XSAVE, "KVM_SET_XSAVE"},
-                                    {KVM_GET_IRQCHIP, KVM_SET_IRQCHIP, "KVM_SET_IRQCHIP"},
-                                    {KVM_GET_PIT2, KVM_SET_PIT2, "KVM_SET_PIT2"},
-                                    {KVM_GET_CLOCK, KVM_SET_CLOCK, "KVM_SET_CLOCK"}};
+  static constexpr Pair kPairs[] = {
+      {KVM_GET_MP_STATE, KVM_SET_MP_STATE, "KVM_SET_MP_STATE"},
+      {KVM_GET_LAPIC, KVM_SET_LAPIC, "KVM_SET_LAPIC"},
+      {KVM_GET_XSAVE, KVM_SET_XSAVE, "KVM_SET_XSAVE"},
+      {KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS, "KVM_SET_VCPU_EVENTS"},
+      {KVM_GET_IRQCHIP, KVM_SET_IRQCHIP, "KVM_SET_IRQCHIP"},
+      {KVM_GET_PIT2, KVM_SET_PIT2, "KVM_SET_PIT2"},
+      {KVM_GET_CLOCK, KVM_SET_CLOCK, "KVM_SET_CLOCK"}};
   const Pair* pair = nullptr;
   for (const Pair& p : kPairs)
     if (request == p.get || request == p.set) pair = &p;

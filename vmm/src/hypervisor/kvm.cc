@@ -189,6 +189,18 @@ static_assert(sizeof(kvm_dirty_log) == 16 && offsetof(kvm_dirty_log, dirty_bitma
 static_assert(sizeof(kvm_clear_dirty_log) == 24 && offsetof(kvm_clear_dirty_log, num_pages) == 4 &&
               offsetof(kvm_clear_dirty_log, first_page) == 8 &&
               offsetof(kvm_clear_dirty_log, dirty_bitmap) == 16);
+// struct kvm_vcpu_events (arch/x86/include/uapi/asm/kvm.h): 64 bytes since Linux 2.6.32, the
+// fields read here at their original offsets.
+static_assert(sizeof(kvm_vcpu_events) == 64 && offsetof(kvm_vcpu_events, interrupt) == 8 &&
+              offsetof(kvm_vcpu_events, nmi) == 12 &&
+              offsetof(kvm_vcpu_events, sipi_vector) == 16 &&
+              offsetof(kvm_vcpu_events, flags) == 20);
+static_assert(KVM_GET_VCPU_EVENTS == 0x8040ae9f && KVM_SET_VCPU_EVENTS == 0x4040aea0 &&
+              KVM_GET_TSC_KHZ == 0xaea3 && KVM_SET_TSC_KHZ == 0xaea2);
+
+// MSR_IA32_TSC (SDM vol. 4 table 2-2).
+constexpr std::uint32_t kMsrTsc = 0x10;
+
 static_assert(KVM_GET_DIRTY_LOG == 0x4010ae42 && KVM_CLEAR_DIRTY_LOG == 0xc018aec0 &&
               KVM_SET_USER_MEMORY_REGION == 0x4020ae46);
 
@@ -453,6 +465,64 @@ class KvmVcpu final : public Vcpu {
     std::memcpy(area.region, image.data(), image.size());
     if (ioctl(KVM_SET_XSAVE, &area) < 0) return os_error("KVM_SET_XSAVE");
     return {};
+  }
+
+  Result<std::optional<VcpuEvents>> events() const override {
+    kvm_vcpu_events e{};
+    if (ioctl(KVM_GET_VCPU_EVENTS, &e) < 0) return os_error("KVM_GET_VCPU_EVENTS");
+    VcpuEvents out;
+    out.exception = {e.exception.injected != 0, e.exception.pending != 0,
+                     e.exception.has_error_code != 0, e.exception.nr, e.exception.error_code};
+    out.interrupt = {e.interrupt.injected != 0, e.interrupt.nr, e.interrupt.soft != 0,
+                     e.interrupt.shadow};
+    out.nmi = {e.nmi.injected != 0, e.nmi.pending != 0, e.nmi.masked != 0};
+    out.sipi_vector = e.sipi_vector;
+    return std::optional<VcpuEvents>(out);
+  }
+
+  Status set_events(const VcpuEvents& in) override {
+    kvm_vcpu_events e{};
+    e.exception.injected = in.exception.injected;
+    e.exception.pending = in.exception.pending;
+    e.exception.has_error_code = in.exception.has_error_code;
+    e.exception.nr = in.exception.vector;
+    e.exception.error_code = in.exception.error_code;
+    e.interrupt.injected = in.interrupt.injected;
+    e.interrupt.nr = in.interrupt.vector;
+    e.interrupt.soft = in.interrupt.soft;
+    e.interrupt.shadow = in.interrupt.shadow;
+    e.nmi.injected = in.nmi.injected;
+    e.nmi.pending = in.nmi.pending;
+    e.nmi.masked = in.nmi.masked;
+    e.sipi_vector = in.sipi_vector;
+    // What this sets beyond the exception and interrupt: NMI pending, the SIPI vector, the
+    // interrupt shadow. SMM state is left alone (this VMM never enters SMM).
+    e.flags = KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SIPI_VECTOR |
+              KVM_VCPUEVENT_VALID_SHADOW;
+    if (ioctl(KVM_SET_VCPU_EVENTS, &e) < 0) return os_error("KVM_SET_VCPU_EVENTS");
+    return {};
+  }
+
+  Result<std::optional<VcpuTsc>> tsc() const override {
+    const int khz = ioctl(KVM_GET_TSC_KHZ, nullptr);
+    if (khz < 0) return os_error("KVM_GET_TSC_KHZ");
+    const std::uint32_t index[] = {kMsrTsc};
+    CLOISTER_TRY(std::vector<x86::Msr> value, msrs(index));
+    return std::optional<VcpuTsc>(VcpuTsc{value.at(0).value, static_cast<std::uint32_t>(khz)});
+  }
+
+  // The frequency first: KVM scales the TSC value written next by it. A host without TSC
+  // scaling refuses another frequency than its own, which is named.
+  Status set_tsc(const VcpuTsc& in) override {
+    const int khz = ioctl(KVM_GET_TSC_KHZ, nullptr);
+    if (khz < 0) return os_error("KVM_GET_TSC_KHZ");
+    if (static_cast<std::uint32_t>(khz) != in.khz &&
+        ioctl(KVM_SET_TSC_KHZ, reinterpret_cast<void*>(static_cast<std::uintptr_t>(in.khz))) < 0)
+      return os_error("KVM_SET_TSC_KHZ: the guest's TSC runs at " + std::to_string(in.khz) +
+                      " kHz, this host's at " + std::to_string(khz) +
+                      " kHz and it cannot scale (KVM_CAP_TSC_CONTROL)");
+    const x86::Msr value[] = {{kMsrTsc, in.value}};
+    return set_msrs(value);
   }
 
   Status tdx_init_vcpu(std::uint64_t rcx) override {
@@ -1068,11 +1138,18 @@ class KvmVm final : public Vm {
 std::vector<Ioctl> KvmVcpu::run_ioctls() const {
   // Entering the guest, and what save_state() reads when the vCPU thread saves its own state
   // for a snapshot.
-  std::vector<Ioctl> ioctls = {{fd_.get(), KVM_RUN},           {fd_.get(), KVM_GET_REGS},
-                               {fd_.get(), KVM_GET_SREGS},     {fd_.get(), KVM_GET_FPU},
-                               {fd_.get(), KVM_GET_XCRS},      {fd_.get(), KVM_GET_MSRS},
-                               {fd_.get(), KVM_GET_DEBUGREGS}, {fd_.get(), KVM_GET_MP_STATE},
-                               {fd_.get(), KVM_GET_LAPIC},     {fd_.get(), KVM_GET_XSAVE}};
+  std::vector<Ioctl> ioctls = {{fd_.get(), KVM_RUN},
+                               {fd_.get(), KVM_GET_REGS},
+                               {fd_.get(), KVM_GET_SREGS},
+                               {fd_.get(), KVM_GET_FPU},
+                               {fd_.get(), KVM_GET_XCRS},
+                               {fd_.get(), KVM_GET_MSRS},
+                               {fd_.get(), KVM_GET_DEBUGREGS},
+                               {fd_.get(), KVM_GET_MP_STATE},
+                               {fd_.get(), KVM_GET_LAPIC},
+                               {fd_.get(), KVM_GET_XSAVE},
+                               {fd_.get(), KVM_GET_VCPU_EVENTS},
+                               {fd_.get(), KVM_GET_TSC_KHZ}};
   for (const Ioctl& conversion : vm_.conversion_ioctls()) ioctls.push_back(conversion);
   return ioctls;
 }

@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # Live-migration benchmark: the test guest rewriting a 1 MiB buffer (tests/vmm/guest,
-# mode=memwrite) in a 256 MiB VM, moved between two cloister-vmm processes over a UNIX socket
-# (PUT vm.migrate to a `cloister-vmm receive`). Per round: the total time of the API call, and
-# the source's own account from its vm.migrated log line: total, downtime (from the pause for
-# stop-and-copy to the destination's acceptance; the destination starts the guest right after),
-# pre-copy passes and bytes sent. Target: downtime < 50 ms on loopback. Every round also checks
-# that the guest's checksum passes go on, intact, on the destination.
-# usage: bench/migrate/run.sh BUILD_DIR     (scripts/bench.sh BUILD_DIR migrate)
+# mode=memwrite) in a 256 MiB VM, moved between two cloister-vmm processes over a UNIX socket,
+# or TCP on 127.0.0.1 with MIGRATE_BENCH_TRANSPORT=tcp (PUT vm.migrate to a `cloister-vmm
+# receive`). Per round: the total time of the API call, and the source's own account from its
+# vm.migrated log line: the page tracker it used (kvm-dirty-log or content), total, downtime
+# (from the pause for stop-and-copy to the destination's acceptance; the destination starts the
+# guest right after), pre-copy passes and bytes sent. Target: downtime < 50 ms on loopback.
+# Every round also checks that the guest's checksum passes go on, intact, on the destination.
+# usage: [MIGRATE_BENCH_TRANSPORT=unix|tcp] bench/migrate/run.sh BUILD_DIR
+#        (scripts/bench.sh BUILD_DIR migrate)
 set -euo pipefail
 build=$(cd "$1" && pwd)
 runs=${MIGRATE_BENCH_RUNS:-5}
+transport=${MIGRATE_BENCH_TRANSPORT:-unix}
+[[ "$transport" == unix || "$transport" == tcp ]] ||
+  { echo "bench migrate: MIGRATE_BENCH_TRANSPORT: expected unix or tcp, found $transport" >&2; exit 2; }
 image="$build/tests/vmm/guest/test-guest.bin"
 vmm="$build/vmm/cloister-vmm"
 for f in "$image" "$vmm"; do
@@ -17,10 +22,11 @@ for f in "$image" "$vmm"; do
 done
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-python3 - "$vmm" "$image" "$runs" "$work" <<'PY'
+python3 - "$vmm" "$image" "$runs" "$work" "$transport" <<'PY'
 import atexit, json, os, re, socket, statistics, subprocess, sys, time
 
-vmm, image, runs, work = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+vmm, image, runs, work, transport = (sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4],
+                                     sys.argv[5])
 # Every VMM a round started, killed on the way out when a failed check left it running.
 children = []
 atexit.register(lambda: [c.kill() for c in children if c.poll() is None])
@@ -63,15 +69,19 @@ for r in range(runs + 1):
                             "mode=memwrite memwrite_kib=1024", "--api-socket", src_sock,
                             "--console", "file:" + src_console, "--log-format", "json",
                             "--log-file", src_log] + hypervisor)
-    dst = subprocess.Popen([vmm, "receive", "--listen", "unix:" + listen, "--api-socket", dst_sock,
+    # TCP: port 0, the port the kernel picks is read from the destination's log.
+    listen_at = "unix:" + listen if transport == "unix" else "tcp:127.0.0.1:0"
+    dst = subprocess.Popen([vmm, "receive", "--listen", listen_at, "--api-socket", dst_sock,
                             "--console", "file:" + dst_console, "--log-format", "json",
                             "--log-file", f"{d}/dst.log"])
     children += [src, dst]
     assert wait_for(lambda: len(checksums(src_console)) >= 2), "the source guest did not start"
     assert wait_for(lambda: os.path.exists(f"{d}/dst.log") and
                     '"vm.receive_listening"' in open(f"{d}/dst.log").read()), "the destination does not listen"
+    address = next(json.loads(l) for l in open(f"{d}/dst.log")
+                   if '"vm.receive_listening"' in l)["address"]
     began = time.monotonic()
-    status, body = put(src_sock, "/api/v1/vm.migrate", {"destination": "unix:" + listen})
+    status, body = put(src_sock, "/api/v1/vm.migrate", {"destination": address})
     call_ms = (time.monotonic() - began) * 1e3
     assert status == 204, body
     assert src.wait(60) == 0
@@ -87,7 +97,7 @@ for r in range(runs + 1):
     assert dst.wait(60) == 0
     event = next(json.loads(l) for l in open(src_log) if '"vm.migrated"' in l)
     if r > 0:  # the first round warms the page cache and is not counted
-        rows.append({"call_ms": call_ms, **{k: event[k] for k in
+        rows.append({"call_ms": call_ms, "tracker": event["tracker"], **{k: event[k] for k in
                      ("total_ms", "downtime_ms", "precopy_passes", "precopy_bytes",
                       "stop_and_copy_bytes", "bytes_sent")}})
 
@@ -95,8 +105,11 @@ def med(key):
     values = [row[key] for row in rows]
     return f"{statistics.median(values):.2f} [{min(values):.2f}-{max(values):.2f}]"
 
+trackers = sorted({row["tracker"] for row in rows})
 print(f"test guest rewriting 1 MiB of a 256 MiB VM ({'emu' if hypervisor else 'kvm'}), "
-      f"UNIX socket; {runs} rounds after one warm-up; medians [min-max]")
+      f"{'UNIX socket' if transport == 'unix' else 'TCP on 127.0.0.1'}; {runs} rounds after one "
+      f"warm-up; medians [min-max]")
+print(f"page tracker         {', '.join(trackers)}")
 print(f"API call ms          {med('call_ms')}")
 print(f"migration total ms   {med('total_ms')}")
 print(f"downtime ms          {med('downtime_ms')}")

@@ -45,25 +45,31 @@ std::string host_port(const std::string& host, std::uint16_t port) {
 
 }  // namespace
 
-Result<Fd> listen_tcp(const std::string& host, std::uint16_t port, int backlog) {
-  const std::string where = "TCP listener " + host_port(host, port);
-  sockaddr_storage addr{};
-  socklen_t addr_len = 0;
-  auto* v4 = reinterpret_cast<sockaddr_in*>(&addr);
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(&addr);
+Result<TcpAddress> tcp_address(const std::string& host, std::uint16_t port) {
+  TcpAddress out;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&out.storage);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&out.storage);
   const std::string literal = host == "localhost" ? "127.0.0.1" : host;
   if (::inet_pton(AF_INET, literal.c_str(), &v4->sin_addr) == 1) {
     v4->sin_family = AF_INET;
     v4->sin_port = htons(port);
-    addr_len = sizeof *v4;
+    out.length = sizeof *v4;
   } else if (::inet_pton(AF_INET6, literal.c_str(), &v6->sin6_addr) == 1) {
     v6->sin6_family = AF_INET6;
     v6->sin6_port = htons(port);
-    addr_len = sizeof *v6;
+    out.length = sizeof *v6;
   } else {
-    return Error(where + ": host \"" + host +
-                 "\" is not an IPv4 or IPv6 address literal or \"localhost\"");
+    return Error("host \"" + host + "\" is not an IPv4 or IPv6 address literal or \"localhost\"");
   }
+  return out;
+}
+
+Result<Fd> listen_tcp(const std::string& host, std::uint16_t port, int backlog) {
+  const std::string where = "TCP listener " + host_port(host, port);
+  auto address = tcp_address(host, port);
+  if (!address) return address.error().with_context(where);
+  const sockaddr_storage& addr = address->storage;
+  const socklen_t addr_len = address->length;
   Fd listener(::socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!listener.valid()) return os_error(where + ": socket");
   const int one = 1;
@@ -72,7 +78,7 @@ Result<Fd> listen_tcp(const std::string& host, std::uint16_t port, int backlog) 
   if (addr.ss_family == AF_INET6 &&
       ::setsockopt(listener.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0)
     return os_error(where + ": IPV6_V6ONLY");
-  if (::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), addr_len) < 0) {
+  if (::bind(listener.get(), address->get(), addr_len) < 0) {
     const int err = errno;
     // A port in use is a conflict on this host, not the caller's input.
     return err == EADDRINUSE

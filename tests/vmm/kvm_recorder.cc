@@ -79,6 +79,8 @@ KvmRecorder::KvmRecorder() {
   caps[abi::kCapMemoryAttributes] = static_cast<int>(abi::kMemoryAttributePrivate);
   caps[abi::kCapExitHypercall] = 1 << abi::kHcMapGpaRange;
   caps[abi::kCapVmTypes] = (1 << 0) | (1 << abi::kX86SnpVm) | (1 << abi::kX86TdxVm);
+  caps[KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2] =
+      KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | KVM_DIRTY_LOG_INITIALLY_SET;
 }
 
 KvmRecorder::~KvmRecorder() {
@@ -174,10 +176,45 @@ int KvmRecorder::ioctl(int fd, unsigned long request, void* arg) {
       record(info, "KVM_CREATE_GUEST_MEMFD", request,
              bytes_of(static_cast<abi::CreateGuestMemfd*>(arg)));
       return new_fd(FdRole::kGuestMemfd);
-    case KVM_SET_USER_MEMORY_REGION:
-      record(info, "KVM_SET_USER_MEMORY_REGION", request,
-             bytes_of(static_cast<kvm_userspace_memory_region*>(arg)));
+    case KVM_SET_USER_MEMORY_REGION: {
+      const auto* region = static_cast<kvm_userspace_memory_region*>(arg);
+      record(info, "KVM_SET_USER_MEMORY_REGION", request, bytes_of(region));
+      slots_[region->slot] = *region;
       return 0;
+    }
+    case KVM_GET_DIRTY_LOG: {
+      auto* get = static_cast<kvm_dirty_log*>(arg);
+      record(info, "KVM_GET_DIRTY_LOG", request, bytes_of(get));
+      auto slot = slots_.find(get->slot);
+      if (slot == slots_.end() || !(slot->second.flags & KVM_MEM_LOG_DIRTY_PAGES)) {
+        errno = ENOENT;
+        return -1;
+      }
+      // KVM copies ALIGN(pages, 64) / 8 bytes.
+      const std::size_t words = (slot->second.memory_size / 4096 + 63) / 64;
+      std::vector<std::uint64_t>& log = dirty_logs[get->slot];
+      log.resize(words, 0);
+      std::memcpy(get->dirty_bitmap, log.data(), words * 8);
+      if (!manual_dirty_log_protect_) std::fill(log.begin(), log.end(), 0);
+      return 0;
+    }
+    case KVM_CLEAR_DIRTY_LOG: {
+      auto* clear = static_cast<kvm_clear_dirty_log*>(arg);
+      const std::size_t words = (clear->num_pages + 63) / 64;
+      const auto* bits = static_cast<const std::uint64_t*>(clear->dirty_bitmap);
+      record(info, "KVM_CLEAR_DIRTY_LOG", request, bytes_of(clear), 0,
+             ByteView(reinterpret_cast<const std::uint8_t*>(bits), words * 8));
+      auto slot = slots_.find(clear->slot);
+      if (!manual_dirty_log_protect_ || slot == slots_.end() ||
+          !(slot->second.flags & KVM_MEM_LOG_DIRTY_PAGES) || clear->first_page % 64 != 0) {
+        errno = EINVAL;
+        return -1;
+      }
+      std::vector<std::uint64_t>& log = dirty_logs[clear->slot];
+      log.resize(std::max(log.size(), words), 0);
+      for (std::size_t w = 0; w < words; ++w) log[clear->first_page / 64 + w] &= ~bits[w];
+      return 0;
+    }
     case abi::kSetUserMemoryRegion2:
       record(info, "KVM_SET_USER_MEMORY_REGION2", request,
              bytes_of(static_cast<abi::UserspaceMemoryRegion2*>(arg)));
@@ -186,9 +223,13 @@ int KvmRecorder::ioctl(int fd, unsigned long request, void* arg) {
       record(info, "KVM_SET_MEMORY_ATTRIBUTES", request,
              bytes_of(static_cast<abi::MemoryAttributes*>(arg)));
       return 0;
-    case KVM_ENABLE_CAP:
-      record(info, "KVM_ENABLE_CAP", request, bytes_of(static_cast<kvm_enable_cap*>(arg)));
+    case KVM_ENABLE_CAP: {
+      const auto* enable = static_cast<kvm_enable_cap*>(arg);
+      record(info, "KVM_ENABLE_CAP", request, bytes_of(enable));
+      if (enable->cap == KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2)
+        manual_dirty_log_protect_ = enable->args[0] & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE;
       return 0;
+    }
     case KVM_HAS_DEVICE_ATTR:
       record(info, "KVM_HAS_DEVICE_ATTR", request, bytes_of(static_cast<kvm_device_attr*>(arg)));
       if (has_req_certs_attr) return 0;
@@ -263,6 +304,8 @@ int KvmRecorder::ioctl(int fd, unsigned long request, void* arg) {
     case KVM_SET_MP_STATE:
     case KVM_GET_LAPIC:
     case KVM_SET_LAPIC:
+    case KVM_GET_VCPU_EVENTS:
+    case KVM_SET_VCPU_EVENTS:
     case KVM_GET_XSAVE:
     case KVM_SET_XSAVE:
     case KVM_GET_IRQCHIP:
@@ -279,6 +322,16 @@ int KvmRecorder::ioctl(int fd, unsigned long request, void* arg) {
       errno = EINTR;
       return -1;
     }
+    case KVM_GET_TSC_KHZ:
+      return static_cast<int>(tsc_khz);
+    case KVM_SET_TSC_KHZ:
+      record(info, "KVM_SET_TSC_KHZ", request, {}, value);
+      if (!tsc_scaling) {
+        errno = EINVAL;
+        return -1;
+      }
+      tsc_khz = static_cast<std::uint32_t>(value);
+      return 0;
     default:
       record(info, "unknown ioctl", request, {});
       errno = ENOTTY;
@@ -291,12 +344,14 @@ int KvmRecorder::keep(const FdInfo& info, unsigned long request, void* arg) {
     unsigned long get, set;
     const char* name;
   };
-  static constexpr Pair kPairs[] = {{KVM_GET_MP_STATE, KVM_SET_MP_STATE, "KVM_SET_MP_STATE"},
-                                    {KVM_GET_LAPIC, KVM_SET_LAPIC, "KVM_SET_LAPIC"},
-                                    {KVM_GET_XSAVE, KVM_SET_XSAVE, "KVM_SET_XSAVE"},
-                                    {KVM_GET_IRQCHIP, KVM_SET_IRQCHIP, "KVM_SET_IRQCHIP"},
-                                    {KVM_GET_PIT2, KVM_SET_PIT2, "KVM_SET_PIT2"},
-                                    {KVM_GET_CLOCK, KVM_SET_CLOCK, "KVM_SET_CLOCK"}};
+  static constexpr Pair kPairs[] = {
+      {KVM_GET_MP_STATE, KVM_SET_MP_STATE, "KVM_SET_MP_STATE"},
+      {KVM_GET_LAPIC, KVM_SET_LAPIC, "KVM_SET_LAPIC"},
+      {KVM_GET_XSAVE, KVM_SET_XSAVE, "KVM_SET_XSAVE"},
+      {KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS, "KVM_SET_VCPU_EVENTS"},
+      {KVM_GET_IRQCHIP, KVM_SET_IRQCHIP, "KVM_SET_IRQCHIP"},
+      {KVM_GET_PIT2, KVM_SET_PIT2, "KVM_SET_PIT2"},
+      {KVM_GET_CLOCK, KVM_SET_CLOCK, "KVM_SET_CLOCK"}};
   const Pair* pair = nullptr;
   for (const Pair& p : kPairs)
     if (request == p.get || request == p.set) pair = &p;

@@ -7,6 +7,8 @@
 // it; the ioctls themselves never reach the kernel.
 #pragma once
 
+#include <linux/kvm.h>
+
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -55,6 +57,17 @@ class KvmRecorder final : public vmm::KvmSys {
 
   std::map<std::uint32_t, std::vector<RunScript>> run_scripts;
 
+  // The vCPUs' TSC frequency (KVM_GET_TSC_KHZ); KVM_SET_TSC_KHZ changes it only on a host that
+  // can scale the TSC, and fails with EINVAL otherwise.
+  std::uint32_t tsc_khz = 2'450'000;
+  bool tsc_scaling = true;
+
+  // The guest's writes KVM has logged, per memory slot: KVM_GET_DIRTY_LOG copies a slot's bitmap
+  // out (and clears it, unless KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 was enabled: then
+  // KVM_CLEAR_DIRTY_LOG clears the bits it is given). A test sets bits to play guest writes.
+  // Only slots registered with KVM_MEM_LOG_DIRTY_PAGES may be read (ENOENT otherwise, as KVM).
+  std::map<std::uint32_t, std::vector<std::uint64_t>> dirty_logs;
+
   // KvmSys
   int open(const char* path) override;
   int ioctl(int fd, unsigned long request, void* arg) override;
@@ -78,7 +91,8 @@ class KvmRecorder final : public vmm::KvmSys {
 
   // What the snapshot ioctls keep, as an in-kernel copy would: a KVM_SET_* stores its argument
   // (and is recorded), the matching KVM_GET_* returns it (zeros before any SET). Keyed by
-  // "vcpu N KVM_SET_LAPIC"-style names: the vCPU's MP state, LAPIC and XSAVE area; the VM's
+  // "vcpu N KVM_SET_LAPIC"-style names: the vCPU's MP state, LAPIC, XSAVE area and pending
+  // events; the VM's
   // "vm KVM_SET_IRQCHIP <chip id>", "vm KVM_SET_PIT2", "vm KVM_SET_CLOCK".
   std::map<std::string, Bytes> kept;
 
@@ -103,6 +117,8 @@ class KvmRecorder final : public vmm::KvmSys {
   unsigned long vm_type_ = 0;
   int launch_commands_ = 0;
   bool cpuid_rejected_ = false;
+  bool manual_dirty_log_protect_ = false;
+  std::map<std::uint32_t, kvm_userspace_memory_region> slots_;  // as last registered
 };
 
 }  // namespace cloister::testing

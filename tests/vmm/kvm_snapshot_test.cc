@@ -59,6 +59,12 @@ TEST(KvmSnapshotTest, VcpuStateRoundTripsInKvmOrder) {
   xsave[24] = 0x80;  // MXCSR's low byte in the legacy area
   ASSERT_TRUE(source.vcpu->set_xsave_state(xsave).ok());
   ASSERT_TRUE(source.vcpu->set_mp_state(MpState::kHalted).ok());
+  VcpuEvents events;
+  events.nmi.pending = true;
+  events.interrupt.shadow = 2;  // KVM_X86_SHADOW_INT_STI: the instruction after STI
+  events.exception = {true, false, true, 13, 0x18};  // #GP(0x18) being delivered
+  ASSERT_TRUE(source.vcpu->set_events(events).ok());
+  ASSERT_TRUE(source.vcpu->set_msrs(std::vector<x86::Msr>{{0x10, 0x123456789ull}}).ok());
   auto saved = source.vcpu->save_state();
   ASSERT_TRUE(saved.ok()) << saved.error().message();
   EXPECT_EQ(saved->regs.rip, 0x1234u);
@@ -68,19 +74,61 @@ TEST(KvmSnapshotTest, VcpuStateRoundTripsInKvmOrder) {
   EXPECT_EQ(saved->xcr0, 0x7u);
   ASSERT_EQ(saved->msrs.size(), std::size(x86::kSnapshotMsrs));
   EXPECT_EQ(saved->msrs[5], (x86::Msr{0xc0000082, 0xffffffff81000000ull}));
+  ASSERT_TRUE(saved->events.has_value());
+  EXPECT_EQ(*saved->events, events);
+  ASSERT_TRUE(saved->tsc.has_value());
+  EXPECT_EQ(*saved->tsc, (VcpuTsc{0x123456789ull, 2'450'000}));
 
   KvmRecorder target_host;
   KvmVm target(target_host);
   ASSERT_TRUE(target.vcpu->restore_state(*saved).ok());
-  // MSRs, then SREGS (APIC_BASE) before the LAPIC; the XSAVE area instead of KVM_SET_FPU; the MP
-  // state last (Firecracker's order).
-  EXPECT_EQ(set_calls(target_host),
-            (std::vector<std::string>{"KVM_SET_MSRS", "KVM_SET_SREGS", "KVM_SET_REGS",
-                                      "KVM_SET_XSAVE", "KVM_SET_XCRS", "KVM_SET_DEBUGREGS",
-                                      "KVM_SET_LAPIC", "KVM_SET_MP_STATE"}));
+  // The TSC (same frequency: no KVM_SET_TSC_KHZ) and the MSRs, then SREGS (APIC_BASE) before
+  // the LAPIC; the XSAVE area instead of KVM_SET_FPU; pending events, then the MP state last
+  // (QEMU's and Firecracker's order).
+  EXPECT_EQ(
+      set_calls(target_host),
+      (std::vector<std::string>{"KVM_SET_MSRS", "KVM_SET_MSRS", "KVM_SET_SREGS", "KVM_SET_REGS",
+                                "KVM_SET_XSAVE", "KVM_SET_XCRS", "KVM_SET_DEBUGREGS",
+                                "KVM_SET_LAPIC", "KVM_SET_VCPU_EVENTS", "KVM_SET_MP_STATE"}));
+  EXPECT_EQ(target_host.vcpu_state(0).msrs.at(0x10), 0x123456789ull);
+  kvm_vcpu_events set_events{};
+  const Bytes& kept_events = target_host.kept.at("vcpu 0 KVM_SET_VCPU_EVENTS");
+  ASSERT_EQ(kept_events.size(), sizeof set_events);
+  std::memcpy(&set_events, kept_events.data(), sizeof set_events);
+  EXPECT_EQ(set_events.nmi.pending, 1);
+  EXPECT_EQ(set_events.interrupt.shadow, 2);
+  EXPECT_EQ(set_events.exception.injected, 1);
+  EXPECT_EQ(set_events.exception.nr, 13);
+  EXPECT_EQ(set_events.exception.has_error_code, 1);
+  EXPECT_EQ(set_events.exception.error_code, 0x18u);
+  EXPECT_EQ(set_events.flags, static_cast<std::uint32_t>(KVM_VCPUEVENT_VALID_NMI_PENDING |
+                                                         KVM_VCPUEVENT_VALID_SIPI_VECTOR |
+                                                         KVM_VCPUEVENT_VALID_SHADOW));
   EXPECT_EQ(target_host.kept.at("vcpu 0 KVM_SET_LAPIC"), lapic);
   EXPECT_EQ(target_host.kept.at("vcpu 0 KVM_SET_MP_STATE"), (Bytes{KVM_MP_STATE_HALTED, 0, 0, 0}));
   EXPECT_EQ(target_host.vcpu_state(0).msrs.at(0xc0000082), 0xffffffff81000000ull);
+}
+
+// The TSC's frequency travels with its value: a host that can scale the TSC is set to the
+// guest's frequency before the value; one that cannot refuses, and the error names both.
+TEST(KvmSnapshotTest, TscFrequencyIsSetBeforeItsValueOrTheMismatchNamed) {
+  KvmRecorder host;
+  KvmVm vm(host);
+  ASSERT_TRUE(vm.vcpu->set_tsc({0x1000, 3'000'000}).ok());
+  const auto khz = host.named("KVM_SET_TSC_KHZ");
+  ASSERT_EQ(khz.size(), 1u);
+  EXPECT_EQ(khz[0].value, 3'000'000u);
+  EXPECT_EQ(host.names().back(), "KVM_SET_MSRS");
+  EXPECT_EQ(host.vcpu_state(0).msrs.at(0x10), 0x1000u);
+
+  KvmRecorder fixed;
+  fixed.tsc_scaling = false;
+  KvmVm other(fixed);
+  auto st = other.vcpu->set_tsc({0x1000, 3'000'000});
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().message(),
+            "KVM_SET_TSC_KHZ: the guest's TSC runs at 3000000 kHz, this host's at 2450000 kHz and "
+            "it cannot scale (KVM_CAP_TSC_CONTROL): Invalid argument (errno 22)");
 }
 
 TEST(KvmSnapshotTest, ImagesOfTheWrongSizeAreRefused) {
@@ -140,8 +188,9 @@ TEST(KvmSnapshotTest, SeccompScopesNameTheStateReads) {
   const auto run = vm.vcpu->run_ioctls();
   for (unsigned long request :
        {KVM_GET_REGS, KVM_GET_SREGS, KVM_GET_FPU, KVM_GET_XCRS, KVM_GET_MSRS, KVM_GET_DEBUGREGS,
-        KVM_GET_MP_STATE, KVM_GET_LAPIC, KVM_GET_XSAVE})
+        KVM_GET_MP_STATE, KVM_GET_LAPIC, KVM_GET_XSAVE, KVM_GET_VCPU_EVENTS})
     EXPECT_TRUE(has(run, request)) << request;
+  EXPECT_TRUE(has(run, KVM_GET_TSC_KHZ));
   EXPECT_FALSE(has(run, KVM_SET_REGS));
   const auto state = vm.vm->state_ioctls();
   EXPECT_EQ(state.size(), 3u);

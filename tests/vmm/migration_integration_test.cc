@@ -1,8 +1,10 @@
 // Live migration end to end (issue 12): a source cloister-vmm running the test guest in
 // "mode=memwrite" (it rewrites a buffer and checks every word before overwriting it, printing
-// "checksum ok N" after pass N) is moved to a `cloister-vmm receive` over a UNIX socket; and the
-// failure paths: a destination that cuts the stream, a stream the destination cannot trust.
+// "checksum ok N" after pass N) is moved to a `cloister-vmm receive` over a UNIX socket and over
+// TCP on loopback; and the failure paths: a destination that refuses the connection or cuts the
+// stream, a stream the destination cannot trust.
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -37,9 +39,12 @@ fs::path scratch(const std::string& name) {
   return p;
 }
 
+std::pair<int, std::string> migrate(const fs::path& sock, const std::string& destination) {
+  return put(sock, "/api/v1/vm.migrate", json{{"destination", destination}}.dump());
+}
+
 std::pair<int, std::string> migrate(const fs::path& sock, const fs::path& destination) {
-  return put(sock, "/api/v1/vm.migrate",
-             json{{"destination", "unix:" + destination.string()}}.dump());
+  return migrate(sock, "unix:" + destination.string());
 }
 
 // The N of every complete "checksum ok N" line, in order; -1 for a "checksum bad" line.
@@ -82,23 +87,30 @@ std::vector<std::string> source_args(const fs::path& sock, const fs::path& conso
                    "file:" + console.string(), "--log-format", "json"});
 }
 
-TEST(MigrationIntegrationTest, WritingGuestMovesToTheDestinationWithItsMemoryIntact) {
-  const fs::path src_sock = scratch("src.sock"), src_console = scratch("src.console");
-  const fs::path dst_sock = scratch("dst.sock"), dst_console = scratch("dst.console");
-  const fs::path listen = scratch("listen.sock");
+// Moves a writing guest to a `receive --listen listen` and checks it goes on there intact.
+// `listen` may be tcp:HOST:0: the source is given the address the destination logs.
+void expect_moved_intact(const std::string& name, const std::string& listen) {
+  const fs::path src_sock = scratch(name + "-src.sock"), src_console = scratch(name + "-src.log");
+  const fs::path dst_sock = scratch(name + "-dst.sock"), dst_console = scratch(name + "-dst.log");
   VmmProcess source(source_args(src_sock, src_console));
   ASSERT_TRUE(wait_for_checksum(src_console, 3)) << source.err() << slurp(src_console);
-  VmmProcess destination({"receive", "--listen", "unix:" + listen.string(), "--api-socket",
-                          dst_sock.string(), "--console", "file:" + dst_console.string(),
-                          "--log-format", "json"});
+  VmmProcess destination({"receive", "--listen", listen, "--api-socket", dst_sock.string(),
+                          "--console", "file:" + dst_console.string(), "--log-format", "json"});
   ASSERT_TRUE(wait_until_listening(destination)) << destination.err();
+  const std::string address =
+      destination.log_event("vm.receive_listening")["address"].get<std::string>();
+  if (!listen.ends_with(":0")) {
+    EXPECT_EQ(address, listen);
+  }
 
-  auto [status, body] = migrate(src_sock, listen);
+  auto [status, body] = migrate(src_sock, address);
   ASSERT_EQ(status, 204) << body << source.err();
   EXPECT_EQ(source.wait(), 0) << source.err();
   const json migrated = source.log_event("vm.migrated");
   ASSERT_FALSE(migrated.is_null()) << source.err();
   EXPECT_GT(migrated["bytes_sent"].get<std::uint64_t>(), 64u * 1024);
+  EXPECT_EQ(migrated["destination"], address);
+  EXPECT_EQ(migrated["tracker"], "content");  // emu: no dirty log
   const auto before = checksums(slurp(src_console));
   ASSERT_FALSE(before.empty());
 
@@ -117,6 +129,64 @@ TEST(MigrationIntegrationTest, WritingGuestMovesToTheDestinationWithItsMemoryInt
   EXPECT_FALSE(destination.log_event("vm.received").is_null()) << destination.err();
   EXPECT_EQ(http(dst_sock, "PUT", "/api/v1/vm.shutdown").first, 204);
   EXPECT_EQ(destination.wait(), 0) << destination.err();
+}
+
+TEST(MigrationIntegrationTest, WritingGuestMovesToTheDestinationWithItsMemoryIntact) {
+  expect_moved_intact("unix", "unix:" + scratch("listen.sock").string());
+}
+
+TEST(MigrationIntegrationTest, WritingGuestMovesOverTcpWithItsMemoryIntact) {
+  expect_moved_intact("tcp", "tcp:127.0.0.1:0");
+}
+
+// A TCP destination that refuses the connection (nobody listens on the port) or accepts and
+// closes at once: the source answers 503 and its guest keeps running and writing.
+TEST(MigrationIntegrationTest, RefusedOrClosedTcpDestinationLeavesTheSourceRunning) {
+  const fs::path sock = scratch("tcp-refused.sock"), console = scratch("tcp-refused.console");
+  VmmProcess source(source_args(sock, console));
+  ASSERT_TRUE(wait_for_checksum(console, 2)) << source.err() << slurp(console);
+
+  const int probe = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(probe, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::bind(probe, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::getsockname(probe, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const std::string nobody = "tcp:127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  ::close(probe);  // bound, never listening: the port refuses connections
+  auto [refused, refused_body] = migrate(sock, nobody);
+  EXPECT_EQ(refused, 503) << refused_body;
+  EXPECT_NE(refused_body.find("migration destination " + nobody + ": connect: Connection refused"),
+            std::string::npos)
+      << refused_body;
+  EXPECT_NE(refused_body.find("the VM runs on here"), std::string::npos) << refused_body;
+
+  const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(listener, 0);
+  addr.sin_port = 0;
+  len = sizeof addr;
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(listener, 1), 0);
+  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const std::string closer = "tcp:127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  std::thread closing([listener] { ::close(::accept(listener, nullptr, nullptr)); });
+  auto [closed, closed_body] = migrate(sock, closer);
+  closing.join();
+  ::close(listener);
+  EXPECT_EQ(closed, 503) << closed_body;
+  EXPECT_NE(closed_body.find("migration destination " + closer), std::string::npos) << closed_body;
+  EXPECT_TRUE(closed_body.find("the VM was resumed here") != std::string::npos ||
+              closed_body.find("the VM runs on here") != std::string::npos)
+      << closed_body;
+
+  EXPECT_EQ(json::parse(http(sock, "GET", "/api/v1/vm.info").second)["state"], "running");
+  const long long last = checksums(slurp(console)).back();
+  ASSERT_TRUE(wait_for_checksum(console, last + 2)) << source.err();
+  for (long long v : checksums(slurp(console))) ASSERT_GE(v, 1);
+  EXPECT_EQ(http(sock, "PUT", "/api/v1/vm.shutdown").first, 204);
+  EXPECT_EQ(source.wait(), 0) << source.err();
 }
 
 TEST(MigrationIntegrationTest, DestinationGoneOrCuttingTheStreamLeavesTheSourceRunning) {

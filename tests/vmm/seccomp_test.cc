@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -21,6 +23,7 @@
 #include <string>
 
 #include "cloister/vmm/hypervisor/kvm_abi.h"
+#include "cloister/vmm/migration/transport.h"
 
 namespace cloister::vmm {
 namespace {
@@ -79,8 +82,12 @@ SeccompScope typical_scope(ThreadClass cls, int fd) {
       scope.ioctls = {{fd, KVM_IRQ_LINE}, {fd, TUNSETOFFLOAD}};
       break;
     case ThreadClass::kQuote:
-    case ThreadClass::kApi:
       scope.socket_families = {AF_UNIX};
+      break;
+    case ThreadClass::kApi:  // vm.migrate on KVM with manual dirty-log protection
+      scope.ioctls = {
+          {fd, KVM_SET_USER_MEMORY_REGION}, {fd, KVM_GET_DIRTY_LOG}, {fd, KVM_CLEAR_DIRTY_LOG}};
+      scope.socket_families = migration_socket_families();
       break;
     case ThreadClass::kEmu:
       break;
@@ -142,8 +149,12 @@ TEST(SeccompTest, EveryClassKillsExecutableMemoryForeignSocketsAndNonKvmIoctls) 
       void* p = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
       return ::mprotect(p, 4096, PROT_READ | PROT_WRITE | PROT_EXEC) == 0 ? 7 : 8;
     })));
+    if (cls != ThreadClass::kApi) {  // the API thread migrates over TCP
+      EXPECT_TRUE(KilledBySeccomp(in_filtered_child(
+          cls, scope, [] { return ::socket(AF_INET, SOCK_STREAM, 0) >= 0 ? 7 : 8; })));
+    }
     EXPECT_TRUE(KilledBySeccomp(in_filtered_child(
-        cls, scope, [] { return ::socket(AF_INET, SOCK_STREAM, 0) >= 0 ? 7 : 8; })));
+        cls, scope, [] { return ::socket(AF_VSOCK, SOCK_STREAM, 0) >= 0 ? 7 : 8; })));
     EXPECT_TRUE(KilledBySeccomp(in_filtered_child(cls, scope, [] {
       termios t{};
       return ::ioctl(0, TCGETS, &t) == 0 ? 7 : 8;
@@ -175,11 +186,36 @@ TEST(SeccompTest, IoctlsAreTiedToTheirDescriptorAndComparedInFull) {
   EXPECT_TRUE(KilledBySeccomp(in_filtered_child(ThreadClass::kVcpu, scope, [fd] {
     return ::ioctl(fd, kvm_abi::kSetMemoryAttributes, nullptr) < 0 ? 7 : 8;
   })));
-  // The API and emulation threads issue no ioctl at all, whatever a scope says.
+  // The emulation threads issue no ioctl at all, whatever a scope says.
   EXPECT_TRUE(KilledBySeccomp(in_filtered_child(
       ThreadClass::kEmu, scope, [fd] { return ::ioctl(fd, KVM_RUN, 0) < 0 ? 7 : 8; })));
+}
+
+// vm.migrate on KVM reads the dirty log from the API thread: exactly the dirty log's requests on
+// the VM's descriptor, and no ioctl at all when the VM has no dirty log (emu).
+TEST(SeccompTest, ApiThreadIssuesTheDirtyLogIoctlsOnly) {
+  if (!seccomp_available())
+    GTEST_SKIP() << "sanitizer build: seccomp filters are disabled (docs/operator.md)";
+  DevNull vm, other;
+  ASSERT_GE(vm.fd(), 0);
+  ASSERT_GE(other.fd(), 0);
+  const SeccompScope scope = typical_scope(ThreadClass::kApi, vm.fd());
+  const int fd = vm.fd(), wrong = other.fd();
+  for (unsigned long request : {static_cast<unsigned long>(KVM_SET_USER_MEMORY_REGION),
+                                static_cast<unsigned long>(KVM_GET_DIRTY_LOG),
+                                static_cast<unsigned long>(KVM_CLEAR_DIRTY_LOG)}) {
+    EXPECT_TRUE(Allowed(in_filtered_child(ThreadClass::kApi, scope, [fd, request] {
+      return ::ioctl(fd, request, nullptr) < 0 && errno == ENOTTY ? 7 : 8;
+    }))) << request;
+    EXPECT_TRUE(KilledBySeccomp(in_filtered_child(ThreadClass::kApi, scope, [wrong, request] {
+      return ::ioctl(wrong, request, nullptr) < 0 ? 7 : 8;
+    }))) << request;
+  }
   EXPECT_TRUE(KilledBySeccomp(in_filtered_child(
       ThreadClass::kApi, scope, [fd] { return ::ioctl(fd, KVM_RUN, 0) < 0 ? 7 : 8; })));
+  EXPECT_TRUE(KilledBySeccomp(in_filtered_child(ThreadClass::kApi, SeccompScope{}, [fd] {
+    return ::ioctl(fd, KVM_GET_DIRTY_LOG, nullptr) < 0 ? 7 : 8;
+  })));
 }
 
 TEST(SeccompTest, SocketFamiliesAreTheScopes) {
@@ -219,14 +255,14 @@ TEST(SeccompTest, MremapMayMoveButNotPlace) {
   })));
 }
 
-// vm.migrate streams from the API thread: a UNIX socket connected to the destination, nothing
-// else.
-TEST(SeccompTest, ApiThreadConnectsUnixSocketsForMigrationOnly) {
+// vm.migrate streams from the API thread: a UNIX or TCP socket connected to the destination,
+// nothing else; no other class gets TCP.
+TEST(SeccompTest, ApiThreadConnectsMigrationSocketsOnly) {
   if (!seccomp_available())
     GTEST_SKIP() << "sanitizer build: seccomp filters are disabled (docs/operator.md)";
-  SeccompScope unix_only;
-  unix_only.socket_families = {AF_UNIX};
-  EXPECT_TRUE(Allowed(in_filtered_child(ThreadClass::kApi, unix_only, [] {
+  SeccompScope migration;
+  migration.socket_families = migration_socket_families();
+  EXPECT_TRUE(Allowed(in_filtered_child(ThreadClass::kApi, migration, [] {
     const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
@@ -235,9 +271,32 @@ TEST(SeccompTest, ApiThreadConnectsUnixSocketsForMigrationOnly) {
         ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0 && errno == ENOENT;
     return fd >= 0 && refused ? 7 : 8;
   })));
-  EXPECT_TRUE(KilledBySeccomp(in_filtered_child(ThreadClass::kApi, unix_only, [] {
-    return ::socket(AF_INET, SOCK_STREAM, 0) >= 0 ? 7 : 8;
+  // What MigrationSender::connect does for tcp:127.0.0.1:PORT, to a port nobody listens on.
+  EXPECT_TRUE(Allowed(in_filtered_child(ThreadClass::kApi, migration, [] {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    const int one = 1;
+    if (fd < 0 || ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0) return 8;
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(1);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) return 8;
+    int err = 0;
+    socklen_t len = sizeof err;
+    return ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 ? 7 : 8;
   })));
+  EXPECT_TRUE(Allowed(in_filtered_child(ThreadClass::kApi, migration, [] {
+    return ::socket(AF_INET6, SOCK_STREAM, 0) >= 0 ? 7 : 8;
+  })));
+  EXPECT_TRUE(KilledBySeccomp(in_filtered_child(ThreadClass::kApi, migration, [] {
+    return ::socket(AF_VSOCK, SOCK_STREAM, 0) >= 0 ? 7 : 8;
+  })));
+  SeccompScope unix_only;
+  unix_only.socket_families = {AF_UNIX};
+  for (ThreadClass cls : {ThreadClass::kVsock, ThreadClass::kQuote})
+    EXPECT_TRUE(KilledBySeccomp(in_filtered_child(cls, unix_only, [] {
+      return ::socket(AF_INET, SOCK_STREAM, 0) >= 0 ? 7 : 8;
+    }))) << thread_class_name(cls);
 }
 
 // vm.snapshot writes from the API thread: a directory, a file under a temporary name written,

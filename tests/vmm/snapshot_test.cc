@@ -160,6 +160,42 @@ TEST(SnapshotStateTest, RefusesAVcpuCountOrMemorySizeThatDisagreesWithTheConfig)
             "regions), found 9437184");
 }
 
+// KVM's pending events and TSC are optional vCPU fields: written when the hypervisor has them,
+// absent (emu) otherwise, both under the same schema version.
+TEST(SnapshotStateTest, PendingEventsAndTscRoundTripWhenPresent) {
+  SnapshotState state = sample_state();
+  VcpuEvents events;
+  events.exception = {true, false, true, 14, 0x2};  // #PF being delivered
+  events.interrupt = {false, 0x30, false, 1};       // shadow after MOV SS
+  events.nmi = {false, true, true};
+  events.sipi_vector = 0x9a;
+  state.vcpus[0].events = events;
+  state.vcpus[0].tsc = VcpuTsc{0xfedcba9876543210ull, 2'450'000};
+  const Bytes bytes = serialize_state(state);
+  auto parsed = parse_state(bytes);
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message();
+  EXPECT_EQ(parsed->schema_version, kSnapshotSchemaVersion);
+  ASSERT_TRUE(parsed->vcpus[0].events.has_value());
+  EXPECT_EQ(*parsed->vcpus[0].events, events);
+  ASSERT_TRUE(parsed->vcpus[0].tsc.has_value());
+  EXPECT_EQ(*parsed->vcpus[0].tsc, (VcpuTsc{0xfedcba9876543210ull, 2'450'000}));
+  EXPECT_FALSE(parsed->vcpus[1].events.has_value());
+  EXPECT_FALSE(parsed->vcpus[1].tsc.has_value());
+  const json doc = json::parse(text_of(bytes));
+  EXPECT_EQ(doc["body"]["vcpus"][0]["events"]["nmi"]["masked"], true);
+  EXPECT_EQ(doc["body"]["vcpus"][0]["tsc"]["khz"], 2'450'000);
+  EXPECT_FALSE(doc["body"]["vcpus"][1].contains("events"));
+
+  json bad = doc;
+  bad["body"]["vcpus"][0]["events"]["exception"]["vector"] = 256;
+  EXPECT_EQ(parse_error(resealed(bad)),
+            "snapshot state: /body/vcpus/0/events/exception/vector: expected at most 255, found "
+            "256");
+  json partial = doc;
+  partial["body"]["vcpus"][0]["tsc"].erase("khz");
+  EXPECT_EQ(parse_error(resealed(partial)), "snapshot state: /body/vcpus/0/tsc/khz: missing");
+}
+
 TEST(SnapshotStateTest, NamesMissingAndMistypedFields) {
   const json doc = json::parse(text_of(serialize_state(sample_state())));
   json missing = doc;

@@ -8,7 +8,7 @@
 
 #include "cloister/common/hex.h"
 #include "cloister/vmm/format.h"
-#include "cloister/vmm/migration/dirty_pages.h"
+#include "cloister/vmm/migration/page_tracker.h"
 #include "cloister/vmm/migration/transport.h"
 #include "cloister/vmm/seccomp/seccomp.h"
 #include "cloister/vmm/snapshot/snapshot.h"
@@ -205,7 +205,7 @@ Status Vmm::migrate(const std::string& destination) {
       layout.empty() ? 0 : layout.back().file_offset + layout.back().size;
 
   if (auto st = sender->send_header(memory_bytes); !st) return failed(st.error(), false);
-  auto tracker = DirtyPageTracker::create(*parts_.memory);
+  auto tracker = make_page_tracker(*parts_.vm, *parts_.memory);
   if (!tracker) return failed(tracker.error(), false);
   const auto send = [&](std::uint64_t offset, const std::uint8_t* pages, std::uint64_t size) {
     return sender->send_pages(offset, pages, size);
@@ -215,7 +215,7 @@ Status Vmm::migrate(const std::string& destination) {
   int passes = 0;
   std::uint64_t precopy_bytes = 0;
   while (state() == VmState::kRunning && passes < kMaxPrecopyPasses) {
-    auto sent = tracker->pass(send);
+    auto sent = (*tracker)->pass(send);
     if (!sent) return failed(sent.error(), false);
     ++passes;
     precopy_bytes += *sent;
@@ -241,7 +241,7 @@ Status Vmm::migrate(const std::string& destination) {
   }
   state.memory = layout;
   state.memory_file_bytes = memory_bytes;
-  auto final_bytes = tracker->pass(send);
+  auto final_bytes = (*tracker)->pass(send);
   if (!final_bytes) return failed(final_bytes.error(), paused_here);
   if (auto st = sender->send_state(serialize_state(state)); !st)
     return failed(st.error(), paused_here);
@@ -250,6 +250,7 @@ Status Vmm::migrate(const std::string& destination) {
   const auto ms = [](auto d) { return std::chrono::duration<double, std::milli>(d).count(); };
   log_.info("vm.migrated", "the guest runs on the destination; this VMM stops",
             {{"destination", destination},
+             {"tracker", std::string((*tracker)->name())},
              {"bytes_sent", sender->bytes_sent()},
              {"precopy_passes", passes},
              {"precopy_bytes", precopy_bytes},
@@ -258,6 +259,10 @@ Status Vmm::migrate(const std::string& destination) {
              {"downtime_ms", ms(now - stopped_at)}});
   request_stop({StopKind::kRequested, 0, "migrated to " + destination});
   return {};
+}
+
+std::vector<Ioctl> Vmm::migration_ioctls() const {
+  return parts_.vm->dirty_log_ioctls();
 }
 
 void Vmm::save_parked_vcpu(std::size_t index) {

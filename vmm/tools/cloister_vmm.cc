@@ -7,7 +7,7 @@
 //   cloister-vmm restore --snapshot DIR [--api-socket PATH] [--console SPEC] [--log-format F]
 //                        [--log-level L] [--log-file PATH] [--no-seccomp]
 //                                               resumes a vm.snapshot where it stopped
-//   cloister-vmm receive --listen unix:PATH [the restore flags but --snapshot]
+//   cloister-vmm receive --listen unix:PATH|tcp:HOST:PORT [the restore flags but --snapshot]
 //                                               waits for one live migration (PUT vm.migrate
 //                                               on the source) and runs the guest it receives
 //   cloister-vmm validate --config vm.json      prints the canonical config or the first error
@@ -311,7 +311,8 @@ int run_vm(const LogConfig& log_config, const BuildVm& build) {
   VmmApiController controller(*vmm);
   std::unique_ptr<ApiServer> api;
   if (config.api_socket) {
-    auto server = ApiServer::start(*config.api_socket, controller, log, config.seccomp);
+    auto server = ApiServer::start(*config.api_socket, controller, log, config.seccomp,
+                                   vmm->migration_ioctls());
     if (!server) {
       log.error("api.failed", server.error().message());
       return kExitHostError;
@@ -397,7 +398,10 @@ void add_restore_flags(CLI::App& cmd, RestoreFlags& f) {
 }
 
 void add_receive_flags(CLI::App& cmd, RestoreFlags& f) {
-  cmd.add_option("--listen", f.listen, "unix:PATH to receive the migration stream on")->required();
+  cmd.add_option("--listen", f.listen,
+                 "unix:PATH or tcp:HOST:PORT (HOST a literal address; port 0: the kernel picks "
+                 "one, logged in vm.receive_listening) to receive the migration stream on")
+      ->required();
   add_restored_run_flags(cmd, f);
 }
 
@@ -475,7 +479,13 @@ std::variant<std::unique_ptr<Vmm>, int> receive_migration(const RestoreFlags& f,
     logger.error("vm.receive_failed", listener.error().message(), {{"listen", f.listen}});
     return kExitConfig;
   }
-  logger.info("vm.receive_listening", "waiting for a migration source", {{"listen", f.listen}});
+  auto listening = listening_migration_address(listener->get(), f.listen);
+  if (!listening) {
+    logger.error("vm.receive_failed", listening.error().message(), {{"listen", f.listen}});
+    return kExitHostError;
+  }
+  logger.info("vm.receive_listening", "waiting for a migration source",
+              {{"listen", f.listen}, {"address", *listening}});
   auto conn = accept_migration(std::move(*listener), f.listen);
   if (!conn) {
     logger.error("vm.receive_failed", conn.error().message(), {{"listen", f.listen}});

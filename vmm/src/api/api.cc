@@ -5,6 +5,7 @@
 
 #include "cloister/common/json.h"
 #include "cloister/common/socket.h"
+#include "cloister/vmm/migration/transport.h"
 #include "cloister/vmm/seccomp/seccomp.h"
 #include "cloister/vmm/version.h"
 #include "cloister/vmm/vmm.h"
@@ -78,13 +79,15 @@ http::Response snapshot(const std::string& body, ApiController& controller) {
   return st ? no_content() : error_response_for(st.error());
 }
 
-// PUT vm.migrate: {"destination": "unix:PATH"}, where a `cloister-vmm receive` listens.
+// PUT vm.migrate: {"destination": "unix:PATH" | "tcp:HOST:PORT"}, where a `cloister-vmm receive`
+// listens.
 http::Response migrate(const std::string& body, ApiController& controller) {
   auto doc = parse_json_strict(body, "vm.migrate");
   if (!doc) return error_response(400, doc.error().message());
   if (!doc->is_object() || doc->size() != 1 || !doc->contains("destination") ||
       !(*doc)["destination"].is_string())
-    return error_response(400, "vm.migrate: expected {\"destination\": \"unix:PATH\"}");
+    return error_response(
+        400, "vm.migrate: expected {\"destination\": \"unix:PATH\" or \"tcp:HOST:PORT\"}");
   auto st = controller.migrate((*doc)["destination"].get<std::string>());
   return st ? no_content() : error_response_for(st.error());
 }
@@ -162,7 +165,8 @@ http::Response route(const http::Request& req, ApiController& controller) {
 
 Result<std::unique_ptr<ApiServer>> ApiServer::start(const std::string& path,
                                                     ApiController& controller, Logger& log,
-                                                    bool seccomp) {
+                                                    bool seccomp,
+                                                    std::vector<Ioctl> migration_ioctls) {
   auto listener = listen_unix(path);
   if (!listener) return listener.error().with_context("control API");
   http::ServerOptions options;
@@ -173,9 +177,10 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(const std::string& path,
   options.max_connections = kApiMaxConnections;
   options.error_response = error_response;
   if (seccomp && seccomp_available())
-    options.thread_init = [] {
+    options.thread_init = [ioctls = std::move(migration_ioctls)] {
       SeccompScope scope;
-      scope.socket_families = {AF_UNIX};  // vm.migrate's connection to its destination
+      scope.ioctls = ioctls;                                // vm.migrate's dirty-page log
+      scope.socket_families = migration_socket_families();  // vm.migrate's destination
       return install_seccomp(ThreadClass::kApi, scope);
     };
   options.on_event = [&controller, &log](const http::ServerEvent& event) {

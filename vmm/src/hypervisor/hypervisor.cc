@@ -80,10 +80,13 @@ Result<VcpuState> Vcpu::save_state() const {
   CLOISTER_TRY(state.mp_state, mp_state());
   CLOISTER_TRY(state.lapic, lapic_state());
   CLOISTER_TRY(state.xsave, xsave_state());
+  CLOISTER_TRY(state.events, events());
+  CLOISTER_TRY(state.tsc, tsc());
   return state;
 }
 
 Status Vcpu::restore_state(const VcpuState& state) {
+  if (state.tsc) CLOISTER_CHECK_OK(set_tsc(*state.tsc));
   CLOISTER_CHECK_OK(set_msrs(state.msrs));
   CLOISTER_CHECK_OK(set_sregs(state.sregs));
   CLOISTER_CHECK_OK(set_regs(state.regs));
@@ -95,7 +98,24 @@ Status Vcpu::restore_state(const VcpuState& state) {
   CLOISTER_CHECK_OK(set_xcr0(state.xcr0));
   CLOISTER_CHECK_OK(set_debug_regs(state.debug_regs));
   if (!state.lapic.empty()) CLOISTER_CHECK_OK(set_lapic_state(state.lapic));
+  if (state.events) CLOISTER_CHECK_OK(set_events(*state.events));
   return set_mp_state(state.mp_state);
+}
+
+Result<std::optional<VcpuEvents>> Vcpu::events() const {
+  return std::optional<VcpuEvents>();
+}
+
+Status Vcpu::set_events(const VcpuEvents&) {
+  return unsupported(hypervisor_name(), "restoring pending vCPU events");
+}
+
+Result<std::optional<VcpuTsc>> Vcpu::tsc() const {
+  return std::optional<VcpuTsc>();
+}
+
+Status Vcpu::set_tsc(const VcpuTsc&) {
+  return unsupported(hypervisor_name(), "restoring the TSC");
 }
 
 Status Vcpu::complete_exit(std::uint64_t, std::uint64_t) {
@@ -108,6 +128,26 @@ Status Vcpu::tdx_init_vcpu(std::uint64_t) {
 
 Status Vcpu::tdx_init_mem_region(std::uint64_t, ByteView, bool) {
   return unsupported(hypervisor_name(), "TDX (KVM_TDX_INIT_MEM_REGION)");
+}
+
+bool Vm::supports_dirty_log() const {
+  return false;
+}
+
+Status Vm::enable_dirty_log() {
+  return unsupported(hypervisor_name(), "dirty-page logging");
+}
+
+Result<std::vector<SlotDirtyLog>> Vm::fetch_dirty_log() {
+  return unsupported(hypervisor_name(), "dirty-page logging");
+}
+
+Status Vm::disable_dirty_log() {
+  return unsupported(hypervisor_name(), "dirty-page logging");
+}
+
+std::vector<Ioctl> Vm::dirty_log_ioctls() const {
+  return {};
 }
 
 Result<std::shared_ptr<const GuestMemfd>> Vm::create_guest_memfd(std::uint64_t) {

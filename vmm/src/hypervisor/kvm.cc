@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <mutex>
 #include <vector>
@@ -179,6 +181,28 @@ struct MsrsHeader {
   std::uint32_t pad;
 };
 static_assert(sizeof(kvm_msr_entry) == 16);
+
+// The dirty log's structs and requests (include/uapi/linux/kvm.h, as in this machine's Linux 6.1
+// headers): the bitmap pointer sits in a 64-bit union, so the layouts do not depend on the
+// caller's pointer size.
+static_assert(sizeof(kvm_dirty_log) == 16 && offsetof(kvm_dirty_log, dirty_bitmap) == 8);
+static_assert(sizeof(kvm_clear_dirty_log) == 24 && offsetof(kvm_clear_dirty_log, num_pages) == 4 &&
+              offsetof(kvm_clear_dirty_log, first_page) == 8 &&
+              offsetof(kvm_clear_dirty_log, dirty_bitmap) == 16);
+// struct kvm_vcpu_events (arch/x86/include/uapi/asm/kvm.h): 64 bytes since Linux 2.6.32, the
+// fields read here at their original offsets.
+static_assert(sizeof(kvm_vcpu_events) == 64 && offsetof(kvm_vcpu_events, interrupt) == 8 &&
+              offsetof(kvm_vcpu_events, nmi) == 12 &&
+              offsetof(kvm_vcpu_events, sipi_vector) == 16 &&
+              offsetof(kvm_vcpu_events, flags) == 20);
+static_assert(KVM_GET_VCPU_EVENTS == 0x8040ae9f && KVM_SET_VCPU_EVENTS == 0x4040aea0 &&
+              KVM_GET_TSC_KHZ == 0xaea3 && KVM_SET_TSC_KHZ == 0xaea2);
+
+// MSR_IA32_TSC (SDM vol. 4 table 2-2).
+constexpr std::uint32_t kMsrTsc = 0x10;
+
+static_assert(KVM_GET_DIRTY_LOG == 0x4010ae42 && KVM_CLEAR_DIRTY_LOG == 0xc018aec0 &&
+              KVM_SET_USER_MEMORY_REGION == 0x4020ae46);
 
 class KvmVm;
 
@@ -443,6 +467,64 @@ class KvmVcpu final : public Vcpu {
     return {};
   }
 
+  Result<std::optional<VcpuEvents>> events() const override {
+    kvm_vcpu_events e{};
+    if (ioctl(KVM_GET_VCPU_EVENTS, &e) < 0) return os_error("KVM_GET_VCPU_EVENTS");
+    VcpuEvents out;
+    out.exception = {e.exception.injected != 0, e.exception.pending != 0,
+                     e.exception.has_error_code != 0, e.exception.nr, e.exception.error_code};
+    out.interrupt = {e.interrupt.injected != 0, e.interrupt.nr, e.interrupt.soft != 0,
+                     e.interrupt.shadow};
+    out.nmi = {e.nmi.injected != 0, e.nmi.pending != 0, e.nmi.masked != 0};
+    out.sipi_vector = e.sipi_vector;
+    return std::optional<VcpuEvents>(out);
+  }
+
+  Status set_events(const VcpuEvents& in) override {
+    kvm_vcpu_events e{};
+    e.exception.injected = in.exception.injected;
+    e.exception.pending = in.exception.pending;
+    e.exception.has_error_code = in.exception.has_error_code;
+    e.exception.nr = in.exception.vector;
+    e.exception.error_code = in.exception.error_code;
+    e.interrupt.injected = in.interrupt.injected;
+    e.interrupt.nr = in.interrupt.vector;
+    e.interrupt.soft = in.interrupt.soft;
+    e.interrupt.shadow = in.interrupt.shadow;
+    e.nmi.injected = in.nmi.injected;
+    e.nmi.pending = in.nmi.pending;
+    e.nmi.masked = in.nmi.masked;
+    e.sipi_vector = in.sipi_vector;
+    // What this sets beyond the exception and interrupt: NMI pending, the SIPI vector, the
+    // interrupt shadow. SMM state is left alone (this VMM never enters SMM).
+    e.flags = KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SIPI_VECTOR |
+              KVM_VCPUEVENT_VALID_SHADOW;
+    if (ioctl(KVM_SET_VCPU_EVENTS, &e) < 0) return os_error("KVM_SET_VCPU_EVENTS");
+    return {};
+  }
+
+  Result<std::optional<VcpuTsc>> tsc() const override {
+    const int khz = ioctl(KVM_GET_TSC_KHZ, nullptr);
+    if (khz < 0) return os_error("KVM_GET_TSC_KHZ");
+    const std::uint32_t index[] = {kMsrTsc};
+    CLOISTER_TRY(std::vector<x86::Msr> value, msrs(index));
+    return std::optional<VcpuTsc>(VcpuTsc{value.at(0).value, static_cast<std::uint32_t>(khz)});
+  }
+
+  // The frequency first: KVM scales the TSC value written next by it. A host without TSC
+  // scaling refuses another frequency than its own, which is named.
+  Status set_tsc(const VcpuTsc& in) override {
+    const int khz = ioctl(KVM_GET_TSC_KHZ, nullptr);
+    if (khz < 0) return os_error("KVM_GET_TSC_KHZ");
+    if (static_cast<std::uint32_t>(khz) != in.khz &&
+        ioctl(KVM_SET_TSC_KHZ, reinterpret_cast<void*>(static_cast<std::uintptr_t>(in.khz))) < 0)
+      return os_error("KVM_SET_TSC_KHZ: the guest's TSC runs at " + std::to_string(in.khz) +
+                      " kHz, this host's at " + std::to_string(khz) +
+                      " kHz and it cannot scale (KVM_CAP_TSC_CONTROL)");
+    const x86::Msr value[] = {{kMsrTsc, in.value}};
+    return set_msrs(value);
+  }
+
   Status tdx_init_vcpu(std::uint64_t rcx) override {
     kvm_abi::TdxCmd cmd{};
     cmd.id = static_cast<std::uint32_t>(kvm_abi::TdxCommand::kInitVcpu);
@@ -511,14 +593,15 @@ class KvmVcpu final : public Vcpu {
 class KvmVm final : public Vm {
  public:
   KvmVm(KvmSys& sys, int kvm_fd, unsigned long type, Fd fd, Fd sev_fd, std::size_t run_size,
-        std::vector<kvm_cpuid_entry2> cpuid)
+        std::vector<kvm_cpuid_entry2> cpuid, bool manual_dirty_log_protect)
       : sys_(sys),
         kvm_fd_(kvm_fd),
         type_(type),
         fd_(std::move(fd)),
         sev_fd_(std::move(sev_fd)),
         run_size_(run_size),
-        cpuid_(std::move(cpuid)) {}
+        cpuid_(std::move(cpuid)),
+        manual_dirty_log_protect_(manual_dirty_log_protect) {}
 
   Result<std::unique_ptr<Vcpu>> create_vcpu(std::uint32_t id) override {
     int raw = ioctl(KVM_CREATE_VCPU, reinterpret_cast<void*>(static_cast<std::uintptr_t>(id)));
@@ -567,14 +650,7 @@ class KvmVm final : public Vm {
       if (ioctl(kvm_abi::kSetUserMemoryRegion2, &region) < 0)
         return os_error("KVM_SET_USER_MEMORY_REGION2 (slot " + std::to_string(slot.slot) + ")");
     } else {
-      kvm_userspace_memory_region region{};
-      region.slot = slot.slot;
-      region.flags = slot.read_only ? KVM_MEM_READONLY : 0u;
-      region.guest_phys_addr = slot.guest_phys_addr;
-      region.memory_size = slot.size;
-      region.userspace_addr = reinterpret_cast<std::uint64_t>(slot.host_address);
-      if (ioctl(KVM_SET_USER_MEMORY_REGION, &region) < 0)
-        return os_error("KVM_SET_USER_MEMORY_REGION (slot " + std::to_string(slot.slot) + ")");
+      CLOISTER_CHECK_OK(register_slot(slot, 0));
     }
     std::lock_guard lock(slots_mutex_);
     slots_.push_back(slot);
@@ -782,6 +858,83 @@ class KvmVm final : public Vm {
     return out;
   }
 
+  // ---- dirty-page logging (api.rst 4.8 KVM_GET_DIRTY_LOG, 4.117 KVM_CLEAR_DIRTY_LOG) ----
+
+  bool supports_dirty_log() const override { return type_ == kvm_abi::kX86DefaultVm; }
+
+  Status enable_dirty_log() override {
+    if (!supports_dirty_log())
+      return Error(ErrorCode::kFailedPrecondition,
+                   "kvm: dirty-page logging of a VM of type " + std::to_string(type_) +
+                       ": expected a plain VM (type 0); KVM cannot log writes to private memory");
+    std::lock_guard lock(slots_mutex_);
+    if (!logged_.empty())
+      return Error(ErrorCode::kFailedPrecondition, "kvm: dirty-page logging: already on for " +
+                                                       std::to_string(logged_.size()) + " slots");
+    for (const MemorySlot& slot : slots_) {
+      if (slot.read_only || slot.guest_memfd) continue;
+      if (auto st = register_slot(slot, KVM_MEM_LOG_DIRTY_PAGES); !st) {
+        for (const MemorySlot& done : logged_) (void)register_slot(done, 0);
+        logged_.clear();
+        return st.error().with_context("kvm: enabling dirty-page logging");
+      }
+      logged_.push_back(slot);
+    }
+    return {};
+  }
+
+  Result<std::vector<SlotDirtyLog>> fetch_dirty_log() override {
+    std::lock_guard lock(slots_mutex_);
+    std::vector<SlotDirtyLog> logs;
+    for (const MemorySlot& slot : logged_) {
+      SlotDirtyLog slot_log;
+      slot_log.slot = slot.slot;
+      slot_log.guest_phys_addr = slot.guest_phys_addr;
+      slot_log.pages = slot.size / kPage;
+      slot_log.bitmap.assign(dirty_bitmap_words(slot_log.pages), 0);
+      const std::string which = " (slot " + std::to_string(slot.slot) + ")";
+      kvm_dirty_log get{};
+      get.slot = slot.slot;
+      get.dirty_bitmap = slot_log.bitmap.data();
+      if (ioctl(KVM_GET_DIRTY_LOG, &get) < 0) return os_error("KVM_GET_DIRTY_LOG" + which);
+      // With manual protection KVM_GET_DIRTY_LOG only reads the log; clearing exactly the bits
+      // read re-arms write protection on those pages, so a write after this point is logged
+      // again (QEMU's order: fetch, clear, then send).
+      if (manual_dirty_log_protect_) {
+        if (slot_log.pages > UINT32_MAX)
+          return Error("KVM_CLEAR_DIRTY_LOG" + which + ": num_pages: expected at most " +
+                       std::to_string(UINT32_MAX) + ", found " + std::to_string(slot_log.pages));
+        kvm_clear_dirty_log clear{};
+        clear.slot = slot.slot;
+        clear.num_pages = static_cast<std::uint32_t>(slot_log.pages);
+        clear.first_page = 0;
+        clear.dirty_bitmap = slot_log.bitmap.data();
+        if (ioctl(KVM_CLEAR_DIRTY_LOG, &clear) < 0) return os_error("KVM_CLEAR_DIRTY_LOG" + which);
+      }
+      logs.push_back(std::move(slot_log));
+    }
+    return logs;
+  }
+
+  Status disable_dirty_log() override {
+    std::lock_guard lock(slots_mutex_);
+    Status result;
+    for (const MemorySlot& slot : logged_) {
+      auto st = register_slot(slot, 0);
+      if (!st && result.ok()) result = st.error().with_context("kvm: disabling dirty-page logging");
+    }
+    logged_.clear();
+    return result;
+  }
+
+  std::vector<Ioctl> dirty_log_ioctls() const override {
+    if (!supports_dirty_log()) return {};
+    std::vector<Ioctl> ioctls = {{fd_.get(), KVM_SET_USER_MEMORY_REGION},
+                                 {fd_.get(), KVM_GET_DIRTY_LOG}};
+    if (manual_dirty_log_protect_) ioctls.push_back({fd_.get(), KVM_CLEAR_DIRTY_LOG});
+    return ioctls;
+  }
+
   // ---- SEV-SNP ----
 
   Status sev_init2(const SevInit2& params) override {
@@ -928,6 +1081,22 @@ class KvmVm final : public Vm {
   }
   static void* cap(int c) { return reinterpret_cast<void*>(static_cast<std::uintptr_t>(c)); }
 
+  // KVM_SET_USER_MEMORY_REGION of a slot without private memory, with `log_flags` (0 or
+  // KVM_MEM_LOG_DIRTY_PAGES) beside its own: registering a slot again with other flags only
+  // changes them (api.rst 4.35).
+  Status register_slot(const MemorySlot& slot, std::uint32_t log_flags) {
+    kvm_userspace_memory_region region{};
+    region.slot = slot.slot;
+    region.flags = log_flags | (slot.read_only ? KVM_MEM_READONLY : 0u);
+    region.guest_phys_addr = slot.guest_phys_addr;
+    region.memory_size = slot.size;
+    region.userspace_addr = reinterpret_cast<std::uint64_t>(slot.host_address);
+    if (ioctl(KVM_SET_USER_MEMORY_REGION, &region) < 0)
+      return os_error("KVM_SET_USER_MEMORY_REGION (slot " + std::to_string(slot.slot) + ", flags " +
+                      hex_number(region.flags) + ")");
+    return {};
+  }
+
   kvm_abi::SevCmd sev_cmd(kvm_abi::SevCommand id, void* data) const {
     kvm_abi::SevCmd cmd{};
     cmd.id = static_cast<std::uint32_t>(id);
@@ -956,8 +1125,12 @@ class KvmVm final : public Vm {
   std::vector<kvm_cpuid_entry2> cpuid_;
   bool irqchip_ = false;  // KVM_CREATE_IRQCHIP done
   bool pit_ = false;      // KVM_CREATE_PIT2 done
+  // KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 enabled at creation: KVM_GET_DIRTY_LOG reads, and
+  // KVM_CLEAR_DIRTY_LOG clears and re-protects.
+  bool manual_dirty_log_protect_;
   std::mutex slots_mutex_;
   std::vector<MemorySlot> slots_;
+  std::vector<MemorySlot> logged_;  // the slots whose writes are logged
   std::mutex tdx_mutex_;
   std::uint64_t tdvmcallinfo_r11_ = 0;
 };
@@ -965,11 +1138,18 @@ class KvmVm final : public Vm {
 std::vector<Ioctl> KvmVcpu::run_ioctls() const {
   // Entering the guest, and what save_state() reads when the vCPU thread saves its own state
   // for a snapshot.
-  std::vector<Ioctl> ioctls = {{fd_.get(), KVM_RUN},           {fd_.get(), KVM_GET_REGS},
-                               {fd_.get(), KVM_GET_SREGS},     {fd_.get(), KVM_GET_FPU},
-                               {fd_.get(), KVM_GET_XCRS},      {fd_.get(), KVM_GET_MSRS},
-                               {fd_.get(), KVM_GET_DEBUGREGS}, {fd_.get(), KVM_GET_MP_STATE},
-                               {fd_.get(), KVM_GET_LAPIC},     {fd_.get(), KVM_GET_XSAVE}};
+  std::vector<Ioctl> ioctls = {{fd_.get(), KVM_RUN},
+                               {fd_.get(), KVM_GET_REGS},
+                               {fd_.get(), KVM_GET_SREGS},
+                               {fd_.get(), KVM_GET_FPU},
+                               {fd_.get(), KVM_GET_XCRS},
+                               {fd_.get(), KVM_GET_MSRS},
+                               {fd_.get(), KVM_GET_DEBUGREGS},
+                               {fd_.get(), KVM_GET_MP_STATE},
+                               {fd_.get(), KVM_GET_LAPIC},
+                               {fd_.get(), KVM_GET_XSAVE},
+                               {fd_.get(), KVM_GET_VCPU_EVENTS},
+                               {fd_.get(), KVM_GET_TSC_KHZ}};
   for (const Ioctl& conversion : vm_.conversion_ioctls()) ioctls.push_back(conversion);
   return ioctls;
 }
@@ -1173,8 +1353,11 @@ class KvmHypervisor final : public Hypervisor {
         return os_error("KVM_SET_TSS_ADDR");
     }
     CLOISTER_TRY(auto cpuid, supported_cpuid());
+    CLOISTER_TRY(const bool manual_dirty_log_protect,
+                 enable_manual_dirty_log_protect(vm_fd.get(), options.machine_type));
     return std::unique_ptr<Vm>(new KvmVm(sys_, fd_.get(), options.machine_type, std::move(vm_fd),
-                                         std::move(sev_fd), run_size_, std::move(cpuid)));
+                                         std::move(sev_fd), run_size_, std::move(cpuid),
+                                         manual_dirty_log_protect));
   }
 
  private:
@@ -1196,6 +1379,23 @@ class KvmHypervisor final : public Hypervisor {
                    "(Linux >= 6.16 on a TDX-enabled Xeon is required)");
     return Error("KVM VM type " + std::to_string(type) + " is not supported by this host (" +
                  found + ")");
+  }
+
+  // Plain VMs get KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 when the host offers it, as
+  // QEMU enables it: fetching the dirty log then leaves write protection alone and
+  // KVM_CLEAR_DIRTY_LOG re-arms it for exactly the pages read. Enabled here, before any memory
+  // slot exists, so the migrating thread needs no KVM_ENABLE_CAP. True when enabled.
+  Result<bool> enable_manual_dirty_log_protect(int vm_fd, unsigned long type) {
+    if (type != kvm_abi::kX86DefaultVm) return false;
+    const int offered = sys_.ioctl(vm_fd, KVM_CHECK_EXTENSION,
+                                   reinterpret_cast<void*>(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2));
+    if (offered <= 0 || !(offered & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE)) return false;
+    kvm_enable_cap enable{};
+    enable.cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2;
+    enable.args[0] = KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE;
+    if (sys_.ioctl(vm_fd, KVM_ENABLE_CAP, &enable) < 0)
+      return os_error("KVM_ENABLE_CAP (KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2)");
+    return true;
   }
 
   Result<std::vector<kvm_cpuid_entry2>> supported_cpuid() {

@@ -33,7 +33,7 @@ Result<DirtyPageTracker> DirtyPageTracker::create(const GuestMemory& memory) {
 }
 
 DirtyPageTracker::DirtyPageTracker(DirtyPageTracker&& other) noexcept
-    : shadows_(std::move(other.shadows_)) {
+    : PageTracker(), shadows_(std::move(other.shadows_)) {
   other.shadows_.clear();
 }
 

@@ -1,5 +1,7 @@
 #include "cloister/vmm/migration/transport.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -25,31 +27,81 @@ bool wait_ready(int fd, short events, std::chrono::milliseconds timeout) {
 
 }  // namespace
 
-Result<std::string> migration_socket_path(std::string_view address) {
-  constexpr std::string_view kScheme = "unix:";
-  if (!address.starts_with(kScheme) || address.size() == kScheme.size())
-    return Error(
-        ErrorCode::kInvalidArgument,
-        "migration destination: expected unix:PATH, found \"" + std::string(address) + "\"");
-  return std::string(address.substr(kScheme.size()));
+Result<MigrationAddress> parse_migration_address(std::string_view address) {
+  const std::string quoted = "migration address \"" + std::string(address) + "\"";
+  MigrationAddress out;
+  if (address.starts_with("unix:") && address.size() > 5) {
+    out.family = AF_UNIX;
+    out.path = std::string(address.substr(5));
+    return out;
+  }
+  if (address.starts_with("tcp:")) {
+    auto host_port = parse_host_port(address.substr(4));
+    if (!host_port) return Error(quoted + ": " + host_port.error().message());
+    auto resolved = tcp_address(host_port->first, host_port->second);
+    if (!resolved) return Error(quoted + ": " + resolved.error().message());
+    out.family = resolved->family();
+    out.host = host_port->first;
+    out.port = host_port->second;
+    return out;
+  }
+  return Error(quoted + ": expected unix:PATH or tcp:HOST:PORT");
 }
+
+std::vector<int> migration_socket_families() {
+  return {AF_UNIX, AF_INET, AF_INET6};
+}
+
+namespace {
+
+// A non-blocking stream socket connected to `address`, or the reason (kUnavailable for a
+// destination that refuses or does not answer within `timeout`).
+Result<Fd> connect_migration(const MigrationAddress& address, std::string_view text,
+                             std::chrono::milliseconds timeout) {
+  const std::string where = "migration destination " + std::string(text);
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+  if (address.family == AF_UNIX) {
+    auto* un = reinterpret_cast<sockaddr_un*>(&storage);
+    if (address.path.size() >= sizeof un->sun_path)
+      return Error(ErrorCode::kInvalidArgument,
+                   where + ": path is " + std::to_string(address.path.size()) +
+                       " bytes; expected at most " + std::to_string(sizeof un->sun_path - 1));
+    un->sun_family = AF_UNIX;
+    std::memcpy(un->sun_path, address.path.data(), address.path.size());
+    length = sizeof *un;
+  } else {
+    CLOISTER_TRY(TcpAddress tcp, tcp_address(address.host, address.port));
+    storage = tcp.storage;
+    length = tcp.length;
+  }
+  Fd fd(::socket(address.family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd.valid()) return os_error("migration: socket");
+  const int one = 1;
+  if (address.family != AF_UNIX &&
+      ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0)
+    return os_error("migration: TCP_NODELAY");
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&storage), length) == 0) return fd;
+  // A TCP connect completes later; a UNIX one either completes at once or fails.
+  if (errno != EINPROGRESS || address.family == AF_UNIX)
+    return Error(ErrorCode::kUnavailable, os_error(where + ": connect").message());
+  if (!wait_ready(fd.get(), POLLOUT, timeout))
+    return Error(ErrorCode::kUnavailable,
+                 where + ": connect: no answer within " + std::to_string(timeout.count()) + " ms");
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+    return os_error("migration: getsockopt(SO_ERROR)");
+  if (err != 0) return Error(ErrorCode::kUnavailable, os_error(where + ": connect", err).message());
+  return fd;
+}
+
+}  // namespace
 
 Result<MigrationSender> MigrationSender::connect(std::string_view address,
                                                  std::chrono::milliseconds timeout) {
-  CLOISTER_TRY(std::string path, migration_socket_path(address));
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path)
-    return Error(ErrorCode::kInvalidArgument, "migration destination " + std::string(address) +
-                                                  ": path is " + std::to_string(path.size()) +
-                                                  " bytes; expected at most " +
-                                                  std::to_string(sizeof addr.sun_path - 1));
-  std::memcpy(addr.sun_path, path.data(), path.size());
-  Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!fd.valid()) return os_error("migration: socket");
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0)
-    return Error(ErrorCode::kUnavailable,
-                 os_error("migration destination " + std::string(address) + ": connect").message());
+  CLOISTER_TRY(MigrationAddress parsed, parse_migration_address(address));
+  CLOISTER_TRY(Fd fd, connect_migration(parsed, address, timeout));
   return MigrationSender(std::move(fd), std::string(address), timeout);
 }
 
@@ -111,18 +163,27 @@ Status MigrationSender::await_accepted() {
 }
 
 Result<Fd> listen_migration(std::string_view address) {
-  CLOISTER_TRY(std::string path, migration_socket_path(address));
-  return listen_unix(path, 1);
+  CLOISTER_TRY(MigrationAddress parsed, parse_migration_address(address));
+  if (parsed.family == AF_UNIX) return listen_unix(parsed.path, 1);
+  return listen_tcp(parsed.host, parsed.port, 1);
+}
+
+Result<std::string> listening_migration_address(int listener, std::string_view address) {
+  CLOISTER_TRY(MigrationAddress parsed, parse_migration_address(address));
+  if (parsed.family == AF_UNIX) return std::string(address);
+  CLOISTER_TRY(std::uint16_t port, local_port(listener));
+  const std::string host = parsed.family == AF_INET6 ? "[" + parsed.host + "]" : parsed.host;
+  return "tcp:" + host + ":" + std::to_string(port);
 }
 
 Result<Fd> accept_migration(Fd listener, std::string_view address) {
-  CLOISTER_TRY(std::string path, migration_socket_path(address));
+  CLOISTER_TRY(MigrationAddress parsed, parse_migration_address(address));
   Fd conn;
   for (;;) {
     conn = Fd(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
     if (conn.valid() || errno != EINTR) break;
   }
-  ::unlink(path.c_str());
+  if (parsed.family == AF_UNIX) ::unlink(parsed.path.c_str());
   if (!conn.valid()) return os_error("accept on " + std::string(address));
   return conn;
 }

@@ -65,11 +65,13 @@ constexpr int kVcpu[] = {SYS_ioctl, SYS_fallocate};
 // temporary name (openat, pwrite64, ftruncate to the memory's size, fdatasync), renamed into
 // place, the temporary unlinked on failure. Reading guest memory costs no system call. And
 // vm.migrate, which streams the VM from this thread (migration/transport.h): a socket of the
-// families its scope names (AF_UNIX), connect, sends (sendto, common) with poll, and the
-// destination's answer (recvfrom).
+// families its scope names (AF_UNIX, AF_INET, AF_INET6), TCP_NODELAY on it (setsockopt), connect
+// and its outcome (getsockopt SO_ERROR), sends (sendto, common) with poll, the destination's
+// answer (recvfrom), and on KVM the dirty log's ioctls, the ones its scope names.
 constexpr int kApi[] = {SYS_epoll_wait, SYS_epoll_pwait, SYS_epoll_ctl, SYS_accept4,  SYS_recvfrom,
                         SYS_shutdown,   SYS_mkdir,       SYS_openat,    SYS_pwrite64, SYS_ftruncate,
-                        SYS_fdatasync,  SYS_rename,      SYS_unlink,    SYS_socket,   SYS_connect};
+                        SYS_fdatasync,  SYS_rename,      SYS_unlink,    SYS_socket,   SYS_connect,
+                        SYS_getsockopt, SYS_setsockopt,  SYS_ioctl};
 
 // The virtio-vsock device thread: epoll over host sockets, connecting to the host sockets guests
 // ask for (the families its scope names: AF_UNIX), moving bytes, and interrupting the guest.

@@ -39,6 +39,30 @@ json segment_json(const x86::Segment& s) {
           {"unusable", s.unusable}};
 }
 
+// The optional vCPU fields (hypervisor.h VcpuEvents, VcpuTsc): present when the hypervisor has
+// them, so files without them (emu, older writers) keep the same schema version.
+void add_events_and_tsc(json& out, const VcpuState& v) {
+  if (v.events) {
+    const VcpuEvents& e = *v.events;
+    out["events"] = {
+        {"exception",
+         {{"injected", e.exception.injected},
+          {"pending", e.exception.pending},
+          {"has_error_code", e.exception.has_error_code},
+          {"vector", e.exception.vector},
+          {"error_code", e.exception.error_code}}},
+        {"interrupt",
+         {{"injected", e.interrupt.injected},
+          {"vector", e.interrupt.vector},
+          {"soft", e.interrupt.soft},
+          {"shadow", e.interrupt.shadow}}},
+        {"nmi",
+         {{"injected", e.nmi.injected}, {"pending", e.nmi.pending}, {"masked", e.nmi.masked}}},
+        {"sipi_vector", e.sipi_vector}};
+  }
+  if (v.tsc) out["tsc"] = {{"value", v.tsc->value}, {"khz", v.tsc->khz}};
+}
+
 json vcpu_json(const VcpuState& v) {
   const x86::Regs& r = v.regs;
   json regs = {{"rax", r.rax}, {"rbx", r.rbx}, {"rcx", r.rcx},      {"rdx", r.rdx}, {"rsi", r.rsi},
@@ -79,15 +103,17 @@ json vcpu_json(const VcpuState& v) {
   json msrs = json::array();
   for (const x86::Msr& m : v.msrs) msrs.push_back({{"index", m.index}, {"value", m.value}});
   json debug = {{"db", v.debug_regs.db}, {"dr6", v.debug_regs.dr6}, {"dr7", v.debug_regs.dr7}};
-  return {{"regs", regs},
-          {"sregs", sregs},
-          {"fpu", fpu},
-          {"xcr0", v.xcr0},
-          {"msrs", msrs},
-          {"debug_regs", debug},
-          {"mp_state", mp_state_name(v.mp_state)},
-          {"lapic", to_hex(v.lapic)},
-          {"xsave", to_hex(v.xsave)}};
+  json out = {{"regs", regs},
+              {"sregs", sregs},
+              {"fpu", fpu},
+              {"xcr0", v.xcr0},
+              {"msrs", msrs},
+              {"debug_regs", debug},
+              {"mp_state", mp_state_name(v.mp_state)},
+              {"lapic", to_hex(v.lapic)},
+              {"xsave", to_hex(v.xsave)}};
+  add_events_and_tsc(out, v);
+  return out;
 }
 
 json bucket_json(const TokenBucketState& b) {
@@ -344,6 +370,43 @@ Result<MpState> parse_mp_state(const Field& f) {
                "\"");
 }
 
+Result<VcpuEvents> parse_events(const Field& f) {
+  VcpuEvents e;
+  CLOISTER_TRY(Field exception, f.at("exception"));
+  CLOISTER_CHECK_OK(read_bool(exception, "injected", e.exception.injected));
+  CLOISTER_CHECK_OK(read_bool(exception, "pending", e.exception.pending));
+  CLOISTER_CHECK_OK(read_bool(exception, "has_error_code", e.exception.has_error_code));
+  CLOISTER_CHECK_OK(read_number(exception, "vector", e.exception.vector));
+  CLOISTER_CHECK_OK(read_number(exception, "error_code", e.exception.error_code));
+  CLOISTER_TRY(Field interrupt, f.at("interrupt"));
+  CLOISTER_CHECK_OK(read_bool(interrupt, "injected", e.interrupt.injected));
+  CLOISTER_CHECK_OK(read_number(interrupt, "vector", e.interrupt.vector));
+  CLOISTER_CHECK_OK(read_bool(interrupt, "soft", e.interrupt.soft));
+  CLOISTER_CHECK_OK(read_number(interrupt, "shadow", e.interrupt.shadow));
+  CLOISTER_TRY(Field nmi, f.at("nmi"));
+  CLOISTER_CHECK_OK(read_bool(nmi, "injected", e.nmi.injected));
+  CLOISTER_CHECK_OK(read_bool(nmi, "pending", e.nmi.pending));
+  CLOISTER_CHECK_OK(read_bool(nmi, "masked", e.nmi.masked));
+  CLOISTER_CHECK_OK(read_number(f, "sipi_vector", e.sipi_vector));
+  return e;
+}
+
+// The optional fields add_events_and_tsc() writes, when present.
+Status parse_events_and_tsc(const Field& f, VcpuState& v) {
+  if (f.raw().contains("events")) {
+    CLOISTER_TRY(Field events, f.at("events"));
+    CLOISTER_TRY(v.events, parse_events(events));
+  }
+  if (f.raw().contains("tsc")) {
+    CLOISTER_TRY(Field tsc, f.at("tsc"));
+    VcpuTsc value;
+    CLOISTER_CHECK_OK(read_number(tsc, "value", value.value));
+    CLOISTER_CHECK_OK(read_number(tsc, "khz", value.khz));
+    v.tsc = value;
+  }
+  return {};
+}
+
 Result<VcpuState> parse_vcpu(const Field& f) {
   VcpuState v;
   CLOISTER_TRY(Field regs, f.at("regs"));
@@ -380,6 +443,7 @@ Result<VcpuState> parse_vcpu(const Field& f) {
   CLOISTER_TRY(v.lapic, lapic.hex_bytes());
   CLOISTER_TRY(Field xsave, f.at("xsave"));
   CLOISTER_TRY(v.xsave, xsave.hex_bytes());
+  CLOISTER_CHECK_OK(parse_events_and_tsc(f, v));
   return v;
 }
 

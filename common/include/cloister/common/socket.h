@@ -1,6 +1,8 @@
 // Listening sockets for the project's servers (http_server.h serves any of them).
 #pragma once
 
+#include <sys/socket.h>
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -19,6 +21,17 @@ inline constexpr int kListenBacklog = 128;
 // socket file at `path` (nothing accepts on it) is replaced; a live socket, any other kind of
 // file, or a path longer than sockaddr_un holds is an error naming the path.
 Result<Fd> listen_unix(const std::string& path, int backlog = kListenBacklog);
+
+// An IPv4 or IPv6 socket address for `host`:`port`, what listen_tcp() binds and a client
+// connects to. `host` is an IPv4 literal, an IPv6 literal without brackets, or "localhost"
+// (127.0.0.1); names are not resolved. Anything else is kInvalidArgument naming the host.
+struct TcpAddress {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+  int family() const { return storage.ss_family; }
+  const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&storage); }
+};
+Result<TcpAddress> tcp_address(const std::string& host, std::uint16_t port);
 
 // A TCP socket bound at `host`:`port` and listening with `backlog`, close-on-exec, with
 // SO_REUSEADDR (a restarted server binds while old connections are in TIME_WAIT). `host` is an

@@ -96,14 +96,18 @@ class Vmm final : public StopSink {
   // written for a confidential guest (confidential_refusal()) and for a VM that is not running
   // or paused.
   Status snapshot(const std::filesystem::path& dir);
-  // Live migration to a `cloister-vmm receive` at `destination` ("unix:PATH";
-  // migration/stream.h is the stream). Refused as snapshot() is (kFailedPrecondition) before
-  // anything is sent. Sends the memory the guest has touched, pauses the VM (stop-and-copy),
+  // Live migration to a `cloister-vmm receive` at `destination` ("unix:PATH" or
+  // "tcp:HOST:PORT"; migration/stream.h is the stream). Refused as snapshot() is
+  // (kFailedPrecondition) before anything is sent. Sends the memory the guest has touched, then
+  // what it wrote since (migration/page_tracker.h), pauses the VM (stop-and-copy),
   // sends the pages and the snapshot state, and waits for the destination to accept: then this
   // VM stops (the guest runs on the destination) and the call succeeds. Any failure before the
   // destination accepted (no destination, the stream cut, a refusal) resumes a VM this call
   // paused and names the reason; kUnavailable for the destination's failures.
   Status migrate(const std::string& destination);
+  // The hypervisor ioctls migrate() issues (the dirty log's), for the seccomp filter of the
+  // thread that calls it; empty when migration uses no dirty log.
+  std::vector<Ioctl> migration_ioctls() const;
   // Thread-safe; the first reason wins. Kicks every vCPU out of KVM_RUN.
   void request_stop(StopReason reason) override;
   // Blocks until a stop was requested and every vCPU thread has ended, then returns the reason.

@@ -5,10 +5,11 @@
 //   PUT /api/v1/vm.pause | vm.resume | vm.shutdown
 //   PUT /api/v1/vm.snapshot       {"dir": PATH}: pause, write state.json and memory.bin (204;
 //                                 409 for confidential guests and VMs with virtio devices)
-//   PUT /api/v1/vm.migrate        {"destination": "unix:PATH"}: live migration to a
-//                                 `cloister-vmm receive` (204, then this VMM stops; 409 for
-//                                 confidential guests and VMs with virtio devices; 503 when the
-//                                 destination fails, the VM running on here)
+//   PUT /api/v1/vm.migrate        {"destination": "unix:PATH" or "tcp:HOST:PORT"}: live
+//                                 migration to a `cloister-vmm receive` (204, then this VMM
+//                                 stops; 409 for confidential guests and VMs with virtio
+//                                 devices; 503 when the destination fails, the VM running on
+//                                 here)
 //   GET /api/v1/metrics           counters as JSON, or ?format=prometheus
 // route() is pure request -> response over an ApiController, so it is unit-tested without a
 // VM; ApiServer serves it with the shared HTTP server (cloister/common/http_server.h) and the
@@ -25,6 +26,7 @@
 #include "cloister/common/http_server.h"
 #include "cloister/common/result.h"
 #include "cloister/vmm/config/config.h"
+#include "cloister/vmm/hypervisor/hypervisor.h"
 #include "cloister/vmm/log.h"
 #include "cloister/vmm/metrics.h"
 
@@ -62,13 +64,16 @@ inline constexpr std::size_t kApiMaxConnections = 64;
 
 // Serves the API on a UNIX socket from one thread, which has installed the API seccomp filter
 // (when `seccomp` is set) by the time start() returns, concurrently for up to kApiMaxConnections
-// clients. A stale socket file at
-// `path` is replaced; a live one is an error. Refusals count as api_errors and are logged.
+// clients. The thread also runs vm.migrate: its filter permits `migration_ioctls`
+// (Vmm::migration_ioctls) and sockets of the migration transports' families. A stale socket
+// file at `path` is replaced; a live one is an error. Refusals count as api_errors and are
+// logged.
 class ApiServer {
  public:
   static Result<std::unique_ptr<ApiServer>> start(const std::string& path,
                                                   ApiController& controller, Logger& log,
-                                                  bool seccomp);
+                                                  bool seccomp,
+                                                  std::vector<Ioctl> migration_ioctls = {});
   // Stops serving without waiting for any client, then removes the socket file.
   ~ApiServer();
   ApiServer(const ApiServer&) = delete;

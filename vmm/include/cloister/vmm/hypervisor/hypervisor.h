@@ -30,6 +30,7 @@
 #include "cloister/common/result.h"
 #include "cloister/vmm/arch/x86/regs.h"
 #include "cloister/vmm/fd.h"
+#include "cloister/vmm/hypervisor/dirty_log.h"
 
 namespace cloister::vmm {
 
@@ -178,6 +179,44 @@ enum class MpState { kUninitialized, kWaitForSipi, kHalted, kRunnable };
 
 std::string_view mp_state_name(MpState state);
 
+// What a vCPU holds between two instructions that its registers do not show (KVM_GET_VCPU_EVENTS,
+// api.rst 4.31, struct kvm_vcpu_events): an exception or interrupt being delivered, NMI state,
+// the one-instruction interrupt shadow after STI or MOV SS (SDM vol. 3A §6.8.3), and the vector
+// of a STARTUP IPI. Lost, the guest misses an interrupt or takes one inside its shadow.
+struct VcpuEvents {
+  struct Exception {
+    bool injected = false;
+    bool pending = false;  // KVM reports it only with KVM_CAP_EXCEPTION_PAYLOAD, never enabled
+    bool has_error_code = false;
+    std::uint8_t vector = 0;
+    std::uint32_t error_code = 0;
+    bool operator==(const Exception&) const = default;
+  } exception;
+  struct Interrupt {
+    bool injected = false;
+    std::uint8_t vector = 0;
+    bool soft = false;        // INTn rather than an external interrupt
+    std::uint8_t shadow = 0;  // KVM_X86_SHADOW_INT_MOV_SS 1, KVM_X86_SHADOW_INT_STI 2
+    bool operator==(const Interrupt&) const = default;
+  } interrupt;
+  struct Nmi {
+    bool injected = false;
+    bool pending = false;
+    bool masked = false;
+    bool operator==(const Nmi&) const = default;
+  } nmi;
+  std::uint32_t sipi_vector = 0;
+  bool operator==(const VcpuEvents&) const = default;
+};
+
+// The time-stamp counter: its value (MSR_IA32_TSC, SDM vol. 4 table 2-2, MSR 10H) and its
+// frequency (KVM_GET_TSC_KHZ), so a restored guest's TSC neither jumps back nor changes rate.
+struct VcpuTsc {
+  std::uint64_t value = 0;
+  std::uint32_t khz = 0;
+  bool operator==(const VcpuTsc&) const = default;
+};
+
 // Everything a snapshot records of one vCPU (Firecracker's VcpuState). `lapic` and `xsave` are
 // the hypervisor's own images (KVM: struct kvm_lapic_state, 1 KiB, and struct kvm_xsave, 4 KiB;
 // emu: the same 1 KiB register page and no XSAVE area), restored only into the hypervisor that
@@ -192,6 +231,9 @@ struct VcpuState {
   MpState mp_state = MpState::kRunnable;
   Bytes lapic;
   Bytes xsave;
+  // From hypervisors that have them (KVM); emu has neither.
+  std::optional<VcpuEvents> events;
+  std::optional<VcpuTsc> tsc;
 };
 
 // What a snapshot records of a VM beyond its vCPUs and memory: the in-kernel interrupt
@@ -247,11 +289,18 @@ class Vcpu {
   virtual Status set_lapic_state(ByteView image) = 0;
   virtual Result<Bytes> xsave_state() const = 0;
   virtual Status set_xsave_state(ByteView image) = 0;
+  // Pending events and the TSC (VcpuEvents, VcpuTsc); std::nullopt from a hypervisor that has
+  // none (the default), whose setters then refuse.
+  virtual Result<std::optional<VcpuEvents>> events() const;
+  virtual Status set_events(const VcpuEvents& events);
+  virtual Result<std::optional<VcpuTsc>> tsc() const;
+  virtual Status set_tsc(const VcpuTsc& tsc);
 
   // The whole vCPU state, for snapshots. Call only while the vCPU is parked with every exit
   // completed (its last run() returned kInterrupted), on the thread that runs it: the KVM ioctls
   // are in run_ioctls(). restore_state() is for a vCPU that has not run yet, in the order KVM
-  // needs (MSRs, special registers before the local APIC, which depends on APIC_BASE).
+  // needs (the TSC's frequency and value, MSRs, special registers before the local APIC, which
+  // depends on APIC_BASE, pending events before the MP state, as QEMU orders them).
   Result<VcpuState> save_state() const;
   Status restore_state(const VcpuState& state);
 
@@ -297,6 +346,27 @@ class Vm {
   // The CPUID entries vCPUs get (function, index, eax, ebx, ecx, edx), before the per-vCPU APIC
   // ID is filled in: what an SNP CPUID page or a TD's CPUID configuration starts from.
   virtual std::vector<std::array<std::uint32_t, 6>> cpuid() const = 0;
+
+  // --- dirty-page logging (live migration's pre-copy) -----------------------------------------
+
+  // Whether this VM can log the guest's writes to its memory (KVM: plain VMs; not emu, whose
+  // engine has no log, nor confidential VMs, whose private memory KVM cannot log).
+  virtual bool supports_dirty_log() const;
+  // Starts logging the guest's writes to every memory slot the guest can write (KVM:
+  // KVM_MEM_LOG_DIRTY_PAGES, by registering each slot again with the flag). Read-only slots are
+  // not logged: the guest cannot write them. Fails, with logging off on every slot, when a slot
+  // refuses.
+  virtual Status enable_dirty_log();
+  // Each logged slot's pages the guest wrote since logging started or since the previous call,
+  // and clears that record (KVM: KVM_GET_DIRTY_LOG, then KVM_CLEAR_DIRTY_LOG of the same bits
+  // when KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 is enabled). A write racing the call is reported now
+  // or by the next call, never lost. Call from one thread at a time.
+  virtual Result<std::vector<SlotDirtyLog>> fetch_dirty_log();
+  // Stops logging: every slot registered again with its own flags.
+  virtual Status disable_dirty_log();
+  // The ioctls the three calls above issue, for the seccomp filter of the thread that migrates
+  // the VM; empty when the VM has no dirty log.
+  virtual std::vector<Ioctl> dirty_log_ioctls() const;
 
   // --- confidential computing -----------------------------------------------------------------
 

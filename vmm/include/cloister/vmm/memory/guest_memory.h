@@ -3,9 +3,11 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "cloister/common/bytes.h"
@@ -46,7 +48,7 @@ class GuestMemory {
   static Result<GuestMemory> map_private(std::span<const RegionSpec> specs,
                                          std::span<const std::uint64_t> file_offsets, int file);
 
-  GuestMemory() = default;
+  GuestMemory();
   ~GuestMemory();
   GuestMemory(GuestMemory&&) noexcept;
   GuestMemory& operator=(GuestMemory&&) noexcept;
@@ -65,9 +67,30 @@ class GuestMemory {
   Status load(std::uint64_t gpa, ByteView data, std::string_view what) const;
   Status read(std::uint64_t gpa, std::span<std::uint8_t> out, std::string_view what) const;
 
+  // --- the host-write log, for live migration ---
+  // KVM's dirty log records only the guest's writes, not the VMM's own (devices writing used
+  // rings and buffers, loaders). While this log is on, write(), load() and view(Access::kWrite)
+  // mark the 4 KiB pages they cover (a view when it is handed out, before the caller writes
+  // through it). Marking is safe from any thread; starting, stopping and taking the log are for
+  // the one thread that migrates. The log costs one bit per page, held from creation.
+  void start_write_log();
+  void stop_write_log();
+  bool write_log_on() const;
+  // Per region (regions() order), a bitmap (hypervisor/dirty_log.h layout, pages counted from
+  // the region's start) of the pages marked since the previous take, or since start_write_log().
+  // Each mark is reported by two consecutive takes: a write through a view, marked when the view
+  // was handed out, that lands after one take has read the page is still reported by the next.
+  std::vector<std::vector<std::uint64_t>> take_write_log();
+
  private:
+  struct WriteLog;
   void unmap_all();
+  // The region holding [gpa, gpa + size) and the offset of gpa in it.
+  Result<std::pair<std::size_t, std::uint64_t>> locate(std::uint64_t gpa, std::uint64_t size,
+                                                       std::string_view what) const;
+  void mark_written(std::size_t region, std::uint64_t offset, std::uint64_t size) const;
   std::vector<GuestRegion> regions_;
+  std::unique_ptr<WriteLog> write_log_;
 };
 
 }  // namespace cloister::vmm

@@ -11,15 +11,15 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <vector>
 
 #include "cloister/common/result.h"
 #include "cloister/vmm/memory/guest_memory.h"
+#include "cloister/vmm/migration/page_tracker.h"
 
 namespace cloister::vmm {
 
-class DirtyPageTracker {
+class DirtyPageTracker final : public PageTracker {
  public:
   // Shadows `memory`'s regions (one anonymous MAP_NORESERVE mapping each, filled as pages are
   // sent). `memory` must outlive the tracker.
@@ -28,16 +28,13 @@ class DirtyPageTracker {
   DirtyPageTracker& operator=(DirtyPageTracker&&) = delete;
   DirtyPageTracker(const DirtyPageTracker&) = delete;
   DirtyPageTracker& operator=(const DirtyPageTracker&) = delete;
-  ~DirtyPageTracker();
+  ~DirtyPageTracker() override;
 
-  // Receives runs of dirty pages: `size` bytes (whole pages) at `offset` of the memory layout
-  // (snapshot.h, memory_layout()), read from the shadow.
-  using SendFn =
-      std::function<Status(std::uint64_t offset, const std::uint8_t* pages, std::uint64_t size)>;
+  std::string_view name() const override { return kContentTracker; }
   // One pass: every page that differs from its shadow copy (the first pass: every page that is
-  // not all zeros) is copied into the shadow and handed to `send`, in runs. Returns the bytes
-  // sent.
-  Result<std::uint64_t> pass(const SendFn& send);
+  // not all zeros) is copied into the shadow and handed to `send`, in runs, from the shadow.
+  // Returns the bytes sent.
+  Result<std::uint64_t> pass(const SendFn& send) override;
 
  private:
   struct Shadow {

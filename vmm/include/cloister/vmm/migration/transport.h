@@ -1,4 +1,4 @@
-// The live-migration stream's two ends over a UNIX stream socket (stream.h is the format):
+// The live-migration stream's two ends over a UNIX or TCP stream socket (stream.h is the format):
 // MigrationSender for the source's `PUT vm.migrate`, accept_migration() and
 // migration_reader() for `cloister-vmm receive`. Every wait on the peer is bounded by a timeout,
 // so a destination that stops reading cannot hold the source's VM paused.
@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "cloister/common/bytes.h"
 #include "cloister/common/result.h"
@@ -16,13 +17,27 @@
 
 namespace cloister::vmm {
 
-// The path of a "unix:PATH" migration address (the only transport); anything else is
-// ErrorCode::kInvalidArgument naming the address.
-Result<std::string> migration_socket_path(std::string_view address);
+// A migration address: "unix:PATH", or "tcp:HOST:PORT" with HOST an IPv4 literal, a bracketed
+// IPv6 literal ("tcp:[::1]:7000") or localhost. Names are not resolved: the thread that
+// migrates may open no file, so it has no resolver. Port 0 (listening only) lets the kernel
+// pick one.
+struct MigrationAddress {
+  int family = 0;    // AF_UNIX, AF_INET or AF_INET6
+  std::string path;  // AF_UNIX
+  std::string host;  // AF_INET, AF_INET6: the literal, without brackets
+  std::uint16_t port = 0;
+};
+// Anything else is ErrorCode::kInvalidArgument quoting the address and naming the forms.
+Result<MigrationAddress> parse_migration_address(std::string_view address);
+
+// The socket families MigrationSender::connect() creates (AF_UNIX, AF_INET, AF_INET6): what the
+// migrating thread's seccomp filter permits.
+std::vector<int> migration_socket_families();
 
 class MigrationSender {
  public:
-  // Connects to the destination listening at `address` ("unix:PATH"). A bad address is
+  // Connects to the destination listening at `address` ("unix:PATH", "tcp:HOST:PORT"; TCP with
+  // TCP_NODELAY, so the last record does not wait on Nagle's algorithm). A bad address is
   // kInvalidArgument; a destination that does not answer is kUnavailable. Sends and the wait for
   // the destination's answer each give up after `timeout`.
   static Result<MigrationSender> connect(std::string_view address,
@@ -50,10 +65,13 @@ class MigrationSender {
   std::uint64_t bytes_sent_ = 0;
 };
 
-// Listens at `address` ("unix:PATH") for one source.
+// Listens at `address` ("unix:PATH", "tcp:HOST:PORT") for one source.
 Result<Fd> listen_migration(std::string_view address);
+// The address `listener` (from listen_migration(address)) listens at, with the port the kernel
+// picked for "tcp:HOST:0": what a source is to be given.
+Result<std::string> listening_migration_address(int listener, std::string_view address);
 // Accepts the source on `listener` (from listen_migration(address)), then closes the listening
-// socket and removes its path: the connection to read the stream from.
+// socket and removes a UNIX socket's path: the connection to read the stream from.
 Result<Fd> accept_migration(Fd listener, std::string_view address);
 // Reads the stream from `fd`; a read that waits longer than `timeout` fails (a stalled source).
 MigrationReadFn migration_reader(int fd, std::chrono::milliseconds timeout);

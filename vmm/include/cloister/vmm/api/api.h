@@ -4,12 +4,11 @@
 //   GET /api/v1/vm.measurement    the launch measurement and what it covers
 //   PUT /api/v1/vm.pause | vm.resume | vm.shutdown
 //   PUT /api/v1/vm.snapshot       {"dir": PATH}: pause, write state.json and memory.bin (204;
-//                                 409 for confidential guests and VMs with virtio devices)
+//                                 409 for confidential guests)
 //   PUT /api/v1/vm.migrate        {"destination": "unix:PATH" or "tcp:HOST:PORT"}: live
 //                                 migration to a `cloister-vmm receive` (204, then this VMM
-//                                 stops; 409 for confidential guests and VMs with virtio
-//                                 devices; 503 when the destination fails, the VM running on
-//                                 here)
+//                                 stops; 409 for confidential guests; 503 when the
+//                                 destination fails, the VM running on here)
 //   GET /api/v1/metrics           counters as JSON, or ?format=prometheus
 // route() is pure request -> response over an ApiController, so it is unit-tested without a
 // VM; ApiServer serves it with the shared HTTP server (cloister/common/http_server.h) and the

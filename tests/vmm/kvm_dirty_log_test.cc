@@ -7,6 +7,7 @@
 #include "cloister/vmm/hypervisor/kvm.h"
 #include "cloister/vmm/memory/guest_memory.h"
 #include "cloister/vmm/migration/page_tracker.h"
+#include "real_mode_vcpu.h"
 
 namespace cloister::vmm {
 namespace {
@@ -41,16 +42,8 @@ TEST(KvmDirtyLogHostTest, EachFetchNamesThePagesTheGuestWroteSinceThePrevious) {
   const std::uint8_t code[] = {0xc6, 0x06, 0x00, 0x30, 0x11, 0xc6, 0x06, 0x00, 0x50,
                                0x22, 0xe6, 0x42, 0xc6, 0x06, 0x00, 0x70, 0x33, 0xf4};
   ASSERT_TRUE(mem->write(0x1000, code, "code").ok());
-  auto vcpu = (*vm)->create_vcpu(0);
+  auto vcpu = real_mode_vcpu(**vm, 0x1000);
   ASSERT_TRUE(vcpu.ok()) << vcpu.error().message();
-  auto sregs = (*vcpu)->sregs();
-  ASSERT_TRUE(sregs.ok());
-  sregs->cs.base = 0;
-  sregs->cs.selector = 0;
-  ASSERT_TRUE((*vcpu)->set_sregs(*sregs).ok());
-  x86::Regs regs;
-  regs.rip = 0x1000;
-  ASSERT_TRUE((*vcpu)->set_regs(regs).ok());
 
   ASSERT_TRUE((*vm)->enable_dirty_log().ok());
   EXPECT_TRUE(dirty_pages((*vm)->fetch_dirty_log()).empty());

@@ -13,6 +13,7 @@
 
 #include "cloister/vmm/hypervisor/kvm_abi.h"
 #include "cloister/vmm/memory/guest_memory.h"
+#include "real_mode_vcpu.h"
 
 namespace cloister::vmm {
 namespace {
@@ -49,16 +50,8 @@ TEST(KvmTest, RunsRealModeCodeToAnIoExit) {
   // mov al, 0x5a; out 0x42, al; mov dx, 0x3f8; in al, dx; out 0x43, al; hlt
   const std::uint8_t code[] = {0xb0, 0x5a, 0xe6, 0x42, 0xba, 0xf8, 0x03, 0xec, 0xe6, 0x43, 0xf4};
   ASSERT_TRUE(mem->write(0x1000, code, "code").ok());
-  auto vcpu = (*vm)->create_vcpu(0);
+  auto vcpu = real_mode_vcpu(**vm, 0x1000);
   ASSERT_TRUE(vcpu.ok()) << vcpu.error().message();
-  auto sregs = (*vcpu)->sregs();
-  ASSERT_TRUE(sregs.ok());
-  sregs->cs.base = 0;
-  sregs->cs.selector = 0;
-  ASSERT_TRUE((*vcpu)->set_sregs(*sregs).ok());
-  x86::Regs regs;
-  regs.rip = 0x1000;
-  ASSERT_TRUE((*vcpu)->set_regs(regs).ok());
 
   auto exit = (*vcpu)->run();
   ASSERT_TRUE(exit.ok()) << exit.error().message();

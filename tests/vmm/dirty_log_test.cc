@@ -15,6 +15,7 @@
 #include "cloister/vmm/memory/guest_memory.h"
 #include "cloister/vmm/migration/page_tracker.h"
 #include "kvm_recorder.h"
+#include "tracker_pass.h"
 
 namespace cloister::vmm {
 namespace {
@@ -249,25 +250,6 @@ TEST(KvmDirtyLogTest, ConfidentialVmsHaveNoDirtyLog) {
   EXPECT_EQ(st.error().message(),
             "kvm: dirty-page logging of a VM of type 4: expected a plain VM (type 0); KVM cannot "
             "log writes to private memory");
-}
-
-// offset -> the first byte of each page sent in one pass.
-using Sent = std::map<std::uint64_t, std::uint8_t>;
-
-Sent run_pass(PageTracker& tracker) {
-  Sent sent;
-  auto bytes =
-      tracker.pass([&](std::uint64_t offset, const std::uint8_t* pages, std::uint64_t size) {
-        EXPECT_EQ(offset % kPage, 0u);
-        EXPECT_EQ(size % kPage, 0u);
-        for (std::uint64_t p = 0; p < size; p += kPage) sent[offset + p] = pages[p];
-        return Status{};
-      });
-  EXPECT_TRUE(bytes.ok()) << bytes.error().message();
-  if (bytes.ok()) {
-    EXPECT_EQ(*bytes, sent.size() * kPage);
-  }
-  return sent;
 }
 
 TEST(PageTrackerTest, KvmTrackerSendsWhatKvmAndTheVmmLogged) {

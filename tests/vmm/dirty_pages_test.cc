@@ -3,31 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
-#include <map>
+
+#include "tracker_pass.h"
 
 namespace cloister::vmm {
 namespace {
 
 constexpr std::uint64_t kPage = 4096;
-
-// offset -> the first byte of each page sent in one pass.
-using Sent = std::map<std::uint64_t, std::uint8_t>;
-
-Sent run_pass(DirtyPageTracker& tracker) {
-  Sent sent;
-  auto bytes =
-      tracker.pass([&](std::uint64_t offset, const std::uint8_t* pages, std::uint64_t size) {
-        EXPECT_EQ(offset % kPage, 0u);
-        EXPECT_EQ(size % kPage, 0u);
-        for (std::uint64_t p = 0; p < size; p += kPage) sent[offset + p] = pages[p];
-        return Status{};
-      });
-  EXPECT_TRUE(bytes.ok());
-  if (bytes.ok()) {
-    EXPECT_EQ(*bytes, sent.size() * kPage);
-  }
-  return sent;
-}
 
 TEST(DirtyPageTrackerTest, PassesSendWhatChangedSinceThePreviousPass) {
   const RegionSpec specs[] = {{"ram-low", 0, 16 * kPage, false},

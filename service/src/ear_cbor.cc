@@ -104,30 +104,34 @@ cbor_item_t* bytes_item(ByteView b) {
 
 // A map built in deterministic key order: callers add integer keys in ascending order; text
 // keys are sorted here by (length, bytes), the order of their encodings.
+// Owns what it is given until build() hands the map over, so an error on the way out (a value
+// that has no CBOR form, say) frees every item already added.
 class MapBuilder {
  public:
-  void add(std::uint64_t k, cbor_item_t* value) { int_pairs_.emplace_back(uint_item(k), value); }
-  void add(const std::string& k, cbor_item_t* value) { text_pairs_.emplace_back(k, value); }
+  void add(std::uint64_t k, cbor_item_t* value) {
+    int_pairs_.emplace_back(Item(uint_item(k)), Item(value));
+  }
+  void add(const std::string& k, cbor_item_t* value) { text_pairs_.emplace_back(k, Item(value)); }
   Result<cbor_item_t*> build() {
     std::sort(text_pairs_.begin(), text_pairs_.end(), [](const auto& a, const auto& b) {
       return a.first.size() != b.first.size() ? a.first.size() < b.first.size() : a.first < b.first;
     });
-    cbor_item_t* map = cbor_new_definite_map(int_pairs_.size() + text_pairs_.size());
+    // cbor_map_add takes a reference of its own to each key and value.
+    Item map(cbor_new_definite_map(int_pairs_.size() + text_pairs_.size()));
     bool ok = map != nullptr;
-    for (auto& [k, v] : int_pairs_) {
-      ok = ok && k && v && cbor_map_add(map, {cbor_move(k), cbor_move(v)});
-    }
+    for (auto& [k, v] : int_pairs_)
+      ok = ok && k && v && cbor_map_add(map.get(), {k.get(), v.get()});
     for (auto& [k, v] : text_pairs_) {
-      cbor_item_t* key_item = text_item(k);
-      ok = ok && key_item && v && cbor_map_add(map, {cbor_move(key_item), cbor_move(v)});
+      Item key(text_item(k));
+      ok = ok && key && v && cbor_map_add(map.get(), {key.get(), v.get()});
     }
     if (!ok) return Error("CBOR: out of memory building a map");
-    return map;
+    return map.release();
   }
 
  private:
-  std::vector<std::pair<cbor_item_t*, cbor_item_t*>> int_pairs_;
-  std::vector<std::pair<std::string, cbor_item_t*>> text_pairs_;
+  std::vector<std::pair<Item, Item>> int_pairs_;
+  std::vector<std::pair<std::string, Item>> text_pairs_;
 };
 
 Result<Bytes> serialize(cbor_item_t* raw) {
@@ -188,8 +192,9 @@ Result<cbor_item_t*> json_item(const nlohmann::json& value) {
       Item array(cbor_new_definite_array(value.size()));
       if (!array) return Error("CBOR: out of memory building an array");
       for (const auto& element : value) {
-        CLOISTER_TRY(cbor_item_t * item, json_item(element));
-        if (!item || !cbor_array_push(array.get(), cbor_move(item)))
+        CLOISTER_TRY(cbor_item_t * raw, json_item(element));
+        const Item item(raw);  // cbor_array_push takes a reference of its own
+        if (!item || !cbor_array_push(array.get(), item.get()))
           return Error("CBOR: out of memory building an array");
       }
       return array.release();

@@ -6,6 +6,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <span>
@@ -22,15 +23,6 @@ constexpr std::uint32_t kQgsGetQuoteReq = 0;
 constexpr std::uint32_t kQgsGetQuoteResp = 1;
 constexpr std::size_t kQgsHeaderSize = 16;
 constexpr std::size_t kQgsResponseFixed = kQgsHeaderSize + 8;  // + selected_id_size, quote_size
-
-void put_le(Bytes& out, std::uint64_t v, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
-}
-
-std::uint32_t le32(ByteView b, std::size_t at) {
-  return static_cast<std::uint32_t>(b[at]) | static_cast<std::uint32_t>(b[at + 1]) << 8 |
-         static_cast<std::uint32_t>(b[at + 2]) << 16 | static_cast<std::uint32_t>(b[at + 3]) << 24;
-}
 
 using Clock = std::chrono::steady_clock;
 
@@ -161,17 +153,16 @@ Result<Bytes> QgsClient::get_quote(ByteView tdreport, std::chrono::milliseconds 
     if (err != 0) return os_error(what + ": connect", err);
   }
   const std::uint32_t body = static_cast<std::uint32_t>(kQgsHeaderSize + 8 + tdreport.size());
-  Bytes message;
-  for (int shift = 24; shift >= 0; shift -= 8)
-    message.push_back(static_cast<std::uint8_t>(body >> shift));
-  put_le(message, kQgsMajor, 2);
-  put_le(message, kQgsMinor, 2);
-  put_le(message, kQgsGetQuoteReq, 4);
-  put_le(message, body, 4);
-  put_le(message, 0, 4);  // error_code
-  put_le(message, tdreport.size(), 4);
-  put_le(message, 0, 4);  // id_list_size: let the QGS choose the attestation key
-  message.insert(message.end(), tdreport.begin(), tdreport.end());
+  Bytes message(4 + body);
+  for (int i = 0; i < 4; ++i) message[i] = static_cast<std::uint8_t>(body >> (24 - 8 * i));
+  store_le16(message, 4, kQgsMajor);
+  store_le16(message, 6, kQgsMinor);
+  store_le32(message, 8, kQgsGetQuoteReq);
+  store_le32(message, 12, body);
+  store_le32(message, 16, 0);  // error_code
+  store_le32(message, 20, static_cast<std::uint32_t>(tdreport.size()));
+  store_le32(message, 24, 0);  // id_list_size: let the QGS choose the attestation key
+  std::copy(tdreport.begin(), tdreport.end(), message.begin() + 4 + kQgsHeaderSize + 8);
   CLOISTER_CHECK_OK(send_all(fd.get(), message, deadline, what + ": send"));
   std::uint8_t prefix[4];
   CLOISTER_CHECK_OK(recv_exact(fd.get(), prefix, deadline, what + ": response length"));
@@ -193,10 +184,10 @@ Result<Bytes> parse_qgs_response(ByteView r) {
   if (r.size() < kQgsResponseFixed)
     return Error("QGS response: " + std::to_string(r.size()) + " bytes, expected at least " +
                  std::to_string(kQgsResponseFixed));
-  const std::uint32_t major = r[0] | r[1] << 8;
-  const std::uint32_t type = le32(r, 4);
-  const std::uint32_t size = le32(r, 8);
-  const std::uint32_t error = le32(r, 12);
+  const std::uint32_t major = load_le16(r, 0);
+  const std::uint32_t type = load_le32(r, 4);
+  const std::uint32_t size = load_le32(r, 8);
+  const std::uint32_t error = load_le32(r, 12);
   if (major != kQgsMajor)
     return Error("QGS response: major version " + std::to_string(major) + ", expected 1");
   if (type != kQgsGetQuoteResp)
@@ -208,8 +199,8 @@ Result<Bytes> parse_qgs_response(ByteView r) {
   if (error != 0)
     return Error("QGS response: error code " + hex_number(error) +
                  " (the service could not produce a quote; see its log)");
-  const std::uint64_t id_size = le32(r, 16);
-  const std::uint64_t quote_size = le32(r, 20);
+  const std::uint64_t id_size = load_le32(r, 16);
+  const std::uint64_t quote_size = load_le32(r, 20);
   if (quote_size == 0 || kQgsResponseFixed + id_size + quote_size != r.size())
     return Error("QGS response: selected_id_size " + std::to_string(id_size) + " + quote_size " +
                  std::to_string(quote_size) + " do not fill the " +

@@ -37,6 +37,9 @@ constexpr const char* kSessionCookie = "kbs-session-id";
 constexpr const char* kReferenceValuesId = "default";
 constexpr const char* kSubmod = "cpu0";
 constexpr const char* kAnnotated = "ear.veraison.annotated-evidence";
+// The hex SHA-256 of the evidence a token's appraisal is of, so that a release names in the
+// audit log the attestation that earned it.
+constexpr const char* kEvidenceDigest = "cloister.evidence-sha256";
 
 const FileLimit kKeyFileLimit{16 * 1024, "a service key file can be (a PEM key or 32 bytes)"};
 
@@ -638,6 +641,7 @@ struct AttestationService::Impl {
         {tee, appraised->verdict.report},
         {"runtime_data_claims",
          {{"nonce", attestation->nonce}, {"tee-pubkey", kbs::to_json(attestation->tee_pubkey)}}}};
+    appraisal.extensions[kEvidenceDigest] = evidence_digest;
     claims.submods[kSubmod] = std::move(appraisal);
     auto token = keys.token_signer.sign(claims);
     if (!token) return deny(Denial::kEvidence, token.error(), tee, "", evidence_digest, "");
@@ -695,10 +699,11 @@ struct AttestationService::Impl {
   http::Response resource(const http::Request& req, const std::string& client,
                           const std::string& path) const {
     const std::string token = presented_token(req);
+    std::string evidence_digest;
     auto deny = [&](Denial d, const KbsError& e, const std::string& tee,
                     const std::string& measurement) {
       metrics.deny(d);
-      audit(client, tee, measurement, "", "", path, "denied", e.detail());
+      audit(client, tee, measurement, evidence_digest, "", path, "denied", e.detail());
       return kbs_response(e);
     };
     if (token.empty()) return deny(Denial::kToken, kbs::token_not_found(), "", "");
@@ -712,6 +717,10 @@ struct AttestationService::Impl {
     std::string tee, measurement;
     nlohmann::json tee_key;
     if (const auto it = claims->submods.find(kSubmod); it != claims->submods.end()) {
+      const auto digest = it->second.extensions.find(kEvidenceDigest);
+      if (digest != it->second.extensions.end() && digest->is_string()) {
+        evidence_digest = digest->get<std::string>();
+      }
       const auto& ann = it->second.extensions.value(kAnnotated, nlohmann::json::object());
       for (const auto& [key, value] : ann.items()) {
         if (key == "runtime_data_claims") {
@@ -762,7 +771,7 @@ struct AttestationService::Impl {
                   measurement);
     }
     ++metrics.releases;
-    audit(client, tee, measurement, "", "", path, "released", "ok");
+    audit(client, tee, measurement, evidence_digest, "", path, "released", "ok");
     return json_response(200, *jwe);
   }
 

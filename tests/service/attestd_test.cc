@@ -178,8 +178,9 @@ TEST_P(AttestdTest, AnAttestedSimulatedGuestReceivesItsSecret) {
   const auto tee = jwe::TeeKeyPair::generate(jwe::TeeKeyPair::Kind::kEcP256).value();
   const auto [cookie, nonce] = auth();
   EXPECT_EQ(from_base64(nonce).value().size(), 32u);
-  const auto attested =
-      attest(cookie, attestation(launch_with(0x4d), nonce, tee.public_key(), tee.public_key()));
+  const std::string body =
+      attestation(launch_with(0x4d), nonce, tee.public_key(), tee.public_key());
+  const auto attested = attest(cookie, body);
   ASSERT_EQ(attested.status, 200) << attested.body;
   const std::string token = nlohmann::json::parse(attested.body).at("token");
   EXPECT_THAT(attested.extra_headers, HasSubstr("kbs-session-id=" + token));
@@ -211,6 +212,14 @@ TEST_P(AttestdTest, AnAttestedSimulatedGuestReceivesItsSecret) {
   EXPECT_EQ(records[3].at("outcome"), "released");
   EXPECT_EQ(records[3].at("resource"), "tenant/key/disk");
   EXPECT_EQ(records[3].at("reason"), "ok");
+  // The release names the evidence that earned it: the token carries its digest.
+  const auto sent = evidence::parse_snp_evidence(
+      nlohmann::json::parse(body).at("tee-evidence").at("primary_evidence"));
+  const std::string digest = to_hex(sha256(sent.value().report));
+  EXPECT_EQ(records[2].at("evidence_digest"), digest);
+  EXPECT_EQ(cpu0.extensions.at("cloister.evidence-sha256"), digest);
+  EXPECT_EQ(records[3].at("evidence_digest"), digest);
+  EXPECT_EQ(records[4].at("evidence_digest"), digest);
   // The secret itself is never in the log.
   EXPECT_EQ(admin("GET", "/admin/v0/audit").body.find("disk passphrase"), std::string::npos);
 }

@@ -1,6 +1,8 @@
 #include <sqlite3.h>
 
 #include <mutex>
+#include <string_view>
+#include <unordered_map>
 
 #include "cloister/common/hex.h"
 #include "cloister/common/sha.h"
@@ -26,13 +28,47 @@ Error db_error(sqlite3* db, const std::string& what) {
                "SQLite store: " + what + ": " + (db ? sqlite3_errmsg(db) : "no database"));
 }
 
-// One prepared statement, finalized on scope exit.
+// The store's prepared statements, each SQL text prepared once on first use and kept until
+// the store closes. Used only under the store's mutex.
+class StatementCache {
+ public:
+  explicit StatementCache(sqlite3* db) : db_(db) {}
+  ~StatementCache() { finalize(); }
+  StatementCache(const StatementCache&) = delete;
+  StatementCache& operator=(const StatementCache&) = delete;
+
+  void finalize() {
+    for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
+    cache_.clear();
+  }
+
+  // The statement for `sql`, or null when it does not prepare.
+  sqlite3_stmt* get(const char* sql) {
+    auto it = cache_.find(sql);
+    if (it != cache_.end()) return it->second;
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr) != SQLITE_OK) {
+      sqlite3_finalize(stmt);
+      return nullptr;
+    }
+    return cache_.emplace(sql, stmt).first->second;
+  }
+
+ private:
+  sqlite3* db_;
+  std::unordered_map<std::string_view, sqlite3_stmt*> cache_;
+};
+
+// One use of a cached statement: bound, stepped, then reset and its bindings cleared on scope
+// exit, so that it holds no read transaction open and no bound data between uses.
 class Statement {
  public:
-  Statement(sqlite3* db, const char* sql) {
-    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) stmt_ = nullptr;
+  Statement(StatementCache& cache, const char* sql) : stmt_(cache.get(sql)) {}
+  ~Statement() {
+    if (stmt_ == nullptr) return;
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
   }
-  ~Statement() { sqlite3_finalize(stmt_); }
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;
 
@@ -64,15 +100,18 @@ class Statement {
 
 class SqliteStore final : public Store {
  public:
-  explicit SqliteStore(sqlite3* db) : db_(db) {}
-  ~SqliteStore() override { sqlite3_close(db_); }
+  explicit SqliteStore(sqlite3* db) : db_(db), statements_(db) {}
+  ~SqliteStore() override {
+    statements_.finalize();  // sqlite3_close refuses a connection with live statements
+    sqlite3_close(db_);
+  }
 
   Status init() {
     std::lock_guard lock(mutex_);
     CLOISTER_CHECK_OK(exec("PRAGMA journal_mode=WAL"));
     CLOISTER_CHECK_OK(exec("PRAGMA synchronous=NORMAL"));
     CLOISTER_CHECK_OK(exec(kSchema));
-    Statement version(db_, "PRAGMA user_version");
+    Statement version(statements_, "PRAGMA user_version");
     if (!version.ok() || version.step() != SQLITE_ROW) return db_error(db_, "reading user_version");
     const auto found = version.integer(0);
     if (found == 0) return exec("PRAGMA user_version=" + std::to_string(kSchemaVersion));
@@ -87,12 +126,13 @@ class SqliteStore final : public Store {
   Result<bool> consume_nonce(const std::string& nonce, UnixTime expires_at, UnixTime now) override {
     std::lock_guard lock(mutex_);
     {
-      Statement purge(db_, "DELETE FROM nonces WHERE expires_at < ?1");
+      Statement purge(statements_, "DELETE FROM nonces WHERE expires_at < ?1");
       if (!purge.ok()) return db_error(db_, "preparing the nonce purge");
       purge.bind(1, static_cast<std::int64_t>(now));
       if (purge.step() != SQLITE_DONE) return db_error(db_, "purging expired nonces");
     }
-    Statement insert(db_, "INSERT OR IGNORE INTO nonces (nonce, expires_at) VALUES (?1, ?2)");
+    Statement insert(statements_,
+                     "INSERT OR IGNORE INTO nonces (nonce, expires_at) VALUES (?1, ?2)");
     if (!insert.ok()) return db_error(db_, "preparing the nonce insert");
     insert.bind(1, nonce);
     insert.bind(2, static_cast<std::int64_t>(expires_at));
@@ -108,7 +148,7 @@ class SqliteStore final : public Store {
   }
   Result<std::string> get_policy(const std::string& id) override {
     std::lock_guard lock(mutex_);
-    Statement q(db_, "SELECT document FROM policies WHERE id = ?1");
+    Statement q(statements_, "SELECT document FROM policies WHERE id = ?1");
     if (!q.ok()) return db_error(db_, "preparing the policy lookup");
     q.bind(1, id);
     const int rc = q.step();
@@ -132,7 +172,7 @@ class SqliteStore final : public Store {
   }
   Result<StoredResource> get_resource(const std::string& path) override {
     std::lock_guard lock(mutex_);
-    Statement q(db_, "SELECT sealed, policy FROM resources WHERE path = ?1");
+    Statement q(statements_, "SELECT sealed, policy FROM resources WHERE path = ?1");
     if (!q.ok()) return db_error(db_, "preparing the resource lookup");
     q.bind(1, path);
     const int rc = q.step();
@@ -149,14 +189,14 @@ class SqliteStore final : public Store {
 
   Result<audit::Head> append_audit(const audit::Record& record) override {
     std::lock_guard lock(mutex_);
-    CLOISTER_CHECK_OK(exec("BEGIN IMMEDIATE"));
+    CLOISTER_CHECK_OK(step_once("BEGIN IMMEDIATE", "beginning an audit append"));
     auto head = append_locked(record);
     if (!head) {
-      (void)exec("ROLLBACK");
+      (void)step_once("ROLLBACK", "rolling back an audit append");
       return head.error();
     }
-    if (auto committed = exec("COMMIT"); !committed) {
-      (void)exec("ROLLBACK");
+    if (auto committed = step_once("COMMIT", "committing an audit append"); !committed) {
+      (void)step_once("ROLLBACK", "rolling back an audit append");
       return committed.error();
     }
     return head;
@@ -164,7 +204,7 @@ class SqliteStore final : public Store {
 
   Result<AuditExport> export_audit() override {
     std::lock_guard lock(mutex_);
-    Statement q(db_, "SELECT line, digest FROM audit ORDER BY seq");
+    Statement q(statements_, "SELECT line, digest FROM audit ORDER BY seq");
     if (!q.ok()) return db_error(db_, "preparing the audit export");
     AuditExport out;
     out.head.digest = std::string(64, '0');
@@ -191,10 +231,18 @@ class SqliteStore final : public Store {
     return {};
   }
 
+  // A cached statement without parameters or rows (a transaction's BEGIN, COMMIT, ROLLBACK).
+  Status step_once(const char* sql, const std::string& what) {
+    Statement q(statements_, sql);
+    if (!q.ok()) return db_error(db_, "preparing " + what);
+    if (q.step() != SQLITE_DONE) return db_error(db_, what);
+    return {};
+  }
+
   Status upsert(const char* sql, const std::string& key, const std::string& text,
                 std::optional<ByteView> blob, const std::string& what) {
     std::lock_guard lock(mutex_);
-    Statement q(db_, sql);
+    Statement q(statements_, sql);
     if (!q.ok()) return db_error(db_, "preparing " + what);
     q.bind(1, key);
     q.bind(2, text);
@@ -205,7 +253,7 @@ class SqliteStore final : public Store {
 
   Status remove(const char* sql, const std::string& key, const std::string& kind) {
     std::lock_guard lock(mutex_);
-    Statement q(db_, sql);
+    Statement q(statements_, sql);
     if (!q.ok()) return db_error(db_, "preparing the " + kind + " delete");
     q.bind(1, key);
     if (q.step() != SQLITE_DONE) return db_error(db_, "deleting " + kind + " " + key);
@@ -216,7 +264,7 @@ class SqliteStore final : public Store {
 
   Result<std::vector<std::string>> list(const char* sql, const std::string& what) {
     std::lock_guard lock(mutex_);
-    Statement q(db_, sql);
+    Statement q(statements_, sql);
     if (!q.ok()) return db_error(db_, "preparing " + what);
     std::vector<std::string> out;
     int rc;
@@ -228,7 +276,7 @@ class SqliteStore final : public Store {
   Result<audit::Head> append_locked(const audit::Record& record) {
     audit::Head head{0, std::string(64, '0')};
     {
-      Statement last(db_, "SELECT seq, digest FROM audit ORDER BY seq DESC LIMIT 1");
+      Statement last(statements_, "SELECT seq, digest FROM audit ORDER BY seq DESC LIMIT 1");
       if (!last.ok()) return db_error(db_, "preparing the audit head lookup");
       const int rc = last.step();
       if (rc == SQLITE_ROW) {
@@ -241,7 +289,7 @@ class SqliteStore final : public Store {
     CLOISTER_TRY(const std::string line,
                  audit::canonical_record(record, head.records + 1, head.digest));
     const std::string digest = to_hex(sha256(as_bytes(line)));
-    Statement insert(db_, "INSERT INTO audit (seq, line, digest) VALUES (?1, ?2, ?3)");
+    Statement insert(statements_, "INSERT INTO audit (seq, line, digest) VALUES (?1, ?2, ?3)");
     if (!insert.ok()) return db_error(db_, "preparing the audit append");
     insert.bind(1, static_cast<std::int64_t>(head.records + 1));
     insert.bind(2, line);
@@ -251,6 +299,7 @@ class SqliteStore final : public Store {
   }
 
   sqlite3* db_;
+  StatementCache statements_;
   std::mutex mutex_;
 };
 

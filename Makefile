@@ -38,7 +38,8 @@ sanitize: deps
 # libFuzzer binaries (clang); runs each over its seed corpus with a per-input timeout and an RSS
 # limit. With FUZZ_SECONDS=N (and optionally FUZZ_TARGETS="fuzz_igvm fuzz_ovmf") also a campaign:
 # every target fuzzes N seconds, new coverage is merged into its in-tree corpus, and a table of
-# executions is printed (scripts/fuzz-campaign.sh). FUZZ_CPU=1 pins the campaign to one core.
+# executions is printed (scripts/fuzz-campaign.sh). FUZZ_CPU=1 pins the campaign to one core;
+# FUZZ_RUNS=N also stops each target after N executions.
 FUZZ_SECONDS ?=
 FUZZ_TARGETS ?=
 fuzz:

@@ -6,7 +6,9 @@
 # $FUZZ_MERGE_MAX_KB KiB, default 64), and a table of executions per target is printed and written
 # to BUILD/fuzz-report.md. A crash, timeout or OOM leaves its input in BUILD/fuzz-artifacts/ and
 # makes the script exit 1. With $FUZZ_CPU set, every fuzzer runs pinned to that CPU at the lowest
-# priority, so a campaign on a shared machine takes one core.
+# priority, so a campaign on a shared machine takes one core. With $FUZZ_RUNS set, a target also
+# stops once it has executed that many inputs (SECONDS stays the cap); the table gives the
+# seconds a target actually ran.
 # usage: scripts/fuzz-campaign.sh BUILD_DIR SECONDS [TARGET...]
 set -euo pipefail
 build=$(cd "$1" && pwd)
@@ -19,10 +21,12 @@ vectors=${CLOISTER_VECTORS:-$root/../shared/vectors}
 timeout=${FUZZ_TIMEOUT:-10}
 rss_mb=${FUZZ_RSS_MB:-2048}
 merge_max_kb=${FUZZ_MERGE_MAX_KB:-64}
+runs=${FUZZ_RUNS:--1}
 run=()
 [[ -n "${FUZZ_CPU:-}" ]] && run=(nice -n 19 taskset -c "$FUZZ_CPU")
 [[ -f "$manifest" ]] || { echo "fuzz-campaign: $manifest missing (configure with -DCLOISTER_FUZZ=ON)" >&2; exit 2; }
 [[ "$seconds" =~ ^[0-9]+$ && "$seconds" -gt 0 ]] || { echo "fuzz-campaign: SECONDS must be a positive integer, found '$seconds'" >&2; exit 2; }
+[[ "$runs" =~ ^(-1|[0-9]+)$ ]] || { echo "fuzz-campaign: FUZZ_RUNS must be a positive integer, found '$runs'" >&2; exit 2; }
 
 mkdir -p "$build/fuzz-work" "$build/fuzz-artifacts"
 report="$build/fuzz-report.md"
@@ -55,10 +59,13 @@ while read -r name binary specs; do
   done
   log="$build/fuzz-work/$name.log"
   status=0
+  started=$(date +%s)
   # libFuzzer writes what it generates into the first corpus directory only.
-  "${run[@]}" "$binary" "$work/new" "$work/seeds" -max_total_time="$seconds" -timeout="$timeout" \
-    -rss_limit_mb="$rss_mb" -print_final_stats=1 -artifact_prefix="$build/fuzz-artifacts/$name-" \
-    >"$log" 2>&1 || status=$?
+  "${run[@]}" "$binary" "$work/new" "$work/seeds" -max_total_time="$seconds" -runs="$runs" \
+    -timeout="$timeout" -rss_limit_mb="$rss_mb" -print_final_stats=1 \
+    -artifact_prefix="$build/fuzz-artifacts/$name-" >"$log" 2>&1 || status=$?
+  ran=$(( $(date +%s) - started ))
+  (( ran > 0 )) || ran=1
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log" | tail -1)
   result=clean
@@ -73,8 +80,8 @@ while read -r name binary specs; do
       >>"$log" 2>&1 || true
     size=$(find "$intree" -type f | wc -l)
   fi
-  rate=$(( ${execs:-0} / seconds ))
-  printf '| %s | %d | %s | %s | %s | %s | %s |\n' "$name" "$seconds" "${execs:-?}" "$rate" \
+  rate=$(( ${execs:-0} / ran ))
+  printf '| %s | %d | %s | %s | %s | %s | %s |\n' "$name" "$ran" "${execs:-?}" "$rate" \
     "${rss:-?}" "$size" "$result" | tee -a "$report"
 done <"$manifest"
 echo "fuzz-campaign: table written to $report"

@@ -198,6 +198,10 @@ TEST(Jwe, RefusesKeysTheWireDoesNotAllow) {
   off_curve.y = off_curve.x;
   EXPECT_EQ(message(off_curve).rfind("JWE: tee-pubkey: P-256 public key: not ", 0), 0u)
       << message(off_curve);
+  auto beyond_field = key;  // a coordinate of 2^256 - 1, past the field's prime
+  beyond_field.x = to_base64url(Bytes(32, 0xff));
+  EXPECT_EQ(message(beyond_field).rfind("JWE: tee-pubkey: P-256 public key: not ", 0), 0u)
+      << message(beyond_field);
   auto short_x = key;
   short_x.x = to_base64url(Bytes(31, 1));
   EXPECT_EQ(message(short_x),

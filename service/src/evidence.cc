@@ -15,15 +15,21 @@ std::string path(std::string_view where, std::string_view name) {
   return std::string(where) + "." + std::string(name);
 }
 
+// Non-negative integers only (nlohmann keeps parsed ones unsigned, constructed ones signed).
+bool is_uint_up_to(const nlohmann::json& value, std::uint64_t max) {
+  return value.is_number_integer() &&
+         (value.is_number_unsigned() || value.get<std::int64_t>() >= 0) &&
+         value.get<std::uint64_t>() <= max;
+}
+
+Error not_uint_up_to(const nlohmann::json& value, const std::string& where, std::uint64_t max) {
+  std::string found = value.is_number() ? value.dump() : json_type_name(value);
+  return Error(where + ": expected an integer 0.." + std::to_string(max) + ", found " + found);
+}
+
 Result<std::uint64_t> to_uint(const nlohmann::json& value, const std::string& where,
                               std::uint64_t max) {
-  // Non-negative integers only (nlohmann keeps parsed ones unsigned, constructed ones signed).
-  if (!value.is_number_integer() ||
-      (!value.is_number_unsigned() && value.get<std::int64_t>() < 0) ||
-      value.get<std::uint64_t>() > max) {
-    std::string found = value.is_number() ? value.dump() : json_type_name(value);
-    return Error(where + ": expected an integer 0.." + std::to_string(max) + ", found " + found);
-  }
+  if (!is_uint_up_to(value, max)) return not_uint_up_to(value, where, max);
   return value.get<std::uint64_t>();
 }
 
@@ -50,10 +56,12 @@ Result<Bytes> to_byte_vector(const nlohmann::json& value, const std::string& whe
   }
   Bytes out;
   out.reserve(value.size());
+  // The element's path is written only for the error: a certificate is over a thousand bytes.
   for (std::size_t i = 0; i < value.size(); ++i) {
-    CLOISTER_TRY(const std::uint64_t byte,
-                 to_uint(value[i], where + "[" + std::to_string(i) + "]", 0xff));
-    out.push_back(static_cast<std::uint8_t>(byte));
+    if (!is_uint_up_to(value[i], 0xff)) {
+      return not_uint_up_to(value[i], where + "[" + std::to_string(i) + "]", 0xff);
+    }
+    out.push_back(static_cast<std::uint8_t>(value[i].get<std::uint64_t>()));
   }
   return out;
 }

@@ -39,7 +39,8 @@ sanitize: deps
 # limit. With FUZZ_SECONDS=N (and optionally FUZZ_TARGETS="fuzz_igvm fuzz_ovmf") also a campaign:
 # every target fuzzes N seconds, new coverage is merged into its in-tree corpus, and a table of
 # executions is printed (scripts/fuzz-campaign.sh). FUZZ_CPU=1 pins the campaign to one core;
-# FUZZ_RUNS=N also stops each target after N executions.
+# FUZZ_RUNS=N also stops each target after N executions; FUZZ_DETECT_LEAKS=0 skips libFuzzer's
+# per-input leak check (the corpus replay still checks).
 FUZZ_SECONDS ?=
 FUZZ_TARGETS ?=
 fuzz:

@@ -9,8 +9,9 @@
 # priority, so a campaign on a shared machine takes one core. With $FUZZ_RUNS set, a target also
 # stops once it has executed that many inputs (SECONDS stays the cap); the table gives the
 # seconds a target actually ran. FUZZ_DETECT_LEAKS=0 turns off libFuzzer's per-input leak
-# check, which OpenSSL's lazily filled caches set off often (docs/threat-model.md); the corpus
-# replay in the test suite (ctest -L fuzz) still checks every kept input for leaks.
+# check, which OpenSSL's lazily filled caches set off at almost every input until libFuzzer
+# gives it up by itself (docs/threat-model.md); the corpus replay in the test suite
+# (ctest -L fuzz) still checks every kept input for leaks.
 # usage: scripts/fuzz-campaign.sh BUILD_DIR SECONDS [TARGET...]
 set -euo pipefail
 build=$(cd "$1" && pwd)

@@ -29,7 +29,8 @@ Error db_error(sqlite3* db, const std::string& what) {
 }
 
 // The store's prepared statements, each SQL text prepared once on first use and kept until
-// the store closes. Used only under the store's mutex.
+// the store closes. Used only under the store's mutex. The cache keys view the SQL text, so it
+// must outlive the store: every caller passes a string literal.
 class StatementCache {
  public:
   explicit StatementCache(sqlite3* db) : db_(db) {}

@@ -48,6 +48,8 @@ TEST(TdxPcs, UrlsFollowPcsApiV4) {
             "URL-encoded text ends inside an escape at position 0");
   EXPECT_EQ(url_decode("%zz").error().message(),
             "URL-encoded text has an invalid escape at position 0");
+  EXPECT_EQ(url_decode("a%0X").error().message(),  // no byte after a "0X" prefix
+            "URL-encoded text has an invalid escape at position 1");
 }
 
 // A PCS (or PCCS) on loopback serving the gtg v5 quote's collateral, issuer chains in headers.

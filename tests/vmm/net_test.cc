@@ -122,6 +122,10 @@ TEST(NetConfigTest, BadNetsAreRefusedNamingTheKey) {
   EXPECT_EQ(refused(json::array({{{"tap", "t0"}, {"mac", "52-54-00-12-34-56"}}})),
             "config: nets[0].mac: expected a unicast MAC address like \"52:54:00:12:34:56\", "
             "found \"52-54-00-12-34-56\"");
+  // fuzz_vm_config's finding: a pair "0X" read as a bare hex prefix (no byte) crashed the parser.
+  EXPECT_EQ(refused(json::array({{{"tap", "t0"}, {"mac", "52:0X:00:12:34:56"}}})),
+            "config: nets[0].mac: expected a unicast MAC address like \"52:54:00:12:34:56\", "
+            "found \"52:0X:00:12:34:56\"");
   EXPECT_EQ(refused(json::array(
                 {{{"tap", "t0"}, {"rx_rate_limiter", {{"bandwidth", {{"size", 100}}}}}}})),
             "config: nets[0].rx_rate_limiter.bandwidth.refill_time_ms: expected 1..3600000 with "

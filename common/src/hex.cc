@@ -63,4 +63,12 @@ Result<Bytes> from_hex_exact(std::string_view text, std::size_t size) {
   return out;
 }
 
+Result<std::uint8_t> hex_byte(std::string_view digits) {
+  const int hi = digits.size() == 2 ? hex_value(digits[0]) : -1;
+  const int lo = digits.size() == 2 ? hex_value(digits[1]) : -1;
+  if (hi < 0 || lo < 0)
+    return Error("expected a byte as two hex digits, found '" + std::string(digits) + "'");
+  return static_cast<std::uint8_t>((hi << 4) | lo);
+}
+
 }  // namespace cloister

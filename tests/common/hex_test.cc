@@ -33,5 +33,14 @@ TEST(Hex, ExactLengthNamesExpectedAndFound) {
             "expected 3 bytes (6 hex digits), found 2 bytes");
 }
 
+TEST(Hex, AByteIsExactlyTwoDigitsWithoutPrefix) {
+  EXPECT_EQ(*hex_byte("aB"), 0xab);
+  EXPECT_EQ(*hex_byte("00"), 0x00);
+  EXPECT_EQ(hex_byte("0X").error().message(), "expected a byte as two hex digits, found '0X'");
+  EXPECT_EQ(hex_byte("abc").error().message(), "expected a byte as two hex digits, found 'abc'");
+  EXPECT_FALSE(hex_byte("a"));
+  EXPECT_FALSE(hex_byte("g0"));
+}
+
 }  // namespace
 }  // namespace cloister

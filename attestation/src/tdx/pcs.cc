@@ -28,10 +28,10 @@ Result<std::string> url_decode(std::string_view text) {
     }
     if (i + 2 >= text.size())
       return Error("URL-encoded text ends inside an escape at position " + std::to_string(i));
-    auto byte = from_hex_exact(text.substr(i + 1, 2), 1);  // "0X" would be an empty prefix
+    auto byte = hex_byte(text.substr(i + 1, 2));
     if (!byte)
       return Error("URL-encoded text has an invalid escape at position " + std::to_string(i));
-    out += static_cast<char>((*byte)[0]);
+    out += static_cast<char>(*byte);
     i += 2;
   }
   return out;

@@ -423,9 +423,9 @@ Result<std::array<std::uint8_t, 6>> parse_mac(const json& value, const std::stri
   std::array<std::uint8_t, 6> mac{};
   for (std::size_t i = 0; i < 6; ++i) {
     if (i > 0 && text[i * 3 - 1] != ':') return bad(key, expected, value);
-    auto byte = from_hex_exact(text.substr(i * 3, 2), 1);  // "0X" would be an empty prefix
+    auto byte = hex_byte(std::string_view(text).substr(i * 3, 2));
     if (!byte) return bad(key, expected, value);
-    mac[i] = (*byte)[0];
+    mac[i] = *byte;
   }
   if (mac[0] & 1) return bad(key, expected, value);
   return mac;

@@ -22,4 +22,8 @@ Result<Bytes> from_hex(std::string_view text);
 // from_hex plus an exact length check: "expected 48 bytes (96 hex digits), found 47 bytes".
 Result<Bytes> from_hex_exact(std::string_view text, std::size_t size);
 
+// Exactly two hex digits (either case, no prefix: "0X" is not a byte) as one byte, for fields
+// made of single bytes such as a MAC address's pairs or a URL escape.
+Result<std::uint8_t> hex_byte(std::string_view digits);
+
 }  // namespace cloister

@@ -15,12 +15,14 @@
 #include "cloister/vmm/memory/guest_memory.h"
 #include "cloister/vmm/migration/page_tracker.h"
 #include "kvm_recorder.h"
+#include "recorded_vm.h"
 #include "tracker_pass.h"
 
 namespace cloister::vmm {
 namespace {
 
 using testing::KvmRecorder;
+using testing::payload_as;
 
 constexpr std::uint64_t kPage = 4096;
 
@@ -133,14 +135,9 @@ TEST(GuestMemoryWriteLogTest, MarksTheVmmsWritesWhileOnAndReportsEachTwice) {
 
 // A plain KVM VM over the recorder with `memory`'s regions as slots 0, 1, ... (as the builder
 // maps them).
-struct RecordedKvmVm {
-  explicit RecordedKvmVm(KvmRecorder& recorder, const GuestMemory& memory) {
-    auto hv = open_kvm("/dev/kvm", recorder);
-    EXPECT_TRUE(hv.ok()) << hv.error().message();
-    hypervisor = std::move(*hv);
-    auto created = hypervisor->create_vm({});
-    EXPECT_TRUE(created.ok()) << created.error().message();
-    vm = std::move(*created);
+struct RecordedKvmVm : testing::RecordedVm {
+  explicit RecordedKvmVm(KvmRecorder& recorder, const GuestMemory& memory) : RecordedVm(recorder) {
+    if (!vm) return;
     std::uint32_t slot = 0;
     for (const GuestRegion& r : memory.regions()) {
       MemorySlot s;
@@ -152,17 +149,7 @@ struct RecordedKvmVm {
       EXPECT_TRUE(vm->map_memory(s).ok());
     }
   }
-  std::unique_ptr<Hypervisor> hypervisor;
-  std::unique_ptr<Vm> vm;
 };
-
-template <typename T>
-T payload_as(const testing::RecordedCall& call) {
-  T value{};
-  EXPECT_EQ(call.payload.size(), sizeof value) << call.name;
-  std::memcpy(&value, call.payload.data(), std::min(call.payload.size(), sizeof value));
-  return value;
-}
 
 TEST(KvmDirtyLogTest, ManualProtectionIsEnabledAtCreationAndEachFetchClearsWhatItRead) {
   KvmRecorder host;

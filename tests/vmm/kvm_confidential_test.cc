@@ -11,21 +11,15 @@
 #include "cloister/vmm/hypervisor/kvm.h"
 #include "cloister/vmm/hypervisor/kvm_abi.h"
 #include "kvm_recorder.h"
+#include "recorded_vm.h"
 
 namespace cloister::vmm {
 namespace {
 
 using testing::FdRole;
 using testing::KvmRecorder;
+using testing::payload_as;
 using testing::RecordedCall;
-
-template <typename T>
-T payload_as(const RecordedCall& call) {
-  T value{};
-  EXPECT_EQ(call.payload.size(), sizeof(T)) << call.name;
-  std::memcpy(&value, call.payload.data(), std::min(sizeof(T), call.payload.size()));
-  return value;
-}
 
 // Page-aligned scratch memory the way guest memory and launch buffers are.
 struct Pages {
@@ -40,18 +34,9 @@ struct Pages {
   std::size_t size;
 };
 
+// A two-vCPU VM of machine type `type` (kvm_abi::kX86SnpVm, kX86TdxVm) over the recorder.
 struct Fixture {
-  explicit Fixture(unsigned long type) {
-    auto hv = open_kvm("/dev/kvm", recorder);
-    EXPECT_TRUE(hv.ok()) << hv.error().message();
-    hypervisor = std::move(hv).value();
-    VmOptions options;
-    options.vcpus = 2;
-    options.machine_type = type;
-    auto created = hypervisor->create_vm(options);
-    EXPECT_TRUE(created.ok()) << created.error().message();
-    vm = std::move(created).value();
-  }
+  explicit Fixture(unsigned long type) : kvm(recorder, VmOptions{2, type}), vm(kvm.vm) {}
 
   // One guest_memfd-backed RAM slot at GPA 0 of `pages` pages.
   void map_private_ram(Pages& ram) {
@@ -62,8 +47,8 @@ struct Fixture {
   }
 
   KvmRecorder recorder;
-  std::unique_ptr<Hypervisor> hypervisor;
-  std::unique_ptr<Vm> vm;
+  testing::RecordedVm kvm;
+  std::unique_ptr<Vm>& vm;
 };
 
 TEST(KvmConfidentialTest, SnpVmNeedsTheVmTypeBeforeAnythingIsCreated) {

@@ -9,27 +9,22 @@
 
 #include "cloister/vmm/hypervisor/kvm.h"
 #include "kvm_recorder.h"
+#include "recorded_vm.h"
 
 namespace cloister::vmm {
 namespace {
 
 using testing::KvmRecorder;
 
-struct KvmVm {
-  explicit KvmVm(KvmRecorder& recorder) {
-    auto hv = open_kvm("/dev/kvm", recorder);
-    EXPECT_TRUE(hv.ok()) << hv.error().message();
-    hypervisor = std::move(*hv);
-    auto created = hypervisor->create_vm({});
-    EXPECT_TRUE(created.ok()) << created.error().message();
-    vm = std::move(*created);
+// A VM with the in-kernel irqchip and PIT and one vCPU, as the builder makes them.
+struct KvmVm : testing::RecordedVm {
+  explicit KvmVm(KvmRecorder& recorder) : RecordedVm(recorder) {
+    if (!vm) return;
     EXPECT_TRUE(vm->create_irqchip(/*pit=*/true).ok());
     auto v = vm->create_vcpu(0);
     EXPECT_TRUE(v.ok()) << v.error().message();
     vcpu = std::move(*v);
   }
-  std::unique_ptr<Hypervisor> hypervisor;
-  std::unique_ptr<Vm> vm;
   std::unique_ptr<Vcpu> vcpu;
 };
 

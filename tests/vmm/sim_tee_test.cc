@@ -17,6 +17,7 @@
 #include "cloister/vmm/tee/tee.h"
 #include "kvm_recorder.h"
 #include "ovmf_builder.h"
+#include "recorded_vm.h"
 #include "support/sim_state.h"
 
 namespace cloister::vmm {
@@ -29,14 +30,8 @@ constexpr std::uint64_t kGhcb = 0x100000, kRequest = 0x101000, kResponse = 0x102
 constexpr std::uint64_t kRam = 16ull << 20;
 
 struct SimLaunch {
-  SimLaunch(TeeKind kind, const Bytes& image, const std::string& platform = "null") {
-    auto hv = open_kvm("/dev/kvm", recorder);
-    EXPECT_TRUE(hv.ok());
-    hypervisor = std::move(*hv);
-    VmOptions options;
-    auto created = hypervisor->create_vm(options);
-    EXPECT_TRUE(created.ok());
-    vm = std::move(*created);
+  SimLaunch(TeeKind kind, const Bytes& image, const std::string& platform = "null")
+      : kvm(recorder), vm(kvm.vm) {
     fw::LaunchInputs in;
     in.tee = kind == TeeKind::kSimSnp ? fw::Tee::kSevSnp : fw::Tee::kTdx;
     in.firmware = fw::LaunchFile{"image", std::make_shared<const Bytes>(image)};
@@ -88,8 +83,8 @@ struct SimLaunch {
 
   testing::KvmRecorder recorder;
   Logger log{LogFormat::kText, LogLevel::kError};
-  std::unique_ptr<Hypervisor> hypervisor;
-  std::unique_ptr<Vm> vm;
+  testing::RecordedVm kvm;
+  std::unique_ptr<Vm>& vm;
   std::unique_ptr<Vcpu> vcpu0;
   std::unique_ptr<TeeBackend> tee;
   GuestMemory memory;

@@ -231,11 +231,12 @@ enum class Denial {
   kMissingResource,
   kAdmin,
   kRateLimit,
+  kAudit,  // a token or secret withheld because its audit record could not be written
   kCount
 };
 constexpr auto kDenialNames = std::to_array<const char*>(
     {"session", "replay", "evidence", "reference_values", "verdict", "token", "resource_policy",
-     "missing_resource", "admin", "rate_limit"});
+     "missing_resource", "admin", "rate_limit", "audit"});
 static_assert(kDenialNames.size() == static_cast<std::size_t>(Denial::kCount),
               "a name for every Denial");
 
@@ -483,18 +484,23 @@ struct AttestationService::Impl {
 
   UnixTime now() const { return options.clock ? options.clock() : unix_now(); }
 
-  void audit(const std::string& client, const std::string& tee, const std::string& measurement,
-             const std::string& evidence_digest, const std::string& policy_digest,
-             const std::string& resource, const std::string& outcome,
-             const std::string& reason) const {
+  // Appends the audit record. A failure is logged and returned: a denial or an admin change
+  // stands without its record, but a token or a secret is only handed out once its record is
+  // written.
+  Status audit(const std::string& client, const std::string& tee, const std::string& measurement,
+               const std::string& evidence_digest, const std::string& policy_digest,
+               const std::string& resource, const std::string& outcome,
+               const std::string& reason) const {
     audit::Record r{now(),         client,   tee,     measurement, evidence_digest,
                     policy_digest, resource, outcome, reason};
-    if (auto appended = store->append_audit(r); !appended) {
-      std::fprintf(stderr, "{\"level\":\"error\",\"msg\":\"audit append failed\",\"error\":%s}\n",
-                   nlohmann::json(appended.error().message())
-                       .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
-                       .c_str());
-    }
+    auto appended = store->append_audit(r);
+    if (appended) return {};
+    std::fprintf(stderr, "{\"level\":\"error\",\"msg\":\"audit append failed\",\"error\":%s}\n",
+                 nlohmann::json(appended.error().message())
+                     .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                     .c_str());
+    return Error(appended.error().code(),
+                 "the audit log could not record it: " + appended.error().message());
   }
 
   http::Response auth(const http::Request& req) const {
@@ -591,7 +597,8 @@ struct AttestationService::Impl {
                     const std::string& policy_digest) {
       metrics.deny(d);
       ++metrics.attest_fail;
-      audit(client, tee, measurement, evidence_digest, policy_digest, "", "denied", why.message());
+      (void)audit(client, tee, measurement, evidence_digest, policy_digest, "", "denied",
+                  why.message());
       metrics.observe_attest(std::chrono::steady_clock::now() - started);
       return kbs_response(kbs::attest_failed(why));
     };
@@ -645,10 +652,17 @@ struct AttestationService::Impl {
     claims.submods[kSubmod] = std::move(appraisal);
     auto token = keys.token_signer.sign(claims);
     if (!token) return deny(Denial::kEvidence, token.error(), tee, "", evidence_digest, "");
+    if (auto recorded = audit(client, tee, appraised->measurement, evidence_digest,
+                              appraised->policy_digest, "", "attested",
+                              "ok: " + std::string(ear::to_string(claims.submods[kSubmod].status)));
+        !recorded) {
+      metrics.deny(Denial::kAudit);
+      ++metrics.attest_fail;
+      metrics.observe_attest(std::chrono::steady_clock::now() - started);
+      return kbs_response(kbs::attest_failed(recorded.error()));
+    }
     issued.remember(*token, claims);
     ++metrics.attest_pass;
-    audit(client, tee, appraised->measurement, evidence_digest, appraised->policy_digest, "",
-          "attested", "ok: " + std::string(ear::to_string(claims.submods[kSubmod].status)));
     metrics.observe_attest(std::chrono::steady_clock::now() - started);
     http::Response r = json_response(200, kbs::attest_response(*token));
     r.extra_headers = set_cookie(*token, *claims.expires_at);
@@ -703,7 +717,7 @@ struct AttestationService::Impl {
     auto deny = [&](Denial d, const KbsError& e, const std::string& tee,
                     const std::string& measurement) {
       metrics.deny(d);
-      audit(client, tee, measurement, evidence_digest, "", path, "denied", e.detail());
+      (void)audit(client, tee, measurement, evidence_digest, "", path, "denied", e.detail());
       return kbs_response(e);
     };
     if (token.empty()) return deny(Denial::kToken, kbs::token_not_found(), "", "");
@@ -770,8 +784,14 @@ struct AttestationService::Impl {
                   KbsError(kbs::ErrorKind::kJweError, "JWE error: " + jwe.error().message()), tee,
                   measurement);
     }
+    if (auto recorded =
+            audit(client, tee, measurement, evidence_digest, "", path, "released", "ok");
+        !recorded) {
+      metrics.deny(Denial::kAudit);
+      return kbs_response(KbsError(kbs::ErrorKind::kPluginInternalError,
+                                   "Plugin internal error: " + recorded.error().message()));
+    }
     ++metrics.releases;
-    audit(client, tee, measurement, evidence_digest, "", path, "released", "ok");
     return json_response(200, *jwe);
   }
 
@@ -819,7 +839,7 @@ struct AttestationService::Impl {
   http::Response admin(const http::Request& req, const std::string& client) const {
     if (!admin_authorized(req)) {
       metrics.deny(Denial::kAdmin);
-      audit(client, "", "", "", "", req.path, "denied", "admin: missing or wrong bearer key");
+      (void)audit(client, "", "", "", "", req.path, "denied", "admin: missing or wrong bearer key");
       return kbs_response(KbsError(kbs::ErrorKind::kAdminAuthAccess,
                                    "Admin auth error: missing or wrong admin bearer key"));
     }
@@ -843,8 +863,8 @@ struct AttestationService::Impl {
         if (auto parsed = policy::parse_policy(req.body); !parsed)
           return admin_error(parsed.error());
         if (auto put = store->put_policy(id, req.body); !put) return admin_error(put.error());
-        audit(client, "", "", "", to_hex(sha256(as_bytes(req.body))), "reference-values/" + id,
-              "admin-put", "ok");
+        (void)audit(client, "", "", "", to_hex(sha256(as_bytes(req.body))),
+                    "reference-values/" + id, "admin-put", "ok");
         return json_response(200, {{"id", id}});
       }
       if (req.method == "GET") {
@@ -865,7 +885,7 @@ struct AttestationService::Impl {
       if (req.method == "PUT") return put_resource(req, client, *rpath);
       if (req.method == "DELETE") {
         if (auto del = store->delete_resource(*rpath); !del) return admin_error(del.error());
-        audit(client, "", "", "", "", *rpath, "admin-delete", "ok");
+        (void)audit(client, "", "", "", "", *rpath, "admin-delete", "ok");
         return json_response(200, {{"deleted", *rpath}});
       }
     }
@@ -895,7 +915,7 @@ struct AttestationService::Impl {
     if (auto put = store->put_resource(path, {*sealed, policy_text}); !put) {
       return admin_error(put.error());
     }
-    audit(client, "", "", "", to_hex(sha256(as_bytes(policy_text))), path, "admin-put", "ok");
+    (void)audit(client, "", "", "", to_hex(sha256(as_bytes(policy_text))), path, "admin-put", "ok");
     return json_response(200, {{"path", path}});
   }
 };

@@ -69,14 +69,14 @@ Status write_head(const std::filesystem::path& log, const Head& head) {
 Result<std::string> canonical_record(const Record& r, std::size_t seq, const std::string& prev) {
   return canonical_json({{"seq", seq},
                          {"time", format_rfc3339(r.time)},
-                         {"client", r.client},
-                         {"tee", r.tee},
-                         {"measurement", r.measurement},
-                         {"evidence_digest", r.evidence_digest},
-                         {"policy_digest", r.policy_digest},
-                         {"resource", r.resource},
-                         {"outcome", r.outcome},
-                         {"reason", r.reason},
+                         {"client", replace_invalid_utf8(r.client)},
+                         {"tee", replace_invalid_utf8(r.tee)},
+                         {"measurement", replace_invalid_utf8(r.measurement)},
+                         {"evidence_digest", replace_invalid_utf8(r.evidence_digest)},
+                         {"policy_digest", replace_invalid_utf8(r.policy_digest)},
+                         {"resource", replace_invalid_utf8(r.resource)},
+                         {"outcome", replace_invalid_utf8(r.outcome)},
+                         {"reason", replace_invalid_utf8(r.reason)},
                          {"prev", prev}});
 }
 

@@ -12,42 +12,54 @@ namespace {
 // 2^53: the largest magnitude up to which every integer is an IEEE-754 double.
 constexpr std::uint64_t kMaxExactInteger = std::uint64_t{1} << 53;
 
+// The UTF-8 sequence starting at text[i]: its code point and length, or (problem set) what
+// makes it malformed, overlong or a surrogate, and the offset of the offending byte.
+struct Utf8Sequence {
+  std::uint32_t cp = 0;
+  std::size_t len = 0;
+  const char* problem = nullptr;
+  std::size_t at = 0;
+};
+
+Utf8Sequence decode_utf8(std::string_view text, std::size_t i) {
+  const auto b0 = static_cast<unsigned char>(text[i]);
+  Utf8Sequence s;
+  if (b0 < 0x80) {
+    s.cp = b0;
+    s.len = 1;
+  } else if ((b0 & 0xe0) == 0xc0) {
+    s.cp = b0 & 0x1f;
+    s.len = 2;
+  } else if ((b0 & 0xf0) == 0xe0) {
+    s.cp = b0 & 0x0f;
+    s.len = 3;
+  } else if ((b0 & 0xf8) == 0xf0) {
+    s.cp = b0 & 0x07;
+    s.len = 4;
+  } else {
+    return {0, 0, "invalid UTF-8 lead byte", i};
+  }
+  if (i + s.len > text.size()) return {0, 0, "truncated UTF-8 sequence", i};
+  for (std::size_t k = 1; k < s.len; ++k) {
+    const auto b = static_cast<unsigned char>(text[i + k]);
+    if ((b & 0xc0) != 0x80) return {0, 0, "invalid UTF-8 continuation byte", i + k};
+    s.cp = (s.cp << 6) | (b & 0x3f);
+  }
+  static constexpr std::uint32_t kMinForLength[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (s.cp < kMinForLength[s.len] || s.cp > 0x10ffff || (s.cp >= 0xd800 && s.cp <= 0xdfff)) {
+    return {0, 0, "invalid UTF-8 code point", i};
+  }
+  return s;
+}
+
 // Decodes UTF-8 into UTF-16 code units (for sorting keys, RFC 8785 §3.2.3); fails on
 // malformed, overlong or surrogate encodings.
 Result<std::u16string> utf16_units(const std::string& text) {
   std::u16string out;
   for (std::size_t i = 0; i < text.size();) {
-    const auto b0 = static_cast<unsigned char>(text[i]);
-    std::uint32_t cp = 0;
-    std::size_t len = 0;
-    if (b0 < 0x80) {
-      cp = b0;
-      len = 1;
-    } else if ((b0 & 0xe0) == 0xc0) {
-      cp = b0 & 0x1f;
-      len = 2;
-    } else if ((b0 & 0xf0) == 0xe0) {
-      cp = b0 & 0x0f;
-      len = 3;
-    } else if ((b0 & 0xf8) == 0xf0) {
-      cp = b0 & 0x07;
-      len = 4;
-    } else {
-      return Error("invalid UTF-8 lead byte at offset " + std::to_string(i));
-    }
-    if (i + len > text.size())
-      return Error("truncated UTF-8 sequence at offset " + std::to_string(i));
-    for (std::size_t k = 1; k < len; ++k) {
-      const auto b = static_cast<unsigned char>(text[i + k]);
-      if ((b & 0xc0) != 0x80) {
-        return Error("invalid UTF-8 continuation byte at offset " + std::to_string(i + k));
-      }
-      cp = (cp << 6) | (b & 0x3f);
-    }
-    static constexpr std::uint32_t kMinForLength[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < kMinForLength[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-      return Error("invalid UTF-8 code point at offset " + std::to_string(i));
-    }
+    const Utf8Sequence s = decode_utf8(text, i);
+    if (s.problem) return Error(std::string(s.problem) + " at offset " + std::to_string(s.at));
+    std::uint32_t cp = s.cp;
     if (cp >= 0x10000) {
       cp -= 0x10000;
       out.push_back(static_cast<char16_t>(0xd800 + (cp >> 10)));
@@ -55,7 +67,7 @@ Result<std::u16string> utf16_units(const std::string& text) {
     } else {
       out.push_back(static_cast<char16_t>(cp));
     }
-    i += len;
+    i += s.len;
   }
   return out;
 }
@@ -262,6 +274,22 @@ Result<std::string> ecmascript_number(double value) {
 Result<std::string> canonical_json(const nlohmann::json& value) {
   std::string out;
   CLOISTER_CHECK_OK(write_value(value, "", out));
+  return out;
+}
+
+std::string replace_invalid_utf8(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size();) {
+    const Utf8Sequence s = decode_utf8(text, i);
+    if (s.problem) {
+      out += "\xef\xbf\xbd";  // U+FFFD REPLACEMENT CHARACTER
+      ++i;
+    } else {
+      out.append(text.substr(i, s.len));
+      i += s.len;
+    }
+  }
   return out;
 }
 

@@ -19,6 +19,7 @@
 #include "cloister/service/jwe.h"
 #include "cloister/service/pg_store.h"
 #include "cloister/service/report_data.h"
+#include "observed_store.h"
 #include "sim_guest.h"
 #include "support/command.h"
 #include "support/services.h"
@@ -66,9 +67,11 @@ class AttestdTest : public ::testing::TestWithParam<std::string> {
       static int databases = 0;
       const std::string name = "attestd_" + std::to_string(++databases);
       ASSERT_TRUE((*pg)->create_database(name));
-      store_ = std::shared_ptr<Store>(open_postgres_store((*pg)->conninfo(name)).value());
+      store_ = std::make_shared<ObservedStore>(
+          std::shared_ptr<Store>(open_postgres_store((*pg)->conninfo(name)).value()));
     } else {
-      store_ = std::shared_ptr<Store>(open_sqlite_store(dir_ / "state.db").value());
+      store_ = std::make_shared<ObservedStore>(
+          std::shared_ptr<Store>(open_sqlite_store(dir_ / "state.db").value()));
     }
     ServiceOptions options;
     options.verifier.trust_roots.push_back(genoa().amd().ark().cert);
@@ -163,7 +166,7 @@ class AttestdTest : public ::testing::TestWithParam<std::string> {
 
   fs::path dir_;
   std::string admin_key_;
-  std::shared_ptr<Store> store_;
+  std::shared_ptr<ObservedStore> store_;
   std::unique_ptr<AttestationService> service_;
   UnixTime now_ = kStart;
 };
@@ -333,6 +336,50 @@ TEST_P(AttestdTest, ADebugGuestIsRefused) {
   const auto records = audit_records();
   EXPECT_EQ(records.back().at("outcome"), "denied");
   EXPECT_THAT(records.back().at("reason").get<std::string>(), HasSubstr("policy.guest.debug"));
+}
+
+// A refusal quoting the client's bytes (here nlohmann's "last read: '…'" of a body that is not
+// UTF-8) is audited all the same: the log cannot carry those bytes, so U+FFFD stands in for them.
+TEST_P(AttestdTest, ADenialQuotingBytesThatAreNotUtf8IsAuditedAllTheSame) {
+  const auto [cookie, nonce] = auth();
+  const std::size_t before = audit_records().size();
+  expect_kbs_error(attest(cookie, "{\"init-data\": \xff\xfe}"), 401, "AttestationError",
+                   "Attest failed");
+  const auto records = audit_records();
+  ASSERT_EQ(records.size(), before + 1);
+  EXPECT_EQ(records.back().at("outcome"), "denied");
+  EXPECT_THAT(records.back().at("reason").get<std::string>(),
+              HasSubstr("last read: '\"init-data\": \xef\xbf\xbd'"));
+  EXPECT_EQ(store_->failed_appends.load(), 0u);
+}
+
+// A token or a secret is only handed out once its audit record is written; without the log
+// (a full disk, a lost database) the guest is refused and nothing leaves the service.
+TEST_P(AttestdTest, NoTokenAndNoSecretWithoutTheirAuditRecord) {
+  const auto tee = jwe::TeeKeyPair::generate(jwe::TeeKeyPair::Kind::kEcP256).value();
+  const std::string token = attested_token(tee);
+  ASSERT_FALSE(token.empty());
+  const auto [cookie, nonce] = auth();
+  store_->refuse_audit = true;
+  const auto attested =
+      attest(cookie, attestation(launch_with(0x4d), nonce, tee.public_key(), tee.public_key()));
+  expect_kbs_error(attested, 401, "AttestationError",
+                   "the audit log could not record it: audit store: no space left on device");
+  EXPECT_EQ(cookie_of(attested), "");
+  const auto released = resource("tenant/key/disk", token);
+  expect_kbs_error(released, 401, "PluginInternalError",
+                   "the audit log could not record it: audit store: no space left on device");
+  EXPECT_EQ(released.body.find("ciphertext"), std::string::npos);
+  EXPECT_THAT(service_->metrics_text(),
+              HasSubstr("cloister_attestd_denials_total{reason=\"audit\"} 2\n"));
+  EXPECT_THAT(service_->metrics_text(), HasSubstr("cloister_attestd_releases_total 0\n"));
+
+  store_->refuse_audit = false;
+  const auto records = audit_records();
+  const auto released_again = resource("tenant/key/disk", token);
+  ASSERT_EQ(released_again.status, 200) << released_again.body;
+  EXPECT_EQ(audit_records().size(), records.size() + 1);
+  EXPECT_EQ(audit_records().back().at("outcome"), "released");
 }
 
 TEST_P(AttestdTest, AnUnknownMeasurementIsRefusedNamingBoth) {

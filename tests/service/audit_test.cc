@@ -80,6 +80,21 @@ TEST_F(AuditLog, AnUntouchedLogVerifiesAndReopens) {
   EXPECT_TRUE(check().intact());
 }
 
+// A reason quoting a client's bytes that are not UTF-8 is recorded with U+FFFD in their place,
+// never refused, and the chain stays intact.
+TEST_F(AuditLog, TextThatIsNotUtf8IsRecordedWithReplacementCharacters) {
+  auto writer = Writer::open(path_);
+  ASSERT_TRUE(writer) << writer.error().message();
+  ASSERT_TRUE((*writer)->append(Record{1760000100, "10.0.0.9\xff", "snp", "", "", "", "", "denied",
+                                       "body: invalid literal; last read: '\xfe'"}));
+  const Verification v = check();
+  EXPECT_TRUE(v.intact()) << v.problem;
+  EXPECT_EQ(v.records, 5u);
+  const std::string last = lines().back();
+  EXPECT_NE(last.find("\"client\":\"10.0.0.9\xef\xbf\xbd\""), std::string::npos) << last;
+  EXPECT_NE(last.find("last read: '\xef\xbf\xbd'"), std::string::npos) << last;
+}
+
 TEST_F(AuditLog, AChangedFieldIsNamed) {
   auto ls = lines();
   const auto at = ls[1].find("10.0.0.2");

@@ -1,7 +1,8 @@
 // Fuzzes every request body cloister-attestd parses, through the service's own handler: the
 // first byte picks the endpoint (auth, attest with a valid session cookie, resource with a
 // token, admin reference values, admin resource, resource policy alone), the rest is the body
-// or token. Any input gets an answer with a status the protocol allows and a JSON body; the
+// or token. Any input gets an answer with a status the protocol allows and a JSON body; every
+// attest or resource request leaves exactly one audit record, whatever bytes it quotes; the
 // resource policy parser round-trips what it accepts.
 #include <stdlib.h>
 
@@ -14,13 +15,14 @@
 
 #include "cloister/service/attestd.h"
 #include "fuzz/fuzz_target.h"
+#include "observed_store.h"
 
 namespace {
 
 using namespace cloister;
 
 struct Fixture {
-  std::shared_ptr<service::Store> store;
+  std::shared_ptr<service::testing::ObservedStore> store;
   std::unique_ptr<service::AttestationService> service;
   std::string admin_key;
   std::string cookie;
@@ -32,7 +34,8 @@ Fixture make_fixture() {
   auto keys = service::load_or_create_keys(dir).value();
   Fixture x;
   x.admin_key = *keys.new_admin_key;
-  x.store = std::shared_ptr<service::Store>(service::open_sqlite_store(":memory:").value());
+  x.store = std::make_shared<service::testing::ObservedStore>(
+      std::shared_ptr<service::Store>(service::open_sqlite_store(":memory:").value()));
   x.service = std::make_unique<service::AttestationService>(x.store, std::move(keys.keys),
                                                             service::ServiceOptions{});
   http::Request auth;
@@ -91,9 +94,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       return 0;
     }
   }
+  const std::size_t appended = f.store->appended;
   const auto response = f.service->handle(r, "fuzz");
   static const std::set<int> allowed{200, 400, 401, 404, 409, 503};
   if (!allowed.count(response.status)) std::abort();
   if (!nlohmann::json::accept(response.body)) std::abort();
+  if (f.store->failed_appends != 0) std::abort();
+  const bool audited = r.path == "/kbs/v0/attest" || r.path.starts_with("/kbs/v0/resource/");
+  if (audited && f.store->appended != appended + 1) std::abort();
   return 0;
 }

@@ -113,5 +113,23 @@ TEST(Jcs, RefusesWhatIJsonCannotCarry) {
   EXPECT_FALSE(canonical_json(nlohmann::json::binary({1, 2})));
 }
 
+TEST(Jcs, EachByteOutsideAWellFormedSequenceBecomesOneReplacementCharacter) {
+  const std::string fffd = "\xef\xbf\xbd";
+  const std::string valid =
+      "Gr\xc3\xbc\xc3\x9f"
+      "e \xe2\x82\xac \xf0\x9f\x94\x92 ok";  // "Grüße € 🔒 ok"
+  EXPECT_EQ(replace_invalid_utf8(valid), valid);
+  EXPECT_EQ(replace_invalid_utf8("a\xff"
+                                 "b"),
+            "a" + fffd + "b");                                          // a stray byte
+  EXPECT_EQ(replace_invalid_utf8("\xe2\x82"), fffd + fffd);             // truncated at the end
+  EXPECT_EQ(replace_invalid_utf8("\xe2\x82x"), fffd + fffd + "x");      // cut short by ASCII
+  EXPECT_EQ(replace_invalid_utf8("\xc0\xaf"), fffd + fffd);             // overlong '/'
+  EXPECT_EQ(replace_invalid_utf8("\xed\xa0\x80"), fffd + fffd + fffd);  // a UTF-16 surrogate
+  EXPECT_EQ(replace_invalid_utf8("\xf4\x90\x80\x80"), fffd + fffd + fffd + fffd);  // > U+10FFFF
+  // What comes out is always canonicalizable.
+  EXPECT_TRUE(canonical_json(replace_invalid_utf8("\xc0\xaf\xed\xa0\x80\xff")));
+}
+
 }  // namespace
 }  // namespace cloister::service

@@ -93,7 +93,10 @@ Verification verify_text(std::string_view log_text, const std::optional<Head>& h
 // cannot be read.
 Result<Verification> verify(const std::filesystem::path& path);
 
-// The canonical line (without newline) of `record` as number `seq` after `prev`.
+// The canonical line (without newline) of `record` as number `seq` after `prev`. A member that
+// is not valid UTF-8 (a reason quoting a client's bytes) is written with U+FFFD in place of
+// each byte outside a well-formed sequence (replace_invalid_utf8()): JSON cannot carry those
+// bytes, and a record is never refused for the text it carries.
 Result<std::string> canonical_record(const Record& record, std::size_t seq,
                                      const std::string& prev);
 

@@ -150,15 +150,16 @@ std::string cookie_value(const http::Request& request, std::string_view name) {
   return {};
 }
 
+// The cookie with Expires alone (an RFC 9110 IMF-fixdate), as Trustee sends it: a Secure
+// attribute would keep a client's cookie jar from sending it over --insecure-http.
 std::string set_cookie(std::string_view value, UnixTime expires_at) {
-  // RFC 9110 IMF-fixdate, as Trustee sends it.
   const std::time_t t = static_cast<std::time_t>(expires_at);
   std::tm tm{};
   gmtime_r(&t, &tm);
   char date[64];
   std::strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
   return "Set-Cookie: " + std::string(kSessionCookie) + "=" + std::string(value) +
-         "; Expires=" + date + "; Path=/kbs; Secure; HttpOnly\r\n";
+         "; Expires=" + date + "\r\n";
 }
 
 // --- responses ----------------------------------------------------------------------------
@@ -382,6 +383,11 @@ Result<ResourcePolicy> parse_resource_policy(std::string_view json_text) {
       if (!item.is_string()) return Error(where + ": expected an array of strings");
       items.push_back(item.get<std::string>());
     }
+    if (items.empty()) {
+      return Error(where +
+                   ": an empty list admits no guest; leave the key out for its default, or "
+                   "delete the resource to release it to no one");
+    }
     if (key == "accept_status") {
       p.accept_status.clear();
       for (const auto& name : items) {
@@ -421,6 +427,43 @@ std::string joined(const std::vector<std::string>& items) {
   return out;
 }
 
+// What a token this service issued says of the attestation behind it (empty where it is
+// silent): its TEE, measurement, evidence digest, and the runtime data it bound.
+struct TokenFacts {
+  std::string tee;
+  std::string measurement;
+  std::string evidence_digest;
+  std::string nonce;
+  nlohmann::json tee_key;
+};
+
+TokenFacts facts_of(const ear::Claims& claims) {
+  TokenFacts f;
+  const auto it = claims.submods.find(kSubmod);
+  if (it == claims.submods.end()) return f;
+  const auto digest = it->second.extensions.find(kEvidenceDigest);
+  if (digest != it->second.extensions.end() && digest->is_string()) {
+    f.evidence_digest = digest->get<std::string>();
+  }
+  const auto annotated = it->second.extensions.find(kAnnotated);
+  if (annotated == it->second.extensions.end() || !annotated->is_object()) return f;
+  for (const auto& [key, value] : annotated->items()) {
+    if (!value.is_object()) continue;
+    if (key == "runtime_data_claims") {
+      f.tee_key = value.value("tee-pubkey", nlohmann::json());
+      const auto nonce = value.find("nonce");
+      if (nonce != value.end() && nonce->is_string()) f.nonce = nonce->get<std::string>();
+    } else {
+      f.tee = key;
+      for (const char* field : {"measurement", "mr_td"}) {
+        const auto m = value.find(field);
+        if (m != value.end() && m->is_string()) f.measurement = m->get<std::string>();
+      }
+    }
+  }
+  return f;
+}
+
 }  // namespace
 
 Status evaluate(const ResourcePolicy& policy, const ear::Claims& claims) {
@@ -438,13 +481,7 @@ Status evaluate(const ResourcePolicy& policy, const ear::Claims& claims) {
                  std::string(ear::to_string(a.status)));
   }
   if (!policy.tees.empty()) {
-    std::string tee;
-    const auto annotated = a.extensions.find(kAnnotated);
-    if (annotated != a.extensions.end() && annotated->is_object()) {
-      for (const auto& [key, value] : annotated->items()) {
-        if (key != "runtime_data_claims") tee = key;
-      }
-    }
+    const std::string tee = facts_of(claims).tee;
     if (std::find(policy.tees.begin(), policy.tees.end(), tee) == policy.tees.end()) {
       return Error("tees: expected one of [" + joined(policy.tees) + "], found " +
                    (tee.empty() ? "none" : tee));
@@ -503,17 +540,18 @@ struct AttestationService::Impl {
                  "the audit log could not record it: " + appended.error().message());
   }
 
-  http::Response auth(const http::Request& req) const {
+  http::Response auth(const http::Request& req, const std::string& client) const {
+    auto deny = [&](Denial d, const Error& why, const std::string& tee) {
+      metrics.deny(d);
+      (void)audit(client, tee, "", "", "", "", "denied", why.message());
+      return kbs_response(kbs::auth_failed(why));
+    };
     auto request = kbs::parse_request(req.body, options.versions);
-    if (!request) {
-      metrics.deny(Denial::kSession);
-      return kbs_response(kbs::auth_failed(request.error()));
-    }
+    if (!request) return deny(Denial::kSession, request.error(), "");
+    const std::string tee(kbs::to_string(request->tee));
     if (request->tee != kbs::Tee::kSnp && request->tee != kbs::Tee::kTdx) {
-      metrics.deny(Denial::kEvidence);
-      return kbs_response(kbs::auth_failed(
-          Error(ErrorCode::kUnimplemented,
-                "tee: expected snp or tdx, found " + std::string(kbs::to_string(request->tee)))));
+      return deny(Denial::kEvidence,
+                  Error(ErrorCode::kUnimplemented, "tee: expected snp or tdx, found " + tee), tee);
     }
     auto nonce = kbs::make_nonce();
     if (!nonce) return kbs_response(kbs::auth_failed(nonce.error()));
@@ -607,7 +645,44 @@ struct AttestationService::Impl {
                   "", "", "");
     }
     auto session = open_session(cookie, keys.session_key, t);
-    if (!session) return deny(Denial::kSession, session.error(), "", "", "", "");
+    if (!session) {
+      // After a pass the cookie is the token (set below). The same attestation sent again on
+      // that session is answered with the same token, as Trustee answers a session already
+      // attested; nothing else is.
+      auto claims = token_claims(cookie);
+      if (!claims) {
+        const bool jwt = std::count(cookie.begin(), cookie.end(), '.') == 2;
+        return deny(Denial::kSession,
+                    jwt ? Error("kbs-session-id: the session's attestation token: " +
+                                claims.error().message())
+                        : session.error(),
+                    "", "", "", "");
+      }
+      const TokenFacts facts = facts_of(*claims);
+      auto attestation = kbs::parse_attestation(req.body);
+      if (!attestation) {
+        return deny(Denial::kEvidence, attestation.error(), facts.tee, facts.measurement,
+                    facts.evidence_digest, "");
+      }
+      if (attestation->nonce != facts.nonce ||
+          kbs::to_json(attestation->tee_pubkey) != facts.tee_key) {
+        return deny(Denial::kReplay,
+                    Error("runtime-data: this session was attested for nonce " + facts.nonce +
+                          " and its tee-pubkey; found nonce " + attestation->nonce +
+                          " (start again with /kbs/v0/auth)"),
+                    facts.tee, facts.measurement, facts.evidence_digest, "");
+      }
+      if (auto recorded = audit(client, facts.tee, facts.measurement, facts.evidence_digest, "", "",
+                                "attested", "ok: the session's token, answered again");
+          !recorded) {
+        metrics.deny(Denial::kAudit);
+        return kbs_response(kbs::attest_failed(recorded.error()));
+      }
+      metrics.observe_attest(std::chrono::steady_clock::now() - started);
+      http::Response r = json_response(200, kbs::attest_response(cookie));
+      r.extra_headers = set_cookie(cookie, claims->expires_at.value_or(t));
+      return r;
+    }
     const std::string tee(kbs::to_string(session->tee));
     auto attestation = kbs::parse_attestation(req.body);
     if (!attestation) return deny(Denial::kEvidence, attestation.error(), tee, "", "", "");
@@ -691,18 +766,33 @@ struct AttestationService::Impl {
 
   // The CWT form of the token the request presents: the same claims, verified, signed again as
   // a COSE_Sign1 with the same key.
-  http::Response cwt(const http::Request& req) const {
+  http::Response cwt(const http::Request& req, const std::string& client) const {
     const std::string token = presented_token(req);
-    if (token.empty()) return kbs_response(kbs::token_not_found());
+    TokenFacts facts;
+    auto deny = [&](const KbsError& e) {
+      metrics.deny(Denial::kToken);
+      (void)audit(client, facts.tee, facts.measurement, facts.evidence_digest, "", "", "denied",
+                  e.detail());
+      return kbs_response(e);
+    };
+    if (token.empty()) return deny(kbs::token_not_found());
     auto claims = token_claims(token);
     if (!claims) {
-      return kbs_response(KbsError(kbs::ErrorKind::kTokenVerifierError,
-                                   "Token Verifier error: " + claims.error().message()));
+      return deny(KbsError(kbs::ErrorKind::kTokenVerifierError,
+                           "Token Verifier error: " + claims.error().message()));
     }
+    facts = facts_of(*claims);
     auto signed_cwt = keys.token_signer.sign_cwt(*claims);
     if (!signed_cwt) {
-      return kbs_response(KbsError(kbs::ErrorKind::kTokenVerifierError,
-                                   "Token Verifier error: " + signed_cwt.error().message()));
+      return deny(KbsError(kbs::ErrorKind::kTokenVerifierError,
+                           "Token Verifier error: " + signed_cwt.error().message()));
+    }
+    if (auto recorded = audit(client, facts.tee, facts.measurement, facts.evidence_digest, "", "",
+                              "cwt", "ok: the token signed again as a CWT");
+        !recorded) {
+      metrics.deny(Denial::kAudit);
+      return kbs_response(KbsError(kbs::ErrorKind::kPluginInternalError,
+                                   "Plugin internal error: " + recorded.error().message()));
     }
     http::Response r;
     r.content_type = "application/eat+cwt";
@@ -713,79 +803,57 @@ struct AttestationService::Impl {
   http::Response resource(const http::Request& req, const std::string& client,
                           const std::string& path) const {
     const std::string token = presented_token(req);
-    std::string evidence_digest;
-    auto deny = [&](Denial d, const KbsError& e, const std::string& tee,
-                    const std::string& measurement) {
+    TokenFacts facts;
+    // The SHA-256 of the resource's policy text, as its admin-put record gives it, once read.
+    std::string policy_digest;
+    auto deny = [&](Denial d, const KbsError& e) {
       metrics.deny(d);
-      (void)audit(client, tee, measurement, evidence_digest, "", path, "denied", e.detail());
+      (void)audit(client, facts.tee, facts.measurement, facts.evidence_digest, policy_digest, path,
+                  "denied", e.detail());
       return kbs_response(e);
     };
-    if (token.empty()) return deny(Denial::kToken, kbs::token_not_found(), "", "");
+    if (token.empty()) return deny(Denial::kToken, kbs::token_not_found());
     auto claims = token_claims(token);
     if (!claims) {
-      return deny(Denial::kToken,
-                  KbsError(kbs::ErrorKind::kTokenVerifierError,
-                           "Token Verifier error: " + claims.error().message()),
-                  "", "");
+      return deny(Denial::kToken, KbsError(kbs::ErrorKind::kTokenVerifierError,
+                                           "Token Verifier error: " + claims.error().message()));
     }
-    std::string tee, measurement;
-    nlohmann::json tee_key;
-    if (const auto it = claims->submods.find(kSubmod); it != claims->submods.end()) {
-      const auto digest = it->second.extensions.find(kEvidenceDigest);
-      if (digest != it->second.extensions.end() && digest->is_string()) {
-        evidence_digest = digest->get<std::string>();
-      }
-      const auto& ann = it->second.extensions.value(kAnnotated, nlohmann::json::object());
-      for (const auto& [key, value] : ann.items()) {
-        if (key == "runtime_data_claims") {
-          tee_key = value.value("tee-pubkey", nlohmann::json());
-        } else {
-          tee = key;
-          for (const char* field : {"measurement", "mr_td"})
-            if (value.contains(field) && value[field].is_string()) measurement = value[field];
-        }
-      }
-    }
+    facts = facts_of(*claims);
     auto stored = store->get_resource(path);
     if (!stored) {
       const bool missing = stored.error().code() == ErrorCode::kNotFound;
       return deny(missing ? Denial::kMissingResource : Denial::kResourcePolicy,
                   KbsError(kbs::ErrorKind::kPluginInternalError,
-                           "Plugin internal error: " + stored.error().message()),
-                  tee, measurement);
+                           "Plugin internal error: " + stored.error().message()));
     }
+    policy_digest = to_hex(sha256(as_bytes(stored->policy)));
     auto policy = parse_resource_policy(stored->policy);
     if (!policy) {
-      return deny(Denial::kResourcePolicy, kbs::policy_deny(policy.error().message()), tee,
-                  measurement);
+      return deny(Denial::kResourcePolicy, kbs::policy_deny(policy.error().message()));
     }
     if (auto allowed = evaluate(*policy, *claims); !allowed) {
-      return deny(Denial::kResourcePolicy, kbs::policy_deny(allowed.error().message()), tee,
-                  measurement);
+      return deny(Denial::kResourcePolicy, kbs::policy_deny(allowed.error().message()));
     }
-    auto key = kbs::parse_tee_pubkey(tee_key);
+    auto key = kbs::parse_tee_pubkey(facts.tee_key);
     if (!key) {
       return deny(Denial::kToken,
                   KbsError(kbs::ErrorKind::kJweError,
-                           "JWE error: token tee-pubkey: " + key.error().message()),
-                  tee, measurement);
+                           "JWE error: token tee-pubkey: " + key.error().message()));
     }
     auto plaintext = unseal(path, stored->sealed);
     if (!plaintext) {
       return deny(Denial::kMissingResource,
                   KbsError(kbs::ErrorKind::kPluginInternalError,
-                           "Plugin internal error: " + plaintext.error().message()),
-                  tee, measurement);
+                           "Plugin internal error: " + plaintext.error().message()));
     }
     auto jwe = jwe::encrypt(*key, *plaintext);
     OPENSSL_cleanse(plaintext->data(), plaintext->size());
     if (!jwe) {
       return deny(Denial::kToken,
-                  KbsError(kbs::ErrorKind::kJweError, "JWE error: " + jwe.error().message()), tee,
-                  measurement);
+                  KbsError(kbs::ErrorKind::kJweError, "JWE error: " + jwe.error().message()));
     }
-    if (auto recorded =
-            audit(client, tee, measurement, evidence_digest, "", path, "released", "ok");
+    if (auto recorded = audit(client, facts.tee, facts.measurement, facts.evidence_digest,
+                              policy_digest, path, "released", "ok");
         !recorded) {
       metrics.deny(Denial::kAudit);
       return kbs_response(KbsError(kbs::ErrorKind::kPluginInternalError,
@@ -876,6 +944,7 @@ struct AttestationService::Impl {
       }
       if (req.method == "DELETE") {
         if (auto del = store->delete_policy(id); !del) return admin_error(del.error());
+        (void)audit(client, "", "", "", "", "reference-values/" + id, "admin-delete", "ok");
         return json_response(200, {{"deleted", id}});
       }
     }
@@ -932,7 +1001,8 @@ nlohmann::json AttestationService::jwks() const {
 http::Response AttestationService::handle(const http::Request& req,
                                           const std::string& client) const {
   constexpr std::string_view kResource = "/kbs/v0/resource/";
-  if (impl_->limiter && (starts_with(req.path, "/kbs/v0/") || starts_with(req.path, "/ear/v0/"))) {
+  if (impl_->limiter && (starts_with(req.path, "/kbs/v0/") || starts_with(req.path, "/ear/v0/") ||
+                         starts_with(req.path, "/admin/"))) {
     const std::string& who = req.peer.empty() ? client : req.peer;
     if (!impl_->limiter->admit(who, std::chrono::steady_clock::now())) {
       impl_->metrics.deny(Denial::kRateLimit);
@@ -946,14 +1016,14 @@ http::Response AttestationService::handle(const http::Request& req,
       return r;
     }
   }
-  if (req.path == "/kbs/v0/auth" && req.method == "POST") return impl_->auth(req);
+  if (req.path == "/kbs/v0/auth" && req.method == "POST") return impl_->auth(req, client);
   if (req.path == "/kbs/v0/attest" && req.method == "POST") return impl_->attest(req, client);
   if (starts_with(req.path, kResource) && req.method == "GET") {
     auto path = resource_path(std::string_view(req.path).substr(kResource.size()));
     if (!path) return kbs_response(kbs::invalid_request_path(req.path));
     return impl_->resource(req, client, *path);
   }
-  if (req.path == "/ear/v0/cwt" && req.method == "GET") return impl_->cwt(req);
+  if (req.path == "/ear/v0/cwt" && req.method == "GET") return impl_->cwt(req, client);
   if (starts_with(req.path, "/admin/")) return impl_->admin(req, client);
   if (req.path == "/healthz" && req.method == "GET") {
     http::Response r;

@@ -295,7 +295,8 @@ int main(int argc, char** argv) {
   app.add_option("--token-lifetime", a.token_lifetime, "Seconds an attestation token is valid")
       ->capture_default_str();
   app.add_option("--rate-limit", a.rate_limit,
-                 "Requests per second each client address may make to /kbs/v0/ (0: unlimited; "
+                 "Requests per second each client address may make to /kbs/v0/, /ear/v0/ and "
+                 "/admin/ (0: unlimited; "
                  "behind a TCP load balancer, limit there)")
       ->capture_default_str();
   CLI::App* verify = app.add_subcommand(

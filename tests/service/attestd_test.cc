@@ -223,6 +223,12 @@ TEST_P(AttestdTest, AnAttestedSimulatedGuestReceivesItsSecret) {
   EXPECT_EQ(cpu0.extensions.at("cloister.evidence-sha256"), digest);
   EXPECT_EQ(records[3].at("evidence_digest"), digest);
   EXPECT_EQ(records[4].at("evidence_digest"), digest);
+  // And the resource policy that let it out: the digest its upload was recorded with.
+  EXPECT_EQ(records[1].at("resource"), "tenant/key/disk");
+  EXPECT_EQ(
+      records[3].at("policy_digest"),
+      to_hex(sha256(as_bytes(std::string_view(R"({"accept_status":["affirming","warning"]})")))));
+  EXPECT_EQ(records[3].at("policy_digest"), records[1].at("policy_digest"));
   // The secret itself is never in the log.
   EXPECT_EQ(admin("GET", "/admin/v0/audit").body.find("disk passphrase"), std::string::npos);
 }
@@ -251,8 +257,13 @@ TEST_P(AttestdTest, TheResultIsAlsoServedAsACwt) {
                 .at("nonce"),
             nonce);
 
+  // Each signature handed out is recorded, as is each refusal.
+  EXPECT_EQ(audit_records().back().at("outcome"), "cwt");
+  EXPECT_EQ(audit_records().back().at("evidence_digest"),
+            cwt->submods.at("cpu0").extensions.at("cloister.evidence-sha256"));
   expect_kbs_error(service_->handle(request("GET", "/ear/v0/cwt"), "guest"), 401, "TokenNotFound",
                    "Attestation Token not found");
+  EXPECT_EQ(audit_records().back().at("outcome"), "denied");
   std::string forged = token;
   forged[forged.size() - 3] = forged[forged.size() - 3] == 'A' ? 'B' : 'A';
   get_cwt.headers["authorization"] = "Bearer " + forged;
@@ -297,6 +308,76 @@ TEST_P(AttestdTest, AReplayedNonceIsRefused) {
   ASSERT_EQ(attest(cookie, body).status, 200);
   expect_kbs_error(attest(cookie, body), 401, "AttestationError",
                    "nonce " + nonce + " was already used");
+}
+
+// After a pass the session's cookie is its token (a cookie jar holds it): the same attestation
+// sent again on that session gets the same token, as Trustee answers a session already attested;
+// another nonce or another key on it does not.
+TEST_P(AttestdTest, TheSameAttestationOnAnAttestedSessionGetsItsTokenAgain) {
+  const auto tee = jwe::TeeKeyPair::generate(jwe::TeeKeyPair::Kind::kEcP256).value();
+  const auto [cookie, nonce] = auth();
+  const auto body = attestation(launch_with(0x4d), nonce, tee.public_key(), tee.public_key());
+  const auto first = attest(cookie, body);
+  ASSERT_EQ(first.status, 200) << first.body;
+  const std::string token = nlohmann::json::parse(first.body).at("token");
+  const std::string attested_cookie = cookie_of(first);
+  EXPECT_EQ(attested_cookie, "kbs-session-id=" + token);
+
+  const std::size_t before = audit_records().size();
+  const auto again = attest(attested_cookie, body);
+  ASSERT_EQ(again.status, 200) << again.body;
+  EXPECT_EQ(nlohmann::json::parse(again.body).at("token"), token);
+  EXPECT_EQ(again.extra_headers, first.extra_headers);
+  const auto records = audit_records();
+  ASSERT_EQ(records.size(), before + 1);
+  EXPECT_EQ(records.back().at("outcome"), "attested");
+  EXPECT_EQ(records.back().at("reason"), "ok: the session's token, answered again");
+  EXPECT_EQ(records.back().at("evidence_digest"), records[before - 1].at("evidence_digest"));
+
+  const auto [other_cookie, other_nonce] = auth();
+  expect_kbs_error(attest(attested_cookie, attestation(launch_with(0x4d), other_nonce,
+                                                       tee.public_key(), tee.public_key())),
+                   401, "AttestationError",
+                   "this session was attested for nonce " + nonce +
+                       " and its tee-pubkey; found nonce " + other_nonce);
+  const auto attacker = jwe::TeeKeyPair::generate(jwe::TeeKeyPair::Kind::kEcP256).value();
+  expect_kbs_error(attest(attested_cookie, attestation(launch_with(0x4d), nonce, tee.public_key(),
+                                                       attacker.public_key())),
+                   401, "AttestationError", "this session was attested for nonce " + nonce);
+  now_ += 3600;
+  expect_kbs_error(attest(attested_cookie, body), 401, "AttestationError",
+                   "the session's attestation token: EAR.exp: expired at");
+}
+
+// Trustee's cookie: Expires and nothing else (a Secure attribute would keep a cookie jar from
+// returning it over plain HTTP behind a TLS-terminating proxy).
+TEST_P(AttestdTest, TheSessionCookieCarriesOnlyItsExpiry) {
+  const auto r = service_->handle(
+      request("POST", "/kbs/v0/auth", R"({"version":"0.4.0","tee":"snp","extra-params":""})"),
+      "guest");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.extra_headers,
+            "Set-Cookie: " + cookie_of(r) + "; Expires=Fri, 15 Jan 2027 08:05:00 GMT\r\n");
+}
+
+TEST_P(AttestdTest, RefusedChallengesAndAdminDeletionsAreAudited) {
+  const auto old = service_->handle(
+      request("POST", "/kbs/v0/auth", R"({"version":"0.1.0","tee":"snp","extra-params":""})"),
+      "guest");
+  expect_kbs_error(old, 401, "AttestationError", "0.1.0");
+  auto records = audit_records();
+  EXPECT_EQ(records.back().at("outcome"), "denied");
+  EXPECT_EQ(records.back().at("client"), "guest");
+  EXPECT_THAT(records.back().at("reason").get<std::string>(), HasSubstr("0.1.0"));
+  const std::size_t before = records.size();
+  auth();
+  EXPECT_EQ(audit_records().size(), before);  // a challenge is no decision
+
+  ASSERT_EQ(admin("DELETE", "/admin/v0/reference-values/default").status, 200);
+  records = audit_records();
+  EXPECT_EQ(records.back().at("outcome"), "admin-delete");
+  EXPECT_EQ(records.back().at("resource"), "reference-values/default");
+  EXPECT_EQ(records.back().at("client"), "admin-test");
 }
 
 TEST_P(AttestdTest, AnExpiredSessionIsRefused) {
@@ -434,6 +515,14 @@ TEST_P(AttestdTest, TheAdminApiNeedsTheAdminKey) {
                                 R"({"value":"AA==","policy":{"accept_status":["fine"]}})");
   EXPECT_EQ(bad_policy.status, 400);
   EXPECT_THAT(bad_policy.body, HasSubstr("accept_status"));
+  // An allowlist given empty would admit no guest: refused, not read as "any".
+  for (const char* key : {"accept_status", "tees", "reference_values"}) {
+    const auto empty = admin("PUT", "/admin/v0/resources/a/b/c",
+                             std::string(R"({"value":"AA==","policy":{")") + key + R"(":[]}})");
+    EXPECT_EQ(empty.status, 400) << key;
+    EXPECT_THAT(empty.body, HasSubstr(std::string("resource policy /") + key +
+                                      ": an empty list admits no guest"));
+  }
 }
 
 TEST_P(AttestdTest, ResourcesAreSealedAtRest) {
@@ -468,11 +557,18 @@ TEST_P(AttestdTest, ARateLimitedClientGets429WhileOthersAreServed) {
   EXPECT_EQ(refused.extra_headers, "Retry-After: 1\r\n");
   hello.peer = "192.0.2.2";
   EXPECT_EQ(limited.handle(hello, "x").status, 200);
-  // The admin API and probes are not limited.
+  // The admin API too (a wrong key is audited, so unlimited guesses would fill the log);
+  // probes are not limited.
+  auto guess = request("GET", "/admin/v0/audit");
+  guess.headers["authorization"] = "Bearer guess";
+  guess.peer = "192.0.2.3";
+  EXPECT_EQ(limited.handle(guess, "x").status, 401);
+  EXPECT_EQ(limited.handle(guess, "x").status, 401);
+  expect_kbs_error(limited.handle(guess, "x"), 429, "TooManyRequests", "client 192.0.2.3");
   hello.peer = "192.0.2.1";
   EXPECT_EQ(limited.handle(request("GET", "/healthz"), "x").status, 200);
   EXPECT_THAT(limited.metrics_text(),
-              HasSubstr("cloister_attestd_denials_total{reason=\"rate_limit\"} 1\n"));
+              HasSubstr("cloister_attestd_denials_total{reason=\"rate_limit\"} 2\n"));
 }
 
 TEST_P(AttestdTest, MetricsCountVerdictsReleasesAndDenials) {

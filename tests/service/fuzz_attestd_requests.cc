@@ -2,8 +2,8 @@
 // first byte picks the endpoint (auth, attest with a valid session cookie, resource with a
 // token, admin reference values, admin resource, resource policy alone), the rest is the body
 // or token. Any input gets an answer with a status the protocol allows and a JSON body; every
-// attest or resource request leaves exactly one audit record, whatever bytes it quotes; the
-// resource policy parser round-trips what it accepts.
+// attest or resource request and every refused auth leaves exactly one audit record, whatever
+// bytes it quotes; the resource policy parser round-trips what it accepts.
 #include <stdlib.h>
 
 #include <cstddef>
@@ -100,7 +100,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (!allowed.count(response.status)) std::abort();
   if (!nlohmann::json::accept(response.body)) std::abort();
   if (f.store->failed_appends != 0) std::abort();
-  const bool audited = r.path == "/kbs/v0/attest" || r.path.starts_with("/kbs/v0/resource/");
+  // One record for each attest or resource request and each refused auth; none for a challenge.
+  const bool auth = r.path == "/kbs/v0/auth";
+  const bool audited = (auth && response.status != 200) || r.path == "/kbs/v0/attest" ||
+                       r.path.starts_with("/kbs/v0/resource/");
   if (audited && f.store->appended != appended + 1) std::abort();
+  if (auth && response.status == 200 && f.store->appended != appended) std::abort();
   return 0;
 }

@@ -62,9 +62,10 @@ struct ServiceOptions {
   // simulated secure processor's).
   std::vector<Bytes> tdx_collateral;
   std::string issuer = "cloister-attestd";
-  // Requests per second each client address may make to /kbs/v0/ (token buckets holding as
-  // many, so short bursts pass); 0: unlimited. Over the limit: 429 with Retry-After. Behind a
-  // TCP load balancer every client has the balancer's address: limit there instead.
+  // Requests per second each client address may make to /kbs/v0/, /ear/v0/ and /admin/ (token
+  // buckets holding as many, so short bursts pass); 0: unlimited. Over the limit: 429 with
+  // Retry-After. Behind a TCP load balancer every client has the balancer's address: limit there
+  // instead.
   double rate_limit = 0;
   // The clock (tests move it); unset: the system clock.
   std::function<UnixTime()> clock;
@@ -74,6 +75,8 @@ struct ServiceOptions {
 //   {"accept_status": ["affirming"],   // ear.status values accepted (default: affirming only)
 //    "tees": ["snp", "tdx"],           // optional allowlist of TEEs
 //    "reference_values": ["default"]}  // optional allowlist of ear.appraisal-policy-id
+// A key given with an empty list is refused: it would admit no guest (a key left out takes
+// its default).
 struct ResourcePolicy {
   std::vector<ear::Tier> accept_status{ear::Tier::kAffirming};
   std::vector<std::string> tees;

@@ -133,7 +133,8 @@ class Parser {
 Result<ByteView> Parser::file_data(std::uint32_t file_offset, std::uint64_t size,
                                    std::string_view field) const {
   if (file_offset == 0) return ByteView{};
-  if (file_offset < data_start_ || std::uint64_t{file_offset} + size > b_.size()) {
+  // size is up to 64 bits from the file: compared with what is left, never added to.
+  if (file_offset < data_start_ || file_offset > b_.size() || size > b_.size() - file_offset) {
     return fail(std::string(field) + " file_offset " + hex_number(file_offset) + " with " +
                 hex_number(size) + " bytes lies outside the file data [" + hex_number(data_start_) +
                 ", " + hex_number(b_.size()) + ")");

@@ -190,12 +190,7 @@ TEST(Igvm, RejectsDataOutsideTheFileAndDirtyPadding) {
   // Drop the last byte of the page data and fix up the size and checksum.
   bytes.pop_back();
   store_le32(bytes, 16, static_cast<std::uint32_t>(bytes.size()));
-  store_le32(bytes, 20, 0);
-  const std::uint32_t var_size = load_le32(bytes, 12);
-  store_le32(bytes, 20,
-             ::cloister::testing::crc32_bitwise(
-                 ByteView(bytes).subspan(24, var_size),
-                 ::cloister::testing::crc32_bitwise(ByteView(bytes).subspan(0, 24))));
+  ::cloister::testing::reseal_igvm(bytes);
   auto r = parse(bytes);
   EXPECT_THAT(error_of(r), HasSubstr("IGVM variable header 1 (type 0x302)"));
   EXPECT_THAT(error_of(r), HasSubstr("lies outside the file data"));
@@ -204,13 +199,28 @@ TEST(Igvm, RejectsDataOutsideTheFileAndDirtyPadding) {
   Bytes vp(20, 0);
   Bytes padded = IgvmWriter().platform(1, 2).raw_header(0x304, vp).build();
   padded[24 + 24 + 8 + 20] = 1;
-  const std::uint32_t size2 = load_le32(padded, 12);
-  store_le32(padded, 20, 0);
-  store_le32(padded, 20,
-             ::cloister::testing::crc32_bitwise(
-                 ByteView(padded).subspan(24, size2),
-                 ::cloister::testing::crc32_bitwise(ByteView(padded).subspan(0, 24))));
+  ::cloister::testing::reseal_igvm(padded);
   EXPECT_THAT(error_of(parse(padded)), HasSubstr("alignment padding byte"));
+}
+
+// A parameter area's size is 64 bits from the file: one that would wrap file_offset + size
+// past 2^64 back inside the file is refused, not handed out as a view of 2^64 - F bytes.
+TEST(Igvm, AParameterAreaSizeThatWrapsIsRefused) {
+  Bytes bytes = IgvmWriter().platform(1, 2).parameter_area(16, 1, Bytes(16, 7)).build();
+  const auto file = parse(bytes);
+  ASSERT_TRUE(file) << file.error().message();
+  const auto& area = std::get<IgvmParameterAreaHeader>(file->directives().back());
+  const std::uint64_t offset =
+      static_cast<std::uint64_t>(area.initial.data() - file->shared_bytes()->data());
+  // The PARAMETER_AREA header: type 0x301, length 16, then size, index, file_offset.
+  std::size_t at = 24;
+  while (load_le32(bytes, at) != 0x301) at += 8 + ((load_le32(bytes, at + 4) + 7) & ~7u);
+  ASSERT_EQ(load_le32(bytes, at + 8 + 12), offset);
+  store_le64(bytes, at + 8, 0 - offset);
+  ::cloister::testing::reseal_igvm(bytes);
+  const auto r = parse(bytes);
+  EXPECT_THAT(error_of(r), HasSubstr("PARAMETER_AREA file_offset"));
+  EXPECT_THAT(error_of(r), HasSubstr("lies outside the file data"));
 }
 
 TEST(Igvm, IgnorableUnknownHeadersAreSkipped) {

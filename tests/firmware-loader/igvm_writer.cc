@@ -27,6 +27,14 @@ std::uint32_t crc32_bitwise(ByteView data, std::uint32_t crc) {
   return ~crc;
 }
 
+void reseal_igvm(Bytes& file) {
+  store_le32(file, 20, 0);
+  const std::uint32_t var_size = load_le32(file, 12);
+  store_le32(file, 20,
+             crc32_bitwise(ByteView(file).subspan(24, var_size),
+                           crc32_bitwise(ByteView(file).subspan(0, 24))));
+}
+
 IgvmWriter& IgvmWriter::platform(std::uint32_t mask, std::uint8_t type, std::uint16_t version,
                                  std::uint8_t highest_vtl) {
   Bytes c;

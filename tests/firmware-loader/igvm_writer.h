@@ -72,4 +72,7 @@ Bytes igvm_from_snp_plan(const fw::LaunchPlan& plan, std::uint64_t policy = 0x30
 // Bitwise CRC-32 (ISO-HDLC).
 std::uint32_t crc32_bitwise(ByteView data, std::uint32_t crc = 0);
 
+// Writes the fixed header's checksum again, for a file a test changed after build().
+void reseal_igvm(Bytes& file);
+
 }  // namespace cloister::testing

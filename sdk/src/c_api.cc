@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "cloister/cloister.h"
+#include "cloister/common/json.h"
 #include "cloister/sdk/verifier.h"
 
 struct cloister_verifier {
@@ -35,12 +36,14 @@ int cloister_verifier_new(const char* options_json, cloister_verifier** out, cha
   if (out == nullptr) return CLOISTER_EINVAL;
   cloister::sdk::VerifierOptions options;
   if (options_json != nullptr) {
-    auto doc = nlohmann::json::parse(options_json, nullptr, false);
-    if (doc.is_discarded() || !doc.is_object()) {
-      if (error != nullptr) *error = duplicate("options: not a JSON object");
+    auto doc = cloister::parse_json_strict(options_json, "options");
+    if (!doc || !doc->is_object()) {
+      if (error != nullptr) {
+        *error = duplicate(doc ? std::string("options: not a JSON object") : doc.error().message());
+      }
       return CLOISTER_EINVAL;
     }
-    for (const auto& [key, value] : doc.items()) {
+    for (const auto& [key, value] : doc->items()) {
       if (key == "cache_dir" && value.is_string()) {
         options.cache_dir = value.get<std::string>();
       } else if (key == "online" && value.is_boolean()) {

@@ -118,6 +118,12 @@ TEST(CApi, OptionErrorsAndVersion) {
       "options: unknown key or wrong type for 'onlin' (expected cache_dir: string, online: "
       "bool, kds_url: string, pcs_url: string)");
   EXPECT_EQ(verifier, nullptr);
+  // Parsed as strictly as policies: a repeated key is refused, not read as its last value.
+  Owned repeated;
+  EXPECT_EQ(cloister_verifier_new(R"({"online": false, "online": true})", &verifier, &repeated.p),
+            CLOISTER_EINVAL);
+  EXPECT_STREQ(repeated.p, R"(options: duplicate key "online" at /online)");
+  EXPECT_EQ(verifier, nullptr);
   EXPECT_STREQ(cloister_version(), "0.1.0");
   Owned out;
   EXPECT_EQ(cloister_verify(nullptr, nullptr, &out.p), CLOISTER_EINVAL);

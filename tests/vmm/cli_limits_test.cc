@@ -142,6 +142,26 @@ TEST(VmmCliLimits, SnapshotFilesThatAreNotFilesOrTooLargeExitTwo) {
   EXPECT_THAT(missing.out, HasSubstr("vm.restore_refused: cannot read "));
 }
 
+// A FIFO given as a disk, a console file or a log file with nobody on its other end is refused
+// at once, naming it, rather than holding the VMM in open() until someone comes.
+TEST(VmmCliLimits, FifosWithNobodyAtTheOtherEndAreRefusedNotWaitedOn) {
+  testing::HostileFiles files;
+  const std::string firmware = " --firmware " + kGuestDir + "/test-guest.bin";
+  const std::string fifo = files.fifo().string();
+  auto disk = run(firmware + " --disk " + fifo + ",ro");
+  EXPECT_EQ(disk.status, 2) << disk.out;
+  EXPECT_THAT(disk.out, HasSubstr("disk " + fifo + ": expected a regular file"));
+  auto console = run(firmware + " --console file:" + fifo);
+  EXPECT_EQ(console.status, 2) << console.out;
+  EXPECT_THAT(console.out, HasSubstr("console file " + fifo +
+                                     ": a FIFO that no process is reading; start its reader "
+                                     "first"));
+  auto log = run(firmware + " --log-file " + fifo);
+  EXPECT_EQ(log.status, 2) << log.out;
+  EXPECT_THAT(log.out, HasSubstr("log file " + fifo +
+                                 ": a FIFO that no process is reading; start its reader first"));
+}
+
 TEST(VmmCliLimits, VcpuCountsBeyondTheLimitExitTwo) {
   auto r = run("--firmware /x --vcpus 100000");
   EXPECT_EQ(r.status, 2) << r.out;

@@ -1,4 +1,6 @@
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -106,6 +108,65 @@ TEST(SerialTest, TransmitBurstIsOneConsoleWrite) {
   s.write_burst(0, as_bytes("xy"), 1);
   EXPECT_EQ(writes.size(), 1u);
   EXPECT_EQ(rd(s, 0), 'y');
+}
+
+// The console writer does not wait on a reader that stopped: onto a socket or a pipe nobody
+// reads, a guest's 4 MiB of output returns after one grace period, and every byte is either
+// delivered or counted as dropped.
+TEST(ConsoleWriterTest, AReaderThatDoesNotReadCostsOutputNotTheVcpu) {
+  for (const bool socket : {true, false}) {
+    SCOPED_TRACE(socket ? "socket" : "pipe");
+    int ends[2];
+    ASSERT_EQ(socket ? ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends)
+                     : ::pipe2(ends, O_CLOEXEC),
+              0);
+    const int reader = socket ? ends[1] : ends[0];
+    Metrics m;
+    ConsoleWriter write =
+        console_writer(std::make_shared<Fd>(socket ? ends[0] : ends[1]), socket, m);
+    const Bytes burst(64 * 1024, 'x');
+    for (int i = 0; i < 64; ++i) write(burst);
+    ASSERT_GT(m.serial_tx_dropped.load(), 0u);
+    ASSERT_EQ(::fcntl(reader, F_SETFL, O_NONBLOCK), 0);
+    std::size_t delivered = 0;
+    Bytes buffer(64 * 1024);
+    for (ssize_t n; (n = ::read(reader, buffer.data(), buffer.size())) > 0;)
+      delivered += static_cast<std::size_t>(n);
+    EXPECT_EQ(delivered + m.serial_tx_dropped.load(), 64u * burst.size());
+    ::close(reader);
+    // The reader gone: dropped as well, no SIGPIPE.
+    write(burst);
+    EXPECT_EQ(delivered + m.serial_tx_dropped.load(), 65u * burst.size());
+  }
+}
+
+// A reader that is merely behind loses nothing: the writer waits for it (a socket's send buffer
+// holds only a few hundred one-byte writes, the UART's usual size).
+TEST(ConsoleWriterTest, AReaderThatIsBehindGetsEveryByte) {
+  int ends[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends), 0);
+  Metrics m;
+  ConsoleWriter write = console_writer(std::make_shared<Fd>(ends[0]), true, m);
+  constexpr std::size_t kBytes = 20000;
+  std::string received;
+  std::thread reader([&] {
+    char buffer[256];
+    while (received.size() < kBytes) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      const ssize_t n = ::read(ends[1], buffer, sizeof buffer);
+      if (n <= 0) break;
+      received.append(buffer, static_cast<std::size_t>(n));
+    }
+  });
+  for (std::size_t i = 0; i < kBytes; ++i) {
+    const std::uint8_t byte = static_cast<std::uint8_t>('a' + i % 26);
+    write(ByteView(&byte, 1));
+  }
+  reader.join();
+  ::close(ends[1]);
+  EXPECT_EQ(m.serial_tx_dropped.load(), 0u);
+  ASSERT_EQ(received.size(), kBytes);
+  for (std::size_t i = 0; i < kBytes; ++i) ASSERT_EQ(received[i], 'a' + i % 26) << i;
 }
 
 TEST(I8042Test, OnlyPulseResetStops) {

@@ -8,7 +8,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -187,6 +189,44 @@ TEST(MigrationIntegrationTest, RefusedOrClosedTcpDestinationLeavesTheSourceRunni
   for (long long v : checksums(slurp(console))) ASSERT_GE(v, 1);
   EXPECT_EQ(http(sock, "PUT", "/api/v1/vm.shutdown").first, 204);
   EXPECT_EQ(source.wait(), 0) << source.err();
+}
+
+// A destination that takes the stream a few hundred bytes at a time holds the migration (and so
+// the API thread serving it) no longer than one record's deadline, and not at all once the VMM
+// is told to stop: SIGTERM ends the migration and the VMM exits as usual.
+TEST(MigrationIntegrationTest, SigtermEndsAMigrationToADestinationThatTrickles) {
+  const fs::path sock = scratch("trickle.sock"), console = scratch("trickle.console");
+  VmmProcess source(source_args(sock, console));
+  ASSERT_TRUE(wait_for_checksum(console, 2)) << source.err() << slurp(console);
+  const fs::path listen = scratch("trickler.sock");
+  const int listener = unix_listen(listen);
+  ASSERT_GE(listener, 0);
+  std::atomic<bool> done{false};
+  std::atomic<std::size_t> taken{0};
+  std::thread trickler([&] {
+    const int conn = ::accept(listener, nullptr, nullptr);
+    char buf[512];
+    while (!done) {
+      const ssize_t n = ::recv(conn, buf, sizeof buf, MSG_DONTWAIT);
+      if (n == 0) break;
+      if (n > 0) taken += static_cast<std::size_t>(n);
+      std::this_thread::sleep_for(100ms);
+    }
+    ::close(conn);
+  });
+  std::thread migrating([&] { (void)migrate(sock, listen); });
+  while (taken == 0) std::this_thread::sleep_for(20ms);
+  std::this_thread::sleep_for(500ms);  // the socket buffer full, the source waiting on it
+  ::kill(source.pid(), SIGTERM);
+  EXPECT_EQ(source.wait(), 0) << source.err();
+  done = true;
+  migrating.join();
+  trickler.join();
+  ::close(listener);
+  const json failed = source.log_event("vm.migration_failed");
+  ASSERT_FALSE(failed.is_null()) << source.err();
+  EXPECT_NE(failed.dump().find("cancelled (the VMM is stopping)"), std::string::npos)
+      << failed.dump();
 }
 
 TEST(MigrationIntegrationTest, DestinationGoneOrCuttingTheStreamLeavesTheSourceRunning) {

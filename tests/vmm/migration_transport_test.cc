@@ -1,11 +1,12 @@
 // The migration transport's addresses and its TCP path on loopback: a source and a destination
 // in one process, and the failures a source must report (nobody listening, a destination that
-// closes instead of accepting).
+// closes instead of accepting, or trickles the stream in; the VMM stopping).
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <array>
+#include <atomic>
 #include <thread>
 
 #include "cloister/common/socket.h"
@@ -15,6 +16,36 @@ namespace cloister::vmm {
 namespace {
 
 using namespace std::chrono_literals;
+
+// A destination on loopback TCP that accepts and then takes `bytes` every `every` (none for 0)
+// until stopped; what a source sends it fills the socket buffers and then waits.
+class SlowDestination {
+ public:
+  SlowDestination(std::size_t bytes, std::chrono::milliseconds every) {
+    auto listener = listen_migration("tcp:127.0.0.1:0");
+    EXPECT_TRUE(listener.ok());
+    address_ = listening_migration_address(listener->get(), "tcp:127.0.0.1:0").value();
+    thread_ = std::thread([this, bytes, every, fd = std::move(*listener)]() mutable {
+      auto conn = accept_migration(std::move(fd), address_);
+      if (!conn) return;
+      Bytes buffer(std::max<std::size_t>(bytes, 1));
+      while (!done_) {
+        if (bytes > 0) (void)::recv(conn->get(), buffer.data(), bytes, MSG_DONTWAIT);
+        std::this_thread::sleep_for(every);
+      }
+    });
+  }
+  ~SlowDestination() {
+    done_ = true;
+    thread_.join();
+  }
+  const std::string& address() const { return address_; }
+
+ private:
+  std::string address_;
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
 
 TEST(MigrationAddressTest, UnixAndTcpAddressesParse) {
   auto unix_address = parse_migration_address("unix:/run/vm-in.sock");
@@ -139,6 +170,43 @@ TEST(MigrationTcpTest, RefusedAndClosingDestinationsAreUnavailable) {
   EXPECT_EQ(accepted.error().message(),
             "migration destination " + *address +
                 ": closed the connection instead of accepting the VM (its log names the reason)");
+}
+
+// One deadline for each whole record: a destination that takes a little now and then (each bit of
+// progress used to restart the wait) cannot stretch a record past the timeout.
+TEST(MigrationTcpTest, ADestinationThatTricklesMissesTheRecordDeadline) {
+  SlowDestination trickler(4096, 50ms);  // 80 KiB/s: a 1 MiB record takes 13 s
+  auto sender = MigrationSender::connect(trickler.address(), 1000ms);
+  ASSERT_TRUE(sender.ok()) << sender.error().message();
+  const Bytes memory(64u << 20, 0x5a);  // more than loopback's socket buffers hold
+  const auto sent = sender->send_pages(0, memory.data(), memory.size());
+  ASSERT_FALSE(sent.ok());
+  EXPECT_EQ(sent.error().code(), ErrorCode::kUnavailable);
+  const std::size_t record = kMigrationRecordHeaderBytes + 8 + kMigrationChunkBytes + 32;
+  EXPECT_EQ(sent.error().message(), "migration destination " + trickler.address() +
+                                        ": did not take a " + std::to_string(record) +
+                                        "-byte record within 1000 ms (not reading the stream, "
+                                        "or too slowly)");
+}
+
+// The VMM stopping ends every wait on the destination, however long its timeout.
+TEST(MigrationTcpTest, ACancelledSenderStopsWaitingOnItsDestination) {
+  SlowDestination silent(0, 10ms);
+  std::atomic<bool> stopping{false};
+  auto sender = MigrationSender::connect(silent.address(), 3600s, [&] { return stopping.load(); });
+  ASSERT_TRUE(sender.ok()) << sender.error().message();
+  std::thread stop([&] {
+    std::this_thread::sleep_for(200ms);
+    stopping = true;
+  });
+  const Bytes memory(64u << 20, 0x5a);
+  const auto sent = sender->send_pages(0, memory.data(), memory.size());
+  stop.join();
+  ASSERT_FALSE(sent.ok());
+  EXPECT_EQ(sent.error().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(sent.error().message(),
+            "migration destination " + silent.address() + ": cancelled (the VMM is stopping)");
+  EXPECT_EQ(sender->await_accepted().error().message(), sent.error().message());
 }
 
 }  // namespace

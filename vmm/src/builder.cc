@@ -21,33 +21,31 @@ namespace {
 
 namespace L = x86::layout;
 
-// Writes all of `bytes`; sockets use send(MSG_NOSIGNAL) so a vanished reader cannot SIGPIPE
-// the VMM (stdout and files: one write(2) per burst).
-void write_all(int fd, ByteView bytes, bool socket) {
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = socket ? ::send(fd, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL)
-                       : ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;  // the console reader went away; the guest keeps running
-    done += static_cast<std::size_t>(n);
-  }
-}
-
-// Opens the console sink. The returned fd (if any) must outlive the writer.
-Result<std::pair<std::shared_ptr<Fd>, ConsoleWriter>> open_console(const ConsoleConfig& console) {
+// Opens the console sink: its descriptor (a socket's is also read for input) and a writer that
+// never waits on the reader (console_writer()).
+Result<std::pair<std::shared_ptr<Fd>, ConsoleWriter>> open_console(const ConsoleConfig& console,
+                                                                   Metrics& metrics) {
   switch (console.kind) {
     case ConsoleKind::kNone:
       return std::pair<std::shared_ptr<Fd>, ConsoleWriter>{nullptr, ConsoleWriter()};
-    case ConsoleKind::kStdout:
+    case ConsoleKind::kStdout: {
+      auto out = std::make_shared<Fd>(::fcntl(1, F_DUPFD_CLOEXEC, 3));
+      if (!out->valid()) return os_error("console stdout");
       return std::pair<std::shared_ptr<Fd>, ConsoleWriter>{
-          nullptr, [](ByteView b) { write_all(1, b, false); }};
+          nullptr, console_writer(std::move(out), false, metrics)};
+    }
     case ConsoleKind::kFile: {
-      int fd = ::open(console.path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+      // O_NONBLOCK: a FIFO with no reader is an error here (ENXIO), not a wait.
+      int fd = ::open(console.path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NONBLOCK,
+                      0640);
+      if (fd < 0 && errno == ENXIO)
+        return Error(ErrorCode::kFailedPrecondition,
+                     "console file " + console.path +
+                         ": a FIFO that no process is reading; start its reader first");
       if (fd < 0) return os_error("console file " + console.path);
       auto owned = std::make_shared<Fd>(fd);
-      return std::pair<std::shared_ptr<Fd>, ConsoleWriter>{
-          owned, [owned](ByteView b) { write_all(owned->get(), b, false); }};
+      return std::pair<std::shared_ptr<Fd>, ConsoleWriter>{owned,
+                                                           console_writer(owned, false, metrics)};
     }
     case ConsoleKind::kSocket: {
       int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -58,8 +56,8 @@ Result<std::pair<std::shared_ptr<Fd>, ConsoleWriter>> open_console(const Console
       std::strncpy(addr.sun_path, console.path.c_str(), sizeof addr.sun_path - 1);
       if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0)
         return os_error("console: connect to " + console.path);
-      return std::pair<std::shared_ptr<Fd>, ConsoleWriter>{
-          owned, [owned](ByteView b) { write_all(owned->get(), b, true); }};
+      return std::pair<std::shared_ptr<Fd>, ConsoleWriter>{owned,
+                                                           console_writer(owned, true, metrics)};
     }
   }
   return Error("console: unknown kind");
@@ -301,7 +299,7 @@ Result<std::unique_ptr<Vmm>> build_vmm(const VmConfig& config, VmInputs inputs, 
     CLOISTER_TRY(auto vsock, VirtioVsock::create(*config.vsock, log, metrics));
     virtio_devices.push_back(std::move(vsock));
   }
-  CLOISTER_TRY(auto console, open_console(config.console));
+  CLOISTER_TRY(auto console, open_console(config.console, metrics));
   std::vector<RegionSpec> layout;
   if (confidential) {
     CLOISTER_TRY(layout, confidential_layout(config.memory_bytes, *parts.tee->plan()));
@@ -387,7 +385,7 @@ Result<std::unique_ptr<Vmm>> restore_vmm(const VmConfig& config, OpenedSnapshot 
   CLOISTER_TRY(auto virtio_devices,
                open_restored_devices(config, state.virtio, parts, log, metrics));
   CLOISTER_TRY(parts.tee, make_tee_backend(config.tee, std::nullopt));
-  CLOISTER_TRY(auto console, open_console(config.console));
+  CLOISTER_TRY(auto console, open_console(config.console, metrics));
   parts.threads = std::make_unique<VcpuThreads>(config.vcpus);
 
   CLOISTER_TRY(parts.hypervisor, open_hypervisor());

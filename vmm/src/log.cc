@@ -4,6 +4,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cerrno>
+
 #include "cloister/common/time.h"
 
 namespace cloister::vmm {
@@ -24,7 +26,7 @@ void write_all(int fd, const std::string& line) {
   while (done < line.size()) {
     ssize_t n = ::write(fd, line.data() + done, line.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;  // nowhere left to report a failing log sink
+    if (n <= 0) return;  // a full FIFO, a failing sink: nowhere left to report it
     done += static_cast<std::size_t>(n);
   }
 }
@@ -52,7 +54,12 @@ Logger::Logger(Logger&& other) noexcept
     : fd_(std::move(other.fd_)), format_(other.format_), level_(other.level_) {}
 
 Result<Logger> Logger::to_file(const std::string& path, LogFormat format, LogLevel level) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  // O_NONBLOCK: a FIFO with no reader is an error here (ENXIO), not a wait; and a line its
+  // reader is not ready for is dropped rather than stalling the thread that logs it.
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NONBLOCK, 0640);
+  if (fd < 0 && errno == ENXIO)
+    return Error("log file " + path +
+                 ": a FIFO that no process is reading; start its reader first");
   if (fd < 0) return os_error("log file " + path);
   return Logger(Fd(fd), format, level);
 }

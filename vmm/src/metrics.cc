@@ -16,6 +16,7 @@ std::vector<std::pair<const char*, std::uint64_t>> snapshot(const Metrics& m) {
           {"pio_unassigned", get(m.pio_unassigned)},
           {"mmio_unassigned", get(m.mmio_unassigned)},
           {"serial_tx_bytes", get(m.serial_tx_bytes)},
+          {"serial_tx_dropped", get(m.serial_tx_dropped)},
           {"serial_rx_bytes", get(m.serial_rx_bytes)},
           {"virtio_notifications", get(m.virtio_notifications)},
           {"virtio_blk_requests", get(m.virtio_blk_requests)},

@@ -191,14 +191,22 @@ Status Vmm::migrate(const std::string& destination) {
                    "vm.migrate: the VM is " + std::string(vm_state_name(state_)) +
                        "; only a running or paused VM can be migrated");
   }
-  auto failed = [&](const Error& error, bool paused_here) {
-    if (paused_here) (void)resume();
-    log_.warn("vm.migration_failed", error.message(), {{"destination", destination}});
-    return Error(error.code(),
-                 "vm.migrate: " + error.message() +
-                     (paused_here ? "; the VM was resumed here" : "; the VM runs on here"));
+  // Set once the VMM is asked to stop (SIGTERM, the guest powering off): the sender gives up
+  // its waits on the destination, so this API handler never holds the VMM's exit.
+  const auto stopping = [this] {
+    std::lock_guard lock(mutex_);
+    return stop_reason_.has_value();
   };
-  auto sender = MigrationSender::connect(destination, kMigrationTimeout);
+  auto failed = [&](const Error& error, bool paused_here) {
+    const bool resumed = paused_here && !stopping() && resume().ok();
+    log_.warn("vm.migration_failed", error.message(), {{"destination", destination}});
+    return Error(error.code(), "vm.migrate: " + error.message() +
+                                   (stopping()    ? "; the VMM stops"
+                                    : resumed     ? "; the VM was resumed here"
+                                    : paused_here ? "; the VM stays paused here"
+                                                  : "; the VM runs on here"));
+  };
+  auto sender = MigrationSender::connect(destination, kMigrationTimeout, stopping);
   if (!sender) return failed(sender.error(), false);
   const std::vector<SnapshotRegion> layout = memory_layout(*parts_.memory);
   const std::uint64_t memory_bytes =

@@ -266,8 +266,10 @@ BuildVm build_from_config(const VmConfig& config) {
     auto vmm =
         build_vmm(config, std::move(*inputs), log, metrics, configured_hypervisor(config, log));
     if (!vmm) {
-      log.error("vm.build_failed", vmm.error().message());
-      return kExitHostError;
+      // A disk or console file that cannot serve (kFailedPrecondition) is an input to fix.
+      const bool refused = vmm.error().code() == ErrorCode::kFailedPrecondition;
+      log.error(refused ? "vm.input_invalid" : "vm.build_failed", vmm.error().message());
+      return refused ? kExitConfig : kExitHostError;
     }
     return std::move(*vmm);
   };

@@ -1,6 +1,12 @@
 #include "cloister/vmm/devices/legacy.h"
 
+#include <limits.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 
 namespace cloister::vmm {
 namespace {
@@ -20,7 +26,57 @@ std::uint64_t little_endian(std::span<const std::uint8_t> data) {
   return v;
 }
 
+// How long a console write waits for a reader that is behind before the console counts as
+// stalled; while stalled, output the reader has no room for is dropped without waiting.
+constexpr int kConsoleGraceMs = 500;
+
+// The console's descriptor and whether its reader stalled: the UART's lock serialises calls.
+struct ConsoleSink {
+  std::shared_ptr<Fd> fd;
+  bool socket = false;
+  bool stalled = false;
+
+  // Waits up to `ms` until the descriptor takes a PIPE_BUF piece: false when it does not, the
+  // wait is interrupted (a vCPU kick), or its reader went away (POLLERR: a pipe's, where
+  // writing would raise SIGPIPE; POLLHUP: a socket's).
+  bool room(int ms) const {
+    pollfd p{fd->get(), POLLOUT, 0};
+    return ::poll(&p, 1, ms) > 0 && (p.revents & (POLLERR | POLLHUP | POLLNVAL)) == 0 &&
+           (p.revents & POLLOUT) != 0;
+  }
+
+  // Writes `bytes`, waiting kConsoleGraceMs at most once for a reader that is behind; returns
+  // how many bytes were dropped. Sockets are sent MSG_DONTWAIT (their poll() reports room only
+  // below a quarter of the send buffer, so a send is tried first); anything else is written in
+  // pieces of at most PIPE_BUF once poll() says there is room, which a pipe or terminal then
+  // takes without blocking.
+  std::size_t write(ByteView bytes) {
+    while (!bytes.empty()) {
+      if (!socket && !room(0) && (stalled || !room(kConsoleGraceMs))) break;
+      const std::size_t piece = std::min<std::size_t>(bytes.size(), PIPE_BUF);
+      const ssize_t n =
+          socket ? ::send(fd->get(), bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL)
+                 : ::write(fd->get(), bytes.data(), piece);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EAGAIN && !stalled && room(kConsoleGraceMs)) continue;
+      if (n <= 0) break;
+      stalled = false;
+      bytes = bytes.subspan(static_cast<std::size_t>(n));
+    }
+    if (!bytes.empty()) stalled = true;
+    return bytes.size();
+  }
+};
+
 }  // namespace
+
+ConsoleWriter console_writer(std::shared_ptr<Fd> fd, bool socket, Metrics& metrics) {
+  auto sink = std::make_shared<ConsoleSink>(ConsoleSink{std::move(fd), socket});
+  return [sink, &metrics](ByteView bytes) {
+    if (const std::size_t dropped = sink->write(bytes))
+      metrics.serial_tx_dropped.fetch_add(dropped, std::memory_order_relaxed);
+  };
+}
 
 std::uint8_t Serial::interrupt_id() const {
   if ((ier_ & kIerRdi) && !rx_.empty()) return kIirRdi;

@@ -486,16 +486,21 @@ void VirtioMmio::write(std::uint64_t offset, std::span<const std::uint8_t> data)
 
 Result<std::unique_ptr<VirtioBlock>> VirtioBlock::open(const std::string& path, bool read_only,
                                                        Metrics& metrics) {
-  int raw = ::open(path.c_str(), (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+  // O_NONBLOCK so that a FIFO cannot hold the open until a writer appears; it means nothing
+  // for the regular file a disk must be.
+  int raw = ::open(path.c_str(), (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK);
   if (raw < 0) return os_error("disk " + path);
   Fd fd(raw);
   struct stat st {};
   if (::fstat(fd.get(), &st) < 0) return os_error("fstat of disk " + path);
-  if (!S_ISREG(st.st_mode)) return Error("disk " + path + ": expected a regular file");
+  // kFailedPrecondition: an input for the operator to fix (cloister-vmm exits 2).
+  if (!S_ISREG(st.st_mode))
+    return Error(ErrorCode::kFailedPrecondition, "disk " + path + ": expected a regular file");
   const auto size = static_cast<std::uint64_t>(st.st_size);
   if (size == 0 || size % kSector != 0)
-    return Error("disk " + path + ": expected a non-empty multiple of 512 bytes, found " +
-                 std::to_string(size) + " bytes");
+    return Error(ErrorCode::kFailedPrecondition,
+                 "disk " + path + ": expected a non-empty multiple of 512 bytes, found " +
+                     std::to_string(size) + " bytes");
   std::string id = path.substr(path.find_last_of('/') + 1).substr(0, 20);
   return std::unique_ptr<VirtioBlock>(
       new VirtioBlock(std::move(fd), path, size, read_only, id, metrics));

@@ -15,13 +15,23 @@
 namespace cloister::vmm {
 namespace {
 
-// Waits until `fd` is ready for `events`, at most `timeout`; false on timeout or error.
-bool wait_ready(int fd, short events, std::chrono::milliseconds timeout) {
+using Clock = std::chrono::steady_clock;
+
+enum class Ready { kYes, kTimedOut, kCancelled };
+
+// Waits until `fd` is ready for `events` (or in error: the call that follows says which) or
+// `deadline` passes, in slices of kMigrationCancelCheck while `cancelled` can end the wait.
+Ready wait_ready(int fd, short events, Clock::time_point deadline,
+                 const std::function<bool()>& cancelled) {
   pollfd p{fd, events, 0};
   for (;;) {
-    const int n = ::poll(&p, 1, static_cast<int>(timeout.count()));
-    if (n < 0 && errno == EINTR) continue;
-    return n > 0;
+    if (cancelled && cancelled()) return Ready::kCancelled;
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) return Ready::kTimedOut;
+    const auto slice = cancelled ? std::min(left, kMigrationCancelCheck) : left;
+    const int n = ::poll(&p, 1, static_cast<int>(slice.count()));
+    if (n > 0) return Ready::kYes;
+    if (n < 0 && errno != EINTR) return Ready::kYes;
   }
 }
 
@@ -57,7 +67,8 @@ namespace {
 // A non-blocking stream socket connected to `address`, or the reason (kUnavailable for a
 // destination that refuses or does not answer within `timeout`).
 Result<Fd> connect_migration(const MigrationAddress& address, std::string_view text,
-                             std::chrono::milliseconds timeout) {
+                             std::chrono::milliseconds timeout,
+                             const std::function<bool()>& cancelled) {
   const std::string where = "migration destination " + std::string(text);
   sockaddr_storage storage{};
   socklen_t length = 0;
@@ -85,9 +96,15 @@ Result<Fd> connect_migration(const MigrationAddress& address, std::string_view t
   // A TCP connect completes later; a UNIX one either completes at once or fails.
   if (errno != EINPROGRESS || address.family == AF_UNIX)
     return Error(ErrorCode::kUnavailable, os_error(where + ": connect").message());
-  if (!wait_ready(fd.get(), POLLOUT, timeout))
-    return Error(ErrorCode::kUnavailable,
-                 where + ": connect: no answer within " + std::to_string(timeout.count()) + " ms");
+  switch (wait_ready(fd.get(), POLLOUT, Clock::now() + timeout, cancelled)) {
+    case Ready::kYes:
+      break;
+    case Ready::kTimedOut:
+      return Error(ErrorCode::kUnavailable, where + ": connect: no answer within " +
+                                                std::to_string(timeout.count()) + " ms");
+    case Ready::kCancelled:
+      return Error(ErrorCode::kFailedPrecondition, where + ": connect: cancelled");
+  }
   int err = 0;
   socklen_t len = sizeof err;
   if (::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len) < 0)
@@ -99,10 +116,25 @@ Result<Fd> connect_migration(const MigrationAddress& address, std::string_view t
 }  // namespace
 
 Result<MigrationSender> MigrationSender::connect(std::string_view address,
-                                                 std::chrono::milliseconds timeout) {
+                                                 std::chrono::milliseconds timeout,
+                                                 std::function<bool()> cancelled) {
   CLOISTER_TRY(MigrationAddress parsed, parse_migration_address(address));
-  CLOISTER_TRY(Fd fd, connect_migration(parsed, address, timeout));
-  return MigrationSender(std::move(fd), std::string(address), timeout);
+  CLOISTER_TRY(Fd fd, connect_migration(parsed, address, timeout, cancelled));
+  return MigrationSender(std::move(fd), std::string(address), timeout, std::move(cancelled));
+}
+
+Status MigrationSender::wait(short events, Clock::time_point deadline,
+                             const std::string& what) const {
+  switch (wait_ready(fd_.get(), events, deadline, cancelled_)) {
+    case Ready::kYes:
+      return {};
+    case Ready::kTimedOut:
+      return lost(what);
+    case Ready::kCancelled:
+      return Error(ErrorCode::kFailedPrecondition,
+                   "migration destination " + address_ + ": cancelled (the VMM is stopping)");
+  }
+  return {};
 }
 
 Error MigrationSender::lost(const std::string& what) const {
@@ -110,12 +142,15 @@ Error MigrationSender::lost(const std::string& what) const {
 }
 
 Status MigrationSender::send_all(ByteView bytes) {
+  const auto deadline = Clock::now() + timeout_;
+  const std::string stalled = "did not take a " + std::to_string(bytes.size()) +
+                              "-byte record within " + std::to_string(timeout_.count()) +
+                              " ms (not reading the stream, or too slowly)";
   while (!bytes.empty()) {
     const ssize_t n = ::send(fd_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && errno == EAGAIN) {
-      if (!wait_ready(fd_.get(), POLLOUT, timeout_))
-        return lost("not reading the stream for " + std::to_string(timeout_.count()) + " ms");
+      CLOISTER_CHECK_OK(wait(POLLOUT, deadline, stalled));
       continue;
     }
     if (n < 0) return lost(os_error("send").message() + " (the destination went away)");
@@ -146,9 +181,11 @@ Status MigrationSender::send_state(ByteView state) {
 }
 
 Status MigrationSender::await_accepted() {
+  const auto deadline = Clock::now() + timeout_;
   for (;;) {
-    if (!wait_ready(fd_.get(), POLLIN, timeout_))
-      return lost("no answer to the stream within " + std::to_string(timeout_.count()) + " ms");
+    CLOISTER_CHECK_OK(
+        wait(POLLIN, deadline,
+             "no answer to the stream within " + std::to_string(timeout_.count()) + " ms"));
     std::uint8_t answer = 0;
     const ssize_t n = ::recv(fd_.get(), &answer, 1, 0);
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
@@ -190,9 +227,12 @@ Result<Fd> accept_migration(Fd listener, std::string_view address) {
 
 MigrationReadFn migration_reader(int fd, std::chrono::milliseconds timeout) {
   return [fd, timeout](std::span<std::uint8_t> out) -> Status {
+    const auto deadline = Clock::now() + timeout;
+    const std::size_t wanted = out.size();
     while (!out.empty()) {
-      if (!wait_ready(fd, POLLIN, timeout))
-        return Error("no data from the source for " + std::to_string(timeout.count()) + " ms");
+      if (wait_ready(fd, POLLIN, deadline, {}) != Ready::kYes)
+        return Error("the source did not send " + std::to_string(wanted) + " bytes within " +
+                     std::to_string(timeout.count()) + " ms (a stalled or trickling source)");
       const ssize_t n = ::recv(fd, out.data(), out.size(), 0);
       if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
       if (n < 0) return os_error("recv");

@@ -18,6 +18,7 @@ struct Metrics {
   std::atomic<std::uint64_t> pio_unassigned{0};   // guest touched a port no device owns
   std::atomic<std::uint64_t> mmio_unassigned{0};  // guest touched a GPA nothing backs
   std::atomic<std::uint64_t> serial_tx_bytes{0};
+  std::atomic<std::uint64_t> serial_tx_dropped{0};  // the console reader was not ready for them
   std::atomic<std::uint64_t> serial_rx_bytes{0};
   std::atomic<std::uint64_t> virtio_notifications{0};
   std::atomic<std::uint64_t> virtio_blk_requests{0};

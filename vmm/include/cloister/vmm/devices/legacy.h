@@ -6,18 +6,29 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 
 #include "cloister/common/bytes.h"
 #include "cloister/vmm/devices/bus.h"
+#include "cloister/vmm/fd.h"
 #include "cloister/vmm/metrics.h"
 #include "cloister/vmm/vstate/stop.h"
 
 namespace cloister::vmm {
 
-// Where console output goes (stdout, a file, a socket); write() must not throw.
+// Where console output goes (stdout, a file, a socket); write() must not throw, and must not
+// wait on the reader for long: the UART calls it on a vCPU thread holding its lock.
 using ConsoleWriter = std::function<void(ByteView)>;
+// A ConsoleWriter onto `fd` (kept open by the writer) that waits for a reader who is behind at
+// most 500 ms (or until the vCPU is kicked) and then counts the console as stalled: from then on
+// output the reader has no room for is dropped at once and counted in serial_tx_dropped, until
+// a write goes through again. A reader that stops reading (a full pipe, socket or FIFO, a paused
+// terminal) or goes away thus costs the guest its output, never a vCPU or the VMM's exit.
+// Sockets are sent MSG_DONTWAIT | MSG_NOSIGNAL; pipes and terminals get pieces of at most
+// PIPE_BUF once poll() says they take them.
+ConsoleWriter console_writer(std::shared_ptr<Fd> fd, bool socket, Metrics& metrics);
 // Drives an interrupt line (KVM_IRQ_LINE); level is true while an interrupt is pending.
 using IrqLine = std::function<void(bool level)>;
 

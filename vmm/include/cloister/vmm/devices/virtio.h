@@ -300,6 +300,8 @@ class VirtioMmio final : public BusDevice, private VirtqueueLink {
 // delays the disk's requests alone.
 class VirtioBlock final : public VirtioDevice {
  public:
+  // Opens the disk at `path` (never waiting on a FIFO). A path that is not a regular file of
+  // whole sectors is ErrorCode::kFailedPrecondition, naming it.
   static Result<std::unique_ptr<VirtioBlock>> open(const std::string& path, bool read_only,
                                                    Metrics& metrics);
   ~VirtioBlock() override;

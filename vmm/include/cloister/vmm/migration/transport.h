@@ -1,11 +1,13 @@
 // The live-migration stream's two ends over a UNIX or TCP stream socket (stream.h is the format):
 // MigrationSender for the source's `PUT vm.migrate`, accept_migration() and
 // migration_reader() for `cloister-vmm receive`. Every wait on the peer is bounded by a timeout,
-// so a destination that stops reading cannot hold the source's VM paused.
+// so a destination that stops reading cannot hold the source's VM paused; on the source, one
+// deadline covers each whole record, so one that trickles cannot either.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,14 +36,21 @@ Result<MigrationAddress> parse_migration_address(std::string_view address);
 // migrating thread's seccomp filter permits.
 std::vector<int> migration_socket_families();
 
+// How often a sender waiting on its destination checks whether it was cancelled.
+inline constexpr std::chrono::milliseconds kMigrationCancelCheck{100};
+
 class MigrationSender {
  public:
   // Connects to the destination listening at `address` ("unix:PATH", "tcp:HOST:PORT"; TCP with
   // TCP_NODELAY, so the last record does not wait on Nagle's algorithm). A bad address is
-  // kInvalidArgument; a destination that does not answer is kUnavailable. Sends and the wait for
-  // the destination's answer each give up after `timeout`.
+  // kInvalidArgument; a destination that does not answer is kUnavailable. Each record's send
+  // and the wait for the destination's answer give up (kUnavailable) after `timeout` — one
+  // deadline for the whole record, however the destination trickles it in — and any wait on
+  // the destination gives up (kFailedPrecondition) within kMigrationCancelCheck of `cancelled`
+  // returning true (the VMM stopping).
   static Result<MigrationSender> connect(std::string_view address,
-                                         std::chrono::milliseconds timeout);
+                                         std::chrono::milliseconds timeout,
+                                         std::function<bool()> cancelled = {});
 
   Status send_header(std::uint64_t memory_bytes);
   // Memory records for the `size` bytes at `host`, which lie at `offset` of the memory layout
@@ -53,14 +62,22 @@ class MigrationSender {
   std::uint64_t bytes_sent() const { return bytes_sent_; }
 
  private:
-  MigrationSender(Fd fd, std::string address, std::chrono::milliseconds timeout)
-      : fd_(std::move(fd)), address_(std::move(address)), timeout_(timeout) {}
+  MigrationSender(Fd fd, std::string address, std::chrono::milliseconds timeout,
+                  std::function<bool()> cancelled)
+      : fd_(std::move(fd)),
+        address_(std::move(address)),
+        timeout_(timeout),
+        cancelled_(std::move(cancelled)) {}
   Status send_all(ByteView bytes);
+  // Waits until the socket is ready for `events`: ok, or why not (`what` names the wait).
+  Status wait(short events, std::chrono::steady_clock::time_point deadline,
+              const std::string& what) const;
   Error lost(const std::string& what) const;
 
   Fd fd_;
   std::string address_;
   std::chrono::milliseconds timeout_;
+  std::function<bool()> cancelled_;
   std::uint64_t sequence_ = 0;
   std::uint64_t bytes_sent_ = 0;
 };
@@ -73,7 +90,8 @@ Result<std::string> listening_migration_address(int listener, std::string_view a
 // Accepts the source on `listener` (from listen_migration(address)), then closes the listening
 // socket and removes a UNIX socket's path: the connection to read the stream from.
 Result<Fd> accept_migration(Fd listener, std::string_view address);
-// Reads the stream from `fd`; a read that waits longer than `timeout` fails (a stalled source).
+// Reads the stream from `fd`; a read not complete within `timeout` fails (a stalled source, or
+// one trickling a record in).
 MigrationReadFn migration_reader(int fd, std::chrono::milliseconds timeout);
 // The destination's answer once its VM is built.
 Status send_migration_accepted(int fd);

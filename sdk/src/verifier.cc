@@ -146,6 +146,55 @@ nlohmann::json vtpm_json(const azure::HclReport& hcl, const azure::VtpmVerificat
   return out;
 }
 
+// A policy names the evidence it accepts. Once it has a section, evidence of a kind it has none
+// for fails rather than being appraised by the defaults, which pin nothing (the evidence, not
+// the tenant, would choose). A policy with an "azure" section accepts Azure vTPM evidence only:
+// its snp or tdx section describes Azure's paravisor, which a bare report must not pass for.
+// And Azure vTPM evidence is Azure's only when that section pins the paravisor: any SEV-SNP VM
+// or TD can write runtime data naming its own vTPM key and bind it into REPORT_DATA.
+void check_policy_scope(const policy::Policy& p, const std::string& tee, Checks& checks) {
+  if (!p.snp && !p.tdx && !p.azure) return;  // no policy: the secure defaults, nothing pinned
+  std::string sections;
+  for (const auto& [name, present] : {std::pair{"snp", p.snp.has_value()},
+                                      {"tdx", p.tdx.has_value()},
+                                      {"azure", p.azure.has_value()}}) {
+    if (present) sections += (sections.empty() ? "" : ", ") + std::string(name);
+  }
+  const bool on_azure = tee == "az-snp-vtpm" || tee == "az-tdx-vtpm";
+  const std::string expected = "evidence of a kind the policy has a section for (" + sections + ")";
+  const std::string found = tee + " evidence";
+  if (on_azure && !p.azure) {
+    checks.fail("policy.tee", expected, found,
+                "the policy has no \"azure\" section, so it accepts no Azure vTPM evidence");
+  } else if (!on_azure && p.azure) {
+    checks.fail("policy.tee", expected, found,
+                "the policy has an \"azure\" section: it accepts Azure vTPM evidence only, whose "
+                "paravisor its " +
+                    tee + " section describes, not a bare " + tee + " report");
+  } else if ((tee == "snp" && !p.snp) || (tee == "tdx" && !p.tdx)) {
+    checks.fail("policy.tee", expected, found,
+                "the policy has no \"" + tee + "\" section, so it accepts no " + tee + " evidence");
+  } else {
+    checks.pass("policy.tee", expected, found);
+  }
+  if (!on_azure) return;
+  const bool on_snp = tee == "az-snp-vtpm";
+  const bool pinned =
+      on_snp ? p.snp && (!p.snp->measurements.empty() || !p.snp->id_key_digests.empty())
+             : p.tdx && !p.tdx->mr_td.empty();
+  const std::string paravisor =
+      on_snp ? "snp.measurements or snp.id_key_digests pinning Azure's paravisor"
+             : "tdx.mr_td pinning Azure's paravisor";
+  if (pinned) {
+    checks.pass("policy.azure.paravisor", paravisor, "pinned");
+  } else {
+    checks.fail("policy.azure.paravisor", paravisor, "not pinned",
+                std::string("any ") + (on_snp ? "SEV-SNP VM" : "TD") +
+                    " can write runtime data naming its own vTPM key and bind it into "
+                    "REPORT_DATA; the report is Azure's paravisor's only if the policy pins it");
+  }
+}
+
 }  // namespace
 
 Status check_trust_root(const Certificate& root) {
@@ -302,11 +351,16 @@ Result<Verdict> Verifier::verify(const VerifyRequest& request) const {
   if (!is_azure && request.nonce)
     return Error("a nonce is checked in Azure vTPM evidence; for " + *tee +
                  " evidence pin REPORT_DATA (--report-data or the policy)");
-  if (*tee == "snp") return impl_->verify_snp(request);
-  if (*tee == "tdx") return impl_->verify_tdx(request);
-  if (is_azure) return impl_->verify_azure(request, *tee, std::move(parsed_azure));
-  return Error("tee: expected \"snp\", \"tdx\", \"az-snp-vtpm\" or \"az-tdx-vtpm\", found \"" +
-               *tee + "\"");
+  if (*tee != "snp" && *tee != "tdx" && !is_azure) {
+    return Error("tee: expected \"snp\", \"tdx\", \"az-snp-vtpm\" or \"az-tdx-vtpm\", found \"" +
+                 *tee + "\"");
+  }
+  Result<Verdict> verdict = *tee == "snp" ? impl_->verify_snp(request)
+                            : *tee == "tdx"
+                                ? impl_->verify_tdx(request)
+                                : impl_->verify_azure(request, *tee, std::move(parsed_azure));
+  if (verdict) check_policy_scope(request.policy, *tee, verdict->checks);
+  return verdict;
 }
 
 Result<Verdict> Verifier::Impl::verify_tdx(const VerifyRequest& request) const {

@@ -24,6 +24,10 @@ using testing::read_vector;
 using testing::vector_path;
 
 const UnixTime kAzureTime = 1767225600;  // 2026-01-01, inside every Azure VCEK's validity
+// ID_KEY_DIGEST of the Azure paravisor in the 2025 SNP reports (azure/MANIFEST.md, "ID block").
+const std::string kAzureIdKeyDigest =
+    "942fd93ebde6ea7a96efadeafc60f1c6b3d10e703b1dafd7555b92f7f3d32d0e006767648cba5b102af3d65756af41"
+    "77";
 
 const json& azure_facts() {
   static const json doc = [] {
@@ -173,7 +177,10 @@ TEST(SdkAzure, ThePolicyPinsPcrsVmConfigurationAndUserData) {
   r.nonce = nonce_of("snp/evidence-v2.json");
   r.time = kAzureTime;
   const std::string user_data = f["runtime_data"]["user_data"];
+  // Azure's paravisor, pinned by the key that signed its ID block (MANIFEST: ID_KEY_DIGEST).
+  const json paravisor = {{"id_key_digests", {kAzureIdKeyDigest}}};
   auto policy = policy::parse_policy(json{
+      {"snp", paravisor},
       {"azure",
        {{"pcrs", {{"0", {f["pcrs"]["0"]}}, {"8", {f["pcrs"]["8"], std::string(64, 'a')}}}},
         {"vm_configuration", {{"secure_boot", true}, {"tpm_enabled", true}}},
@@ -187,7 +194,10 @@ TEST(SdkAzure, ThePolicyPinsPcrsVmConfigurationAndUserData) {
        {"policy.azure.pcr0", "policy.azure.pcr8", "policy.azure.vm_configuration.secure_boot",
         "policy.azure.vm_configuration.tpm_enabled", "policy.azure.user_data"})
     EXPECT_EQ(check(*v, name)->status, attestation::CheckStatus::kPass) << name;
+  EXPECT_EQ(check(*v, "policy.azure.paravisor")->status, attestation::CheckStatus::kPass);
 
+  // Without the paravisor pinned the same evidence fails: any SEV-SNP VM could have written
+  // runtime data naming its own vTPM key.
   policy = policy::parse_policy(json{{"azure",
                                       {{"pcrs", {{"4", {std::string(64, '0')}}}},
                                        {"vm_configuration", {{"console_enabled", false}}}}}}
@@ -198,7 +208,17 @@ TEST(SdkAzure, ThePolicyPinsPcrsVmConfigurationAndUserData) {
   ASSERT_TRUE(v);
   EXPECT_EQ(v->checks.failures(),
             (std::vector<std::string>{"policy.azure.pcr4",
-                                      "policy.azure.vm_configuration.console_enabled"}));
+                                      "policy.azure.vm_configuration.console_enabled",
+                                      "policy.azure.paravisor"}));
+  EXPECT_EQ(check(*v, "policy.azure.paravisor")->expected,
+            "snp.measurements or snp.id_key_digests pinning Azure's paravisor");
+  // And a policy for Azure evidence without an azure section accepts none.
+  policy = policy::parse_policy(json{{"snp", paravisor}}.dump());
+  ASSERT_TRUE(policy);
+  r.policy = *policy;
+  v = Verifier().verify(r);
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->checks.failures(), std::vector<std::string>{"policy.tee"});
   EXPECT_EQ(policy::parse_policy(R"({"azure": {"pcrs": {"24": ["00"]}}})").error().message(),
             "policy /azure/pcrs/24: expected a PCR index 0..23 as the key");
 }

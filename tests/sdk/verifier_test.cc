@@ -108,6 +108,43 @@ TEST(SdkVerifier, PolicyRevocationSettingsApply) {
   EXPECT_TRUE(Verifier().verify(r)->passed());
 }
 
+// A policy names the evidence it accepts: a genuine SEV-SNP report the host sends a tenant whose
+// policy appraises TDX (or Azure vTPM evidence) fails policy.tee, instead of passing under the
+// defaults, which pin nothing.
+TEST(SdkVerifier, EvidenceOfAKindThePolicyHasNoSectionForFails) {
+  CLOISTER_REQUIRE_SNP_FACTS();
+  auto r = request_for("turin_v5_vcek_report.oak.bin", {"turin_vcek.oak.der"});
+  const std::string mr_td(96, '1');
+  r.policy = *policy::parse_policy(R"({"tdx": {"mr_td": [")" + mr_td + R"("]}})");
+  auto v = Verifier().verify(r);
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->checks.failures(), std::vector<std::string>{"policy.tee"});
+  EXPECT_EQ(v->checks.find("policy.tee")->expected,
+            "evidence of a kind the policy has a section for (tdx)");
+  EXPECT_EQ(v->checks.find("policy.tee")->found, "snp evidence");
+  EXPECT_EQ(v->checks.find("policy.tee")->detail,
+            "the policy has no \"snp\" section, so it accepts no snp evidence");
+  r.policy = *policy::parse_policy(R"({"snp": {}, "azure": {}})");
+  v = Verifier().verify(r);
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->checks.failures(), std::vector<std::string>{"policy.tee"});
+  EXPECT_EQ(v->checks.find("policy.tee")->detail,
+            "the policy has an \"azure\" section: it accepts Azure vTPM evidence only, whose "
+            "paravisor its snp section describes, not a bare snp report");
+  r.policy = *policy::parse_policy(R"({"snp": {}, "tdx": {}})");
+  v = Verifier().verify(r);
+  ASSERT_TRUE(v);
+  EXPECT_TRUE(v->passed()) << v->to_text();
+  EXPECT_EQ(v->checks.find("policy.tee")->expected,
+            "evidence of a kind the policy has a section for (snp, tdx)");
+  // No policy: the secure defaults, and no policy.tee check.
+  r.policy = {};
+  v = Verifier().verify(r);
+  ASSERT_TRUE(v);
+  EXPECT_TRUE(v->passed());
+  EXPECT_EQ(v->checks.find("policy.tee"), nullptr);
+}
+
 TEST(SdkVerifier, TextOutputListsEveryCheckAndTheVerdict) {
   CLOISTER_REQUIRE_SNP_FACTS();
   auto v = Verifier().verify(

@@ -140,7 +140,11 @@ class Verifier {
   // recognise (kUnrecognisedEvidence) when no TEE is named, a certificate, CRL or collateral file
   // that does not parse, an unknown product name or TEE, an input the evidence's TEE does not
   // take (a certificate table or product for a TDX quote, collateral or an event log for an SNP
-  // report, a vTPM quote or nonce for anything but Azure vTPM evidence).
+  // report, a vTPM quote or nonce for anything but Azure vTPM evidence). A policy with any
+  // section accepts only evidence it has a section for (check policy.tee: bare snp or tdx
+  // evidence its snp or tdx section, and no azure section; Azure vTPM evidence its azure
+  // section), and Azure vTPM evidence passes only when the snp or tdx section pins the
+  // paravisor (policy.azure.paravisor). No policy at all: the secure defaults, nothing pinned.
   Result<Verdict> verify(const VerifyRequest& request) const;
 
  private:

@@ -22,7 +22,8 @@ namespace {
 namespace L = x86::layout;
 
 // Opens the console sink: its descriptor (a socket's is also read for input) and a writer that
-// never waits on the reader (console_writer()).
+// waits on a reader who falls behind only briefly, and not at all on one who stopped
+// (console_writer()).
 Result<std::pair<std::shared_ptr<Fd>, ConsoleWriter>> open_console(const ConsoleConfig& console,
                                                                    Metrics& metrics) {
   switch (console.kind) {

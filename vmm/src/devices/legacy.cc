@@ -45,11 +45,12 @@ struct ConsoleSink {
            (p.revents & POLLOUT) != 0;
   }
 
-  // Writes `bytes`, waiting kConsoleGraceMs at most once for a reader that is behind; returns
-  // how many bytes were dropped. Sockets are sent MSG_DONTWAIT (their poll() reports room only
-  // below a quarter of the send buffer, so a send is tried first); anything else is written in
-  // pieces of at most PIPE_BUF once poll() says there is room, which a pipe or terminal then
-  // takes without blocking.
+  // Writes `bytes`; returns how many were dropped. Each time a reader that was keeping up falls
+  // behind, waits up to kConsoleGraceMs for it; once it has not caught up in that time, waits
+  // no more until a write goes through again. Sockets are sent MSG_DONTWAIT (their poll() reports
+  // room only below a quarter of the send buffer, so a send is tried first); anything else is
+  // written in pieces of at most PIPE_BUF once poll() says there is room, which a pipe or terminal
+  // then takes without blocking.
   std::size_t write(ByteView bytes) {
     while (!bytes.empty()) {
       if (!socket && !room(0) && (stalled || !room(kConsoleGraceMs))) break;

@@ -1,6 +1,10 @@
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include "cloister/attestation/snp/cert_table.h"
+#include "cloister/attestation/snp/kds.h"
 #include "cloister/attestation/snp/verify.h"
 #include "cloister/common/hex.h"
 #include "fake_amd.h"
@@ -321,6 +325,64 @@ TEST_F(SnpVerifyFakeAmd, ForgedOrFutureCrls) {
   e.crls = {{amd_.crl({}, now_ + 3600, now_ + 86400), "test"}};
   auto future = verifier().verify(e, o);
   EXPECT_EQ(status_of(future, "snp.crl"), CheckStatus::kFail);
+}
+
+// The host chooses what the certificate table holds: an older CRL, still inside its validity,
+// beside the current one hides nothing, and a stale one does not make the current one stale.
+TEST_F(SnpVerifyFakeAmd, AnOlderCrlBesideTheCurrentOneHidesNothing) {
+  auto vek = vcek();
+  SnpVerifyOptions o;
+  o.time = now_;
+  SnpEvidence e = evidence(vek);
+  e.crls.push_back({amd_.crl({}, now_ - 10 * 86400, now_ + 86400), "table"});
+  e.crls.push_back({amd_.crl({amd_.ask().serial()}, now_ - 86400, now_ + 86400), "--crl"});
+  auto v = verifier().verify(e, o);
+  EXPECT_EQ(status_of(v, "snp.crl"), CheckStatus::kPass);
+  EXPECT_EQ(status_of(v, "snp.revocation"), CheckStatus::kFail);
+  EXPECT_EQ(v.checks.find("snp.revocation")->found.rfind("SEV-Milan serial 0x10001 revoked", 0),
+            0u);
+
+  e.crls = {{amd_.crl({}, now_ - 10 * 86400, now_ - 86400), "table"},
+            {amd_.crl({}, now_ - 3600, now_ + 86400), "--crl"}};
+  auto current = verifier().verify(e, o);
+  EXPECT_TRUE(current.checks.passed()) << dump(current.checks);
+  EXPECT_EQ(current.checks.find("snp.revocation")->found,
+            "SEV-Milan 0x10001, SEV-VCEK " + vek.cert.serial_hex() +
+                " against 0 revoked serials in 2 CRLs");
+}
+
+// With a KDS client (here its cache, offline), the CRL for the chain's kind is consulted even
+// though the evidence brings one: the VCEK CRL offered for a VLEK chain does not hide the ASVK's
+// revocation.
+TEST_F(SnpVerifyFakeAmd, TheCachedCrlForTheChainsKindIsConsultedBesideTheTables) {
+  auto cache =
+      std::filesystem::temp_directory_path() / ("cloister-crl-test-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(cache);
+  std::filesystem::create_directories(cache / "vlek/v1/Milan");
+  auto revoking = amd_.crl({amd_.asvk().serial()}, now_ - 86400, now_ + 86400);
+  {
+    std::ofstream out(cache / "vlek/v1/Milan/crl.der", std::ios::binary);
+    out.write(reinterpret_cast<const char*>(revoking.der().data()),
+              static_cast<std::streamsize>(revoking.der().size()));
+  }
+  SnpVerifierConfig config;
+  config.trusted_cas = {amd_.ca()};
+  KdsOptions offline;
+  offline.cache_dir = cache;
+  config.kds = std::make_shared<KdsClient>(offline);
+  SnpVerifier with_cache(config);
+  SnpVerifyOptions o;
+  o.time = now_;
+  auto vlek = amd_.vlek({.tcb = tcb_, .csp_id = "CN=test.example"});
+  SnpEvidence e = evidence(vlek, 1u << 2);
+  e.crls.push_back({amd_.crl({}, now_ - 3600, now_ + 86400), "table VCEK CRL"});
+  EXPECT_TRUE(verifier().verify(e, o).checks.passed());
+  auto v = with_cache.verify(e, o);
+  std::filesystem::remove_all(cache);
+  EXPECT_EQ(status_of(v, "snp.revocation"), CheckStatus::kFail);
+  EXPECT_EQ(v.checks.find("snp.revocation")->found.rfind("SEV-VLEK-Milan serial 0x", 0), 0u)
+      << v.checks.find("snp.revocation")->found;
+  EXPECT_NE(v.checks.find("snp.crl")->found.find("from cache "), std::string::npos);
 }
 
 TEST_F(SnpVerifyFakeAmd, UnsignedMaskedAndVlekCases) {

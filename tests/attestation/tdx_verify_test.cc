@@ -538,6 +538,19 @@ TEST_F(FakeTdx, LevelsAreMatchedInQvlOrderNotJsonOrder) {
   EXPECT_FALSE(m.tcb->module_identity.has_value());
   EXPECT_EQ(m.tcb->status, TcbStatus::kNotSupported);  // component 0: 4 < 5 in every level
   EXPECT_NE(detail_of(m, "tdx.tcb.status").find("TDX COMP01 4 < 5"), std::string::npos);
+
+  // QE Identity levels listed oldest first: a QE at ISVSVN 4 is on the UpToDate level, not on
+  // the first one (OutOfDate) that its ISVSVN also meets.
+  json qe_ascending = json::array(
+      {{{"tcb", {{"isvsvn", 2}}}, {"tcbDate", "2023-02-15T00:00:00Z"}, {"tcbStatus", "OutOfDate"}},
+       {{"tcb", {{"isvsvn", 4}}}, {"tcbDate", "2024-11-13T00:00:00Z"}, {"tcbStatus", "UpToDate"}}});
+  QuoteSpec current_qe;
+  current_qe.qe_isvsvn = 4;
+  const TdxVerification qe =
+      run(fake.quote(pck, current_qe), fake.collateral(kFrom, kTo, nullptr, nullptr, qe_ascending));
+  EXPECT_EQ(qe.tcb->qe_level, 1u);
+  EXPECT_EQ(qe.tcb->qe_status, TcbStatus::kUpToDate);
+  EXPECT_EQ(qe.tcb->status, TcbStatus::kUpToDate);
 }
 
 TEST_F(FakeTdx, UnknownModuleAndForeignQeAreRejected) {

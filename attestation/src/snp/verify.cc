@@ -148,16 +148,16 @@ void check_revocation(const std::vector<Sourced<Crl>>& crls, const Certificate& 
                       const Certificate& ica, const Certificate& vek, Product product,
                       const SnpVerifyOptions& options, Checks& out) {
   const std::string issuer = ark_cn(product);
-  const Sourced<Crl>* crl = nullptr;
+  std::vector<const Sourced<Crl>*> own;
   std::vector<std::string> others;
   for (const auto& c : crls) {
-    if (c.value.issuer_cn() == issuer && crl == nullptr) {
-      crl = &c;
-    } else if (c.value.issuer_cn() != issuer) {
+    if (c.value.issuer_cn() == issuer) {
+      own.push_back(&c);
+    } else {
       others.push_back(c.value.issuer_cn());
     }
   }
-  if (crl == nullptr) {
+  if (own.empty()) {
     std::string why = others.empty() ? "no CRL supplied, cached or fetched"
                                      : "only CRLs issued by " + join(others, ", ") + " supplied";
     if (!others.empty() || options.require_crl) {
@@ -170,48 +170,71 @@ void check_revocation(const std::vector<Sourced<Crl>>& crls, const Certificate& 
     }
     return;
   }
-  const Crl& c = crl->value;
-  std::string found = "CRL #" + (c.crl_number() ? std::to_string(*c.crl_number()) : "?") +
-                      " from " + crl->source + ", " + format_rfc3339(c.this_update()) + ".." +
-                      (c.next_update() ? format_rfc3339(*c.next_update()) : "(no nextUpdate)");
+  auto describe = [](const Sourced<Crl>& s) {
+    const Crl& c = s.value;
+    return "CRL #" + (c.crl_number() ? std::to_string(*c.crl_number()) : "?") + " from " +
+           s.source + ", " + format_rfc3339(c.this_update()) + ".." +
+           (c.next_update() ? format_rfc3339(*c.next_update()) : "(no nextUpdate)");
+  };
   std::string expected = "signed by " + issuer + ", current at " + format_rfc3339(options.time);
-  std::string problem;
-  if (auto ok = c.verify_signed_by(anchor.public_key()); !ok) {
-    problem = ok.error().message() + " (" + issuer + ")";
-  } else if (auto pss = c.rsa_pss_params(); !pss || pss->hash != "SHA384" ||
-                                            pss->mgf1_hash != "SHA384" || pss->salt_length != 48) {
-    problem = "CRL signature algorithm is " + c.signature_algorithm() +
-              ", expected RSASSA-PSS SHA-384 (salt 48)";
-  } else if (options.time < c.this_update()) {
-    problem =
-        "CRL thisUpdate " + format_rfc3339(c.this_update()) + " is after the verification time";
+  // Every CRL naming the ARK as issuer must be the ARK's; one that is not fails the check.
+  for (const Sourced<Crl>* s : own) {
+    const Crl& c = s->value;
+    std::string problem;
+    if (auto ok = c.verify_signed_by(anchor.public_key()); !ok) {
+      problem = ok.error().message() + " (" + issuer + ")";
+    } else if (auto pss = c.rsa_pss_params(); !pss || pss->hash != "SHA384" ||
+                                              pss->mgf1_hash != "SHA384" ||
+                                              pss->salt_length != 48) {
+      problem = "CRL signature algorithm is " + c.signature_algorithm() +
+                ", expected RSASSA-PSS SHA-384 (salt 48)";
+    } else if (options.time < c.this_update()) {
+      problem =
+          "CRL thisUpdate " + format_rfc3339(c.this_update()) + " is after the verification time";
+    }
+    if (!problem.empty()) {
+      out.fail("snp.crl", expected, describe(*s), problem);
+      out.fail("snp.revocation", "intermediate and VEK not revoked", "unknown",
+               "the CRL cannot be trusted");
+      return;
+    }
   }
-  if (!problem.empty()) {
-    out.fail("snp.crl", expected, found, problem);
-    out.fail("snp.revocation", "intermediate and VEK not revoked", "unknown",
-             "the CRL cannot be trusted");
-    return;
+  // Currency is judged by the newest CRL; revocation by all of them, so an older CRL (or one
+  // for the other VEK kind) offered beside the current one hides nothing.
+  const Sourced<Crl>* newest = own.front();
+  std::vector<std::string> found;
+  for (const Sourced<Crl>* s : own) {
+    found.push_back(describe(*s));
+    auto next = s->value.next_update();
+    auto best = newest->value.next_update();
+    if (next && (!best || *next > *best)) newest = s;
   }
-  bool stale = !c.next_update() || options.time >= *c.next_update();
+  const auto next = newest->value.next_update();
+  bool stale = !next || options.time >= *next;
   if (stale && !options.allow_stale_crl) {
-    out.fail("snp.crl", expected, found,
-             "CRL is stale: nextUpdate " +
-                 (c.next_update() ? format_rfc3339(*c.next_update()) : std::string("absent")) +
+    out.fail("snp.crl", expected, join(found, "; "),
+             "CRL is stale: nextUpdate " + (next ? format_rfc3339(*next) : std::string("absent")) +
                  " is not after the verification time " + format_rfc3339(options.time));
   } else {
-    out.pass("snp.crl", expected, found,
+    out.pass("snp.crl", expected, join(found, "; "),
              stale ? "CRL is stale, accepted because the policy allows stale CRLs" : "");
   }
   std::vector<std::string> revoked;
+  std::size_t listed = 0;
+  for (const Sourced<Crl>* s : own) listed += s->value.revoked().size();
   for (const Certificate* cert : {&ica, &vek}) {
-    if (auto entry = c.find_revoked(cert->serial())) {
-      revoked.push_back(cert->subject_cn() + " serial " + cert->serial_hex() + " revoked " +
-                        format_rfc3339(entry->revocation_date));
+    for (const Sourced<Crl>* s : own) {
+      if (auto entry = s->value.find_revoked(cert->serial())) {
+        revoked.push_back(cert->subject_cn() + " serial " + cert->serial_hex() + " revoked " +
+                          format_rfc3339(entry->revocation_date));
+        break;
+      }
     }
   }
   std::string checked = ica.subject_cn() + " " + ica.serial_hex() + ", " + vek.subject_cn() + " " +
-                        vek.serial_hex() + " against " + std::to_string(c.revoked().size()) +
-                        " revoked serials";
+                        vek.serial_hex() + " against " + std::to_string(listed) +
+                        " revoked serials" +
+                        (own.size() > 1 ? " in " + std::to_string(own.size()) + " CRLs" : "");
   if (revoked.empty()) {
     out.pass("snp.revocation", "intermediate and VEK not revoked", checked);
   } else {
@@ -394,11 +417,10 @@ SnpVerification SnpVerifier::verify(const SnpEvidence& evidence,
       for (const auto& c : chain->checks) checks.add(c);
       check_chain_validity({&ark, &*ica, &vek->value}, options.time, checks);
 
+      // The cached or KDS CRL for this chain's kind is consulted even when the evidence brings
+      // one: the host chooses what the certificate table holds.
       std::vector<Sourced<Crl>> crls = evidence.crls;
-      bool have_crl = std::any_of(crls.begin(), crls.end(), [&](const Sourced<Crl>& c) {
-        return c.value.issuer_cn() == ark_cn(*product);
-      });
-      if (!have_crl && kds_) {
+      if (kds_) {
         auto fetched = kds_->crl(*product, *kind, options.time);
         if (!fetched) {
           checks.fail("snp.crl.fetch", "the CRL for " + ark_cn(*product), "none",

@@ -145,11 +145,14 @@ TcbEvaluation evaluate_tdx_tcb(const TcbInfo& info, const QeIdentity* qe_identit
 
   // Step 4 runs first in QVL (EnclaveReportVerifier), so the relaunch check can see it.
   if (qe_identity != nullptr) {
+    // The highest level the QE's ISVSVN meets, whatever order the JSON lists them in (QVL sorts
+    // them by isvsvn, descending, and takes the first met).
     const std::uint16_t isvsvn = quote.qe_report.isv_svn;
-    for (std::size_t i = 0; i < qe_identity->tcb_levels.size(); ++i) {
-      if (qe_identity->tcb_levels[i].isvsvn <= isvsvn) {
+    const auto& levels = qe_identity->tcb_levels;
+    for (std::size_t i = 0; i < levels.size(); ++i) {
+      if (levels[i].isvsvn <= isvsvn &&
+          (!e.qe_level || levels[i].isvsvn > levels[*e.qe_level].isvsvn)) {
         e.qe_level = i;
-        break;
       }
     }
     if (!e.qe_level) {

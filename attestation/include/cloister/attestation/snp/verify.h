@@ -99,8 +99,9 @@ class SnpVerifier {
   mutable std::map<std::string, std::shared_ptr<const ChainResult>> cache_;
 };
 
-// "snp.crl" (the CRL for `product` is signed by the pinned ARK with RSASSA-PSS and current at
-// `time`) and "snp.revocation" (neither the intermediate's nor the VEK's serial is listed).
+// "snp.crl" (every CRL naming `product`'s ARK as issuer is signed by the pinned ARK with
+// RSASSA-PSS and issued before `time`, and the newest is current at `time`) and
+// "snp.revocation" (neither the intermediate's nor the VEK's serial is listed in any of them).
 // Without a CRL both are skipped, or fail when options.require_crl.
 void check_revocation(const std::vector<Sourced<Crl>>& crls, const Certificate& anchor,
                       const Certificate& ica, const Certificate& vek, Product product,

@@ -14,9 +14,10 @@
 //  3. TD relaunch (TD report 1.5): advised when the QE is current, the SGX status is not out of
 //     date, the TDX status is out of date only because of the module, and TEE_TCB_SVN2 already
 //     reaches the newest level.
-//  4. QE: the first TD_QE identity level (JSON order, as QVL keeps them) with isvsvn <= the QE
-//     report's ISVSVN; OutOfDate and configuration statuses count as OutOfDate and demote as in
-//     step 2, Revoked gives Revoked, no level gives NotSupported.
+//  4. QE: the TD_QE identity level with the highest isvsvn <= the QE report's ISVSVN (QVL sorts
+//     the levels by descending isvsvn; JSON order does not matter); OutOfDate and configuration
+//     statuses count as OutOfDate and demote as in step 2, Revoked gives Revoked, no level gives
+//     NotSupported.
 //
 // go-tdx-guest differs (research/tdx.md §b): it matches levels in JSON order and returns the
 // module level's status in place of the platform's.

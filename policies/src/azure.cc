@@ -84,6 +84,18 @@ void evaluate_azure_policy(const AzurePolicy& p, const attestation::azure::VtpmV
                "the runtime data's user-data is not what the policy requires");
     }
   }
+  if (p.user_data_nonce) {
+    const std::string expected = "user-data carries the nonce (azure.runtime_data.user_data)";
+    const auto* c = out.find("azure.runtime_data.user_data");
+    if (c == nullptr) {
+      out.fail("policy.azure.user_data_nonce", expected, "not checked",
+               "no nonce was given, or the runtime data did not parse");
+    } else if (c->status == attestation::CheckStatus::kPass) {
+      out.pass("policy.azure.user_data_nonce", expected, c->found);
+    } else {
+      out.fail("policy.azure.user_data_nonce", expected, c->found, c->detail);
+    }
+  }
 }
 
 }  // namespace cloister::policy

@@ -361,12 +361,13 @@ Result<TdxPolicy> read_tdx(const json& object) {
     ObjectReader ar(*v, r.at("td_attributes"));
     auto& a = p.td_attributes;
     CLOISTER_CHECK_OK(ar.only({"allow_debug", "require_sept_ve_disable", "allow_pks", "allow_kl",
-                               "allow_perfmon", "mask", "value"}));
+                               "allow_perfmon", "allow_migratable", "mask", "value"}));
     CLOISTER_CHECK_OK(ar.boolean("allow_debug", a.allow_debug));
     CLOISTER_CHECK_OK(ar.boolean("require_sept_ve_disable", a.require_sept_ve_disable));
     CLOISTER_CHECK_OK(ar.boolean("allow_pks", a.allow_pks));
     CLOISTER_CHECK_OK(ar.boolean("allow_kl", a.allow_kl));
     CLOISTER_CHECK_OK(ar.boolean("allow_perfmon", a.allow_perfmon));
+    CLOISTER_CHECK_OK(ar.boolean("allow_migratable", a.allow_migratable));
     if (ar.get("mask") || ar.get("value")) {
       CLOISTER_CHECK_OK(read_masked(ar, "TD_ATTRIBUTES", a.mask, a.value));
       if (!a.mask) a.mask = ~std::uint64_t{0};
@@ -415,7 +416,7 @@ Result<TdxPolicy> read_tdx(const json& object) {
 Result<AzurePolicy> read_azure(const json& object) {
   AzurePolicy p;
   ObjectReader r(object, "/azure");
-  CLOISTER_CHECK_OK(r.only({"pcrs", "vm_configuration", "user_data"}));
+  CLOISTER_CHECK_OK(r.only({"pcrs", "vm_configuration", "user_data", "user_data_nonce"}));
   if (const json* v = r.get("pcrs")) {
     if (!v->is_object())
       return ObjectReader::fail(
@@ -451,6 +452,7 @@ Result<AzurePolicy> read_azure(const json& object) {
     CLOISTER_CHECK_OK(read_strings(vr, "vm_unique_ids", p.vm_unique_ids, nullptr));
   }
   CLOISTER_CHECK_OK(r.hex("user_data", p.user_data, 64));
+  CLOISTER_CHECK_OK(r.boolean("user_data_nonce", p.user_data_nonce));
   return p;
 }
 
@@ -485,11 +487,10 @@ json tdx_json(const TdxPolicy& p) {
   t["mr_signer_seam"] = hex_list_json(p.mr_signer_seam);
   if (p.report_data) t["report_data"] = to_hex(*p.report_data);
   const auto& a = p.td_attributes;
-  t["td_attributes"] = {{"allow_debug", a.allow_debug},
-                        {"require_sept_ve_disable", a.require_sept_ve_disable},
-                        {"allow_pks", a.allow_pks},
-                        {"allow_kl", a.allow_kl},
-                        {"allow_perfmon", a.allow_perfmon}};
+  t["td_attributes"] = {
+      {"allow_debug", a.allow_debug},     {"require_sept_ve_disable", a.require_sept_ve_disable},
+      {"allow_pks", a.allow_pks},         {"allow_kl", a.allow_kl},
+      {"allow_perfmon", a.allow_perfmon}, {"allow_migratable", a.allow_migratable}};
   if (a.mask) {
     t["td_attributes"]["mask"] = hex_number(*a.mask);
     t["td_attributes"]["value"] = hex_number(a.value);
@@ -521,6 +522,7 @@ json azure_json(const AzurePolicy& p) {
   vm["vm_unique_ids"] = p.vm_unique_ids;
   a["vm_configuration"] = vm;
   if (p.user_data) a["user_data"] = to_hex(*p.user_data);
+  a["user_data_nonce"] = p.user_data_nonce;
   return a;
 }
 

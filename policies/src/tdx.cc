@@ -43,13 +43,29 @@ bool bit(std::uint64_t v, unsigned n) {
   return (v >> n) & 1;
 }
 
+// The names of the TUD bits set in `attributes`.
+std::vector<std::string> tud_bits(std::uint64_t attributes) {
+  std::vector<std::string> out;
+  for (unsigned b = 0; b < 8; ++b) {
+    if (!bit(attributes, b)) continue;
+    out.push_back(b == td_bit::kDebug         ? std::string("DEBUG")
+                  : b == td_bit::kHgsPlusProf ? std::string("HGS_PLUS_PROF")
+                  : b == td_bit::kPerfProf    ? std::string("PERF_PROF")
+                  : b == td_bit::kPmtProf     ? std::string("PMT_PROF")
+                                              : "TUD bit " + std::to_string(b));
+  }
+  return out;
+}
+
 void td_attributes(Checks& out, const TdAttributeRules& rules, std::uint64_t attributes) {
   const std::string found = hex_number(attributes);
-  if (bit(attributes, td_bit::kDebug) && !rules.allow_debug) {
-    out.fail("policy.tdx.debug", "DEBUG not set", found,
-             "the TD is a debug TD (TD_ATTRIBUTES.DEBUG): the host can read and change its state");
+  const std::string no_tud = "no TUD bit (0-7: DEBUG, profiling) set";
+  if ((attributes & td_bit::kTudMask) != 0 && !rules.allow_debug) {
+    out.fail("policy.tdx.debug", no_tud, found,
+             "the TD is under debug (" + join(tud_bits(attributes)) +
+                 "): the host can read or observe its state");
   } else {
-    out.pass("policy.tdx.debug", rules.allow_debug ? "DEBUG allowed" : "DEBUG not set", found);
+    out.pass("policy.tdx.debug", rules.allow_debug ? "TUD bits allowed" : no_tud, found);
   }
   std::vector<std::string> expected, violations;
   auto allow = [&](bool allowed, unsigned b, const char* name) {
@@ -66,6 +82,7 @@ void td_attributes(Checks& out, const TdAttributeRules& rules, std::uint64_t att
   allow(rules.allow_pks, td_bit::kPks, "PKS");
   allow(rules.allow_kl, td_bit::kKl, "KL");
   allow(rules.allow_perfmon, td_bit::kPerfmon, "PERFMON");
+  allow(rules.allow_migratable, td_bit::kMigratable, "MIGRATABLE");
   if (rules.mask) {
     expected.push_back("(TD_ATTRIBUTES & " + hex_number(*rules.mask) +
                        ") == " + hex_number(rules.value));

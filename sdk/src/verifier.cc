@@ -539,7 +539,9 @@ Result<Verdict> Verifier::Impl::verify_azure(
 
   azure::VtpmVerifyOptions vtpm_options;
   vtpm_options.nonce = request.nonce;
-  vtpm_options.user_data_carries_nonce = evidence->version && *evidence->version >= 2;
+  vtpm_options.user_data_carries_nonce =
+      (evidence->version && *evidence->version >= 2) ||
+      (request.policy.azure && request.policy.azure->user_data_nonce);
   vtpm_options.event_log = request.event_log;
 
   azure::VtpmVerification vtpm;

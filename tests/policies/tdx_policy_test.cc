@@ -84,8 +84,36 @@ TEST(TdxPolicy, DebugTdsAreRejectedUnlessAllowed) {
   Checks c = evaluate(default_tdx_policy(), v);
   EXPECT_EQ(c.failures(), std::vector<std::string>{"policy.tdx.debug"});
   EXPECT_EQ(c.find("policy.tdx.debug")->detail,
-            "the TD is a debug TD (TD_ATTRIBUTES.DEBUG): the host can read and change its state");
+            "the TD is under debug (DEBUG): the host can read or observe its state");
   EXPECT_TRUE(evaluate(policy(R"({"td_attributes": {"allow_debug": true}})"), v).passed());
+}
+
+// The other TUD bits (Intel: any of bits 0-7 set makes the TD untrusted) count as debug, and a
+// migratable TD is refused unless the policy allows it.
+TEST(TdxPolicy, ProfilingBitsAndMigratableTdsAreRejectedByDefault) {
+  cloister::testing::FakeIntel fake;
+  TdxVerifyOptions o;
+  o.time = 1768435200;
+  auto verify = [&](std::uint64_t attributes) {
+    cloister::testing::QuoteSpec spec;
+    spec.td_attributes = attributes;
+    TdxEvidence e;
+    e.quote = fake.quote(fake.pck(), spec);
+    e.collateral = fake.collateral(1767225600, 1769904000);
+    return TdxVerifier({nullptr, {fake.root_key()}}).verify(e, o);
+  };
+  const TdxVerification profiled = verify(0x10000000 | (1u << 5) | (1u << 2));
+  Checks c = evaluate(default_tdx_policy(), profiled);
+  EXPECT_EQ(c.failures(), std::vector<std::string>{"policy.tdx.debug"});
+  EXPECT_EQ(c.find("policy.tdx.debug")->detail,
+            "the TD is under debug (TUD bit 2, PERF_PROF): the host can read or observe its "
+            "state");
+  const TdxVerification migratable = verify(0x10000000 | (1u << 29));
+  Checks m = evaluate(default_tdx_policy(), migratable);
+  EXPECT_EQ(m.failures(), std::vector<std::string>{"policy.tdx.td_attributes"});
+  EXPECT_EQ(m.find("policy.tdx.td_attributes")->detail, "MIGRATABLE is set");
+  EXPECT_TRUE(
+      evaluate(policy(R"({"td_attributes": {"allow_migratable": true}})"), migratable).passed());
 }
 
 TEST(TdxPolicy, MeasurementAllowlistsAndReportData) {
@@ -133,7 +161,7 @@ TEST(TdxPolicy, AttributesXfamAndTeeTcbSvn) {
                                                        "allow_pks": false}})"),
                          v);
   EXPECT_TRUE(sept.passed());
-  EXPECT_EQ(sept.find("policy.tdx.td_attributes")->expected, "PKS off");
+  EXPECT_EQ(sept.find("policy.tdx.td_attributes")->expected, "PKS off, MIGRATABLE off");
 }
 
 TEST(TdxPolicy, AcceptedStatusesAdvisoriesAndCollateralAge) {

@@ -108,6 +108,55 @@ TEST(SdkAzure, TrusteesEvidenceIsAcceptedWithItsNonceAndRejectedWithAnother) {
   }
 }
 
+// The evidence declares its own version: v2 relabelled v1 skips the user-data nonce check
+// unless the policy asks for it (user_data_nonce), and then genuine v1 evidence, whose user-data
+// is zero, fails.
+TEST(SdkAzure, ThePolicyCanRequireTheNonceInUserDataWhateverTheVersionSays) {
+  REQUIRE_AZURE_FACTS();
+  const Bytes v2 = azure_vector("snp/evidence-v2.json");
+  std::string text(v2.begin(), v2.end());
+  const auto at = text.find("\"version\": 2");
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, 12, "\"version\": 1");
+  VerifyRequest r;
+  r.evidence = Bytes(text.begin(), text.end());
+  r.nonce = nonce_of("snp/evidence-v2.json");
+  r.time = kAzureTime;
+  const json paravisor = {{"id_key_digests", {kAzureIdKeyDigest}}};
+  auto lax = policy::parse_policy(json{{"snp", paravisor}, {"azure", json::object()}}.dump());
+  ASSERT_TRUE(lax) << lax.error().message();
+  r.policy = *lax;
+  auto relabelled = Verifier().verify(r);
+  ASSERT_TRUE(relabelled);
+  EXPECT_TRUE(relabelled->passed()) << relabelled->to_text();
+  EXPECT_EQ(relabelled->checks.find("azure.runtime_data.user_data"), nullptr);
+
+  auto strict =
+      policy::parse_policy(json{{"snp", paravisor}, {"azure", {{"user_data_nonce", true}}}}.dump());
+  ASSERT_TRUE(strict) << strict.error().message();
+  r.policy = *strict;
+  auto checked = Verifier().verify(r);
+  ASSERT_TRUE(checked);
+  EXPECT_TRUE(checked->passed()) << checked->to_text();
+  EXPECT_EQ(check(*checked, "policy.azure.user_data_nonce")->status,
+            attestation::CheckStatus::kPass);
+
+  r.evidence = azure_vector("snp/evidence-v1.json");
+  r.nonce = nonce_of("snp/evidence-v1.json");
+  auto v1 = Verifier().verify(r);
+  ASSERT_TRUE(v1);
+  EXPECT_EQ(v1->checks.failures(), (std::vector<std::string>{"azure.runtime_data.user_data",
+                                                             "policy.azure.user_data_nonce"}));
+  EXPECT_EQ(check(*v1, "policy.azure.user_data_nonce")->found, std::string(128, '0'));
+
+  r.nonce.reset();
+  auto no_nonce = Verifier().verify(r);
+  ASSERT_TRUE(no_nonce);
+  EXPECT_EQ(check(*no_nonce, "policy.azure.user_data_nonce")->found, "not checked");
+  EXPECT_EQ(policy::parse_policy(R"({"azure": {"user_data_nonce": 1}})").error().message(),
+            "policy /azure/user_data_nonce: expected true or false");
+}
+
 TEST(SdkAzure, ProvisionalFirmwareAndMissingPcrValuesAreRejected) {
   REQUIRE_AZURE_FACTS();
   Verifier verifier;

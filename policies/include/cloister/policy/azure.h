@@ -10,8 +10,10 @@ namespace cloister::policy {
 
 // Appends one "policy.azure.*" check per rule the policy sets: policy.azure.pcr<N> (the PCR's
 // value, verified by the quote, is in the allowlist), policy.azure.vm_configuration.<flag>,
-// policy.azure.vm_unique_id, policy.azure.user_data. A rule whose input the evidence does not
-// establish (PCR values the quote did not verify, runtime data that did not parse) fails.
+// policy.azure.vm_unique_id, policy.azure.user_data, policy.azure.user_data_nonce (the
+// verifier's azure.runtime_data.user_data check, already in `out`, ran and passed). A rule whose
+// input the evidence does not establish (PCR values the quote did not verify, runtime data that
+// did not parse) fails.
 void evaluate_azure_policy(const AzurePolicy& policy,
                            const attestation::azure::VtpmVerification& verification,
                            attestation::Checks& out);

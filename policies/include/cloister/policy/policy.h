@@ -95,11 +95,14 @@ struct SnpPolicy {
 // TD_ATTRIBUTES requirements: "allow_*" bits may be set only if allowed, "require_*" bits
 // must be set, and when `mask` is given, (TD_ATTRIBUTES & mask) must equal `value`.
 struct TdAttributeRules {
+  // Any bit of the TUD group (0-7: DEBUG and the profiling bits) may be set.
   bool allow_debug = false;
   bool require_sept_ve_disable = true;
   bool allow_pks = true;
   bool allow_kl = true;
   bool allow_perfmon = true;
+  // MIGRATABLE (bit 29): a migration TD the host binds may export the TD's state.
+  bool allow_migratable = false;
   std::optional<std::uint64_t> mask;
   std::uint64_t value = 0;
 };
@@ -145,6 +148,9 @@ struct AzurePolicy {
   std::optional<bool> tpm_persisted;
   std::vector<std::string> vm_unique_ids;  // allowlist; empty: any
   std::optional<Bytes> user_data;          // 64, exact
+  // The runtime data's user-data must carry the verification nonce (Trustee evidence v2),
+  // whatever version the evidence declares: evidence relabelled v1 cannot skip that check.
+  bool user_data_nonce = false;
 };
 
 struct Policy {

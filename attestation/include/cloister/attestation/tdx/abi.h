@@ -61,7 +61,13 @@ inline constexpr std::size_t kMrServiceTd = 600;  // TD report 1.5 only, 48
 // TD_ATTRIBUTES bits (TDX module ABI, "TD Attributes" table).
 namespace td_attribute_bit {
 inline constexpr unsigned kDebug = 0;
+// Bits 0-7 are the TUD ("TD under debug") group: any of them set makes the TD untrusted.
+inline constexpr unsigned kHgsPlusProf = 4;
+inline constexpr unsigned kPerfProf = 5;
+inline constexpr unsigned kPmtProf = 6;
+inline constexpr std::uint64_t kTudMask = 0xff;
 inline constexpr unsigned kSeptVeDisable = 28;
+inline constexpr unsigned kMigratable = 29;
 inline constexpr unsigned kPks = 30;
 inline constexpr unsigned kKl = 31;
 inline constexpr unsigned kPerfmon = 63;

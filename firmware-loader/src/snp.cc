@@ -28,7 +28,7 @@ constexpr VcpuModel kVcpuModels[] = {
 constexpr VmmProfile kVmmProfiles[] = {
     {.name = "QEMU",
      .cs_attrib = 0x9b,
-     .cs_attrib_bsp = 0x9b,
+     .cs_attrib_reset_vector = 0x9b,
      .ss_attrib = 0x93,
      .tr_attrib = 0x8b,
      .rdx_is_vcpu_signature = true,
@@ -40,7 +40,7 @@ constexpr VmmProfile kVmmProfiles[] = {
      .cpuid_page_last = false},
     {.name = "ec2",
      .cs_attrib = 0x9b,
-     .cs_attrib_bsp = 0x9a,
+     .cs_attrib_reset_vector = 0x9a,
      .ss_attrib = 0x92,
      .tr_attrib = 0x83,
      .rdx_is_vcpu_signature = false,
@@ -52,7 +52,7 @@ constexpr VmmProfile kVmmProfiles[] = {
      .cpuid_page_last = true},
     {.name = "gce",
      .cs_attrib = 0x9b,
-     .cs_attrib_bsp = 0x9b,
+     .cs_attrib_reset_vector = 0x9b,
      .ss_attrib = 0x93,
      .tr_attrib = 0x8b,
      .rdx_is_vcpu_signature = false,
@@ -66,7 +66,7 @@ constexpr VmmProfile kVmmProfiles[] = {
     // cloister-vmm agrees.
     {.name = "cloister",
      .cs_attrib = 0x9b,
-     .cs_attrib_bsp = 0x9b,
+     .cs_attrib_reset_vector = 0x9b,
      .ss_attrib = 0x93,
      .tr_attrib = 0x8b,
      .rdx_is_vcpu_signature = true,
@@ -87,12 +87,13 @@ bool iequals(std::string_view a, std::string_view b) {
 }
 
 // The VMSA of a vCPU starting in real mode at `eip` (OVMF's reset vector or AP reset block).
-VmsaRegisters reset_vmsa(const VmmProfile& vmm, std::uint32_t eip, bool bsp, std::uint32_t vcpu_sig,
+VmsaRegisters reset_vmsa(const VmmProfile& vmm, std::uint32_t eip, std::uint32_t vcpu_sig,
                          std::uint64_t guest_features) {
   VmsaRegisters r;
   const VmcbSegment data_segment{0, 0x93, 0xffff, 0};
   r.es = r.ds = r.fs = r.gs = data_segment;
-  r.cs = {0xf000, bsp ? vmm.cs_attrib_bsp : vmm.cs_attrib, 0xffff, eip & 0xffff0000u};
+  r.cs = {0xf000, eip == kBspResetEip ? vmm.cs_attrib_reset_vector : vmm.cs_attrib, 0xffff,
+          eip & 0xffff0000u};
   r.ss = {0, vmm.ss_attrib, 0xffff, 0};
   r.gdtr = r.idtr = {0, 0, 0xffff, 0};
   r.ldtr = {0, 0x82, 0xffff, 0};
@@ -205,10 +206,13 @@ Status add_metadata_sections(LaunchPlanBuilder& builder, const OvmfImage& image,
                          "support (edk2 OvmfPkg/AmdSev) or boot without --kernel");
           }
           const std::size_t offset = location->gpa & (kPageSize - 1);
-          if (s.size != kPageSize || offset + kSevHashTableSize > kPageSize) {
+          // QEMU refuses an entry smaller than the padded table, and writes the table where the
+          // entry points: that must be the page this section measures.
+          if (s.size != kPageSize || offset + kSevHashTableSize > kPageSize ||
+              location->size < kSevHashTableSize || location->gpa - offset != s.gpa) {
             return Error("SNP_KERNEL_HASHES section at GPA " + hex_number(s.gpa) + " (size " +
                          hex_number(s.size) + ") with the hash table at GPA " +
-                         hex_number(location->gpa) +
+                         hex_number(location->gpa) + " (size " + hex_number(location->size) + ")" +
                          ": expected one 4 KiB page holding the 176-byte table; the firmware's "
                          "metadata is inconsistent, rebuild or replace the firmware");
           }
@@ -450,11 +454,9 @@ Result<LaunchPlan> build_snp_plan(const OvmfImage& firmware, const SnpLaunchOpti
   CLOISTER_CHECK_OK(
       add_metadata_sections(builder, firmware, "firmware", sections, o.vmm, o.kernel_hashes));
   const std::uint32_t sig = o.vcpu_signature.value_or(0);
-  const ByteView bsp =
-      keep_vmsa(builder, reset_vmsa(o.vmm, kBspResetEip, true, sig, o.guest_features));
+  const ByteView bsp = keep_vmsa(builder, reset_vmsa(o.vmm, kBspResetEip, sig, o.guest_features));
   const ByteView ap =
-      o.vcpus > 1 ? keep_vmsa(builder, reset_vmsa(o.vmm, *reset_eip, false, sig, o.guest_features))
-                  : bsp;
+      o.vcpus > 1 ? keep_vmsa(builder, reset_vmsa(o.vmm, *reset_eip, sig, o.guest_features)) : bsp;
   add_vmsas(builder, o.vcpus, bsp, ap);
   return std::move(builder).build();
 }

@@ -66,7 +66,7 @@ TEST(VmmProfiles, CloisterIsQemusRegisters) {
   VmmProfile qemu = *find_vmm_profile("QEMU");
   qemu.name = cloister.name;
   const auto fields = [](const VmmProfile& p) {
-    return std::make_tuple(p.name, p.cs_attrib, p.cs_attrib_bsp, p.ss_attrib, p.tr_attrib,
+    return std::make_tuple(p.name, p.cs_attrib, p.cs_attrib_reset_vector, p.ss_attrib, p.tr_attrib,
                            p.rdx_is_vcpu_signature, p.rdx, p.g_pat, p.mxcsr, p.x87_fcw,
                            p.sec_mem_page_type, p.cpuid_page_last);
   };
@@ -162,6 +162,17 @@ TEST(SnpPlan, Ec2MeasuresTheCpuidPageLastAndGceLeavesSecMemUnmeasured) {
   auto bsp = decode_vmsa(plan->ops()[6].data);
   EXPECT_EQ(bsp->cs.attrib, 0x9a);
   EXPECT_EQ(bsp->rdx, 0x600u);
+  // ec2's CS attributes follow the EIP, as in sev-snp-measure: APs starting elsewhere get 0x9b,
+  // an AP whose reset block names the reset vector gets the BSP's 0x9a.
+  ec2.vcpus = 2;
+  auto two = build_snp_plan(image, ec2);
+  ASSERT_TRUE(two.ok()) << two.error().message();
+  EXPECT_EQ(decode_vmsa(two->ops()[7].data)->cs.attrib, 0x9b);
+  OvmfImageBuilder at_reset_vector(0x4000);
+  at_reset_vector.reset_eip(0xfffffff0).sev_metadata({{0x800000, 0x1000, 1}});
+  auto same = build_snp_plan(image_of(at_reset_vector), ec2);
+  ASSERT_TRUE(same.ok()) << same.error().message();
+  EXPECT_EQ(decode_vmsa(same->ops().back().data)->cs.attrib, 0x9a);
 
   SnpLaunchOptions gce;
   gce.vcpus = 1;
@@ -219,6 +230,19 @@ TEST(SnpPlan, RejectsAKernelWhenTheHashTableEntryIsUnusable) {
   late.reset_eip(0x80b004).hash_table(0x810f80, 0x400).sev_metadata({{0x810000, 0x1000, 0x10}});
   EXPECT_THAT(error_of(build_snp_plan(image_of(late), o)),
               HasSubstr("expected one 4 KiB page holding the 176-byte table"));
+  // An entry smaller than the table (QEMU refuses it), or on another page than the section's
+  // (OVMF would read hashes from a page the launch did not measure).
+  OvmfImageBuilder small(0x4000);
+  small.reset_eip(0x80b004).hash_table(0x810c00, 0x10).sev_metadata({{0x810000, 0x1000, 0x10}});
+  EXPECT_THAT(error_of(build_snp_plan(image_of(small), o)),
+              HasSubstr("with the hash table at GPA 0x810c00 (size 0x10): expected one 4 KiB "
+                        "page holding the 176-byte table"));
+  OvmfImageBuilder elsewhere(0x4000);
+  elsewhere.reset_eip(0x80b004)
+      .hash_table(0x80fc00, 0x400)
+      .sev_metadata({{0x810000, 0x1000, 0x10}});
+  EXPECT_THAT(error_of(build_snp_plan(image_of(elsewhere), o)),
+              HasSubstr("with the hash table at GPA 0x80fc00 (size 0x400)"));
 }
 
 TEST(SnpPlan, RejectsFirmwareWithoutSevMetadataOrResetBlock) {

@@ -99,6 +99,9 @@ TEST(ConfigTest, TeeOptionsRoundTripAndBelongToTheirTee) {
       error_of({{"tee", "sim-tdx"}, {"boot", {{"kernel", "/k"}}}}),
       "config: boot.kernel: a confidential launch (tee sim-tdx) starts from measured firmware "
       "or an IGVM file, not a bare kernel: give boot.firmware or boot.igvm");
+  EXPECT_EQ(error_of({{"tee", "snp"}, {"boot", {{"firmware", "/f"}, {"cmdline", "init=/bin/sh"}}}}),
+            "config: boot.cmdline: a snp launch does not measure a command line (measured direct "
+            "boot is not implemented), so the guest would get unattested input: leave it out");
 }
 
 TEST(ConfigTest, RejectsUnknownKeysByName) {

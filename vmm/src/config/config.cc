@@ -540,6 +540,11 @@ Result<VmConfig> parse_config(const json& doc) {
                  ") starts from measured firmware or an IGVM file, not a bare kernel: give "
                  "boot.firmware or boot.igvm");
   if ((config.tee.kind == TeeKind::kSnp || config.tee.kind == TeeKind::kTdx) &&
+      !config.boot.cmdline.empty())
+    return Error("config: boot.cmdline: a " + std::string(tee_name(config.tee.kind)) +
+                 " launch does not measure a command line (measured direct boot is not "
+                 "implemented), so the guest would get unattested input: leave it out");
+  if ((config.tee.kind == TeeKind::kSnp || config.tee.kind == TeeKind::kTdx) &&
       config.hypervisor == HypervisorKind::kEmu)
     return Error("config: hypervisor: emu cannot launch tee " +
                  std::string(tee_name(config.tee.kind)) +

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 
 #include "cloister/common/bytes.h"
 #include "cloister/firmware_loader/vmsa.h"
@@ -35,6 +36,7 @@ bool index_matters(std::uint32_t function) {
 
 PageBuffer::PageBuffer(std::size_t size)
     : data_(static_cast<std::uint8_t*>(std::aligned_alloc(fw::kPageSize, size))), size_(size) {
+  if (!data_) throw std::bad_alloc();
   std::memset(data_.get(), 0, size_);
 }
 

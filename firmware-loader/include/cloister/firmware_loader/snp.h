@@ -51,7 +51,9 @@ struct VmmProfile {
   // sev-snp-measure's --vmm-type spelling: "QEMU", "ec2", "gce"; and "cloister"
   std::string_view name;
   std::uint16_t cs_attrib;
-  std::uint16_t cs_attrib_bsp;  // the BSP's CS attributes (ec2: 0x9a, not 0x9b)
+  // CS attributes of a vCPU starting at the reset vector 0xfffffff0 (ec2: 0x9a, not 0x9b), as
+  // sev-snp-measure chooses them: by EIP, so an AP whose reset block names that EIP gets them too.
+  std::uint16_t cs_attrib_reset_vector;
   std::uint16_t ss_attrib;
   std::uint16_t tr_attrib;
   // RDX at reset: the vCPU signature when true (QEMU), otherwise `rdx`.

@@ -147,9 +147,10 @@ Contribution classify(std::string_view name) {
     return {kHardware, value::kAffirming, value::kContraindicated};
   }
   if (is_one_of(name,
-                {"policy.measurement", "policy.tdx.mr_td", "policy.tdx.rtmr", "policy.id_key",
-                 "policy.author_key", "policy.family_id", "policy.image_id", "policy.guest_svn"}) ||
-      starts_with(name, "tdx.eventlog")) {
+                {"policy.measurement", "policy.tdx.mr_td", "policy.id_key", "policy.author_key",
+                 "policy.family_id", "policy.image_id", "policy.guest_svn"}) ||
+      starts_with(name, "policy.tdx.rtmr") || starts_with(name, "policy.tdx.runtime_event.") ||
+      starts_with(name, "policy.azure.pcr") || starts_with(name, "tdx.eventlog")) {
     return {kExecutables, value::kApprovedBoot, value::kUnrecognizedRt};
   }
   if (is_one_of(name, {"policy.guest.debug", "policy.tdx.debug"})) {

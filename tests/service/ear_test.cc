@@ -175,6 +175,14 @@ TEST(EarAppraisal, EachFailureLandsInItsClaim) {
   EXPECT_EQ(claim(tcb, TrustClaim::kHardware), 32);
   EXPECT_EQ(tcb.status, Tier::kWarning);
 
+  // What the guest booted and ran, as RTMRs, dstack runtime events and vTPM PCRs pin it.
+  for (const char* name :
+       {"policy.tdx.rtmr2", "policy.tdx.runtime_event.compose-hash", "policy.azure.pcr7"}) {
+    sdk::Verdict runtime = snp_verdict({});
+    runtime.checks.add({name, CheckStatus::kFail, "e", "f", "d"});
+    EXPECT_EQ(claim(appraise(runtime, "p"), TrustClaim::kExecutables), 33) << name;
+  }
+
   const Appraisal vmpl = appraise(snp_verdict({{"policy.vmpl", CheckStatus::kFail}}), "p");
   EXPECT_EQ(claim(vmpl, TrustClaim::kConfiguration), 32);
   EXPECT_EQ(vmpl.status, Tier::kWarning);

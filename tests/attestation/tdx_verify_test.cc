@@ -1,5 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+
+#include "cloister/attestation/tdx/pcs.h"
 #include "cloister/attestation/tdx/verify.h"
 #include "cloister/common/hex.h"
 #include "fake_intel.h"
@@ -410,6 +414,60 @@ TEST_F(FakeTdx, RevokedPckAndRevokedCaAreRejected) {
   }
   const TdxVerification x = run(quote, forged);
   EXPECT_EQ(x.checks.failures(), (std::vector<std::string>{"tdx.crl.pck", "tdx.revocation"}));
+}
+
+// The host chooses what collateral it supplies: an older TCB Info or CRL, still inside its
+// window and listed first, is not what gets appraised.
+TEST_F(FakeTdx, TheNewestCollateralThatVerifiesIsAppraisedInAnyOrder) {
+  const Bytes quote = fake.quote(pck);
+  TdxCollateral c = fake.collateral(kFrom - 5 * 86400, kTo);
+  const TdxCollateral current = fake.collateral(
+      kFrom, kTo,
+      json::array({tcb_level_json({3, 3, 2, 2, 4, 1, 0, 5}, 13, {5, 0, 3}, "OutOfDate")}));
+  c.tcb_infos.push_back(current.tcb_infos.front());
+  const TdxVerification v = run(quote, c);
+  ASSERT_TRUE(v.tcb_info.has_value());
+  EXPECT_EQ(v.tcb_info->value.value.issue_date, kFrom);
+  EXPECT_EQ(v.tcb->status, TcbStatus::kOutOfDate);
+
+  TdxCollateral r = fake.collateral(kFrom, kTo);
+  for (auto& crl : r.crls) {
+    if (crl.value.issuer_cn() == kPlatformCaCn)
+      crl.value = fake.pck_crl({pck.cert.serial()}, kFrom, kTo);
+  }
+  r.crls.insert(r.crls.begin(), {fake.pck_crl({}, kFrom - 10 * 86400, kTo), "an older CRL"});
+  const TdxVerification w = run(quote, r);
+  EXPECT_EQ(w.checks.failures(), std::vector<std::string>{"tdx.revocation"});
+  EXPECT_EQ(w.checks.find("tdx.revocation")->found,
+            "PCK leaf 0x5eed revoked " + format_rfc3339(kFrom - 86400));
+}
+
+// With a PCS client (here its cache, offline), the cached CRL is consulted beside the supplied
+// collateral, which no longer stops the lookup.
+TEST_F(FakeTdx, TheCacheIsConsultedEvenWhenCollateralIsSupplied) {
+  const auto cache = std::filesystem::temp_directory_path() /
+                     ("cloister-pcs-crl-test-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(cache);
+  std::filesystem::create_directories(cache / "sgx/v4/pckcrl");
+  const Crl revoking = fake.pck_crl({pck.cert.serial()}, kFrom, kTo);
+  {
+    std::ofstream out(cache / "sgx/v4/pckcrl/platform.der", std::ios::binary);
+    out.write(reinterpret_cast<const char*>(revoking.der().data()),
+              static_cast<std::streamsize>(revoking.der().size()));
+  }
+  PcsOptions offline;
+  offline.cache_dir = cache;
+  TdxVerifier with_cache(
+      TdxVerifierConfig{std::make_shared<PcsClient>(offline), {fake.root_key()}});
+  TdxEvidence evidence;
+  evidence.quote = fake.quote(pck);
+  evidence.collateral = fake.collateral(kFrom, kTo);
+  TdxVerifyOptions options;
+  options.time = kAt;
+  const TdxVerification v = with_cache.verify(evidence, options);
+  std::filesystem::remove_all(cache);
+  EXPECT_EQ(v.checks.failures(), std::vector<std::string>{"tdx.revocation"});
+  EXPECT_TRUE(run(evidence.quote, evidence.collateral).checks.passed());
 }
 
 TEST_F(FakeTdx, QeReportThatDoesNotBindTheKeyIsRejected) {

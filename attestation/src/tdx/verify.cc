@@ -62,19 +62,67 @@ void dated_check(Checks& out, const std::string& name, const std::string& expect
   }
 }
 
-const Sourced<Crl>* find_crl(const TdxCollateral& c, const Certificate& issuer) {
+std::vector<const Sourced<Crl>*> crls_of(const TdxCollateral& c, const Certificate& issuer) {
+  std::vector<const Sourced<Crl>*> out;
   for (const auto& crl : c.crls) {
     if (crl.value.issuer_cn() == issuer.subject_cn() &&
         crl.value.issuer_attribute("O") == issuer.subject_attribute("O"))
-      return &crl;
+      out.push_back(&crl);
   }
-  return nullptr;
+  return out;
 }
 
-const Sourced<Crl>* find_crl_by_cn(const TdxCollateral& c, const std::string& cn) {
+std::vector<const Sourced<Crl>*> crls_by_cn(const TdxCollateral& c, const std::string& cn) {
+  std::vector<const Sourced<Crl>*> out;
   for (const auto& crl : c.crls)
-    if (crl.value.issuer_cn() == cn) return &crl;
-  return nullptr;
+    if (crl.value.issuer_cn() == cn) out.push_back(&crl);
+  return out;
+}
+
+// The item to appraise among several for one role (the host may offer an older one beside the
+// current): the newest of those `verifies` accepts, or the first when none does (its check then
+// fails and says why).
+template <typename T, typename Verifies, typename Newer>
+const T* newest_verified(const std::vector<const T*>& candidates, Verifies verifies, Newer newer) {
+  const T* best = nullptr;
+  for (const T* c : candidates)
+    if (verifies(*c) && (best == nullptr || newer(*c, *best))) best = c;
+  return best != nullptr ? best : (candidates.empty() ? nullptr : candidates.front());
+}
+
+bool crl_newer(const Sourced<Crl>& a, const Sourced<Crl>& b) {
+  const auto na = a.value.crl_number(), nb = b.value.crl_number();
+  if (na && nb && *na != *nb) return *na > *nb;
+  return a.value.this_update() > b.value.this_update();
+}
+
+// CRLs of one issuer: the newest whose signature verifies decides currency; revocation is looked
+// up in every one that verifies, so an older CRL offered beside the current one hides nothing.
+struct IssuerCrls {
+  const Sourced<Crl>* newest = nullptr;
+  bool usable = false;
+  std::vector<const Sourced<Crl>*> verified;
+
+  std::optional<RevokedCertificate> find_revoked(ByteView serial) const {
+    for (const auto* c : verified)
+      if (auto entry = c->value.find_revoked(serial)) return entry;
+    return std::nullopt;
+  }
+  std::size_t revoked_count() const {
+    std::size_t n = 0;
+    for (const auto* c : verified) n += c->value.revoked().size();
+    return n;
+  }
+};
+
+template <typename Verifies>
+IssuerCrls issuer_crls(const std::vector<const Sourced<Crl>*>& candidates, Verifies verifies) {
+  IssuerCrls out;
+  for (const auto* c : candidates)
+    if (verifies(*c)) out.verified.push_back(c);
+  out.newest = newest_verified(candidates, verifies, crl_newer);
+  out.usable = !out.verified.empty();
+  return out;
 }
 
 std::string crl_found(const Sourced<Crl>& crl) {
@@ -546,21 +594,19 @@ TdxVerification TdxVerifier::verify(const TdxEvidence& evidence,
   const PckExtensions* ext = out.pck_extensions ? &*out.pck_extensions : nullptr;
   if (ext) out.tcb_info_url = pcs_tcb_info_url(kPcsBaseUrl, ext->fmspc);
 
+  // The cache (or PCS) is consulted even when the evidence or the caller supplied collateral:
+  // the host chooses what it supplies, and may offer an older item still inside its window.
   TdxCollateral fetched;
   const TdxCollateral& supplied = evidence.collateral;
-  auto has_tcb_info = [&](const TdxCollateral& c) {
-    return ext && std::any_of(c.tcb_infos.begin(), c.tcb_infos.end(),
-                              [&](const auto& i) { return i.value.value.fmspc == ext->fmspc; });
-  };
   if (pcs_ && pck) {
     std::vector<std::string> errors;
     auto note = [&](Status s) {
       if (!s) errors.push_back(s.error().message());
     };
-    if (ext && !has_tcb_info(supplied)) note(pcs_->tcb_info(ext->fmspc, t, fetched));
-    if (supplied.qe_identities.empty()) note(pcs_->qe_identity(t, fetched));
-    if (!find_crl(supplied, pck->intermediate)) note(pcs_->pck_crl(pck->ca, t, fetched));
-    if (!find_crl(supplied, pck->root)) note(pcs_->root_ca_crl(t, fetched));
+    if (ext) note(pcs_->tcb_info(ext->fmspc, t, fetched));
+    note(pcs_->qe_identity(t, fetched));
+    note(pcs_->pck_crl(pck->ca, t, fetched));
+    note(pcs_->root_ca_crl(t, fetched));
     if (!errors.empty()) {
       checks.fail("tdx.collateral.fetch", "collateral from the cache or Intel PCS",
                   std::to_string(errors.size()) + " failed", join(errors, "; "));
@@ -568,7 +614,7 @@ TdxVerification TdxVerifier::verify(const TdxEvidence& evidence,
   }
   check_collateral_pck_chains(q, supplied, checks);
 
-  // Supplied items first, then cached or fetched ones.
+  // Every source's items; for each role the newest that verifies is appraised.
   TdxCollateral all = supplied;
   for (auto& x : fetched.tcb_infos) all.tcb_infos.push_back(std::move(x));
   for (auto& x : fetched.qe_identities) all.qe_identities.push_back(std::move(x));
@@ -576,19 +622,21 @@ TdxVerification TdxVerifier::verify(const TdxEvidence& evidence,
   for (auto& x : fetched.crls) all.crls.push_back(std::move(x));
 
   // Root CA CRL.
-  const Sourced<Crl>* root_crl = find_crl_by_cn(all, kRootCaCn);
+  const IssuerCrls root_crls = issuer_crls(crls_by_cn(all, kRootCaCn), [&](const Sourced<Crl>& c) {
+    return crl_signature_ok(c.value, root, to_hex(sha256(root.spki_der())));
+  });
+  const Sourced<Crl>* root_crl = root_crls.newest;
   const std::string root_crl_expected =
       "Intel SGX Root CA CRL signed by the trusted root, current at " + format_rfc3339(t);
-  bool root_crl_usable = false;
+  const bool root_crl_usable = root_crls.usable;
   if (!root_crl) {
     checks.fail("tdx.crl.root", root_crl_expected, "none",
                 "no Root CA CRL supplied, cached or fetched (Intel serves it at " +
                     std::string(kIntelRootCaCrlUrl) + ")");
-  } else if (!crl_signature_ok(root_crl->value, root, to_hex(sha256(root.spki_der())))) {
+  } else if (!root_crl_usable) {
     checks.fail("tdx.crl.root", root_crl_expected, crl_found(*root_crl),
                 "the CRL is not an ECDSA-SHA256 signature of the trusted root");
   } else {
-    root_crl_usable = true;
     dated_check(checks, "tdx.crl.root", root_crl_expected, crl_found(*root_crl),
                 freshness("the Root CA CRL", root_crl->value.this_update(),
                           root_crl->value.next_update(), t),
@@ -596,8 +644,15 @@ TdxVerification TdxVerifier::verify(const TdxEvidence& evidence,
   }
 
   // PCK CRL.
-  const Sourced<Crl>* pck_crl = pck ? find_crl(all, pck->intermediate) : nullptr;
-  bool pck_crl_usable = false;
+  const IssuerCrls pck_crls =
+      pck ? issuer_crls(crls_of(all, pck->intermediate),
+                        [&](const Sourced<Crl>& c) {
+                          return crl_signature_ok(c.value, pck->intermediate.public_key(),
+                                                  to_hex(pck->intermediate.fingerprint()));
+                        })
+          : IssuerCrls{};
+  const Sourced<Crl>* pck_crl = pck_crls.newest;
+  const bool pck_crl_usable = pck_crls.usable;
   if (pck) {
     const std::string expected = "CRL of '" + pck->intermediate.subject_cn() +
                                  "' (the PCK leaf's issuer) signed by it, current at " +
@@ -607,12 +662,10 @@ TdxVerification TdxVerifier::verify(const TdxEvidence& evidence,
                   "no PCK CRL for '" + pck->intermediate.subject_cn() +
                       "' supplied, cached or fetched (PCS serves it at " +
                       pcs_pck_crl_url(kPcsBaseUrl, pck->ca) + ")");
-    } else if (!crl_signature_ok(pck_crl->value, pck->intermediate.public_key(),
-                                 to_hex(pck->intermediate.fingerprint()))) {
+    } else if (!pck_crl_usable) {
       checks.fail("tdx.crl.pck", expected, crl_found(*pck_crl),
                   "the CRL is not an ECDSA-SHA256 signature of the PCK leaf's issuer");
     } else {
-      pck_crl_usable = true;
       dated_check(
           checks, "tdx.crl.pck", expected, crl_found(*pck_crl),
           freshness("the PCK CRL", pck_crl->value.this_update(), pck_crl->value.next_update(), t),
@@ -630,17 +683,17 @@ TdxVerification TdxVerifier::verify(const TdxEvidence& evidence,
                   "revocation cannot be checked without both trusted CRLs");
     } else {
       std::vector<std::string> revoked;
-      if (auto entry = root_crl->value.find_revoked(pck->intermediate.serial()))
+      if (auto entry = root_crls.find_revoked(pck->intermediate.serial()))
         revoked.push_back("'" + pck->intermediate.subject_cn() + "' " +
                           pck->intermediate.serial_hex() + " revoked " +
                           format_rfc3339(entry->revocation_date));
-      if (auto entry = pck_crl->value.find_revoked(pck->leaf.serial()))
+      if (auto entry = pck_crls.find_revoked(pck->leaf.serial()))
         revoked.push_back("PCK leaf " + pck->leaf.serial_hex() + " revoked " +
                           format_rfc3339(entry->revocation_date));
       const std::string found = "leaf " + pck->leaf.serial_hex() + " against " +
-                                std::to_string(pck_crl->value.revoked().size()) +
+                                std::to_string(pck_crls.revoked_count()) +
                                 " revoked serials, CA against " +
-                                std::to_string(root_crl->value.revoked().size());
+                                std::to_string(root_crls.revoked_count());
       if (revoked.empty()) {
         checks.pass("tdx.revocation", expected, found);
       } else {
@@ -690,7 +743,7 @@ TdxVerification TdxVerifier::verify(const TdxEvidence& evidence,
         if (auto ok = c.check_validity(t); !ok) problems.push_back(ok.error().message());
         if (!root_crl_usable) {
           problems.push_back("its revocation cannot be checked without the Root CA CRL");
-        } else if (auto entry = root_crl->value.find_revoked(c.serial())) {
+        } else if (auto entry = root_crls.find_revoked(c.serial())) {
           problems.push_back("revoked " + format_rfc3339(entry->revocation_date));
           signing = nullptr;
         }
@@ -704,14 +757,23 @@ TdxVerification TdxVerifier::verify(const TdxEvidence& evidence,
   }
 
   // TCB Info for this platform's FMSPC.
+  auto signed_by_tcb_signing = [&](const auto& item) {
+    return signing != nullptr && signature_ok(signing->public_key(), to_hex(signing->fingerprint()),
+                                              as_bytes(item.value.body), item.value.signature);
+  };
+  auto newer_collateral = [](const auto& a, const auto& b) {
+    const auto& x = a.value.value;
+    const auto& y = b.value.value;
+    if (x.tcb_evaluation_data_number != y.tcb_evaluation_data_number)
+      return x.tcb_evaluation_data_number > y.tcb_evaluation_data_number;
+    return x.issue_date > y.issue_date;
+  };
   const Sourced<SignedTcbInfo>* tcb_info = nullptr;
   if (ext) {
-    for (const auto& i : all.tcb_infos) {
-      if (i.value.value.fmspc == ext->fmspc) {
-        tcb_info = &i;
-        break;
-      }
-    }
+    std::vector<const Sourced<SignedTcbInfo>*> candidates;
+    for (const auto& i : all.tcb_infos)
+      if (i.value.value.fmspc == ext->fmspc) candidates.push_back(&i);
+    tcb_info = newest_verified(candidates, signed_by_tcb_signing, newer_collateral);
   }
   const std::string tcb_info_expected =
       "TDX TCB Info v3 for FMSPC " + (ext ? to_hex(ext->fmspc) : std::string("?")) +
@@ -733,8 +795,7 @@ TdxVerification TdxVerifier::verify(const TdxEvidence& evidence,
     if (!signing) {
       checks.fail("tdx.collateral.tcb_info", tcb_info_expected, found,
                   "the signature cannot be checked without a trusted TCB Signing certificate");
-    } else if (!signature_ok(signing->public_key(), to_hex(signing->fingerprint()),
-                             as_bytes(tcb_info->value.body), tcb_info->value.signature)) {
+    } else if (!signed_by_tcb_signing(*tcb_info)) {
       checks.fail("tdx.collateral.tcb_info", tcb_info_expected, found,
                   "the TCB Info signature does not verify with the TCB Signing key (the "
                   "tcbInfo bytes were altered)");
@@ -746,8 +807,10 @@ TdxVerification TdxVerifier::verify(const TdxEvidence& evidence,
   }
 
   // QE Identity.
+  std::vector<const Sourced<SignedQeIdentity>*> qe_candidates;
+  for (const auto& i : all.qe_identities) qe_candidates.push_back(&i);
   const Sourced<SignedQeIdentity>* qe_identity =
-      all.qe_identities.empty() ? nullptr : &all.qe_identities.front();
+      newest_verified(qe_candidates, signed_by_tcb_signing, newer_collateral);
   const std::string qe_expected =
       "TD_QE Identity v2 signed by the TCB Signing key, current at " + format_rfc3339(t);
   if (!qe_identity) {
@@ -763,8 +826,7 @@ TdxVerification TdxVerifier::verify(const TdxEvidence& evidence,
     if (!signing) {
       checks.fail("tdx.collateral.qe_identity", qe_expected, found,
                   "the signature cannot be checked without a trusted TCB Signing certificate");
-    } else if (!signature_ok(signing->public_key(), to_hex(signing->fingerprint()),
-                             as_bytes(qe_identity->value.body), qe_identity->value.signature)) {
+    } else if (!signed_by_tcb_signing(*qe_identity)) {
       checks.fail("tdx.collateral.qe_identity", qe_expected, found,
                   "the QE Identity signature does not verify with the TCB Signing key (the "
                   "enclaveIdentity bytes were altered)");

@@ -195,6 +195,34 @@ void check_policy_scope(const policy::Policy& p, const std::string& tee, Checks&
   }
 }
 
+// Parsed inputs by the SHA-256 of their bytes, bounded in entries and in the input bytes behind
+// them (a long-running caller fed ever-new collateral of up to 4 MiB each stays at kBytes), and
+// emptied when a new entry would pass either bound.
+template <typename V>
+class ParsedMemo {
+ public:
+  static constexpr std::size_t kEntries = 1024;
+  static constexpr std::size_t kBytes = std::size_t{64} << 20;
+
+  const V* find(const Sha256Digest& digest) const {
+    auto it = entries_.find(digest);
+    return it == entries_.end() ? nullptr : &it->second;
+  }
+  void add(const Sha256Digest& digest, std::size_t input_size, V value) {
+    if (entries_.size() >= kEntries || bytes_ + input_size > kBytes) {
+      entries_.clear();
+      bytes_ = 0;
+    }
+    if (input_size > kBytes) return;
+    bytes_ += input_size;
+    entries_.emplace(digest, std::move(value));
+  }
+
+ private:
+  std::map<Sha256Digest, V> entries_;
+  std::size_t bytes_ = 0;
+};
+
 }  // namespace
 
 Status check_trust_root(const Certificate& root) {
@@ -244,13 +272,12 @@ struct Verifier::Impl {
 
   // Certificate files parse once: a service sees the same VCEK and CA bundles on every call.
   Result<std::vector<Certificate>> certificates(const Bytes& input) const {
+    const Sha256Digest key = sha256(input);
     std::lock_guard lock(mutex);
-    if (auto it = parsed.find(input); it != parsed.end()) return it->second;
+    if (const auto* found = parsed.find(key)) return *found;
     auto certs = attestation::parse_certificates(input);
     if (!certs) return certs;
-    constexpr std::size_t kMaxParsed = 1024;
-    if (parsed.size() >= kMaxParsed) parsed.clear();
-    parsed.emplace(input, *certs);
+    parsed.add(key, input.size(), *certs);
     return certs;
   }
 
@@ -258,16 +285,15 @@ struct Verifier::Impl {
   // the same TCB Info, QE Identity, chains and CRLs for every quote of a platform.
   Result<std::shared_ptr<const tdx::TdxCollateral>> collateral(const Bytes& input,
                                                                const std::string& source) const {
+    const Sha256Digest key = sha256(input);
     {
       std::lock_guard lock(mutex);
-      if (auto it = parsed_collateral.find(input); it != parsed_collateral.end()) return it->second;
+      if (const auto* found = parsed_collateral.find(key)) return *found;
     }
     auto c = std::make_shared<tdx::TdxCollateral>();
     CLOISTER_CHECK_OK(tdx::add_collateral(input, source, *c));
-    constexpr std::size_t kMaxParsed = 1024;
     std::lock_guard lock(mutex);
-    if (parsed_collateral.size() >= kMaxParsed) parsed_collateral.clear();
-    parsed_collateral.emplace(input, c);
+    parsed_collateral.add(key, input.size(), c);
     return std::shared_ptr<const tdx::TdxCollateral>(c);
   }
 
@@ -289,8 +315,8 @@ struct Verifier::Impl {
   snp::SnpVerifier verifier;
   tdx::TdxVerifier tdx_verifier;
   mutable std::mutex mutex;
-  mutable std::map<Bytes, std::vector<Certificate>> parsed;
-  mutable std::map<Bytes, std::shared_ptr<const tdx::TdxCollateral>> parsed_collateral;
+  mutable ParsedMemo<std::vector<Certificate>> parsed;
+  mutable ParsedMemo<std::shared_ptr<const tdx::TdxCollateral>> parsed_collateral;
 };
 
 namespace {

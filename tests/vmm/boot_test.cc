@@ -205,6 +205,34 @@ TEST(BootPlacementTest, KernelThatDoesNotFitIsRejected) {
   EXPECT_NE(entry.error().message().find("kernel needs RAM up to 0x1020000"), std::string::npos);
 }
 
+// The boot page tables map the first 1 GiB: a kernel or ELF segment beyond it, or an ELF entry
+// point outside every loaded segment, would fault on the guest's first instruction.
+TEST(BootPlacementTest, KernelsTheEntryStateCannotReachAreRejected) {
+  const std::uint64_t ram = 2ull << 30;
+  BootImages high;
+  high.kind = BootKind::kElf;
+  high.elf_file = synthetic_elf(0x50000000, 32, 64);
+  high.elf = *fw::parse_elf(high.elf_file);
+  auto mem = GuestMemory::create(memory_layout(ram, high), false);
+  ASSERT_TRUE(mem.ok()) << mem.error().message();
+  auto placed = place_boot_images(high, *mem, ram, 1);
+  ASSERT_FALSE(placed.ok());
+  EXPECT_EQ(placed.error().message(),
+            "ELF segment at 0x50000000 + 0x40 must lie between 1 MiB and 0x40000000 (the end of "
+            "low RAM or of what the boot page tables map)");
+
+  BootImages stray;
+  stray.kind = BootKind::kElf;
+  stray.elf_file = synthetic_elf(0x100000, 32, 64);
+  store_le64(stray.elf_file, 24, 0x200000);  // e_entry
+  stray.elf = *fw::parse_elf(stray.elf_file);
+  placed = place_boot_images(stray, *mem, ram, 1);
+  ASSERT_FALSE(placed.ok());
+  EXPECT_EQ(placed.error().message(),
+            "ELF entry point 0x200000 is in no loadable segment (the guest would start on "
+            "unloaded memory)");
+}
+
 TEST(BootPlacementTest, FirmwareEndsAtFourGiBAndIsReadOnlyToTheGuest) {
   BootImages images;
   images.kind = BootKind::kFirmware;

@@ -42,6 +42,9 @@ Status write_le64_array(const GuestMemory& memory, std::uint64_t gpa,
   return memory.write(gpa, bytes, what);
 }
 
+// What write_page_tables() identity-maps: the 64-bit entry state reaches nothing beyond it.
+constexpr std::uint64_t kIdentityMapped = std::uint64_t{1} << 30;
+
 Status write_page_tables(const GuestMemory& memory) {
   // PML4[0] -> PDPT, PDPT[0] -> PD, PD maps the first 1 GiB with 2 MiB pages.
   const std::uint64_t pml4[] = {L::kPdptAddr | 0x3};
@@ -158,15 +161,21 @@ Result<BootEntry> place_boot_images(const BootImages& images, const GuestMemory&
     if (kernel_end > low_ram)
       return Error("kernel needs RAM up to " + hex(kernel_end) + " (pref_address " + hex(load) +
                    " + init_size), the VM has " + hex(low_ram) + " below the MMIO gap");
+    if (kernel_end > kIdentityMapped)
+      return Error("kernel needs RAM up to " + hex(kernel_end) + " (pref_address " + hex(load) +
+                   " + init_size), beyond the first " + hex(kIdentityMapped) +
+                   " the boot page tables map");
     CLOISTER_CHECK_OK(memory.write(load, bz.protected_mode, "kernel"));
     entry.rip = load + fw::bzimage::kEntry64Offset;
     initrd_addr_max = bz.initrd_addr_max;
     setup_header = bz.setup_header;
   } else {
     for (const auto& seg : images.elf->segments) {
-      if (seg.phys_addr < L::kHighMemStart || seg.phys_addr + seg.mem_size > low_ram)
+      const std::uint64_t end = std::min(low_ram, kIdentityMapped);
+      if (seg.phys_addr < L::kHighMemStart || seg.phys_addr + seg.mem_size > end)
         return Error("ELF segment at " + hex(seg.phys_addr) + " + " + hex(seg.mem_size) +
-                     " must lie between 1 MiB and the end of low RAM " + hex(low_ram));
+                     " must lie between 1 MiB and " + hex(end) +
+                     " (the end of low RAM or of what the boot page tables map)");
       CLOISTER_TRY(auto dst,
                    memory.view(seg.phys_addr, seg.mem_size, Access::kWrite, "ELF segment"));
       std::copy_n(images.elf_file.begin() + static_cast<std::ptrdiff_t>(seg.file_offset),
@@ -174,6 +183,13 @@ Result<BootEntry> place_boot_images(const BootImages& images, const GuestMemory&
       std::fill(dst.begin() + static_cast<std::ptrdiff_t>(seg.file_size), dst.end(), 0);
       kernel_end = std::max(kernel_end, seg.phys_addr + seg.mem_size);
     }
+    const auto& segments = images.elf->segments;
+    if (std::none_of(segments.begin(), segments.end(), [&](const auto& seg) {
+          return images.elf->entry >= seg.phys_addr &&
+                 images.elf->entry - seg.phys_addr < seg.mem_size;
+        }))
+      return Error("ELF entry point " + hex(images.elf->entry) +
+                   " is in no loadable segment (the guest would start on unloaded memory)");
     entry.rip = images.elf->entry;
   }
 

@@ -2,11 +2,35 @@
 
 #include <gtest/gtest.h>
 
+#include "cloister/common/bytes.h"
 #include "cloister/common/file.h"
 #include "cloister/vmm/builder.h"
+#include "tee/launch_ops.h"
 
 namespace cloister::vmm {
 namespace {
+
+// An IGVM MEMORY_MAP lists the guest's RAM only, as QEMU's does: not the regions that back the
+// firmware or an IGVM file's pages outside RAM.
+TEST(TeeTest, TheIgvmMemoryMapListsRamOnly) {
+  fw::LaunchPlanBuilder builder(fw::Tee::kSevSnp);
+  builder.add_parameter_area({.index = 0, .size = fw::kPageSize, .initial = {}});
+  builder.add_parameter({.kind = fw::IgvmParameterKind::kMemoryMap, .area = 0, .byte_offset = 0});
+  auto plan = std::move(builder).build();
+  ASSERT_TRUE(plan.ok()) << plan.error().message();
+  const RegionSpec specs[] = {{"ram-low", 0, 64ull << 20, false},
+                              {"firmware", 0xffc00000, 4ull << 20, false},
+                              {"ram-high", 4ull << 30, 2ull << 20, false}};
+  auto memory = GuestMemory::create(specs, false);
+  ASSERT_TRUE(memory.ok()) << memory.error().message();
+  Bytes area(fw::kPageSize, 0);
+  ASSERT_TRUE(tee::fill_parameter_area(*plan, 0, area, 1, *memory).ok());
+  EXPECT_EQ(load_le64(area, 0), 0u);
+  EXPECT_EQ(load_le64(area, 8), (64ull << 20) / fw::kPageSize);
+  EXPECT_EQ(load_le64(area, 24), (4ull << 30) / fw::kPageSize);
+  EXPECT_EQ(load_le64(area, 32), (2ull << 20) / fw::kPageSize);
+  EXPECT_TRUE(std::all_of(area.begin() + 48, area.end(), [](std::uint8_t b) { return b == 0; }));
+}
 
 TEST(TeeTest, NoneHasNoMeasurementAndSaysWhy) {
   auto tee = make_tee_backend({}, std::nullopt);

@@ -32,6 +32,12 @@ bool index_matters(std::uint32_t function) {
          function == 0x8000001d || function == 0x80000020;
 }
 
+// RAM as the builders name its regions; the firmware and an IGVM file's pages outside RAM
+// ("firmware", "launch-…") back launch contents, not memory the guest may use.
+bool is_guest_ram(const GuestRegion& region) {
+  return region.name == "ram-low" || region.name == "ram-high";
+}
+
 }  // namespace
 
 PageBuffer::PageBuffer(std::size_t size)
@@ -87,7 +93,7 @@ Status fill_parameter_area(const fw::LaunchPlan& plan, std::uint32_t area,
       case fw::IgvmParameterKind::kMemoryMap: {
         std::size_t at = p.byte_offset;
         for (const GuestRegion& region : memory.regions()) {
-          if (region.read_only_to_guest) continue;
+          if (region.read_only_to_guest || !is_guest_ram(region)) continue;
           if (bytes.size() - at < kMemoryMapEntry)
             return Error(what + ": the guest's RAM ranges do not fit the area");
           put_u64(bytes, at, region.guest_phys_addr / fw::kPageSize);

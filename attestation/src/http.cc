@@ -134,8 +134,10 @@ class CurlHttpClient : public HttpClient {
     for (const auto& h : request.headers) headers = curl_->slist_append(headers, h.c_str());
     curl_->easy_setopt(handle, CURLOPT_URL, request.url.c_str());
     if (request.method == "GET") {
-      curl_->easy_setopt(handle, CURLOPT_FOLLOWLOCATION, 1L);
-      curl_->easy_setopt(handle, CURLOPT_MAXREDIRS, 5L);
+      if (options_.follow_redirects) {
+        curl_->easy_setopt(handle, CURLOPT_FOLLOWLOCATION, 1L);
+        curl_->easy_setopt(handle, CURLOPT_MAXREDIRS, 5L);
+      }
     } else {
       curl_->easy_setopt(handle, CURLOPT_CUSTOMREQUEST, request.method.c_str());
       curl_->easy_setopt(handle, CURLOPT_POSTFIELDS, request.body.data());
@@ -143,8 +145,15 @@ class CurlHttpClient : public HttpClient {
                          static_cast<curl_off_t>(request.body.size()));
     }
     if (headers != nullptr) curl_->easy_setopt(handle, CURLOPT_HTTPHEADER, headers);
-    if (!options_.ca_file.empty())
+    if (!options_.ca_file.empty()) {
       curl_->easy_setopt(handle, CURLOPT_CAINFO, options_.ca_file.c_str());
+      // Only that file: libcurl would also trust its built-in CA directory (/etc/ssl/certs).
+      curl_->easy_setopt(handle, CURLOPT_CAPATH, static_cast<const char*>(nullptr));
+    }
+    if (options_.https_only) {
+      curl_->easy_setopt(handle, CURLOPT_PROTOCOLS_STR, "https");
+      curl_->easy_setopt(handle, CURLOPT_REDIR_PROTOCOLS_STR, "https");
+    }
     curl_->easy_setopt(handle, CURLOPT_TIMEOUT, options_.timeout_seconds);
     curl_->easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
     curl_->easy_setopt(handle, CURLOPT_USERAGENT, "cloister/0.1");

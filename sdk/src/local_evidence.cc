@@ -10,8 +10,10 @@
 #include <optional>
 #include <string>
 
+#include "cloister/attestation/tdx/abi.h"
 #include "cloister/common/fd.h"
 #include "cloister/common/file.h"
+#include "cloister/common/hex.h"
 
 namespace cloister::sdk {
 namespace {
@@ -48,6 +50,20 @@ struct TdxReportReq {
 constexpr unsigned long kTdxCmdGetReport0 = _IOWR('T', 1, TdxReportReq);
 // REPORTMACSTRUCT.REPORTDATA: after type (8), reserved (8), CPUSVN (16) and two SHA-384 hashes.
 constexpr std::size_t kTdReportDataOffset = 128;
+
+// Where an outblob carries REPORT_DATA: the SEV-SNP report at 0x50 (SNP ABI, ATTESTATION_REPORT),
+// a TDX quote's TD report body at 520 after the 48-byte header (v4) and the body descriptor (v5).
+std::optional<std::size_t> report_data_offset(const std::string& provider, ByteView outblob) {
+  if (provider == "sev_guest") return 0x50;
+  namespace tdx = attestation::tdx;
+  if (outblob.size() < 2) return std::nullopt;
+  const unsigned version = outblob[0] | (outblob[1] << 8);
+  if (version == 4) return tdx::kHeaderSize + tdx::body_offset::kReportData;
+  if (version == 5) {
+    return tdx::kHeaderSize + tdx::kBodyDescriptorSize + tdx::body_offset::kReportData;
+  }
+  return std::nullopt;
+}
 
 // Removes the report directory on every path out.
 struct ReportDir {
@@ -88,6 +104,19 @@ Result<GuestEvidence> configfs_tsm_evidence(const ReportData& report_data,
   }
   GuestEvidence evidence;
   const std::string kind = trimmed(provider);
+  // Another writer's inblob landing between ours and the read would give evidence for its
+  // REPORT_DATA: the outblob must carry the one asked for.
+  if (kind == "sev_guest" || kind == "tdx_guest") {
+    const auto at = report_data_offset(kind, outblob);
+    if (!at || outblob.size() < *at + report_data.size() ||
+        !std::equal(report_data.begin(), report_data.end(),
+                    outblob.begin() + static_cast<std::ptrdiff_t>(*at))) {
+      return Error(ErrorCode::kUnavailable,
+                   "configfs-tsm: the " + kind + " outblob of " + std::to_string(outblob.size()) +
+                       " bytes does not carry the REPORT_DATA written to " +
+                       (dir.path / "inblob").string() + " (another writer used the entry?)");
+    }
+  }
   if (kind == "sev_guest") {
     evidence.pieces.push_back({EvidenceKind::kSnpReport, std::move(outblob)});
     if (auxblob && !auxblob->empty()) {
@@ -127,7 +156,7 @@ Result<GuestEvidence> sev_guest_evidence(const ReportData& report_data, const fs
     if (::ioctl(fd.get(), SNP_GET_REPORT, &io) != 0) {
       return Error(ErrorCode::kUnavailable,
                    os_error("SNP_GET_REPORT on " + device.string()).message() +
-                       ", firmware error 0x" + std::to_string(io.exitinfo2));
+                       ", firmware error " + hex_number(io.exitinfo2));
     }
     with_certs = false;
   }

@@ -8,8 +8,13 @@
 // Exit status: 0 done, 1 the guest reported a failure or broke the protocol, or the KBS refused
 // (attestation or resource policy), 2 usage or an unwritable output, 3 the guest or the KBS
 // could not be reached before the deadline.
+#include <openssl/crypto.h>
+#include <sys/prctl.h>
+
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 
@@ -115,6 +120,7 @@ struct ResourceArgs {
                                    qgs = cloister::attestation::tdx::kQgsGuestAddress;
   std::uint32_t port = CLOISTER_EVIDENCE_DEFAULT_PORT;
   double timeout = 30;
+  bool insecure_http = false;
 };
 
 // The evidence for `report_data`, from the simulated guest over vsock or from this machine's TEE.
@@ -130,6 +136,9 @@ cloister::Result<cloister::sdk::GuestEvidence> evidence_for(const ResourceArgs& 
 
 int run_get_resource(const ResourceArgs& a) {
   namespace svc = cloister::service;
+  // The TEE key and the secret live in this process: no core dump (which a host could read off
+  // an unencrypted disk) and no ptrace by other processes of this user.
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   if (!(a.timeout > 0)) return fail(kExitUsage, "--timeout must be a positive number of seconds");
   auto tee = cloister::service::kbs::parse_tee(a.tee);
   if (!tee || (*tee != svc::kbs::Tee::kSnp && *tee != svc::kbs::Tee::kTdx)) {
@@ -138,6 +147,7 @@ int run_get_resource(const ResourceArgs& a) {
   svc::KbsClientOptions options;
   options.url = a.kbs;
   options.ca_file = a.kbs_cert;
+  options.allow_http = a.insecure_http;
   options.tee = *tee;
   options.timeout_seconds = static_cast<long>(a.timeout + 0.999);
   auto client = svc::KbsClient::create(options);
@@ -157,10 +167,17 @@ int run_get_resource(const ResourceArgs& a) {
   if (!attested) return fail(exit_code_of(attested.error()), attested.error().message());
   auto secret = client->get_resource(a.path);
   if (!secret) return fail(exit_code_of(secret.error()), secret.error().message());
+  struct Cleanse {
+    cloister::Bytes& bytes;
+    ~Cleanse() { OPENSSL_cleanse(bytes.data(), bytes.size()); }
+  } cleanse{*secret};
   if (a.out.empty()) {
     std::cout.write(reinterpret_cast<const char*>(secret->data()),
                     static_cast<std::streamsize>(secret->size()));
     std::cout.flush();
+    if (!std::cout)
+      return fail(kExitGuestFailed, "writing the secret to standard output failed (" +
+                                        std::string(std::strerror(errno)) + ")");
     return 0;
   }
   if (auto written = cloister::write_file_atomic(a.out, *secret, 0600); !written) {
@@ -206,9 +223,12 @@ int main(int argc, char** argv) {
   get->add_option("path", r.path, "The resource: REPO/TYPE/TAG")->required();
   get->add_option("--kbs", r.kbs, "The KBS base URL, e.g. https://127.0.0.1:8443")->required();
   get->add_option("--kbs-cert", r.kbs_cert,
-                  "PEM certificate(s) to verify the KBS with (cloister-attestd's tls.crt); "
-                  "default: the system CA store")
+                  "PEM certificate(s) to verify the KBS with (cloister-attestd's tls.crt), and "
+                  "nothing else; default: the system CA store")
       ->check(CLI::ExistingFile);
+  get->add_flag("--insecure-http", r.insecure_http,
+                "Accept an http:// KBS URL (tests only: the host then reads the TEE key and can "
+                "answer with a secret of its choosing)");
   get->add_option("--tee", r.tee, "snp or tdx")->capture_default_str();
   get->add_option("--vsock", r.vsock,
                   "Take the evidence from a simulated guest through the VMM's vsock socket "

@@ -63,6 +63,19 @@ std::string body_text(const attestation::HttpResponse& r) {
   return std::string(r.body.begin(), r.body.end());
 }
 
+// The server's words for a log line: at most 512 bytes, control bytes as '?'.
+std::string loggable(std::string text) {
+  if (text.size() > 512) text = text.substr(0, 512) + "…";
+  for (char& c : text)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  return text;
+}
+
+std::string string_member(const nlohmann::json& doc, const char* key) {
+  const auto it = doc.find(key);
+  return it != doc.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 }  // namespace
 
 KbsClient::KbsClient(KbsClientOptions options, std::shared_ptr<attestation::HttpClient> http,
@@ -71,13 +84,26 @@ KbsClient::KbsClient(KbsClientOptions options, std::shared_ptr<attestation::Http
 
 Result<KbsClient> KbsClient::create(KbsClientOptions options,
                                     std::shared_ptr<attestation::HttpClient> http) {
-  if (options.url.empty()) return Error("KBS URL: empty");
+  if (options.url.empty()) return Error(ErrorCode::kInvalidArgument, "KBS URL: empty");
   while (!options.url.empty() && options.url.back() == '/') options.url.pop_back();
+  const bool https = options.url.rfind("https://", 0) == 0;
+  const bool http_url = options.url.rfind("http://", 0) == 0;
+  if (http_url && !options.ca_file.empty())
+    return Error(ErrorCode::kInvalidArgument,
+                 "KBS URL " + options.url + ": a CA file to verify the KBS with needs https://");
+  if (!https && !(http_url && options.allow_http))
+    return Error(ErrorCode::kInvalidArgument,
+                 "KBS URL " + options.url + ": expected https://HOST:PORT" +
+                     (http_url ? " (over plain http the host reads the TEE key and can answer "
+                                 "with a secret of its choosing; allow http for tests only)"
+                               : ""));
   if (!http) {
     attestation::HttpClientOptions o;
     o.timeout_seconds = options.timeout_seconds;
     o.ca_file = options.ca_file;
     o.keep_alive = options.keep_alive;
+    o.https_only = https;
+    o.follow_redirects = false;
     CLOISTER_TRY(auto client, attestation::make_http_client(o));
     http = std::move(client);
   }
@@ -93,9 +119,10 @@ Result<attestation::HttpResponse> KbsClient::call(const attestation::HttpRequest
   // {"type": ".../errors/<Variant>", "detail": "…"}
   std::string why = body_text(*response);
   if (auto doc = parse_json_strict(why, "KBS error"); doc && doc->is_object()) {
-    const std::string type = doc->value("type", "");
-    why = type.substr(type.rfind('/') + 1) + ": " + doc->value("detail", "");
+    const std::string type = string_member(*doc, "type");
+    why = type.substr(type.rfind('/') + 1) + ": " + string_member(*doc, "detail");
   }
+  why = loggable(std::move(why));
   const ErrorCode code = response->status == 401   ? ErrorCode::kPermissionDenied
                          : response->status == 404 ? ErrorCode::kNotFound
                                                    : ErrorCode::kUnavailable;

@@ -36,10 +36,17 @@ class ConfigfsTsmTest : public ::testing::Test {
   ReportData rd_{};
 };
 
+// An outblob that carries `rd` where the provider's format puts REPORT_DATA.
+std::string outblob_with(std::size_t size, std::size_t at, const ReportData& rd) {
+  std::string blob(size, 'r');
+  std::copy(rd.begin(), rd.end(), blob.begin() + static_cast<std::ptrdiff_t>(at));
+  return blob;
+}
+
 TEST_F(ConfigfsTsmTest, SevGuestGivesTheReportAndTheCertificateTable) {
   rd_.fill(0xab);
   write("provider", "sev_guest\n");
-  write("outblob", std::string(1184, 'r'));
+  write("outblob", outblob_with(1184, 0x50, rd_));
   write("auxblob", std::string(4096, 'c'));
   auto evidence = configfs_tsm_evidence(rd_, root_);
   ASSERT_TRUE(evidence) << evidence.error().message();
@@ -51,12 +58,30 @@ TEST_F(ConfigfsTsmTest, SevGuestGivesTheReportAndTheCertificateTable) {
 }
 
 TEST_F(ConfigfsTsmTest, TdxGuestGivesTheQuote) {
+  rd_.fill(0x5d);
   write("provider", "tdx_guest\n");
-  write("outblob", std::string(5000, 'q'));
+  std::string quote = outblob_with(5000, 48 + 520, rd_);
+  quote[0] = 4;
+  quote[1] = 0;
+  write("outblob", quote);
   auto evidence = configfs_tsm_evidence(rd_, root_);
   ASSERT_TRUE(evidence) << evidence.error().message();
   EXPECT_EQ(evidence->find(EvidenceKind::kTdxQuote)->size(), 5000u);
   EXPECT_EQ(evidence->find(EvidenceKind::kSnpCertTable), nullptr);
+}
+
+// Another writer's inblob landing between ours and the read: the outblob carries its REPORT_DATA.
+TEST_F(ConfigfsTsmTest, EvidenceForAnotherReportDataIsRefused) {
+  rd_.fill(0xab);
+  ReportData other{};
+  other.fill(0xcd);
+  write("provider", "sev_guest\n");
+  write("outblob", outblob_with(1184, 0x50, other));
+  auto evidence = configfs_tsm_evidence(rd_, root_);
+  ASSERT_FALSE(evidence);
+  EXPECT_THAT(evidence.error().message(),
+              HasSubstr("configfs-tsm: the sev_guest outblob of 1184 bytes does not carry the "
+                        "REPORT_DATA written to "));
 }
 
 TEST_F(ConfigfsTsmTest, AnUnknownProviderIsRefused) {

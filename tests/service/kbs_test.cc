@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include "cloister/common/base64.h"
+#include "cloister/service/kbs_client.h"
 #include "cloister/service/kbs_error.h"
+#include "support/http_server.h"
 #include "support/vectors.h"
 
 namespace cloister::service::kbs {
@@ -223,6 +225,49 @@ TEST(KbsErrors, StatusCodesAndTypes) {
                     ErrorKind::kAdminAuthAccess, ErrorKind::kAttestationError}) {
     EXPECT_EQ(KbsError(kind, "x").status(), 401) << to_string(kind);
   }
+}
+
+// The client refuses a KBS the host could impersonate: plain http (unless asked for, in tests)
+// and a CA file with an http:// URL (it would verify nothing).
+TEST(KbsClientUrl, OnlyHttpsUnlessPlainHttpIsAskedFor) {
+  auto error_of = [](KbsClientOptions o) {
+    auto client = KbsClient::create(std::move(o));
+    return client ? std::string("created") : client.error().message();
+  };
+  KbsClientOptions o;
+  o.url = "http://127.0.0.1:8080";
+  EXPECT_EQ(error_of(o),
+            "KBS URL http://127.0.0.1:8080: expected https://HOST:PORT (over plain http the host "
+            "reads the TEE key and can answer with a secret of its choosing; allow http for "
+            "tests only)");
+  o.url = "127.0.0.1:8080";
+  EXPECT_EQ(error_of(o), "KBS URL 127.0.0.1:8080: expected https://HOST:PORT");
+  o.url = "http://127.0.0.1:8080";
+  o.allow_http = true;
+  EXPECT_EQ(error_of(o), "created");
+  o.ca_file = "/etc/ssl/certs/ca-certificates.crt";
+  EXPECT_EQ(error_of(o),
+            "KBS URL http://127.0.0.1:8080: a CA file to verify the KBS with needs https://");
+  o.url = "https://127.0.0.1:8080";
+  EXPECT_EQ(error_of(o), "created");
+}
+
+// A KBS error body whose members are not strings, or that carries control bytes, is reported,
+// not thrown or echoed raw.
+TEST(KbsClientUrl, AHostileErrorBodyIsReportedSafely) {
+  cloister::testing::LoopbackHttpServer server;
+  const std::string body = "{\"type\": 1, \"detail\": \"\\u001b[2Jcleared\"}";
+  server.on("/kbs/v0/auth", {{401, Bytes(body.begin(), body.end()), ""}});
+  KbsClientOptions o;
+  o.url = server.base_url();
+  o.allow_http = true;
+  auto client = KbsClient::create(o);
+  ASSERT_TRUE(client) << client.error().message();
+  const Status attested = client->attest(
+      [](const ReportData&) -> Result<nlohmann::json> { return nlohmann::json::object(); });
+  ASSERT_FALSE(attested.ok());
+  EXPECT_EQ(attested.error().code(), ErrorCode::kPermissionDenied);
+  EXPECT_EQ(attested.error().message(), "KBS auth: HTTP 401 : ?[2Jcleared");
 }
 
 }  // namespace

@@ -50,8 +50,13 @@ struct HttpClientOptions {
   long timeout_seconds = 30;
   std::size_t max_body_bytes = 4 << 20;
   // A PEM file of the certificates HTTPS servers are verified against instead of the system CA
-  // store (a service's self-signed certificate); empty: the system store.
+  // store (a service's self-signed certificate), which is then not consulted at all; empty: the
+  // system store.
   std::string ca_file;
+  // Only https://, for the request and for any redirect.
+  bool https_only = false;
+  // GET follows up to 5 redirects; off: a redirect is the response.
+  bool follow_redirects = true;
   // Keep connections open between requests (one handle, its requests serialised); off: every
   // request opens its own connection, so a load balancer spreads them.
   bool keep_alive = false;

@@ -31,8 +31,14 @@ nlohmann::json tdx_primary_evidence(ByteView quote, const Bytes* event_log);
 using EvidenceProvider = std::function<Result<nlohmann::json>(const kbs::ReportData&)>;
 
 struct KbsClientOptions {
-  std::string url;      // "https://kbs.example:8080", without a trailing slash
-  std::string ca_file;  // PEM to verify the server's certificate with; empty: the system store
+  // "https://kbs.example:8080"; http:// only with allow_http.
+  std::string url;
+  // PEM to verify the server's certificate with, and nothing else (the system store is then not
+  // consulted); empty: the system store.
+  std::string ca_file;
+  // Accept an http:// URL. For tests only: whoever carries the traffic (the host) reads the TEE
+  // key and can answer with a secret of its choosing, encrypted to that key.
+  bool allow_http = false;
   long timeout_seconds = 30;
   kbs::Tee tee = kbs::Tee::kSnp;
   jwe::TeeKeyPair::Kind key = jwe::TeeKeyPair::Kind::kEcP256;
@@ -42,7 +48,10 @@ struct KbsClientOptions {
 
 class KbsClient {
  public:
-  // `http` null: a libcurl client with the options' CA file and timeout.
+  // `http` null: a libcurl client with the options' CA file and timeout, https only (unless
+  // allow_http) and following no redirects (a KBS never redirects). Fails with
+  // kInvalidArgument for a URL that is not https:// (or http:// with allow_http), and for a CA
+  // file with an http:// URL.
   static Result<KbsClient> create(KbsClientOptions options,
                                   std::shared_ptr<attestation::HttpClient> http = nullptr);
 

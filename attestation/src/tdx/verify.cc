@@ -115,13 +115,17 @@ struct IssuerCrls {
   }
 };
 
+// `newest` is the first candidate when none verifies (its check then fails and says why).
 template <typename Verifies>
 IssuerCrls issuer_crls(const std::vector<const Sourced<Crl>*>& candidates, Verifies verifies) {
   IssuerCrls out;
-  for (const auto* c : candidates)
-    if (verifies(*c)) out.verified.push_back(c);
-  out.newest = newest_verified(candidates, verifies, crl_newer);
-  out.usable = !out.verified.empty();
+  for (const auto* c : candidates) {
+    if (!verifies(*c)) continue;
+    out.verified.push_back(c);
+    if (out.newest == nullptr || crl_newer(*c, *out.newest)) out.newest = c;
+  }
+  out.usable = out.newest != nullptr;
+  if (!out.usable && !candidates.empty()) out.newest = candidates.front();
   return out;
 }
 

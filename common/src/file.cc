@@ -10,26 +10,14 @@
 #include <cstring>
 #include <utility>
 
+#include "cloister/common/fd.h"
+
 namespace cloister {
 namespace {
 
 Error os_error(const std::string& what, const std::filesystem::path& path, int err) {
   return Error("cannot " + what + " " + path.string() + ": " + std::strerror(err));
 }
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 std::string_view file_kind(mode_t mode) {
   if (S_ISDIR(mode)) return "a directory";
@@ -138,12 +126,25 @@ Status write_file_atomic(const std::filesystem::path& path, ByteView data, unsig
       }
       done += static_cast<std::size_t>(n);
     }
+    // On disk before the rename, so a crash leaves the old file or the whole new one, never an
+    // empty one; close(2) reports what a network filesystem deferred.
+    if (::fsync(fd.get()) != 0 || ::close(fd.release()) != 0) {
+      int err = errno;
+      ::unlink(tmp.c_str());
+      return os_error("write", tmp, err);
+    }
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     int err = errno;
     ::unlink(tmp.c_str());
     return os_error("rename into place", path, err);
   }
+  // The rename itself is durable once the directory is.
+  std::filesystem::path dir = path.parent_path();
+  if (dir.empty()) dir = ".";
+  Fd dir_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir_fd.valid() || ::fsync(dir_fd.get()) != 0)
+    return os_error("sync the directory of", path, errno);
   return {};
 }
 

@@ -43,8 +43,8 @@ std::string size_in_words(std::uint64_t bytes);
 Result<Bytes> read_file(const std::filesystem::path& path, const FileLimit& limit);
 Result<std::string> read_text_file(const std::filesystem::path& path, const FileLimit& limit);
 
-// Writes via a temporary file in the same directory and rename(), so readers never see a
-// partial file. The file is created with `mode` (less the umask): 0600 for private keys.
+// Writes a temporary file, fsync, rename(), fsync of the directory: readers never see a partial
+// file nor a crash an empty one. Created with `mode` (less the umask): 0600 for private keys.
 Status write_file_atomic(const std::filesystem::path& path, ByteView data, unsigned mode = 0644);
 
 // A cache entry: write_file_atomic() after creating the missing directories above `path`.

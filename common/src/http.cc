@@ -25,6 +25,24 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
+// Client bytes quoted in a refusal: at most `max` of them, each byte outside printable ASCII as
+// \xNN, so a reason is always valid UTF-8 (an owner's JSON error body can carry it as it is).
+std::string quoted(std::string_view bytes, std::size_t max) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (const char c : bytes.substr(0, max)) {
+    const auto b = static_cast<unsigned char>(c);
+    if (b >= 0x20 && b < 0x7f && c != '\\') {
+      out += c;
+    } else {
+      out += "\\x";
+      out += kHex[b >> 4];
+      out += kHex[b & 0xf];
+    }
+  }
+  return out;
+}
+
 Rejection bad_request(std::string reason) {
   return Rejection{400, std::move(reason)};
 }
@@ -66,7 +84,7 @@ ParseResult parse_request(std::string_view buffer, const Limits& limits) {
       return bad_request("HTTP request line: control or non-ASCII byte in the target");
   if (req.version != "HTTP/1.1" && req.version != "HTTP/1.0")
     return bad_request("HTTP request line: expected HTTP/1.1 or HTTP/1.0, found \"" +
-                       req.version.substr(0, 16) + "\"");
+                       quoted(req.version, 16) + "\"");
   const std::size_t q = target.find('?');
   req.path = std::string(target.substr(0, q));
   if (q != std::string_view::npos) req.query = std::string(target.substr(q + 1));
@@ -109,14 +127,14 @@ ParseResult parse_request(std::string_view buffer, const Limits& limits) {
     const std::string& v = it->second;
     auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), body_len);
     if (ec != std::errc() || ptr != v.data() + v.size() || v.empty())
-      return bad_request("HTTP header: Content-Length \"" + v.substr(0, 20) +
+      return bad_request("HTTP header: Content-Length \"" + quoted(v, 20) +
                          "\" is not a decimal number");
     if (body_len > limits.max_body_bytes)
       return Rejection{413, "HTTP body: Content-Length " + v + " exceeds the " +
                                 std::to_string(limits.max_body_bytes) + "-byte limit"};
   }
   const std::size_t total = header_end + 4 + body_len;
-  if (buffer.size() < total) return Incomplete{};
+  if (buffer.size() < total) return Incomplete{total};
   req.body = std::string(buffer.substr(header_end + 4, body_len));
   return Parsed{std::move(req), total};
 }

@@ -69,10 +69,15 @@ struct Connection {
   Phase phase = Phase::kIdle;
   Clock::time_point deadline;
   Clock::time_point idle_since;
+  Clock::time_point busy_since;  // when the request being read or the answer being written began
   std::uint32_t interest = EPOLLIN;
   std::string peer;  // the client's IP address, "" on UNIX sockets
   std::string in;    // received bytes not yet parsed
-  std::string out;   // the pending response
+  // Parsing again only when it can get further: `in` is searched for the header section's end
+  // from `scanned` on, and once the header is parsed, the request waits for `needed` bytes.
+  std::size_t scanned = 0;
+  std::size_t needed = 0;
+  std::string out;  // the pending response
   std::size_t written = 0;
   bool close_after_write = false;
   std::size_t discarded = 0;
@@ -111,6 +116,8 @@ Outcome run_handler(const Handler& handler, std::uint64_t token, const Request& 
     outcome.keep_alive = request.keep_alive;
   } catch (const std::exception& e) {
     outcome.failure = request.method + " " + request.path + ": " + e.what();
+  } catch (...) {
+    outcome.failure = request.method + " " + request.path + ": a non-standard exception";
   }
   return outcome;
 }
@@ -337,7 +344,7 @@ struct Server::Loop {
   void collect_outcomes(Clock::time_point now);
   int wait_timeout_ms(Clock::time_point now) const;
   void accept_batch(Clock::time_point now);
-  bool evict_oldest_idle();
+  bool make_room();
   void refuse_unavailable(Fd fd);
   void pause_accepting(Clock::time_point now);
   void resume_accepting(Clock::time_point now);
@@ -350,6 +357,7 @@ struct Server::Loop {
   void refuse(Connection& c, int status, const std::string& reason, Clock::time_point now);
   void become_idle(Connection& c, Clock::time_point now);
   void start_reading(Connection& c, Clock::time_point now);
+  void consume(Connection& c, std::size_t bytes);
   void want(Connection& c, std::uint32_t interest);
   void close(std::uint64_t token);
   void emit(ServerEvent::Kind kind, int status, std::string message) const;
@@ -377,8 +385,14 @@ void Server::Loop::emit(ServerEvent::Kind kind, int status, std::string message)
 }
 
 Response Server::Loop::error_response(int status, const std::string& reason) const {
-  return options.error_response ? options.error_response(status, reason)
-                                : plain_error(status, reason);
+  if (!options.error_response) return plain_error(status, reason);
+  // The owner's formatter runs on the server thread: if it throws (say a JSON library refusing
+  // bytes it cannot encode), the refusal goes out as plain text rather than ending the process.
+  try {
+    return options.error_response(status, reason);
+  } catch (...) {
+    return plain_error(status, reason);
+  }
 }
 
 void Server::Loop::want(Connection& c, std::uint32_t interest) {
@@ -405,7 +419,14 @@ void Server::Loop::become_idle(Connection& c, Clock::time_point now) {
 
 void Server::Loop::start_reading(Connection& c, Clock::time_point now) {
   c.phase = Phase::kReading;
+  c.busy_since = now;
   c.deadline = now + options.request_timeout;
+}
+
+void Server::Loop::consume(Connection& c, std::size_t bytes) {
+  c.in.erase(0, bytes);
+  c.scanned = 0;
+  c.needed = 0;
 }
 
 void Server::Loop::answer(Connection& c, const Response& response, bool keep_alive,
@@ -414,14 +435,16 @@ void Server::Loop::answer(Connection& c, const Response& response, bool keep_ali
   c.written = 0;
   c.close_after_write = !keep_alive;
   c.phase = Phase::kWriting;
+  c.busy_since = now;
   c.deadline = now + options.response_timeout;
 }
 
 void Server::Loop::finish(Connection& c, const Outcome& outcome, bool keep_alive,
                           Clock::time_point now) {
   if (outcome.failure) {
+    // The cause goes to the owner's log only: an exception's text may carry internal details.
     emit(ServerEvent::Kind::kHandlerFailed, 500, *outcome.failure);
-    answer(c, error_response(500, *outcome.failure), false, now);
+    answer(c, error_response(500, kHandlerFailedReason), false, now);
   } else {
     answer(c, outcome.response, keep_alive && outcome.keep_alive, now);
   }
@@ -430,7 +453,7 @@ void Server::Loop::finish(Connection& c, const Outcome& outcome, bool keep_alive
 void Server::Loop::refuse(Connection& c, int status, const std::string& reason,
                           Clock::time_point now) {
   emit(ServerEvent::Kind::kRejected, status, reason);
-  c.in.clear();
+  consume(c, c.in.size());
   answer(c, error_response(status, reason), false, now);
 }
 
@@ -465,8 +488,21 @@ bool Server::Loop::advance(Connection& c, Clock::time_point now) {
         want(c, EPOLLIN);
         return true;
       case Phase::kReading: {
+        // A request arriving a byte at a time costs one search of each new byte, not a parse of
+        // everything so far for every byte.
+        if (c.in.size() < c.needed) {
+          want(c, EPOLLIN);
+          return true;
+        }
+        if (c.needed == 0 && c.in.size() <= options.limits.max_header_bytes &&
+            c.in.find("\r\n\r\n", c.scanned > 3 ? c.scanned - 3 : 0) == std::string::npos) {
+          c.scanned = c.in.size();
+          want(c, EPOLLIN);
+          return true;
+        }
         ParseResult parsed = parse_request(c.in, options.limits);
-        if (std::holds_alternative<Incomplete>(parsed)) {
+        if (const auto* incomplete = std::get_if<Incomplete>(&parsed)) {
+          c.needed = incomplete->needed;
           want(c, EPOLLIN);
           return true;
         }
@@ -475,7 +511,7 @@ bool Server::Loop::advance(Connection& c, Clock::time_point now) {
           break;
         }
         auto& [request, consumed] = std::get<Parsed>(parsed);
-        c.in.erase(0, consumed);
+        consume(c, consumed);
         request.peer = c.peer;
         if (pool) {
           // No deadline while the handler runs: the server cannot interrupt it.
@@ -588,26 +624,49 @@ bool Server::Loop::on_deadline(Connection& c, Clock::time_point now) {
 }
 
 // Connections without a request in progress count as idle: those in their TLS handshake,
-// waiting for a next request, or lingering after their last answer.
-bool Server::Loop::evict_oldest_idle() {
-  auto oldest = connections.end();
+// waiting for a next request, or lingering after their last answer. The one idle longest goes;
+// with none idle, the one whose request (or answer) the client has been sending (or taking)
+// longest, so that clients trickling requests or never reading cannot hold every slot against
+// a fresh client. Only a connection whose handler is running is never closed.
+bool Server::Loop::make_room() {
+  auto idle = connections.end();
+  auto busy = connections.end();
   for (auto it = connections.begin(); it != connections.end(); ++it) {
     const Connection& c = it->second;
-    if ((c.phase == Phase::kHandshake || c.phase == Phase::kIdle || c.phase == Phase::kLingering) &&
-        (oldest == connections.end() || c.idle_since < oldest->second.idle_since))
-      oldest = it;
+    switch (c.phase) {
+      case Phase::kHandshake:
+      case Phase::kIdle:
+      case Phase::kLingering:
+        if (idle == connections.end() || c.idle_since < idle->second.idle_since) idle = it;
+        break;
+      case Phase::kReading:
+      case Phase::kWriting:
+        if (busy == connections.end() || c.busy_since < busy->second.busy_since) busy = it;
+        break;
+      case Phase::kHandling:
+        break;
+    }
   }
-  if (oldest == connections.end()) return false;
+  const std::string cap =
+      " to admit a new one (" + std::to_string(options.max_connections) + " connections at most)";
+  if (idle != connections.end()) {
+    emit(ServerEvent::Kind::kEvicted, 0, "closed the connection idle longest" + cap);
+    close(idle->first);
+    return true;
+  }
+  if (busy == connections.end()) return false;
   emit(ServerEvent::Kind::kEvicted, 0,
-       "closed the connection idle longest to admit a new one (" +
-           std::to_string(options.max_connections) + " connections at most)");
-  close(oldest->first);
+       std::string(busy->second.phase == Phase::kReading
+                       ? "closed the connection whose request has been arriving longest"
+                       : "closed the connection whose answer has been waiting longest") +
+           cap);
+  close(busy->first);
   return true;
 }
 
 void Server::Loop::refuse_unavailable(Fd fd) {
   const std::string reason = "the server has " + std::to_string(options.max_connections) +
-                             " connections open, none of them idle; retry later";
+                             " connections open, each waiting for its handler; retry later";
   if (tls) {
     emit(ServerEvent::Kind::kRejected, 503, reason + " (closed: TLS)");
     return;
@@ -654,7 +713,7 @@ void Server::Loop::accept_batch(Clock::time_point now) {
       pause_accepting(now);
       return;
     }
-    if (connections.size() >= options.max_connections && !evict_oldest_idle()) {
+    if (connections.size() >= options.max_connections && !make_room()) {
       refuse_unavailable(std::move(fd));
       continue;
     }

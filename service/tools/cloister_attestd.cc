@@ -41,16 +41,26 @@ constexpr int kExitBroken = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitUnavailable = 3;
 
+// JSON text of a log line or an error body; bytes that are not UTF-8 (a path, a client's bytes
+// in a message) become U+FFFD instead of an exception.
+std::string json_text(const nlohmann::json& value) {
+  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+void log_line(const std::string& level, const std::string& message,
+              nlohmann::json fields = nlohmann::json::object()) {
+  fields["level"] = level;
+  fields["msg"] = message;
+  std::fprintf(stderr, "%s\n", json_text(fields).c_str());
+}
+
 int fail(int code, const std::string& message) {
-  std::fprintf(stderr, "%s\n",
-               nlohmann::json({{"level", "error"}, {"msg", message}}).dump().c_str());
+  log_line("error", message);
   return code;
 }
 
 void log_info(const std::string& message, nlohmann::json fields = nlohmann::json::object()) {
-  fields["level"] = "info";
-  fields["msg"] = message;
-  std::fprintf(stderr, "%s\n", fields.dump().c_str());
+  log_line("info", message, std::move(fields));
 }
 
 int exit_code_of(const cloister::Error& e) {
@@ -183,10 +193,19 @@ int serve(const Args& a) {
   server.error_response = [](int status, const std::string& reason) {
     cloister::http::Response r;
     r.status = status;
-    r.body = status == 413
-                 ? svc::kbs::KbsError(svc::kbs::ErrorKind::kPayloadTooLarge, reason).body().dump()
-                 : nlohmann::json{{"error", reason}}.dump();
+    r.body = json_text(
+        status == 413 ? svc::kbs::KbsError(svc::kbs::ErrorKind::kPayloadTooLarge, reason).body()
+                      : nlohmann::json{{"error", reason}});
     return r;
+  };
+  // What the server could not hand to a client: a handler's exception (the client got a bare
+  // 500), a failed accept() or event loop.
+  server.on_event = [](const cloister::http::ServerEvent& event) {
+    using Kind = cloister::http::ServerEvent::Kind;
+    if (event.kind == Kind::kHandlerFailed || event.kind == Kind::kAcceptFailed ||
+        event.kind == Kind::kFailed) {
+      log_line("error", "server: " + event.message, {{"status", event.status}});
+    }
   };
   if (!a.insecure_http) {
     auto tls = tls_options(a);

@@ -252,6 +252,26 @@ TEST_F(ServerTest, AnswersPipelinedRequestsInOrderOnAKeptAliveConnection) {
 
 // The three hostile clients at once, then a fresh one: it is answered while all of them
 // are still connected, and stop() returns with them connected.
+// A request that arrives in pieces of a byte or two — the header's end split between reads, the
+// body after it — is parsed once complete, and the request pipelined behind it after that.
+TEST_F(ServerTest, ARequestArrivingByteByByteIsServedWithThePipelinedOneBehindIt) {
+  start();
+  Fd fd = client();
+  const std::string wire =
+      "PUT /piecewise HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello" + get_request("/next");
+  for (std::size_t i = 0; i < wire.size(); i += 2) {
+    ASSERT_TRUE(send_all(fd, wire.substr(i, 2)));
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  std::string pending;
+  Reply first = read_reply(fd, pending);
+  EXPECT_EQ(first.status, 200);
+  EXPECT_EQ(first.body, "PUT /piecewise hello");
+  Reply second = read_reply(fd, pending);
+  EXPECT_EQ(second.status, 200);
+  EXPECT_EQ(second.body, "GET /next ");
+}
+
 TEST_F(ServerTest, SlowPipeliningAndIdleClientsDoNotDelayAFreshRequest) {
   // Deadlines far beyond the test, so that every hostile client is still connected at the end.
   ServerOptions options;
@@ -394,7 +414,9 @@ TEST_F(ServerTest, AtTheConnectionCapTheOldestIdleConnectionMakesRoom) {
   EXPECT_TRUE(saw(ServerEvent::Kind::kEvicted));
 }
 
-TEST_F(ServerTest, AtTheConnectionCapWithNoneIdleNewConnectionsGet503) {
+// Slowloris clients at the cap: with none idle, the connection whose request has been arriving
+// longest makes room, so a fresh client is answered (it used to get 503 while they trickled).
+TEST_F(ServerTest, AtTheConnectionCapTheOldestSlowRequestMakesRoomWhenNoneIsIdle) {
   ServerOptions options;
   options.max_connections = 2;
   start(options);
@@ -406,20 +428,76 @@ TEST_F(ServerTest, AtTheConnectionCapWithNoneIdleNewConnectionsGet503) {
   Fd b = client();
   ASSERT_TRUE(send_all(b, get_request("/b") + "GET /b2 HTTP/1.1\r\n"));
   ASSERT_EQ(read_reply(b).status, 200);
+  EXPECT_EQ(request(get_request("/c")).status, 200);
+  EXPECT_TRUE(server_released(a));
+  EXPECT_TRUE(server_holds(b));
+  bool evicted = false;
+  for (const auto& e : events())
+    evicted |= e.kind == ServerEvent::Kind::kEvicted &&
+               e.message.starts_with(
+                   "closed the connection whose request has been arriving "
+                   "longest to admit a new one (2 connections at most)");
+  EXPECT_TRUE(evicted);
+}
+
+// Only connections whose handler is running are never closed: with every one of them busy in a
+// handler, a new connection is answered 503.
+TEST_F(ServerTest, AtTheConnectionCapWithEveryHandlerRunningNewConnectionsGet503) {
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<int> running{0};
+  ServerOptions options;
+  options.max_connections = 2;
+  options.workers = 2;
+  start_with(
+      [&](const Request& r) {
+        ++running;
+        released.wait();
+        return Response{200, "text/plain", r.path, ""};
+      },
+      options);
+  Fd a = client();
+  Fd b = client();
+  ASSERT_TRUE(send_all(a, get_request("/a")));
+  ASSERT_TRUE(send_all(b, get_request("/b")));
+  for (int i = 0; i < 1000 && running.load() < 2; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_EQ(running.load(), 2);
   Reply refused = request(get_request("/c"));
   EXPECT_EQ(refused.status, 503);
   EXPECT_NE(refused.headers.find("Retry-After: 1\r\n"), std::string::npos);
-  EXPECT_TRUE(server_holds(a));
-  EXPECT_TRUE(server_holds(b));
   EXPECT_TRUE(saw(ServerEvent::Kind::kRejected, 503));
+  release.set_value();
+  EXPECT_EQ(read_reply(a).status, 200);
+  EXPECT_EQ(read_reply(b).status, 200);
 }
 
 TEST_F(ServerTest, AHandlerExceptionBecomes500) {
   start();
   Reply r = request(get_request("/throw"));
   EXPECT_EQ(r.status, 500);
-  EXPECT_EQ(r.body, "GET /throw: handler exploded\n");
-  EXPECT_TRUE(saw(ServerEvent::Kind::kHandlerFailed, 500));
+  // The client learns that it failed, not why: the exception's text is for the owner's log.
+  EXPECT_EQ(r.body, std::string(kHandlerFailedReason) + "\n");
+  bool logged = false;
+  for (const auto& e : events())
+    logged |= e.kind == ServerEvent::Kind::kHandlerFailed && e.status == 500 &&
+              e.message == "GET /throw: handler exploded";
+  EXPECT_TRUE(logged);
+  EXPECT_EQ(request(get_request("/ok")).status, 200);
+}
+
+// The owner's error formatter runs on the server thread: when it throws, the refusal goes out as
+// plain text and the server goes on serving (it used to end the process).
+TEST_F(ServerTest, AThrowingErrorFormatterFallsBackToPlainText) {
+  ServerOptions options;
+  options.error_response = [](int, const std::string&) -> Response {
+    throw std::runtime_error("the formatter cannot encode this");
+  };
+  start(options);
+  Reply r = request("GET / HTTP/1.\xff\r\n\r\n");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.body, "HTTP request line: expected HTTP/1.1 or HTTP/1.0, found \"HTTP/1.\\xff\"\n");
+  EXPECT_NE(r.headers.find("Content-Type: text/plain; charset=utf-8\r\n"), std::string::npos);
   EXPECT_EQ(request(get_request("/ok")).status, 200);
 }
 
@@ -603,7 +681,7 @@ TEST_F(ServerTest, AHandlerExceptionOnAWorkerBecomes500) {
   start(options);
   Reply r = request(get_request("/throw"));
   EXPECT_EQ(r.status, 500);
-  EXPECT_EQ(r.body, "GET /throw: handler exploded\n");
+  EXPECT_EQ(r.body, std::string(kHandlerFailedReason) + "\n");
   EXPECT_TRUE(saw(ServerEvent::Kind::kHandlerFailed, 500));
   // Pipelined requests on one connection go to the workers one at a time, in order.
   Fd fd = client();

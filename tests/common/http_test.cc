@@ -48,6 +48,19 @@ TEST(HttpTest, RejectsMalformedRequestsWith400) {
   }
 }
 
+// A refusal that quotes the client's bytes quotes them as printable ASCII: an owner that puts the
+// reason in a JSON body must never meet bytes that are not UTF-8 (nor half a UTF-8 character).
+TEST(HttpTest, ClientBytesInAReasonAreQuotedAsPrintableAscii) {
+  auto version = parse_request("GET / HTTP/1.\xff\\\x01\r\n\r\n");
+  ASSERT_EQ(rejected_with(version), 400);
+  EXPECT_EQ(std::get<Rejection>(version).reason,
+            "HTTP request line: expected HTTP/1.1 or HTTP/1.0, found \"HTTP/1.\\xff\\x5c\\x01\"");
+  auto length = parse_request("GET / HTTP/1.1\r\nContent-Length: 1\xc3\xa9\r\n\r\n");
+  ASSERT_EQ(rejected_with(length), 400);
+  EXPECT_EQ(std::get<Rejection>(length).reason,
+            "HTTP header: Content-Length \"1\\xc3\\xa9\" is not a decimal number");
+}
+
 TEST(HttpTest, HeaderSectionOverTheLimitIs431EvenBeforeItEnds) {
   const Limits limits{100, 1000};
   const std::string head = "GET / HTTP/1.1\r\nX: " + std::string(100, 'a');

@@ -190,6 +190,16 @@ TEST_F(AttestdProcessTest, TheWireRefusalsAreTrustees) {
       run_command("curl -sS --tlsv1.2 --tls-max 1.2 --cacert " + (dir_ / "a" / "tls.crt").string() +
                   " https://127.0.0.1:" + std::to_string(port) + "/healthz");
   EXPECT_NE(tls12.status, 0) << tls12.out;
+  // A request line with a byte that is not UTF-8: a 400 whose JSON body quotes it (the JSON
+  // encoder used to throw on it, on the server thread, and the service died).
+  const auto bad_byte = run_command(
+      "printf 'GET / HTTP/1.\\377\\r\\n\\r\\n' | timeout 20 openssl s_client -quiet -connect "
+      "127.0.0.1:" +
+      std::to_string(port) + " 2>/dev/null");
+  EXPECT_THAT(bad_byte.out, HasSubstr("HTTP/1.1 400 "));
+  EXPECT_THAT(bad_byte.out,
+              HasSubstr(R"({"error":"HTTP request line: expected HTTP/1.1 or HTTP/1.0, found )"
+                        R"(\"HTTP/1.\\xff\""})"));
   EXPECT_THAT(curl(port, "", "/healthz"), HasSubstr("ok\n 200"));
 }
 

@@ -165,8 +165,9 @@ TEST(ApiRouteTest, UnknownPathsAndMethods) {
 }
 
 // The real ApiServer in this process, its thread under the API seccomp filter (a system call
-// the filter lacks would kill the test binary): several clients at once, the size limits with
-// the API's JSON error bodies, refusals counted as api_errors, and the socket file removed.
+// the filter lacks would kill the test binary): several clients at once, the size limits and a
+// byte that is not UTF-8 with the API's JSON error bodies, refusals counted as api_errors, and
+// the socket file removed.
 TEST(ApiServerTest, ServesConcurrentClientsUnderItsSeccompFilter) {
   const std::filesystem::path sock = std::filesystem::temp_directory_path() /
                                      ("cloister-api-unit-" + std::to_string(::getpid()) + ".sock");
@@ -196,11 +197,17 @@ TEST(ApiServerTest, ServesConcurrentClientsUnderItsSeccompFilter) {
   EXPECT_EQ(json::parse(body.body)["error"],
             "HTTP body: Content-Length 65537 exceeds the 65536-byte limit");
   EXPECT_FALSE(c.paused);
+  // A byte that is not UTF-8 in the request line: quoted in the JSON error (encoding it used to
+  // throw on the server thread and end the VMM, guest and all).
+  Reply bad_byte = round_trip(sock, "GET / HTTP/1.\xc3\r\n\r\n");
+  EXPECT_EQ(bad_byte.status, 400);
+  EXPECT_EQ(json::parse(bad_byte.body)["error"],
+            "HTTP request line: expected HTTP/1.1 or HTTP/1.0, found \"HTTP/1.\\xc3\"");
 
   EXPECT_TRUE(server_holds(partial));
   for (const Fd& fd : idle) EXPECT_TRUE(server_holds(fd));
   EXPECT_EQ(c.m.api_requests.load(), 1u);
-  EXPECT_EQ(c.m.api_errors.load(), 2u);
+  EXPECT_EQ(c.m.api_errors.load(), 3u);
   server->reset();
   EXPECT_TRUE(server_released(partial));
   EXPECT_FALSE(std::filesystem::exists(sock));

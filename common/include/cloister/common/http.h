@@ -41,8 +41,12 @@ struct Parsed {
   std::size_t consumed;  // bytes of the buffer this request used
 };
 
-// The buffer holds the start of a request (or nothing); more bytes are needed.
-struct Incomplete {};
+// The buffer holds the start of a request (or nothing); more bytes are needed. Once the header
+// section is complete, `needed` is the whole request's size (header section and body), so a
+// caller can wait for that many bytes before parsing again; 0 while the header section is not.
+struct Incomplete {
+  std::size_t needed = 0;
+};
 
 // The request is refused: the server answers `status` (400, 413 or 431) with `reason` and closes
 // the connection, since what follows in the stream cannot be framed.

@@ -14,8 +14,10 @@
 // - requests over the size limits are refused as soon as that is known (431, 413);
 // - at max_connections, a new connection closes the connection idle the longest (in its TLS
 //   handshake, waiting for a next request, or lingering after its last answer); when none is
-//   idle, the new one is answered 503 and closed (over TLS: closed, since a refusal is not worth
-//   a handshake);
+//   idle, the one whose request has been arriving (or answer waiting to be taken) the longest, so
+//   slow or non-reading clients cannot hold every slot; only when every connection waits for its
+//   handler is the new one answered 503 and closed (over TLS: closed, since a refusal is not
+//   worth a handshake);
 // - stop() writes what pending responses can take without blocking, closes everything and
 //   returns: it never waits for a client (it does wait for handlers running on workers; see
 //   ServerOptions::workers).
@@ -51,8 +53,11 @@ namespace cloister::http {
 // request at a time, so they must not wait on clients or slow I/O (the VMM's answer from memory).
 // With workers > 0 they run on the worker threads, up to `workers` at once (never two for one
 // connection), so they must be safe to call concurrently. An exception from a handler becomes a
-// 500 answer and a kHandlerFailed event.
+// 500 answer whose reason is kHandlerFailedReason, and a kHandlerFailed event naming the request
+// and the exception's text (which the client never sees).
 using Handler = std::function<Response(const Request&)>;
+inline constexpr const char* kHandlerFailedReason =
+    "internal error: the request's handler failed (the server's log has the cause)";
 
 // A decision the server made itself, for the owner's logs and metrics.
 struct ServerEvent {
@@ -60,7 +65,7 @@ struct ServerEvent {
     kRejected,       // a request or connection refused without the handler: `status` is 400,
                      // 408, 413, 431 or 503 (over TLS a 503 refusal is a close, not an answer)
     kHandlerFailed,  // the handler threw; the client got 500
-    kEvicted,        // an idle connection closed to admit a new one at max_connections
+    kEvicted,        // a connection closed to admit a new one at max_connections
     kTimedOut,       // a connection closed at its handshake, idle or response deadline
     kTlsFailed,      // a TLS handshake failed (say a client without TLS 1.3, or not TLS at all)
     kAcceptFailed,   // accept() failed (for example no descriptors left); accepting pauses 100 ms
@@ -87,7 +92,8 @@ struct ServerOptions {
   std::chrono::milliseconds request_timeout{10'000};
   std::chrono::milliseconds response_timeout{10'000};
   std::size_t max_connections = 64;
-  // The body of the server's own refusals (400, 408, 413, 431, 500, 503); plain text by default.
+  // The body of the server's own refusals (400, 408, 413, 431, 500, 503); plain text by default,
+  // and when this throws. Reasons are valid UTF-8: client bytes in them are quoted as \xNN.
   std::function<Response(int status, const std::string& reason)> error_response;
   // Runs first on the server thread, before any client byte is read (the VMM installs the API
   // thread's seccomp filter here); when it fails, start() returns its error.

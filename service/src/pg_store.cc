@@ -48,8 +48,8 @@ std::string first_line(const char* message) {
 
 class PgStore final : public Store {
  public:
-  PgStore(std::string conninfo, std::size_t connections)
-      : conninfo_(std::move(conninfo)), max_connections_(connections) {}
+  PgStore(std::string conninfo, std::size_t connections, std::chrono::milliseconds wait)
+      : conninfo_(std::move(conninfo)), max_connections_(connections), wait_(wait) {}
   ~PgStore() override {
     for (PGconn* c : idle_) PQfinish(c);
   }
@@ -136,7 +136,8 @@ class PgStore final : public Store {
   Result<audit::Head> append_audit(const audit::Record& record) override {
     CLOISTER_TRY(Lease lease, acquire());
     PGconn* c = lease.conn;
-    CLOISTER_CHECK_OK(command(c, "BEGIN", "starting an audit append"));
+    CLOISTER_CHECK_OK(
+        command(c, "BEGIN ISOLATION LEVEL READ COMMITTED", "starting an audit append"));
     auto head = append_in_transaction(c, record);
     if (!head) {
       (void)command(c, "ROLLBACK", "rolling back an audit append");
@@ -178,7 +179,12 @@ class PgStore final : public Store {
 
   Result<Lease> acquire() {
     std::unique_lock lock(mutex_);
-    available_.wait(lock, [&] { return !idle_.empty() || open_ < max_connections_; });
+    if (!available_.wait_for(lock, wait_,
+                             [&] { return !idle_.empty() || open_ < max_connections_; })) {
+      return Error(ErrorCode::kUnavailable,
+                   "PostgreSQL store: all " + std::to_string(max_connections_) +
+                       " connections stayed busy for " + std::to_string(wait_.count()) + " ms");
+    }
     if (!idle_.empty()) {
       PGconn* c = idle_.back();
       idle_.pop_back();
@@ -186,7 +192,26 @@ class PgStore final : public Store {
     }
     ++open_;
     lock.unlock();
-    PGconn* c = PQconnectdb(conninfo_.c_str());
+    // Defaults first: the conninfo, expanded after them, overrides any it names.
+    const char* const keywords[] = {"connect_timeout", "keepalives_idle", "dbname", nullptr};
+    const char* const values[] = {"10", "30", conninfo_.c_str(), nullptr};
+    PGconn* c = PQconnectdbParams(keywords, values, 1);
+    if (PQstatus(c) == CONNECTION_OK) {
+      const long long ms = wait_.count();
+      const std::string limits =
+          "SET lock_timeout = " + std::to_string(ms) +
+          "; SET statement_timeout = " + std::to_string(3 * ms) +
+          "; SET idle_in_transaction_session_timeout = " + std::to_string(3 * ms);
+      PgResult set(PQexec(c, limits.c_str()));
+      if (PQresultStatus(set.get()) != PGRES_COMMAND_OK) {
+        Error e = pg_error(c, set.get(), "setting the session's timeouts");
+        PQfinish(c);
+        lock.lock();
+        --open_;
+        available_.notify_one();
+        return e;
+      }
+    }
     if (PQstatus(c) != CONNECTION_OK) {
       Error e(ErrorCode::kUnavailable,
               "PostgreSQL store: connecting: " + first_line(PQerrorMessage(c)));
@@ -318,6 +343,7 @@ class PgStore final : public Store {
 
   std::string conninfo_;
   std::size_t max_connections_;
+  std::chrono::milliseconds wait_;
   std::mutex mutex_;
   std::condition_variable available_;
   std::vector<PGconn*> idle_;
@@ -327,9 +353,14 @@ class PgStore final : public Store {
 }  // namespace
 
 Result<std::unique_ptr<Store>> open_postgres_store(const std::string& conninfo,
-                                                   std::size_t connections) {
+                                                   std::size_t connections,
+                                                   std::chrono::milliseconds wait) {
   if (connections == 0) return Error("PostgreSQL store: connections: expected at least 1, found 0");
-  auto store = std::make_unique<PgStore>(conninfo, connections);
+  if (wait.count() <= 0) {
+    return Error("PostgreSQL store: wait: expected a positive duration, found " +
+                 std::to_string(wait.count()) + " ms");
+  }
+  auto store = std::make_unique<PgStore>(conninfo, connections, wait);
   if (auto ready = store->init(); !ready) return ready.error();
   return std::unique_ptr<Store>(std::move(store));
 }

@@ -7,6 +7,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -178,6 +179,46 @@ TEST_F(SqliteStoreTest, AChangedAuditRecordBreaksTheChain) {
   EXPECT_EQ(*tampered.first_broken, 2u) << tampered.problem;
   EXPECT_THAT(tampered.problem, HasSubstr("record 2: its SHA-256"));
   EXPECT_THAT(tampered.problem, HasSubstr("that record 3 carries (the record was changed)"));
+}
+
+// A replica that stalls (SIGSTOP, a paused VM, a cut network) while it holds the audit chain's
+// lock: the other replicas' appends fail after the store's wait, naming the lock timeout, instead
+// of hanging until TCP gives up; once the lock is free they append again.
+TEST(PgStoreTest, AStalledHolderOfTheAuditLockCostsOthersTheWaitNotAHang) {
+  auto pg = cloister::testing::PostgresServer::start();
+  if (!pg) GTEST_SKIP() << pg.error().message();
+  ASSERT_TRUE((*pg)->create_database("attestd"));
+  auto store = open_postgres_store((*pg)->conninfo("attestd"), 2, std::chrono::milliseconds(300));
+  ASSERT_TRUE(store) << store.error().message();
+  ASSERT_TRUE((*store)->append_audit(record("released", "a/b/c")));
+
+  PGconn* stalled = PQconnectdb((*pg)->conninfo("attestd").c_str());
+  ASSERT_EQ(PQstatus(stalled), CONNECTION_OK) << PQerrorMessage(stalled);
+  for (const char* sql : {"BEGIN", "SELECT pg_advisory_xact_lock(427021267970)"}) {
+    PGresult* r = PQexec(stalled, sql);
+    EXPECT_TRUE(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK)
+        << sql << ": " << PQresultErrorMessage(r);
+    PQclear(r);
+  }
+  auto blocked = (*store)->append_audit(record("released", "a/b/d"));
+  ASSERT_FALSE(blocked);
+  EXPECT_EQ(blocked.error().code(), ErrorCode::kUnavailable);
+  EXPECT_THAT(blocked.error().message(), HasSubstr("locking the audit chain"));
+  EXPECT_THAT(blocked.error().message(), HasSubstr("lock timeout"));
+
+  PQclear(PQexec(stalled, "COMMIT"));
+  PQfinish(stalled);
+  auto after = (*store)->append_audit(record("released", "a/b/e"));
+  ASSERT_TRUE(after) << after.error().message();
+  EXPECT_EQ(after->records, 2u);
+  EXPECT_TRUE(audit::verify_text((*store)->export_audit().value().log, std::nullopt).intact());
+}
+
+TEST(PgStoreTest, AWaitOfZeroIsRefused) {
+  auto store = open_postgres_store("postgresql://nowhere", 1, std::chrono::milliseconds(0));
+  ASSERT_FALSE(store);
+  EXPECT_THAT(store.error().message(),
+              HasSubstr("PostgreSQL store: wait: expected a positive duration, found 0 ms"));
 }
 
 TEST_F(SqliteStoreTest, ADatabaseFromANewerSchemaIsRefused) {

@@ -449,11 +449,15 @@ void VirtioMmio::write(std::uint64_t offset, std::span<const std::uint8_t> data)
         reset_locked();
         break;
       }
-      std::uint32_t next = v | (status_ & kStatusNeedsReset);
+      // Bits stay set until a reset (virtio 1.2 §2.1.2: the driver must not clear one), so a
+      // driver cannot drop FEATURES_OK or DRIVER_OK to renegotiate features under a live device.
+      std::uint32_t next = v | status_;
       if ((v & kStatusFeaturesOk) && !(status_ & kStatusFeaturesOk)) {
         const bool subset = (driver_features_ & ~device_->features()) == 0;
         if (!subset || !(driver_features_ & kFVersion1)) next &= ~kStatusFeaturesOk;
       }
+      // DRIVER_OK only after the features were accepted (§3.1.1).
+      if (!(next & kStatusFeaturesOk)) next &= ~kStatusDriverOk;
       const bool driver_ok = (next & kStatusDriverOk) && !(status_ & kStatusDriverOk);
       status_ = next;
       if (driver_ok) device_->kick();  // work that waited for the driver (host connections)

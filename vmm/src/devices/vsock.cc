@@ -377,7 +377,8 @@ void VirtioVsock::handle_packet(const Header& h, ByteView payload) {
   }
   switch (h.op) {
     case kOpRequest: {
-      if (c || connections_.size() >= kMaxConnections) {
+      // Connections and host handshakes share the cap: a handshake becomes a connection.
+      if (c || connections_.size() + handshakes_.size() >= kMaxConnections) {
         queue_control(nullptr, h.src_port, h.dst_port, kOpRst);
         return;
       }
@@ -388,8 +389,11 @@ void VirtioVsock::handle_packet(const Header& h, ByteView payload) {
       std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
       if (!sock.valid() || path.size() >= sizeof addr.sun_path ||
           ::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
-        log_.info("vsock.refused", "guest connection refused: nothing listens on the host socket",
-                  {{"port", h.dst_port}, {"socket", path}});
+        // The guest can ask as often as it likes: the first few are logged, then one in 1000.
+        if (++guest_refusals_ <= kLoggedRefusals || guest_refusals_ % 1000 == 0) {
+          log_.info("vsock.refused", "guest connection refused: nothing listens on the host socket",
+                    {{"port", h.dst_port}, {"socket", path}, {"refused_so_far", guest_refusals_}});
+        }
         queue_control(nullptr, h.src_port, h.dst_port, kOpRst);
         return;
       }
@@ -413,8 +417,17 @@ void VirtioVsock::handle_packet(const Header& h, ByteView payload) {
           c->to_host_bytes + payload.size() > kBufAlloc)
         return reset_connection(key);
       if (!payload.empty()) {
-        c->to_host.push_back(
-            {Bytes(payload.begin(), payload.end()), 0, Clock::now() + host_send_timeout_});
+        // Packets that arrive together share one buffer (and one send()): a guest sending a byte
+        // per packet must not make each byte cost a heap block and a queue slot. Merged bytes
+        // keep the buffer's deadline, at most kCoalesceWindow earlier than their own.
+        const auto deadline = Clock::now() + host_send_timeout_;
+        if (!c->to_host.empty() && c->to_host.back().data.size() < kCoalesceBytes &&
+            deadline - c->to_host.back().deadline <= kCoalesceWindow) {
+          Bytes& data = c->to_host.back().data;
+          data.insert(data.end(), payload.begin(), payload.end());
+        } else {
+          c->to_host.push_back({Bytes(payload.begin(), payload.end()), 0, deadline});
+        }
         c->to_host_bytes += payload.size();
       }
       return;  // flush_to_host() writes it

@@ -17,7 +17,8 @@
 //     the host socket closed. A guest that sends past its credit is reset too;
 //   - a host connection must complete its handshake ("CONNECT <P>\n" and the guest's answer)
 //     within handshake_timeout_ms, and at most kMaxPendingHostConnections may be in their
-//     handshake at once, kMaxConnections open in all; more are accepted and closed at once.
+//     handshake at once, kMaxConnections open in all (handshakes included, whichever side
+//     asked); more are accepted and closed at once, a guest's REQUEST answered RST.
 //
 // Snapshots (Firecracker's behaviour): the guest CID is saved, connections are not. A restored
 // device starts without connections and sends VIRTIO_VSOCK_EVENT_TRANSPORT_RESET (§5.10.6.8)
@@ -51,6 +52,12 @@ inline constexpr std::uint32_t kBufAlloc = 256 * 1024;  // what we can buffer pe
 inline constexpr std::size_t kMaxPayload = 64 * 1024;
 inline constexpr std::size_t kMaxConnections = 64;
 inline constexpr std::size_t kMaxPendingHostConnections = 16;
+// Guest bytes for the host arriving within kCoalesceWindow of each other join one buffer of up to
+// kCoalesceBytes (and more by one packet).
+inline constexpr std::size_t kCoalesceBytes = 64 * 1024;
+inline constexpr std::chrono::milliseconds kCoalesceWindow{10};
+// Refused guest connection requests logged one by one before the log takes one in 1000.
+inline constexpr std::uint64_t kLoggedRefusals = 10;
 inline constexpr std::uint16_t kRxQueue = 0, kTxQueue = 1, kEventQueue = 2;
 inline constexpr std::uint32_t kEventTransportReset = 0;  // struct virtio_vsock_event's id
 
@@ -162,6 +169,7 @@ class VirtioVsock final : public VirtioDevice {
   std::deque<vsock::Header> control_;  // packets for the guest without payload
   std::vector<HostHandshake> handshakes_;
   std::uint32_t next_host_port_ = 1u << 30;  // local ports of host-initiated connections
+  std::uint64_t guest_refusals_ = 0;         // guest REQUESTs with nothing listening
 };
 
 }  // namespace cloister::vmm

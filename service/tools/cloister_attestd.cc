@@ -8,9 +8,10 @@
 // directory, and an admin key printed once. SIGTERM or SIGINT stop accepting, let requests in
 // progress finish and exit 0.
 //
-//   cloister-attestd audit-verify --state-dir DIR [--store URL]
+//   cloister-attestd audit-verify --state-dir DIR [--store URL] [--expect-head RECORDS:DIGEST]
 //
-// verifies the audit log's hash chain: exit 0 intact, 1 broken (the first broken record named).
+// verifies the audit log's hash chain: exit 0 intact, 1 broken (the first broken record named),
+// or not holding the head an earlier run printed (records cut from the end, or rewritten).
 // Exit status 2: usage, an unusable file or address; 3: the store cannot be reached.
 #include <signal.h>
 #include <sys/stat.h>
@@ -20,6 +21,8 @@
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <string_view>
 #include <thread>
 
 #include "cloister/attestation/x509.h"
@@ -83,6 +86,7 @@ struct Args {
   long session_lifetime = 300;
   long token_lifetime = 300;
   double rate_limit = 0;
+  std::string expect_head;
 };
 
 cloister::Result<std::shared_ptr<svc::Store>> open_store(const Args& a) {
@@ -252,9 +256,51 @@ int serve(const Args& a) {
   return 0;
 }
 
+// "RECORDS:DIGEST", as an earlier audit-verify printed them.
+cloister::Result<svc::audit::Head> parse_expected_head(const std::string& text) {
+  const auto colon = text.find(':');
+  svc::audit::Head head;
+  const auto digits = text.substr(0, colon);
+  if (colon == std::string::npos || digits.empty() ||
+      digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 18 ||
+      text.size() - colon - 1 != 64 ||
+      text.find_first_not_of("0123456789abcdef", colon + 1) != std::string::npos) {
+    return cloister::Error(
+        "--expect-head: expected RECORDS:DIGEST (a count and 64 lowercase hex "
+        "digits, as audit-verify prints them), found '" +
+        text + "'");
+  }
+  head.records = std::stoull(digits);
+  head.digest = text.substr(colon + 1);
+  return head;
+}
+
+// The first `records` lines of a log.
+std::string_view first_records(std::string_view log, std::size_t records) {
+  std::size_t end = 0;
+  for (std::size_t i = 0; i < records && end < log.size(); ++i) {
+    const auto nl = log.find('\n', end);
+    end = nl == std::string_view::npos ? log.size() : nl + 1;
+  }
+  return log.substr(0, end);
+}
+
 int audit_verify(const Args& a) {
   if (a.state_dir.empty() && a.store.empty()) {
     return fail(kExitUsage, "audit-verify: give --state-dir (SQLite) or --store (PostgreSQL)");
+  }
+  std::optional<svc::audit::Head> expected;
+  if (!a.expect_head.empty()) {
+    auto parsed = parse_expected_head(a.expect_head);
+    if (!parsed) return fail(kExitUsage, parsed.error().message());
+    expected = *parsed;
+  }
+  // Opening a SQLite store creates it: a mistyped or emptied state directory would verify as an
+  // intact log of no records.
+  const fs::path db = fs::path(a.state_dir) / "state.db";
+  if ((a.store.empty() || a.store == "sqlite") && !fs::exists(db)) {
+    return fail(kExitUsage, "audit-verify: no store at " + db.string() +
+                                " (--state-dir names the service's state directory)");
   }
   auto store = open_store(a);
   if (!store) return fail(exit_code_of(store.error()), store.error().message());
@@ -267,8 +313,18 @@ int audit_verify(const Args& a) {
     out["first_broken"] = *check.first_broken;
     out["problem"] = check.problem;
   }
-  std::cout << out.dump(2) << "\n";
-  return check.intact() ? 0 : kExitBroken;
+  bool extends = true;
+  if (expected) {
+    // The head the store keeps is the store's own: only a head kept elsewhere shows that records
+    // were cut from the end or the last ones rewritten. The log must still hold that head.
+    const auto earlier =
+        svc::audit::verify_text(first_records(exported->log, expected->records), expected);
+    extends = earlier.intact();
+    out["extends_expected_head"] = extends;
+    if (!extends) out["expected_head_problem"] = earlier.problem;
+  }
+  std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+  return check.intact() && extends ? 0 : kExitBroken;
 }
 
 }  // namespace
@@ -322,6 +378,9 @@ int main(int argc, char** argv) {
       "audit-verify", "Verify the audit log's hash chain (exit 0 intact, 1 broken)");
   verify->add_option("--state-dir", a.state_dir, "The service's state directory (SQLite store)");
   verify->add_option("--store", a.store, "A PostgreSQL URL instead");
+  verify->add_option("--expect-head", a.expect_head,
+                     "RECORDS:DIGEST from an earlier audit-verify, kept off the host: the log "
+                     "must still hold that head (nothing cut from its end or rewritten since)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -136,6 +137,38 @@ TEST_F(AttestdProcessTest, AGuestGetsItsSecretOverHttpsAndAModifiedOneIsRefused)
   EXPECT_EQ(audit.status, 0) << audit.out;
   EXPECT_THAT(audit.out, HasSubstr("\"intact\": true"));
   EXPECT_THAT(audit.out, HasSubstr("\"records\": 5"));  // 2 admin uploads, pass+release, denial
+
+  // The store's head is the store's own: cutting records from the end leaves a chain that
+  // verifies, and only the head an auditor kept shows the cut.
+  const std::string verify =
+      std::string(CLOISTER_ATTESTD_BIN) + " audit-verify --state-dir " + (dir_ / "a").string();
+  const auto kept = nlohmann::json::parse(audit.out);
+  const std::string head = "5:" + kept["head"].get<std::string>();
+  const auto extends = run_command(verify + " --expect-head " + head);
+  EXPECT_EQ(extends.status, 0) << extends.out;
+  EXPECT_THAT(extends.out, HasSubstr("\"extends_expected_head\": true"));
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ / "a" / "state.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "DELETE FROM audit WHERE seq > 3", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  const auto self_consistent = run_command(verify);
+  EXPECT_EQ(self_consistent.status, 0) << self_consistent.out;
+  EXPECT_THAT(self_consistent.out, HasSubstr("\"records\": 3"));
+  const auto cut = run_command(verify + " --expect-head " + head);
+  EXPECT_EQ(cut.status, 1) << cut.out;
+  EXPECT_THAT(cut.out, HasSubstr("\"extends_expected_head\": false"));
+  EXPECT_THAT(cut.out, HasSubstr("record 4: missing: the head names 5 records, the log ends after "
+                                 "3 (truncated)"));
+  // A state directory without a store is not an intact log of no records.
+  const auto missing = run_command(std::string(CLOISTER_ATTESTD_BIN) +
+                                   " audit-verify --state-dir " + (dir_ / "nothing").string());
+  EXPECT_EQ(missing.status, 2) << missing.out;
+  EXPECT_THAT(missing.out, HasSubstr("audit-verify: no store at "));
+  EXPECT_FALSE(fs::exists(dir_ / "nothing" / "state.db"));
+  const auto malformed = run_command(verify + " --expect-head 5:xyz");
+  EXPECT_EQ(malformed.status, 2) << malformed.out;
+  EXPECT_THAT(malformed.out, HasSubstr("--expect-head: expected RECORDS:DIGEST"));
 }
 
 TEST_F(AttestdProcessTest, KillNineLosesNoResourceOrAuditRecord) {

@@ -8,6 +8,7 @@
 #include <array>
 #include <ctime>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -521,9 +522,9 @@ struct AttestationService::Impl {
 
   UnixTime now() const { return options.clock ? options.clock() : unix_now(); }
 
-  // Appends the audit record. A failure is logged and returned: a denial or an admin change
-  // stands without its record, but a token or a secret is only handed out once its record is
-  // written.
+  // Appends the audit record. A failure is logged and returned: a denial stands without its
+  // record, but a token or a secret is only handed out, and an admin change only made, once its
+  // record is written.
   Status audit(const std::string& client, const std::string& tee, const std::string& measurement,
                const std::string& evidence_digest, const std::string& policy_digest,
                const std::string& resource, const std::string& outcome,
@@ -904,6 +905,26 @@ struct AttestationService::Impl {
     return json_response(200, *items);
   }
 
+  // An admin change: recorded first ("requested"), then made, so that no change — not even one
+  // interrupted by kill -9 — goes without its record; a change the audit log cannot record is
+  // not made (503). A store failure after the record adds a second record naming it.
+  http::Response audited_change(const std::string& client, const std::string& policy_digest,
+                                const std::string& target, const std::string& outcome,
+                                const std::function<Status()>& change,
+                                const nlohmann::json& answer) const {
+    if (auto recorded = audit(client, "", "", "", policy_digest, target, outcome, "requested");
+        !recorded) {
+      return admin_error(
+          Error(ErrorCode::kUnavailable, "admin change not made: " + recorded.error().message()));
+    }
+    if (auto done = change(); !done) {
+      (void)audit(client, "", "", "", policy_digest, target, outcome,
+                  "failed: " + done.error().message());
+      return admin_error(done.error());
+    }
+    return json_response(200, answer);
+  }
+
   http::Response admin(const http::Request& req, const std::string& client) const {
     if (!admin_authorized(req)) {
       metrics.deny(Denial::kAdmin);
@@ -930,10 +951,9 @@ struct AttestationService::Impl {
       if (req.method == "PUT") {
         if (auto parsed = policy::parse_policy(req.body); !parsed)
           return admin_error(parsed.error());
-        if (auto put = store->put_policy(id, req.body); !put) return admin_error(put.error());
-        (void)audit(client, "", "", "", to_hex(sha256(as_bytes(req.body))),
-                    "reference-values/" + id, "admin-put", "ok");
-        return json_response(200, {{"id", id}});
+        return audited_change(client, to_hex(sha256(as_bytes(req.body))), "reference-values/" + id,
+                              "admin-put", [&] { return store->put_policy(id, req.body); },
+                              {{"id", id}});
       }
       if (req.method == "GET") {
         auto doc = store->get_policy(id);
@@ -943,9 +963,8 @@ struct AttestationService::Impl {
         return r;
       }
       if (req.method == "DELETE") {
-        if (auto del = store->delete_policy(id); !del) return admin_error(del.error());
-        (void)audit(client, "", "", "", "", "reference-values/" + id, "admin-delete", "ok");
-        return json_response(200, {{"deleted", id}});
+        return audited_change(client, "", "reference-values/" + id, "admin-delete",
+                              [&] { return store->delete_policy(id); }, {{"deleted", id}});
       }
     }
     if (starts_with(path, std::string(kRes) + "/")) {
@@ -953,9 +972,9 @@ struct AttestationService::Impl {
       if (!rpath) return admin_error(rpath.error().with_context("resource path"));
       if (req.method == "PUT") return put_resource(req, client, *rpath);
       if (req.method == "DELETE") {
-        if (auto del = store->delete_resource(*rpath); !del) return admin_error(del.error());
-        (void)audit(client, "", "", "", "", *rpath, "admin-delete", "ok");
-        return json_response(200, {{"deleted", *rpath}});
+        return audited_change(client, "", *rpath, "admin-delete",
+                              [&] { return store->delete_resource(*rpath); },
+                              {{"deleted", *rpath}});
       }
     }
     return json_response(404, {{"error", "no admin endpoint " + req.method + " " + req.path}});
@@ -981,11 +1000,11 @@ struct AttestationService::Impl {
     auto sealed = seal(path, *value);
     OPENSSL_cleanse(value->data(), value->size());
     if (!sealed) return admin_error(sealed.error());
-    if (auto put = store->put_resource(path, {*sealed, policy_text}); !put) {
-      return admin_error(put.error());
-    }
-    (void)audit(client, "", "", "", to_hex(sha256(as_bytes(policy_text))), path, "admin-put", "ok");
-    return json_response(200, {{"path", path}});
+    return audited_change(client, to_hex(sha256(as_bytes(policy_text))), path, "admin-put",
+                          [&] {
+                            return store->put_resource(path, {*sealed, policy_text});
+                          },
+                          {{"path", path}});
   }
 };
 

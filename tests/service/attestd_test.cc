@@ -463,6 +463,29 @@ TEST_P(AttestdTest, NoTokenAndNoSecretWithoutTheirAuditRecord) {
   EXPECT_EQ(audit_records().back().at("outcome"), "released");
 }
 
+// An admin change is recorded before it is made: when the audit log cannot take the record, the
+// change is not made (it used to stand unrecorded), and a recorded change carries "requested".
+TEST_P(AttestdTest, NoAdminChangeWithoutItsAuditRecord) {
+  store_->refuse_audit = true;
+  const auto refused = admin("DELETE", "/admin/v0/reference-values/default");
+  EXPECT_EQ(refused.status, 503) << refused.body;
+  EXPECT_THAT(refused.body, HasSubstr("admin change not made: the audit log could not record it: "
+                                      "audit store: no space left on device"));
+  store_->refuse_audit = false;
+  EXPECT_EQ(admin("GET", "/admin/v0/reference-values/default").status, 200);
+  ASSERT_EQ(admin("DELETE", "/admin/v0/reference-values/default").status, 200);
+  const auto records = audit_records();
+  EXPECT_EQ(records.back().at("outcome"), "admin-delete");
+  EXPECT_EQ(records.back().at("reason"), "requested");
+  // A change the store then refuses gets a second record saying so.
+  EXPECT_EQ(admin("DELETE", "/admin/v0/reference-values/default").status, 404);
+  const auto after = audit_records();
+  ASSERT_EQ(after.size(), records.size() + 2);
+  EXPECT_EQ(after[after.size() - 2].at("reason"), "requested");
+  EXPECT_THAT(after.back().at("reason").get<std::string>(),
+              HasSubstr("failed: no policy 'default'"));
+}
+
 TEST_P(AttestdTest, AnUnknownMeasurementIsRefusedNamingBoth) {
   const auto tee = jwe::TeeKeyPair::generate(jwe::TeeKeyPair::Kind::kEcP256).value();
   const auto [cookie, nonce] = auth();

@@ -339,6 +339,30 @@ class IssuedTokens {
 
 }  // namespace
 
+Status check_keys_against_store(Store& store, const ServiceKeys& keys) {
+  struct Check {
+    const char* name;
+    std::string value;
+    const char* file;
+  };
+  const Check checks[] = {
+      {"kek_check", to_hex(hmac_sha256(keys.kek, "cloister-attestd key check v1")), "kek.key"},
+      {"session_key_check", to_hex(hmac_sha256(keys.session_key, "cloister-attestd key check v1")),
+       "session.key"},
+      {"token_kid", keys.token_signer.kid(), "token-key.pem"},
+  };
+  for (const Check& check : checks) {
+    CLOISTER_TRY(const std::string stored, store.claim_setting(check.name, check.value));
+    if (stored != check.value) {
+      return Error(ErrorCode::kFailedPrecondition,
+                   std::string("keys: ") + check.file + " differs from the one the store's other " +
+                       "users hold (" + check.name + ": expected " + stored + ", found " +
+                       check.value + "); give every replica the same " + check.file);
+    }
+  }
+  return {};
+}
+
 Result<LoadedKeys> load_or_create_keys(const std::filesystem::path& state_dir) {
   std::error_code ec;
   std::filesystem::create_directories(state_dir, ec);

@@ -79,6 +79,21 @@ class PgStore final : public Store {
     return std::string(PQcmdTuples(inserted.get())) == "1";
   }
 
+  Result<std::string> claim_setting(const std::string& name, const std::string& proposed) override {
+    CLOISTER_TRY(Lease lease, acquire());
+    CLOISTER_TRY(PgResult inserted,
+                 run(lease,
+                     "INSERT INTO cloister_meta (key, value) VALUES ($1, $2) "
+                     "ON CONFLICT (key) DO NOTHING",
+                     {{"setting:" + name}, {proposed}}, "storing setting " + name));
+    CLOISTER_TRY(PgResult r, run(lease, "SELECT value FROM cloister_meta WHERE key = $1",
+                                 {{"setting:" + name}}, "reading setting " + name));
+    if (PQntuples(r.get()) != 1) {
+      return Error(ErrorCode::kUnavailable, "PostgreSQL store: setting " + name + " vanished");
+    }
+    return value(r, 0, 0);
+  }
+
   Status put_policy(const std::string& id, const std::string& document) override {
     CLOISTER_TRY(Lease lease, acquire());
     CLOISTER_TRY(PgResult r, run(lease,

@@ -17,6 +17,7 @@ const char* const kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS nonces_expiry ON nonces (expires_at);
 CREATE TABLE IF NOT EXISTS policies (id TEXT PRIMARY KEY, document TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS resources (path TEXT PRIMARY KEY, sealed BLOB NOT NULL,
                                       policy TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, line TEXT NOT NULL,
@@ -139,6 +140,22 @@ class SqliteStore final : public Store {
     insert.bind(2, static_cast<std::int64_t>(expires_at));
     if (insert.step() != SQLITE_DONE) return db_error(db_, "consuming a nonce");
     return sqlite3_changes(db_) == 1;
+  }
+
+  Result<std::string> claim_setting(const std::string& name, const std::string& value) override {
+    std::lock_guard lock(mutex_);
+    {
+      Statement insert(statements_, "INSERT OR IGNORE INTO settings (name, value) VALUES (?1, ?2)");
+      if (!insert.ok()) return db_error(db_, "preparing the setting insert");
+      insert.bind(1, name);
+      insert.bind(2, value);
+      if (insert.step() != SQLITE_DONE) return db_error(db_, "storing setting " + name);
+    }
+    Statement q(statements_, "SELECT value FROM settings WHERE name = ?1");
+    if (!q.ok()) return db_error(db_, "preparing the setting lookup");
+    q.bind(1, name);
+    if (q.step() != SQLITE_ROW) return db_error(db_, "reading setting " + name);
+    return q.text(0);
   }
 
   Status put_policy(const std::string& id, const std::string& document) override {

@@ -180,6 +180,9 @@ int serve(const Args& a) {
   }
   auto store = open_store(a);
   if (!store) return fail(exit_code_of(store.error()), store.error().message());
+  if (auto same = svc::check_keys_against_store(**store, keys->keys); !same) {
+    return fail(exit_code_of(same.error()), same.error().message());
+  }
   auto options = service_options(a);
   if (!options) return fail(kExitUsage, options.error().message());
   const auto service =

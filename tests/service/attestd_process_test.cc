@@ -252,6 +252,16 @@ TEST_F(AttestdProcessTest, TwoReplicasBehindHaproxyShareOneStore) {
   }
   Attestd second(dir_ / "b", {"--store", store});
   ASSERT_NE(second.port(), 0) << second.process().err();
+  // A replica started with keys of its own would seal resources the others cannot open: it is
+  // refused before it serves.
+  const auto stranger =
+      run_command("timeout 30 " + std::string(CLOISTER_ATTESTD_BIN) +
+                  " --listen 127.0.0.1:0 --state-dir " + (dir_ / "c").string() + " --trust-root " +
+                  (dir_ / "ark.pem").string() + " --store '" + store + "'");
+  EXPECT_EQ(stranger.status, 2) << stranger.out;
+  EXPECT_THAT(stranger.out, HasSubstr("keys: kek.key differs from the one the store's other users "
+                                      "hold (kek_check: expected "));
+  EXPECT_THAT(stranger.out, HasSubstr("give every replica the same kek.key"));
   const std::string cert = (dir_ / "a" / "tls.crt").string();
   provision(cert, first.port(), first.admin_key());
 

@@ -50,6 +50,9 @@ class ObservedStore final : public Store {
     return head;
   }
   Result<AuditExport> export_audit() override { return inner_->export_audit(); }
+  Result<std::string> claim_setting(const std::string& name, const std::string& value) override {
+    return inner_->claim_setting(name, value);
+  }
 
  private:
   std::shared_ptr<Store> inner_;

@@ -60,6 +60,15 @@ audit::Record record(std::string outcome, std::string resource) {
           std::move(resource),  std::move(outcome),   "ok"};
 }
 
+TEST_P(StoreContractTest, ASettingIsClaimedOnceAndEveryReplicaReadsTheFirstValue) {
+  auto first = open();
+  auto second = open();
+  EXPECT_EQ(first->claim_setting("kek_check", "aa").value(), "aa");
+  EXPECT_EQ(second->claim_setting("kek_check", "bb").value(), "aa");
+  EXPECT_EQ(second->claim_setting("token_kid", "k2").value(), "k2");
+  EXPECT_EQ(first->claim_setting("token_kid", "k1").value(), "k2");
+}
+
 TEST_P(StoreContractTest, ANonceIsConsumedOnceAndForgottenAfterItExpires) {
   auto store = open();
   EXPECT_TRUE(store->consume_nonce("n1", 1000, 900).value());

@@ -53,6 +53,14 @@ struct LoadedKeys {
 };
 Result<LoadedKeys> load_or_create_keys(const std::filesystem::path& state_dir);
 
+// Every process serving from one store must hold the same keys: the first records check values
+// in the store (Store::claim_setting) — an HMAC of a fixed label under the KEK and under the
+// session key, and the token key's kid — and each later start compares its own. A mismatch fails
+// with ErrorCode::kFailedPrecondition naming the key and the file to copy, before the process
+// serves (it would seal resources the others cannot open, or issue sessions and tokens they
+// refuse). The admin key is not checked: each replica may have its own.
+Status check_keys_against_store(Store& store, const ServiceKeys& keys);
+
 struct ServiceOptions {
   kbs::VersionPolicy versions;
   std::chrono::seconds session_lifetime{300};  // how long an /auth challenge can be answered

@@ -63,6 +63,12 @@ class Store {
     audit::Head head;
   };
   virtual Result<AuditExport> export_audit() = 0;
+
+  // A fact every process sharing the store must agree on (the service stores a check value of
+  // its keys, so that a replica started with other keys is refused before it seals a resource
+  // the others cannot open): stores `value` under `name` unless a value is stored there already,
+  // and returns the stored value, in one atomic step.
+  virtual Result<std::string> claim_setting(const std::string& name, const std::string& value) = 0;
 };
 
 // The embedded store: one SQLite database file in WAL mode with synchronous=NORMAL: a committed

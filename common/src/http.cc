@@ -201,7 +201,9 @@ std::string format_response(const Response& response, std::string_view server, b
                     std::string(status_text(response.status)) + "\r\n";
   out += "Server: " + std::string(server) + "\r\n";
   if (!response.body.empty()) out += "Content-Type: " + response.content_type + "\r\n";
-  out += "Content-Length: " + std::to_string(response.body.size()) + "\r\n";
+  // A 204 carries no Content-Length (RFC 9110 section 8.6).
+  if (response.status != 204)
+    out += "Content-Length: " + std::to_string(response.body.size()) + "\r\n";
   if (!keep_alive) out += "Connection: close\r\n";
   out += response.extra_headers;
   out += "\r\n";

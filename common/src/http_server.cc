@@ -80,6 +80,7 @@ struct Connection {
   std::string out;  // the pending response
   std::size_t written = 0;
   bool close_after_write = false;
+  bool head = false;  // the request being answered is a HEAD: its answer goes without the body
   std::size_t discarded = 0;
 };
 
@@ -432,6 +433,9 @@ void Server::Loop::consume(Connection& c, std::size_t bytes) {
 void Server::Loop::answer(Connection& c, const Response& response, bool keep_alive,
                           Clock::time_point now) {
   c.out = format_response(response, options.name, keep_alive);
+  // The headers a GET would get, Content-Length included, and no body (RFC 9110 section 9.3.2):
+  // a kept-alive client would read a body as the start of the next answer.
+  if (c.head) c.out.resize(c.out.size() - response.body.size());
   c.written = 0;
   c.close_after_write = !keep_alive;
   c.phase = Phase::kWriting;
@@ -454,6 +458,7 @@ void Server::Loop::refuse(Connection& c, int status, const std::string& reason,
                           Clock::time_point now) {
   emit(ServerEvent::Kind::kRejected, status, reason);
   consume(c, c.in.size());
+  c.head = false;
   answer(c, error_response(status, reason), false, now);
 }
 
@@ -512,6 +517,7 @@ bool Server::Loop::advance(Connection& c, Clock::time_point now) {
         }
         auto& [request, consumed] = std::get<Parsed>(parsed);
         consume(c, consumed);
+        c.head = request.method == "HEAD";
         request.peer = c.peer;
         if (pool) {
           // No deadline while the handler runs: the server cannot interrupt it.

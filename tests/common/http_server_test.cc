@@ -252,6 +252,29 @@ TEST_F(ServerTest, AnswersPipelinedRequestsInOrderOnAKeptAliveConnection) {
 
 // The three hostile clients at once, then a fresh one: it is answered while all of them
 // are still connected, and stop() returns with them connected.
+// A HEAD is answered with the headers a GET would get and no body, so the client reads the
+// answer to its next request, not the body, as the next answer on a kept-alive connection.
+TEST_F(ServerTest, AHeadAnswerCarriesNoBodyAndTheNextAnswerFollows) {
+  start();
+  Fd fd = client();
+  ASSERT_TRUE(send_all(fd, "HEAD /h HTTP/1.1\r\nHost: test\r\n\r\n" + get_request("/next")));
+  std::string wire;
+  for (int i = 0; i < 200 && wire.find("GET /next ") == std::string::npos; ++i) {
+    pollfd p{fd.get(), POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    char buf[1024];
+    const ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
+    if (n <= 0) break;
+    wire.append(buf, static_cast<std::size_t>(n));
+  }
+  const std::string head_answer =
+      "HTTP/1.1 200 OK\r\nServer: test\r\nContent-Type: text/plain\r\n"
+      "Content-Length: 8\r\n\r\n";
+  ASSERT_EQ(wire.substr(0, head_answer.size()), head_answer) << wire;
+  EXPECT_EQ(wire.substr(head_answer.size(), 17), "HTTP/1.1 200 OK\r\n") << wire;
+  EXPECT_NE(wire.find("\r\n\r\nGET /next "), std::string::npos) << wire;
+}
+
 // A request that arrives in pieces of a byte or two — the header's end split between reads, the
 // body after it — is parsed once complete, and the request pipelined behind it after that.
 TEST_F(ServerTest, ARequestArrivingByteByByteIsServedWithThePipelinedOneBehindIt) {

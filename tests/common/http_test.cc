@@ -92,7 +92,7 @@ TEST(HttpTest, DeclaredBodyOverTheLimitIs413BeforeTheBodyArrives) {
 
 TEST(HttpTest, FormatsResponses) {
   EXPECT_EQ(format_response(Response{204, "application/json", "", ""}, "cloister-vmm", true),
-            "HTTP/1.1 204 No Content\r\nServer: cloister-vmm\r\nContent-Length: 0\r\n\r\n");
+            "HTTP/1.1 204 No Content\r\nServer: cloister-vmm\r\n\r\n");
   EXPECT_EQ(
       format_response(Response{200, "text/plain", "ok", "Allow: GET\r\n"}, "attestd", false),
       "HTTP/1.1 200 OK\r\nServer: attestd\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n"

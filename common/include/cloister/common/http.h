@@ -76,8 +76,8 @@ int status_for(ErrorCode code);
 // The reason phrase for the statuses the project's servers send; "Unknown" for others.
 std::string_view status_text(int status);
 
-// The response on the wire: status line, "Server: <server>", Content-Type (when there is a
-// body), Content-Length, "Connection: close" when !keep_alive, the extra headers, the body.
+// The response on the wire: status line, "Server: <server>", Content-Type (with a body),
+// Content-Length (not on 204), "Connection: close" unless keep_alive, extra headers, the body.
 std::string format_response(const Response& response, std::string_view server, bool keep_alive);
 
 }  // namespace cloister::http

@@ -155,6 +155,28 @@ class VsockDeviceTest : public ::testing::Test {
   std::uint16_t tx_next_ = 0;
 };
 
+// The device thread answers a packet for an unknown connection with RST, and turns a malformed
+// tx packet into DEVICE_NEEDS_RESET, without touching the host.
+TEST_F(VsockDeviceTest, MalformedTrafficBreaksOnlyTheDevice) {
+  // Nothing listens on "<uds>_99", so the RW meets no connection.
+  queue(vsock::kOpRw, 1024, 99);
+  kick();
+  ASSERT_TRUE(wait_for([&] { return answers().size() == 1; }));
+  EXPECT_EQ(answers()[0].op, vsock::kOpRst);
+  EXPECT_EQ(answers()[0].dst_port, 1024u);
+  // A 10-byte tx packet cannot even hold a header: the device needs a reset.
+  desc(kTxRing, tx_next_, kTxBuffers, 10, 0);
+  put16(kTxRing + 0x1000 + 4 + 2 * tx_next_, tx_next_);
+  put16(kTxRing + 0x1000 + 2, static_cast<std::uint16_t>(tx_next_ + 1));
+  set(0x050, vsock::kTxQueue);
+  ASSERT_TRUE(wait_for([&] {
+    std::uint8_t b[4];
+    transport_->read(0x070, b);
+    return (load_le32(b, 0) & virtio::kStatusNeedsReset) != 0;
+  }));
+  EXPECT_EQ(metrics_.virtio_device_errors.load(), 1u);
+}
+
 // Status bits stay set until a reset: a driver that writes a status without FEATURES_OK and
 // DRIVER_OK after DRIVER_OK (to renegotiate features under the running device) changes nothing,
 // and only a write of 0 resets; DRIVER_OK is not taken before FEATURES_OK.

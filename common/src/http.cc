@@ -5,6 +5,8 @@
 #include <charconv>
 #include <utility>
 
+#include "cloister/common/hex.h"
+
 namespace cloister::http {
 namespace {
 
@@ -28,16 +30,13 @@ std::string_view trim(std::string_view s) {
 // Client bytes quoted in a refusal: at most `max` of them, each byte outside printable ASCII as
 // \xNN, so a reason is always valid UTF-8 (an owner's JSON error body can carry it as it is).
 std::string quoted(std::string_view bytes, std::size_t max) {
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   for (const char c : bytes.substr(0, max)) {
-    const auto b = static_cast<unsigned char>(c);
+    const auto b = static_cast<std::uint8_t>(c);
     if (b >= 0x20 && b < 0x7f && c != '\\') {
       out += c;
     } else {
-      out += "\\x";
-      out += kHex[b >> 4];
-      out += kHex[b & 0xf];
+      out += "\\x" + to_hex(ByteView(&b, 1));
     }
   }
   return out;

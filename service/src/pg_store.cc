@@ -211,7 +211,11 @@ class PgStore final : public Store {
     const char* const keywords[] = {"connect_timeout", "keepalives_idle", "dbname", nullptr};
     const char* const values[] = {"10", "30", conninfo_.c_str(), nullptr};
     PGconn* c = PQconnectdbParams(keywords, values, 1);
-    if (PQstatus(c) == CONNECTION_OK) {
+    std::optional<Error> failed;
+    if (PQstatus(c) != CONNECTION_OK) {
+      failed = Error(ErrorCode::kUnavailable,
+                     "PostgreSQL store: connecting: " + first_line(PQerrorMessage(c)));
+    } else {
       const long long ms = wait_.count();
       const std::string limits =
           "SET lock_timeout = " + std::to_string(ms) +
@@ -219,22 +223,15 @@ class PgStore final : public Store {
           "; SET idle_in_transaction_session_timeout = " + std::to_string(3 * ms);
       PgResult set(PQexec(c, limits.c_str()));
       if (PQresultStatus(set.get()) != PGRES_COMMAND_OK) {
-        Error e = pg_error(c, set.get(), "setting the session's timeouts");
-        PQfinish(c);
-        lock.lock();
-        --open_;
-        available_.notify_one();
-        return e;
+        failed = pg_error(c, set.get(), "setting the session's timeouts");
       }
     }
-    if (PQstatus(c) != CONNECTION_OK) {
-      Error e(ErrorCode::kUnavailable,
-              "PostgreSQL store: connecting: " + first_line(PQerrorMessage(c)));
+    if (failed) {
       PQfinish(c);
       lock.lock();
       --open_;
       available_.notify_one();
-      return e;
+      return *failed;
     }
     // CREATE … IF NOT EXISTS and the like send NOTICEs; they are not the operator's concern.
     PQsetNoticeProcessor(

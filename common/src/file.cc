@@ -157,4 +157,11 @@ Status write_cache_file(const std::filesystem::path& path, ByteView data) {
   return write_file_atomic(path, data);
 }
 
+Result<bool> cache_file_exists(const std::filesystem::path& path) {
+  std::error_code ec;
+  const bool exists = std::filesystem::exists(path, ec);
+  if (ec) return Error("cannot look up cache entry " + path.string() + ": " + ec.message());
+  return exists;
+}
+
 }  // namespace cloister

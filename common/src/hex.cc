@@ -22,6 +22,19 @@ std::string to_hex(ByteView bytes) {
   return out;
 }
 
+std::string printable(std::string_view bytes, std::size_t max) {
+  std::string out;
+  for (const char c : bytes.substr(0, max)) {
+    const auto b = static_cast<std::uint8_t>(c);
+    if (b >= 0x20 && b < 0x7f && c != '\\') {
+      out += c;
+    } else {
+      out += "\\x" + to_hex(ByteView(&b, 1));
+    }
+  }
+  return out;
+}
+
 std::string hex_number(std::uint64_t value) {
   static constexpr char kDigits[] = "0123456789abcdef";
   char buf[2 + 16];

@@ -27,21 +27,6 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-// Client bytes quoted in a refusal: at most `max` of them, each byte outside printable ASCII as
-// \xNN, so a reason is always valid UTF-8 (an owner's JSON error body can carry it as it is).
-std::string quoted(std::string_view bytes, std::size_t max) {
-  std::string out;
-  for (const char c : bytes.substr(0, max)) {
-    const auto b = static_cast<std::uint8_t>(c);
-    if (b >= 0x20 && b < 0x7f && c != '\\') {
-      out += c;
-    } else {
-      out += "\\x" + to_hex(ByteView(&b, 1));
-    }
-  }
-  return out;
-}
-
 Rejection bad_request(std::string reason) {
   return Rejection{400, std::move(reason)};
 }
@@ -83,7 +68,7 @@ ParseResult parse_request(std::string_view buffer, const Limits& limits) {
       return bad_request("HTTP request line: control or non-ASCII byte in the target");
   if (req.version != "HTTP/1.1" && req.version != "HTTP/1.0")
     return bad_request("HTTP request line: expected HTTP/1.1 or HTTP/1.0, found \"" +
-                       quoted(req.version, 16) + "\"");
+                       printable(req.version, 16) + "\"");
   const std::size_t q = target.find('?');
   req.path = std::string(target.substr(0, q));
   if (q != std::string_view::npos) req.query = std::string(target.substr(q + 1));
@@ -126,7 +111,7 @@ ParseResult parse_request(std::string_view buffer, const Limits& limits) {
     const std::string& v = it->second;
     auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), body_len);
     if (ec != std::errc() || ptr != v.data() + v.size() || v.empty())
-      return bad_request("HTTP header: Content-Length \"" + quoted(v, 20) +
+      return bad_request("HTTP header: Content-Length \"" + printable(v, 20) +
                          "\" is not a decimal number");
     if (body_len > limits.max_body_bytes)
       return Rejection{413, "HTTP body: Content-Length " + v + " exceeds the " +

@@ -3,6 +3,8 @@
 #include <set>
 #include <vector>
 
+#include "cloister/common/hex.h"
+
 namespace cloister {
 namespace {
 
@@ -101,8 +103,13 @@ Result<json> parse_json_strict(std::string_view text, const std::string& what) {
     std::string_view reason = e.what();
     if (const auto end = reason.find("] "); reason.starts_with("[json.") && end != reason.npos)
       reason.remove_prefix(end + 2);
-    return Error(what + ": not valid JSON (" + std::string(reason) + ")");
+    // nlohmann quotes the input it last read as it is: its bytes need not be UTF-8.
+    return Error(what + ": not valid JSON (" + printable(reason) + ")");
   }
+}
+
+std::string dump_json(const nlohmann::json& value, int indent) {
+  return value.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace cloister

@@ -42,6 +42,25 @@ TEST(StrictJson, InvalidJsonSaysWhereAndWhy) {
             "value - unexpected end of input; expected '[', '{', or a literal)");
 }
 
+// The parser's message quotes the input it last read; bytes that are not UTF-8 (an evidence
+// file's, a client's) come out as \xNN, so whoever writes the message into JSON can.
+TEST(StrictJson, BytesQuotedInTheReasonArePrintable) {
+  const std::string reason = error_of("{\"a\": \"\xff\x01\"}");
+  EXPECT_EQ(reason,
+            "doc: not valid JSON (parse error at line 1, column 8: syntax error while parsing "
+            "value - invalid string: ill-formed UTF-8 byte; last read: '\"\\xff')");
+  EXPECT_NO_THROW((void)nlohmann::json(reason).dump());
+}
+
+// Values that outsiders shaped serialize whatever bytes they hold: U+FFFD stands in for each
+// byte that is not UTF-8, where nlohmann's dump() would throw.
+TEST(StrictJson, DumpJsonReplacesBytesThatAreNotUtf8) {
+  const nlohmann::json value = {{"detail", "guest said \xff\xfe"}};
+  EXPECT_THROW((void)value.dump(), nlohmann::json::type_error);
+  EXPECT_EQ(dump_json(value), "{\"detail\":\"guest said \xef\xbf\xbd\xef\xbf\xbd\"}");
+  EXPECT_EQ(dump_json(nlohmann::json::array({1}), 1), "[\n 1\n]");
+}
+
 // 64 levels parse; the 65th is refused where it opens, whether an array or an object, so a
 // megabyte of '[' costs neither memory nor stack.
 TEST(StrictJson, NestingIsCappedAtKMaxJsonDepth) {

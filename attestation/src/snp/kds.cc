@@ -72,7 +72,8 @@ Result<std::optional<Sourced<Certificate>>> KdsClient::vcek(Product product, Byt
   if (options_.cache_dir) {
     path = product_dir(*options_.cache_dir, product, VekKind::kVcek) / to_hex(hw_id) /
            (reported_tcb.to_hex() + ".der");
-    if (std::filesystem::exists(*path)) {
+    CLOISTER_TRY(const bool hit, cache_file_exists(*path));
+    if (hit) {
       CLOISTER_TRY(Bytes der, read_file(*path, kCertificateFileLimit));
       auto cert = Certificate::from_der(der);
       if (!cert) return cert.error().with_context("cached VCEK " + path->string());
@@ -104,7 +105,8 @@ Result<std::optional<Sourced<std::vector<Certificate>>>> KdsClient::cert_chain(P
   std::optional<std::filesystem::path> path;
   if (options_.cache_dir) {
     path = product_dir(*options_.cache_dir, product, kind) / "cert_chain.pem";
-    if (std::filesystem::exists(*path)) {
+    CLOISTER_TRY(const bool hit, cache_file_exists(*path));
+    if (hit) {
       CLOISTER_TRY(Bytes pem, read_file(*path, kCertificateFileLimit));
       auto certs = parse_certificates(pem);
       if (!certs) return certs.error().with_context("cached " + path->string());
@@ -127,7 +129,8 @@ Result<std::optional<Sourced<Crl>>> KdsClient::crl(Product product, VekKind kind
   std::optional<Sourced<Crl>> cached;
   if (options_.cache_dir) {
     path = product_dir(*options_.cache_dir, product, kind) / "crl.der";
-    if (std::filesystem::exists(*path)) {
+    CLOISTER_TRY(const bool hit, cache_file_exists(*path));
+    if (hit) {
       CLOISTER_TRY(Bytes der, read_file(*path, kCrlFileLimit));
       auto crl = Crl::parse(der);
       if (!crl) return crl.error().with_context("cached CRL " + path->string());

@@ -55,11 +55,13 @@ Status PcsClient::signed_json(const std::string& url, const std::filesystem::pat
     path = *options_.cache_dir / relative;
     chain_path =
         *options_.cache_dir / relative.parent_path() / (relative.stem().string() + ".chain.pem");
-    if (std::filesystem::exists(*path)) {
+    CLOISTER_TRY(const bool hit, cache_file_exists(*path));
+    if (hit) {
       TdxCollateral cached;
       CLOISTER_TRY(Bytes body, read_file(*path, kCollateralFileLimit));
       CLOISTER_CHECK_OK(add_collateral(body, "cache " + path->string(), cached));
-      if (std::filesystem::exists(*chain_path)) {
+      CLOISTER_TRY(const bool chain_hit, cache_file_exists(*chain_path));
+      if (chain_hit) {
         CLOISTER_TRY(Bytes chain, read_file(*chain_path, kCollateralFileLimit));
         CLOISTER_CHECK_OK(add_collateral(chain, "cache " + chain_path->string(), cached));
       }
@@ -105,14 +107,16 @@ Status PcsClient::crl(const std::string& url, const std::filesystem::path& relat
     path = *options_.cache_dir / relative;
     chain_path =
         *options_.cache_dir / relative.parent_path() / (relative.stem().string() + ".chain.pem");
-    if (std::filesystem::exists(*path)) {
+    CLOISTER_TRY(const bool cached, cache_file_exists(*path));
+    if (cached) {
       CLOISTER_TRY(Bytes der, read_file(*path, kCrlFileLimit));
       auto parsed = Crl::parse(der);
       if (!parsed) return parsed.error().with_context("cached CRL " + path->string());
       auto next = parsed->next_update();
       if (!options_.online || (next && now < *next)) {
         out.crls.push_back({std::move(parsed).value(), "cache " + path->string()});
-        if (chain_header != nullptr && std::filesystem::exists(*chain_path)) {
+        CLOISTER_TRY(const bool chain_hit, cache_file_exists(*chain_path));
+        if (chain_header != nullptr && chain_hit) {
           CLOISTER_TRY(Bytes chain, read_file(*chain_path, kCollateralFileLimit));
           CLOISTER_CHECK_OK(add_collateral(chain, "cache " + chain_path->string(), out));
         }

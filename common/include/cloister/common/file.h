@@ -49,5 +49,8 @@ Status write_file_atomic(const std::filesystem::path& path, ByteView data, unsig
 
 // A cache entry: write_file_atomic() after creating the missing directories above `path`.
 Status write_cache_file(const std::filesystem::path& path, ByteView data);
+// Whether a cache entry is there. A cache whose directories cannot be searched (permissions) is
+// an error naming the path and the reason, not a miss and not an exception.
+Result<bool> cache_file_exists(const std::filesystem::path& path);
 
 }  // namespace cloister

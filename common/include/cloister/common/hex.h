@@ -11,6 +11,10 @@ namespace cloister {
 // Lower-case hex, two digits per byte, no prefix.
 std::string to_hex(ByteView bytes);
 
+// Outside bytes quoted in a message: at most `max` of them, printable ASCII as it is and every
+// other byte (and the backslash) as \xNN, so the message is valid UTF-8 and shows what came.
+std::string printable(std::string_view bytes, std::size_t max = std::string_view::npos);
+
 // A number as "0x" and lower-case hex digits without leading zeros ("0x1fffce", "0x0"): how
 // addresses, offsets, sizes and bit fields appear in messages and JSON, as in the specs.
 std::string hex_number(std::uint64_t value);

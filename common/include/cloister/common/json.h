@@ -22,4 +22,9 @@ inline constexpr int kMaxJsonDepth = 64;
 // names the document.
 Result<nlohmann::json> parse_json_strict(std::string_view text, const std::string& what);
 
+// Serializes `value` (`indent` as nlohmann's dump()). A string holding bytes that are not UTF-8
+// (a client's, a guest's or an evidence file's, quoted into a message) gets U+FFFD in their
+// place instead of throwing: for every document written from values that outsiders shaped.
+std::string dump_json(const nlohmann::json& value, int indent = -1);
+
 }  // namespace cloister

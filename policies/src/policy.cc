@@ -13,6 +13,12 @@ namespace {
 
 using json = nlohmann::json;
 
+// An allowlist with no entries: refused rather than read as "any", so a policy template that
+// renders an empty list does not silently accept every value.
+constexpr const char* kEmptyList =
+    "expected at least one value (an empty allowlist would accept any; leave the key out for "
+    "that)";
+
 // Reads one JSON object strictly: every key must be known, every value well-typed. Errors
 // carry the JSON pointer of the offending value.
 class ObjectReader {
@@ -90,6 +96,7 @@ class ObjectReader {
     const json* v = get(key);
     if (!v) return {};
     if (!v->is_array()) return fail(at(key), "expected an array of hex strings");
+    if (v->empty()) return fail(at(key), kEmptyList);
     out.clear();
     for (std::size_t i = 0; i < v->size(); ++i) {
       CLOISTER_TRY(Bytes bytes, hex_value((*v)[i], at(key) + "/" + std::to_string(i), size));
@@ -269,6 +276,7 @@ Result<SnpPolicy> read_snp(const json& object) {
     static const std::set<std::string> kProducts = {"Milan", "Genoa", "Turin", "Venice"};
     if (!v->is_array())
       return ObjectReader::fail(r.at("products"), "expected an array of product names");
+    if (v->empty()) return ObjectReader::fail(r.at("products"), kEmptyList);
     for (std::size_t i = 0; i < v->size(); ++i) {
       const json& e = (*v)[i];
       if (!e.is_string() || !kProducts.count(e.get<std::string>()))
@@ -404,9 +412,6 @@ Result<TdxPolicy> read_tdx(const json& object) {
       if (name.empty()) return ObjectReader::fail(er.at(""), "an event name cannot be empty");
       std::vector<Bytes> payloads;
       CLOISTER_CHECK_OK(er.hex_list(name.c_str(), payloads, 0));
-      if (payloads.empty())
-        return ObjectReader::fail(er.at(name.c_str()),
-                                  "expected at least one accepted payload (hex)");
       p.runtime_events[name] = std::move(payloads);
     }
   }
@@ -429,8 +434,6 @@ Result<AzurePolicy> read_azure(const json& object) {
         return ObjectReader::fail(pr.at(key.c_str()), "expected a PCR index 0..23 as the key");
       std::vector<Bytes> values;
       CLOISTER_CHECK_OK(pr.hex_list(key.c_str(), values, 32));
-      if (values.empty())
-        return ObjectReader::fail(pr.at(key.c_str()), "expected at least one accepted value");
       p.pcrs[static_cast<unsigned>(std::stoul(key))] = std::move(values);
     }
   }
@@ -450,6 +453,8 @@ Result<AzurePolicy> read_azure(const json& object) {
     CLOISTER_CHECK_OK(flag("tpm_enabled", p.tpm_enabled));
     CLOISTER_CHECK_OK(flag("tpm_persisted", p.tpm_persisted));
     CLOISTER_CHECK_OK(read_strings(vr, "vm_unique_ids", p.vm_unique_ids, nullptr));
+    if (vr.get("vm_unique_ids") && p.vm_unique_ids.empty())
+      return ObjectReader::fail(vr.at("vm_unique_ids"), kEmptyList);
   }
   CLOISTER_CHECK_OK(r.hex("user_data", p.user_data, 64));
   CLOISTER_CHECK_OK(r.boolean("user_data_nonce", p.user_data_nonce));
@@ -466,10 +471,13 @@ json tcb_json(const TcbMinimum& t) {
   return out;
 }
 
-json hex_list_json(const std::vector<Bytes>& list) {
-  json out = json::array();
-  for (const auto& b : list) out.push_back(to_hex(b));
-  return out;
+// Sets out[key] to the list's hex strings; an empty list (no constraint) is left out, as a
+// policy must write it.
+void put_hex_list(json& out, const std::string& key, const std::vector<Bytes>& list) {
+  if (list.empty()) return;
+  json values = json::array();
+  for (const auto& b : list) values.push_back(to_hex(b));
+  out[key] = std::move(values);
 }
 
 std::string version_string(const std::pair<std::uint8_t, std::uint8_t>& v) {
@@ -478,13 +486,13 @@ std::string version_string(const std::pair<std::uint8_t, std::uint8_t>& v) {
 
 json tdx_json(const TdxPolicy& p) {
   json t = json::object();
-  t["mr_td"] = hex_list_json(p.mr_td);
-  for (std::size_t i = 0; i < 4; ++i) t["rtmr" + std::to_string(i)] = hex_list_json(p.rtmr[i]);
-  t["mr_config_id"] = hex_list_json(p.mr_config_id);
-  t["mr_owner"] = hex_list_json(p.mr_owner);
-  t["mr_owner_config"] = hex_list_json(p.mr_owner_config);
-  t["mr_seam"] = hex_list_json(p.mr_seam);
-  t["mr_signer_seam"] = hex_list_json(p.mr_signer_seam);
+  put_hex_list(t, "mr_td", p.mr_td);
+  for (std::size_t i = 0; i < 4; ++i) put_hex_list(t, "rtmr" + std::to_string(i), p.rtmr[i]);
+  put_hex_list(t, "mr_config_id", p.mr_config_id);
+  put_hex_list(t, "mr_owner", p.mr_owner);
+  put_hex_list(t, "mr_owner_config", p.mr_owner_config);
+  put_hex_list(t, "mr_seam", p.mr_seam);
+  put_hex_list(t, "mr_signer_seam", p.mr_signer_seam);
   if (p.report_data) t["report_data"] = to_hex(*p.report_data);
   const auto& a = p.td_attributes;
   t["td_attributes"] = {
@@ -504,7 +512,7 @@ json tdx_json(const TdxPolicy& p) {
   if (p.maximum_collateral_age_days)
     t["collateral"]["maximum_age_days"] = *p.maximum_collateral_age_days;
   json events = json::object();
-  for (const auto& [name, payloads] : p.runtime_events) events[name] = hex_list_json(payloads);
+  for (const auto& [name, payloads] : p.runtime_events) put_hex_list(events, name, payloads);
   t["runtime_events"] = events;
   return t;
 }
@@ -512,14 +520,14 @@ json tdx_json(const TdxPolicy& p) {
 json azure_json(const AzurePolicy& p) {
   json a = json::object();
   json pcrs = json::object();
-  for (const auto& [index, values] : p.pcrs) pcrs[std::to_string(index)] = hex_list_json(values);
+  for (const auto& [index, values] : p.pcrs) put_hex_list(pcrs, std::to_string(index), values);
   a["pcrs"] = pcrs;
   json vm = json::object();
   if (p.console_enabled) vm["console_enabled"] = *p.console_enabled;
   if (p.secure_boot) vm["secure_boot"] = *p.secure_boot;
   if (p.tpm_enabled) vm["tpm_enabled"] = *p.tpm_enabled;
   if (p.tpm_persisted) vm["tpm_persisted"] = *p.tpm_persisted;
-  vm["vm_unique_ids"] = p.vm_unique_ids;
+  if (!p.vm_unique_ids.empty()) vm["vm_unique_ids"] = p.vm_unique_ids;
   a["vm_configuration"] = vm;
   if (p.user_data) a["user_data"] = to_hex(*p.user_data);
   a["user_data_nonce"] = p.user_data_nonce;
@@ -540,6 +548,8 @@ Result<Policy> parse_policy(std::string_view text) {
   CLOISTER_TRY(json doc, parse_json_strict(text, "policy"));
   ObjectReader top(doc, "");
   CLOISTER_CHECK_OK(top.only({"$schema", "version", "snp", "tdx", "azure"}));
+  if (const json* v = top.get("$schema"); v && !v->is_string())
+    return ObjectReader::fail("/$schema", "expected a string (the schema's URI or path)");
   if (const json* v = top.get("version")) {
     if (!v->is_number_unsigned() || v->get<std::uint64_t>() != 1)
       return ObjectReader::fail("/version", "expected 1 (the only policy version)");
@@ -571,13 +581,13 @@ json policy_to_json(const Policy& policy) {
   if (!policy.snp) return out;
   const SnpPolicy& p = *policy.snp;
   json s = json::object();
-  s["measurements"] = hex_list_json(p.measurements);
+  put_hex_list(s, "measurements", p.measurements);
   if (p.host_data) s["host_data"] = to_hex(*p.host_data);
   if (p.report_data) s["report_data"] = to_hex(*p.report_data);
   if (p.family_id) s["family_id"] = to_hex(*p.family_id);
   if (p.image_id) s["image_id"] = to_hex(*p.image_id);
-  s["id_key_digests"] = hex_list_json(p.id_key_digests);
-  s["author_key_digests"] = hex_list_json(p.author_key_digests);
+  put_hex_list(s, "id_key_digests", p.id_key_digests);
+  put_hex_list(s, "author_key_digests", p.author_key_digests);
   s["require_id_block"] = p.require_id_block;
   s["require_author_key"] = p.require_author_key;
   if (p.report_id) s["report_id"] = to_hex(*p.report_id);
@@ -612,12 +622,12 @@ json policy_to_json(const Policy& policy) {
                         {"require_ciphertext_hiding", pl.require_ciphertext_hiding},
                         {"require_alias_check_complete", pl.require_alias_check_complete}};
   s["vmpl"] = p.vmpls;
-  s["chip_ids"] = hex_list_json(p.chip_ids);
+  put_hex_list(s, "chip_ids", p.chip_ids);
   json keys = json::array();
   if (p.allow_vcek) keys.push_back("vcek");
   if (p.allow_vlek) keys.push_back("vlek");
   s["signing_keys"] = keys;
-  s["products"] = p.products;
+  if (!p.products.empty()) s["products"] = p.products;
   if (p.minimum_launch_mit_vector)
     s["minimum_launch_mit_vector"] = hex_number(*p.minimum_launch_mit_vector);
   if (p.minimum_current_mit_vector)

@@ -59,6 +59,8 @@ TEST(Policy, ErrorsNameTheJsonPath) {
   EXPECT_EQ(error_of(R"({"tdx": {"mr_td": [], "mr_td": []}})"),
             "policy: duplicate key \"mr_td\" at /tdx/mr_td");
   EXPECT_EQ(error_of("[]"), "policy /: expected an object");
+  EXPECT_EQ(error_of(R"({"$schema": 5})"),
+            "policy /$schema: expected a string (the schema's URI or path)");
   EXPECT_EQ(error_of(R"({"version": 2})"), "policy /version: expected 1 (the only policy version)");
   EXPECT_EQ(error_of(R"({"snp": {"measurements": ["00"]}})"),
             "policy /snp/measurements/0: expected 48 bytes (96 hex digits), found 1 bytes");
@@ -71,6 +73,20 @@ TEST(Policy, ErrorsNameTheJsonPath) {
   EXPECT_EQ(error_of(R"({"snp": {"vmpl": [0, 4]}})"), "policy /snp/vmpl/1: expected a VMPL 0..3");
   EXPECT_EQ(error_of(R"({"snp": {"vmpl": []}})"),
             "policy /snp/vmpl: expected a non-empty array of VMPLs (0..3)");
+  // An empty allowlist is refused, not read as "any": a template rendering [] must not open the
+  // policy to every image.
+  const std::string empty =
+      ": expected at least one value (an empty allowlist would accept any; leave the key out for "
+      "that)";
+  EXPECT_EQ(error_of(R"({"snp": {"measurements": []}})"), "policy /snp/measurements" + empty);
+  EXPECT_EQ(error_of(R"({"snp": {"products": []}})"), "policy /snp/products" + empty);
+  EXPECT_EQ(error_of(R"({"tdx": {"mr_td": []}})"), "policy /tdx/mr_td" + empty);
+  EXPECT_EQ(error_of(R"({"tdx": {"rtmr3": []}})"), "policy /tdx/rtmr3" + empty);
+  EXPECT_EQ(error_of(R"({"tdx": {"runtime_events": {"boot": []}}})"),
+            "policy /tdx/runtime_events/boot" + empty);
+  EXPECT_EQ(error_of(R"({"azure": {"pcrs": {"7": []}}})"), "policy /azure/pcrs/7" + empty);
+  EXPECT_EQ(error_of(R"({"azure": {"vm_configuration": {"vm_unique_ids": []}}})"),
+            "policy /azure/vm_configuration/vm_unique_ids" + empty);
   EXPECT_EQ(error_of(R"({"snp": {"signing_keys": ["vcek", "ask"]}})"),
             "policy /snp/signing_keys/1: expected \"vcek\" or \"vlek\"");
   EXPECT_EQ(error_of(R"({"snp": {"minimum_tcb": {"reported": {"ucode": 256}}}})"),

@@ -1,6 +1,7 @@
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 
 #include "cloister/cloister.h"
 #include "cloister/common/json.h"
@@ -22,18 +23,19 @@ cloister::Bytes copy(const cloister_bytes& b) {
   return b.data == nullptr ? cloister::Bytes() : cloister::Bytes(b.data, b.data + b.len);
 }
 
-int invalid(char** out, const std::string& message) {
-  if (out != nullptr) *out = duplicate(nlohmann::json{{"error", message}}.dump());
+// {"error": message}; never throws, so it may answer for an exception too.
+int invalid(char** out, const std::string& message) noexcept {
+  if (out == nullptr) return CLOISTER_EINVAL;
+  try {
+    *out = duplicate(cloister::dump_json(nlohmann::json{{"error", message}}));
+  } catch (const std::exception&) {
+    *out = duplicate(R"({"error": "out of memory"})");
+  }
   return CLOISTER_EINVAL;
 }
 
-}  // namespace
-
-extern "C" {
-
-int cloister_verifier_new(const char* options_json, cloister_verifier** out, char** error) {
-  if (error != nullptr) *error = nullptr;
-  if (out == nullptr) return CLOISTER_EINVAL;
+// cloister_verifier_new() once its arguments are checked; may throw (allocation only).
+int new_verifier(const char* options_json, cloister_verifier** out, char** error) {
   cloister::sdk::VerifierOptions options;
   if (options_json != nullptr) {
     auto doc = cloister::parse_json_strict(options_json, "options");
@@ -53,16 +55,38 @@ int cloister_verifier_new(const char* options_json, cloister_verifier** out, cha
       } else if (key == "pcs_url" && value.is_string()) {
         options.pcs_url = value.get<std::string>();
       } else {
+        static const std::map<std::string, const char*> kTypes = {{"cache_dir", "string"},
+                                                                  {"online", "boolean"},
+                                                                  {"kds_url", "string"},
+                                                                  {"pcs_url", "string"}};
+        const auto known = kTypes.find(key);
         if (error != nullptr)
-          *error = duplicate("options: unknown key or wrong type for '" + key +
-                             "' (expected cache_dir: string, online: bool, kds_url: string, "
-                             "pcs_url: string)");
+          *error = duplicate(known == kTypes.end()
+                                 ? "options: unknown key '" + key +
+                                       "' (expected cache_dir, online, kds_url, pcs_url)"
+                                 : "options: " + key + ": expected a " + known->second +
+                                       ", found " + value.type_name());
         return CLOISTER_EINVAL;
       }
     }
   }
   *out = new cloister_verifier{cloister::sdk::Verifier(std::move(options))};
   return CLOISTER_PASS;
+}
+
+}  // namespace
+
+extern "C" {
+
+int cloister_verifier_new(const char* options_json, cloister_verifier** out, char** error) {
+  if (error != nullptr) *error = nullptr;
+  if (out == nullptr) return CLOISTER_EINVAL;
+  try {
+    return new_verifier(options_json, out, error);
+  } catch (const std::exception& e) {  // allocation failure: it must not cross the C boundary
+    if (error != nullptr) *error = duplicate(e.what());
+    return CLOISTER_EINVAL;
+  }
 }
 
 void cloister_verifier_free(cloister_verifier* verifier) {
@@ -110,14 +134,17 @@ int cloister_verify(const cloister_verifier* verifier, const cloister_verify_req
         r.tpm_quote.push_back(copy(request->tpm_quote[i]));
     }
     if (has(offsetof(cloister_verify_request, nonce), sizeof request->nonce) &&
-        request->nonce.data != nullptr)
+        request->nonce.data != nullptr) {
+      if (request->nonce.len == 0)  // would check an empty extraData and call it fresh
+        return invalid(verdict_json,
+                       "request.nonce: empty; pass {NULL, 0} to leave freshness unchecked");
       r.nonce = copy(request->nonce);
+    }
     auto verdict = verifier->verifier.verify(r);
     if (!verdict) return invalid(verdict_json, verdict.error().message());
-    *verdict_json = duplicate(verdict->to_json().dump());
+    *verdict_json = duplicate(cloister::dump_json(verdict->to_json()));
     return verdict->passed() ? CLOISTER_PASS : CLOISTER_FAIL;
-  } catch (const std::exception& e) {
-    // Only allocation failure can get here; never let it cross the C boundary.
+  } catch (const std::exception& e) {  // allocation failure: it must not cross the C boundary
     return invalid(verdict_json, e.what());
   }
 }

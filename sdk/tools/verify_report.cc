@@ -12,6 +12,7 @@
 #include "cloister/attestation/x509.h"
 #include "cloister/common/file.h"
 #include "cloister/common/hex.h"
+#include "cloister/common/json.h"
 #include "cloister/sdk/ci_report.h"
 #include "cloister/sdk/verifier.h"
 
@@ -193,23 +194,31 @@ int main(int argc, char** argv) {
     if (!bytes) return usage_error("--report-data: " + bytes.error().message());
     report_data_value = std::move(bytes).value();
   }
+  std::optional<cloister::Bytes> host_data_value;
+  if (!host_data.empty()) {
+    auto bytes = cloister::from_hex_exact(host_data, 32);
+    if (!bytes) return usage_error("--host-data: " + bytes.error().message());
+    host_data_value = std::move(bytes).value();
+  }
+  // An override tightens a section the policy has. It creates one only when the policy has none
+  // at all: created for the detected kind, it would let evidence of a kind the tenant's policy
+  // does not appraise pass check policy.tee, which then fails instead.
+  const auto& sections = request.policy;
+  const bool sectionless = !sections.snp && !sections.tdx && !sections.azure;
   if (is_tdx) {
-    if (!host_data.empty()) return usage_error("--host-data applies to SEV-SNP reports only");
-    if (!measurement_values.empty() || report_data_value) {
+    if (host_data_value) return usage_error("--host-data applies to SEV-SNP reports only");
+    if ((!measurement_values.empty() || report_data_value) && (sections.tdx || sectionless)) {
       auto tdx = request.policy.tdx.value_or(cloister::policy::default_tdx_policy());
       if (!measurement_values.empty()) tdx.mr_td = measurement_values;
       if (report_data_value) tdx.report_data = report_data_value;
       request.policy.tdx = std::move(tdx);
     }
-  } else if (!measurement_values.empty() || report_data_value || !host_data.empty()) {
+  } else if ((!measurement_values.empty() || report_data_value || host_data_value) &&
+             (sections.snp || sectionless)) {
     auto snp = request.policy.snp.value_or(cloister::policy::default_snp_policy());
     if (!measurement_values.empty()) snp.measurements = measurement_values;
     if (report_data_value) snp.report_data = report_data_value;
-    if (!host_data.empty()) {
-      auto bytes = cloister::from_hex_exact(host_data, 32);
-      if (!bytes) return usage_error("--host-data: " + bytes.error().message());
-      snp.host_data = std::move(bytes).value();
-    }
+    if (host_data_value) snp.host_data = host_data_value;
     request.policy.snp = std::move(snp);
   }
   if (!at.empty()) {
@@ -242,11 +251,11 @@ int main(int argc, char** argv) {
   cloister::sdk::ReportContext context{report_path, std::nullopt};
   if (!policy_path.empty()) context.policy = policy_path;
   if (format == "json") {
-    std::cout << verdict->to_json().dump(2) << "\n";
+    std::cout << cloister::dump_json(verdict->to_json(), 2) << "\n";
   } else if (format == "junit") {
     std::cout << cloister::sdk::to_junit_xml(*verdict, context);
   } else if (format == "sarif") {
-    std::cout << cloister::sdk::to_sarif(*verdict, context).dump(2) << "\n";
+    std::cout << cloister::dump_json(cloister::sdk::to_sarif(*verdict, context), 2) << "\n";
   } else if (format == "github") {
     std::cout << cloister::sdk::to_github_annotations(*verdict, context);
   } else {

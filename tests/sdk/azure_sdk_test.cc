@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cloister/common/hex.h"
+#include "cloister/common/json.h"
 #include "cloister/sdk/ci_report.h"
 #include "cloister/sdk/verifier.h"
 #include "support/command.h"
@@ -361,6 +362,24 @@ TEST(VerifyReportCli, AzureEvidenceWithItsNonce) {
 testing::CommandResult failing(const std::string& format) {
   return run(vec("azure/snp/evidence-v0.json") + " --at 2026-01-01T00:00:00Z --nonce 00 --policy " +
              CLOISTER_SOURCE_DIR + "/policies/examples/default.json --format " + format);
+}
+
+// A check quoting an evidence file's bytes that are not UTF-8 (a lone 0xff, an overlong NUL) or
+// DEL still gives well-formed XML and JSON: U+FFFD stands in for each such byte.
+TEST(CiReport, BytesThatAreNotUtf8LeaveTheReportsWellFormed) {
+  Verdict verdict;
+  verdict.tee = "snp";
+  verdict.checks.fail("policy.x", "\xe2\x82\xac 1", "\xff\xc0\x80 found", "detail\x7f");
+  const std::string xml = to_junit_xml(verdict, ReportContext{"report.bin", std::nullopt});
+  xmlDocPtr doc = xmlReadMemory(xml.data(), static_cast<int>(xml.size()), "junit.xml", nullptr,
+                                XML_PARSE_NONET);
+  ASSERT_NE(doc, nullptr) << xml;
+  xmlFreeDoc(doc);
+  EXPECT_NE(xml.find("expected \xe2\x82\xac 1, found \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd found"),
+            std::string::npos)
+      << xml;
+  EXPECT_NE(xml.find(">detail?</failure>"), std::string::npos) << xml;
+  EXPECT_NO_THROW((void)dump_json(to_sarif(verdict, ReportContext{"report.bin", std::nullopt})));
 }
 
 TEST(VerifyReportCli, JunitIsWellFormedWithOneTestCasePerCheck) {

@@ -80,6 +80,15 @@ TEST(CApi, AzureEvidenceWithItsNonceAndASeparateQuote) {
     request.nonce = {reinterpret_cast<const std::uint8_t*>(challenge.data()), 4};
     EXPECT_EQ(cloister_verify(verifier, &request, &out.p), CLOISTER_FAIL);
   }
+  {
+    // An empty nonce (a binding's empty byte string) would check an empty extraData and call the
+    // quote fresh: refused, where {NULL, 0} says "not checked".
+    Owned out;
+    request.nonce = {reinterpret_cast<const std::uint8_t*>(challenge.data()), 0};
+    EXPECT_EQ(cloister_verify(verifier, &request, &out.p), CLOISTER_EINVAL);
+    EXPECT_STREQ(
+        out.p, R"({"error":"request.nonce: empty; pass {NULL, 0} to leave freshness unchecked"})");
+  }
   // A bare HCL report with its quote's message and signature: no PCR values travel with them.
   Bytes hcl = read_vector(*vector_path("azure/snp/legacy/az-hcl-data.bin"));
   Bytes msg = read_vector(*vector_path("azure/snp/tpm-quote.msg"));
@@ -113,10 +122,12 @@ TEST(CApi, OptionErrorsAndVersion) {
   cloister_verifier* verifier = nullptr;
   Owned error;
   EXPECT_EQ(cloister_verifier_new(R"({"onlin": true})", &verifier, &error.p), CLOISTER_EINVAL);
-  EXPECT_STREQ(
-      error.p,
-      "options: unknown key or wrong type for 'onlin' (expected cache_dir: string, online: "
-      "bool, kds_url: string, pcs_url: string)");
+  EXPECT_STREQ(error.p,
+               "options: unknown key 'onlin' (expected cache_dir, online, kds_url, pcs_url)");
+  EXPECT_EQ(verifier, nullptr);
+  Owned typed;
+  EXPECT_EQ(cloister_verifier_new(R"({"online": 1})", &verifier, &typed.p), CLOISTER_EINVAL);
+  EXPECT_STREQ(typed.p, "options: online: expected a boolean, found number");
   EXPECT_EQ(verifier, nullptr);
   // Parsed as strictly as policies: a repeated key is refused, not read as its last value.
   Owned repeated;

@@ -65,6 +65,33 @@ TEST(VerifyReportCli, PolicyAndOverrides) {
   EXPECT_EQ(run(base + " --policy " + policy + " --host-data " + std::string(64, '0')).status, 0);
 }
 
+// A tenant whose policy appraises TDX only pins the nonce on the command line; the host sends an
+// SEV-SNP report carrying that nonce instead. The override must not create an "snp" section for
+// the detected kind: that section would pin nothing else and pass check policy.tee.
+TEST(VerifyReportCli, OverridesDoNotCreateASectionThePolicyLeftOut) {
+  CLOISTER_REQUIRE_SNP_FACTS();
+  const std::string base =
+      v("milan_v2_vcek_report.gosevguest.bin") + " --certs " + v("milan_vcek.gosevguest.der") + kAt;
+  const std::string tdx_only =
+      std::string(CLOISTER_SOURCE_DIR) + "/policies/examples/production-tdx.json";
+  const std::string report_data = "0102030405" + std::string(118, '0');  // the report's own
+  for (const std::string& overrides :
+       {" --report-data " + report_data, " --host-data " + std::string(64, '0'),
+        " --measurement " + std::string(96, 'a')}) {
+    SCOPED_TRACE(overrides);
+    auto swapped = run(base + " --policy " + tdx_only + overrides);
+    EXPECT_EQ(swapped.status, 1);
+    EXPECT_NE(swapped.out.find("FAIL  policy.tee"), std::string::npos) << swapped.out;
+  }
+  // A policy with the detected kind's section takes the override; no policy gets a section.
+  const std::string snp_policy =
+      std::string(CLOISTER_SOURCE_DIR) + "/policies/examples/ci-debug-allowed.json";
+  EXPECT_EQ(run(base + " --policy " + snp_policy + " --report-data " + report_data).status, 0);
+  const auto pinned = run(base + " --report-data " + std::string(128, '0'));
+  EXPECT_NE(pinned.out.find("FAIL  policy.report_data"), std::string::npos) << pinned.out;
+  EXPECT_EQ(run(base + " --host-data 0x").status, 2);  // malformed, whatever the sections
+}
+
 TEST(VerifyReportCli, UsageAndUnreadableInputExitTwo) {
   CLOISTER_REQUIRE_SNP_FACTS();
   std::string report = v("genoa_v5_vcek_report.oak.bin");

@@ -1,7 +1,8 @@
 /* Cloister C ABI: verify attestation evidence from any language with a C FFI.
  *
  * Link with -lcloister (libcloister.so). Strings are UTF-8 and NUL-terminated. Every string
- * this library returns is owned by the caller and released with cloister_free().
+ * this library returns is owned by the caller and released with cloister_free(), except
+ * cloister_version()'s, which is static.
  * Thread-safety: a cloister_verifier may be used from several threads at once.
  */
 #ifndef CLOISTER_CLOISTER_H
@@ -64,7 +65,8 @@ typedef struct {
    * (TPMS_ATTEST and signature). */
   const cloister_bytes* tpm_quote;
   size_t tpm_quote_count;
-  /* Azure: the nonce the vTPM quote must carry ({NULL, 0}: not checked). */
+  /* Azure: the nonce the vTPM quote must carry ({NULL, 0}: not checked; a non-NULL pointer
+   * with length 0 is CLOISTER_EINVAL). */
   cloister_bytes nonce;
 } cloister_verify_request;
 
@@ -89,7 +91,7 @@ int cloister_verify(const cloister_verifier* verifier, const cloister_verify_req
 
 void cloister_free(void* p);
 
-/* "0.1.0" */
+/* "0.1.0": static storage, not to be freed. */
 const char* cloister_version(void);
 
 #ifdef __cplusplus

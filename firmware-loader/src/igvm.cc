@@ -303,7 +303,14 @@ Status Parser::header(ByteView c) {
       const std::uint32_t file_offset = load_le32(c, 12);
       v.vp_index = load_le16(c, 16);
       if (load_le16(c, 18) != 0) return fail("reserved field is not zero");
+      // A VP context is one platform's register state (the igvm crate asks the same): a mask
+      // naming two would have its VMSA read, or not, by whichever platform came first.
       const auto platform = platform_of(v.compatibility_mask);
+      if (!platform || std::none_of(platforms.begin(), platforms.end(), [&](const auto& p) {
+            return p.compatibility_mask == v.compatibility_mask;
+          }))
+        return fail("compatibility mask " + hex_number(v.compatibility_mask) +
+                    ": expected exactly one declared platform's mask");
       if (platform == igvm::kPlatformSevSnp || platform == igvm::kPlatformSev ||
           platform == igvm::kPlatformSevEs) {
         if (file_offset == 0) return fail("an SEV VP context needs its VMSA in the file data");
@@ -476,6 +483,7 @@ class DirectiveWalk {
   LaunchPlanBuilder& builder_;
   std::uint32_t mask_;
   std::map<std::uint32_t, AreaState> areas_;
+  std::size_t parameters_ = 0;
   std::uint64_t declared_ = 0;
 };
 
@@ -491,6 +499,9 @@ Status DirectiveWalk::declare(std::uint64_t bytes, const std::string& what) {
 Result<bool> DirectiveWalk::common(const IgvmDirective& d, const std::string& where) {
   if (const auto* area = std::get_if<IgvmParameterAreaHeader>(&d)) {
     const std::string what = where + " (PARAMETER_AREA " + std::to_string(area->index) + ")";
+    if (areas_.size() == kMaxIgvmParameterAreas)
+      return Error(what + ": a file declares at most " + std::to_string(kMaxIgvmParameterAreas) +
+                   " parameter areas");
     if (!areas_.emplace(area->index, AreaState{area->size, area->initial, false}).second)
       return Error(what + ": the index is declared twice");
     CLOISTER_CHECK_OK(declare(area->size, what));
@@ -523,6 +534,10 @@ Result<bool> DirectiveWalk::common(const IgvmDirective& d, const std::string& wh
                    (it == areas_.end() ? " is not declared before"
                                        : " was inserted already and can no longer change"));
     }
+    if (++parameters_ > kMaxIgvmParameters)
+      return Error(where + " (" + std::string(to_string(use->kind)) +
+                   " parameter): a file fills at most " + std::to_string(kMaxIgvmParameters) +
+                   " parameters");
     builder_.add_parameter({use->kind, use->index, use->byte_offset});
     return true;
   }

@@ -311,6 +311,11 @@ Result<std::vector<TdvfSection>> OvmfImage::tdx_metadata() const {
                    " combine MR.EXTEND with PAGE.AUG; pages added after launch cannot be "
                    "extended into MRTD");
     }
+    if (s.type == TdvfSectionType::kPermMem && !s.page_aug()) {
+      return Error(sec + ": attributes " + hex_number(s.attributes) +
+                   ": expected PAGE.AUG (0x2); permanent memory is added after launch, never "
+                   "measured into MRTD (QEMU loads no PermMem section at launch)");
+    }
     if (s.memory_data_size == 0) return Error(sec + ": MemoryDataSize is 0");
     if (s.memory_address % 0x1000 != 0 || s.memory_data_size % 0x1000 != 0) {
       return Error(sec + ": MemoryAddress " + hex_number(s.memory_address) +

@@ -23,8 +23,8 @@ Status check_options(const TdxLaunchOptions& o) {
   return {};
 }
 
-// The TD HOB for the plan's TD_HOB op: the RAM, with the memory the plan adds (TD_HOB,
-// TempMem and PermMem sections) accepted.
+// The TD HOB for the plan's TD_HOB op: the RAM, with the memory the plan adds (TD_HOB and
+// TempMem sections) accepted.
 Status add_td_hob(LaunchPlanBuilder& builder, std::vector<LaunchOp>& ops,
                   const TdxLaunchOptions& o) {
   const auto hob = std::find_if(ops.begin(), ops.end(),

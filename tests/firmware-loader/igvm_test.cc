@@ -15,6 +15,7 @@ namespace {
 using ::cloister::testing::error_of;
 using ::cloister::testing::IgvmWriter;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 Result<IgvmFile> parse(const Bytes& bytes) {
   return IgvmFile::parse(std::make_shared<const Bytes>(bytes));
@@ -175,6 +176,11 @@ TEST(Igvm, RejectsBrokenVariableHeaders) {
   store_le32(vp_no_data, 8, IgvmWriter::kSnpMask);
   cases.push_back({"vp without data", IgvmWriter().platform(1, 2).raw_header(0x304, vp_no_data),
                    "needs its VMSA in the file data"});
+  Bytes vp_two_platforms = vp_no_data;
+  store_le32(vp_two_platforms, 8, 0x3);
+  cases.push_back({"vp of two platforms",
+                   IgvmWriter().platform(2, 3).platform(1, 2).raw_header(0x304, vp_two_platforms),
+                   "compatibility mask 0x3: expected exactly one declared platform's mask"});
   Bytes policy(16, 0);
   store_le32(policy, 12, 1);
   cases.push_back(
@@ -487,6 +493,25 @@ TEST(Igvm, AtMostTheHeaderLimitIsParsed) {
   EXPECT_THAT(error_of(parse(w.build())),
               HasSubstr(": a file has at most 262144 variable headers (one per 4 KiB page of the "
                         "at most 1 GiB a launch populates)"));
+}
+// A 6 MiB file of parameter areas (and one of parameters) would cost the plan's look-ups
+// quadratic time: each is capped, the refusal naming the cap and the directive.
+TEST(Igvm, ParameterAreasAndParametersAreCapped) {
+  IgvmWriter areas;
+  areas.platform(IgvmWriter::kSnpMask, 2);
+  for (std::uint32_t i = 0; i < kMaxIgvmParameterAreas; ++i) areas.parameter_area(0x1000, i);
+  EXPECT_THAT(error_of(plan_of(areas.build())), Not(HasSubstr("at most")));
+  areas.parameter_area(0x1000, static_cast<std::uint32_t>(kMaxIgvmParameterAreas));
+  EXPECT_THAT(error_of(plan_of(areas.build())),
+              HasSubstr("(PARAMETER_AREA 1024): a file declares at most 1024 parameter areas"));
+
+  IgvmWriter uses;
+  uses.platform(IgvmWriter::kSnpMask, 2).parameter_area(0x1000, 0);
+  for (std::size_t i = 0; i < kMaxIgvmParameters; ++i) uses.parameter(0x307, 0, 0);
+  EXPECT_THAT(error_of(plan_of(uses.build())), Not(HasSubstr("at most")));
+  uses.parameter(0x307, 0, 0);
+  EXPECT_THAT(error_of(plan_of(uses.build())),
+              HasSubstr(" parameter): a file fills at most 1024 parameters"));
 }
 }  // namespace
 }  // namespace cloister::fw

@@ -249,6 +249,10 @@ TEST(OvmfImage, RejectsMalformedTdvfSections) {
       {"unknown type", {{0, 0, 0x800000, 0x1000, 7, 0}}, "unknown section type 7"},
       {"attribute", {{0, 0, 0x800000, 0x1000, 3, 4}}, "unknown attribute bits 0x4"},
       {"extend and aug", {{0, 0, 0x800000, 0x1000, 3, 3}}, "combine MR.EXTEND with PAGE.AUG"},
+      {"perm mem at launch",
+       {{0, 0, 0x800000, 0x1000, 4, 1}},
+       "(PermMem): attributes 0x1: expected PAGE.AUG (0x2); permanent memory is added after "
+       "launch"},
       {"unaligned", {{0, 0, 0x800800, 0x1000, 3, 0}}, "must be 4 KiB aligned"},
       {"no memory", {{0, 0, 0x800000, 0, 3, 0}}, "MemoryDataSize is 0"},
       {"beyond 52 bits", {{0, 0, 0xf'ffff'ffff'f000ull, 0x2000, 3, 0}}, "52-bit"},

@@ -135,6 +135,11 @@ inline constexpr FileLimit kIgvmFileLimit{
 // The most variable headers a file may have. Nearly all are PAGE_DATA, one 4 KiB page each, and
 // a launch populates at most kMaxLaunchMemory (launch_plan.h): 262144 pages.
 inline constexpr std::size_t kMaxIgvmHeaders = kMaxLaunchMemory / kPageSize;
+// The most PARAMETER_AREA headers a platform's plan may declare, and the most parameters
+// (VP_COUNT, MEMORY_MAP, …) it may fill: files have a handful of each, and the plan and the VMM
+// look areas up per parameter and per insertion.
+inline constexpr std::size_t kMaxIgvmParameterAreas = 1024;
+inline constexpr std::size_t kMaxIgvmParameters = 1024;
 
 class IgvmFile {
  public:
@@ -167,7 +172,8 @@ struct IgvmLoadOptions {
 // no such platform, on unsupported page flags or types, VP contexts at a GPA other than
 // 0xFFFFFFFFF000, missing or duplicate vp_index values, unknown or reused parameter areas,
 // more than one ID block or guest policy, a guest policy without the must-be-one bit 17, more
-// declared memory than kMaxGuestMemory, and on anything LaunchPlanBuilder rejects
+// declared memory than kMaxGuestMemory, more than kMaxIgvmParameterAreas parameter areas or
+// kMaxIgvmParameters parameters, and on anything LaunchPlanBuilder rejects
 // (overlapping pages, ...).
 Result<LaunchPlan> build_snp_plan(const IgvmFile& file, const IgvmLoadOptions& options = {});
 

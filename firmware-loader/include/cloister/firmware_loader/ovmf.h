@@ -129,7 +129,8 @@ class OvmfImage {
   // the descriptor, bad signature or version, truncated, empty or too long (kMaxMetadataSections)
   // section list, unknown types or attribute bits, unaligned or empty memory ranges, RawDataSize
   // > MemoryDataSize, data ranges outside the image, BFV/CFV without data or HOB/memory sections
-  // with data, PAGE.AUG combined with MR.EXTEND, and overlapping memory ranges.
+  // with data, PAGE.AUG combined with MR.EXTEND, a PermMem section without PAGE.AUG (memory
+  // added after launch, never measured), and overlapping memory ranges.
   Result<std::vector<TdvfSection>> tdx_metadata() const;
 
  private:

@@ -4,8 +4,9 @@
 // Each TDVF section becomes one op in metadata order, as QEMU's tdx_finalize_vm issues one
 // KVM_TDX_INIT_MEM_REGION per section: BFV and CFV as kNormal with the section's bytes from
 // the image (zero-padded to MemoryDataSize), TD_HOB as kTdHob holding the TD HOB below,
-// TempMem and PermMem as kZero; tdx_extend is the section's MR.EXTEND attribute. Sections with
-// PAGE.AUG are not added at launch (the guest accepts them later) and produce no op.
+// TempMem as kZero; tdx_extend is the section's MR.EXTEND attribute. Sections with PAGE.AUG
+// are not added at launch (the guest accepts them later) and produce no op; a PermMem section
+// must have it (OvmfImage::tdx_metadata refuses one without).
 //
 // The TD HOB is the PI-spec HOB list TDVF takes its memory map from (UEFI PI spec vol. 3
 // ch. 5; QEMU hw/i386/tdvf-hob.c writes the same list). All fields little-endian; each HOB
@@ -16,7 +17,7 @@
 //   one EFI_HOB_RESOURCE_DESCRIPTOR (type 0x0003, 48 bytes) per piece of guest RAM in
 //     ascending order: Owner (zero GUID) at 8, ResourceType at 24, ResourceAttribute at 28
 //     (PRESENT | INITIALIZED | TESTED = 0x7), PhysicalStart at 32, ResourceLength at 40. The
-//     RAM is ram_ranges(ram_bytes) (machine.h); the TD_HOB, TempMem and PermMem sections the
+//     RAM is ram_ranges(ram_bytes) (machine.h); the TD_HOB and TempMem sections the
 //     plan PAGE.ADDs are already accepted and are SYSTEM_MEMORY (0), the rest of RAM is
 //     MEMORY_UNACCEPTED (7), which QEMU marks the same way (target/i386/kvm/tdx.c
 //     tdx_accept_ram_range);

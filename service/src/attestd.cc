@@ -170,7 +170,7 @@ std::string set_cookie(std::string_view value, UnixTime expires_at) {
 http::Response json_response(int status, const nlohmann::json& body) {
   http::Response r;
   r.status = status;
-  r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  r.body = dump_json(body);
   return r;
 }
 
@@ -558,9 +558,7 @@ struct AttestationService::Impl {
     auto appended = store->append_audit(r);
     if (appended) return {};
     std::fprintf(stderr, "{\"level\":\"error\",\"msg\":\"audit append failed\",\"error\":%s}\n",
-                 nlohmann::json(appended.error().message())
-                     .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
-                     .c_str());
+                 dump_json(appended.error().message()).c_str());
     return Error(appended.error().code(),
                  "the audit log could not record it: " + appended.error().message());
   }
@@ -717,6 +715,10 @@ struct AttestationService::Impl {
                         ", found " + attestation->nonce),
                   tee, "", "", "");
     }
+    // A key no resource could be encrypted to (RSA1_5, P-384, e = 1, off the curve) is refused
+    // now, not after the nonce is spent and a token signed.
+    if (auto usable = jwe::check_recipient(attestation->tee_pubkey); !usable)
+      return deny(Denial::kEvidence, usable.error().with_context("runtime-data"), tee, "", "", "");
     auto fresh = store->consume_nonce(session->nonce, session->expires_at, t);
     if (!fresh) return deny(Denial::kReplay, fresh.error(), tee, "", "", "");
     if (!*fresh) {

@@ -536,6 +536,8 @@ Result<Claims> verify(std::string_view token, const KeySet& set, UnixTime now,
   if (!header_bytes) return header_bytes.error().with_context("EAR header");
   CLOISTER_TRY(const nlohmann::json header,
                parse_json_strict(text_of(*header_bytes), "EAR header"));
+  if (header.contains("crit"))  // RFC 7515 §4.1.11: an extension this reader does not know
+    return Error("EAR header.crit: expected none, found " + dump_json(header["crit"]));
   CLOISTER_TRY(const std::string alg, string_member(header, "alg", "EAR header"));
   if (alg != kAlg) return Error("EAR header.alg: expected ES384, found \"" + alg + "\"");
   CLOISTER_TRY(const std::string kid, string_member(header, "kid", "EAR header"));

@@ -2,6 +2,8 @@
 
 #include <openssl/rsa.h>
 
+#include <algorithm>
+
 #include "cloister/common/base64.h"
 #include "cloister/common/json.h"
 #include "cloister/common/sha.h"
@@ -17,6 +19,7 @@ using namespace detail;
 constexpr std::size_t kCekSize = 32;
 constexpr std::size_t kIvSize = 12;
 constexpr std::size_t kMinRsaBits = 2048;
+constexpr std::size_t kMaxRsaBits = 16384;
 
 void put_be32(Bytes& out, std::uint32_t v) {
   for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<std::uint8_t>(v >> shift));
@@ -118,7 +121,8 @@ struct WrappedKey {
   Bytes encrypted_key;
 };
 
-Result<WrappedKey> wrap_for(const kbs::EcTeeKey& key, ByteView cek) {
+// The recipient's public key, once its members are what the wire allows and it is valid.
+Result<PkeyPtr> recipient_key(const kbs::EcTeeKey& key) {
   if (key.alg != kAlgEcdhEsA256Kw) {
     return Error("tee-pubkey.alg: expected ECDH-ES+A256KW for an EC key, found \"" + key.alg +
                  "\"");
@@ -133,8 +137,43 @@ Result<WrappedKey> wrap_for(const kbs::EcTeeKey& key, ByteView cek) {
   if (!y) return y.error().with_context("tee-pubkey.y");
   auto recipient = ec_public_key(curve, *x, *y);
   if (!recipient) return recipient.error().with_context("tee-pubkey");
+  return std::move(*recipient);
+}
+
+Result<PkeyPtr> recipient_key(const kbs::RsaTeeKey& key) {
+  if (key.alg != kAlgRsaOaep256) {
+    return Error("tee-pubkey.alg: expected RSA-OAEP-256 for an RSA key, found \"" + key.alg + "\"");
+  }
+  auto n = from_base64url(key.n);
+  if (!n) return n.error().with_context("tee-pubkey.n");
+  auto e = from_base64url(key.e);
+  if (!e) return e.error().with_context("tee-pubkey.e");
+  // e = 1 would leave the OAEP-encoded key in the clear; an even e is no RSA key. Exponents
+  // past 2^64 are refused too: nobody uses them, and they only cost time.
+  const auto first = std::find_if(e->begin(), e->end(), [](std::uint8_t b) { return b != 0; });
+  const ByteView digits = ByteView(*e).subspan(static_cast<std::size_t>(first - e->begin()));
+  std::uint64_t exponent = 0;
+  for (const std::uint8_t b : digits.first(std::min<std::size_t>(digits.size(), 8)))
+    exponent = exponent << 8 | b;
+  if (digits.size() > 8 || exponent < 65537 || exponent % 2 == 0) {
+    return Error(
+        "tee-pubkey.e: expected an odd exponent from 65537 to 2^64 - 1, found " +
+        (digits.size() > 8 ? std::to_string(digits.size()) + " bytes" : std::to_string(exponent)));
+  }
+  CLOISTER_TRY(PkeyPtr recipient, rsa_public_key(*n, *e));
+  const int bits = EVP_PKEY_get_bits(recipient.get());
+  if (bits < static_cast<int>(kMinRsaBits) || bits > static_cast<int>(kMaxRsaBits)) {
+    return Error("tee-pubkey.n: expected a modulus of " + std::to_string(kMinRsaBits) + " to " +
+                 std::to_string(kMaxRsaBits) + " bits, found " + std::to_string(bits));
+  }
+  return recipient;
+}
+
+Result<WrappedKey> wrap_for(const kbs::EcTeeKey& key, ByteView cek) {
+  CLOISTER_TRY(const PkeyPtr recipient, recipient_key(key));
+  CLOISTER_TRY(const Curve curve, curve_by_name(key.crv, "tee-pubkey.crv"));
   CLOISTER_TRY(const PkeyPtr ephemeral, ec_generate(curve));
-  CLOISTER_TRY(const Bytes z, ecdh(ephemeral.get(), recipient->get()));
+  CLOISTER_TRY(const Bytes z, ecdh(ephemeral.get(), recipient.get()));
   CLOISTER_TRY(const auto coordinates, ec_coordinates(ephemeral.get()));
   WrappedKey out;
   out.alg = std::string(kAlgEcdhEsA256Kw);
@@ -144,19 +183,7 @@ Result<WrappedKey> wrap_for(const kbs::EcTeeKey& key, ByteView cek) {
 }
 
 Result<WrappedKey> wrap_for(const kbs::RsaTeeKey& key, ByteView cek) {
-  if (key.alg != kAlgRsaOaep256) {
-    return Error("tee-pubkey.alg: expected RSA-OAEP-256 for an RSA key, found \"" + key.alg + "\"");
-  }
-  auto n = from_base64url(key.n);
-  if (!n) return n.error().with_context("tee-pubkey.n");
-  auto e = from_base64url(key.e);
-  if (!e) return e.error().with_context("tee-pubkey.e");
-  CLOISTER_TRY(const PkeyPtr recipient, rsa_public_key(*n, *e));
-  const int bits = EVP_PKEY_get_bits(recipient.get());
-  if (bits < static_cast<int>(kMinRsaBits)) {
-    return Error("tee-pubkey.n: expected a modulus of at least " + std::to_string(kMinRsaBits) +
-                 " bits, found " + std::to_string(bits));
-  }
+  CLOISTER_TRY(const PkeyPtr recipient, recipient_key(key));
   WrappedKey out;
   out.alg = std::string(kAlgRsaOaep256);
   CLOISTER_TRY(out.encrypted_key, rsa_oaep(recipient.get(), cek, true));
@@ -180,6 +207,12 @@ Result<std::string> protected_header_text(std::string_view alg, std::string_view
   CLOISTER_TRY(const std::string rest, canonical_json(other_members));
   // {"alg":…,"enc":…} + , + the members of {…} without its braces.
   return head.substr(0, head.size() - 1) + "," + rest.substr(1);
+}
+
+Status check_recipient(const kbs::TeePubKey& recipient) {
+  auto key = std::visit([](const auto& k) { return recipient_key(k); }, recipient);
+  if (!key) return key.error();
+  return {};
 }
 
 Result<nlohmann::json> encrypt(const kbs::TeePubKey& recipient, ByteView plaintext) {
@@ -242,6 +275,20 @@ Result<Bytes> TeeKeyPair::decrypt(const nlohmann::json& jwe) const {
       parse_json_strict(std::string_view(reinterpret_cast<const char*>(header_bytes->data()),
                                          header_bytes->size()),
                         "JWE.protected"));
+  // Members that change how the plaintext is to be read: refused, never ignored (RFC 7516
+  // §4.1.3 zip, §4.1.13 crit), and so is a header outside the protected one.
+  for (const char* member : {"zip", "crit"}) {
+    if (header.contains(member))
+      return Error("JWE.protected." + std::string(member) + ": expected none, found " +
+                   dump_json(header[member]));
+  }
+  for (const char* member : {"unprotected", "header"}) {
+    if (jwe.contains(member))
+      return Error("JWE." + std::string(member) +
+                   ": expected none (every header member is in "
+                   "\"protected\"), found " +
+                   jwe[member].type_name());
+  }
   CLOISTER_TRY(const std::string alg, string_member(header, "alg", "JWE.protected"));
   CLOISTER_TRY(const std::string enc, string_member(header, "enc", "JWE.protected"));
   if (enc != kEncA256Gcm) {

@@ -28,6 +28,7 @@
 #include "cloister/attestation/x509.h"
 #include "cloister/common/file.h"
 #include "cloister/common/http_server.h"
+#include "cloister/common/json.h"
 #include "cloister/common/socket.h"
 #include "cloister/common/tls.h"
 #include "cloister/sdk/verifier.h"
@@ -44,17 +45,11 @@ constexpr int kExitBroken = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitUnavailable = 3;
 
-// JSON text of a log line or an error body; bytes that are not UTF-8 (a path, a client's bytes
-// in a message) become U+FFFD instead of an exception.
-std::string json_text(const nlohmann::json& value) {
-  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
 void log_line(const std::string& level, const std::string& message,
               nlohmann::json fields = nlohmann::json::object()) {
   fields["level"] = level;
   fields["msg"] = message;
-  std::fprintf(stderr, "%s\n", json_text(fields).c_str());
+  std::fprintf(stderr, "%s\n", cloister::dump_json(fields).c_str());
 }
 
 int fail(int code, const std::string& message) {
@@ -200,7 +195,7 @@ int serve(const Args& a) {
   server.error_response = [](int status, const std::string& reason) {
     cloister::http::Response r;
     r.status = status;
-    r.body = json_text(
+    r.body = cloister::dump_json(
         status == 413 ? svc::kbs::KbsError(svc::kbs::ErrorKind::kPayloadTooLarge, reason).body()
                       : nlohmann::json{{"error", reason}});
     return r;
@@ -326,7 +321,7 @@ int audit_verify(const Args& a) {
     out["extends_expected_head"] = extends;
     if (!extends) out["expected_head_problem"] = earlier.problem;
   }
-  std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+  std::cout << cloister::dump_json(out, 2) << "\n";
   return check.intact() && extends ? 0 : kExitBroken;
 }
 

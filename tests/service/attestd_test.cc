@@ -408,6 +408,22 @@ TEST_P(AttestdTest, AReportBoundToAnotherKeyIsRefused) {
                    401, "AttestationError", "policy.report_data: expected ");
 }
 
+// A key no resource could be encrypted to is refused when it is presented, before the nonce is
+// spent and a token signed: the guest can try again in the same session with a usable key.
+TEST_P(AttestdTest, AnUnusableTeeKeyIsRefusedAtAttestAndTheNonceKept) {
+  const auto tee = jwe::TeeKeyPair::generate(jwe::TeeKeyPair::Kind::kRsa3072).value();
+  auto weak = std::get<kbs::RsaTeeKey>(tee.public_key());
+  weak.e = to_base64url(Bytes{1});  // e = 1: the wrapped key would travel in the clear
+  const auto [cookie, nonce] = auth();
+  expect_kbs_error(attest(cookie, attestation(launch_with(0x4d), nonce, weak, weak)), 401,
+                   "AttestationError",
+                   "runtime-data: tee-pubkey.e: expected an odd exponent from 65537 to 2^64 - 1, "
+                   "found 1");
+  const auto r =
+      attest(cookie, attestation(launch_with(0x4d), nonce, tee.public_key(), tee.public_key()));
+  EXPECT_EQ(r.status, 200) << r.body;
+}
+
 TEST_P(AttestdTest, ADebugGuestIsRefused) {
   const auto tee = jwe::TeeKeyPair::generate(jwe::TeeKeyPair::Kind::kEcP256).value();
   const auto [cookie, nonce] = auth();

@@ -279,6 +279,12 @@ TEST(EarJwt, Refusals) {
       token.substr(token.find('.'));
   EXPECT_EQ(verify(none, set, now).error().message(),
             "EAR header.alg: expected ES384, found \"none\"");
+  // A critical extension this reader does not know (RFC 7515 §4.1.11).
+  const std::string crit =
+      to_base64url(as_bytes(R"({"alg":"ES384","crit":["exp"],"kid":")" + signer->kid() + R"("})")) +
+      token.substr(token.find('.'));
+  EXPECT_EQ(verify(crit, set, now).error().message(),
+            "EAR header.crit: expected none, found [\"exp\"]");
   Claims changed = sample_claims(now);
   changed.submods["cpu0"].status = Tier::kAffirming;
   changed.nonce = "another";

@@ -217,7 +217,51 @@ TEST(Jwe, RefusesKeysTheWireDoesNotAllow) {
   auto small = rsa_key;
   small.n = to_base64url(Bytes(128, 0xff));
   EXPECT_EQ(message(small),
-            "JWE: tee-pubkey.n: expected a modulus of at least 2048 bits, found 1024");
+            "JWE: tee-pubkey.n: expected a modulus of 2048 to 16384 bits, found 1024");
+  // e = 1 leaves the OAEP-encoded key readable by anyone; an even e is no RSA key.
+  for (const auto& [e, found] :
+       {std::pair{Bytes{1}, "1"}, std::pair{Bytes{1, 0, 0}, "65536"},
+        std::pair{Bytes{0, 0, 3}, "3"}, std::pair{Bytes(9, 1), "9 bytes"}}) {
+    auto weak = rsa_key;
+    weak.e = to_base64url(e);
+    EXPECT_EQ(message(weak),
+              std::string("JWE: tee-pubkey.e: expected an odd exponent from 65537 to 2^64 - 1, "
+                          "found ") +
+                  found);
+    EXPECT_EQ(check_recipient(weak).error().message(),
+              message(weak).substr(std::string("JWE: ").size()));
+  }
+  EXPECT_TRUE(check_recipient(rsa_key).ok());
+  EXPECT_TRUE(check_recipient(key).ok());
+  EXPECT_EQ(check_recipient(p384).error().message(),
+            "tee-pubkey.crv: expected P-256 or P-521, found \"P-384\"");
+}
+
+// Header members that change how the plaintext is read are refused, not ignored: a KBS answer
+// with "zip" would have the agent write compressed bytes out as the secret.
+TEST(Jwe, CompressionCriticalExtensionsAndUnprotectedHeadersAreRefused) {
+  const TeeKeyPair pair = generate(Kind::kEcP256);
+  const auto jwe = encrypt(pair.public_key(), as_bytes(std::string("secret")));
+  ASSERT_TRUE(jwe);
+  auto with_member = [&](const char* name, const nlohmann::json& value) {
+    nlohmann::json copy = *jwe;
+    const Bytes header = *from_base64url(copy["protected"].get<std::string>());
+    nlohmann::json members = nlohmann::json::parse(header.begin(), header.end());
+    members[name] = value;
+    copy["protected"] = to_base64url(as_bytes(members.dump()));
+    return copy;
+  };
+  EXPECT_EQ(pair.decrypt(with_member("zip", "DEF")).error().message(),
+            "JWE.protected.zip: expected none, found \"DEF\"");
+  EXPECT_EQ(pair.decrypt(with_member("crit", {"b64"})).error().message(),
+            "JWE.protected.crit: expected none, found [\"b64\"]");
+  nlohmann::json unprotected = *jwe;
+  unprotected["unprotected"] = {{"zip", "DEF"}};
+  EXPECT_EQ(pair.decrypt(unprotected).error().message(),
+            "JWE.unprotected: expected none (every header member is in \"protected\"), found "
+            "object");
+  const std::string secret = "secret";
+  EXPECT_EQ(*pair.decrypt(*jwe), Bytes(secret.begin(), secret.end()));
 }
 
 TEST(Jwe, DecryptionRefusesAHeaderForAnotherKeyKind) {

@@ -38,9 +38,13 @@ Result<std::string> protected_header_text(std::string_view alg, std::string_view
                                           const nlohmann::json& other_members);
 
 // Encrypts `plaintext` to `recipient` (ECDH-ES+A256KW with crv P-256 or P-521, or RSA-OAEP-256
-// with a modulus of at least 2048 bits; anything else, RSA1_5 included, is refused naming the
-// member). The key's coordinates or modulus are validated before use.
+// with a modulus of 2048 to 16384 bits and an odd exponent of at least 65537; anything else,
+// RSA1_5 included, is refused naming the member). The key's coordinates or modulus are
+// validated before use.
 Result<nlohmann::json> encrypt(const kbs::TeePubKey& recipient, ByteView plaintext);
+// The checks encrypt() makes of `recipient`, without encrypting: the service makes them when
+// the key is presented (attest), so a guest learns at once that no resource could reach it.
+Status check_recipient(const kbs::TeePubKey& recipient);
 
 // The TEE side: a key pair whose public half goes into Attestation.runtime-data.tee-pubkey and
 // whose private half decrypts the resource. Not copyable; the private key never leaves it

@@ -38,7 +38,7 @@ std::vector<kvm_cpuid_entry2> host_cpuid() {
     e.edx = edx;
     return e;
   };
-  return {
+  std::vector<kvm_cpuid_entry2> entries = {
       entry(0, 0, 0xd, 0x68747541, 0x444d4163, 0x69746e65),  // "AuthenticAMD"
       entry(1, 0, 0x00a10f11, 0x00000800, 0x7ef8320b, 0x178bfbff),
       entry(7, 0, 0, 0xf1bf07ab, 0x00405fce, 0x10000010),
@@ -48,6 +48,14 @@ std::vector<kvm_cpuid_entry2> host_cpuid() {
       entry(0x80000001, 0, 0x00a10f11, 0, 0x75c237ff, 0x2fd3fbff),
       entry(0x8000001f, 0, 0x0101fd3f, 0x00004173, 0x000001fd, 0x00000001),
   };
+  // Like KVM, every other leaf up to the maxima (and 0x8000001d's subleaves), all zeros here:
+  // 67 entries in all, more than an SNP CPUID page holds.
+  for (std::uint32_t f = 2; f <= 0x1c; ++f)
+    if (f != 7 && f != 0xb && f != 0xd) entries.push_back(entry(f, 0, 0, 0, 0, 0));
+  for (std::uint32_t f = 0x80000002; f <= 0x80000021; ++f)
+    if (f != 0x8000001f) entries.push_back(entry(f, 0, 0, 0, 0, 0));
+  for (std::uint32_t i = 1; i <= 4; ++i) entries.push_back(entry(0x8000001d, i, 0, 0, 0, 0));
+  return entries;
 }
 
 std::string sev_name(std::uint32_t id) {
@@ -283,19 +291,19 @@ int KvmRecorder::ioctl(int fd, unsigned long request, void* arg) {
       }
       return 0;
     }
-    case KVM_SET_MSRS:
-    case KVM_GET_MSRS: {
+    case abi::kSetMsrs:
+    case abi::kGetMsrs: {
       std::uint32_t n;
       std::memcpy(&n, arg, sizeof n);
       auto* entries = reinterpret_cast<kvm_msr_entry*>(static_cast<std::uint8_t*>(arg) + 8);
       VcpuState& state = vcpu_state_[info.vcpu];
       for (std::uint32_t i = 0; i < n; ++i) {
-        if (request == KVM_SET_MSRS)
+        if (request == abi::kSetMsrs)
           state.msrs[entries[i].index] = entries[i].data;
         else
           entries[i].data = state.msrs[entries[i].index];
       }
-      if (request == KVM_SET_MSRS)
+      if (request == abi::kSetMsrs)
         record(info, "KVM_SET_MSRS", request,
                ByteView(static_cast<const std::uint8_t*>(arg), 8 + n * sizeof(kvm_msr_entry)));
       return static_cast<int>(n);
@@ -306,8 +314,8 @@ int KvmRecorder::ioctl(int fd, unsigned long request, void* arg) {
     case KVM_SET_LAPIC:
     case KVM_GET_VCPU_EVENTS:
     case KVM_SET_VCPU_EVENTS:
-    case KVM_GET_XSAVE:
-    case KVM_SET_XSAVE:
+    case abi::kGetXsave:
+    case abi::kSetXsave:
     case KVM_GET_IRQCHIP:
     case KVM_SET_IRQCHIP:
     case KVM_GET_PIT2:
@@ -347,7 +355,7 @@ int KvmRecorder::keep(const FdInfo& info, unsigned long request, void* arg) {
   static constexpr Pair kPairs[] = {
       {KVM_GET_MP_STATE, KVM_SET_MP_STATE, "KVM_SET_MP_STATE"},
       {KVM_GET_LAPIC, KVM_SET_LAPIC, "KVM_SET_LAPIC"},
-      {KVM_GET_XSAVE, KVM_SET_XSAVE, "KVM_SET_XSAVE"},
+      {abi::kGetXsave, abi::kSetXsave, "KVM_SET_XSAVE"},
       {KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS, "KVM_SET_VCPU_EVENTS"},
       {KVM_GET_IRQCHIP, KVM_SET_IRQCHIP, "KVM_SET_IRQCHIP"},
       {KVM_GET_PIT2, KVM_SET_PIT2, "KVM_SET_PIT2"},

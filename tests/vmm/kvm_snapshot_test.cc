@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "cloister/vmm/hypervisor/kvm.h"
+#include "cloister/vmm/hypervisor/kvm_abi.h"
 #include "kvm_recorder.h"
 #include "recorded_vm.h"
 
@@ -181,9 +182,9 @@ TEST(KvmSnapshotTest, SeccompScopesNameTheStateReads) {
                        [&](const Ioctl& i) { return i.request == request; });
   };
   const auto run = vm.vcpu->run_ioctls();
-  for (unsigned long request :
-       {KVM_GET_REGS, KVM_GET_SREGS, KVM_GET_FPU, KVM_GET_XCRS, KVM_GET_MSRS, KVM_GET_DEBUGREGS,
-        KVM_GET_MP_STATE, KVM_GET_LAPIC, KVM_GET_XSAVE, KVM_GET_VCPU_EVENTS})
+  for (unsigned long request : {KVM_GET_REGS, KVM_GET_SREGS, KVM_GET_FPU, KVM_GET_XCRS,
+                                kvm_abi::kGetMsrs, KVM_GET_DEBUGREGS, KVM_GET_MP_STATE,
+                                KVM_GET_LAPIC, kvm_abi::kGetXsave, KVM_GET_VCPU_EVENTS})
     EXPECT_TRUE(has(run, request)) << request;
   EXPECT_TRUE(has(run, KVM_GET_TSC_KHZ));
   EXPECT_FALSE(has(run, KVM_SET_REGS));

@@ -176,11 +176,6 @@ kvm_cpuid_entry2 cpuid_entry(const std::array<std::uint32_t, 6>& row) {
 }
 
 // struct kvm_msrs without its flexible array, for the same reason as Cpuid2Header.
-struct MsrsHeader {
-  std::uint32_t nmsrs;
-  std::uint32_t pad;
-};
-static_assert(sizeof(kvm_msr_entry) == 16);
 
 // The dirty log's structs and requests (include/uapi/linux/kvm.h, as in this machine's Linux 6.1
 // headers): the bitmap pointer sits in a 64-bit union, so the layouts do not depend on the
@@ -343,9 +338,9 @@ class KvmVcpu final : public Vcpu {
     for (std::size_t i = 0; i < indices.size(); ++i) {
       kvm_msr_entry e{};
       e.index = indices[i];
-      std::memcpy(buffer.data() + sizeof(MsrsHeader) + i * sizeof e, &e, sizeof e);
+      std::memcpy(buffer.data() + sizeof(kvm_abi::MsrsHeader) + i * sizeof e, &e, sizeof e);
     }
-    const int n = ioctl(KVM_GET_MSRS, buffer.data());
+    const int n = ioctl(kvm_abi::kGetMsrs, buffer.data());
     if (n < 0) return os_error("KVM_GET_MSRS");
     if (static_cast<std::size_t>(n) != indices.size())
       return Error("KVM_GET_MSRS: MSR " + hex_number(indices[static_cast<std::size_t>(n)]) +
@@ -353,7 +348,7 @@ class KvmVcpu final : public Vcpu {
     std::vector<x86::Msr> out;
     for (std::size_t i = 0; i < indices.size(); ++i) {
       kvm_msr_entry e;
-      std::memcpy(&e, buffer.data() + sizeof(MsrsHeader) + i * sizeof e, sizeof e);
+      std::memcpy(&e, buffer.data() + sizeof(kvm_abi::MsrsHeader) + i * sizeof e, sizeof e);
       out.push_back({e.index, e.data});
     }
     return out;
@@ -365,9 +360,9 @@ class KvmVcpu final : public Vcpu {
       kvm_msr_entry e{};
       e.index = msrs[i].index;
       e.data = msrs[i].value;
-      std::memcpy(buffer.data() + sizeof(MsrsHeader) + i * sizeof e, &e, sizeof e);
+      std::memcpy(buffer.data() + sizeof(kvm_abi::MsrsHeader) + i * sizeof e, &e, sizeof e);
     }
-    const int n = ioctl(KVM_SET_MSRS, buffer.data());
+    const int n = ioctl(kvm_abi::kSetMsrs, buffer.data());
     if (n < 0) return os_error("KVM_SET_MSRS");
     if (static_cast<std::size_t>(n) != msrs.size())
       return Error("KVM_SET_MSRS: MSR " + hex_number(msrs[static_cast<std::size_t>(n)].index) +
@@ -451,19 +446,19 @@ class KvmVcpu final : public Vcpu {
   }
 
   Result<Bytes> xsave_state() const override {
-    kvm_xsave area{};
-    if (ioctl(KVM_GET_XSAVE, &area) < 0) return os_error("KVM_GET_XSAVE");
+    kvm_abi::Xsave area{};
+    if (ioctl(kvm_abi::kGetXsave, &area) < 0) return os_error("KVM_GET_XSAVE");
     const auto* bytes = reinterpret_cast<const std::uint8_t*>(area.region);
     return Bytes(bytes, bytes + sizeof area.region);
   }
 
   Status set_xsave_state(ByteView image) override {
-    kvm_xsave area{};
+    kvm_abi::Xsave area{};
     if (image.size() != sizeof area.region)
       return Error("KVM_SET_XSAVE: expected a " + std::to_string(sizeof area.region) +
                    "-byte XSAVE area, found " + std::to_string(image.size()) + " bytes");
     std::memcpy(area.region, image.data(), image.size());
-    if (ioctl(KVM_SET_XSAVE, &area) < 0) return os_error("KVM_SET_XSAVE");
+    if (ioctl(kvm_abi::kSetXsave, &area) < 0) return os_error("KVM_SET_XSAVE");
     return {};
   }
 
@@ -572,8 +567,8 @@ class KvmVcpu final : public Vcpu {
   }
 
   static std::vector<std::uint8_t> msr_buffer(std::size_t count) {
-    std::vector<std::uint8_t> buffer(sizeof(MsrsHeader) + count * sizeof(kvm_msr_entry));
-    const MsrsHeader header{static_cast<std::uint32_t>(count), 0};
+    std::vector<std::uint8_t> buffer(sizeof(kvm_abi::MsrsHeader) + count * sizeof(kvm_msr_entry));
+    const kvm_abi::MsrsHeader header{static_cast<std::uint32_t>(count), 0};
     std::memcpy(buffer.data(), &header, sizeof header);
     return buffer;
   }
@@ -1143,11 +1138,11 @@ std::vector<Ioctl> KvmVcpu::run_ioctls() const {
                                {fd_.get(), KVM_GET_SREGS},
                                {fd_.get(), KVM_GET_FPU},
                                {fd_.get(), KVM_GET_XCRS},
-                               {fd_.get(), KVM_GET_MSRS},
+                               {fd_.get(), kvm_abi::kGetMsrs},
                                {fd_.get(), KVM_GET_DEBUGREGS},
                                {fd_.get(), KVM_GET_MP_STATE},
                                {fd_.get(), KVM_GET_LAPIC},
-                               {fd_.get(), KVM_GET_XSAVE},
+                               {fd_.get(), kvm_abi::kGetXsave},
                                {fd_.get(), KVM_GET_VCPU_EVENTS},
                                {fd_.get(), KVM_GET_TSC_KHZ}};
   for (const Ioctl& conversion : vm_.conversion_ioctls()) ioctls.push_back(conversion);

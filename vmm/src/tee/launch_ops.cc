@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <new>
 
 #include "cloister/common/bytes.h"
@@ -57,10 +58,18 @@ PageBuffer op_contents(const fw::LaunchOp& op) {
 }
 
 Status fill_snp_cpuid_page(std::span<std::uint8_t> page,
-                           const std::vector<std::array<std::uint32_t, 6>>& cpuid) {
+                           const std::vector<std::array<std::uint32_t, 6>>& all) {
+  // An entry whose four registers are zero is left out: a guest reads a leaf the table lacks
+  // as zeros (Linux's snp_cpuid(), as hypervisors that skip zero leaves expect), and KVM lists
+  // every leaf up to its maxima, 75 on a Zen host, where the page holds 64.
+  std::vector<std::array<std::uint32_t, 6>> cpuid;
+  std::copy_if(all.begin(), all.end(), std::back_inserter(cpuid), [](const auto& entry) {
+    return entry[2] != 0 || entry[3] != 0 || entry[4] != 0 || entry[5] != 0;
+  });
   if (cpuid.size() > kCpuidPageEntries)
     return Error("SNP CPUID page: the VM's CPUID has " + std::to_string(cpuid.size()) +
-                 " entries, the page holds at most " + std::to_string(kCpuidPageEntries));
+                 " entries that are not all zeros, the page holds at most " +
+                 std::to_string(kCpuidPageEntries));
   std::fill(page.begin(), page.end(), 0);
   put_u32(page, 0, static_cast<std::uint32_t>(cpuid.size()));
   for (std::size_t i = 0; i < cpuid.size(); ++i) {

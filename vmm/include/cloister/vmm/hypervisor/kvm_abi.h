@@ -66,6 +66,30 @@ inline constexpr unsigned long kSetCpuid2 = _IOW(KVMIO, 0x90, Cpuid2Header);
 static_assert(kGetSupportedCpuid == 0xc008ae05);
 static_assert(kSetCpuid2 == 0x4008ae90);
 
+// struct kvm_msrs without its flexible array, for the same reason: C++ makes sizeof(kvm_msrs)
+// 16, and KVM rejected KVM_GET_MSRS (EINVAL) for every snapshot and migration on real KVM.
+struct MsrsHeader {
+  std::uint32_t nmsrs;
+  std::uint32_t pad;
+};
+static_assert(sizeof(MsrsHeader) == 8);
+static_assert(sizeof(kvm_msr_entry) == 16);
+inline constexpr unsigned long kGetMsrs = _IOWR(KVMIO, 0x88, MsrsHeader);
+inline constexpr unsigned long kSetMsrs = _IOW(KVMIO, 0x89, MsrsHeader);
+static_assert(kGetMsrs == 0xc008ae88);
+static_assert(kSetMsrs == 0x4008ae89);
+
+// struct kvm_xsave's 4 KiB region without the flexible `extra` array (KVM_GET_XSAVE2's), which
+// C++ sizes at 4 more bytes: KVM_GET_XSAVE and KVM_SET_XSAVE were rejected the same way.
+struct Xsave {
+  std::uint32_t region[1024];
+};
+static_assert(sizeof(Xsave) == 4096);
+inline constexpr unsigned long kGetXsave = _IOR(KVMIO, 0xa4, Xsave);
+inline constexpr unsigned long kSetXsave = _IOW(KVMIO, 0xa5, Xsave);
+static_assert(kGetXsave == 0x9000aea4);
+static_assert(kSetXsave == 0x5000aea5);
+
 // ioctl numbers, spelled out with the kernel's _IOW/_IOWR macros over the mirrored structs.
 inline constexpr unsigned long kSetUserMemoryRegion2 = _IOW(KVMIO, 0x49, UserspaceMemoryRegion2);
 inline constexpr unsigned long kCreateGuestMemfd = _IOWR(KVMIO, 0xd4, CreateGuestMemfd);

@@ -395,6 +395,37 @@ TEST_F(VirtioBlockTest, SaveParksTheDeviceAndARestoredTransportServesWhatWaits) 
   dev_->resume_device();
 }
 
+// A restored transport keeps the live one's invariants: features the device does not offer, or
+// DRIVER_OK without FEATURES_OK, are refused with the field, not run.
+TEST_F(VirtioBlockTest, ARestoredTransportKeepsTheLiveInvariants) {
+  bring_up();
+  const VirtioTransportState good = dev_->save(0).transport;
+  dev_.reset();
+  auto restore = [&](const VirtioTransportState& state) {
+    auto blk = VirtioBlock::open(disk_path_, false, metrics_);
+    EXPECT_TRUE(blk.ok());
+    return VirtioMmio::create(
+        std::move(*blk), *memory_, [](bool) {}, DeviceSandbox{}, log_, metrics_, state);
+  };
+  VirtioTransportState unoffered = good;
+  unoffered.driver_features |= 1ull << 60;
+  auto refused = restore(unoffered);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_NE(refused.error().message().find("driver features: expected a subset of the offered "),
+            std::string::npos)
+      << refused.error().message();
+  VirtioTransportState unaccepted = good;
+  unaccepted.status &= ~virtio::kStatusFeaturesOk;
+  refused = restore(unaccepted);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().message(),
+            "virtio-blk status: expected DRIVER_OK only with FEATURES_OK, found 0x7");
+  auto restored = restore(good);
+  ASSERT_TRUE(restored.ok()) << restored.error().message();
+  (*restored)->resume_device();
+}
+
 TEST_F(VirtioBlockTest, OutOfRangeSectorGetsIoError) {
   bring_up();
   put32(kHdr, 0);

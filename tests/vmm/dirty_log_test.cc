@@ -133,6 +133,25 @@ TEST(GuestMemoryWriteLogTest, MarksTheVmmsWritesWhileOnAndReportsEachTwice) {
   EXPECT_EQ(memory.take_write_log()[0], std::vector<std::uint64_t>(2, 0));
 }
 
+// A device's write through a view can begin before the log is on (a disk read in flight when the
+// migration starts) and land after the passes that report the view's own mark: the device marks
+// the buffer again once the write is done, and write() does so after its copy.
+TEST(GuestMemoryWriteLogTest, AWriteThatOutlastsItsViewsMarkIsMarkedWhenItLands) {
+  GuestMemory memory = ram_and_firmware();
+  auto buffer = memory.view(4 * kPage, 2 * kPage, Access::kWrite, "test");  // log still off
+  ASSERT_TRUE(buffer.ok());
+  memory.start_write_log();
+  EXPECT_EQ(memory.take_write_log()[0], std::vector<std::uint64_t>(2, 0));  // pass 1 sees nothing
+  std::fill(buffer->begin(), buffer->end(), 0x5a);                          // the read lands
+  memory.written(4 * kPage, 2 * kPage);
+  EXPECT_EQ(memory.take_write_log()[0], (std::vector<std::uint64_t>{(1ull << 4) | (1ull << 5), 0}));
+  memory.written(1ull << 40, kPage);  // outside guest memory: nothing
+  memory.stop_write_log();
+  memory.written(4 * kPage, kPage);  // log off: nothing
+  memory.start_write_log();
+  EXPECT_EQ(memory.take_write_log()[0], std::vector<std::uint64_t>(2, 0));
+}
+
 // A plain KVM VM over the recorder with `memory`'s regions as slots 0, 1, ... (as the builder
 // maps them).
 struct RecordedKvmVm : testing::RecordedVm {

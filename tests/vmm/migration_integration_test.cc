@@ -282,6 +282,39 @@ TEST(MigrationIntegrationTest, DestinationGoneOrCuttingTheStreamLeavesTheSourceR
   EXPECT_EQ(source.wait(), 0) << source.err();
 }
 
+// A destination that takes the whole stream and never answers may be running the guest (its
+// answer can be on the way when the source stops waiting): the source keeps the guest paused
+// rather than resume it, so two copies never run on one disk; the operator resumes it.
+TEST(MigrationIntegrationTest, NoAnswerAfterTheWholeStreamLeavesTheSourcePaused) {
+  const fs::path sock = scratch("silent.sock"), console = scratch("silent.console");
+  VmmProcess source(source_args(sock, console));
+  ASSERT_TRUE(wait_for_checksum(console, 2)) << source.err() << slurp(console);
+  const fs::path listen = scratch("silent-dest.sock");
+  const int listener = unix_listen(listen);
+  ASSERT_GE(listener, 0);
+  std::thread silent([listener] {  // reads until the source hangs up, never answers
+    const int conn = ::accept(listener, nullptr, nullptr);
+    char buf[65536];
+    while (::read(conn, buf, sizeof buf) > 0) {
+    }
+    ::close(conn);
+  });
+  auto [status, body] = migrate(sock, listen);
+  silent.join();
+  ::close(listener);
+  EXPECT_EQ(status, 503) << body;
+  EXPECT_NE(body.find("no answer to the stream within 10000 ms; the VM stays paused here: the "
+                      "destination may be running it (check there before vm.resume here)"),
+            std::string::npos)
+      << body;
+  EXPECT_EQ(json::parse(http(sock, "GET", "/api/v1/vm.info").second)["state"], "paused");
+  EXPECT_EQ(http(sock, "PUT", "/api/v1/vm.resume").first, 204);
+  const long long last = checksums(slurp(console)).back();
+  ASSERT_TRUE(wait_for_checksum(console, last + 2)) << source.err();
+  EXPECT_EQ(http(sock, "PUT", "/api/v1/vm.shutdown").first, 204);
+  EXPECT_EQ(source.wait(), 0) << source.err();
+}
+
 // Sends `stream` to a fresh destination, which must refuse it: exit 2, the reason logged, no
 // guest run.
 void expect_refused(const cloister::Bytes& stream, const std::string& reason) {

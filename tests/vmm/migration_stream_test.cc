@@ -158,6 +158,25 @@ TEST(MigrationStreamTest, BoundsAreCheckedBeforeAnythingIsStored) {
             std::string::npos);
 }
 
+// A source sends its memory at most kMigrationMaxPasses times: a peer that streams memory
+// records without end is refused at the first byte past that, not read for as long as it likes.
+TEST(MigrationStreamTest, MemoryRecordsPastTheMostPassesAreRefused) {
+  Bytes s = encode_migration_header(kMigrationPageBytes);
+  std::uint64_t sequence = 0;
+  for (int pass = 0; pass < kMigrationMaxPasses; ++pass)
+    append(s, encode_migration_record(
+                  MigrationRecordType::kMemory, sequence++,
+                  encode_memory_payload(0, page(static_cast<std::uint8_t>(pass)))));
+  append(s, encode_migration_record(MigrationRecordType::kMemory, sequence++,
+                                    encode_memory_payload(0, page(0xee))));
+  const Decoded d = decode(s);
+  EXPECT_EQ(error_of(d),
+            "migration stream: record 9 (memory): total: expected at most 36864 bytes of memory "
+            "records (9 passes over the announced memory), found 40960");
+  ASSERT_EQ(d.pages.size(), 1u);
+  EXPECT_EQ(d.pages.at(0), kMigrationMaxPasses - 1);  // the ninth copy was stored, the tenth not
+}
+
 TEST(MigrationStreamTest, StateMustDescribeTheAnnouncedMemory) {
   Bytes s = encode_migration_header(6 * kMiB);
   append(s,

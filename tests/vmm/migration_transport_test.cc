@@ -170,6 +170,57 @@ TEST(MigrationTcpTest, RefusedAndClosingDestinationsAreUnavailable) {
   EXPECT_EQ(accepted.error().message(),
             "migration destination " + *address +
                 ": closed the connection instead of accepting the VM (its log names the reason)");
+  EXPECT_TRUE(sender->refused());  // a refusal: the destination runs nothing
+}
+
+// A destination that took the stream and has not answered may be about to run the guest: its
+// silence is no refusal, so the source must not resume the guest too.
+TEST(MigrationTcpTest, NoAnswerInTimeIsAnUnknownOutcomeNotARefusal) {
+  SlowDestination silent(4096, 10ms);
+  auto sender = MigrationSender::connect(silent.address(), 300ms);
+  ASSERT_TRUE(sender.ok()) << sender.error().message();
+  ASSERT_TRUE(sender->send_header(kMigrationPageBytes).ok());
+  auto accepted = sender->await_accepted();
+  ASSERT_FALSE(accepted.ok());
+  EXPECT_EQ(accepted.error().message(), "migration destination " + silent.address() +
+                                            ": no answer to the stream within 300 ms");
+  EXPECT_FALSE(sender->refused());
+}
+
+// The destination answers only a source that still waits: one that closed (it gave up and keeps
+// the VM) or sent more than its stream gets no answer, and the destination runs nothing.
+TEST(MigrationTcpTest, TheAnswerGoesOnlyToASourceThatStillWaits) {
+  auto pair = [] {
+    int fds[2];
+    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+    return std::pair{Fd(fds[0]), Fd(fds[1])};
+  };
+  {
+    auto [source, destination] = pair();
+    source.reset();
+    const Status answered = send_migration_accepted(destination.get());
+    ASSERT_FALSE(answered.ok());
+    EXPECT_EQ(answered.error().code(), ErrorCode::kUnavailable);
+    EXPECT_EQ(answered.error().message(),
+              "migration: the source closed the connection before the VM was accepted (it gave "
+              "up waiting and keeps the VM)");
+  }
+  {
+    auto [source, destination] = pair();
+    ASSERT_EQ(::send(source.get(), "x", 1, MSG_NOSIGNAL), 1);
+    const Status answered = send_migration_accepted(destination.get());
+    ASSERT_FALSE(answered.ok());
+    EXPECT_EQ(answered.error().message(),
+              "migration: the source sent byte 120 after its state, expected nothing until the "
+              "answer");
+    std::uint8_t got = 0;
+    EXPECT_EQ(::recv(source.get(), &got, 1, MSG_DONTWAIT), -1);  // nothing was sent
+  }
+  auto [source, destination] = pair();
+  ASSERT_TRUE(send_migration_accepted(destination.get()).ok());
+  std::uint8_t got = 0;
+  ASSERT_EQ(::recv(source.get(), &got, 1, 0), 1);
+  EXPECT_EQ(got, kMigrationAccepted);
 }
 
 // One deadline for each whole record: a destination that takes a little now and then (each bit of

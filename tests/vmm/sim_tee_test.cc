@@ -4,7 +4,9 @@
 // gives and leave the VMM serving the next one.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstring>
+#include <fstream>
 
 #include "cloister/attestation/sim/snp_firmware.h"
 #include "cloister/attestation/snp/report.h"
@@ -166,6 +168,30 @@ TEST(SimSnpTest, GuestRequestsGetReportsOfThisLaunchInSequence) {
   EXPECT_EQ(launch["simulated"], true);
   EXPECT_NE(launch["trust_root"].get<std::string>().find("amd/Genoa/ark.crt.pem"),
             std::string::npos);
+}
+
+// A guest can ring the doorbell with a refused request as often as it likes: the first ten are
+// logged, then one in 1000, each with the count so far, so the host's log does not fill.
+TEST(SimSnpTest, RefusalsAGuestRepeatsAtWillAreLoggedWithinABudget) {
+  SimLaunch l(TeeKind::kSimSnp, testing::amdsev_like_image(0x8000).build());
+  const std::string path = ::testing::TempDir() + "sim-snp-refusals.log";
+  std::remove(path.c_str());
+  {
+    auto log = Logger::to_file(path, LogFormat::kJson, LogLevel::kWarn);
+    ASSERT_TRUE(log.ok()) << log.error().message();
+    auto doorbell = l.tee->devices(l.memory, *log).at(0).device;
+    Bytes outside(4);
+    store_le32(outside, 0, 0x7fffff);  // a GHCB page past guest memory (32 GiB)
+    for (int i = 0; i < 3000; ++i) doorbell->write(0, outside);
+  }
+  std::ifstream in(path);
+  std::vector<std::uint64_t> counts;
+  for (std::string line; std::getline(in, line);) {
+    const auto j = nlohmann::json::parse(line);
+    EXPECT_EQ(j.at("event"), "sim_snp.bad_ghcb");
+    counts.push_back(j.at("refused_so_far").get<std::uint64_t>());
+  }
+  EXPECT_EQ(counts, (std::vector<std::uint64_t>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 1000, 2000, 3000}));
 }
 
 TEST(SimSnpTest, HostileRequestsGetTheFirmwaresAnswerAndTheNextOneIsServed) {

@@ -6,6 +6,7 @@
 
 #include <cerrno>
 
+#include "cloister/common/json.h"
 #include "cloister/common/time.h"
 
 namespace cloister::vmm {
@@ -73,20 +74,25 @@ void Logger::log(LogLevel level, std::string_view event, std::string_view messag
         {"ts", timestamp()}, {"level", log_level_name(level)}, {"event", event}, {"msg", message}};
     if (fields.is_object())
       for (const auto& [key, value] : fields.items()) j[key] = value;
-    line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    line = dump_json(j) + "\n";
   } else {
     line = "cloister-vmm: " + std::string(log_level_name(level)) + " " + std::string(event) + ": " +
            std::string(message);
     if (fields.is_object())
       for (const auto& [key, value] : fields.items())
-        line += " " + key + "=" +
-                (value.is_string()
-                     ? value.get<std::string>()
-                     : value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+        line += " " + key + "=" + (value.is_string() ? value.get<std::string>() : dump_json(value));
     line += "\n";
   }
   std::lock_guard lock(mutex_);
   write_all(fd(), line);
+}
+
+void RepeatBudget::log(Logger& log, LogLevel level, std::string_view event,
+                       std::string_view message, nlohmann::json fields) {
+  const std::uint64_t n = seen_.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (n > kRepeatLoggedFirst && n % kRepeatLoggedEvery != 0) return;
+  fields["refused_so_far"] = n;
+  log.log(level, event, message, fields);
 }
 
 }  // namespace cloister::vmm

@@ -41,9 +41,8 @@ constexpr std::chrono::milliseconds kMigrationTimeout{10000};
 
 // Pre-copy passes stop once a pass sends at most this much (what the guest dirtied during the
 // previous pass: the stop-and-copy will send about as much while the VM is paused), or after
-// kMaxPrecopyPasses when the guest dirties memory faster than it is sent.
+// kMigrationMaxPrecopyPasses when the guest dirties memory faster than it is sent.
 constexpr std::uint64_t kPrecopyConvergedBytes = 1u << 20;
-constexpr int kMaxPrecopyPasses = 8;
 
 // A fault message with the hypervisor's own account appended, when it gives one.
 std::string with_detail(std::string what, const VcpuExit& exit) {
@@ -197,14 +196,19 @@ Status Vmm::migrate(const std::string& destination) {
     std::lock_guard lock(mutex_);
     return stop_reason_.has_value();
   };
-  auto failed = [&](const Error& error, bool paused_here) {
-    const bool resumed = paused_here && !stopping() && resume().ok();
+  // `may_run_there`: the destination had the whole stream and its answer is unknown, so the
+  // guest stays paused here (resuming could run it twice, on one disk).
+  auto failed = [&](const Error& error, bool paused_here, bool may_run_there = false) {
+    const bool resumed = paused_here && !may_run_there && !stopping() && resume().ok();
     log_.warn("vm.migration_failed", error.message(), {{"destination", destination}});
-    return Error(error.code(), "vm.migrate: " + error.message() +
-                                   (stopping()    ? "; the VMM stops"
-                                    : resumed     ? "; the VM was resumed here"
-                                    : paused_here ? "; the VM stays paused here"
-                                                  : "; the VM runs on here"));
+    return Error(error.code(),
+                 "vm.migrate: " + error.message() +
+                     (stopping()      ? "; the VMM stops"
+                      : resumed       ? "; the VM was resumed here"
+                      : may_run_there ? "; the VM stays paused here: the destination may be "
+                                        "running it (check there before vm.resume here)"
+                      : paused_here   ? "; the VM stays paused here"
+                                      : "; the VM runs on here"));
   };
   auto sender = MigrationSender::connect(destination, kMigrationTimeout, stopping);
   if (!sender) return failed(sender.error(), false);
@@ -222,7 +226,7 @@ Status Vmm::migrate(const std::string& destination) {
   // Pre-copy while the guest runs: each pass sends what changed since the previous one.
   int passes = 0;
   std::uint64_t precopy_bytes = 0;
-  while (state() == VmState::kRunning && passes < kMaxPrecopyPasses) {
+  while (state() == VmState::kRunning && passes < kMigrationMaxPrecopyPasses) {
     auto sent = (*tracker)->pass(send);
     if (!sent) return failed(sent.error(), false);
     ++passes;
@@ -237,7 +241,10 @@ Status Vmm::migrate(const std::string& destination) {
   {
     std::unique_lock lock(mutex_);
     if (state_ == VmState::kRunning) {
-      if (auto st = pause_locked(lock); !st) return failed(st.error(), false);
+      if (auto st = pause_locked(lock); !st) {
+        lock.unlock();  // failed() takes mutex_ to ask whether the VMM stops
+        return failed(st.error(), false);
+      }
       paused_here = true;
     }
     auto saved = save_paused_locked(lock, "vm.migrate");
@@ -253,7 +260,8 @@ Status Vmm::migrate(const std::string& destination) {
   if (!final_bytes) return failed(final_bytes.error(), paused_here);
   if (auto st = sender->send_state(serialize_state(state)); !st)
     return failed(st.error(), paused_here);
-  if (auto st = sender->await_accepted(); !st) return failed(st.error(), paused_here);
+  if (auto st = sender->await_accepted(); !st)
+    return failed(st.error(), paused_here, !sender->refused());
   const auto now = std::chrono::steady_clock::now();
   const auto ms = [](auto d) { return std::chrono::duration<double, std::milli>(d).count(); };
   log_.info("vm.migrated", "the guest runs on the destination; this VMM stops",

@@ -14,8 +14,7 @@ namespace cloister::vmm {
 namespace {
 
 http::Response json_response(int status, const nlohmann::json& body) {
-  return {status, "application/json",
-          body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n", ""};
+  return {status, "application/json", dump_json(body) + "\n", ""};
 }
 
 http::Response error_response(int status, const std::string& message) {

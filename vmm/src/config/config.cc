@@ -15,7 +15,7 @@ namespace {
 using nlohmann::json;
 
 std::string describe(const json& value) {
-  std::string text = value.dump(-1, ' ', false, json::error_handler_t::replace);
+  std::string text = dump_json(value);
   if (text.size() > 60) text = text.substr(0, 57) + "...";
   return text;
 }

@@ -124,7 +124,8 @@ VirtioDeviceSpecificState VirtioNet::save() {
   return NetDeviceState{tap_, mac_, rx_limiter_.save(now), tx_limiter_.save(now)};
 }
 
-std::uint16_t VirtioNet::held_chains(std::uint16_t queue) const {
+std::uint16_t VirtioNet::held_chains(std::uint16_t queue, std::uint64_t generation) const {
+  if (generation != generation_) return 0;  // held before a reset that the thread has not seen
   if (queue == kRxQueue) return rx_held_ ? 1 : 0;
   if (queue == kTxQueue) return tx_held_ ? 1 : 0;
   return 0;

@@ -187,6 +187,18 @@ Status VirtioMmio::restore_locked(const VirtioTransportState& state) {
                        ", found " + std::to_string(q.size));
     queues_[i].restore(q);
   }
+  // The live transport's invariants (write of 0x070): accepted features are offered ones, and
+  // DRIVER_OK follows FEATURES_OK. A destination whose device offers less (a TAP without an
+  // offload) must not run a driver that uses more.
+  const std::string name(device_->name());
+  if ((state.status & kStatusFeaturesOk) && (state.driver_features & ~device_->features()) != 0)
+    return Error(ErrorCode::kFailedPrecondition,
+                 name + " driver features: expected a subset of the offered " +
+                     hex(device_->features()) + ", found " + hex(state.driver_features));
+  if ((state.status & kStatusDriverOk) && !(state.status & kStatusFeaturesOk))
+    return Error(
+        ErrorCode::kFailedPrecondition,
+        name + " status: expected DRIVER_OK only with FEATURES_OK, found " + hex(state.status));
   status_ = state.status;
   device_features_sel_ = state.device_features_sel;
   driver_features_sel_ = state.driver_features_sel;
@@ -213,7 +225,8 @@ VirtioDeviceState VirtioMmio::save(std::uint32_t slot) {
   t.interrupt_status = interrupt_status_;
   t.config_generation = config_generation_;
   for (std::size_t i = 0; i < queues_.size(); ++i)
-    t.queues.push_back(queues_[i].save(device_->held_chains(static_cast<std::uint16_t>(i))));
+    t.queues.push_back(
+        queues_[i].save(device_->held_chains(static_cast<std::uint16_t>(i), generation_)));
   return saved;
 }
 
@@ -662,6 +675,7 @@ Result<std::uint32_t> VirtioBlock::execute(const VirtqChain& chain, const GuestM
         }
         pos += b.len;
         if (is_read) {
+          memory.written(b.addr, b.len);  // the read may outlast the migration's passes
           written += b.len;
           metrics_.virtio_blk_bytes_read.fetch_add(b.len, std::memory_order_relaxed);
         } else {

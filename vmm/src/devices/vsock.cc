@@ -389,11 +389,9 @@ void VirtioVsock::handle_packet(const Header& h, ByteView payload) {
       std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
       if (!sock.valid() || path.size() >= sizeof addr.sun_path ||
           ::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
-        // The guest can ask as often as it likes: the first few are logged, then one in 1000.
-        if (++guest_refusals_ <= kLoggedRefusals || guest_refusals_ % 1000 == 0) {
-          log_.info("vsock.refused", "guest connection refused: nothing listens on the host socket",
-                    {{"port", h.dst_port}, {"socket", path}, {"refused_so_far", guest_refusals_}});
-        }
+        guest_refusals_.log(log_, LogLevel::kInfo, "vsock.refused",
+                            "guest connection refused: nothing listens on the host socket",
+                            {{"port", h.dst_port}, {"socket", path}});
         queue_control(nullptr, h.src_port, h.dst_port, kOpRst);
         return;
       }

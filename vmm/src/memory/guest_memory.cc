@@ -172,7 +172,9 @@ Result<std::span<std::uint8_t>> GuestMemory::view(std::uint64_t gpa, std::uint64
 
 Status GuestMemory::write(std::uint64_t gpa, ByteView data, std::string_view what) const {
   CLOISTER_TRY(auto dst, view(gpa, data.size(), Access::kWrite, what));
-  if (!data.empty()) std::memcpy(dst.data(), data.data(), data.size());
+  if (data.empty()) return {};
+  std::memcpy(dst.data(), data.data(), data.size());
+  written(gpa, data.size());  // the view was marked before the copy, perhaps before the log
   return {};
 }
 
@@ -197,6 +199,11 @@ void GuestMemory::mark_written(std::size_t region, std::uint64_t offset, std::ui
   std::atomic<std::uint64_t>* words = write_log_->current[region].get();
   for (std::uint64_t page = offset / kSmallPage; page <= (offset + size - 1) / kSmallPage; ++page)
     words[page / 64].fetch_or(std::uint64_t{1} << (page % 64), std::memory_order_release);
+}
+
+void GuestMemory::written(std::uint64_t gpa, std::uint64_t size) const {
+  if (!write_log_on()) return;
+  if (auto found = locate(gpa, size, "write log")) mark_written(found->first, found->second, size);
 }
 
 void GuestMemory::start_write_log() {

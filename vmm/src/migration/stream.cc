@@ -152,6 +152,12 @@ Result<ReceivedMigration> decode_migration_stream(const MigrationReadFn& read,
         return refused(where + " (memory): range: expected whole pages inside the " +
                        std::to_string(received.memory_bytes) + " bytes of memory, found " +
                        hex(offset) + " + " + hex(pages.size()));
+      const std::uint64_t most = kMigrationMaxPasses * received.memory_bytes;
+      if (pages.size() > most - received.memory_payload_bytes)
+        return refused(where + " (memory): total: expected at most " + std::to_string(most) +
+                       " bytes of memory records (" + std::to_string(kMigrationMaxPasses) +
+                       " passes over the announced memory), found " +
+                       std::to_string(received.memory_payload_bytes + pages.size()));
       CLOISTER_CHECK_OK(store(offset, pages));
       ++received.memory_records;
       received.memory_payload_bytes += pages.size();

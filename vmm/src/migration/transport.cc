@@ -190,8 +190,10 @@ Status MigrationSender::await_accepted() {
     const ssize_t n = ::recv(fd_.get(), &answer, 1, 0);
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     if (n < 0) return lost(os_error("recv").message());
-    if (n == 0)
+    if (n == 0) {
+      refused_ = true;
       return lost("closed the connection instead of accepting the VM (its log names the reason)");
+    }
     if (answer != kMigrationAccepted)
       return lost("answered byte " + std::to_string(answer) + ", expected " +
                   std::to_string(kMigrationAccepted) + " (accepted)");
@@ -244,6 +246,20 @@ MigrationReadFn migration_reader(int fd, std::chrono::milliseconds timeout) {
 }
 
 Status send_migration_accepted(int fd) {
+  std::uint8_t next = 0;
+  ssize_t peeked = 0;
+  do {
+    peeked = ::recv(fd, &next, 1, MSG_PEEK | MSG_DONTWAIT);
+  } while (peeked < 0 && errno == EINTR);
+  if (peeked == 0)
+    return Error(ErrorCode::kUnavailable,
+                 "migration: the source closed the connection before the VM was accepted (it "
+                 "gave up waiting and keeps the VM)");
+  if (peeked > 0)
+    return Error(ErrorCode::kUnavailable,
+                 "migration: the source sent byte " + std::to_string(next) +
+                     " after its state, expected nothing until the answer");
+  if (errno != EAGAIN && errno != EWOULDBLOCK) return os_error("migration: check the source");
   const std::uint8_t answer = kMigrationAccepted;
   if (::send(fd, &answer, 1, MSG_NOSIGNAL) != 1) return os_error("migration: send the answer");
   return {};

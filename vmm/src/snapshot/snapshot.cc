@@ -495,7 +495,8 @@ Status check_layout(const SnapshotState& state) {
                    " (regions lie back to back in the memory file), found " +
                    std::to_string(r.file_offset));
     if (r.size > std::numeric_limits<std::uint64_t>::max() - offset)
-      return Error(where + "/size: the memory file would exceed 2^64 bytes");
+      return Error(where + "/size: expected at most " + hex(~std::uint64_t{0} - offset) +
+                   " (the memory file ends before 2^64 bytes), found " + hex(r.size));
     offset += r.size;
     if (!r.read_only_to_guest) ram += r.size;
   }

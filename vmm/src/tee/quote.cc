@@ -89,7 +89,7 @@ GetQuoteService::~GetQuoteService() {
 std::uint64_t GetQuoteService::submit(std::uint64_t gpa, std::uint64_t size) {
   auto report = read_get_quote_request(memory_, gpa, size);
   if (!report) {
-    log_.warn("tdx.get_quote_refused", report.error().message());
+    refusals_.log(log_, LogLevel::kWarn, "tdx.get_quote_refused", report.error().message());
     return kTdvmcallInvalidOperand;
   }
   {
@@ -125,7 +125,8 @@ void GetQuoteService::work() {
       log_.info("tdx.quote", "quote delivered to the guest",
                 {{"bytes", quote->size()}, {"ms", ms}, {"provider", provider_->describe()}});
     else
-      log_.warn("tdx.quote_failed", quote.error().message(), {{"ms", ms}});
+      refusals_.log(log_, LogLevel::kWarn, "tdx.quote_failed", quote.error().message(),
+                    {{"ms", ms}});
     write_get_quote_result(memory_, job.gpa, job.size, quote, kGetQuoteStatusError);
   }
 }

@@ -58,7 +58,7 @@ class SnpDoorbell final : public BusDevice {
     const std::uint64_t gpa = std::uint64_t{load_le32(data, 0)} * kPage;
     auto ghcb = memory_.view(gpa, kPage, Access::kWrite, "sim-snp GHCB");
     if (!ghcb) {
-      log_.warn("sim_snp.bad_ghcb", ghcb.error().message());
+      refusals_.log(log_, LogLevel::kWarn, "sim_snp.bad_ghcb", ghcb.error().message());
       return;  // no page to answer in: the guest sees its GHCB unchanged
     }
     serve(*ghcb);
@@ -75,8 +75,9 @@ class SnpDoorbell final : public BusDevice {
     const std::uint64_t response_gpa = load_le64(ghcb, CLOISTER_GHCB_SW_EXIT_INFO_2);
     if (code != CLOISTER_SVM_VMGEXIT_GUEST_REQUEST &&
         code != CLOISTER_SVM_VMGEXIT_EXT_GUEST_REQUEST) {
-      log_.warn("sim_snp.unsupported_exit", "the simulator serves guest requests only",
-                {{"sw_exit_code", hex_number(code)}});
+      refusals_.log(log_, LogLevel::kWarn, "sim_snp.unsupported_exit",
+                    "the simulator serves guest requests only",
+                    {{"sw_exit_code", hex_number(code)}});
       put(ghcb, CLOISTER_GHCB_SW_EXIT_INFO_1, 1);  // not handled
       return;
     }
@@ -84,7 +85,8 @@ class SnpDoorbell final : public BusDevice {
     auto request = memory_.view(request_gpa, kPage, Access::kRead, "sim-snp request page");
     auto response = memory_.view(response_gpa, kPage, Access::kWrite, "sim-snp response page");
     if (!request || !response) {
-      log_.warn("sim_snp.bad_request", (!request ? request : response).error().message());
+      refusals_.log(log_, LogLevel::kWarn, "sim_snp.bad_request",
+                    (!request ? request : response).error().message());
       put(ghcb, CLOISTER_GHCB_SW_EXIT_INFO_2, CLOISTER_SNP_FW_INVALID_PARAM);
       return;
     }
@@ -98,7 +100,7 @@ class SnpDoorbell final : public BusDevice {
         auto view =
             memory_.view(certs_gpa, pages * kPage, Access::kWrite, "sim-snp certificate buffer");
         if (!view) {
-          log_.warn("sim_snp.bad_request", view.error().message());
+          refusals_.log(log_, LogLevel::kWarn, "sim_snp.bad_request", view.error().message());
           put(ghcb, CLOISTER_GHCB_SW_EXIT_INFO_2, CLOISTER_SNP_FW_INVALID_PARAM);
           return;
         }
@@ -126,14 +128,15 @@ class SnpDoorbell final : public BusDevice {
     if (result.error.empty())
       log_.debug("sim_snp.report", "guest request served");
     else
-      log_.warn("sim_snp.refused", result.error,
-                {{"firmware_status", hex_number(result.firmware_status)}});
+      refusals_.log(log_, LogLevel::kWarn, "sim_snp.refused", result.error,
+                    {{"firmware_status", hex_number(result.firmware_status)}});
     put(ghcb, CLOISTER_GHCB_SW_EXIT_INFO_2, result.firmware_status);
   }
 
   sim::SnpGuest& guest_;
   const GuestMemory& memory_;
   Logger& log_;
+  RepeatBudget refusals_;  // the guest can repeat a refused request at will
 };
 
 class SimSnpBackend final : public TeeBackend {

@@ -93,7 +93,7 @@ class TdxDoorbell final : public BusDevice {
     const std::uint64_t gpa = std::uint64_t{load_le32(data, 0)} * kPage;
     auto block = memory_.view(gpa, kTdcallBlockSize, Access::kWrite, "sim-tdx TDCALL block");
     if (!block) {
-      log_.warn("sim_tdx.bad_block", block.error().message());
+      refusals_.log(log_, LogLevel::kWarn, "sim_tdx.bad_block", block.error().message());
       return;
     }
     cloister_sim_tdcall call;
@@ -104,7 +104,7 @@ class TdxDoorbell final : public BusDevice {
 
  private:
   void refuse(cloister_sim_tdcall& call, const std::string& why) {
-    log_.warn("sim_tdx.refused", why, {{"leaf", call.rax}});
+    refusals_.log(log_, LogLevel::kWarn, "sim_tdx.refused", why, {{"leaf", call.rax}});
     call.rax = CLOISTER_TDX_OPERAND_INVALID;
   }
 
@@ -159,12 +159,13 @@ class TdxDoorbell final : public BusDevice {
     }
     auto tdreport = read_get_quote_request(memory_, call.r12, call.r13);
     if (!tdreport) {
-      log_.warn("sim_tdx.get_quote_refused", tdreport.error().message());
+      refusals_.log(log_, LogLevel::kWarn, "sim_tdx.get_quote_refused", tdreport.error().message());
       call.r10 = CLOISTER_TDVMCALL_INVALID_OPERAND;
       return;
     }
     auto quote = module_.quote(*tdreport);
-    if (!quote) log_.warn("sim_tdx.quote_failed", quote.error().message());
+    if (!quote)
+      refusals_.log(log_, LogLevel::kWarn, "sim_tdx.quote_failed", quote.error().message());
     write_get_quote_result(memory_, call.r12, call.r13, quote, kGetQuoteStatusError);
     call.r10 = CLOISTER_TDVMCALL_SUCCESS;
   }
@@ -175,6 +176,7 @@ class TdxDoorbell final : public BusDevice {
   TdState& state_;
   const GuestMemory& memory_;
   Logger& log_;
+  RepeatBudget refusals_;  // the guest can repeat a refused request at will
 };
 
 class SimTdxBackend final : public TeeBackend {

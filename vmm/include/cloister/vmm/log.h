@@ -2,6 +2,7 @@
 // Thread-safe; each line is written with a single write(2) so lines never interleave.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -58,6 +59,23 @@ class Logger {
   LogFormat format_;
   LogLevel level_;
   std::mutex mutex_;
+};
+
+// Lines of one kind that a guest can cause as often as it likes (refused doorbells, requests,
+// connections): the first kRepeatLoggedFirst are logged, then one in kRepeatLoggedEvery, each
+// with "refused_so_far", so a guest cannot fill the host's log. Safe from any thread.
+inline constexpr std::uint64_t kRepeatLoggedFirst = 10;
+inline constexpr std::uint64_t kRepeatLoggedEvery = 1000;
+
+class RepeatBudget {
+ public:
+  // Counts one more occurrence and logs it when the budget admits it.
+  void log(Logger& log, LogLevel level, std::string_view event, std::string_view message,
+           nlohmann::json fields = nlohmann::json::object());
+  std::uint64_t count() const { return seen_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint64_t> seen_{0};
 };
 
 }  // namespace cloister::vmm

@@ -47,11 +47,13 @@ class Vmm final : public StopSink {
   struct Parts {
     VmConfig config;
     BootKind boot_kind = BootKind::kFirmware;
-    std::unique_ptr<TeeBackend> tee;
     std::unique_ptr<StopRelay> stop_relay = std::make_unique<StopRelay>();
     std::unique_ptr<Hypervisor> hypervisor;
     std::unique_ptr<Vm> vm;
     std::unique_ptr<GuestMemory> memory;
+    // After the memory it writes into (a GetQuote answer still on its way is written, or
+    // dropped, before the memory goes), before the buses whose doorbells call it.
+    std::unique_ptr<TeeBackend> tee;
     Bus pio{"pio"};
     Bus mmio{"mmio"};
     std::shared_ptr<Serial> serial;

@@ -77,7 +77,7 @@ class VirtioNet final : public VirtioDevice {
   void park() override;
   void unpark() override { parking_.unpark(); }
   VirtioDeviceSpecificState save() override;
-  std::uint16_t held_chains(std::uint16_t queue) const override;
+  std::uint16_t held_chains(std::uint16_t queue, std::uint64_t generation) const override;
   // Before start(): the rate limiters' buckets as a snapshot saved them.
   void restore(const NetDeviceState& state);
 

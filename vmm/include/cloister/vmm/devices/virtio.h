@@ -235,9 +235,11 @@ class VirtioDevice {
   virtual void park() = 0;
   virtual void unpark() = 0;
   // Device thread parked: the device's own state, and how many chains of `queue` it took from
-  // the ring and holds without having returned them.
+  // the ring in transport generation `generation` (the current one) and holds without having
+  // returned them. Chains held from before a reset count for nothing: the reset emptied the
+  // ring they came from.
   virtual VirtioDeviceSpecificState save() = 0;
-  virtual std::uint16_t held_chains(std::uint16_t queue) const = 0;
+  virtual std::uint16_t held_chains(std::uint16_t queue, std::uint64_t generation) const = 0;
 };
 
 class VirtioMmio final : public BusDevice, private VirtqueueLink {
@@ -317,7 +319,7 @@ class VirtioBlock final : public VirtioDevice {
   void park() override;
   void unpark() override { parking_.unpark(); }
   VirtioDeviceSpecificState save() override;
-  std::uint16_t held_chains(std::uint16_t) const override { return 0; }
+  std::uint16_t held_chains(std::uint16_t, std::uint64_t) const override { return 0; }
   std::uint64_t capacity_sectors() const { return size_ / 512; }
   std::uint64_t size_bytes() const { return size_; }
 

@@ -56,8 +56,6 @@ inline constexpr std::size_t kMaxPendingHostConnections = 16;
 // kCoalesceBytes (and more by one packet).
 inline constexpr std::size_t kCoalesceBytes = 64 * 1024;
 inline constexpr std::chrono::milliseconds kCoalesceWindow{10};
-// Refused guest connection requests logged one by one before the log takes one in 1000.
-inline constexpr std::uint64_t kLoggedRefusals = 10;
 inline constexpr std::uint16_t kRxQueue = 0, kTxQueue = 1, kEventQueue = 2;
 inline constexpr std::uint32_t kEventTransportReset = 0;  // struct virtio_vsock_event's id
 
@@ -91,7 +89,7 @@ class VirtioVsock final : public VirtioDevice {
   void park() override;
   void unpark() override { parking_.unpark(); }
   VirtioDeviceSpecificState save() override;
-  std::uint16_t held_chains(std::uint16_t) const override { return 0; }
+  std::uint16_t held_chains(std::uint16_t, std::uint64_t) const override { return 0; }
   // Before start(): the device was restored from a snapshot, so it owes the driver a transport
   // reset event.
   void restore() { transport_reset_pending_ = true; }
@@ -169,7 +167,7 @@ class VirtioVsock final : public VirtioDevice {
   std::deque<vsock::Header> control_;  // packets for the guest without payload
   std::vector<HostHandshake> handshakes_;
   std::uint32_t next_host_port_ = 1u << 30;  // local ports of host-initiated connections
-  std::uint64_t guest_refusals_ = 0;         // guest REQUESTs with nothing listening
+  RepeatBudget guest_refusals_;              // guest REQUESTs with nothing listening
 };
 
 }  // namespace cloister::vmm

@@ -81,6 +81,11 @@ class GuestMemory {
   // Each mark is reported by two consecutive takes: a write through a view, marked when the view
   // was handed out, that lands after one take has read the page is still reported by the next.
   std::vector<std::vector<std::uint64_t>> take_write_log();
+  // Marks [gpa, gpa + size) again once a write through a view has landed. A write that lasts (a
+  // disk read into a guest buffer) can outlast the two takes that report the view's own mark, or
+  // have begun before the log was on; its device calls this when the write is done. A range
+  // outside guest memory marks nothing.
+  void written(std::uint64_t gpa, std::uint64_t size) const;
 
  private:
   struct WriteLog;

@@ -45,6 +45,11 @@ inline constexpr std::size_t kMigrationPageBytes = 4096;
 inline constexpr std::size_t kMigrationChunkBytes = 1u << 20;
 // The largest guest a stream may describe (the config's memory limit is far below).
 inline constexpr std::uint64_t kMigrationMaxMemoryBytes = std::uint64_t{1} << 40;
+// A source sends memory in at most kMigrationMaxPrecopyPasses passes while the guest runs, then
+// one stop-and-copy pass: no stream carries more than kMigrationMaxPasses times its memory, and
+// a destination refuses one that does (a peer streaming memory records without end).
+inline constexpr int kMigrationMaxPrecopyPasses = 8;
+inline constexpr int kMigrationMaxPasses = kMigrationMaxPrecopyPasses + 1;
 // The destination's answer once it has built the VM.
 inline constexpr std::uint8_t kMigrationAccepted = 'A';
 
@@ -75,7 +80,8 @@ struct ReceivedMigration {
 
 // Decodes a whole stream: the header, every memory record (handed to `store` in stream order)
 // and the final state record, parsed with parse_state() and checked against the header's
-// memory_bytes. Nothing after the state is read. Every refusal is ErrorCode::kInvalidArgument
+// memory_bytes. Memory records past kMigrationMaxPasses times memory_bytes are refused. Nothing
+// after the state is read. Every refusal is ErrorCode::kInvalidArgument
 // and starts with "migration stream: ".
 Result<ReceivedMigration> decode_migration_stream(const MigrationReadFn& read,
                                                   const MigrationMemoryFn& store);

@@ -57,8 +57,13 @@ class MigrationSender {
   // (both whole pages), in chunks of at most kMigrationChunkBytes.
   Status send_pages(std::uint64_t offset, const std::uint8_t* host, std::uint64_t size);
   Status send_state(ByteView state);
-  // Waits for the destination's kMigrationAccepted; fails (kUnavailable) when it closes instead.
+  // Waits for the destination's kMigrationAccepted: ok when it came (the guest runs there).
+  // Fails (kUnavailable) when the destination closes the connection instead, which is its
+  // refusal (refused() turns true: it runs nothing), and when the outcome is unknown — no answer
+  // within the timeout, a broken connection, another byte, the VMM stopping — in which case the
+  // destination may be running the guest (its answer can be on the way) and refused() is false.
   Status await_accepted();
+  bool refused() const { return refused_; }
   std::uint64_t bytes_sent() const { return bytes_sent_; }
 
  private:
@@ -80,6 +85,7 @@ class MigrationSender {
   std::function<bool()> cancelled_;
   std::uint64_t sequence_ = 0;
   std::uint64_t bytes_sent_ = 0;
+  bool refused_ = false;
 };
 
 // Listens at `address` ("unix:PATH", "tcp:HOST:PORT") for one source.
@@ -93,7 +99,9 @@ Result<Fd> accept_migration(Fd listener, std::string_view address);
 // Reads the stream from `fd`; a read not complete within `timeout` fails (a stalled source, or
 // one trickling a record in).
 MigrationReadFn migration_reader(int fd, std::chrono::milliseconds timeout);
-// The destination's answer once its VM is built.
+// The destination's answer once its VM is built. Refused (kUnavailable, nothing sent) when the
+// source has closed the connection or sent more: a source that gave up waiting keeps the VM, so
+// the destination must not run it too.
 Status send_migration_accepted(int fd);
 
 }  // namespace cloister::vmm

@@ -97,6 +97,7 @@ class GetQuoteService {
   const GuestMemory& memory_;
   std::unique_ptr<QuoteProvider> provider_;
   Logger& log_;
+  RepeatBudget refusals_;  // the guest can repeat a refused request at will
   std::mutex mutex_;
   std::condition_variable cv_;
   std::deque<Job> queue_;

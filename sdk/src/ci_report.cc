@@ -4,6 +4,8 @@
 #include <cctype>
 #include <cstdio>
 
+#include "cloister/common/utf8.h"
+
 namespace cloister::sdk {
 namespace {
 
@@ -11,40 +13,14 @@ using attestation::Check;
 using attestation::CheckStatus;
 using json = nlohmann::json;
 
-// The length of the well-formed UTF-8 sequence at the start of `text` (RFC 3629: no overlong
-// forms, no surrogates, nothing past U+10FFFF), or 0 when it is not one.
-std::size_t utf8_sequence(std::string_view text) {
-  const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
-  const unsigned char lead = byte(0);
-  if (lead < 0x80) return 1;
-  std::size_t length = 0;
-  unsigned char low = 0x80, high = 0xbf;  // the second byte's range
-  if (lead >= 0xc2 && lead <= 0xdf) {
-    length = 2;
-  } else if (lead >= 0xe0 && lead <= 0xef) {
-    length = 3;
-    if (lead == 0xe0) low = 0xa0;
-    if (lead == 0xed) high = 0x9f;
-  } else if (lead >= 0xf0 && lead <= 0xf4) {
-    length = 4;
-    if (lead == 0xf0) low = 0x90;
-    if (lead == 0xf4) high = 0x8f;
-  } else {
-    return 0;
-  }
-  if (text.size() < length || byte(1) < low || byte(1) > high) return 0;
-  for (std::size_t i = 2; i < length; ++i)
-    if (byte(i) < 0x80 || byte(i) > 0xbf) return 0;
-  return length;
-}
-
 // Text for an XML attribute or element. Bytes that are not UTF-8 (an evidence file's, quoted
 // into a check) become U+FFFD: the document stays well-formed XML whatever the evidence held.
 std::string xml_escape(std::string_view text) {
   std::string out;
   out.reserve(text.size());
   while (!text.empty()) {
-    const std::size_t n = utf8_sequence(text);
+    const Utf8Sequence s = decode_utf8(text, 0);
+    const std::size_t n = s.problem ? 0 : s.len;
     if (n != 1) {
       out += n == 0 ? std::string_view("\xef\xbf\xbd") : text.substr(0, n);  // U+FFFD
       text.remove_prefix(n == 0 ? 1 : n);

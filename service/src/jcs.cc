@@ -6,51 +6,13 @@
 #include <cstdint>
 #include <vector>
 
+#include "cloister/common/utf8.h"
+
 namespace cloister::service {
 namespace {
 
 // 2^53: the largest magnitude up to which every integer is an IEEE-754 double.
 constexpr std::uint64_t kMaxExactInteger = std::uint64_t{1} << 53;
-
-// The UTF-8 sequence starting at text[i]: its code point and length, or (problem set) what
-// makes it malformed, overlong or a surrogate, and the offset of the offending byte.
-struct Utf8Sequence {
-  std::uint32_t cp = 0;
-  std::size_t len = 0;
-  const char* problem = nullptr;
-  std::size_t at = 0;
-};
-
-Utf8Sequence decode_utf8(std::string_view text, std::size_t i) {
-  const auto b0 = static_cast<unsigned char>(text[i]);
-  Utf8Sequence s;
-  if (b0 < 0x80) {
-    s.cp = b0;
-    s.len = 1;
-  } else if ((b0 & 0xe0) == 0xc0) {
-    s.cp = b0 & 0x1f;
-    s.len = 2;
-  } else if ((b0 & 0xf0) == 0xe0) {
-    s.cp = b0 & 0x0f;
-    s.len = 3;
-  } else if ((b0 & 0xf8) == 0xf0) {
-    s.cp = b0 & 0x07;
-    s.len = 4;
-  } else {
-    return {0, 0, "invalid UTF-8 lead byte", i};
-  }
-  if (i + s.len > text.size()) return {0, 0, "truncated UTF-8 sequence", i};
-  for (std::size_t k = 1; k < s.len; ++k) {
-    const auto b = static_cast<unsigned char>(text[i + k]);
-    if ((b & 0xc0) != 0x80) return {0, 0, "invalid UTF-8 continuation byte", i + k};
-    s.cp = (s.cp << 6) | (b & 0x3f);
-  }
-  static constexpr std::uint32_t kMinForLength[] = {0, 0, 0x80, 0x800, 0x10000};
-  if (s.cp < kMinForLength[s.len] || s.cp > 0x10ffff || (s.cp >= 0xd800 && s.cp <= 0xdfff)) {
-    return {0, 0, "invalid UTF-8 code point", i};
-  }
-  return s;
-}
 
 // Decodes UTF-8 into UTF-16 code units (for sorting keys, RFC 8785 §3.2.3); fails on
 // malformed, overlong or surrogate encodings.

@@ -72,7 +72,6 @@ class RepeatBudget {
   // Counts one more occurrence and logs it when the budget admits it.
   void log(Logger& log, LogLevel level, std::string_view event, std::string_view message,
            nlohmann::json fields = nlohmann::json::object());
-  std::uint64_t count() const { return seen_.load(std::memory_order_relaxed); }
 
  private:
   std::atomic<std::uint64_t> seen_{0};

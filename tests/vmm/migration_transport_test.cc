@@ -1,12 +1,15 @@
 // The migration transport's addresses and its TCP path on loopback: a source and a destination
 // in one process, and the failures a source must report (nobody listening, a destination that
-// closes instead of accepting, or trickles the stream in; the VMM stopping).
+// closes or resets instead of accepting, or trickles the stream in; the VMM stopping).
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <array>
 #include <atomic>
+#include <filesystem>
+#include <string>
 #include <thread>
 
 #include "cloister/common/socket.h"
@@ -15,6 +18,7 @@
 namespace cloister::vmm {
 namespace {
 
+namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
 // A destination on loopback TCP that accepts and then takes `bytes` every `every` (none for 0)
@@ -171,6 +175,40 @@ TEST(MigrationTcpTest, RefusedAndClosingDestinationsAreUnavailable) {
             "migration destination " + *address +
                 ": closed the connection instead of accepting the VM (its log names the reason)");
   EXPECT_TRUE(sender->refused());  // a refusal: the destination runs nothing
+}
+
+// A destination that closes with part of the stream unread resets the connection. On a unix
+// socket only the destination can reset it, and it never had the whole stream: a refusal. Over
+// TCP anything on the path can, so the outcome stays unknown.
+TEST(MigrationTransportTest, AResetIsARefusalOnlyOnAUnixSocket) {
+  const std::string unix_address =
+      "unix:" + (fs::temp_directory_path() /
+                 ("cloister-migration-reset-" + std::to_string(::getpid()) + ".sock"))
+                    .string();
+  for (const std::string& listen_at : {unix_address, std::string("tcp:127.0.0.1:0")}) {
+    auto listener = listen_migration(listen_at);
+    ASSERT_TRUE(listener.ok()) << listener.error().message();
+    auto address = listening_migration_address(listener->get(), listen_at);
+    ASSERT_TRUE(address.ok());
+    std::thread cutter([&, fd = std::move(*listener)]() mutable {
+      auto conn = accept_migration(std::move(fd), *address);
+      EXPECT_TRUE(conn.ok());
+      std::uint8_t some[8];
+      EXPECT_TRUE(migration_reader(conn->get(), 10000ms)(some).ok());
+    });  // closes with the rest of the header unread
+    auto sender = MigrationSender::connect(*address, 10000ms);
+    ASSERT_TRUE(sender.ok()) << sender.error().message();
+    ASSERT_TRUE(sender->send_header(kMigrationPageBytes).ok());
+    cutter.join();
+    auto reset = sender->await_accepted();
+    ASSERT_FALSE(reset.ok());
+    EXPECT_EQ(reset.error().code(), ErrorCode::kUnavailable);
+    const bool local = listen_at == unix_address;
+    EXPECT_EQ(reset.error().message(),
+              "migration destination " + *address + ": recv: Connection reset by peer (errno 104)" +
+                  (local ? " (the destination went away without reading the whole stream)" : ""));
+    EXPECT_EQ(sender->refused(), local) << listen_at;
+  }
 }
 
 // A destination that took the stream and has not answered may be about to run the guest: its

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 #include "cloister/common/socket.h"
@@ -120,7 +121,8 @@ Result<MigrationSender> MigrationSender::connect(std::string_view address,
                                                  std::function<bool()> cancelled) {
   CLOISTER_TRY(MigrationAddress parsed, parse_migration_address(address));
   CLOISTER_TRY(Fd fd, connect_migration(parsed, address, timeout, cancelled));
-  return MigrationSender(std::move(fd), std::string(address), timeout, std::move(cancelled));
+  return MigrationSender(std::move(fd), std::string(address), parsed.family == AF_UNIX, timeout,
+                         std::move(cancelled));
 }
 
 Status MigrationSender::wait(short events, Clock::time_point deadline,
@@ -189,6 +191,15 @@ Status MigrationSender::await_accepted() {
     std::uint8_t answer = 0;
     const ssize_t n = ::recv(fd_.get(), &answer, 1, 0);
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    // On a unix socket a reset means the destination closed with bytes of the stream unread
+    // (Linux resets the peer of a socket closed with data still queued): it never had the whole
+    // stream, so it runs nothing. Over TCP a reset may come from anything on the path while the
+    // destination runs the guest: the outcome stays unknown.
+    if (n < 0 && errno == ECONNRESET && local_) {
+      refused_ = true;
+      return lost(os_error("recv").message() +
+                  " (the destination went away without reading the whole stream)");
+    }
     if (n < 0) return lost(os_error("recv").message());
     if (n == 0) {
       refused_ = true;

@@ -59,18 +59,21 @@ class MigrationSender {
   Status send_state(ByteView state);
   // Waits for the destination's kMigrationAccepted: ok when it came (the guest runs there).
   // Fails (kUnavailable) when the destination closes the connection instead, which is its
-  // refusal (refused() turns true: it runs nothing), and when the outcome is unknown — no answer
-  // within the timeout, a broken connection, another byte, the VMM stopping — in which case the
+  // refusal, or resets a unix socket, having left part of the stream unread (refused() turns
+  // true: it runs nothing), and when the outcome is unknown — no answer
+  // within the timeout, a broken connection (over TCP a reset can come from anything on the
+  // path), another byte, the VMM stopping — in which case the
   // destination may be running the guest (its answer can be on the way) and refused() is false.
   Status await_accepted();
   bool refused() const { return refused_; }
   std::uint64_t bytes_sent() const { return bytes_sent_; }
 
  private:
-  MigrationSender(Fd fd, std::string address, std::chrono::milliseconds timeout,
+  MigrationSender(Fd fd, std::string address, bool local, std::chrono::milliseconds timeout,
                   std::function<bool()> cancelled)
       : fd_(std::move(fd)),
         address_(std::move(address)),
+        local_(local),
         timeout_(timeout),
         cancelled_(std::move(cancelled)) {}
   Status send_all(ByteView bytes);
@@ -81,6 +84,7 @@ class MigrationSender {
 
   Fd fd_;
   std::string address_;
+  bool local_;  // a unix socket: a reset can come only from the destination itself
   std::chrono::milliseconds timeout_;
   std::function<bool()> cancelled_;
   std::uint64_t sequence_ = 0;

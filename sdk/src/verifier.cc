@@ -1,5 +1,6 @@
 #include "cloister/sdk/verifier.h"
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 
@@ -282,7 +283,10 @@ struct Verifier::Impl {
   }
 
   // Collateral files parse once (JSON parsing dominates otherwise): a service or a fleet sees
-  // the same TCB Info, QE Identity, chains and CRLs for every quote of a platform.
+  // the same TCB Info, QE Identity, chains and CRLs for every quote of a platform. Each item's
+  // source is kept without the `source` it was parsed under ("collateral input 1 tcb_info"
+  // keeps " tcb_info"): the caller prefixes its own, since another request may give the same
+  // bytes as another input.
   Result<std::shared_ptr<const tdx::TdxCollateral>> collateral(const Bytes& input,
                                                                const std::string& source) const {
     const Sha256Digest key = sha256(input);
@@ -292,6 +296,14 @@ struct Verifier::Impl {
     }
     auto c = std::make_shared<tdx::TdxCollateral>();
     CLOISTER_CHECK_OK(tdx::add_collateral(input, source, *c));
+    const auto unprefix = [&](auto& items) {
+      for (auto& item : items) item.source.erase(0, std::min(source.size(), item.source.size()));
+    };
+    unprefix(c->tcb_infos);
+    unprefix(c->qe_identities);
+    unprefix(c->certificates);
+    unprefix(c->crls);
+    unprefix(c->pck_chains);
     std::lock_guard lock(mutex);
     parsed_collateral.add(key, input.size(), c);
     return std::shared_ptr<const tdx::TdxCollateral>(c);
@@ -413,20 +425,20 @@ Result<tdx::TdxVerification> Verifier::Impl::tdx_checks(const VerifyRequest& req
   tdx::TdxEvidence evidence;
   evidence.quote = quote;
   evidence.event_log = event_log;
-  auto merge = [&](const tdx::TdxCollateral& c) {
-    auto& out = evidence.collateral;
-    out.tcb_infos.insert(out.tcb_infos.end(), c.tcb_infos.begin(), c.tcb_infos.end());
-    out.qe_identities.insert(out.qe_identities.end(), c.qe_identities.begin(),
-                             c.qe_identities.end());
-    out.certificates.insert(out.certificates.end(), c.certificates.begin(), c.certificates.end());
-    out.crls.insert(out.crls.end(), c.crls.begin(), c.crls.end());
-    out.pck_chains.insert(out.pck_chains.end(), c.pck_chains.begin(), c.pck_chains.end());
+  // Appends `from`'s items, their sources under `source` (collateral() kept them without one).
+  const auto merge = [](const auto& from, auto& out, const std::string& source) {
+    for (const auto& item : from) out.push_back({item.value, source + item.source});
   };
   for (std::size_t i = 0; i < request.collateral.size(); ++i) {
     const std::string source = "collateral input " + std::to_string(i + 1);
     auto c = collateral(request.collateral[i], source);
     if (!c) return c.error();
-    merge(**c);
+    auto& out = evidence.collateral;
+    merge((*c)->tcb_infos, out.tcb_infos, source);
+    merge((*c)->qe_identities, out.qe_identities, source);
+    merge((*c)->certificates, out.certificates, source);
+    merge((*c)->crls, out.crls, source);
+    merge((*c)->pck_chains, out.pck_chains, source);
   }
   for (std::size_t i = 0; i < request.certificates.size(); ++i) {
     auto certs = certificates(request.certificates[i]);

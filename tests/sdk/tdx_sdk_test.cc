@@ -89,6 +89,24 @@ TEST(SdkTdx, SplitCollateralFilesAndCertificateAndCrlInputs) {
   EXPECT_EQ(v->report["tcb"]["relaunch_checked"], true);
 }
 
+// A verifier parses collateral bytes once; a later request giving the same bytes as another
+// input still sees them named after its own input.
+TEST(SdkTdx, RememberedCollateralIsNamedAfterEachRequestsInput) {
+  CLOISTER_REQUIRE_TDX_FACTS();
+  const Verifier verifier;
+  auto first = verifier.verify(phala_request());
+  ASSERT_TRUE(first) << first.error().message();
+  const std::string first_dump = first->to_json().dump();
+  EXPECT_NE(first_dump.find("from collateral input 1 "), std::string::npos) << first_dump;
+  auto r = phala_request();
+  r.collateral.insert(r.collateral.begin(), tdx_vector("gtg/tcb_signing_issuer_chain.pem"));
+  auto second = verifier.verify(r);
+  ASSERT_TRUE(second) << second.error().message();
+  const std::string second_dump = second->to_json().dump();
+  EXPECT_NE(second_dump.find("from collateral input 2 "), std::string::npos) << second_dump;
+  EXPECT_EQ(second_dump.find("from collateral input 1 "), std::string::npos) << second_dump;
+}
+
 TEST(SdkTdx, EventLogEventsAreInTheReport) {
   CLOISTER_REQUIRE_TDX_FACTS();
   VerifyRequest r;

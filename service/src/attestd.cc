@@ -106,7 +106,9 @@ std::string seal_session(const Session& s, ByteView key) {
 
 Result<Session> open_session(std::string_view cookie, ByteView key, UnixTime now) {
   const auto dot = cookie.find('.');
-  if (dot == std::string_view::npos) return Error("kbs-session-id: not a session of this service");
+  if (dot == std::string_view::npos)
+    return Error("kbs-session-id: expected a session of this service (PAYLOAD.MAC), found " +
+                 std::to_string(cookie.size()) + " characters without a '.'");
   const std::string_view payload = cookie.substr(0, dot);
   auto mac = from_base64url(cookie.substr(dot + 1));
   const Bytes expected = hmac_sha256(key, payload);
@@ -197,10 +199,14 @@ Result<std::string> resource_path(std::string_view rest) {
     const auto end = rest.find('/', start);
     const std::string_view seg =
         rest.substr(start, end == std::string_view::npos ? end : end - start);
-    if (seg.empty() || seg == "." || seg == "..") return Error("empty or dot segment");
+    const std::string which = "segment " + std::to_string(segments + 1);
+    if (seg.empty() || seg == "." || seg == "..")
+      return Error(which + ": expected a name other than '.' and '..', found '" + std::string(seg) +
+                   "'");
     for (char ch : seg) {
       if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '_' && ch != '-') {
-        return Error("segment character '" + std::string(1, ch) + "' outside [A-Za-z0-9._-]");
+        return Error(which + ": expected characters of [A-Za-z0-9._-], found '" +
+                     printable(std::string_view(&ch, 1)) + "'");
       }
     }
     ++segments;

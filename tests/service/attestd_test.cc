@@ -396,6 +396,9 @@ TEST_P(AttestdTest, AForgedOrMissingSessionIsRefused) {
   expect_kbs_error(attest("", body), 401, "AttestationError", "no kbs-session-id cookie");
   cookie[cookie.size() - 2] = cookie[cookie.size() - 2] == 'A' ? 'B' : 'A';
   expect_kbs_error(attest(cookie, body), 401, "AttestationError", "MAC does not verify");
+  expect_kbs_error(attest("kbs-session-id=no-dot", body), 401, "AttestationError",
+                   "kbs-session-id: expected a session of this service (PAYLOAD.MAC), found 6 "
+                   "characters without a '.'");
 }
 
 TEST_P(AttestdTest, AReportBoundToAnotherKeyIsRefused) {
@@ -562,6 +565,15 @@ TEST_P(AttestdTest, TheAdminApiNeedsTheAdminKey) {
     EXPECT_THAT(empty.body, HasSubstr(std::string("resource policy /") + key +
                                       ": an empty list admits no guest"));
   }
+  // A resource path names its bad segment and what it held.
+  const auto dots = admin("PUT", "/admin/v0/resources/a/../c", R"({"value":"AA=="})");
+  EXPECT_EQ(dots.status, 400);
+  EXPECT_THAT(dots.body, HasSubstr("resource path: segment 2: expected a name other than '.' and "
+                                   "'..', found '..'"));
+  const auto star = admin("PUT", "/admin/v0/resources/a/b/c*", R"({"value":"AA=="})");
+  EXPECT_EQ(star.status, 400);
+  EXPECT_THAT(star.body, HasSubstr("resource path: segment 3: expected characters of "
+                                   "[A-Za-z0-9._-], found '*'"));
 }
 
 TEST_P(AttestdTest, ResourcesAreSealedAtRest) {

@@ -343,6 +343,11 @@ TEST(SimTdxTest, ReportExtendAndQuoteFollowTheTdcallAbi) {
 
 TEST(SimTdxTest, HostileTdcallsAreRefusedAndTheNextOneIsServed) {
   SimLaunch l(TeeKind::kSimTdx, tdvf_image());
+  const std::string path = ::testing::TempDir() + "sim-tdx-refusals.log";
+  std::remove(path.c_str());
+  auto log = Logger::to_file(path, LogFormat::kJson, LogLevel::kWarn);
+  ASSERT_TRUE(log.ok()) << log.error().message();
+  l.doorbell = l.tee->devices(l.memory, *log).at(0).device;
   TdxGuestSide guest(l);
   // Misaligned report buffer, subtype 1, RTMR index 4, a digest outside memory, unknown leaf.
   EXPECT_EQ(
@@ -385,6 +390,20 @@ TEST(SimTdxTest, HostileTdcallsAreRefusedAndTheNextOneIsServed) {
   EXPECT_EQ(
       guest.call({CLOISTER_TDCALL_MR_REPORT, kReport, kReportData, 0, 0, 0, 0, 0, 0, 0, 0}).rax,
       CLOISTER_TDX_SUCCESS);
+  l.doorbell.reset();
+  // Each register refusal names the register, what it must hold and what it held.
+  std::ifstream in(path);
+  std::vector<std::string> refused;
+  for (std::string line; std::getline(in, line);) {
+    const auto j = nlohmann::json::parse(line);
+    if (j.at("event") == "sim_tdx.refused") refused.push_back(j.at("msg"));
+  }
+  ASSERT_GE(refused.size(), 4u);
+  EXPECT_EQ(refused[0],
+            "TDG.MR.REPORT: RCX (TDREPORT_STRUCT): expected 1024-byte alignment, found 0x201008");
+  EXPECT_EQ(refused[1], "TDG.MR.REPORT: R8 (subtype): expected 0, found 0x1");
+  EXPECT_EQ(refused[2], "TDG.MR.RTMR.EXTEND: RDX (RTMR index): expected 0 to 3, found 4");
+  EXPECT_EQ(refused.back(), "TDCALL leaf 0x4d is not simulated");
 }
 
 }  // namespace

@@ -32,6 +32,31 @@ TEST(TeeTest, TheIgvmMemoryMapListsRamOnly) {
   EXPECT_TRUE(std::all_of(area.begin() + 48, area.end(), [](std::uint8_t b) { return b == 0; }));
 }
 
+// A parameter placed too near its area's end is refused with the room it needs and found.
+TEST(TeeTest, AParameterWithoutRoomInItsAreaIsRefusedWithTheSizes) {
+  const RegionSpec specs[] = {{"ram-low", 0, 64ull << 20, false},
+                              {"ram-high", 4ull << 30, 2ull << 20, false}};
+  auto memory = GuestMemory::create(specs, false);
+  ASSERT_TRUE(memory.ok()) << memory.error().message();
+  const auto refusal = [&](fw::IgvmParameterKind kind, std::uint32_t byte_offset) {
+    fw::LaunchPlanBuilder builder(fw::Tee::kSevSnp);
+    builder.add_parameter_area({.index = 0, .size = fw::kPageSize, .initial = {}});
+    builder.add_parameter({.kind = kind, .area = 0, .byte_offset = byte_offset});
+    auto plan = std::move(builder).build();
+    EXPECT_TRUE(plan.ok()) << plan.error().message();
+    Bytes area(fw::kPageSize, 0);
+    const Status filled = tee::fill_parameter_area(*plan, 0, area, 1, *memory);
+    EXPECT_FALSE(filled.ok());
+    return filled.ok() ? std::string() : filled.error().message();
+  };
+  EXPECT_EQ(refusal(fw::IgvmParameterKind::kVpCount, fw::kPageSize - 2),
+            "IGVM parameter vp_count in parameter area 0: expected room for a u32 at byte offset "
+            "4094, found an area of 4096 bytes");
+  EXPECT_EQ(refusal(fw::IgvmParameterKind::kMemoryMap, fw::kPageSize - 40),
+            "IGVM parameter memory_map in parameter area 0: the guest's 2 RAM ranges need 48 "
+            "bytes from byte offset 4056, found an area of 4096 bytes");
+}
+
 TEST(TeeTest, NoneHasNoMeasurementAndSaysWhy) {
   auto tee = make_tee_backend({}, std::nullopt);
   ASSERT_TRUE(tee.ok());

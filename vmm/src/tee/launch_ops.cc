@@ -96,15 +96,26 @@ Status fill_parameter_area(const fw::LaunchPlan& plan, std::uint32_t area,
                              " in parameter area " + std::to_string(area);
     switch (p.kind) {
       case fw::IgvmParameterKind::kVpCount:
-        if (bytes.size() - p.byte_offset < 4) return Error(what + ": no room for a u32");
+        if (bytes.size() - p.byte_offset < 4)
+          return Error(what + ": expected room for a u32 at byte offset " +
+                       std::to_string(p.byte_offset) + ", found an area of " +
+                       std::to_string(bytes.size()) + " bytes");
         put_u32(bytes, p.byte_offset, vcpus);
         break;
       case fw::IgvmParameterKind::kMemoryMap: {
+        const auto ram = [](const GuestRegion& r) {
+          return !r.read_only_to_guest && is_guest_ram(r);
+        };
+        const auto ranges = static_cast<std::size_t>(
+            std::count_if(memory.regions().begin(), memory.regions().end(), ram));
+        if ((bytes.size() - p.byte_offset) / kMemoryMapEntry < ranges)
+          return Error(what + ": the guest's " + std::to_string(ranges) + " RAM ranges need " +
+                       std::to_string(ranges * kMemoryMapEntry) + " bytes from byte offset " +
+                       std::to_string(p.byte_offset) + ", found an area of " +
+                       std::to_string(bytes.size()) + " bytes");
         std::size_t at = p.byte_offset;
         for (const GuestRegion& region : memory.regions()) {
-          if (region.read_only_to_guest || !is_guest_ram(region)) continue;
-          if (bytes.size() - at < kMemoryMapEntry)
-            return Error(what + ": the guest's RAM ranges do not fit the area");
+          if (!ram(region)) continue;
           put_u64(bytes, at, region.guest_phys_addr / fw::kPageSize);
           put_u64(bytes, at + 8, region.size / fw::kPageSize);  // entry_type 0: MEMORY
           at += kMemoryMapEntry;

@@ -123,8 +123,15 @@ class TdxDoorbell final : public BusDevice {
 
   // TDG.MR.REPORT: RCX the 1024-aligned TDREPORT_STRUCT, RDX the 64-aligned REPORTDATA.
   void report(cloister_sim_tdcall& call) {
-    if (call.rcx % CLOISTER_TDREPORT_SIZE != 0 || call.rdx % 64 != 0 || call.r8 != 0)
-      return refuse(call, "TDG.MR.REPORT: misaligned buffers or a subtype other than 0");
+    if (call.rcx % CLOISTER_TDREPORT_SIZE != 0)
+      return refuse(call, "TDG.MR.REPORT: RCX (TDREPORT_STRUCT): expected " +
+                              std::to_string(CLOISTER_TDREPORT_SIZE) + "-byte alignment, found " +
+                              hex_number(call.rcx));
+    if (call.rdx % 64 != 0)
+      return refuse(call, "TDG.MR.REPORT: RDX (REPORTDATA): expected 64-byte alignment, found " +
+                              hex_number(call.rdx));
+    if (call.r8 != 0)
+      return refuse(call, "TDG.MR.REPORT: R8 (subtype): expected 0, found " + hex_number(call.r8));
     auto out = memory_.view(call.rcx, CLOISTER_TDREPORT_SIZE, Access::kWrite, "TDREPORT");
     auto in = memory_.view(call.rdx, 64, Access::kRead, "REPORTDATA");
     if (!out || !in) return refuse(call, (!out ? out : in).error().message());
@@ -138,8 +145,12 @@ class TdxDoorbell final : public BusDevice {
 
   // TDG.MR.RTMR.EXTEND: RCX the 64-aligned 48-byte digest, RDX the RTMR index.
   void extend(cloister_sim_tdcall& call) {
-    if (call.rcx % 64 != 0 || call.rdx > 3)
-      return refuse(call, "TDG.MR.RTMR.EXTEND: a misaligned digest or an RTMR index above 3");
+    if (call.rcx % 64 != 0)
+      return refuse(call, "TDG.MR.RTMR.EXTEND: RCX (digest): expected 64-byte alignment, found " +
+                              hex_number(call.rcx));
+    if (call.rdx > 3)
+      return refuse(call, "TDG.MR.RTMR.EXTEND: RDX (RTMR index): expected 0 to 3, found " +
+                              std::to_string(call.rdx));
     auto digest = memory_.view(call.rcx, 48, Access::kRead, "RTMR extension");
     if (!digest) return refuse(call, digest.error().message());
     std::lock_guard lock(state_.mutex);

@@ -351,6 +351,52 @@ TEST(TeeLaunchTest, SnpIgvmLaunchCarriesTheFilesPolicyAndIdBlock) {
       << refused.error().message();
 }
 
+// An IGVM file's REQUIRED_MEMORY ranges are backed (private memory, like its pages outside
+// RAM); the part of a range inside RAM is RAM already.
+TEST(TeeLaunchTest, IgvmRequiredMemoryOutsideRamIsBacked) {
+  const Bytes image = testing::amdsev_like_image(0x8000).build();
+  auto ovmf = fw::OvmfImage::parse(std::make_shared<const Bytes>(image));
+  ASSERT_TRUE(ovmf.ok());
+  fw::SnpLaunchOptions options;
+  options.vcpus = 1;
+  options.vcpu_signature = *fw::vcpu_signature("EPYC-v4");
+  auto source = fw::build_snp_plan(*ovmf, options);
+  ASSERT_TRUE(source.ok());
+  VmConfig config = base_config(TeeKind::kSnp, 1);  // 64 MiB of RAM
+  const auto igvm_with = [&](std::uint64_t gpa, std::uint32_t size) {
+    testing::IgvmWriter w;
+    w.platform(testing::IgvmWriter::kSnpMask, 2).guest_policy(0x30000).snp_plan(*source);
+    w.required_memory(gpa, size);
+    return temp_file("required.igvm", w.build());
+  };
+  config.boot.igvm = igvm_with((64ull << 20) - 0x1000, 0x3000);
+  Launched l;
+  build(l, config);
+  bool backed = false;
+  for (const RecordedCall& call : l.recorder.named("KVM_SET_USER_MEMORY_REGION2")) {
+    const auto slot = as<kvm_abi::UserspaceMemoryRegion2>(call.payload);
+    if (slot.guest_phys_addr != (64ull << 20)) continue;
+    backed = true;
+    EXPECT_EQ(slot.memory_size, 0x2000u);
+    EXPECT_EQ(slot.flags, kvm_abi::kMemGuestMemfd);
+  }
+  EXPECT_TRUE(backed);
+
+  // A required range over the VM's devices is refused before KVM is opened.
+  config.boot.igvm = igvm_with(0xfec00000, 0x1000);
+  auto inputs = load_vm_inputs(config);
+  ASSERT_TRUE(inputs.ok()) << inputs.error().message();
+  Logger log(LogFormat::kText, LogLevel::kError);
+  Metrics metrics;
+  KvmRecorder recorder;
+  auto refused = build_vmm(config, std::move(*inputs), log, metrics,
+                           [&] { return open_kvm("/dev/kvm", recorder); });
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().message(),
+            "launch plan: pages at [0xfec00000, 0xfec01000) overlap this VM's device window "
+            "[0xfec00000, 0xfec01000)");
+}
+
 // load_vm_inputs() takes no hypervisor: what it refuses is refused before KVM is opened.
 TEST(TeeLaunchTest, SnpPolicyConflictsAreRefusedWithTheInputs) {
   const Bytes image = testing::amdsev_like_image(0x8000).build();

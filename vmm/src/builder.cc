@@ -104,29 +104,36 @@ Result<fw::LaunchPlan> confidential_plan(const VmConfig& config) {
 }
 
 // Guest memory for a confidential launch: RAM, plus regions backing every launch op outside it
-// (the firmware below 4 GiB, an IGVM file's pages), writable by the guest as private memory is.
+// (the firmware below 4 GiB, an IGVM file's pages) and every range an IGVM file requires
+// (REQUIRED_MEMORY, ERROR_RANGE: backed as QEMU backs them), writable by the guest as private
+// memory is.
 Result<std::vector<RegionSpec>> confidential_layout(std::uint64_t ram_size,
                                                     const fw::LaunchPlan& plan) {
   std::vector<RegionSpec> specs;
   const auto ram = fw::ram_ranges(ram_size);
   for (std::size_t i = 0; i < ram.size(); ++i)
     specs.push_back({i == 0 ? "ram-low" : "ram-high", ram[i].gpa, ram[i].size, false});
-  auto in_ram = [&](std::uint64_t gpa) {
-    return std::any_of(specs.begin(), specs.end(), [&](const RegionSpec& r) {
-      return gpa >= r.guest_phys_addr && gpa - r.guest_phys_addr < r.size;
-    });
+  // [begin, end) spans outside RAM, page-aligned (the plan's ops and ranges are). Kept as
+  // spans, not pages: an IGVM file may require up to fw::kMaxGuestMemory.
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> spans;
+  const auto add_outside_ram = [&](std::uint64_t begin, std::uint64_t end) {
+    for (const RegionSpec& r : specs) {  // RAM only so far, in ascending order
+      const std::uint64_t r_end = r.guest_phys_addr + r.size;
+      if (end <= r.guest_phys_addr || begin >= r_end) continue;
+      if (begin < r.guest_phys_addr) spans.emplace_back(begin, r.guest_phys_addr);
+      begin = std::max(begin, r_end);
+    }
+    if (begin < end) spans.emplace_back(begin, end);
   };
-  std::vector<std::uint64_t> pages;  // outside RAM
-  for (const fw::LaunchOp& op : plan.ops()) {
-    if (op.type == fw::PageType::kVmsa) continue;
-    for (std::uint64_t gpa = op.gpa; gpa < op.gpa + op.size; gpa += fw::kPageSize)
-      if (!in_ram(gpa)) pages.push_back(gpa);
-  }
-  std::sort(pages.begin(), pages.end());
-  for (std::size_t i = 0; i < pages.size();) {
+  for (const fw::LaunchOp& op : plan.ops())
+    if (op.type != fw::PageType::kVmsa) add_outside_ram(op.gpa, op.gpa + op.size);
+  for (const fw::GpaRange& range : plan.required_memory())
+    add_outside_ram(range.gpa, range.gpa + range.size);
+  std::sort(spans.begin(), spans.end());
+  for (std::size_t i = 0; i < spans.size();) {
+    std::uint64_t begin = spans[i].first, end = spans[i].second;
     std::size_t j = i + 1;
-    while (j < pages.size() && pages[j] == pages[j - 1] + fw::kPageSize) ++j;
-    const std::uint64_t begin = pages[i], end = pages[j - 1] + fw::kPageSize;
+    for (; j < spans.size() && spans[j].first <= end; ++j) end = std::max(end, spans[j].second);
     const std::pair<std::uint64_t, std::uint64_t> devices[] = {
         {L::kVirtioMmioBase, L::kVirtioMmioBase + L::kVirtioMmioSlots * L::kVirtioMmioStride},
         {L::kIoapicAddr, L::kIoapicAddr + fw::kPageSize},

@@ -41,6 +41,10 @@ constexpr const char* kAnnotated = "ear.veraison.annotated-evidence";
 // The hex SHA-256 of the evidence a token's appraisal is of, so that a release names in the
 // audit log the attestation that earned it.
 constexpr const char* kEvidenceDigest = "cloister.evidence-sha256";
+// The hex SHA-256 of the reference values document the appraisal used: a release needs the
+// same document still in force, so changed reference values revoke the tokens issued under
+// the old ones at once, not when they expire.
+constexpr const char* kReferenceValuesDigest = "cloister.reference-values-sha256";
 
 const FileLimit kKeyFileLimit{16 * 1024, "a service key file can be (a PEM key or 32 bytes)"};
 
@@ -464,6 +468,7 @@ struct TokenFacts {
   std::string tee;
   std::string measurement;
   std::string evidence_digest;
+  std::string reference_values_digest;
   std::string nonce;
   nlohmann::json tee_key;
 };
@@ -475,6 +480,10 @@ TokenFacts facts_of(const ear::Claims& claims) {
   const auto digest = it->second.extensions.find(kEvidenceDigest);
   if (digest != it->second.extensions.end() && digest->is_string()) {
     f.evidence_digest = digest->get<std::string>();
+  }
+  const auto reference = it->second.extensions.find(kReferenceValuesDigest);
+  if (reference != it->second.extensions.end() && reference->is_string()) {
+    f.reference_values_digest = reference->get<std::string>();
   }
   const auto annotated = it->second.extensions.find(kAnnotated);
   if (annotated == it->second.extensions.end() || !annotated->is_object()) return f;
@@ -757,6 +766,7 @@ struct AttestationService::Impl {
         {"runtime_data_claims",
          {{"nonce", attestation->nonce}, {"tee-pubkey", kbs::to_json(attestation->tee_pubkey)}}}};
     appraisal.extensions[kEvidenceDigest] = evidence_digest;
+    appraisal.extensions[kReferenceValuesDigest] = appraised->policy_digest;
     claims.submods[kSubmod] = std::move(appraisal);
     auto token = keys.token_signer.sign(claims);
     if (!token) return deny(Denial::kEvidence, token.error(), tee, "", evidence_digest, "");
@@ -852,6 +862,25 @@ struct AttestationService::Impl {
                                            "Token Verifier error: " + claims.error().message()));
     }
     facts = facts_of(*claims);
+    auto in_force = store->get_policy(kReferenceValuesId);
+    if (!in_force && in_force.error().code() != ErrorCode::kNotFound) {
+      return deny(Denial::kReferenceValues, KbsError(kbs::ErrorKind::kPluginInternalError,
+                                                     "Plugin internal error: reference values '" +
+                                                         std::string(kReferenceValuesId) +
+                                                         "': " + in_force.error().message()));
+    }
+    const std::string in_force_digest = in_force ? to_hex(sha256(as_bytes(*in_force))) : "none";
+    if (facts.reference_values_digest != in_force_digest) {
+      return deny(
+          Denial::kReferenceValues,
+          KbsError(kbs::ErrorKind::kTokenVerifierError,
+                   "Token Verifier error: " + std::string(kReferenceValuesDigest) +
+                       ": expected the reference values in force (" + in_force_digest +
+                       "), found " +
+                       (facts.reference_values_digest.empty() ? std::string("none")
+                                                              : facts.reference_values_digest) +
+                       ": they changed since the token was issued; attest again"));
+    }
     auto stored = store->get_resource(path);
     if (!stored) {
       const bool missing = stored.error().code() == ErrorCode::kNotFound;

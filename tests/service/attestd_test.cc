@@ -524,6 +524,43 @@ TEST_P(AttestdTest, WithoutReferenceValuesNothingIsAccepted) {
       401, "AttestationError", "reference values 'default': no policy with id 'default'");
 }
 
+// A token holds only under the reference values it was appraised with: revoking a measurement
+// takes effect at once, not when the tokens issued under the old values expire.
+TEST_P(AttestdTest, ChangedReferenceValuesRevokeTheTokensIssuedUnderTheOldOnes) {
+  const auto tee = jwe::TeeKeyPair::generate(jwe::TeeKeyPair::Kind::kEcP256).value();
+  const std::string token = attested_token(tee);
+  ASSERT_FALSE(token.empty());
+  const std::string old_digest = to_hex(sha256(as_bytes(reference_values(0x4d))));
+  EXPECT_EQ(ear::verify(token, service_->jwks(), now_)
+                .value()
+                .submods.at("cpu0")
+                .extensions.at("cloister.reference-values-sha256"),
+            old_digest);
+  ASSERT_EQ(resource("tenant/key/disk", token).status, 200);
+
+  // The operator revokes 0x4d: the token no longer opens anything, and the guest cannot earn
+  // another.
+  ASSERT_EQ(admin("PUT", "/admin/v0/reference-values/default", reference_values(0x4e)).status, 200);
+  const std::string new_digest = to_hex(sha256(as_bytes(reference_values(0x4e))));
+  expect_kbs_error(resource("tenant/key/disk", token), 401, "TokenVerifierError",
+                   "cloister.reference-values-sha256: expected the reference values in force (" +
+                       new_digest + "), found " + old_digest +
+                       ": they changed since the token was issued; attest again");
+  const auto [cookie, nonce] = auth();
+  EXPECT_EQ(
+      attest(cookie, attestation(launch_with(0x4d), nonce, tee.public_key(), tee.public_key()))
+          .status,
+      401);
+  // Without reference values no token holds.
+  ASSERT_EQ(admin("DELETE", "/admin/v0/reference-values/default").status, 200);
+  expect_kbs_error(resource("tenant/key/disk", token), 401, "TokenVerifierError",
+                   "expected the reference values in force (none)");
+  const auto records = audit_records();
+  ASSERT_FALSE(records.empty());
+  EXPECT_EQ(records.back().at("outcome"), "denied");
+  EXPECT_EQ(records.back().at("resource"), "tenant/key/disk");
+}
+
 TEST_P(AttestdTest, ResourcesAreReleasedOnlyAsTheirPolicySays) {
   put_resource("tenant/key/hardware-only", "only on real hardware", "{}");
   const auto tee = jwe::TeeKeyPair::generate(jwe::TeeKeyPair::Kind::kRsa3072).value();

@@ -205,8 +205,8 @@ Result<std::string> resource_path(std::string_view rest) {
         rest.substr(start, end == std::string_view::npos ? end : end - start);
     const std::string which = "segment " + std::to_string(segments + 1);
     if (seg.empty() || seg == "." || seg == "..")
-      return Error(which + ": expected a name other than '.' and '..', found '" + std::string(seg) +
-                   "'");
+      return Error(which + ": expected a non-empty name other than '.' and '..', found '" +
+                   std::string(seg) + "'");
     for (char ch : seg) {
       if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '_' && ch != '-') {
         return Error(which + ": expected characters of [A-Za-z0-9._-], found '" +
@@ -710,6 +710,14 @@ struct AttestationService::Impl {
                           " (start again with /kbs/v0/auth)"),
                     facts.tee, facts.measurement, facts.evidence_digest, "");
       }
+      if (auto held = reference_values_in_force(facts); !held) {
+        return deny(Denial::kReferenceValues,
+                    held.error().code() == ErrorCode::kFailedPrecondition
+                        ? Error("the session's token: " + held.error().message() +
+                                " (start again with /kbs/v0/auth)")
+                        : held.error(),
+                    facts.tee, facts.measurement, facts.evidence_digest, "");
+      }
       if (auto recorded = audit(client, facts.tee, facts.measurement, facts.evidence_digest, "", "",
                                 "attested", "ok: the session's token, answered again");
           !recorded) {
@@ -807,8 +815,36 @@ struct AttestationService::Impl {
     return ear::verify(token, token_keys, now());
   }
 
+  // Whether the reference values a token was appraised under are still the ones in force: a
+  // change or deletion revokes every token issued under the old document. Fails
+  // kFailedPrecondition for such a token, kUnavailable when the store cannot say.
+  Status reference_values_in_force(const TokenFacts& facts) const {
+    auto in_force = store->get_policy(kReferenceValuesId);
+    if (!in_force && in_force.error().code() != ErrorCode::kNotFound) {
+      return Error(ErrorCode::kUnavailable, "reference values '" + std::string(kReferenceValuesId) +
+                                                "': " + in_force.error().message());
+    }
+    const std::string digest = in_force ? to_hex(sha256(as_bytes(*in_force))) : "none";
+    if (facts.reference_values_digest == digest) return {};
+    return Error(ErrorCode::kFailedPrecondition,
+                 std::string(kReferenceValuesDigest) +
+                     ": expected the reference values in force (" + digest + "), found " +
+                     (facts.reference_values_digest.empty() ? std::string("none")
+                                                            : facts.reference_values_digest) +
+                     ": they changed since the token was issued; attest again");
+  }
+
+  // The KBS error for a token reference_values_in_force() refused.
+  static KbsError stale_token_error(const Error& why) {
+    return why.code() == ErrorCode::kFailedPrecondition
+               ? KbsError(kbs::ErrorKind::kTokenVerifierError,
+                          "Token Verifier error: " + why.message())
+               : KbsError(kbs::ErrorKind::kPluginInternalError,
+                          "Plugin internal error: " + why.message());
+  }
+
   // The CWT form of the token the request presents: the same claims, verified, signed again as
-  // a COSE_Sign1 with the same key.
+  // a COSE_Sign1 with the same key, while the reference values it was appraised under hold.
   http::Response cwt(const http::Request& req, const std::string& client) const {
     const std::string token = presented_token(req);
     TokenFacts facts;
@@ -825,6 +861,8 @@ struct AttestationService::Impl {
                            "Token Verifier error: " + claims.error().message()));
     }
     facts = facts_of(*claims);
+    if (auto held = reference_values_in_force(facts); !held)
+      return deny(stale_token_error(held.error()));
     auto signed_cwt = keys.token_signer.sign_cwt(*claims);
     if (!signed_cwt) {
       return deny(KbsError(kbs::ErrorKind::kTokenVerifierError,
@@ -862,24 +900,10 @@ struct AttestationService::Impl {
                                            "Token Verifier error: " + claims.error().message()));
     }
     facts = facts_of(*claims);
-    auto in_force = store->get_policy(kReferenceValuesId);
-    if (!in_force && in_force.error().code() != ErrorCode::kNotFound) {
-      return deny(Denial::kReferenceValues, KbsError(kbs::ErrorKind::kPluginInternalError,
-                                                     "Plugin internal error: reference values '" +
-                                                         std::string(kReferenceValuesId) +
-                                                         "': " + in_force.error().message()));
-    }
-    const std::string in_force_digest = in_force ? to_hex(sha256(as_bytes(*in_force))) : "none";
-    if (facts.reference_values_digest != in_force_digest) {
-      return deny(
-          Denial::kReferenceValues,
-          KbsError(kbs::ErrorKind::kTokenVerifierError,
-                   "Token Verifier error: " + std::string(kReferenceValuesDigest) +
-                       ": expected the reference values in force (" + in_force_digest +
-                       "), found " +
-                       (facts.reference_values_digest.empty() ? std::string("none")
-                                                              : facts.reference_values_digest) +
-                       ": they changed since the token was issued; attest again"));
+    if (auto held = reference_values_in_force(facts); !held) {
+      const bool stale = held.error().code() == ErrorCode::kFailedPrecondition;
+      return deny(stale ? Denial::kToken : Denial::kReferenceValues,
+                  stale_token_error(held.error()));
     }
     auto stored = store->get_resource(path);
     if (!stored) {

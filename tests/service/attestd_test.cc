@@ -528,8 +528,12 @@ TEST_P(AttestdTest, WithoutReferenceValuesNothingIsAccepted) {
 // takes effect at once, not when the tokens issued under the old values expire.
 TEST_P(AttestdTest, ChangedReferenceValuesRevokeTheTokensIssuedUnderTheOldOnes) {
   const auto tee = jwe::TeeKeyPair::generate(jwe::TeeKeyPair::Kind::kEcP256).value();
-  const std::string token = attested_token(tee);
-  ASSERT_FALSE(token.empty());
+  const auto [first_cookie, first_nonce] = auth();
+  const std::string body =
+      attestation(launch_with(0x4d), first_nonce, tee.public_key(), tee.public_key());
+  const auto attested = attest(first_cookie, body);
+  ASSERT_EQ(attested.status, 200) << attested.body;
+  const std::string token = nlohmann::json::parse(attested.body).at("token");
   const std::string old_digest = to_hex(sha256(as_bytes(reference_values(0x4d))));
   EXPECT_EQ(ear::verify(token, service_->jwks(), now_)
                 .value()
@@ -546,6 +550,15 @@ TEST_P(AttestdTest, ChangedReferenceValuesRevokeTheTokensIssuedUnderTheOldOnes) 
                    "cloister.reference-values-sha256: expected the reference values in force (" +
                        new_digest + "), found " + old_digest +
                        ": they changed since the token was issued; attest again");
+  // Nor is it signed again as a CWT, or answered again on its session.
+  auto cwt = request("GET", "/ear/v0/cwt");
+  cwt.headers["authorization"] = "Bearer " + token;
+  expect_kbs_error(service_->handle(cwt, "guest"), 401, "TokenVerifierError",
+                   "they changed since the token was issued");
+  expect_kbs_error(attest("kbs-session-id=" + token, body), 401, "AttestationError",
+                   "the session's token: cloister.reference-values-sha256: expected the "
+                   "reference values in force (" +
+                       new_digest + ")");
   const auto [cookie, nonce] = auth();
   EXPECT_EQ(
       attest(cookie, attestation(launch_with(0x4d), nonce, tee.public_key(), tee.public_key()))
@@ -605,8 +618,9 @@ TEST_P(AttestdTest, TheAdminApiNeedsTheAdminKey) {
   // A resource path names its bad segment and what it held.
   const auto dots = admin("PUT", "/admin/v0/resources/a/../c", R"({"value":"AA=="})");
   EXPECT_EQ(dots.status, 400);
-  EXPECT_THAT(dots.body, HasSubstr("resource path: segment 2: expected a name other than '.' and "
-                                   "'..', found '..'"));
+  EXPECT_THAT(dots.body,
+              HasSubstr("resource path: segment 2: expected a non-empty name other than '.' and "
+                        "'..', found '..'"));
   const auto star = admin("PUT", "/admin/v0/resources/a/b/c*", R"({"value":"AA=="})");
   EXPECT_EQ(star.status, 400);
   EXPECT_THAT(star.body, HasSubstr("resource path: segment 3: expected characters of "

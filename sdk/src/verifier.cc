@@ -297,7 +297,8 @@ struct Verifier::Impl {
     auto c = std::make_shared<tdx::TdxCollateral>();
     CLOISTER_CHECK_OK(tdx::add_collateral(input, source, *c));
     const auto unprefix = [&](auto& items) {
-      for (auto& item : items) item.source.erase(0, std::min(source.size(), item.source.size()));
+      for (auto& item : items)
+        if (item.source.starts_with(source)) item.source.erase(0, source.size());
     };
     unprefix(c->tcb_infos);
     unprefix(c->qe_identities);

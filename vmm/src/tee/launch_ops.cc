@@ -94,6 +94,9 @@ Status fill_parameter_area(const fw::LaunchPlan& plan, std::uint32_t area,
     if (p.area != area) continue;
     const std::string what = "IGVM parameter " + std::string(fw::to_string(p.kind)) +
                              " in parameter area " + std::to_string(area);
+    if (p.byte_offset > bytes.size())
+      return Error(what + ": expected a byte offset within the area's " +
+                   std::to_string(bytes.size()) + " bytes, found " + std::to_string(p.byte_offset));
     switch (p.kind) {
       case fw::IgvmParameterKind::kVpCount:
         if (bytes.size() - p.byte_offset < 4)

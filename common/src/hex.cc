@@ -59,7 +59,7 @@ Result<Bytes> from_hex(std::string_view text) {
     int lo = hex_value(text[2 * i + 1]);
     if (hi < 0 || lo < 0) {
       std::size_t bad = hi < 0 ? 2 * i : 2 * i + 1;
-      return Error("hex string has a non-hex character '" + std::string(1, text[bad]) +
+      return Error("hex string has a non-hex character '" + printable(text.substr(bad, 1)) +
                    "' at position " + std::to_string(bad));
     }
     out[i] = static_cast<std::uint8_t>((hi << 4) | lo);
@@ -80,7 +80,7 @@ Result<std::uint8_t> hex_byte(std::string_view digits) {
   const int hi = digits.size() == 2 ? hex_value(digits[0]) : -1;
   const int lo = digits.size() == 2 ? hex_value(digits[1]) : -1;
   if (hi < 0 || lo < 0)
-    return Error("expected a byte as two hex digits, found '" + std::string(digits) + "'");
+    return Error("expected a byte as two hex digits, found '" + printable(digits, 64) + "'");
   return static_cast<std::uint8_t>((hi << 4) | lo);
 }
 

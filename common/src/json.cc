@@ -45,7 +45,7 @@ class JsonPosition {
   std::string pointer() const {
     std::string out;
     for (const Frame& f : frames_)
-      out += "/" + (f.array ? std::to_string(f.index) : pointer_token(f.key));
+      out += "/" + (f.array ? std::to_string(f.index) : printable(pointer_token(f.key)));
     return out;
   }
 

@@ -3,6 +3,8 @@
 #include <chrono>
 #include <cstdio>
 
+#include "cloister/common/hex.h"
+
 namespace cloister {
 namespace {
 
@@ -36,7 +38,7 @@ unsigned days_in_month(int year, int month) {
 
 Result<UnixTime> parse_rfc3339(std::string_view s) {
   auto bad = [&](const std::string& why) {
-    return Error("invalid RFC 3339 time '" + std::string(s) + "': " + why +
+    return Error("invalid RFC 3339 time '" + printable(s, 64) + "': " + why +
                  " (expected e.g. 2025-11-21T00:00:00Z)");
   };
   int year, month, day, hour = 0, minute = 0, second = 0;

@@ -25,6 +25,15 @@ TEST(Hex, RejectsOddLengthAndBadDigitsWithPosition) {
   EXPECT_EQ(from_hex("abc").error().message(), "hex string has an odd number of digits (3)");
   EXPECT_EQ(from_hex("a0g1").error().message(),
             "hex string has a non-hex character 'g' at position 2");
+  // A byte that is not printable ASCII is quoted as \xNN, never raw.
+  EXPECT_EQ(from_hex(std::string_view("a0\x1b"
+                                      "1",
+                                      4))
+                .error()
+                .message(),
+            "hex string has a non-hex character '\\x1b' at position 2");
+  EXPECT_EQ(hex_byte("\xc3\xa9").error().message(),
+            "expected a byte as two hex digits, found '\\xc3\\xa9'");
 }
 
 TEST(Hex, ExactLengthNamesExpectedAndFound) {

@@ -66,7 +66,7 @@ Status only(const json& object, std::initializer_list<const char*> keys, const s
     if (!allowed.count(key)) {
       std::string list;
       for (const auto& k : allowed) list += (list.empty() ? "" : ", ") + k;
-      return Error(where + ": unknown member '" + key + "' (expected " + list + ")");
+      return Error(where + ": unknown member '" + printable(key, 64) + "' (expected " + list + ")");
     }
   }
   return {};

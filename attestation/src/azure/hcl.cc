@@ -47,7 +47,8 @@ Result<RuntimeDataKey> parse_key(const json& jwk, std::size_t index) {
   CLOISTER_TRY(k.kid, string_member("kid"));
   CLOISTER_TRY(std::string kty, string_member("kty"));
   if (kty != "RSA")
-    return Error(where + " (" + k.kid + "): expected kty \"RSA\", found \"" + kty + "\"");
+    return Error(where + " (" + printable(k.kid, 64) + "): expected kty \"RSA\", found \"" +
+                 printable(kty, 64) + "\"");
   for (const char* name : {"n", "e"}) {
     CLOISTER_TRY(std::string text, string_member(name));
     auto bytes = from_base64url(text, Base64UrlPadding::kOptional);
@@ -149,7 +150,7 @@ Result<RuntimeData> parse_runtime_data(ByteView bytes) {
   for (std::size_t i = 0; i < keys->size(); ++i) {
     CLOISTER_TRY(RuntimeDataKey k, parse_key((*keys)[i], i));
     if (out.key(k.kid) != nullptr)
-      return Error("runtime data keys/" + std::to_string(i) + ": kid \"" + k.kid +
+      return Error("runtime data keys/" + std::to_string(i) + ": kid \"" + printable(k.kid, 64) +
                    "\" appears twice");
     out.keys.push_back(std::move(k));
   }

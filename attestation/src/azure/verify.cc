@@ -222,7 +222,7 @@ VtpmVerification verify_vtpm(const HclReport& hcl, ByteView report_data,
   } else {
     ak = *key;
     std::string kids;
-    for (const auto& k : runtime->keys) kids += (kids.empty() ? "" : ", ") + k.kid;
+    for (const auto& k : runtime->keys) kids += (kids.empty() ? "" : ", ") + printable(k.kid, 64);
     checks.pass("azure.runtime_data.format", format_expected,
                 "keys " + kids + (runtime->user_data ? ", user-data" : ", no user-data"));
     out.runtime_data = std::move(runtime).value();

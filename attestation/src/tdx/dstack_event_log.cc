@@ -21,7 +21,7 @@ Result<DstackEvent> parse_event(const json& e, std::size_t index) {
                    "' marks a V2 runtime event (JCS digest), which is not supported yet");
     if (key != "imr" && key != "event_type" && key != "digest" && key != "event" &&
         key != "event_payload")
-      return Error(where + ": unknown member '" + key +
+      return Error(where + ": unknown member '" + printable(key, 64) +
                    "' (expected imr, event_type, digest, event, event_payload)");
   }
   auto number = [&](const char* key) -> Result<std::uint32_t> {

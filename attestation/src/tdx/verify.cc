@@ -349,7 +349,7 @@ void check_dstack_event_log(const TdxQuote& q, const Bytes& event_log, TdxVerifi
     const DstackEvent& e = log->events[i];
     runtime += e.runtime();
     if (e.digest_field_mismatch())
-      mismatches.push_back("event " + std::to_string(i) + " (" + e.name + ")");
+      mismatches.push_back("event " + std::to_string(i) + " (" + printable(e.name, 64) + ")");
   }
   checks.pass("tdx.eventlog.format", expected,
               std::to_string(log->events.size()) + " events, " + std::to_string(runtime) +

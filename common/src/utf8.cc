@@ -1,5 +1,9 @@
 #include "cloister/common/utf8.h"
 
+#include <string>
+
+#include "cloister/common/hex.h"
+
 namespace cloister {
 
 Utf8Sequence decode_utf8(std::string_view text, std::size_t i) {
@@ -31,6 +35,26 @@ Utf8Sequence decode_utf8(std::string_view text, std::size_t i) {
     return {0, 0, "invalid UTF-8 code point", i};
   }
   return s;
+}
+
+std::string without_controls(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto b = static_cast<std::uint8_t>(text[i]);
+    const bool c1 = b == 0xc2 && i + 1 < text.size() &&
+                    static_cast<std::uint8_t>(text[i + 1]) >= 0x80 &&
+                    static_cast<std::uint8_t>(text[i + 1]) <= 0x9f;
+    if (c1) {
+      out += printable(text.substr(i, 2));
+      ++i;
+    } else if ((b < 0x20 && b != '\n') || b == 0x7f) {
+      out += printable(text.substr(i, 1));
+    } else {
+      out += text[i];
+    }
+  }
+  return out;
 }
 
 }  // namespace cloister

@@ -13,6 +13,7 @@
 #include "cloister/attestation/tdx/tdreport.h"
 #include "cloister/common/hex.h"
 #include "cloister/common/sha.h"
+#include "cloister/common/utf8.h"
 #include "cloister/policy/azure.h"
 #include "cloister/policy/snp.h"
 #include "cloister/policy/tdx.h"
@@ -725,7 +726,7 @@ std::string Verdict::to_text() const {
     for (const auto& n : checks.failures()) out += " " + n;
     out += ")\n";
   }
-  return out;
+  return without_controls(out);
 }
 
 }  // namespace cloister::sdk

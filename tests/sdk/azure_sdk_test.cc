@@ -308,6 +308,17 @@ TEST(SdkDstack, RuntimeEventsAreInTheVerdictAndPinnedByThePolicy) {
   EXPECT_EQ(check(*v, "policy.tdx.runtime_event.compose-hash")->status,
             attestation::CheckStatus::kFail);
   EXPECT_EQ(check(*v, "policy.tdx.runtime_event.no-such")->found, "absent");
+  // The text form shows a control character (here in a pinned event's name) as \xNN.
+  VerifyRequest escaped = r;
+  auto with_escape = policy::parse_policy(
+      json{{"tdx", {{"runtime_events", {{"no\x1b[2J", {std::string(64, '0')}}}}}}}.dump());
+  ASSERT_TRUE(with_escape) << with_escape.error().message();
+  escaped.policy = *with_escape;
+  const auto shown = Verifier().verify(escaped);
+  ASSERT_TRUE(shown);
+  const std::string text = shown->to_text();
+  EXPECT_NE(text.find("FAIL  policy.tdx.runtime_event.no\\x1b[2J"), std::string::npos) << text;
+  EXPECT_EQ(text.find('\x1b'), std::string::npos);
   // Without the log the pinned events are unknown.
   r.event_log.reset();
   v = Verifier().verify(r);

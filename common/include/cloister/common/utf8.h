@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace cloister {
@@ -19,5 +20,11 @@ struct Utf8Sequence {
 };
 
 Utf8Sequence decode_utf8(std::string_view text, std::size_t i);
+
+// Text for a terminal: every C0 control but the newline, DEL, and every C1 control (U+0080 to
+// U+009F as UTF-8, which some terminals obey like the 8-bit controls) as \xNN; the rest,
+// UTF-8 included, as it is. Outside bytes in a report then cannot move the cursor, recolour or
+// retitle the terminal that shows it.
+std::string without_controls(std::string_view text);
 
 }  // namespace cloister

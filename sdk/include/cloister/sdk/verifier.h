@@ -123,7 +123,8 @@ struct Verdict {
   //  "checks": [{"name","status","expected","found","detail"}], "report": {...}}, plus
   //  "azure": {...} for Azure vTPM evidence.
   nlohmann::json to_json() const;
-  // One line per check, then the verdict.
+  // One line per check, then the verdict; for a terminal, so control characters the evidence
+  // carried are shown as \xNN (without_controls()), never sent raw.
   std::string to_text() const;
 };
 

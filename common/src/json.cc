@@ -109,7 +109,24 @@ Result<json> parse_json_strict(std::string_view text, const std::string& what) {
 }
 
 std::string dump_json(const nlohmann::json& value, int indent) {
-  return value.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+  const std::string dumped =
+      value.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+  // The dump is well-formed UTF-8 whose C0 controls are escaped; DEL (0x7f) and the C1
+  // controls (0xc2 0x80..0x9f) can only be inside strings, and are escaped as \u00XX too.
+  std::string out;
+  out.reserve(dumped.size());
+  for (std::size_t i = 0; i < dumped.size(); ++i) {
+    const auto b = static_cast<std::uint8_t>(dumped[i]);
+    const auto next = i + 1 < dumped.size() ? static_cast<std::uint8_t>(dumped[i + 1]) : 0;
+    if (b == 0x7f || (b == 0xc2 && next >= 0x80 && next <= 0x9f)) {
+      const std::uint8_t cp = b == 0x7f ? b : next;
+      out += "\\u00" + to_hex(ByteView(&cp, 1));
+      i += b == 0x7f ? 0 : 1;
+    } else {
+      out += dumped[i];
+    }
+  }
+  return out;
 }
 
 }  // namespace cloister

@@ -37,22 +37,20 @@ Utf8Sequence decode_utf8(std::string_view text, std::size_t i) {
   return s;
 }
 
-std::string without_controls(std::string_view text) {
+std::string without_controls(std::string_view text, bool keep_line_breaks) {
   std::string out;
   out.reserve(text.size());
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const auto b = static_cast<std::uint8_t>(text[i]);
-    const bool c1 = b == 0xc2 && i + 1 < text.size() &&
-                    static_cast<std::uint8_t>(text[i + 1]) >= 0x80 &&
-                    static_cast<std::uint8_t>(text[i + 1]) <= 0x9f;
-    if (c1) {
-      out += printable(text.substr(i, 2));
-      ++i;
-    } else if ((b < 0x20 && b != '\n') || b == 0x7f) {
-      out += printable(text.substr(i, 1));
+  for (std::size_t i = 0; i < text.size();) {
+    const Utf8Sequence s = decode_utf8(text, i);
+    const std::size_t n = s.problem ? 1 : s.len;
+    const bool line_break = keep_line_breaks && (s.cp == '\n' || s.cp == '\r');
+    const bool control = s.cp < 0x20 || (s.cp >= 0x7f && s.cp <= 0x9f);
+    if (s.problem || (control && !line_break)) {
+      out += printable(text.substr(i, n));
     } else {
-      out += text[i];
+      out += text.substr(i, n);
     }
+    i += n;
   }
   return out;
 }

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cstdio>
 
+#include "cloister/common/hex.h"
 #include "cloister/common/utf8.h"
 
 namespace cloister::sdk {
@@ -22,7 +23,12 @@ std::string xml_escape(std::string_view text) {
     const Utf8Sequence s = decode_utf8(text, 0);
     const std::size_t n = s.problem ? 0 : s.len;
     if (n != 1) {
-      out += n == 0 ? std::string_view("\xef\xbf\xbd") : text.substr(0, n);  // U+FFFD
+      if (s.cp >= 0x80 && s.cp <= 0x9f && n == 2) {  // a C1 control: a character reference
+        const auto cp = static_cast<std::uint8_t>(s.cp);
+        out += "&#x" + to_hex(ByteView(&cp, 1)) + ";";
+      } else {
+        out += n == 0 ? std::string_view("\xef\xbf\xbd") : text.substr(0, n);  // U+FFFD
+      }
       text.remove_prefix(n == 0 ? 1 : n);
       continue;
     }
@@ -97,7 +103,7 @@ std::string uri_reference(const std::string& path) {
 // values also ':' and ','.
 std::string github_data(std::string_view text) {
   std::string out;
-  for (char c : text) {
+  for (char c : without_controls(text, /*keep_line_breaks=*/true)) {
     if (c == '%') {
       out += "%25";
     } else if (c == '\r') {

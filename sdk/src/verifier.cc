@@ -657,8 +657,11 @@ nlohmann::json Verdict::to_json() const {
 }
 
 std::string Verdict::to_text() const {
+  // Every outside string is shown field by field without controls (newlines included), so
+  // evidence can neither drive the terminal nor forge lines of the verdict.
+  const auto shown = [](std::string_view text) { return without_controls(text); };
   std::size_t width = 0;
-  for (const auto& c : checks.all()) width = std::max(width, c.name.size());
+  for (const auto& c : checks.all()) width = std::max(width, shown(c.name).size());
   std::string out;
   int failed = 0;
   for (const auto& c : checks.all()) {
@@ -666,51 +669,55 @@ std::string Verdict::to_text() const {
                       : c.status == CheckStatus::kFail ? "FAIL"
                                                        : "SKIP";
     failed += c.status == CheckStatus::kFail;
-    out += "  " + std::string(tag) + "  " + c.name + std::string(width - c.name.size() + 2, ' ');
+    const std::string name = shown(c.name);
+    out += "  " + std::string(tag) + "  " + name + std::string(width - name.size() + 2, ' ');
     if (c.status == CheckStatus::kSkip) {
-      out += c.detail;
+      out += shown(c.detail);
     } else {
-      out += c.found;
+      out += shown(c.found);
       if (c.status == CheckStatus::kFail)
-        out += "\n" + std::string(width + 10, ' ') + "expected: " + c.expected;
-      if (!c.detail.empty()) out += "\n" + std::string(width + 10, ' ') + c.detail;
+        out += "\n" + std::string(width + 10, ' ') + "expected: " + shown(c.expected);
+      if (!c.detail.empty()) out += "\n" + std::string(width + 10, ' ') + shown(c.detail);
     }
     out += "\n";
   }
+  const auto field = [&](const nlohmann::json& object, const char* key) {
+    return shown(object.value(key, ""));
+  };
   if (!report.is_null() && (tee == "tdx" || tee == "az-tdx-vtpm")) {
-    out += "\n  mr_td        " + report.value("mr_td", "") + "\n";
+    out += "\n  mr_td        " + field(report, "mr_td") + "\n";
     for (int i = 0; i < 4; ++i) {
       const std::string key = "rtmr" + std::to_string(i);
-      out += "  " + key + "        " + report.value(key, "") + "\n";
+      out += "  " + key + "        " + field(report, key.c_str()) + "\n";
     }
-    out += "  report_data  " + report.value("report_data", "") + "\n";
+    out += "  report_data  " + field(report, "report_data") + "\n";
     if (report.contains("tcb")) {
       const auto& tcb = report["tcb"];
-      out += "  tcb_status   " + tcb.value("status", "") +
-             (tcb["tcb_date"].is_string() ? " (tcbDate " + tcb["tcb_date"].get<std::string>() + ")"
+      out += "  tcb_status   " + field(tcb, "status") +
+             (tcb["tcb_date"].is_string() ? " (tcbDate " + field(tcb, "tcb_date") + ")"
                                           : std::string()) +
              "\n";
     }
     if (report.contains("event_log") && report["event_log"].value("format", "") == "dstack") {
       for (const auto& e : report["event_log"]["runtime_events"])
-        out += "  event        " + e.value("name", "") + " = " + e.value("payload", "") + "\n";
+        out += "  event        " + field(e, "name") + " = " + field(e, "payload") + "\n";
     }
   } else if (!report.is_null()) {
-    out += "\n  measurement  " + report.value("measurement", "") + "\n";
-    out += "  report_data  " + report.value("report_data", "") + "\n";
-    out += "  chip_id      " + report.value("chip_id", "") + "\n";
+    out += "\n  measurement  " + field(report, "measurement") + "\n";
+    out += "  report_data  " + field(report, "report_data") + "\n";
+    out += "  chip_id      " + field(report, "chip_id") + "\n";
   }
   if (!azure.is_null()) {
     if (azure.contains("tpm_quote"))
-      out += "  tpm nonce    " + azure["tpm_quote"].value("extra_data", "") + "\n";
+      out += "  tpm nonce    " + field(azure["tpm_quote"], "extra_data") + "\n";
     if (azure.contains("runtime_data") && azure["runtime_data"]["user_data"].is_string())
-      out += "  user_data    " + azure["runtime_data"]["user_data"].get<std::string>() + "\n";
+      out += "  user_data    " + field(azure["runtime_data"], "user_data") + "\n";
     out += "  pcrs         " + std::to_string(azure["pcrs"].size()) + " SHA-256 values" +
            (azure.value("pcrs_verified", false) ? " (verified by the quote)" : " (not verified)") +
            " in the JSON verdict\n";
   }
   if (trust_anchor) {
-    out += "  trust anchor " + trust_anchor->subject + "\n";
+    out += "  trust anchor " + shown(trust_anchor->subject) + "\n";
     if (trust_anchor->simulated)
       out +=
           "               SIMULATED secure processor: this evidence proves nothing about "
@@ -723,10 +730,10 @@ std::string Verdict::to_text() const {
   } else {
     out += "FAIL (" + std::to_string(failed) + " of " + std::to_string(checks.all().size()) +
            " checks failed:";
-    for (const auto& n : checks.failures()) out += " " + n;
+    for (const auto& n : checks.failures()) out += " " + shown(n);
     out += ")\n";
   }
-  return without_controls(out);
+  return out;
 }
 
 }  // namespace cloister::sdk

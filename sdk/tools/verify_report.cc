@@ -13,6 +13,7 @@
 #include "cloister/common/file.h"
 #include "cloister/common/hex.h"
 #include "cloister/common/json.h"
+#include "cloister/common/utf8.h"
 #include "cloister/sdk/ci_report.h"
 #include "cloister/sdk/verifier.h"
 
@@ -22,7 +23,7 @@ constexpr int kExitFail = 1;
 constexpr int kExitUsage = 2;
 
 int usage_error(const std::string& message) {
-  std::fprintf(stderr, "verify-report: %s\n", message.c_str());
+  std::fprintf(stderr, "verify-report: %s\n", cloister::without_controls(message).c_str());
   return kExitUsage;
 }
 

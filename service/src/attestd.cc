@@ -711,11 +711,11 @@ struct AttestationService::Impl {
                     facts.tee, facts.measurement, facts.evidence_digest, "");
       }
       if (auto held = reference_values_in_force(facts); !held) {
-        return deny(Denial::kReferenceValues,
-                    held.error().code() == ErrorCode::kFailedPrecondition
-                        ? Error("the session's token: " + held.error().message() +
-                                " (start again with /kbs/v0/auth)")
-                        : held.error(),
+        const bool stale = held.error().code() == ErrorCode::kFailedPrecondition;
+        return deny(stale ? Denial::kToken : Denial::kReferenceValues,
+                    stale ? Error("the session's token: " + held.error().message() +
+                                  " (start again with /kbs/v0/auth)")
+                          : held.error(),
                     facts.tee, facts.measurement, facts.evidence_digest, "");
       }
       if (auto recorded = audit(client, facts.tee, facts.measurement, facts.evidence_digest, "", "",
@@ -848,8 +848,8 @@ struct AttestationService::Impl {
   http::Response cwt(const http::Request& req, const std::string& client) const {
     const std::string token = presented_token(req);
     TokenFacts facts;
-    auto deny = [&](const KbsError& e) {
-      metrics.deny(Denial::kToken);
+    auto deny = [&](const KbsError& e, Denial d = Denial::kToken) {
+      metrics.deny(d);
       (void)audit(client, facts.tee, facts.measurement, facts.evidence_digest, "", "", "denied",
                   e.detail());
       return kbs_response(e);
@@ -861,8 +861,11 @@ struct AttestationService::Impl {
                            "Token Verifier error: " + claims.error().message()));
     }
     facts = facts_of(*claims);
-    if (auto held = reference_values_in_force(facts); !held)
-      return deny(stale_token_error(held.error()));
+    if (auto held = reference_values_in_force(facts); !held) {
+      const bool stale = held.error().code() == ErrorCode::kFailedPrecondition;
+      return deny(stale_token_error(held.error()),
+                  stale ? Denial::kToken : Denial::kReferenceValues);
+    }
     auto signed_cwt = keys.token_signer.sign_cwt(*claims);
     if (!signed_cwt) {
       return deny(KbsError(kbs::ErrorKind::kTokenVerifierError,

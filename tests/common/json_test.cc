@@ -59,6 +59,11 @@ TEST(StrictJson, DumpJsonReplacesBytesThatAreNotUtf8) {
   EXPECT_THROW((void)value.dump(), nlohmann::json::type_error);
   EXPECT_EQ(dump_json(value), "{\"detail\":\"guest said \xef\xbf\xbd\xef\xbf\xbd\"}");
   EXPECT_EQ(dump_json(nlohmann::json::array({1}), 1), "[\n 1\n]");
+  // No control character reaches a terminal showing the document: DEL and C1 are escaped as C0.
+  EXPECT_EQ(dump_json(nlohmann::json{{"d", "\x1b\x7f\xc2\x9b\xc2\xa0"}}),
+            "{\"d\":\"\\u001b\\u007f\\u009b\xc2\xa0\"}");
+  EXPECT_EQ(nlohmann::json::parse(dump_json(nlohmann::json{{"d", "\x7f\xc2\x85"}}))["d"],
+            "\x7f\xc2\x85");
 }
 
 // 64 levels parse; the 65th is refused where it opens, whether an array or an object, so a

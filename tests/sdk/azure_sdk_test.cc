@@ -393,6 +393,31 @@ TEST(CiReport, BytesThatAreNotUtf8LeaveTheReportsWellFormed) {
   EXPECT_NO_THROW((void)dump_json(to_sarif(verdict, ReportContext{"report.bin", std::nullopt})));
 }
 
+// Control characters a report carries (ESC, a UTF-8 C1 CSI, a newline forging a verdict line)
+// reach no terminal and no CI log raw, in any output format.
+TEST(CiReport, ControlCharactersFromTheEvidenceReachNoTerminal) {
+  Verdict verdict;
+  verdict.tee = "snp";
+  verdict.checks.fail("policy.x", "1",
+                      "\x1b[2J\xc2\x9b"
+                      "2J",
+                      "a\nverdict: PASS");
+  const ReportContext context{"report.bin", std::nullopt};
+  const std::string text = verdict.to_text();
+  EXPECT_NE(text.find("\\x1b[2J\\xc2\\x9b2J"), std::string::npos) << text;
+  EXPECT_NE(text.find("a\\x0averdict: PASS"), std::string::npos) << text;
+  EXPECT_EQ(text.find("\nverdict: PASS"), std::string::npos) << text;
+  const std::string github = to_github_annotations(verdict, context);
+  const std::string json_text = dump_json(verdict.to_json());
+  EXPECT_NE(json_text.find("\\u001b[2J\\u009b2J"), std::string::npos) << json_text;
+  const std::string xml = to_junit_xml(verdict, context);
+  EXPECT_NE(xml.find("&#x9b;2J"), std::string::npos) << xml;
+  for (const std::string* out : {&text, &github, &json_text, &xml}) {
+    EXPECT_EQ(out->find('\x1b'), std::string::npos) << *out;
+    EXPECT_EQ(out->find("\xc2\x9b"), std::string::npos) << *out;
+  }
+}
+
 TEST(VerifyReportCli, JunitIsWellFormedWithOneTestCasePerCheck) {
   REQUIRE_AZURE_FACTS();
   auto r = failing("junit");

@@ -105,7 +105,7 @@ class Fields {
     if (!st || std::find(allowed.begin(), allowed.end(), *st) == allowed.end()) {
       std::string list;
       for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(to_string(a));
-      return fail(key, "expected one of " + list + ", found '" + s + "'");
+      return fail(key, "expected one of " + list + ", found '" + printable(s, 64) + "'");
     }
     return *st;
   }
@@ -177,7 +177,7 @@ Result<SignedCollateral<T>> parse_response(std::string_view json_text, const cha
   CLOISTER_TRY(auto signature, top.hex<64>("signature"));
   for (const auto& [key, unused] : object.raw_members) {
     if (key != member && key != "signature")
-      return Error(std::string(doc) + ": unexpected member '" + key + "'");
+      return Error(std::string(doc) + ": unexpected member '" + printable(key, 64) + "'");
   }
   SignedCollateral<T> out;
   out.body = std::string(raw->second);
@@ -226,8 +226,8 @@ Status add_bundle(const json& doc, const std::string& source, TdxCollateral& out
     if (std::find(std::begin(kKeys), std::end(kKeys), key) == std::end(kKeys)) {
       std::string list;
       for (const char* k : kKeys) list += (list.empty() ? "" : ", ") + std::string(k);
-      return Error(source + ": collateral bundle: unknown key '" + key + "' (expected " + list +
-                   ")");
+      return Error(source + ": collateral bundle: unknown key '" + printable(key, 64) +
+                   "' (expected " + list + ")");
     }
   }
   Fields bundle(doc, source + ": collateral bundle", "");

@@ -25,6 +25,8 @@ Result<nlohmann::json> parse_json_strict(std::string_view text, const std::strin
 // Serializes `value` (`indent` as nlohmann's dump()). A string holding bytes that are not UTF-8
 // (a client's, a guest's or an evidence file's, quoted into a message) gets U+FFFD in their
 // place instead of throwing: for every document written from values that outsiders shaped.
+// DEL and the C1 controls (U+0080 to U+009F) are written as \u00XX escapes, as the C0 ones
+// are, so no control character reaches a terminal that shows the document.
 std::string dump_json(const nlohmann::json& value, int indent = -1);
 
 }  // namespace cloister

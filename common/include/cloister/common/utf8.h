@@ -21,10 +21,11 @@ struct Utf8Sequence {
 
 Utf8Sequence decode_utf8(std::string_view text, std::size_t i);
 
-// Text for a terminal: every C0 control but the newline, DEL, and every C1 control (U+0080 to
-// U+009F as UTF-8, which some terminals obey like the 8-bit controls) as \xNN; the rest,
-// UTF-8 included, as it is. Outside bytes in a report then cannot move the cursor, recolour or
-// retitle the terminal that shows it.
-std::string without_controls(std::string_view text);
+// Outside text for a terminal or a log: every C0 control (the newline and carriage return too,
+// unless `keep_line_breaks`), DEL, every C1 control (U+0080 to U+009F, which some terminals
+// obey like the 8-bit controls) and every byte of ill-formed UTF-8 as \xNN; well-formed UTF-8
+// as it is. Outside bytes then cannot move the cursor, recolour or retitle the terminal, nor
+// (escaped field by field) forge lines of the output around them.
+std::string without_controls(std::string_view text, bool keep_line_breaks = false);
 
 }  // namespace cloister

@@ -55,6 +55,18 @@ VmConfig base_config(TeeKind kind, std::uint32_t vcpus) {
   return config;
 }
 
+// The SNP launch plan of the AmdSev-like test image for one EPYC-v4 vCPU: what the IGVM files
+// of these tests are made of.
+fw::LaunchPlan amdsev_snp_plan() {
+  const Bytes image = testing::amdsev_like_image(0x8000).build();
+  auto ovmf = fw::OvmfImage::parse(std::make_shared<const Bytes>(image));
+  EXPECT_TRUE(ovmf.ok());
+  fw::SnpLaunchOptions options;
+  options.vcpus = 1;
+  options.vcpu_signature = *fw::vcpu_signature("EPYC-v4");
+  return fw::build_snp_plan(ovmf.value(), options).value();
+}
+
 struct Launched {
   KvmRecorder recorder;
   std::unique_ptr<Vmm> vmm;
@@ -313,16 +325,9 @@ TEST(TeeLaunchTest, SnpMeasuredDirectBootLoadsTheHashTableAsANormalPage) {
 
 TEST(TeeLaunchTest, SnpIgvmLaunchCarriesTheFilesPolicyAndIdBlock) {
   // An SNP plan turned into an IGVM file with an ID block expecting its digest.
-  const Bytes image = testing::amdsev_like_image(0x8000).build();
-  auto ovmf = fw::OvmfImage::parse(std::make_shared<const Bytes>(image));
-  ASSERT_TRUE(ovmf.ok());
-  fw::SnpLaunchOptions options;
-  options.vcpus = 1;
-  options.vcpu_signature = *fw::vcpu_signature("EPYC-v4");
-  auto source = fw::build_snp_plan(*ovmf, options);
-  ASSERT_TRUE(source.ok());
-  const Sha384Digest ld = *measure::snp_launch_digest(*source);
-  const Bytes igvm = testing::igvm_from_snp_plan(*source, 0x30000, ld);
+  const fw::LaunchPlan source = amdsev_snp_plan();
+  const Sha384Digest ld = *measure::snp_launch_digest(source);
+  const Bytes igvm = testing::igvm_from_snp_plan(source, 0x30000, ld);
 
   VmConfig config = base_config(TeeKind::kSnp, 1);
   config.boot.igvm = temp_file("guest.igvm", igvm);
@@ -354,18 +359,11 @@ TEST(TeeLaunchTest, SnpIgvmLaunchCarriesTheFilesPolicyAndIdBlock) {
 // An IGVM file's REQUIRED_MEMORY ranges are backed (private memory, like its pages outside
 // RAM); the part of a range inside RAM is RAM already.
 TEST(TeeLaunchTest, IgvmRequiredMemoryOutsideRamIsBacked) {
-  const Bytes image = testing::amdsev_like_image(0x8000).build();
-  auto ovmf = fw::OvmfImage::parse(std::make_shared<const Bytes>(image));
-  ASSERT_TRUE(ovmf.ok());
-  fw::SnpLaunchOptions options;
-  options.vcpus = 1;
-  options.vcpu_signature = *fw::vcpu_signature("EPYC-v4");
-  auto source = fw::build_snp_plan(*ovmf, options);
-  ASSERT_TRUE(source.ok());
+  const fw::LaunchPlan source = amdsev_snp_plan();
   VmConfig config = base_config(TeeKind::kSnp, 1);  // 64 MiB of RAM
   const auto igvm_with = [&](std::uint64_t gpa, std::uint32_t size) {
     testing::IgvmWriter w;
-    w.platform(testing::IgvmWriter::kSnpMask, 2).guest_policy(0x30000).snp_plan(*source);
+    w.platform(testing::IgvmWriter::kSnpMask, 2).guest_policy(0x30000).snp_plan(source);
     w.required_memory(gpa, size);
     return temp_file("required.igvm", w.build());
   };

@@ -711,11 +711,11 @@ struct AttestationService::Impl {
                     facts.tee, facts.measurement, facts.evidence_digest, "");
       }
       if (auto held = reference_values_in_force(facts); !held) {
-        const bool stale = held.error().code() == ErrorCode::kFailedPrecondition;
-        return deny(stale ? Denial::kToken : Denial::kReferenceValues,
-                    stale ? Error("the session's token: " + held.error().message() +
-                                  " (start again with /kbs/v0/auth)")
-                          : held.error(),
+        const Denial d = stale_token_denial(held.error());
+        return deny(d,
+                    d == Denial::kToken ? Error("the session's token: " + held.error().message() +
+                                                " (start again with /kbs/v0/auth)")
+                                        : held.error(),
                     facts.tee, facts.measurement, facts.evidence_digest, "");
       }
       if (auto recorded = audit(client, facts.tee, facts.measurement, facts.evidence_digest, "", "",
@@ -834,6 +834,12 @@ struct AttestationService::Impl {
                      ": they changed since the token was issued; attest again");
   }
 
+  // How a refusal of reference_values_in_force() counts: a stale token is a token denial, a
+  // store that cannot say is a reference-values one.
+  static Denial stale_token_denial(const Error& why) {
+    return why.code() == ErrorCode::kFailedPrecondition ? Denial::kToken : Denial::kReferenceValues;
+  }
+
   // The KBS error for a token reference_values_in_force() refused.
   static KbsError stale_token_error(const Error& why) {
     return why.code() == ErrorCode::kFailedPrecondition
@@ -861,11 +867,8 @@ struct AttestationService::Impl {
                            "Token Verifier error: " + claims.error().message()));
     }
     facts = facts_of(*claims);
-    if (auto held = reference_values_in_force(facts); !held) {
-      const bool stale = held.error().code() == ErrorCode::kFailedPrecondition;
-      return deny(stale_token_error(held.error()),
-                  stale ? Denial::kToken : Denial::kReferenceValues);
-    }
+    if (auto held = reference_values_in_force(facts); !held)
+      return deny(stale_token_error(held.error()), stale_token_denial(held.error()));
     auto signed_cwt = keys.token_signer.sign_cwt(*claims);
     if (!signed_cwt) {
       return deny(KbsError(kbs::ErrorKind::kTokenVerifierError,
@@ -903,11 +906,8 @@ struct AttestationService::Impl {
                                            "Token Verifier error: " + claims.error().message()));
     }
     facts = facts_of(*claims);
-    if (auto held = reference_values_in_force(facts); !held) {
-      const bool stale = held.error().code() == ErrorCode::kFailedPrecondition;
-      return deny(stale ? Denial::kToken : Denial::kReferenceValues,
-                  stale_token_error(held.error()));
-    }
+    if (auto held = reference_values_in_force(facts); !held)
+      return deny(stale_token_denial(held.error()), stale_token_error(held.error()));
     auto stored = store->get_resource(path);
     if (!stored) {
       const bool missing = stored.error().code() == ErrorCode::kNotFound;

@@ -27,6 +27,25 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
+// Fields read as one value. A second line of one of them is refused: Host (RFC 9112 §3.2) and
+// Content-Length (§6.3) by the RFC, Authorization and Cookie because which of two credentials
+// counts would depend on the reader. Any other repeated field is one list (RFC 9110 §5.3).
+bool is_singleton(std::string_view lowered_name) {
+  for (std::string_view name : {"host", "content-length", "authorization", "cookie"})
+    if (lowered_name == name) return true;
+  return false;
+}
+
+// Whether the comma-separated list `lowered` holds `token` (Connection options, RFC 9110 §7.6.1).
+bool has_token(std::string_view lowered, std::string_view token) {
+  while (!lowered.empty()) {
+    const std::size_t comma = lowered.find(',');
+    if (trim(lowered.substr(0, comma)) == token) return true;
+    lowered = comma == std::string_view::npos ? std::string_view() : lowered.substr(comma + 1);
+  }
+  return false;
+}
+
 Rejection bad_request(std::string reason) {
   return Rejection{400, std::move(reason)};
 }
@@ -94,16 +113,20 @@ ParseResult parse_request(std::string_view buffer, const Limits& limits) {
       if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f)
         return bad_request("HTTP header: control character in a field value");
     std::string key = lower(name);
-    if (key == "content-length" && req.headers.count(key))
-      return bad_request("HTTP header: duplicate Content-Length");
-    req.headers[key] = std::string(value);
+    const auto [it, inserted] = req.headers.try_emplace(key, value);
+    if (inserted) continue;
+    if (is_singleton(key))
+      return bad_request("HTTP header: more than one " + std::string(name) + " field");
+    it->second.append(", ").append(value);
   }
+  if (req.version == "HTTP/1.1" && !req.headers.count("host"))
+    return bad_request("HTTP header: an HTTP/1.1 request without a Host field");
   if (req.headers.count("transfer-encoding"))
     return bad_request("HTTP header: Transfer-Encoding is not supported; send Content-Length");
   if (auto it = req.headers.find("connection"); it != req.headers.end()) {
-    const std::string v = lower(it->second);
-    if (v == "close") req.keep_alive = false;
-    if (v == "keep-alive") req.keep_alive = true;
+    const std::string options = lower(it->second);
+    if (has_token(options, "keep-alive")) req.keep_alive = true;
+    if (has_token(options, "close")) req.keep_alive = false;
   }
 
   std::size_t body_len = 0;

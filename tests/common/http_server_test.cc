@@ -233,7 +233,8 @@ class ServerTest : public ::testing::Test {
 TEST_F(ServerTest, AnswersPipelinedRequestsInOrderOnAKeptAliveConnection) {
   start();
   Fd fd = client();
-  ASSERT_TRUE(send_all(fd, get_request("/a") + "PUT /b HTTP/1.1\r\nContent-Length: 3\r\n\r\nxyz" +
+  ASSERT_TRUE(send_all(fd, get_request("/a") +
+                               "PUT /b HTTP/1.1\r\nHost: test\r\nContent-Length: 3\r\n\r\nxyz" +
                                get_request("/c")));
   std::string pending;
   EXPECT_EQ(read_reply(fd, pending).body, "GET /a ");
@@ -281,7 +282,8 @@ TEST_F(ServerTest, ARequestArrivingByteByByteIsServedWithThePipelinedOneBehindIt
   start();
   Fd fd = client();
   const std::string wire =
-      "PUT /piecewise HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello" + get_request("/next");
+      "PUT /piecewise HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\n\r\nhello" +
+      get_request("/next");
   for (std::size_t i = 0; i < wire.size(); i += 2) {
     ASSERT_TRUE(send_all(fd, wire.substr(i, 2)));
     std::this_thread::sleep_for(milliseconds(1));
@@ -405,7 +407,7 @@ TEST_F(ServerTest, OversizedRequestsGet431Or413AndTheConnectionCloses) {
   EXPECT_TRUE(server_released(big_head));
 
   Fd big_body = client();
-  ASSERT_TRUE(send_all(big_body, "PUT / HTTP/1.1\r\nContent-Length: 17\r\n\r\n"));
+  ASSERT_TRUE(send_all(big_body, "PUT / HTTP/1.1\r\nHost: test\r\nContent-Length: 17\r\n\r\n"));
   Reply r413 = read_reply(big_body);
   EXPECT_EQ(r413.status, 413);
   EXPECT_EQ(r413.body, "HTTP body: Content-Length 17 exceeds the 16-byte limit\n");
@@ -530,7 +532,7 @@ TEST_F(ServerTest, ErrorBodiesComeFromTheOwner) {
     return Response{status, "application/json", "{\"error\":\"" + reason + "\"}", ""};
   };
   start(options);
-  Reply r = request("PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+  Reply r = request("PUT / HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n");
   EXPECT_EQ(r.status, 400);
   EXPECT_EQ(r.body,
             "{\"error\":\"HTTP header: Transfer-Encoding is not supported; send "
@@ -594,7 +596,8 @@ TEST_F(ServerTest, AnswersPipelinedRequestsInOrderOverTls) {
   start_tls(echo(0), {}, /*prebuilt=*/true);
   TlsClient client(port_, cert_);
   ASSERT_TRUE(client.ok());
-  ASSERT_TRUE(client.send(get_request("/a") + "PUT /b HTTP/1.1\r\nContent-Length: 3\r\n\r\nxyz" +
+  ASSERT_TRUE(client.send(get_request("/a") +
+                          "PUT /b HTTP/1.1\r\nHost: test\r\nContent-Length: 3\r\n\r\nxyz" +
                           get_request("/c", true)));
   EXPECT_EQ(client.read_reply().body, "GET /a ");
   EXPECT_EQ(client.read_reply().body, "PUT /b xyz");

@@ -192,7 +192,8 @@ TEST(ApiServerTest, ServesConcurrentClientsUnderItsSeccompFilter) {
   const std::string too_long = json::parse(headers.body)["error"];
   EXPECT_TRUE(too_long.starts_with("HTTP header section: ")) << too_long;
   EXPECT_TRUE(too_long.ends_with(" bytes exceeds the 8192-byte limit")) << too_long;
-  Reply body = round_trip(sock, "PUT /api/v1/vm.pause HTTP/1.1\r\nContent-Length: 65537\r\n\r\n");
+  Reply body =
+      round_trip(sock, "PUT /api/v1/vm.pause HTTP/1.1\r\nHost: x\r\nContent-Length: 65537\r\n\r\n");
   EXPECT_EQ(body.status, 413);
   EXPECT_EQ(json::parse(body.body)["error"],
             "HTTP body: Content-Length 65537 exceeds the 65536-byte limit");

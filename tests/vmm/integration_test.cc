@@ -453,10 +453,12 @@ TEST(VmmIntegrationTest, ApiReportsPausesResumesAndShutsDownARunningVm) {
   EXPECT_EQ(raw_http_status(sock, "GARBAGE\r\n\r\n"), 400);
   EXPECT_EQ(raw_http_status(sock, "GET / HTTP/1.1\r\nX: " + std::string(10000, 'a') + "\r\n\r\n"),
             431);
-  EXPECT_EQ(raw_http_status(sock, "PUT /api/v1/vm.pause HTTP/1.1\r\nContent-Length: 65537\r\n\r\n"),
+  EXPECT_EQ(raw_http_status(
+                sock, "PUT /api/v1/vm.pause HTTP/1.1\r\nHost: x\r\nContent-Length: 65537\r\n\r\n"),
             413);
   EXPECT_EQ(
-      raw_http_status(sock, "PUT /api/v1/vm.pause HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"),
+      raw_http_status(
+          sock, "PUT /api/v1/vm.pause HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"),
       400);
   EXPECT_EQ(json::parse(http(sock, "GET", "/api/v1/vm.info").second)["state"], "running");
 

@@ -1,8 +1,10 @@
 // HTTP/1.1 messages for the project's servers (RFC 9112): a strict request parser and a response
 // writer. The parser takes untrusted bytes from a socket: it bounds the header section and the
 // body, requires Content-Length for bodies, and refuses chunked transfer coding, obsolete line
-// folding, malformed request lines and duplicate Content-Length headers. Each refusal carries the
-// status a server answers it with, so a server maps it without reading the words.
+// folding, malformed request lines, an HTTP/1.1 request without Host, and a second Host,
+// Content-Length, Authorization or Cookie line (other repeated fields are joined with ", ", one
+// list). Each refusal carries the status a server answers it with, so a server maps it without
+// reading the words.
 #pragma once
 
 #include <cstddef>

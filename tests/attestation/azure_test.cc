@@ -306,6 +306,21 @@ TEST(AzureVerify, TrusteesTamperingTestsFailTheirNamedCheck) {
             "the hardware report does not bind this runtime data (it was altered, or belongs to "
             "another report)");
 
+  // REPORT_DATA[32:64] (HCL 0x20 + SNP 0x70) is zero in every report the HCL asks for; a
+  // byte there is refused even though [0:32] still binds the runtime data.
+  changed = hcl;
+  changed[0x20 + 0x70 + 5] = 0x01;
+  r = run_vtpm(changed, quote, options);
+  const Check* tail = r.checks.find("azure.runtime_data.binding");
+  EXPECT_EQ(tail->status, CheckStatus::kFail);
+  EXPECT_EQ(tail->detail, "REPORT_DATA[32:64] is not zero: the HCL did not ask for this report");
+  const std::string digest = f["runtime_data"]["sha256"];
+  EXPECT_EQ(tail->found,
+            "REPORT_DATA[0:32] " + digest + ", [32:64] 0000000000" + "01" + std::string(52, '0'));
+  ASSERT_EQ(f["report_data_32_64_zero"], true);
+  EXPECT_EQ(run_vtpm(hcl, quote, options).checks.find("azure.runtime_data.binding")->found,
+            "REPORT_DATA[0:32] " + digest + ", zeros in [32:64]");
+
   // The AK's JSON broken: no attestation key, so the quote cannot be verified.
   changed = hcl;
   changed[0x540] = 0;

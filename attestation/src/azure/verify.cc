@@ -14,19 +14,27 @@ std::string short_hex(ByteView bytes) {
   return h.size() > 16 ? h.substr(0, 16) + "…" : h;
 }
 
+// The HCL asks the hardware for a report whose REPORT_DATA is SHA-256 of its runtime data followed
+// by 32 zero bytes (in every report of the vectors); anything else in [32:64] is not the HCL's.
 void check_binding(const HclReport& hcl, ByteView report_data, const std::string& source,
                    Checks& checks) {
   const auto digest = sha256(hcl.runtime_data);
   const std::string expected =
-      "SHA-256(runtime data) " + to_hex(digest) + " in " + source + "[0:32]";
-  const std::string found = source + "[0:32] " + to_hex(report_data.first(32));
-  if (std::equal(digest.begin(), digest.end(), report_data.begin())) {
-    checks.pass("azure.runtime_data.binding", expected, found,
-                std::to_string(hcl.runtime_data.size()) + " bytes of runtime data");
-  } else {
+      "SHA-256(runtime data) " + to_hex(digest) + " in " + source + "[0:32], zeros in [32:64]";
+  const ByteView tail = report_data.subspan(32, 32);
+  const bool tail_zero = std::all_of(tail.begin(), tail.end(), [](auto b) { return b == 0; });
+  const std::string found = source + "[0:32] " + to_hex(report_data.first(32)) +
+                            (tail_zero ? ", zeros in [32:64]" : ", [32:64] " + to_hex(tail));
+  if (!std::equal(digest.begin(), digest.end(), report_data.begin())) {
     checks.fail("azure.runtime_data.binding", expected, found,
                 "the hardware report does not bind this runtime data (it was altered, or belongs "
                 "to another report)");
+  } else if (!tail_zero) {
+    checks.fail("azure.runtime_data.binding", expected, found,
+                "REPORT_DATA[32:64] is not zero: the HCL did not ask for this report");
+  } else {
+    checks.pass("azure.runtime_data.binding", expected, found,
+                std::to_string(hcl.runtime_data.size()) + " bytes of runtime data");
   }
 }
 

@@ -52,8 +52,8 @@ struct VtpmVerification {
   const Bytes* pcr(unsigned index) const;
 };
 
-// Runs the checks above. `report_data` is the hardware report's REPORT_DATA (SEV-SNP report
-// offset 0x50, or the TD quote's); `report_data_source` names it in the binding check.
+// Runs the checks above. `report_data` is the hardware report's 64-byte REPORT_DATA (SEV-SNP
+// report offset 0x50, or the TD quote's); `report_data_source` names it in the binding check.
 VtpmVerification verify_vtpm(const HclReport& hcl, ByteView report_data,
                              const std::string& report_data_source,
                              const std::optional<VtpmQuote>& quote,

@@ -13,6 +13,7 @@
 
 #include "cloister/vmm/devices/bus.h"
 #include "cloister/vmm/devices/legacy.h"
+#include "cloister/vmm/devices/net.h"
 #include "cloister/vmm/devices/virtio.h"
 #include "cloister/vmm/devices/vsock.h"
 #include "cloister/vmm/seccomp/seccomp.h"
@@ -209,27 +210,18 @@ TEST(FwCfgTest, ServesSignatureCpusRamAndCmdline) {
   EXPECT_EQ(read_n(2), (std::vector<std::uint8_t>{0, 0}));
 }
 
-// A guest driver's view of one virtio-blk device on top of real guest memory.
-class VirtioBlockTest : public ::testing::Test {
+// A guest driver's view of one virtio-mmio device on top of 1 MiB of real guest memory.
+class MmioDriverTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char path[] = "/tmp/cloister-vblk-XXXXXX";
-    int fd = mkstemp(path);
-    ASSERT_GE(fd, 0);
-    disk_path_ = path;
-    std::string content(4096, '\0');
-    content.replace(0, 9, "SECTOR-0!");
-    content.replace(512, 9, "SECTOR-1!");
-    ASSERT_EQ(::write(fd, content.data(), content.size()), 4096);
-    ::close(fd);
     RegionSpec spec{"ram", 0, 1 << 20, false};
     auto mem = GuestMemory::create(std::span(&spec, 1), false);
     ASSERT_TRUE(mem.ok());
     memory_ = std::make_unique<GuestMemory>(std::move(*mem));
-    auto blk = VirtioBlock::open(disk_path_, false, metrics_);
-    ASSERT_TRUE(blk.ok()) << blk.error().message();
+  }
+  void attach(std::unique_ptr<VirtioDevice> device) {
     auto transport = VirtioMmio::create(
-        std::move(*blk), *memory_,
+        std::move(device), *memory_,
         [this](bool l) {
           irq_ = l;
           irq_thread_ = std::this_thread::get_id();
@@ -238,7 +230,6 @@ class VirtioBlockTest : public ::testing::Test {
     ASSERT_TRUE(transport.ok()) << transport.error().message();
     dev_ = std::move(*transport);
   }
-  void TearDown() override { std::remove(disk_path_.c_str()); }
 
   std::uint32_t reg(std::uint64_t off) {
     std::uint8_t b[4];
@@ -265,36 +256,48 @@ class VirtioBlockTest : public ::testing::Test {
     store_le16(b, 0, v);
     ASSERT_TRUE(memory_->write(gpa, b, "test").ok());
   }
+  // Descriptor `i` of the table at `table`.
   void desc(unsigned i, std::uint64_t addr, std::uint32_t len, std::uint16_t flags,
-            std::uint16_t next) {
-    put64(kDesc + 16 * i, addr);
-    put32(kDesc + 16 * i + 8, len);
-    put16(kDesc + 16 * i + 12, flags);
-    put16(kDesc + 16 * i + 14, next);
+            std::uint16_t next, std::uint64_t table = kDesc) {
+    put64(table + 16 * i, addr);
+    put32(table + 16 * i + 8, len);
+    put16(table + 16 * i + 12, flags);
+    put16(table + 16 * i + 14, next);
   }
-  void bring_up() {
+  // Reset, ACKNOWLEDGE | DRIVER, VIRTIO_F_VERSION_1 alone, FEATURES_OK.
+  void negotiate() {
     set(0x070, 0);
     set(0x070, 3);
     set(0x024, 1);
     set(0x020, 1);  // VIRTIO_F_VERSION_1
     set(0x070, 3 | 8);
     ASSERT_EQ(reg(0x070) & 8, 8u);
-    set(0x030, 0);
+  }
+  // Queue `index`, eight entries, at the three ring addresses.
+  void ready_queue(std::uint32_t index, std::uint64_t table, std::uint64_t avail,
+                   std::uint64_t used) {
+    set(0x030, index);
     set(0x038, 8);
-    set(0x080, kDesc);
-    set(0x090, kAvail);
-    set(0x0a0, kUsed);
+    set(0x080, static_cast<std::uint32_t>(table));
+    set(0x090, static_cast<std::uint32_t>(avail));
+    set(0x0a0, static_cast<std::uint32_t>(used));
     set(0x044, 1);
+  }
+  void bring_up() {
+    negotiate();
+    ready_queue(0, kDesc, kAvail, kUsed);
     set(0x070, 3 | 8 | 4);
   }
-  void submit(std::uint16_t head, std::uint16_t avail_idx) {
-    put16(kAvail + 4 + 2 * ((avail_idx - 1) % 8), head);
-    put16(kAvail + 2, avail_idx);
-    set(0x050, 0);
+  // Publishes `head` as the avail ring's entry `avail_idx` - 1 and notifies `queue`.
+  void submit(std::uint16_t head, std::uint16_t avail_idx, std::uint32_t queue = 0,
+              std::uint64_t avail = kAvail) {
+    put16(avail + 4 + 2 * ((avail_idx - 1) % 8), head);
+    put16(avail + 2, avail_idx);
+    set(0x050, queue);
   }
-  std::uint16_t used_idx() {
+  std::uint16_t used_idx(std::uint64_t used = kUsed) {
     std::uint8_t b[2];
-    EXPECT_TRUE(memory_->read(kUsed + 2, b, "test").ok());
+    EXPECT_TRUE(memory_->read(used + 2, b, "test").ok());
     return load_le16(b, 0);
   }
   // Requests complete on the device thread: waits (up to 2 s) for `condition`.
@@ -317,11 +320,32 @@ class VirtioBlockTest : public ::testing::Test {
                                  kData = 0x5000, kStatus = 0x6000;
   Metrics metrics_;
   Logger log_{LogFormat::kText, LogLevel::kError};
-  std::string disk_path_;
   std::unique_ptr<GuestMemory> memory_;
   std::shared_ptr<VirtioMmio> dev_;
   std::atomic<bool> irq_ = false;
   std::atomic<std::thread::id> irq_thread_;
+};
+
+class VirtioBlockTest : public MmioDriverTest {
+ protected:
+  void SetUp() override {
+    MmioDriverTest::SetUp();
+    char path[] = "/tmp/cloister-vblk-XXXXXX";
+    int fd = mkstemp(path);
+    ASSERT_GE(fd, 0);
+    disk_path_ = path;
+    std::string content(4096, '\0');
+    content.replace(0, 9, "SECTOR-0!");
+    content.replace(512, 9, "SECTOR-1!");
+    ASSERT_EQ(::write(fd, content.data(), content.size()), 4096);
+    ::close(fd);
+    auto blk = VirtioBlock::open(disk_path_, false, metrics_);
+    ASSERT_TRUE(blk.ok()) << blk.error().message();
+    attach(std::move(*blk));
+  }
+  void TearDown() override { std::remove(disk_path_.c_str()); }
+
+  std::string disk_path_;
 };
 
 TEST_F(VirtioBlockTest, IdentifiesAsBlockDevice) {
@@ -517,6 +541,55 @@ TEST_F(VirtioBlockTest, WritesFlushesAndReadsUnderTheBlockFilter) {
   std::ifstream disk(disk_path_, std::ios::binary);
   disk.seekg(1024);
   EXPECT_EQ(disk.get(), 'W');  // sector 2 reached the file
+}
+
+// A transmit chain the device holds (its rate limiter is spent) when the driver resets the device
+// is gone with the reset: it is neither sent nor completed in the rings the driver sets up next,
+// where it would be a completion the driver never asked for (virtio 1.2 §2.4.1).
+TEST_F(MmioDriverTest, ANetChainHeldAcrossAResetIsDroppedNotCompletedInTheNewRings) {
+  if (::access("/dev/net/tun", R_OK | W_OK) != 0) GTEST_SKIP() << "no /dev/net/tun";
+  NetConfig config;
+  config.tap = "cheld" + std::to_string(::getpid() % 100000);
+  config.tx_rate_limiter.ops = {/*size=*/1, /*one_time_burst=*/0, /*refill_time_ms=*/3600'000};
+  auto net = VirtioNet::open(config, log_, metrics_);
+  if (!net.ok() && net.error().message().find("TUNSETIFF") != std::string::npos)
+    GTEST_SKIP() << net.error().message();
+  ASSERT_TRUE(net.ok()) << net.error().message();
+  VirtioNet& device = **net;
+  attach(std::move(*net));
+
+  // Ring A: the first frame takes the one token, the second waits in the device.
+  negotiate();
+  ready_queue(net::kTxQueue, kDesc, kAvail, kUsed);
+  set(0x070, 3 | 8 | 4);
+  const std::uint32_t frame = net::kHeaderSize + 60;
+  desc(0, kData, frame, 0, 0);
+  desc(1, kData + 0x100, frame, 0, 0);
+  submit(0, 1, net::kTxQueue);
+  ASSERT_TRUE(used_reaches(1));
+  submit(1, 2, net::kTxQueue);
+  ASSERT_TRUE(eventually([&] { return metrics_.net_rate_limited.load() > 0; }));
+  EXPECT_EQ(used_idx(), 1u);
+
+  // Reset, ring B elsewhere, and no more limit: the held chain would go out now if it survived.
+  constexpr std::uint64_t kDescB = 0x8000, kAvailB = 0x9000, kUsedB = 0xa000;
+  negotiate();
+  ready_queue(net::kTxQueue, kDescB, kAvailB, kUsedB);
+  set(0x070, 3 | 8 | 4);
+  device.set_rate_limiters({}, {});
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(used_idx(kUsedB), 0u) << "a chain from before the reset completed in the new ring";
+  EXPECT_EQ(used_idx(), 1u);
+  EXPECT_EQ(metrics_.net_tx_frames.load() + metrics_.net_tx_dropped.load(), 1u);
+
+  // What the driver posts after the reset is served, under its own head.
+  desc(3, kData + 0x200, frame, 0, 0, kDescB);
+  submit(3, 1, net::kTxQueue, kAvailB);
+  ASSERT_TRUE(eventually([&] { return used_idx(kUsedB) == 1; }));
+  std::uint8_t id[4];
+  ASSERT_TRUE(memory_->read(kUsedB + 4, id, "test").ok());
+  EXPECT_EQ(load_le32(id, 0), 3u);
+  EXPECT_EQ(metrics_.net_tx_frames.load() + metrics_.net_tx_dropped.load(), 2u);
 }
 
 TEST(VsockTest, ListeningSocketPathMustBeFree) {

@@ -21,6 +21,7 @@
 #include "cloister/common/sha.h"
 #include "cloister/policy/policy.h"
 #include "cloister/service/evidence.h"
+#include "cloister/service/init_data.h"
 #include "cloister/service/jwe.h"
 #include "cloister/service/kbs_error.h"
 #include "cloister/service/report_data.h"
@@ -182,6 +183,26 @@ http::Response json_response(int status, const nlohmann::json& body) {
 
 http::Response kbs_response(const KbsError& error) {
   return json_response(error.status(), error.body());
+}
+
+// The init-data's digest in the field the host set at launch: SEV-SNP HOST_DATA (32 bytes),
+// TDX MRCONFIGID (48), as Trustee's verifiers read it (truncated or zero-padded). `report` is
+// the verdict's report, signed and checked.
+Status init_data_bound(kbs::Tee tee, const init_data::Document& init,
+                       const nlohmann::json& report) {
+  const bool snp = tee == kbs::Tee::kSnp;
+  const char* field = snp ? "host_data" : "mr_config_id";
+  const std::string expected = to_hex(init_data::regularize(init.digest, snp ? 32 : 48));
+  const std::string found =
+      report.is_object() && report.contains(field) && report[field].is_string()
+          ? report[field].get<std::string>()
+          : std::string("none");
+  if (found == expected) return {};
+  return Error(ErrorCode::kInvalidArgument,
+               std::string("init-data: ") + (snp ? "HOST_DATA" : "MRCONFIGID") + " expected " +
+                   expected + " (the document's " + init.algorithm + " digest in " +
+                   (snp ? "32" : "48") + " bytes), found " + found +
+                   " (the guest was launched with other init-data, or none)");
 }
 
 std::string failed_checks(const sdk::Verdict& verdict) {
@@ -604,12 +625,17 @@ struct AttestationService::Impl {
     sdk::Verdict verdict;
     std::string measurement;
     std::string policy_digest;
+    std::optional<init_data::Document> init;
   };
 
   Result<Appraised> appraise(const Session& s, const kbs::Attestation& a,
                              std::string& evidence_digest) const {
     CLOISTER_TRY(const kbs::ReportData expected,
                  kbs::expected_report_data(a.tee_pubkey, a.nonce, a.additional_evidence, s.hash));
+    std::optional<init_data::Document> init;
+    if (a.init_data) {
+      CLOISTER_TRY(init, init_data::parse(*a.init_data));
+    }
     auto document = store->get_policy(kReferenceValuesId);
     if (!document) {
       return Error(ErrorCode::kFailedPrecondition,
@@ -653,6 +679,7 @@ struct AttestationService::Impl {
     evidence_digest = to_hex(sha256(request.evidence));
     request.policy = std::move(policy);
     Appraised out;
+    out.init = std::move(init);
     out.policy_digest = to_hex(sha256(as_bytes(*document)));
     CLOISTER_TRY(out.verdict, verifier.verify(request));
     const auto& report = out.verdict.report;
@@ -762,6 +789,13 @@ struct AttestationService::Impl {
                         failed_checks(appraised->verdict)),
                   tee, appraised->measurement, evidence_digest, appraised->policy_digest);
     }
+    if (appraised->init) {
+      if (auto bound = init_data_bound(session->tee, *appraised->init, appraised->verdict.report);
+          !bound) {
+        return deny(Denial::kVerdict, bound.error(), tee, appraised->measurement, evidence_digest,
+                    appraised->policy_digest);
+      }
+    }
     ear::Claims claims;
     claims.issued_at = t;
     claims.expires_at = t + options.token_lifetime.count();
@@ -772,7 +806,8 @@ struct AttestationService::Impl {
     appraisal.extensions[kAnnotated] = {
         {tee, appraised->verdict.report},
         {"runtime_data_claims",
-         {{"nonce", attestation->nonce}, {"tee-pubkey", kbs::to_json(attestation->tee_pubkey)}}}};
+         {{"nonce", attestation->nonce}, {"tee-pubkey", kbs::to_json(attestation->tee_pubkey)}}},
+        {"init_data_claims", appraised->init ? appraised->init->claims : nlohmann::json(nullptr)}};
     appraisal.extensions[kEvidenceDigest] = evidence_digest;
     appraisal.extensions[kReferenceValuesDigest] = appraised->policy_digest;
     claims.submods[kSubmod] = std::move(appraisal);

@@ -9,12 +9,14 @@
 #include <openssl/pem.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
 #include "cloister/attestation/sim/snp_firmware.h"
 #include "cloister/common/base64.h"
 #include "cloister/common/hex.h"
+#include "cloister/common/sha.h"
 #include "cloister/service/evidence.h"
 #include "cloister/service/jwe.h"
 #include "cloister/service/pg_store.h"
@@ -513,6 +515,65 @@ TEST_P(AttestdTest, AnUnknownMeasurementIsRefusedNamingBoth) {
       401, "AttestationError",
       "policy.measurement: expected one of [" + to_hex(Bytes(48, 0x4d)) + "], found " +
           to_hex(Bytes(48, 0x4e)));
+}
+
+// Init-data (Trustee's initdata): the document a guest sends must be the one whose digest the
+// host set in HOST_DATA at launch, and its data reaches the token as Trustee's claims.
+TEST_P(AttestdTest, InitDataMustBeTheDocumentTheGuestWasLaunchedWith) {
+  const auto tee = jwe::TeeKeyPair::generate(jwe::TeeKeyPair::Kind::kEcP256).value();
+  const std::string document =
+      "version = \"0.1.0\"\nalgorithm = \"sha384\"\n[data]\n"
+      "\"cdh.toml\" = \"socket = 'unix:///run/cdh.sock'\"\n";
+  const auto digest = sha384(as_bytes(document));
+  sim::SnpLaunch launched = launch_with(0x4d);
+  std::copy_n(digest.begin(), 32, launched.host_data.begin());
+  const auto attest_with = [&](const sim::SnpLaunch& launch, const nlohmann::json& init) {
+    const auto [cookie, nonce] = auth();
+    auto body =
+        nlohmann::json::parse(attestation(launch, nonce, tee.public_key(), tee.public_key()));
+    body["init-data"] = init;
+    return attest(cookie, body.dump());
+  };
+
+  const auto passed = attest_with(launched, {{"format", "toml"}, {"body", document}});
+  ASSERT_EQ(passed.status, 200) << passed.body;
+  const auto claims = ear::verify(nlohmann::json::parse(passed.body).at("token").get<std::string>(),
+                                  service_->jwks(), now_)
+                          .value();
+  const auto& annotated =
+      claims.submods.at("cpu0").extensions.at("ear.veraison.annotated-evidence");
+  EXPECT_EQ(annotated.at("init_data_claims"),
+            nlohmann::json::parse(R"({"cdh.toml":{"socket":"unix:///run/cdh.sock"}})"));
+  EXPECT_EQ(annotated.at("snp").at("host_data"), to_hex(ByteView(digest).first(32)));
+
+  // One byte more in the document: not the one the guest was launched with.
+  const std::string altered = document + "\n";
+  const auto altered_digest = sha384(as_bytes(altered));
+  expect_kbs_error(attest_with(launched, {{"format", "toml"}, {"body", altered}}), 401,
+                   "AttestationError",
+                   "init-data: HOST_DATA expected " + to_hex(ByteView(altered_digest).first(32)) +
+                       " (the document's sha384 digest in 32 bytes), found " +
+                       to_hex(ByteView(digest).first(32)) +
+                       " (the guest was launched with other init-data, or none)");
+  // A guest launched without init-data claiming some.
+  expect_kbs_error(attest_with(launch_with(0x4d), {{"format", "toml"}, {"body", document}}), 401,
+                   "AttestationError",
+                   "init-data: HOST_DATA expected " + to_hex(ByteView(digest).first(32)) +
+                       " (the document's sha384 digest in 32 bytes), found " +
+                       std::string(64, '0'));
+  // Only TOML, as Trustee's attestation service.
+  expect_kbs_error(attest_with(launched, {{"format", "json"}, {"body", "{}"}}), 401,
+                   "AttestationError", "init-data: format: expected \"toml\", found \"json\"");
+  // Without init-data the token says so.
+  const auto plain = ear::verify(attested_token(tee), service_->jwks(), now_).value();
+  EXPECT_TRUE(plain.submods.at("cpu0")
+                  .extensions.at("ear.veraison.annotated-evidence")
+                  .at("init_data_claims")
+                  .is_null());
+  const auto records = audit_records();
+  EXPECT_EQ(records.at(records.size() - 2).at("outcome"), "denied");
+  EXPECT_THAT(records.at(records.size() - 2).at("reason").get<std::string>(),
+              HasSubstr("init-data: format"));
 }
 
 TEST_P(AttestdTest, WithoutReferenceValuesNothingIsAccepted) {

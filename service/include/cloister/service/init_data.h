@@ -1,0 +1,45 @@
+// Init-data (Trustee kbs/docs/initdata.md): a TOML document the host hands a guest at launch —
+// the guest's agent policy, its KBS and CDH configuration — whose digest the host puts in the
+// hardware evidence (SEV-SNP HOST_DATA, TDX MRCONFIGID), so that the document the guest sends
+// with its attestation is the one it was launched with. As Trustee's attestation service:
+//
+//   version = "0.1.0"
+//   algorithm = "sha384"              # sha256 | sha384 | sha512
+//   [data]
+//   "aa.toml" = '''…'''               # name → text
+//
+// The digest is `algorithm` over the document's bytes exactly as sent (no canonical form).
+#pragma once
+
+#include <cstddef>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "cloister/common/bytes.h"
+#include "cloister/common/result.h"
+#include "cloister/service/kbs.h"
+
+namespace cloister::service::init_data {
+
+struct Document {
+  std::string version;
+  std::string algorithm;  // "sha256", "sha384" or "sha512"
+  Bytes digest;           // `algorithm` over the document's bytes as sent
+  // The [data] table as a JSON object of strings, as Trustee's token carries it: "cdh.toml" and
+  // "aa.toml" replaced by their TOML as JSON when they parse, and "policy.rego" replaced by
+  // "agent_policy_claims" (the JSON after its "policy_data := ") when that parses.
+  nlohmann::json claims;
+};
+
+// Parses Attestation.init-data. Errors (kInvalidArgument) name the member: a format other than
+// "toml" (the only one Trustee's attestation service takes), a byte outside ASCII (Trustee takes
+// any UTF-8; the TOML parser here is not safe beyond ASCII), a document that is not TOML (with
+// its line and column), a missing or non-string version or algorithm, an unknown algorithm, a
+// missing [data] table or a value in it that is not a string.
+Result<Document> parse(const kbs::InitData& wire);
+
+// The digest as a hardware field of `length` bytes holds it: truncated, or padded with zero
+// bytes (Trustee's regularize_data: HOST_DATA takes 32 bytes, MRCONFIGID 48).
+Bytes regularize(ByteView digest, std::size_t length);
+
+}  // namespace cloister::service::init_data

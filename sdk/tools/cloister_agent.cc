@@ -22,6 +22,7 @@
 #include "cloister/common/hex.h"
 #include "cloister/sdk/guest_evidence.h"
 #include "cloister/sdk/local_evidence.h"
+#include "cloister/service/init_data.h"
 #include "cloister/service/kbs_client.h"
 
 namespace {
@@ -116,7 +117,7 @@ int run_evidence(const EvidenceArgs& a) {
 }
 
 struct ResourceArgs {
-  std::string path, kbs, kbs_cert, tee = "snp", vsock, out,
+  std::string path, kbs, kbs_cert, tee = "snp", vsock, out, init_data,
                                    qgs = cloister::attestation::tdx::kQgsGuestAddress;
   std::uint32_t port = CLOISTER_EVIDENCE_DEFAULT_PORT;
   double timeout = 30;
@@ -150,6 +151,11 @@ int run_get_resource(const ResourceArgs& a) {
   options.allow_http = a.insecure_http;
   options.tee = *tee;
   options.timeout_seconds = static_cast<long>(a.timeout + 0.999);
+  if (!a.init_data.empty()) {
+    auto document = cloister::read_text_file(a.init_data, svc::init_data::kFileLimit);
+    if (!document) return fail(kExitUsage, "--init-data: " + document.error().message());
+    options.init_data = svc::kbs::InitData{"toml", std::move(*document)};
+  }
   auto client = svc::KbsClient::create(options);
   if (!client) return fail(exit_code_of(client.error()), client.error().message());
   auto attested =
@@ -238,6 +244,9 @@ int main(int argc, char** argv) {
                   "The host's Quote Generation Service, for a TD without configfs-tsm "
                   "(/dev/tdx_guest): vsock:CID:PORT, unix:PATH or HOST:PORT")
       ->capture_default_str();
+  get->add_option("--init-data", r.init_data,
+                  "Send this init-data TOML document (the one whose digest the host set as "
+                  "HOST_DATA or MRCONFIGID at launch) with the attestation");
   get->add_option("--out", r.out, "Write the secret to this file (mode 0600) instead of stdout");
   get->add_option("--timeout", r.timeout, "Seconds for each step")->capture_default_str();
   try {

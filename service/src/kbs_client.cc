@@ -145,6 +145,7 @@ Status KbsClient::attest(const EvidenceProvider& evidence) {
                kbs::expected_report_data(key_.public_key(), challenge.nonce, "", hash));
   CLOISTER_TRY(nlohmann::json primary, evidence(report_data));
   kbs::Attestation attestation;
+  attestation.init_data = options_.init_data;
   attestation.nonce = challenge.nonce;
   attestation.tee_pubkey = key_.public_key();
   attestation.primary_evidence = std::move(primary);

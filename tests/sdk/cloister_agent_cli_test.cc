@@ -98,6 +98,13 @@ TEST_F(AgentCli, ExitCodesSayWhoFailed) {
   EXPECT_EQ(short_data.status, 2);
   EXPECT_THAT(short_data.out, HasSubstr("--report-data: expected 64 bytes"));
   EXPECT_EQ(run("evidence --vsock x --out y").status, 2);
+  // An init-data path that is no regular file is refused before anything is sent.
+  const auto init_data =
+      run("get-resource tenant/key/disk --kbs https://127.0.0.1:9 --init-data /dev/zero");
+  EXPECT_EQ(init_data.status, 2);
+  EXPECT_THAT(
+      init_data.out,
+      HasSubstr("cloister-agent: --init-data: /dev/zero: a character device, not a regular file"));
   EXPECT_EQ(run("").status, 2);
 }
 

@@ -8,11 +8,15 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <regex>
 
 #include "cloister/attestation/sim/x509_builder.h"
+#include "cloister/common/hex.h"
+#include "cloister/common/sha.h"
 #include "cloister/service/kbs_client.h"
 #include "sim_guest.h"
 #include "support/command.h"
@@ -94,14 +98,17 @@ class AttestdProcessTest : public ::testing::Test {
     ASSERT_EQ(res.status, 0) << res.out;
   }
 
+  // The secret for a guest launched with `launch` that sends `init_data`.
   static Result<Bytes> fetch(const std::string& url, const std::string& cert,
-                             std::uint8_t measurement = 0x4d) {
+                             const attestation::sim::SnpLaunch& launch,
+                             std::optional<kbs::InitData> init_data = std::nullopt) {
     KbsClientOptions options;
     options.url = url;
     options.ca_file = cert;
+    options.init_data = std::move(init_data);
     CLOISTER_TRY(KbsClient client, KbsClient::create(options));
     CLOISTER_CHECK_OK(client.attest([&](const kbs::ReportData& rd) -> Result<nlohmann::json> {
-      return snp_evidence(launch_with(measurement), rd);
+      return snp_evidence(launch, rd);
     }));
     return client.get_resource("tenant/key/disk");
   }
@@ -117,11 +124,11 @@ TEST_F(AttestdProcessTest, AGuestGetsItsSecretOverHttpsAndAModifiedOneIsRefused)
   provision(cert, attestd.port(), attestd.admin_key());
   const std::string url = "https://127.0.0.1:" + std::to_string(attestd.port());
 
-  const auto secret = fetch(url, cert);
+  const auto secret = fetch(url, cert, launch_with(0x4d));
   ASSERT_TRUE(secret) << secret.error().message();
   EXPECT_EQ(std::string(secret->begin(), secret->end()), "secret disk key");
 
-  const auto refused = fetch(url, cert, 0x4e);
+  const auto refused = fetch(url, cert, launch_with(0x4e));
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().code(), ErrorCode::kPermissionDenied);
   EXPECT_THAT(refused.error().message(),
@@ -171,13 +178,40 @@ TEST_F(AttestdProcessTest, AGuestGetsItsSecretOverHttpsAndAModifiedOneIsRefused)
   EXPECT_THAT(malformed.out, HasSubstr("--expect-head: expected RECORDS:DIGEST"));
 }
 
+// The KBS client sends the init-data the guest was launched with (its digest in HOST_DATA), and
+// the service over HTTPS takes exactly that document.
+TEST_F(AttestdProcessTest, TheClientSendsTheInitDataTheGuestWasLaunchedWith) {
+  Attestd attestd(dir_ / "a");
+  ASSERT_NE(attestd.port(), 0) << attestd.process().err();
+  const std::string cert = (dir_ / "a" / "tls.crt").string();
+  provision(cert, attestd.port(), attestd.admin_key());
+  const std::string url = "https://127.0.0.1:" + std::to_string(attestd.port());
+  const std::string document = "version = \"0.1.0\"\nalgorithm = \"sha256\"\n[data]\n";
+  attestation::sim::SnpLaunch launch = launch_with(0x4d);
+  const auto digest = sha256(as_bytes(document));
+  std::copy(digest.begin(), digest.end(), launch.host_data.begin());
+
+  const auto secret = fetch(url, cert, launch, kbs::InitData{"toml", document});
+  ASSERT_TRUE(secret) << secret.error().message();
+  EXPECT_EQ(std::string(secret->begin(), secret->end()), "secret disk key");
+
+  const auto other = fetch(url, cert, launch, kbs::InitData{"toml", document + "# edited\n"});
+  ASSERT_FALSE(other);
+  EXPECT_EQ(other.error().code(), ErrorCode::kPermissionDenied);
+  EXPECT_THAT(other.error().message(),
+              HasSubstr("HTTP 401 AttestationError: Attestation error: RCAR handshake Attest "
+                        "failed: init-data: HOST_DATA expected "));
+  EXPECT_THAT(other.error().message(), HasSubstr("found " + to_hex(digest)));
+}
+
 TEST_F(AttestdProcessTest, KillNineLosesNoResourceOrAuditRecord) {
   std::string cert = (dir_ / "a" / "tls.crt").string();
   {
     Attestd attestd(dir_ / "a");
     ASSERT_NE(attestd.port(), 0) << attestd.process().err();
     provision(cert, attestd.port(), attestd.admin_key());
-    const auto secret = fetch("https://127.0.0.1:" + std::to_string(attestd.port()), cert);
+    const auto secret =
+        fetch("https://127.0.0.1:" + std::to_string(attestd.port()), cert, launch_with(0x4d));
     ASSERT_TRUE(secret) << secret.error().message();
     attestd.process().signal(SIGKILL);
     EXPECT_EQ(attestd.process().wait(30), -SIGKILL);
@@ -191,7 +225,8 @@ TEST_F(AttestdProcessTest, KillNineLosesNoResourceOrAuditRecord) {
                                  (dir_ / "a").string());
   EXPECT_EQ(audit.status, 0) << audit.out;
   EXPECT_THAT(audit.out, HasSubstr("\"records\": 4"));
-  const auto secret = fetch("https://127.0.0.1:" + std::to_string(again.port()), cert);
+  const auto secret =
+      fetch("https://127.0.0.1:" + std::to_string(again.port()), cert, launch_with(0x4d));
   ASSERT_TRUE(secret) << secret.error().message();
   EXPECT_EQ(std::string(secret->begin(), secret->end()), "secret disk key");
 }
@@ -270,7 +305,8 @@ TEST_F(AttestdProcessTest, TwoReplicasBehindHaproxyShareOneStore) {
   if (!haproxy) GTEST_SKIP() << haproxy.error().message();
   // Every request of the client is a new connection, and HAProxy alternates connections: auth
   // reaches one replica, attest the other, the resource the first again.
-  const auto secret = fetch("https://localhost:" + std::to_string((*haproxy)->port()), cert);
+  const auto secret =
+      fetch("https://localhost:" + std::to_string((*haproxy)->port()), cert, launch_with(0x4d));
   ASSERT_TRUE(secret) << secret.error().message() << "\n" << (*haproxy)->log();
   EXPECT_EQ(std::string(secret->begin(), secret->end()), "secret disk key");
 

@@ -16,10 +16,15 @@
 #include <string>
 
 #include "cloister/common/bytes.h"
+#include "cloister/common/file.h"
 #include "cloister/common/result.h"
 #include "cloister/service/kbs.h"
 
 namespace cloister::service::init_data {
+
+// An init-data file read for the KBS client: the KBS takes attest bodies of up to 2 MiB.
+inline constexpr FileLimit kFileLimit{
+    1 << 20, "init-data document can be (a KBS takes attest bodies of at most 2 MiB)"};
 
 struct Document {
   std::string version;

@@ -44,6 +44,9 @@ struct KbsClientOptions {
   jwe::TeeKeyPair::Kind key = jwe::TeeKeyPair::Kind::kEcP256;
   // Reuse one connection for auth, attest and resource (off: one connection per request).
   bool keep_alive = false;
+  // Sent as Attestation.init-data: the document whose digest the host put in HOST_DATA or
+  // MRCONFIGID at launch (see init_data.h); none: init-data null.
+  std::optional<kbs::InitData> init_data;
 };
 
 class KbsClient {

@@ -185,26 +185,6 @@ http::Response kbs_response(const KbsError& error) {
   return json_response(error.status(), error.body());
 }
 
-// The init-data's digest in the field the host set at launch: SEV-SNP HOST_DATA (32 bytes),
-// TDX MRCONFIGID (48), as Trustee's verifiers read it (truncated or zero-padded). `report` is
-// the verdict's report, signed and checked.
-Status init_data_bound(kbs::Tee tee, const init_data::Document& init,
-                       const nlohmann::json& report) {
-  const bool snp = tee == kbs::Tee::kSnp;
-  const char* field = snp ? "host_data" : "mr_config_id";
-  const std::string expected = to_hex(init_data::regularize(init.digest, snp ? 32 : 48));
-  const std::string found =
-      report.is_object() && report.contains(field) && report[field].is_string()
-          ? report[field].get<std::string>()
-          : std::string("none");
-  if (found == expected) return {};
-  return Error(ErrorCode::kInvalidArgument,
-               std::string("init-data: ") + (snp ? "HOST_DATA" : "MRCONFIGID") + " expected " +
-                   expected + " (the document's " + init.algorithm + " digest in " +
-                   (snp ? "32" : "48") + " bytes), found " + found +
-                   " (the guest was launched with other init-data, or none)");
-}
-
 std::string failed_checks(const sdk::Verdict& verdict) {
   std::string out;
   for (const auto& c : verdict.checks.all()) {
@@ -492,6 +472,8 @@ struct TokenFacts {
   std::string reference_values_digest;
   std::string nonce;
   nlohmann::json tee_key;
+  nlohmann::json report;        // the TEE's report as the verdict gave it
+  bool with_init_data = false;  // init_data_claims not null: the attestation sent init-data
 };
 
 TokenFacts facts_of(const ear::Claims& claims) {
@@ -508,14 +490,17 @@ TokenFacts facts_of(const ear::Claims& claims) {
   }
   const auto annotated = it->second.extensions.find(kAnnotated);
   if (annotated == it->second.extensions.end() || !annotated->is_object()) return f;
+  const auto init = annotated->find("init_data_claims");
+  f.with_init_data = init != annotated->end() && !init->is_null();
   for (const auto& [key, value] : annotated->items()) {
-    if (!value.is_object()) continue;
+    if (!value.is_object() || key == "init_data_claims") continue;
     if (key == "runtime_data_claims") {
       f.tee_key = value.value("tee-pubkey", nlohmann::json());
       const auto nonce = value.find("nonce");
       if (nonce != value.end() && nonce->is_string()) f.nonce = nonce->get<std::string>();
     } else {
       f.tee = key;
+      f.report = value;
       for (const char* field : {"measurement", "mr_td"}) {
         const auto m = value.find(field);
         if (m != value.end() && m->is_string()) f.measurement = m->get<std::string>();
@@ -523,6 +508,21 @@ TokenFacts facts_of(const ear::Claims& claims) {
     }
   }
   return f;
+}
+
+// The same attestation sent again on an attested session must carry the init-data it was
+// attested with (the document whose digest the token's report holds), or none if it had none.
+Status same_init_data(const kbs::Attestation& a, const TokenFacts& facts) {
+  if (!a.init_data) {
+    if (!facts.with_init_data) return {};
+    return Error("init-data: this session was attested with init-data; found none");
+  }
+  if (!facts.with_init_data)
+    return Error("init-data: this session was attested without init-data; found a document");
+  CLOISTER_TRY(const init_data::Document document, init_data::parse(*a.init_data));
+  const auto tee = kbs::parse_tee(facts.tee);
+  if (!tee) return tee.error();
+  return init_data::check_binding(*tee, document, facts.report);
 }
 
 }  // namespace
@@ -629,13 +629,10 @@ struct AttestationService::Impl {
   };
 
   Result<Appraised> appraise(const Session& s, const kbs::Attestation& a,
+                             std::optional<init_data::Document> init,
                              std::string& evidence_digest) const {
     CLOISTER_TRY(const kbs::ReportData expected,
                  kbs::expected_report_data(a.tee_pubkey, a.nonce, a.additional_evidence, s.hash));
-    std::optional<init_data::Document> init;
-    if (a.init_data) {
-      CLOISTER_TRY(init, init_data::parse(*a.init_data));
-    }
     auto document = store->get_policy(kReferenceValuesId);
     if (!document) {
       return Error(ErrorCode::kFailedPrecondition,
@@ -737,6 +734,11 @@ struct AttestationService::Impl {
                           " (start again with /kbs/v0/auth)"),
                     facts.tee, facts.measurement, facts.evidence_digest, "");
       }
+      if (auto same = same_init_data(*attestation, facts); !same) {
+        return deny(Denial::kReplay,
+                    Error(same.error().message() + " (start again with /kbs/v0/auth)"), facts.tee,
+                    facts.measurement, facts.evidence_digest, "");
+      }
       if (auto held = reference_values_in_force(facts); !held) {
         const Denial d = stale_token_denial(held.error());
         return deny(d,
@@ -769,6 +771,12 @@ struct AttestationService::Impl {
     // now, not after the nonce is spent and a token signed.
     if (auto usable = jwe::check_recipient(attestation->tee_pubkey); !usable)
       return deny(Denial::kEvidence, usable.error().with_context("runtime-data"), tee, "", "", "");
+    std::optional<init_data::Document> init;
+    if (attestation->init_data) {
+      auto parsed = init_data::parse(*attestation->init_data);
+      if (!parsed) return deny(Denial::kEvidence, parsed.error(), tee, "", "", "");
+      init = std::move(*parsed);
+    }
     auto fresh = store->consume_nonce(session->nonce, session->expires_at, t);
     if (!fresh) return deny(Denial::kReplay, fresh.error(), tee, "", "", "");
     if (!*fresh) {
@@ -777,7 +785,7 @@ struct AttestationService::Impl {
                   tee, "", "", "");
     }
     std::string evidence_digest;
-    auto appraised = appraise(*session, *attestation, evidence_digest);
+    auto appraised = appraise(*session, *attestation, std::move(init), evidence_digest);
     if (!appraised) {
       const bool rv = appraised.error().code() == ErrorCode::kFailedPrecondition;
       return deny(rv ? Denial::kReferenceValues : Denial::kEvidence, appraised.error(), tee, "",
@@ -790,7 +798,8 @@ struct AttestationService::Impl {
                   tee, appraised->measurement, evidence_digest, appraised->policy_digest);
     }
     if (appraised->init) {
-      if (auto bound = init_data_bound(session->tee, *appraised->init, appraised->verdict.report);
+      if (auto bound =
+              init_data::check_binding(session->tee, *appraised->init, appraised->verdict.report);
           !bound) {
         return deny(Denial::kVerdict, bound.error(), tee, appraised->measurement, evidence_digest,
                     appraised->policy_digest);
@@ -813,6 +822,16 @@ struct AttestationService::Impl {
     claims.submods[kSubmod] = std::move(appraisal);
     auto token = keys.token_signer.sign(claims);
     if (!token) return deny(Denial::kEvidence, token.error(), tee, "", evidence_digest, "");
+    if (token->size() > kMaxTokenBytes) {
+      return deny(
+          Denial::kEvidence,
+          Error("the attestation token would be " + std::to_string(token->size()) +
+                " bytes, more than the " + std::to_string(kMaxTokenBytes) +
+                " a guest can send back in a request header (the init-data claims are " +
+                std::to_string(appraised->init ? dump_json(appraised->init->claims).size() : 0) +
+                " bytes of it)"),
+          tee, appraised->measurement, evidence_digest, appraised->policy_digest);
+    }
     if (auto recorded = audit(client, tee, appraised->measurement, evidence_digest,
                               appraised->policy_digest, "", "attested",
                               "ok: " + std::string(ear::to_string(claims.submods[kSubmod].status)));

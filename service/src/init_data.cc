@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <string_view>
 
@@ -10,7 +11,8 @@
 #include "cloister/common/sha.h"
 
 // toml++ compiled into this file alone, so that the sanitizer and fuzzing builds instrument it;
-// without exceptions, its parse errors come back as values.
+// without exceptions, its parse errors come back as values. It only sees what check_shape()
+// passed.
 #define TOML_HEADER_ONLY 1
 #define TOML_EXCEPTIONS 0
 #define TOML_ENABLE_FORMATTERS 0
@@ -21,6 +23,91 @@ namespace {
 
 Error invalid(const std::string& what) {
   return Error(ErrorCode::kInvalidArgument, "init-data: " + what);
+}
+
+// What toml++ must not see. Bytes outside ASCII: toml++ 3.3.0 (Debian 12) classifies some
+// non-ASCII characters through a switch that ends in __builtin_unreachable (undefined behaviour,
+// found by fuzz_kbs_messages). Deep tables: toml++ bounds inline nesting only, while each dot of
+// a dotted key or table header ("[a.a.a…]") opens one more table, and tables are freed
+// recursively, so a document of dots would exhaust the stack. Dots and open brackets are counted
+// outside strings and comments, lexed as TOML does; a dot in a number counts too.
+Status check_shape(std::string_view doc) {
+  enum class In { kCode, kComment, kBasic, kLiteral, kMultiBasic, kMultiLiteral };
+  In in = In::kCode;
+  std::size_t dots = 0, open = 0;
+  const auto at = [&](std::size_t i, std::string_view s) { return doc.substr(i, s.size()) == s; };
+  // After a multi-line closer, up to two more quotes belong to the string (TOML 1.0).
+  const auto close_multi = [&](std::size_t& i, char quote) {
+    i += 2;
+    for (int extra = 0; extra < 2 && i + 1 < doc.size() && doc[i + 1] == quote; ++extra) ++i;
+    in = In::kCode;
+  };
+  for (std::size_t i = 0; i < doc.size(); ++i) {
+    const char c = doc[i];
+    if (static_cast<unsigned char>(c) >= 0x80) {
+      const auto byte = static_cast<std::uint8_t>(c);
+      return invalid("byte 0x" + to_hex(ByteView(&byte, 1)) + " at offset " + std::to_string(i) +
+                     ": only ASCII documents are taken (the parser here is unsafe beyond "
+                     "ASCII; write the document in ASCII before the guest is launched with it)");
+    }
+    switch (in) {
+      case In::kCode:
+        if (c == '#') {
+          in = In::kComment;
+        } else if (at(i, R"(""")")) {
+          in = In::kMultiBasic;
+          i += 2;
+        } else if (at(i, "'''")) {
+          in = In::kMultiLiteral;
+          i += 2;
+        } else if (c == '"') {
+          in = In::kBasic;
+        } else if (c == '\'') {
+          in = In::kLiteral;
+        } else if (c == '.' && ++dots > kMaxDots) {
+          return invalid("more than " + std::to_string(kMaxDots) +
+                         " dots outside strings (each dot of a key nests a table)");
+        } else if ((c == '[' || c == '{') && ++open > kMaxOpenBrackets) {
+          return invalid("more than " + std::to_string(kMaxOpenBrackets) +
+                         " brackets or braces open at once");
+        } else if ((c == ']' || c == '}') && open > 0) {
+          --open;
+        }
+        break;
+      case In::kComment:
+        if (c == '\n') in = In::kCode;
+        break;
+      case In::kBasic:
+        if (c == '\\') {
+          ++i;
+        } else if (c == '"' || c == '\n') {
+          in = In::kCode;
+        }
+        break;
+      case In::kLiteral:
+        if (c == '\'' || c == '\n') in = In::kCode;
+        break;
+      case In::kMultiBasic:
+        if (c == '\\') {
+          ++i;
+        } else if (at(i, R"(""")")) {
+          close_multi(i, '"');
+        }
+        break;
+      case In::kMultiLiteral:
+        if (at(i, "'''")) close_multi(i, '\'');
+        break;
+    }
+  }
+  return {};
+}
+
+// JSON nesting: claims go into a token whose readers take 64 levels in all.
+std::size_t depth(const nlohmann::json& j) {
+  if (!j.is_structured()) return 0;
+  std::size_t deepest = 0;
+  for (const auto& child : j) deepest = std::max(deepest, depth(child));
+  return deepest + 1;
 }
 
 std::string two(unsigned v) {
@@ -55,7 +142,7 @@ std::string to_text(const toml::date_time& dt) {
 }
 
 // A TOML value as JSON: tables as objects, arrays as arrays, dates and times as RFC 3339 text,
-// and floats that JSON cannot hold (nan, inf) as TOML writes them. toml++ bounds the nesting.
+// floats JSON cannot hold (nan, inf) as null. check_shape() bounded the nesting.
 nlohmann::json to_json(const toml::node& node) {
   if (const auto* table = node.as_table()) {
     nlohmann::json out = nlohmann::json::object();
@@ -72,9 +159,7 @@ nlohmann::json to_json(const toml::node& node) {
   if (const auto* b = node.as_boolean()) return b->get();
   if (const auto* f = node.as_floating_point()) {
     const double d = f->get();
-    if (std::isnan(d)) return "nan";
-    if (std::isinf(d)) return d > 0 ? "inf" : "-inf";
-    return d;
+    return std::isfinite(d) ? nlohmann::json(d) : nlohmann::json(nullptr);  // as serde_json
   }
   if (const auto* d = node.as_date()) return to_text(d->get());
   if (const auto* t = node.as_time()) return to_text(t->get());
@@ -91,7 +176,11 @@ nlohmann::json claims_of(const toml::table& data) {
     const auto it = claims.find(file);
     if (it == claims.end()) continue;
     const std::string text = it->get<std::string>();
-    if (auto parsed = toml::parse(text)) *it = to_json(parsed.table());
+    if (!check_shape(text)) continue;
+    if (auto parsed = toml::parse(text)) {
+      nlohmann::json converted = to_json(parsed.table());
+      if (depth(converted) <= kMaxClaimsDepth) *it = std::move(converted);
+    }
   }
   if (const auto it = claims.find("policy.rego"); it != claims.end()) {
     const std::string rego = it->get<std::string>();
@@ -99,7 +188,7 @@ nlohmann::json claims_of(const toml::table& data) {
     if (const std::size_t at = rego.find(kStart); at != std::string::npos) {
       auto policy_data = parse_json_strict(std::string_view(rego).substr(at + kStart.size() - 1),
                                            "policy.rego policy_data");
-      if (policy_data && policy_data->is_object()) {
+      if (policy_data && policy_data->is_object() && depth(*policy_data) <= kMaxClaimsDepth) {
         claims.erase(it);
         claims["agent_policy_claims"] = std::move(*policy_data);
       }
@@ -150,17 +239,7 @@ Result<std::string> string_member(const toml::table& document, const char* name)
 Result<Document> parse(const kbs::InitData& wire) {
   if (wire.format != "toml")
     return invalid("format: expected \"toml\", found \"" + printable(wire.format, 32) + "\"");
-  // toml++ 3.3.0 (Debian 12) classifies some non-ASCII characters through a switch that ends in
-  // __builtin_unreachable (undefined behaviour, found by fuzz_kbs_messages): its parser only
-  // ever sees ASCII.
-  for (std::size_t i = 0; i < wire.body.size(); ++i) {
-    const auto byte = static_cast<unsigned char>(wire.body[i]);
-    if (byte >= 0x80) {
-      return invalid("byte 0x" + to_hex(ByteView(&byte, 1)) + " at offset " + std::to_string(i) +
-                     ": only ASCII documents are taken (write other characters as \\uXXXX "
-                     "escapes)");
-    }
-  }
+  CLOISTER_CHECK_OK(check_shape(wire.body));
   toml::parse_result parsed = toml::parse(wire.body);
   if (!parsed) {
     const toml::parse_error& e = parsed.error();
@@ -203,6 +282,20 @@ Bytes regularize(ByteView digest, std::size_t length) {
   Bytes out(length, 0);
   std::copy_n(digest.begin(), std::min(length, digest.size()), out.begin());
   return out;
+}
+
+Status check_binding(kbs::Tee tee, const Document& document, const nlohmann::json& report) {
+  const bool snp = tee == kbs::Tee::kSnp;
+  const char* field = snp ? "host_data" : "mr_config_id";
+  const std::string expected = to_hex(regularize(document.digest, snp ? 32 : 48));
+  const auto it = report.is_object() ? report.find(field) : report.end();
+  const std::string found =
+      it != report.end() && it->is_string() ? it->get<std::string>() : std::string("none");
+  if (found == expected) return {};
+  return invalid(std::string(snp ? "HOST_DATA" : "MRCONFIGID") + " expected " + expected +
+                 " (the document's " + document.algorithm + " digest in " + (snp ? "32" : "48") +
+                 " bytes), found " + found +
+                 " (the guest was launched with other init-data, or none)");
 }
 
 }  // namespace cloister::service::init_data

@@ -188,7 +188,7 @@ int serve(const Args& a) {
   server.limits.max_body_bytes = svc::kbs::kMaxRequestBodySize;
   // A token carries the appraised report's claims (a TDX one about 6 KiB) and comes back as a
   // bearer token or cookie: room for it, as Trustee's actix server leaves room (research §a.10).
-  server.limits.max_header_bytes = 64 * 1024;
+  server.limits.max_header_bytes = svc::kMaxRequestHeaderBytes;
   server.workers = a.workers ? a.workers : std::max(2u, std::thread::hardware_concurrency());
   // The server's own refusals: a body over the KBS limit as Trustee words it, the rest as
   // {"error": reason}.

@@ -546,6 +546,23 @@ TEST_P(AttestdTest, InitDataMustBeTheDocumentTheGuestWasLaunchedWith) {
             nlohmann::json::parse(R"({"cdh.toml":{"socket":"unix:///run/cdh.sock"}})"));
   EXPECT_EQ(annotated.at("snp").at("host_data"), to_hex(ByteView(digest).first(32)));
 
+  // Sent again on its session, the attestation must carry the same document.
+  {
+    const auto [cookie, nonce] = auth();
+    auto body =
+        nlohmann::json::parse(attestation(launched, nonce, tee.public_key(), tee.public_key()));
+    body["init-data"] = {{"format", "toml"}, {"body", document}};
+    const auto first = attest(cookie, body.dump());
+    ASSERT_EQ(first.status, 200) << first.body;
+    EXPECT_EQ(attest(cookie_of(first), body.dump()).status, 200);
+    body["init-data"]["body"] = document + "\n";
+    expect_kbs_error(attest(cookie_of(first), body.dump()), 401, "AttestationError",
+                     "init-data: HOST_DATA expected ");
+    body["init-data"] = nullptr;
+    expect_kbs_error(attest(cookie_of(first), body.dump()), 401, "AttestationError",
+                     "init-data: this session was attested with init-data; found none");
+  }
+
   // One byte more in the document: not the one the guest was launched with.
   const std::string altered = document + "\n";
   const auto altered_digest = sha384(as_bytes(altered));
@@ -561,6 +578,16 @@ TEST_P(AttestdTest, InitDataMustBeTheDocumentTheGuestWasLaunchedWith) {
                    "init-data: HOST_DATA expected " + to_hex(ByteView(digest).first(32)) +
                        " (the document's sha384 digest in 32 bytes), found " +
                        std::string(64, '0'));
+  // Claims too large for a token the guest could send back: refused now, naming the sizes.
+  const std::string big = "version = \"0.1.0\"\nalgorithm = \"sha384\"\n[data]\nbig = \"" +
+                          std::string(70000, 'x') + "\"\n";
+  const auto big_digest = sha384(as_bytes(big));
+  sim::SnpLaunch big_launch = launch_with(0x4d);
+  std::copy_n(big_digest.begin(), 32, big_launch.host_data.begin());
+  const auto too_big = attest_with(big_launch, {{"format", "toml"}, {"body", big}});
+  expect_kbs_error(too_big, 401, "AttestationError",
+                   "bytes, more than the 61440 a guest can send back in a request header (the "
+                   "init-data claims are 70010 bytes of it)");
   // Only TOML, as Trustee's attestation service.
   expect_kbs_error(attest_with(launched, {{"format", "json"}, {"body", "{}"}}), 401,
                    "AttestationError", "init-data: format: expected \"toml\", found \"json\"");

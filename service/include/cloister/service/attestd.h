@@ -18,6 +18,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -35,6 +36,13 @@
 #include "cloister/service/store.h"
 
 namespace cloister::service {
+
+// A request's header section may be this large (cloister-attestd's server limit). A token comes
+// back in it (the bearer token or the session cookie), so no token is issued over
+// kMaxTokenBytes: the attestation is refused, naming the size, rather than leaving the guest a
+// token the resource endpoint then refuses with 431.
+inline constexpr std::size_t kMaxRequestHeaderBytes = 64 * 1024;
+inline constexpr std::size_t kMaxTokenBytes = kMaxRequestHeaderBytes - 4 * 1024;
 
 // The secrets a replica needs; every replica of one deployment holds the same ones.
 struct ServiceKeys {

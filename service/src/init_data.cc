@@ -43,13 +43,15 @@ Status check_shape(std::string_view doc) {
     in = In::kCode;
   };
   for (std::size_t i = 0; i < doc.size(); ++i) {
-    const char c = doc[i];
-    if (static_cast<unsigned char>(c) >= 0x80) {
-      const auto byte = static_cast<std::uint8_t>(c);
+    const auto byte = static_cast<std::uint8_t>(doc[i]);
+    if (byte >= 0x80) {
       return invalid("byte 0x" + to_hex(ByteView(&byte, 1)) + " at offset " + std::to_string(i) +
                      ": only ASCII documents are taken (the parser here is unsafe beyond "
                      "ASCII; write the document in ASCII before the guest is launched with it)");
     }
+  }
+  for (std::size_t i = 0; i < doc.size(); ++i) {
+    const char c = doc[i];
     switch (in) {
       case In::kCode:
         if (c == '#') {

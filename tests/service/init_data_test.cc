@@ -97,6 +97,11 @@ TEST(InitData, WhatTheParserMustNotSeeIsRefusedFirst) {
             "init-data: more than 256 dots outside strings (each dot of a key nests a table)");
   EXPECT_EQ(refused(head + "x = " + std::string(33, '[') + std::string(33, ']') + "\n"),
             "init-data: more than 32 brackets or braces open at once");
+  // Also the byte an escape's backslash would have the lexer step over.
+  EXPECT_EQ(refused(head + "x = \"\\\xc3\"\n"),
+            "init-data: byte 0xc3 at offset 52: only ASCII documents are taken (the parser here "
+            "is unsafe beyond ASCII; write the document in ASCII before the guest is launched "
+            "with it)");
   // Dots and brackets in strings and comments are text.
   const std::string dots(5000, '.');
   const std::string brackets(100, '[');

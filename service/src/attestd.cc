@@ -625,11 +625,9 @@ struct AttestationService::Impl {
     sdk::Verdict verdict;
     std::string measurement;
     std::string policy_digest;
-    std::optional<init_data::Document> init;
   };
 
   Result<Appraised> appraise(const Session& s, const kbs::Attestation& a,
-                             std::optional<init_data::Document> init,
                              std::string& evidence_digest) const {
     CLOISTER_TRY(const kbs::ReportData expected,
                  kbs::expected_report_data(a.tee_pubkey, a.nonce, a.additional_evidence, s.hash));
@@ -676,7 +674,6 @@ struct AttestationService::Impl {
     evidence_digest = to_hex(sha256(request.evidence));
     request.policy = std::move(policy);
     Appraised out;
-    out.init = std::move(init);
     out.policy_digest = to_hex(sha256(as_bytes(*document)));
     CLOISTER_TRY(out.verdict, verifier.verify(request));
     const auto& report = out.verdict.report;
@@ -785,7 +782,7 @@ struct AttestationService::Impl {
                   tee, "", "", "");
     }
     std::string evidence_digest;
-    auto appraised = appraise(*session, *attestation, std::move(init), evidence_digest);
+    auto appraised = appraise(*session, *attestation, evidence_digest);
     if (!appraised) {
       const bool rv = appraised.error().code() == ErrorCode::kFailedPrecondition;
       return deny(rv ? Denial::kReferenceValues : Denial::kEvidence, appraised.error(), tee, "",
@@ -797,9 +794,8 @@ struct AttestationService::Impl {
                         failed_checks(appraised->verdict)),
                   tee, appraised->measurement, evidence_digest, appraised->policy_digest);
     }
-    if (appraised->init) {
-      if (auto bound =
-              init_data::check_binding(session->tee, *appraised->init, appraised->verdict.report);
+    if (init) {
+      if (auto bound = init_data::check_binding(session->tee, *init, appraised->verdict.report);
           !bound) {
         return deny(Denial::kVerdict, bound.error(), tee, appraised->measurement, evidence_digest,
                     appraised->policy_digest);
@@ -816,7 +812,7 @@ struct AttestationService::Impl {
         {tee, appraised->verdict.report},
         {"runtime_data_claims",
          {{"nonce", attestation->nonce}, {"tee-pubkey", kbs::to_json(attestation->tee_pubkey)}}},
-        {"init_data_claims", appraised->init ? appraised->init->claims : nlohmann::json(nullptr)}};
+        {"init_data_claims", init ? init->claims : nlohmann::json(nullptr)}};
     appraisal.extensions[kEvidenceDigest] = evidence_digest;
     appraisal.extensions[kReferenceValuesDigest] = appraised->policy_digest;
     claims.submods[kSubmod] = std::move(appraisal);
@@ -828,8 +824,7 @@ struct AttestationService::Impl {
           Error("the attestation token would be " + std::to_string(token->size()) +
                 " bytes, more than the " + std::to_string(kMaxTokenBytes) +
                 " a guest can send back in a request header (the init-data claims are " +
-                std::to_string(appraised->init ? dump_json(appraised->init->claims).size() : 0) +
-                " bytes of it)"),
+                std::to_string(init ? dump_json(init->claims).size() : 0) + " bytes of it)"),
           tee, appraised->measurement, evidence_digest, appraised->policy_digest);
     }
     if (auto recorded = audit(client, tee, appraised->measurement, evidence_digest,

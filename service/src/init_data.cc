@@ -8,7 +8,6 @@
 
 #include "cloister/common/hex.h"
 #include "cloister/common/json.h"
-#include "cloister/common/sha.h"
 
 // toml++ compiled into this file alone, so that the sanitizer and fuzzing builds instrument it;
 // without exceptions, its parse errors come back as values. It only sees what check_shape()
@@ -254,20 +253,12 @@ Result<Document> parse(const kbs::InitData& wire) {
   Document out;
   CLOISTER_TRY(out.version, string_member(document, "version"));
   CLOISTER_TRY(out.algorithm, string_member(document, "algorithm"));
-  const ByteView bytes = as_bytes(wire.body);
-  if (out.algorithm == "sha256") {
-    const auto d = sha256(bytes);
-    out.digest.assign(d.begin(), d.end());
-  } else if (out.algorithm == "sha384") {
-    const auto d = sha384(bytes);
-    out.digest.assign(d.begin(), d.end());
-  } else if (out.algorithm == "sha512") {
-    const auto d = sha512(bytes);
-    out.digest.assign(d.begin(), d.end());
-  } else {
+  const auto algorithm = kbs::parse_hash_algorithm(out.algorithm);
+  if (!algorithm) {
     return invalid("algorithm: expected sha256, sha384 or sha512, found \"" +
                    printable(out.algorithm, 32) + "\"");
   }
+  out.digest = kbs::digest(*algorithm, as_bytes(wire.body));
   const toml::node* data = document.get("data");
   if (!data || !data->is_table()) return invalid("the document has no [data] table");
   for (const auto& [key, value] : *data->as_table()) {

@@ -2,6 +2,7 @@
 
 #include "cloister/common/base64.h"
 #include "cloister/common/json.h"
+#include "cloister/common/sha.h"
 #include "json_input.h"
 #include "openssl_util.h"
 
@@ -93,6 +94,14 @@ Result<HashAlgorithm> parse_hash_algorithm(std::string_view text) {
     if (to_string(a) == text) return a;
   return Error("hash algorithm: expected sha256, sha384 or sha512, found \"" + std::string(text) +
                "\"");
+}
+
+Bytes digest(HashAlgorithm hash, ByteView data) {
+  Hasher hasher(hash == HashAlgorithm::kSha256   ? cloister::HashAlgorithm::kSha256
+                : hash == HashAlgorithm::kSha384 ? cloister::HashAlgorithm::kSha384
+                                                 : cloister::HashAlgorithm::kSha512);
+  hasher.update(data);
+  return hasher.finish();
 }
 
 Result<HashAlgorithm> Challenge::hash_algorithm() const {

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "cloister/common/sha.h"
 #include "cloister/service/jcs.h"
 
 namespace cloister::service::kbs {
@@ -20,13 +19,7 @@ Result<Bytes> binding_digest(const TeePubKey& key, std::string_view nonce,
                              std::optional<std::string_view> additional_evidence,
                              HashAlgorithm hash) {
   CLOISTER_TRY(const std::string text, binding_object(key, nonce, additional_evidence));
-  const cloister::HashAlgorithm algorithm =
-      hash == HashAlgorithm::kSha256   ? cloister::HashAlgorithm::kSha256
-      : hash == HashAlgorithm::kSha384 ? cloister::HashAlgorithm::kSha384
-                                       : cloister::HashAlgorithm::kSha512;
-  Hasher hasher(algorithm);
-  hasher.update(as_bytes(text));
-  return hasher.finish();
+  return digest(hash, as_bytes(text));
 }
 
 Result<ReportData> expected_report_data(const TeePubKey& key, std::string_view nonce,

@@ -71,6 +71,8 @@ nlohmann::json to_json(const Request& request);
 enum class HashAlgorithm { kSha256, kSha384, kSha512 };
 std::string_view to_string(HashAlgorithm algorithm);  // "sha256", "sha384", "sha512"
 Result<HashAlgorithm> parse_hash_algorithm(std::string_view text);
+// `hash` over `data`: 32, 48 or 64 bytes.
+Bytes digest(HashAlgorithm hash, ByteView data);
 // SHA-384: what clients use when the challenge selects nothing.
 inline constexpr HashAlgorithm kDefaultHash = HashAlgorithm::kSha384;
 
